@@ -1,0 +1,18 @@
+//! The head camera: what it offers, and which of its modes to open.
+//!
+//! - [`caps`]: pixel formats, frame sizes, frame intervals, the chosen mode.
+//! - [`device`]: finding the camera among `/dev/video*` and reading its modes.
+//! - [`listing`]: reading the same from `v4l2-ctl --list-formats-ext` text.
+//! - [`pick`]: choosing the mode for the configured size and frame rate.
+
+pub mod caps;
+pub mod device;
+pub mod listing;
+pub mod pick;
+
+pub use caps::{
+    CameraMode, FormatCaps, FrameIntervals, FrameSize, Interval, PixelFormat, describe_formats,
+};
+pub use device::{CameraError, DeviceInfo, list_devices, open_camera, read_formats};
+pub use listing::{ListingError, parse_listing};
+pub use pick::{ModeChoice, ModeError, ModeRequest, choose_mode, pick_mode};

@@ -1,0 +1,201 @@
+//! Creating GStreamer elements, with errors that say which Debian package
+//! provides a missing one.
+//!
+//! Every element this crate uses goes through [`make`], so a machine that
+//! lacks a plugin gets "install gstreamer1.0-plugins-ugly" instead of a bare
+//! "no such element factory".
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+/// Element factory name → the Debian 12 package that ships it.
+///
+/// Elements not in this table still work; only the error message for a
+/// missing one is less specific.
+const PACKAGES: &[(&str, &str)] = &[
+    // Core elements ship with libgstreamer1.0-0 itself.
+    ("queue", "libgstreamer1.0-0"),
+    ("capsfilter", "libgstreamer1.0-0"),
+    ("identity", "libgstreamer1.0-0"),
+    ("fakesink", "libgstreamer1.0-0"),
+    ("tee", "libgstreamer1.0-0"),
+    // gst-plugins-base
+    ("videotestsrc", "gstreamer1.0-plugins-base"),
+    ("videoconvert", "gstreamer1.0-plugins-base"),
+    ("videoscale", "gstreamer1.0-plugins-base"),
+    ("videorate", "gstreamer1.0-plugins-base"),
+    ("audioconvert", "gstreamer1.0-plugins-base"),
+    ("audioresample", "gstreamer1.0-plugins-base"),
+    ("audiotestsrc", "gstreamer1.0-plugins-base"),
+    ("opusenc", "gstreamer1.0-plugins-base"),
+    ("opusdec", "gstreamer1.0-plugins-base"),
+    ("decodebin", "gstreamer1.0-plugins-base"),
+    ("uridecodebin", "gstreamer1.0-plugins-base"),
+    ("appsrc", "gstreamer1.0-plugins-base"),
+    ("appsink", "gstreamer1.0-plugins-base"),
+    ("clockoverlay", "gstreamer1.0-plugins-base"),
+    ("timeoverlay", "gstreamer1.0-plugins-base"),
+    ("alsasrc", "gstreamer1.0-alsa"),
+    // gst-plugins-good
+    ("v4l2src", "gstreamer1.0-plugins-good"),
+    ("v4l2h264enc", "gstreamer1.0-plugins-good"),
+    ("jpegdec", "gstreamer1.0-plugins-good"),
+    ("vp8enc", "gstreamer1.0-plugins-good"),
+    ("vp8dec", "gstreamer1.0-plugins-good"),
+    ("rtph264pay", "gstreamer1.0-plugins-good"),
+    ("rtph264depay", "gstreamer1.0-plugins-good"),
+    ("rtpvp8pay", "gstreamer1.0-plugins-good"),
+    ("rtpvp8depay", "gstreamer1.0-plugins-good"),
+    ("rtpopuspay", "gstreamer1.0-plugins-good"),
+    ("rtpopusdepay", "gstreamer1.0-plugins-good"),
+    ("rtpbin", "gstreamer1.0-plugins-good"),
+    ("autoaudiosrc", "gstreamer1.0-plugins-good"),
+    ("pulsesrc", "gstreamer1.0-pulseaudio"),
+    ("mp4mux", "gstreamer1.0-plugins-good"),
+    ("qtdemux", "gstreamer1.0-plugins-good"),
+    // gst-plugins-bad
+    ("webrtcbin", "gstreamer1.0-plugins-bad"),
+    ("h264parse", "gstreamer1.0-plugins-bad"),
+    ("vah264enc", "gstreamer1.0-plugins-bad"),
+    ("nvh264enc", "gstreamer1.0-plugins-bad"),
+    ("dtlssrtpenc", "gstreamer1.0-plugins-bad"),
+    ("srtpenc", "gstreamer1.0-plugins-bad"),
+    // gst-plugins-ugly
+    ("x264enc", "gstreamer1.0-plugins-ugly"),
+    // others
+    ("nicesrc", "gstreamer1.0-nice"),
+    ("nicesink", "gstreamer1.0-nice"),
+    ("avdec_h264", "gstreamer1.0-libav"),
+    ("vaapih264enc", "gstreamer1.0-vaapi"),
+];
+
+/// The Debian package that ships `factory`, if this crate knows it.
+pub fn package_for(factory: &str) -> Option<&'static str> {
+    PACKAGES
+        .iter()
+        .find(|(name, _)| *name == factory)
+        .map(|(_, package)| *package)
+}
+
+/// A GStreamer element this program needs is not installed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ElementError {
+    /// No factory of that name is registered.
+    #[error("{}", missing_message(.factory, *.package))]
+    Missing {
+        /// The element factory name, e.g. `x264enc`.
+        factory: String,
+        /// The Debian package that provides it, when known.
+        package: Option<&'static str>,
+    },
+    /// The factory exists but refused to create an element.
+    #[error("GStreamer element '{factory}' is installed but could not be created: {cause}")]
+    Broken {
+        /// The element factory name.
+        factory: String,
+        /// What GStreamer said.
+        cause: String,
+    },
+    /// A property value from the encoder table did not parse for this element.
+    #[error("GStreamer element '{factory}' rejected property {property}={value}")]
+    BadProperty {
+        /// The element factory name.
+        factory: String,
+        /// The property name.
+        property: String,
+        /// The value that did not parse.
+        value: String,
+    },
+}
+
+fn missing_message(factory: &str, package: Option<&str>) -> String {
+    match package {
+        Some(package) => format!(
+            "GStreamer element '{factory}' is missing; install the Debian package \
+             {package} (sudo apt install {package})"
+        ),
+        None => format!(
+            "GStreamer element '{factory}' is missing; find the plugin package that \
+             provides it (apt-cache search gstreamer1.0) and check with \
+             `gst-inspect-1.0 {factory}`"
+        ),
+    }
+}
+
+/// Whether an element factory of this name is registered.
+pub fn exists(factory: &str) -> bool {
+    gst::ElementFactory::find(factory).is_some()
+}
+
+/// The error for a missing `factory`, naming its package.
+pub fn missing(factory: &str) -> ElementError {
+    ElementError::Missing {
+        factory: factory.to_owned(),
+        package: package_for(factory),
+    }
+}
+
+/// Creates an element, or says which package to install.
+pub fn make(factory: &str) -> Result<gst::Element, ElementError> {
+    make_named(factory, None)
+}
+
+/// Creates an element with an explicit name (for finding it again in a bin).
+pub fn make_named(factory: &str, name: Option<&str>) -> Result<gst::Element, ElementError> {
+    if !exists(factory) {
+        return Err(missing(factory));
+    }
+    let mut builder = gst::ElementFactory::make(factory);
+    if let Some(name) = name {
+        builder = builder.name(name);
+    }
+    builder.build().map_err(|e| ElementError::Broken {
+        factory: factory.to_owned(),
+        cause: e.to_string(),
+    })
+}
+
+/// Checks up front that every element in `factories` is installed, so a
+/// missing plugin is reported before anything starts.
+pub fn require_all(factories: &[&str]) -> Result<(), ElementError> {
+    factories
+        .iter()
+        .find(|f| !exists(f))
+        .map_or(Ok(()), |f| Err(missing(f)))
+}
+
+/// Sets a property from its string form (enums and flags by nick, structures
+/// in their serialized form). Properties the element does not have are
+/// skipped with a debug line: plugin versions differ, and a tuning knob
+/// missing on one version must not stop the stream.
+pub fn set_property_str(
+    element: &gst::Element,
+    property: &str,
+    value: &str,
+) -> Result<(), ElementError> {
+    let factory = factory_name(element);
+    let Some(pspec) = element.find_property(property) else {
+        tracing::debug!(element = %factory, property, "property not present in this version; skipped");
+        return Ok(());
+    };
+    let parsed = glib_value_from_str(value, &pspec).ok_or_else(|| ElementError::BadProperty {
+        factory: factory.clone(),
+        property: property.to_owned(),
+        value: value.to_owned(),
+    })?;
+    element.set_property(property, parsed);
+    Ok(())
+}
+
+fn glib_value_from_str(value: &str, pspec: &gst::glib::ParamSpec) -> Option<gst::glib::Value> {
+    use gst::prelude::GstValueExt;
+    gst::glib::Value::deserialize_with_pspec(value, pspec).ok()
+}
+
+/// The factory name of an element (`x264enc`), or its object name if it has none.
+pub fn factory_name(element: &gst::Element) -> String {
+    element
+        .factory()
+        .map(|f| f.name().to_string())
+        .unwrap_or_else(|| element.name().to_string())
+}

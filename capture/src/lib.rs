@@ -1,0 +1,36 @@
+//! samsyn's nurse-side daemon: head camera → low-latency encoder →
+//! webrtcbin → WHIP to the gateway.
+//!
+//! The media path is plain GStreamer:
+//!
+//! ```text
+//! source bin ─▶ leaky queue ─▶ videoconvert ─▶ encoder ─▶ parser ─▶ RTP payloader ─▶ webrtcbin
+//! (test | v4l2 | file)        (drop old frames)  (hw or x264/vp8)
+//! microphone ─▶ queue ─▶ opusenc ─▶ rtpopuspay ─────────────────────────────────▶ (optional)
+//! ```
+//!
+//! - [`camera`] finds the head camera and picks the mode to open it in.
+//! - [`source`] builds the capture side for `--source`; [`encoder`] holds the
+//!   one table of encoders and picks from it; [`chain`] joins them into a
+//!   reusable bin that tests can run without any network.
+//! - [`webrtc`] builds the publisher around webrtcbin (send-only, BUNDLE,
+//!   ICE pinned to chosen addresses) and does the offer/answer steps.
+//! - [`whip`] is the WHIP/WHEP HTTP client; [`run`] ties everything into the
+//!   daemon's life cycle; [`cli`] is the command line.
+//! - [`probe`] is a WHEP viewer that decodes and counts frames, for tests and
+//!   benchmarks of the gateway.
+//! - [`elements`] creates elements and names the Debian package of a missing
+//!   one.
+
+pub mod audio;
+pub mod camera;
+pub mod chain;
+pub mod cli;
+pub mod elements;
+pub mod encoder;
+pub mod probe;
+pub mod run;
+pub mod settings;
+pub mod source;
+pub mod webrtc;
+pub mod whip;

@@ -1,0 +1,504 @@
+//! WHIP (RFC 9725) and WHEP client: one HTTP exchange to start a session,
+//! one `DELETE` to end it.
+//!
+//! The same client serves publishing (`POST {gateway}/whip/{room}`) and
+//! viewing (`POST {gateway}/whep/{room}`); [`SessionKind`] only changes the
+//! path and the wording of errors. Every error says what to do about it.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use url::Url;
+
+/// Whether the session publishes (WHIP) or views (WHEP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// WHIP: send media into a room.
+    Publish,
+    /// WHEP: receive a room's media.
+    View,
+}
+
+impl SessionKind {
+    /// The URL path segment: `whip` or `whep`.
+    pub fn path_segment(self) -> &'static str {
+        match self {
+            SessionKind::Publish => "whip",
+            SessionKind::View => "whep",
+        }
+    }
+
+    fn token_role(self) -> &'static str {
+        match self {
+            SessionKind::Publish => "publisher",
+            SessionKind::View => "viewer",
+        }
+    }
+}
+
+/// The endpoint URL `{gateway}/whip/{room}` (or `/whep/`), keeping any path
+/// prefix of the gateway URL and escaping the room name.
+pub fn endpoint_url(gateway: &Url, kind: SessionKind, room: &str) -> Result<Url, WhipError> {
+    let mut url = gateway.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|()| WhipError::BadUrl {
+            url: gateway.to_string(),
+            why: "it cannot have a path (use http://host:port or https://host)".into(),
+        })?
+        .pop_if_empty()
+        .push(kind.path_segment())
+        .push(room);
+    Ok(url)
+}
+
+/// A WHIP/WHEP exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WhipError {
+    /// Connection refused, DNS failure, TLS failure or timeout.
+    #[error(
+        "gateway unreachable at {url}: {cause}; check --gateway and that samsyn-gateway is running"
+    )]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// The underlying cause.
+        cause: String,
+    },
+    /// 401 or 403.
+    #[error(
+        "the gateway refused the token for room {room} (wrong or expired); ask for a new {role} token"
+    )]
+    TokenRefused {
+        /// The room.
+        room: String,
+        /// `publisher` or `viewer`.
+        role: &'static str,
+        /// 401 or 403.
+        status: u16,
+    },
+    /// 404: the room does not exist.
+    #[error(
+        "room {room} is unknown to the gateway at {url}; check --room, or create the room \
+         with `samsyn-gateway room create`"
+    )]
+    RoomUnknown {
+        /// The room.
+        room: String,
+        /// The URL tried.
+        url: String,
+    },
+    /// Any other 4xx/5xx; carries the gateway's own explanation.
+    #[error("the gateway at {url} answered {status}: {detail}")]
+    Rejected {
+        /// The URL tried.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// `message (error)` from the gateway's JSON body, or the body itself.
+        detail: String,
+    },
+    /// A success status but not a WHIP answer.
+    #[error(
+        "the server at {url} did not answer as a WHIP/WHEP endpoint: {why}; check --gateway \
+         points at samsyn-gateway"
+    )]
+    NotWhip {
+        /// The URL tried.
+        url: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// The gateway URL cannot be used.
+    #[error("gateway URL {url} cannot be used: {why}")]
+    BadUrl {
+        /// The URL given.
+        url: String,
+        /// Why.
+        why: String,
+    },
+}
+
+impl WhipError {
+    /// The HTTP status the gateway answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            WhipError::TokenRefused { status, .. } | WhipError::Rejected { status, .. } => {
+                Some(*status)
+            }
+            WhipError::RoomUnknown { .. } => Some(404),
+            _ => None,
+        }
+    }
+}
+
+/// An ICE server the gateway announced in a `Link` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceServer {
+    /// `stun:` or `turn:` URL.
+    pub url: String,
+    /// TURN user name.
+    pub username: Option<String>,
+    /// TURN credential.
+    pub credential: Option<String>,
+}
+
+/// An established WHIP/WHEP session.
+#[derive(Clone)]
+pub struct Session {
+    /// Where to `PATCH` and `DELETE` the session (absolute).
+    pub location: Url,
+    /// The gateway's SDP answer.
+    pub answer: String,
+    /// The `ETag` of the session, if given (needed for ICE restarts).
+    pub etag: Option<String>,
+    /// ICE servers announced with `Link: <…>; rel="ice-server"`.
+    pub ice_servers: Vec<IceServer>,
+}
+
+impl std::fmt::Debug for Session {
+    // The SDP is left out: it is long, and belongs in debug logs only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("location", &self.location.as_str())
+            .field("etag", &self.etag)
+            .field("ice_servers", &self.ice_servers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// HTTP timeouts: a gateway that does not answer within these is treated as
+/// unreachable rather than leaving the nurse waiting.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Posts offers and deletes sessions with one bearer token.
+#[derive(Clone)]
+pub struct WhipClient {
+    http: reqwest::Client,
+    token: String,
+    kind: SessionKind,
+}
+
+impl std::fmt::Debug for WhipClient {
+    // Never print the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhipClient")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WhipClient {
+    /// A client for `kind` sessions authenticated with `token`.
+    pub fn new(kind: SessionKind, token: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("samsyn-capture/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            token: token.into(),
+            kind,
+        }
+    }
+
+    /// What kind of session this client makes.
+    pub fn kind(&self) -> SessionKind {
+        self.kind
+    }
+
+    /// Posts `offer` (SDP) to `url` and returns the session with the answer.
+    pub async fn post_offer(&self, url: &Url, offer: &str) -> Result<Session, WhipError> {
+        tracing::debug!(%url, "posting SDP offer");
+        let response = self
+            .http
+            .post(url.clone())
+            .header(header::CONTENT_TYPE, "application/sdp")
+            .header(header::ACCEPT, "application/sdp")
+            .bearer_auth(&self.token)
+            .body(offer.to_owned())
+            .send()
+            .await
+            .map_err(|e| unreachable(url, &e))?;
+
+        let status = response.status();
+        // Relative Locations resolve against the URL that answered (the
+        // request URL, or where a redirect led).
+        let base = response.url().clone();
+        let headers = response.headers().clone();
+        let body = response.text().await.map_err(|e| unreachable(url, &e))?;
+        if !status.is_success() {
+            return Err(self.status_error(url, status, &body));
+        }
+        if status != StatusCode::CREATED {
+            tracing::debug!(%status, "gateway answered the offer with a success status other than 201");
+        }
+        let session = parse_created(url, &base, &headers, body)?;
+        tracing::info!(location = %session.location, "{} session created", self.kind.path_segment().to_uppercase());
+        Ok(session)
+    }
+
+    /// Ends the session. A session the gateway no longer knows counts as
+    /// ended.
+    pub async fn delete(&self, session: &Session) -> Result<(), WhipError> {
+        let url = &session.location;
+        let response = self
+            .http
+            .delete(url.clone())
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| unreachable(url, &e))?;
+        let status = response.status();
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            tracing::info!(location = %url, "session ended");
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(self.status_error(url, status, &body))
+    }
+
+    fn status_error(&self, url: &Url, status: StatusCode, body: &str) -> WhipError {
+        let room = room_of(url);
+        let (code, message) = parse_error_body(body);
+        tracing::debug!(%status, error = code.as_deref().unwrap_or(""), message = message.as_deref().unwrap_or(""), "gateway refused the request");
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => WhipError::TokenRefused {
+                room,
+                role: self.kind.token_role(),
+                status: status.as_u16(),
+            },
+            StatusCode::NOT_FOUND => WhipError::RoomUnknown {
+                room,
+                url: url.to_string(),
+            },
+            _ => WhipError::Rejected {
+                url: url.to_string(),
+                status: status.as_u16(),
+                detail: describe_rejection(status, code, message, body),
+            },
+        }
+    }
+}
+
+fn parse_created(
+    url: &Url,
+    base: &Url,
+    headers: &HeaderMap,
+    body: String,
+) -> Result<Session, WhipError> {
+    let not_whip = |why: &str| WhipError::NotWhip {
+        url: url.to_string(),
+        why: why.to_owned(),
+    };
+    let location = headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| not_whip("the answer has no Location header"))?;
+    let location = base
+        .join(location)
+        .map_err(|_| not_whip("the Location header is not a URL"))?;
+    if let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        && !content_type
+            .to_ascii_lowercase()
+            .starts_with("application/sdp")
+    {
+        return Err(not_whip(&format!(
+            "the answer is {content_type}, not application/sdp"
+        )));
+    }
+    if !body.trim_start().starts_with("v=0") {
+        return Err(not_whip("the answer body is not an SDP"));
+    }
+    let etag = headers
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let ice_servers = headers
+        .get_all(header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse_ice_server_links)
+        .collect();
+    Ok(Session {
+        location,
+        answer: body,
+        etag,
+        ice_servers,
+    })
+}
+
+fn unreachable(url: &Url, error: &reqwest::Error) -> WhipError {
+    WhipError::Unreachable {
+        url: url.to_string(),
+        cause: error_cause(error),
+    }
+}
+
+/// The innermost causes of a reqwest error ("tcp connect error: Connection
+/// refused (os error 111)"), without reqwest's own wrapper text, which only
+/// repeats the URL.
+fn error_cause(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        // hyper's "client error (Connect)" only restates the error kind.
+        if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    if error.is_timeout() {
+        parts.push("timed out".into());
+    }
+    if parts.is_empty() {
+        error.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// The last path segment of the endpoint URL, i.e. the room name.
+fn room_of(url: &Url) -> String {
+    url.path_segments()
+        .and_then(|mut s| s.next_back().map(str::to_owned))
+        .map(|s| percent_decode(&s))
+        .unwrap_or_default()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `{"error": "<code>", "message": "<text>"}` → (code, message).
+fn parse_error_body(body: &str) -> (Option<String>, Option<String>) {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
+        return (None, None);
+    };
+    let field = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    (field("error"), field("message"))
+}
+
+fn describe_rejection(
+    status: StatusCode,
+    code: Option<String>,
+    message: Option<String>,
+    body: &str,
+) -> String {
+    match (message, code) {
+        (Some(message), Some(code)) => format!("{message} ({code})"),
+        (Some(message), None) => message,
+        (None, Some(code)) => code,
+        (None, None) => {
+            let body: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+            if body.is_empty() {
+                status
+                    .canonical_reason()
+                    .unwrap_or("no explanation given")
+                    .to_owned()
+            } else {
+                // A proxy's HTML error page can be long; the start says enough.
+                body.chars().take(200).collect()
+            }
+        }
+    }
+}
+
+/// Parses `<turn:host>; rel="ice-server"; username="u"; credential="c"`
+/// entries of one `Link` header value.
+fn parse_ice_server_links(value: &str) -> Vec<IceServer> {
+    value
+        .split(',')
+        .filter_map(|link| {
+            let mut parts = link.split(';').map(str::trim);
+            let target = parts.next()?.strip_prefix('<')?.strip_suffix('>')?;
+            let mut rel = None;
+            let mut username = None;
+            let mut credential = None;
+            for param in parts {
+                let (name, value) = param.split_once('=')?;
+                let value = value.trim().trim_matches('"').to_owned();
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "rel" => rel = Some(value),
+                    "username" => username = Some(value),
+                    "credential" => credential = Some(value),
+                    _ => {}
+                }
+            }
+            (rel.as_deref() == Some("ice-server")).then(|| IceServer {
+                url: target.to_owned(),
+                username,
+                credential,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_keeps_prefix_and_escapes_room() {
+        let base = Url::parse("https://gw.example.org/samsyn/").unwrap();
+        let url = endpoint_url(&base, SessionKind::Publish, "ward 7").unwrap();
+        assert_eq!(url.as_str(), "https://gw.example.org/samsyn/whip/ward%207");
+        assert_eq!(room_of(&url), "ward 7");
+        let base = Url::parse("http://127.0.0.1:8080").unwrap();
+        let url = endpoint_url(&base, SessionKind::View, "r1").unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/whep/r1");
+    }
+
+    #[test]
+    fn error_body_is_described() {
+        let (code, message) =
+            parse_error_body(r#"{"error":"room_full","message":"the room has 10 viewers"}"#);
+        assert_eq!(
+            describe_rejection(StatusCode::CONFLICT, code, message, ""),
+            "the room has 10 viewers (room_full)"
+        );
+        assert_eq!(
+            describe_rejection(StatusCode::BAD_GATEWAY, None, None, ""),
+            "Bad Gateway"
+        );
+    }
+
+    #[test]
+    fn ice_server_links() {
+        let servers = parse_ice_server_links(
+            r#"<stun:stun.example.net>; rel="ice-server", <turn:turn.example.net?transport=udp>; rel="ice-server"; username="u"; credential="p"; credential-type="password""#,
+        );
+        assert_eq!(servers.len(), 2);
+        assert_eq!(servers[0].url, "stun:stun.example.net");
+        assert_eq!(servers[1].username.as_deref(), Some("u"));
+        assert_eq!(servers[1].credential.as_deref(), Some("p"));
+        assert!(parse_ice_server_links(r#"<https://x>; rel="next""#).is_empty());
+    }
+}

@@ -1,0 +1,202 @@
+//! The `samsyn-capture` binary: help, configuration errors, failures that
+//! name their fix, and a clean end of session on SIGTERM.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::peer::Peer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_samsyn-capture");
+
+/// The binary without any SAMSYN_* settings from the caller's environment.
+fn capture() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SAMSYN_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("SAMSYN_LOG", "info");
+    cmd
+}
+
+/// Flags for a small, quick test stream.
+const SMALL: &[&str] = &[
+    "--source",
+    "test",
+    "--no-audio",
+    "--width",
+    "320",
+    "--height",
+    "240",
+    "--fps",
+    "15",
+    "--bitrate-kbps",
+    "300",
+];
+
+#[test]
+fn help_lists_the_flags() {
+    let out = capture().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--gateway",
+        "--room",
+        "--token",
+        "--source",
+        "--width",
+        "--height",
+        "--fps",
+        "--codec",
+        "--no-audio",
+        "--bitrate-kbps",
+        "--ice-address",
+        "--print-config",
+    ] {
+        assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn print_config_shows_the_merged_values() {
+    let out = capture()
+        .args(["--print-config", "--width", "640", "--codec", "vp8"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = String::from_utf8_lossy(&out.stdout);
+    assert!(toml.contains("width = 640"), "{toml}");
+    assert!(toml.contains("codec = \"vp8\""), "{toml}");
+}
+
+#[test]
+fn missing_gateway_is_a_configuration_error() {
+    let out = capture()
+        .args(["--room", "r", "--token", "t"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gateway"), "{err}");
+}
+
+#[test]
+fn unreachable_gateway_fails_with_the_fix() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let out = capture()
+        .args([
+            "--gateway",
+            &format!("http://127.0.0.1:{port}"),
+            "--room",
+            "ward7",
+        ])
+        .args(["--token", "secret-publisher-token"])
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "gateway unreachable at http://127.0.0.1:{port}/whip/ward7"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("x264enc chosen"),
+        "the encoder choice is logged: {err}"
+    );
+    assert!(
+        !err.contains("secret-publisher-token"),
+        "the token is never logged: {err}"
+    );
+    assert!(!err.contains("v=0"), "no SDP at info level: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_the_session_and_exits_zero() {
+    common::init();
+    let peer_slot: Arc<Mutex<Option<Peer>>> = Arc::default();
+    let slot = peer_slot.clone();
+    let (base, mut requests) = common::whip_endpoint(move |offer| {
+        let (peer, answer) = Peer::receiver(&offer);
+        *slot.lock().unwrap() = Some(peer);
+        answer
+    })
+    .await;
+
+    let mut child = capture()
+        .args([
+            "--gateway",
+            base.as_str(),
+            "--room",
+            "ward7",
+            "--token",
+            "tok",
+        ])
+        .args(SMALL)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let post = tokio::time::timeout(Duration::from_secs(10), requests.recv())
+        .await
+        .expect("the daemon posts its offer")
+        .unwrap();
+    assert!(post.head.starts_with("POST /whip/ward7 "), "{}", post.head);
+
+    // Media flows before we stop it.
+    let frames = common::wait_until(Duration::from_secs(10), || {
+        let received = peer_slot.lock().unwrap().as_ref()?.received();
+        (received.frames >= 5).then_some(received.frames)
+    });
+    assert!(frames.is_some(), "the peer decodes the daemon's video");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let delete = tokio::time::timeout(Duration::from_secs(5), requests.recv())
+        .await
+        .expect("the daemon deletes its session")
+        .unwrap();
+    assert!(
+        delete.head.starts_with("DELETE /session/1 "),
+        "{}",
+        delete.head
+    );
+    assert_eq!(delete.header("authorization"), Some("Bearer tok"));
+
+    let exit = common::wait_until(Duration::from_secs(5), || child.try_wait().unwrap())
+        .expect("the daemon exits");
+    let stderr = {
+        use std::io::Read;
+        let mut text = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("peer connection state: connected"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,303 @@
+//! Command-line flags of the binaries, as clap `Args` to `#[command(flatten)]`.
+//!
+//! Flags only ever override: an absent flag leaves the file or environment
+//! value in place. The environment forms (`SAMSYN_…`) are read by the
+//! environment layer, not by clap, so the order stays defaults < file <
+//! environment < flags.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use url::Url;
+
+use crate::capture::{CaptureConfig, VideoCodec};
+use crate::error::ConfigError;
+use crate::gateway::GatewayConfig;
+use crate::layers::{load, load_unvalidated};
+
+/// Flags of `samsyn-gateway`.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
+pub struct GatewayArgs {
+    /// `--config`; see its help text.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help = "TOML config file to read (env SAMSYN_CONFIG); without it only defaults, environment and flags apply"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// `--listen`; see its help text.
+    #[arg(
+        long,
+        value_name = "IP:PORT",
+        help = "Address and port of the HTTP listener [default: 127.0.0.1:8080] (env SAMSYN_LISTEN)"
+    )]
+    pub listen: Option<SocketAddr>,
+
+    /// `--data-dir`; see its help text.
+    #[arg(
+        long,
+        value_name = "DIR",
+        help = "Directory for rooms and keys [default: samsyn-data] (env SAMSYN_DATA_DIR)"
+    )]
+    pub data_dir: Option<PathBuf>,
+
+    /// `--public-url`; see its help text.
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "URL the gateway is reached at, used in links; default http://<listen> (env SAMSYN_PUBLIC_URL)"
+    )]
+    pub public_url: Option<Url>,
+
+    /// `--media-udp-port`; see its help text.
+    #[arg(
+        long,
+        value_name = "PORT",
+        help = "The one UDP port for all WebRTC media [default: 50000] (env SAMSYN_MEDIA__UDP_PORT)"
+    )]
+    pub media_udp_port: Option<u16>,
+
+    /// `--media-address`; see its help text.
+    #[arg(
+        long = "media-address",
+        value_name = "IP",
+        help = "Local address to gather media candidates on; repeat for several; default all (env SAMSYN_MEDIA__ADDRESSES=[a,b])"
+    )]
+    pub media_addresses: Vec<IpAddr>,
+
+    /// `--media-public-address`; see its help text.
+    #[arg(
+        long = "media-public-address",
+        value_name = "IP",
+        help = "Address to announce to peers instead of the local one (1:1 NAT); repeat for several (env SAMSYN_MEDIA__PUBLIC_ADDRESSES=[a,b])"
+    )]
+    pub media_public_addresses: Vec<IpAddr>,
+
+    /// `--pli-throttle-ms`; see its help text.
+    #[arg(
+        long,
+        value_name = "MS",
+        help = "Minimum time between keyframe requests sent to the publisher [default: 500] (env SAMSYN_SFU__PLI_THROTTLE_MS)"
+    )]
+    pub pli_throttle_ms: Option<u64>,
+}
+
+impl GatewayArgs {
+    /// Loads and validates the gateway configuration with these flags on top.
+    pub fn load(&self) -> Result<GatewayConfig, ConfigError> {
+        load(self.config.as_deref(), &self.overlay())
+    }
+
+    /// Loads without range checks, for `--print-config` of an unfinished setup.
+    pub fn load_unvalidated(&self) -> Result<GatewayConfig, ConfigError> {
+        load_unvalidated(self.config.as_deref(), &self.overlay())
+    }
+
+    fn overlay(&self) -> GatewayOverlay<'_> {
+        GatewayOverlay {
+            listen: self.listen,
+            data_dir: self.data_dir.as_deref(),
+            public_url: self.public_url.as_ref(),
+            media: MediaOverlay {
+                udp_port: self.media_udp_port,
+                addresses: &self.media_addresses,
+                public_addresses: &self.media_public_addresses,
+            },
+            sfu: SfuOverlay {
+                pli_throttle_ms: self.pli_throttle_ms,
+            },
+        }
+    }
+}
+
+/// Flags of `samsyn-capture`.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args)]
+pub struct CaptureArgs {
+    /// `--config`; see its help text.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help = "TOML config file to read (env SAMSYN_CONFIG); without it only defaults, environment and flags apply"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// `--gateway`; see its help text.
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Base URL of the samsyn gateway, e.g. https://wound.example.org (env SAMSYN_GATEWAY)"
+    )]
+    pub gateway: Option<Url>,
+
+    /// `--room`; see its help text.
+    #[arg(
+        long,
+        value_name = "ROOM",
+        help = "Room to publish into (env SAMSYN_ROOM)"
+    )]
+    pub room: Option<String>,
+
+    /// `--token`; see its help text.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        help = "Publisher token of that room (env SAMSYN_TOKEN)"
+    )]
+    pub token: Option<String>,
+
+    /// `--source`; see its help text.
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        help = "Video source: test | v4l2 | v4l2:/dev/videoN | file:<path> [default: test] (env SAMSYN_SOURCE)"
+    )]
+    pub source: Option<String>,
+
+    /// `--width`; see its help text.
+    #[arg(
+        long,
+        value_name = "PIXELS",
+        help = "Largest frame width in pixels [default: 1280] (env SAMSYN_WIDTH)"
+    )]
+    pub width: Option<u32>,
+
+    /// `--height`; see its help text.
+    #[arg(
+        long,
+        value_name = "PIXELS",
+        help = "Largest frame height in pixels [default: 720] (env SAMSYN_HEIGHT)"
+    )]
+    pub height: Option<u32>,
+
+    /// `--fps`; see its help text.
+    #[arg(
+        long,
+        value_name = "FPS",
+        help = "Highest frame rate [default: 30] (env SAMSYN_FPS)"
+    )]
+    pub fps: Option<u32>,
+
+    /// `--codec`; see its help text.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "CODEC",
+        help = "Video codec to send [default: h264] (env SAMSYN_CODEC)"
+    )]
+    pub codec: Option<VideoCodec>,
+
+    /// `--no-audio`; see its help text.
+    #[arg(long, help = "Send video only, no microphone (env SAMSYN_AUDIO=false)")]
+    pub no_audio: bool,
+
+    /// `--bitrate-kbps`; see its help text.
+    #[arg(
+        long,
+        value_name = "KBPS",
+        help = "Target video bitrate in kbit/s [default: 2500] (env SAMSYN_BITRATE_KBPS)"
+    )]
+    pub bitrate_kbps: Option<u32>,
+
+    /// `--ice-address`; see its help text.
+    #[arg(
+        long = "ice-address",
+        value_name = "IP",
+        help = "Interface address ICE may use; repeat for several; needed for 127.0.0.1 (env SAMSYN_ICE__LOCAL_ADDRESSES=[a,b])"
+    )]
+    pub ice_addresses: Vec<IpAddr>,
+}
+
+impl CaptureArgs {
+    /// Loads and validates the capture configuration with these flags on top.
+    pub fn load(&self) -> Result<CaptureConfig, ConfigError> {
+        load(self.config.as_deref(), &self.overlay())
+    }
+
+    /// Loads without range checks, for `--print-config` before `--gateway` is known.
+    pub fn load_unvalidated(&self) -> Result<CaptureConfig, ConfigError> {
+        load_unvalidated(self.config.as_deref(), &self.overlay())
+    }
+
+    fn overlay(&self) -> CaptureOverlay<'_> {
+        CaptureOverlay {
+            gateway: self.gateway.as_ref(),
+            room: self.room.as_deref(),
+            token: self.token.as_deref(),
+            source: self.source.as_deref(),
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            codec: self.codec,
+            // Only the negative is a flag; without it the file or environment decides.
+            audio: self.no_audio.then_some(false),
+            bitrate_kbps: self.bitrate_kbps,
+            ice: IceOverlay {
+                local_addresses: &self.ice_addresses,
+            },
+        }
+    }
+}
+
+// The overlays mirror the config structs with every field optional and
+// skipped when unset, so they only override what was actually given.
+
+#[derive(Serialize)]
+struct GatewayOverlay<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<&'a Url>,
+    media: MediaOverlay<'a>,
+    sfu: SfuOverlay,
+}
+
+#[derive(Serialize)]
+struct MediaOverlay<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    udp_port: Option<u16>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    addresses: &'a [IpAddr],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    public_addresses: &'a [IpAddr],
+}
+
+#[derive(Serialize)]
+struct SfuOverlay {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pli_throttle_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct CaptureOverlay<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<&'a Url>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    codec: Option<VideoCodec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audio: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bitrate_kbps: Option<u32>,
+    ice: IceOverlay<'a>,
+}
+
+#[derive(Serialize)]
+struct IceOverlay<'a> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    local_addresses: &'a [IpAddr],
+}

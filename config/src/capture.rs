@@ -1,0 +1,200 @@
+//! Configuration of `samsyn-capture`: where to publish, which video source,
+//! what to encode, and which interfaces ICE may use.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{ConfigError, Problem};
+use crate::rules::{Checks, quoted};
+
+/// Everything `samsyn-capture` reads from file, environment and flags.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// Base URL of the gateway (`https://wound.example.org`); required to run.
+    pub gateway: Option<Url>,
+    /// Room to publish into.
+    pub room: Option<String>,
+    /// Publisher token for that room.
+    pub token: Option<String>,
+    /// Video source: `test`, `v4l2`, `v4l2:<device path>` or `file:<path>`;
+    /// see [`SourceSpec`].
+    pub source: String,
+    /// Largest frame width to capture and send, in pixels.
+    pub width: u32,
+    /// Largest frame height to capture and send, in pixels.
+    pub height: u32,
+    /// Highest frame rate to capture and send.
+    pub fps: u32,
+    /// Video codec sent to the gateway.
+    pub codec: VideoCodec,
+    /// Send the nurse's microphone too.
+    pub audio: bool,
+    /// Target video bitrate in kbit/s; congestion control stays at or under it.
+    pub bitrate_kbps: u32,
+    /// ICE settings.
+    pub ice: IceConfig,
+}
+
+/// Video codec of the published stream.
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    /// H.264 (constrained baseline): every browser decodes it, often in hardware.
+    #[default]
+    H264,
+    /// VP8: the fallback where no H.264 encoder is available.
+    Vp8,
+}
+
+impl fmt::Display for VideoCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VideoCodec::H264 => "h264",
+            VideoCodec::Vp8 => "vp8",
+        })
+    }
+}
+
+/// ICE settings of the capture daemon.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IceConfig {
+    /// Interface addresses ICE may gather candidates on; empty means let the
+    /// ICE agent choose. Needed for 127.0.0.1, which the agent otherwise skips.
+    pub local_addresses: Vec<IpAddr>,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            gateway: None,
+            room: None,
+            token: None,
+            source: "test".to_owned(),
+            width: 1280,
+            height: 720,
+            fps: 30,
+            codec: VideoCodec::H264,
+            audio: true,
+            bitrate_kbps: 2500,
+            ice: IceConfig::default(),
+        }
+    }
+}
+
+/// The `source` setting, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// `test`: a generated test pattern (and tone), no camera needed.
+    Test,
+    /// `v4l2`: the first capture camera found; `v4l2:<path>`: that device node,
+    /// e.g. `/dev/video2` or a stable `/dev/v4l/by-id/…` link.
+    V4l2(Option<PathBuf>),
+    /// `file:<path>`: a recorded video file, played in real time.
+    File(PathBuf),
+}
+
+/// What `source` may look like, for error messages and help text.
+pub const SOURCE_FORMS: &str = "test, v4l2, v4l2:/dev/videoN, file:<path>";
+
+impl SourceSpec {
+    /// Parses a `source` value; the error says which forms are allowed.
+    pub fn parse(source: &str) -> Result<SourceSpec, ConfigError> {
+        let invalid = |why: &str| {
+            ConfigError::Invalid(vec![Problem::new(
+                "source",
+                quoted(source),
+                format!("{why}; allowed forms: {SOURCE_FORMS}"),
+            )])
+        };
+        match source.split_once(':') {
+            None if source == "test" => Ok(SourceSpec::Test),
+            None if source == "v4l2" => Ok(SourceSpec::V4l2(None)),
+            None => Err(invalid("unknown source")),
+            Some(("v4l2", path)) if path.starts_with('/') => {
+                Ok(SourceSpec::V4l2(Some(PathBuf::from(path))))
+            }
+            Some(("v4l2", _)) => Err(invalid("a V4L2 device must be an absolute path")),
+            Some(("file", "")) => Err(invalid("file: needs a path after the colon")),
+            Some(("file", path)) => Ok(SourceSpec::File(PathBuf::from(path))),
+            Some(_) => Err(invalid("unknown source")),
+        }
+    }
+}
+
+impl CaptureConfig {
+    /// The parsed `source`.
+    pub fn source_spec(&self) -> Result<SourceSpec, ConfigError> {
+        SourceSpec::parse(&self.source)
+    }
+
+    /// Checks every value against its allowed range; lists all problems found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut checks = Checks::default();
+        match &self.gateway {
+            None => checks.unset(
+                "gateway",
+                "not set; pass --gateway <gateway base URL> or set SAMSYN_GATEWAY \
+                 (or put gateway = \"https://…\" in the config file)",
+            ),
+            Some(url) => checks.http_url("gateway", url),
+        }
+        if let Some(room) = &self.room {
+            checks.require(
+                !room.is_empty()
+                    && !room.contains(['/', '?', '#'])
+                    && !room.contains(char::is_whitespace),
+                "room",
+                quoted(room),
+                "must be a room name as printed by `samsyn-gateway room create`: \
+                 not empty, no spaces, no '/', '?' or '#'",
+            );
+        }
+        if let Some(token) = &self.token {
+            // The token travels in an `Authorization: Bearer` header.
+            checks.require(
+                !token.is_empty() && !token.contains(char::is_whitespace),
+                "token",
+                quoted(token),
+                "must be the publisher token as printed by `samsyn-gateway room create`: \
+                 not empty, no spaces",
+            );
+        }
+        if let Err(ConfigError::Invalid(problems)) = self.source_spec() {
+            for problem in problems {
+                checks.require(
+                    false,
+                    &problem.key,
+                    problem.value.unwrap_or_default(),
+                    problem.message,
+                );
+            }
+        }
+        checks.even_in_range("width", self.width, 16..=7680);
+        checks.even_in_range("height", self.height, 16..=7680);
+        checks.in_range("fps", self.fps, 1..=120, "");
+        checks.in_range("bitrate_kbps", self.bitrate_kbps, 100..=50_000, " kbit/s");
+        for address in &self.ice.local_addresses {
+            checks.require(
+                !address.is_unspecified(),
+                "ice.local_addresses",
+                address,
+                "must be an address of a local interface, e.g. 127.0.0.1 or 10.0.0.5, \
+                 not the wildcard",
+            );
+        }
+        checks.finish()
+    }
+
+    /// The configuration as TOML, e.g. for `--print-config`; it loads back to `self`.
+    pub fn to_toml(&self) -> String {
+        crate::print::to_toml(self)
+    }
+}

@@ -1,0 +1,209 @@
+//! Layering: built-in defaults, then the TOML file, then `SAMSYN_` environment
+//! variables, then command-line flags, each overriding the one before.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::capture::CaptureConfig;
+use crate::error::ConfigError;
+use crate::gateway::GatewayConfig;
+use crate::report;
+
+/// Prefix of every environment variable the configuration reads.
+pub const ENV_PREFIX: &str = "SAMSYN_";
+
+/// Environment variable naming the config file when `--config` is not given.
+pub const CONFIG_FILE_ENV: &str = "SAMSYN_CONFIG";
+
+/// Separator for nested keys in environment variable names:
+/// `SAMSYN_MEDIA__UDP_PORT` sets `media.udp_port`.
+pub const ENV_NESTING: &str = "__";
+
+pub(crate) const DEFAULTS_NAME: &str = "built-in defaults";
+pub(crate) const ENV_NAME: &str = "environment variable";
+pub(crate) const FLAGS_NAME: &str = "command-line flags";
+
+/// A configuration that can be loaded in layers and checked afterwards.
+pub trait Layered: Serialize + DeserializeOwned + Default {
+    /// Checks values against their allowed ranges; see the implementors.
+    fn validate(&self) -> Result<(), ConfigError>;
+}
+
+impl Layered for GatewayConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        GatewayConfig::validate(self)
+    }
+}
+
+impl Layered for CaptureConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        CaptureConfig::validate(self)
+    }
+}
+
+/// Loads and validates a configuration from all layers.
+///
+/// - `file`: the `--config` path; `None` falls back to `SAMSYN_CONFIG`, and
+///   without either no file is read. A named file that is missing is an error.
+/// - `cli`: the flags, as a value whose unset fields are skipped when
+///   serialized (`Option`s with `skip_serializing_if`), shaped like `T`.
+///
+/// Errors name the key, the value, what is allowed and which layer set it.
+pub fn load<T: Layered>(file: Option<&Path>, cli: &impl Serialize) -> Result<T, ConfigError> {
+    let figment = layers::<T>(file, cli)?;
+    let config: T = extract(&figment)?;
+    config
+        .validate()
+        .map_err(|error| report::with_origins(error, &figment))?;
+    Ok(config)
+}
+
+/// Like [`load`] but without [`Layered::validate`], for showing an incomplete
+/// configuration (`--print-config` before the gateway URL is known).
+/// Type errors and unknown keys are still reported.
+pub fn load_unvalidated<T: Layered>(
+    file: Option<&Path>,
+    cli: &impl Serialize,
+) -> Result<T, ConfigError> {
+    extract(&layers::<T>(file, cli)?)
+}
+
+fn extract<T: Layered>(figment: &Figment) -> Result<T, ConfigError> {
+    // Lossy: environment values arrive as text (see `EnvLayer`), and numbers and
+    // booleans are read from text where the field wants one.
+    figment
+        .extract_lossy()
+        .map_err(|error| report::from_figment(error, figment))
+}
+
+fn layers<T: Layered>(file: Option<&Path>, cli: &impl Serialize) -> Result<Figment, ConfigError> {
+    let defaults = T::default();
+    let known = top_level_keys(&defaults);
+    let mut figment = Figment::new().merge(Named {
+        name: DEFAULTS_NAME,
+        data: Serialized::defaults(defaults),
+    });
+    if let Some(path) = config_file(file)? {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    Ok(figment.merge(EnvLayer { known }).merge(Named {
+        name: FLAGS_NAME,
+        data: Serialized::defaults(cli),
+    }))
+}
+
+/// The config file to read, if any, checked to exist.
+fn config_file(flag: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+    let (path, named_by) = match flag {
+        Some(path) => (path.to_owned(), "--config"),
+        // An empty variable counts as unset, as shells make it easy to leave one so.
+        None => match std::env::var_os(CONFIG_FILE_ENV) {
+            Some(value) if !value.is_empty() => (PathBuf::from(value), CONFIG_FILE_ENV),
+            _ => return Ok(None),
+        },
+    };
+    if !path.exists() {
+        return Err(ConfigError::FileNotFound { path, named_by });
+    }
+    Ok(Some(path))
+}
+
+/// The top-level keys of `T`, taken from its serialized default so the list
+/// can't drift from the struct.
+fn top_level_keys<T: Serialize>(defaults: &T) -> BTreeSet<String> {
+    match serde_json::to_value(defaults) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().map(|(key, _)| key).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// A provider under a readable name, so errors say "command-line flags"
+/// instead of naming a Rust type.
+struct Named<P> {
+    name: &'static str,
+    data: P,
+}
+
+impl<P: Provider> Provider for Named<P> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.data.data()
+    }
+}
+
+/// `SAMSYN_*` environment variables, restricted to keys the configuration has.
+///
+/// Differences from figment's plain `Env` provider, each for a reason:
+/// - Variables whose first key segment is not a field are skipped, so
+///   `SAMSYN_LOG` or `SAMSYN_CONFIG` don't trip `deny_unknown_fields`.
+/// - Values stay text unless they are a `[list]` or `{table}`: a room named
+///   `0042` must not turn into the number 42. Numbers and booleans are
+///   read from the text where the field wants one (`extract_lossy`).
+/// - Errors name the variable as it is spelled in the environment.
+struct EnvLayer {
+    known: BTreeSet<String>,
+}
+
+impl Provider for EnvLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENV_NAME).interpolater(|_: &Profile, keys: &[&str]| {
+            format!(
+                "{ENV_PREFIX}{}",
+                keys.join(ENV_NESTING).to_ascii_uppercase()
+            )
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let known = self.known.clone();
+        let env = Env::prefixed(ENV_PREFIX)
+            .split(ENV_NESTING)
+            .filter(move |key| {
+                // Keys are still in the environment's case here; figment
+                // lowercases them later.
+                let top = key.as_str().split('.').next().unwrap_or_default();
+                known.contains(&top.to_ascii_lowercase())
+            });
+        let mut dict = Dict::new();
+        for (key, text) in env.iter() {
+            let value = match text.parse::<Value>() {
+                Ok(list @ Value::Array(..)) => list,
+                Ok(table @ Value::Dict(..)) => table,
+                _ => Value::from(text),
+            };
+            insert(&mut dict, key.as_str(), value);
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Inserts `value` at the dotted `path`, creating tables on the way.
+fn insert(dict: &mut Dict, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            dict.insert(path.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let entry = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                // `SAMSYN_MEDIA=5` and `SAMSYN_MEDIA__UDP_PORT=1` together:
+                // the nested key is the more specific, keep it.
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert(inner, rest, value);
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The one typed configuration of samsyn's binaries.
+//!
+//! Every setting comes from four layers, each overriding the one before:
+//!
+//! 1. built-in defaults ([`GatewayConfig::default`], [`CaptureConfig::default`]);
+//! 2. a TOML file, named by `--config` or `SAMSYN_CONFIG` (a named file that
+//!    is missing is an error; with neither, no file is read);
+//! 3. environment variables `SAMSYN_<KEY>`, nested keys joined by `__`
+//!    (`SAMSYN_MEDIA__UDP_PORT=50001`, `SAMSYN_ICE__LOCAL_ADDRESSES=[10.0.0.1]`);
+//!    variables that name no key (`SAMSYN_LOG`, `SAMSYN_CONFIG`) are ignored;
+//! 4. command-line flags ([`GatewayArgs`], [`CaptureArgs`]).
+//!
+//! Unknown keys in the file are errors (a typo must not silently fall back to
+//! a default), and after merging every value is range-checked. Errors name the
+//! key, the value, what is allowed and which layer set it:
+//!
+//! ```text
+//! invalid configuration: media.udp_port = 0: must be a port number 1-65535 … (from environment variable SAMSYN_MEDIA__UDP_PORT)
+//! ```
+//!
+//! ```no_run
+//! use clap::Parser;
+//! use samsyn_config::GatewayArgs;
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     config: GatewayArgs,
+//!     /// Print the merged configuration and exit
+//!     #[arg(long)]
+//!     print_config: bool,
+//! }
+//!
+//! let cli = Cli::parse();
+//! let config = cli.config.load().unwrap_or_else(|error| {
+//!     eprintln!("{error}");
+//!     std::process::exit(2);
+//! });
+//! if cli.print_config {
+//!     print!("{}", config.to_toml());
+//! }
+//! ```
+
+mod args;
+mod capture;
+mod error;
+mod gateway;
+mod layers;
+mod print;
+mod report;
+mod rules;
+
+pub use args::{CaptureArgs, GatewayArgs};
+pub use capture::{CaptureConfig, IceConfig, SOURCE_FORMS, SourceSpec, VideoCodec};
+pub use error::{ConfigError, Problem};
+pub use gateway::{GatewayConfig, LimitsConfig, MediaConfig, SfuConfig, TokenConfig};
+pub use layers::{CONFIG_FILE_ENV, ENV_NESTING, ENV_PREFIX, Layered, load, load_unvalidated};

@@ -1,0 +1,345 @@
+//! Error messages: each names the key, the value, what is allowed and the
+//! layer that set it.
+
+// figment's `Jail` closures return `figment::Error`, which is large by design.
+#![allow(clippy::result_large_err)]
+
+mod common;
+
+use common::{capture_flags, error_text, gateway_flags};
+use figment::Jail;
+use samsyn_config::{CaptureArgs, CaptureConfig, ConfigError, GatewayArgs, GatewayConfig};
+
+/// A change that breaks one rule, and the start of the message expected for it.
+type Case<T> = (fn(&mut T), &'static str);
+
+fn capture_with_gateway() -> CaptureConfig {
+    CaptureConfig {
+        gateway: Some("https://wound.example.org".parse().unwrap()),
+        ..CaptureConfig::default()
+    }
+}
+
+fn validation_text(result: Result<(), ConfigError>) -> String {
+    error_text(result.map(|()| "valid"))
+}
+
+#[test]
+fn unknown_key_in_file_is_named_with_a_hint() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("gateway.toml", "[media]\nudp_prot = 50001\n")?;
+        let text = error_text(gateway_flags(&["--config", "gateway.toml"]).load());
+        assert!(text.contains("media.udp_prot"), "{text}");
+        assert!(text.contains("unknown key"), "{text}");
+        assert!(text.contains("did you mean `udp_port`"), "{text}");
+        assert!(text.contains("gateway.toml"), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_top_level_key_in_file_is_named() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("capture.toml", "framerate = 30\n")?;
+        let text = error_text(capture_flags(&["--config", "capture.toml"]).load_unvalidated());
+        assert!(text.contains("framerate"), "{text}");
+        assert!(text.contains("the top level accepts"), "{text}");
+        assert!(text.contains("capture.toml"), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_nested_key_in_environment_names_the_variable() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("SAMSYN_MEDIA__UDP_PROT", "50001");
+        let text = error_text(GatewayArgs::default().load());
+        assert!(text.contains("media.udp_prot"), "{text}");
+        assert!(text.contains("SAMSYN_MEDIA__UDP_PROT"), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn range_error_from_environment_names_key_value_rule_and_variable() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("SAMSYN_MEDIA__UDP_PORT", "0");
+        let text = error_text(GatewayArgs::default().load());
+        assert!(
+            text.starts_with(
+                "invalid configuration: media.udp_port = 0: must be a port number 1-65535"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("(from environment variable SAMSYN_MEDIA__UDP_PORT)"),
+            "{text}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn range_error_from_flag_and_file_name_their_layer() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("capture.toml", "bitrate_kbps = 99\n")?;
+        let flags = capture_flags(&[
+            "--config",
+            "capture.toml",
+            "--gateway",
+            "https://wound.example.org",
+            "--fps",
+            "500",
+        ]);
+        let error = flags.load().unwrap_err();
+        let text = error.to_string();
+        // Both problems are reported at once, one per line.
+        assert_eq!(error.problems().len(), 2, "{text}");
+        assert!(
+            text.contains(
+                "invalid configuration: fps = 500: must be 1..=120 (from command-line flags)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("bitrate_kbps = 99: must be 100..=50000 kbit/s"),
+            "{text}"
+        );
+        assert!(text.contains("capture.toml"), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn type_error_from_environment_names_key_value_and_variable() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("SAMSYN_MEDIA__UDP_PORT", "fifty");
+        let text = error_text(GatewayArgs::default().load());
+        assert!(text.contains("media.udp_port = \"fifty\""), "{text}");
+        assert!(text.contains("expected u16"), "{text}");
+        assert!(text.contains("SAMSYN_MEDIA__UDP_PORT"), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn type_error_in_file_names_key_and_file() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("capture.toml", "width = \"wide\"\n")?;
+        let text = error_text(capture_flags(&["--config", "capture.toml"]).load_unvalidated());
+        assert!(text.contains("width = \"wide\""), "{text}");
+        assert!(text.contains("capture.toml"), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn unparsable_address_names_key_and_variable() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("SAMSYN_LISTEN", "localhost");
+        let text = error_text(GatewayArgs::default().load());
+        assert!(text.contains("listen = \"localhost\""), "{text}");
+        assert!(
+            text.contains("environment variable SAMSYN_LISTEN"),
+            "{text}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_codec_lists_the_allowed_ones() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("capture.toml", "codec = \"h265\"\n")?;
+        let text = error_text(capture_flags(&["--config", "capture.toml"]).load_unvalidated());
+        assert!(text.contains("codec = \"h265\""), "{text}");
+        assert!(text.contains("h264, vp8"), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn toml_syntax_error_names_the_file() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("gateway.toml", "[media\nudp_port = 1\n")?;
+        let text = error_text(gateway_flags(&["--config", "gateway.toml"]).load());
+        assert!(text.contains("gateway.toml"), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn capture_value_rules() {
+    let cases: Vec<Case<CaptureConfig>> = vec![
+        (|c| c.fps = 500, "fps = 500: must be 1..=120"),
+        (|c| c.fps = 0, "fps = 0: must be 1..=120"),
+        (
+            |c| c.width = 641,
+            "width = 641: must be an even number of pixels in 16..=7680",
+        ),
+        (
+            |c| c.height = 8,
+            "height = 8: must be an even number of pixels in 16..=7680",
+        ),
+        (|c| c.width = 7682, "width = 7682: must be an even number"),
+        (
+            |c| c.bitrate_kbps = 60_000,
+            "bitrate_kbps = 60000: must be 100..=50000 kbit/s",
+        ),
+        (
+            |c| c.source = "webcam".into(),
+            "source = \"webcam\": unknown source; allowed forms: test, v4l2, v4l2:/dev/videoN, file:<path>",
+        ),
+        (
+            |c| c.source = "v4l2:video0".into(),
+            "source = \"v4l2:video0\": a V4L2 device must be an absolute path",
+        ),
+        (
+            |c| c.source = "file:".into(),
+            "source = \"file:\": file: needs a path",
+        ),
+        (
+            |c| c.gateway = Some("ftp://wound.example.org".parse().unwrap()),
+            "gateway = \"ftp://wound.example.org/\": must be an http:// or https:// URL, not ftp://",
+        ),
+        (
+            |c| c.room = Some("ward 7".into()),
+            "room = \"ward 7\": must be a room name",
+        ),
+        (
+            |c| c.token = Some(String::new()),
+            "token = \"\": must be the publisher token",
+        ),
+        (
+            |c| c.ice.local_addresses = vec!["0.0.0.0".parse().unwrap()],
+            "ice.local_addresses = 0.0.0.0: must be an address of a local interface",
+        ),
+    ];
+    for (break_it, expected) in cases {
+        let mut config = capture_with_gateway();
+        break_it(&mut config);
+        let text = validation_text(config.validate());
+        assert!(
+            text.starts_with(&format!("invalid configuration: {expected}")),
+            "expected {expected:?}, got {text:?}"
+        );
+    }
+}
+
+#[test]
+fn gateway_value_rules() {
+    let cases: Vec<Case<GatewayConfig>> = vec![
+        (
+            |c| c.media.udp_port = 0,
+            "media.udp_port = 0: must be a port number 1-65535",
+        ),
+        (
+            |c| c.sfu.pli_throttle_ms = 10,
+            "sfu.pli_throttle_ms = 10: must be 50..=10000 ms",
+        ),
+        (
+            |c| c.sfu.pli_throttle_ms = 10_001,
+            "sfu.pli_throttle_ms = 10001: must be 50..=10000 ms",
+        ),
+        (
+            |c| c.limits.max_sdp_bytes = 1023,
+            "limits.max_sdp_bytes = 1023: must be 1024..=1048576 bytes",
+        ),
+        (
+            |c| c.limits.max_sdp_bytes = 1_048_577,
+            "limits.max_sdp_bytes = 1048577: must be 1024..=1048576 bytes",
+        ),
+        (
+            |c| c.public_url = Some("ws://wound.example.org".parse().unwrap()),
+            "public_url = \"ws://wound.example.org/\": must be an http:// or https:// URL, not ws://",
+        ),
+        (
+            |c| c.limits.max_viewers_per_room = 0,
+            "limits.max_viewers_per_room = 0: must be 1..=1000",
+        ),
+        (
+            |c| c.tokens.ttl_hours = 0,
+            "tokens.ttl_hours = 0: must be 1..=720 hours",
+        ),
+        (
+            |c| c.sfu.retransmit_buffer_packets = 0,
+            "sfu.retransmit_buffer_packets = 0: must be 16..=32768",
+        ),
+        (
+            |c| c.data_dir = "".into(),
+            "data_dir = \"\": must name a directory",
+        ),
+        (
+            |c| c.media.addresses = vec!["::".parse().unwrap()],
+            "media.addresses = ::: must be a concrete address",
+        ),
+    ];
+    for (break_it, expected) in cases {
+        let mut config = GatewayConfig::default();
+        break_it(&mut config);
+        let text = validation_text(config.validate());
+        assert!(
+            text.starts_with(&format!("invalid configuration: {expected}")),
+            "expected {expected:?}, got {text:?}"
+        );
+    }
+}
+
+#[test]
+fn values_at_the_edges_are_accepted() {
+    let mut capture = capture_with_gateway();
+    capture.width = 7680;
+    capture.height = 16;
+    capture.fps = 120;
+    capture.bitrate_kbps = 100;
+    capture.source = "v4l2:/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920-video-index0".into();
+    capture.validate().unwrap();
+
+    let mut gateway = GatewayConfig::default();
+    gateway.media.udp_port = 65535;
+    gateway.sfu.pli_throttle_ms = 50;
+    gateway.limits.max_sdp_bytes = 1_048_576;
+    gateway.public_url = Some("http://10.0.0.1:8080".parse().unwrap());
+    gateway.validate().unwrap();
+}
+
+#[test]
+fn source_forms_parse() {
+    use samsyn_config::SourceSpec;
+    use std::path::PathBuf;
+    assert_eq!(SourceSpec::parse("test").unwrap(), SourceSpec::Test);
+    assert_eq!(SourceSpec::parse("v4l2").unwrap(), SourceSpec::V4l2(None));
+    assert_eq!(
+        SourceSpec::parse("v4l2:/dev/video2").unwrap(),
+        SourceSpec::V4l2(Some(PathBuf::from("/dev/video2")))
+    );
+    assert_eq!(
+        SourceSpec::parse("file:recordings/wound.mkv").unwrap(),
+        SourceSpec::File(PathBuf::from("recordings/wound.mkv"))
+    );
+    assert!(SourceSpec::parse("rtsp://camera").is_err());
+}
+
+#[test]
+fn capture_args_without_gateway_fail_with_the_flag_and_variable_named() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        let text = error_text(CaptureArgs::default().load());
+        assert_eq!(
+            text,
+            "invalid configuration: gateway: not set; pass --gateway <gateway base URL> or set \
+             SAMSYN_GATEWAY (or put gateway = \"https://…\" in the config file)"
+        );
+        Ok(())
+    });
+}

@@ -1,0 +1,9 @@
+//! samsyn-gateway: the hospital side of samsyn.
+//!
+//! It composes [`samsyn_signaling`] (rooms, tokens, WHIP/WHEP, the page) with
+//! the [`media`] plane, an SFU that fans the nurse's one uplink out to every
+//! specialist over a single UDP port.
+
+pub mod media;
+pub mod rooms;
+pub mod serve;

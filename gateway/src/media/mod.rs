@@ -1,0 +1,24 @@
+//! The media plane: an SFU on webrtc-rs's sans-IO core over one UDP port.
+//!
+//! - [`peer`] wraps one `rtc` peer connection; nothing else imports `rtc`
+//!   beyond its RTP header type.
+//! - [`sfu`] holds rooms and peers and forwards packets, time passed in.
+//! - [`routing`], [`rewrite`], [`keyframe`], [`throttle`]: the pieces of the
+//!   forwarding decision, each a pure function of its inputs.
+//! - [`node`] owns the sockets and the one thread that drives the SFU.
+//!
+//! One port, one socket per media address: the candidates announce the
+//! address the socket is bound to, so replies leave from the address the
+//! peer checked. IPv4 only for now.
+
+pub mod addresses;
+pub mod keyframe;
+pub mod node;
+pub mod peer;
+pub mod rewrite;
+pub mod routing;
+pub mod sfu;
+pub mod throttle;
+
+pub use node::{MediaNode, MediaNodeConfig};
+pub use sfu::{SfuSettings, SfuStats};

@@ -1,0 +1,292 @@
+//! The media node: one UDP port, one thread, one event loop over the [`Sfu`].
+//!
+//! Signaling talks to it through [`MediaPlane`]; each call becomes a command
+//! on a channel, answered by the loop. Datagrams never cross a channel: the
+//! loop reads the sockets itself, feeds the SFU with the current time, and
+//! sends what the SFU produced, so no task is woken per viewer or per packet.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use samsyn_signaling::media::{MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use super::peer::{LocalCandidates, Transmit};
+use super::sfu::{Sfu, SfuSettings, SfuStats};
+
+/// Largest datagram we accept; WebRTC keeps packets under the path MTU.
+const MAX_DATAGRAM: usize = 2048;
+/// Datagrams read per wake-up before the loop looks at commands and timers.
+const READ_BATCH: usize = 64;
+
+/// Where and how the media node runs.
+#[derive(Debug, Clone)]
+pub struct MediaNodeConfig {
+    pub addresses: Vec<IpAddr>,
+    pub public_addresses: Vec<IpAddr>,
+    pub udp_port: u16,
+    pub sfu: SfuSettings,
+}
+
+enum Command {
+    Publish(
+        String,
+        String,
+        oneshot::Sender<Result<SessionAnswer, MediaError>>,
+    ),
+    View(
+        String,
+        String,
+        oneshot::Sender<Result<SessionAnswer, MediaError>>,
+    ),
+    Patch(
+        String,
+        SessionId,
+        String,
+        oneshot::Sender<Result<Option<String>, MediaError>>,
+    ),
+    End(String, SessionId, oneshot::Sender<Result<(), MediaError>>),
+}
+
+/// Handle to the running media node; cheap to share.
+#[derive(Clone)]
+pub struct MediaNode {
+    commands: mpsc::Sender<Command>,
+    stats: Arc<Mutex<SfuStats>>,
+    local_addresses: Vec<SocketAddr>,
+}
+
+impl MediaNode {
+    /// Binds the media port on every address and starts the loop thread.
+    pub fn start(config: MediaNodeConfig) -> io::Result<Self> {
+        let mut sockets = Vec::new();
+        for ip in &config.addresses {
+            let addr = SocketAddr::new(*ip, config.udp_port);
+            let socket = std::net::UdpSocket::bind(addr).map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!(
+                        "cannot bind the media port {addr}: {err}; choose another with \
+                         --media-udp-port / media.udp_port, or check that no other gateway runs"
+                    ),
+                )
+            })?;
+            socket.set_nonblocking(true)?;
+            sockets.push(socket);
+        }
+        if sockets.is_empty() {
+            return Err(io::Error::other(
+                "no address to offer media on; set media.addresses (--media-address)",
+            ));
+        }
+        let local_addresses = sockets
+            .iter()
+            .map(|s| s.local_addr())
+            .collect::<io::Result<Vec<_>>>()?;
+        let candidates = LocalCandidates {
+            host: local_addresses.clone(),
+            public: config.public_addresses.clone(),
+        };
+        let (commands, receiver) = mpsc::channel(256);
+        let stats = Arc::new(Mutex::new(SfuStats::default()));
+        let loop_stats = stats.clone();
+        let sfu = Sfu::new(config.sfu, candidates);
+        std::thread::Builder::new()
+            .name("samsyn-media".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread runtime builds");
+                runtime.block_on(async move {
+                    let sockets = sockets
+                        .into_iter()
+                        .map(UdpSocket::from_std)
+                        .collect::<io::Result<Vec<_>>>()
+                        .expect("sockets register with the runtime");
+                    MediaLoop {
+                        sfu,
+                        sockets,
+                        commands: receiver,
+                        stats: loop_stats,
+                    }
+                    .run()
+                    .await;
+                });
+            })?;
+        Ok(Self {
+            commands,
+            stats,
+            local_addresses,
+        })
+    }
+
+    /// The bound media sockets (one port, one per address).
+    pub fn local_addresses(&self) -> &[SocketAddr] {
+        &self.local_addresses
+    }
+
+    /// A snapshot of the SFU's counters (updated about once a second).
+    pub fn stats(&self) -> SfuStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, MediaError>>) -> Command,
+    ) -> Result<T, MediaError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| MediaError::Unavailable("the media loop has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| MediaError::Unavailable("the media loop has stopped".into()))?
+    }
+}
+
+impl MediaPlane for MediaNode {
+    fn publish<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer> {
+        Box::pin(self.call(|reply| Command::Publish(room.to_owned(), offer_sdp, reply)))
+    }
+
+    fn view<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer> {
+        Box::pin(self.call(|reply| Command::View(room.to_owned(), offer_sdp, reply)))
+    }
+
+    fn patch<'a>(
+        &'a self,
+        room: &'a str,
+        session: &'a SessionId,
+        sdpfrag: String,
+    ) -> MediaFuture<'a, Option<String>> {
+        Box::pin(
+            self.call(|reply| Command::Patch(room.to_owned(), session.clone(), sdpfrag, reply)),
+        )
+    }
+
+    fn end<'a>(&'a self, room: &'a str, session: &'a SessionId) -> MediaFuture<'a, ()> {
+        Box::pin(self.call(|reply| Command::End(room.to_owned(), session.clone(), reply)))
+    }
+}
+
+struct MediaLoop {
+    sfu: Sfu,
+    sockets: Vec<UdpSocket>,
+    commands: mpsc::Receiver<Command>,
+    stats: Arc<Mutex<SfuStats>>,
+}
+
+impl MediaLoop {
+    async fn run(mut self) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut stats_published = Instant::now();
+        loop {
+            let deadline = self
+                .sfu
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                command = self.commands.recv() => {
+                    let Some(command) = command else { return };
+                    self.apply(command);
+                }
+                ready = readable(&self.sockets) => {
+                    if let Ok(index) = ready {
+                        self.read_batch(index, &mut buf);
+                    }
+                }
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    self.sfu.handle_timeout(Instant::now());
+                }
+            }
+            self.flush();
+            if stats_published.elapsed() >= Duration::from_secs(1) {
+                *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = self.sfu.stats();
+                stats_published = Instant::now();
+            }
+        }
+    }
+
+    fn apply(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Publish(room, offer, reply) => {
+                let _ = reply.send(self.sfu.publish(now, &room, offer));
+            }
+            Command::View(room, offer, reply) => {
+                let _ = reply.send(self.sfu.view(now, &room, offer));
+            }
+            Command::Patch(room, session, frag, reply) => {
+                let _ = reply.send(self.sfu.patch(&room, &session, &frag));
+            }
+            Command::End(room, session, reply) => {
+                let _ = reply.send(self.sfu.end(&room, &session));
+            }
+        }
+    }
+
+    /// Reads what is queued on socket `index`, up to a batch.
+    fn read_batch(&mut self, index: usize, buf: &mut [u8]) {
+        let socket = &self.sockets[index];
+        let Ok(local) = socket.local_addr() else {
+            return;
+        };
+        for _ in 0..READ_BATCH {
+            match socket.try_recv_from(buf) {
+                Ok((len, remote)) => {
+                    self.sfu
+                        .handle_datagram(Instant::now(), local, remote, &buf[..len]);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) => {
+                    // ICMP port unreachable from a departed peer shows up here.
+                    tracing::debug!("media socket read: {err}");
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        for Transmit {
+            local,
+            remote,
+            data,
+        } in self.sfu.drain_transmits()
+        {
+            let Some(socket) = self
+                .sockets
+                .iter()
+                .find(|s| s.local_addr().is_ok_and(|a| a == local))
+                .or_else(|| self.sockets.first())
+            else {
+                continue;
+            };
+            if let Err(err) = socket.try_send_to(&data, remote) {
+                // A full socket buffer drops this datagram, as a router would;
+                // NACK/PLI repair it. Blocking here would stall every room.
+                tracing::debug!("media socket send to {remote}: {err}");
+            }
+        }
+    }
+}
+
+/// Waits until one of the sockets is readable; yields its index.
+async fn readable(sockets: &[UdpSocket]) -> io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        for (index, socket) in sockets.iter().enumerate() {
+            match socket.poll_recv_ready(cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(Ok(index)),
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}

@@ -1,0 +1,685 @@
+//! One WebRTC peer connection: the only module that touches webrtc-rs's `rtc`.
+//!
+//! Everything the SFU needs from a peer goes through [`Peer`]: accept an
+//! offer, datagram in, transmit out, write RTP, ask for a keyframe, events.
+//! Swapping the sans-IO core (for str0m, say) means rewriting this file.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, CandidateServerReflexiveConfig, RTCDtlsRole,
+    RTCIceCandidate, RTCIceCandidateInit,
+};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use samsyn_signaling::media::MediaError;
+
+mod feedback;
+pub use feedback::{KeyframeRequestTap, asks_for_keyframe};
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// A codec as negotiated on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Codec {
+    pub mime_type: String,
+    pub clock_rate: u32,
+    pub channels: u16,
+    pub fmtp: String,
+    pub payload_type: u8,
+}
+
+/// A track the publisher sends, as negotiated: what viewers must accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTrack {
+    pub kind: MediaKind,
+    pub codec: Codec,
+    /// `(id, uri)` of the header extensions negotiated for this track.
+    pub extensions: Vec<(u8, String)>,
+}
+
+/// A track the gateway sends to one viewer, as that viewer negotiated it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkTrack {
+    pub kind: MediaKind,
+    pub ssrc: u32,
+    pub payload_type: u8,
+    pub extensions: Vec<(u8, String)>,
+    track_id: String,
+}
+
+/// Where the gateway can be reached: one host candidate per bound socket, and
+/// the public addresses a 1:1 NAT maps onto them.
+#[derive(Debug, Clone)]
+pub struct LocalCandidates {
+    pub host: Vec<SocketAddr>,
+    pub public: Vec<std::net::IpAddr>,
+}
+
+/// A datagram to put on the wire.
+#[derive(Debug)]
+pub struct Transmit {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub data: BytesMut,
+}
+
+/// What a peer reports to the SFU.
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// ICE and DTLS are up: media can flow.
+    Connected,
+    /// The connection failed or was closed; the peer can be dropped.
+    Gone,
+    /// An RTP packet from the publisher.
+    Rtp(MediaKind, rtp::Packet),
+    /// A viewer asked for a keyframe (PLI or FIR).
+    KeyframeRequest,
+}
+
+/// Header extensions forwarded end to end. Per-hop ones (transport-cc, mid,
+/// rid) are regenerated or meaningless per leg and are not in this list.
+const FORWARDED_EXTENSIONS: &[&str] = &[
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+    "urn:3gpp:video-orientation",
+];
+
+pub struct Peer {
+    pc: RTCPeerConnection,
+    ufrag: String,
+    connected: bool,
+    gone: bool,
+    /// Publisher side: payload type → kind of what arrives.
+    inbound: Vec<(u8, MediaKind)>,
+    /// Publisher side: the video SSRC, for keyframe requests.
+    video_ssrc: Option<u32>,
+    /// Viewer side: what this viewer receives.
+    sinks: Vec<SinkTrack>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("ufrag", &self.ufrag)
+            .field("connected", &self.connected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Peer {
+    /// Answers a WHIP offer. Returns the peer, the answer SDP and the tracks
+    /// it will send.
+    pub fn publisher(
+        offer_sdp: String,
+        candidates: &LocalCandidates,
+        now: Instant,
+    ) -> Result<(Self, String, Vec<SourceTrack>), MediaError> {
+        let mut media_engine = MediaEngine::default();
+        media_engine.register_default_codecs().map_err(internal)?;
+        for uri in FORWARDED_EXTENSIONS {
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                media_engine
+                    .register_header_extension(
+                        RTCRtpHeaderExtensionCapability {
+                            uri: (*uri).to_owned(),
+                        },
+                        kind,
+                        None,
+                    )
+                    .map_err(internal)?;
+            }
+        }
+        let pc = build_peer_connection(media_engine, now)?;
+        let mut peer = Self::new(pc);
+        let answer = peer.answer(offer_sdp, candidates, now)?;
+        let sources = peer.negotiated_sources();
+        if peer.video_ssrc.is_none() {
+            // Known before the first packet, so a viewer joining early can
+            // already ask for a keyframe.
+            peer.video_ssrc = peer
+                .pc
+                .remote_description()
+                .and_then(|d| first_video_ssrc(&d.sdp));
+        }
+        if !sources.iter().any(|s| s.kind == MediaKind::Video) {
+            return Err(MediaError::BadOffer(
+                "the offer has no video this gateway can receive (H.264 or VP8, sendonly)".into(),
+            ));
+        }
+        peer.inbound = sources
+            .iter()
+            .map(|s| (s.codec.payload_type, s.kind))
+            .collect();
+        Ok((peer, answer, sources))
+    }
+
+    /// Answers a WHEP offer for a room whose publisher sends `sources`.
+    pub fn viewer(
+        offer_sdp: String,
+        sources: &[SourceTrack],
+        candidates: &LocalCandidates,
+        now: Instant,
+    ) -> Result<(Self, String), MediaError> {
+        let mut media_engine = MediaEngine::default();
+        for source in sources {
+            let kind = rtc_kind(source.kind);
+            let feedback = if source.kind == MediaKind::Video {
+                video_feedback()
+            } else {
+                Vec::new()
+            };
+            media_engine
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: RTCRtpCodec {
+                            mime_type: source.codec.mime_type.clone(),
+                            clock_rate: source.codec.clock_rate,
+                            channels: source.codec.channels,
+                            sdp_fmtp_line: source.codec.fmtp.clone(),
+                            rtcp_feedback: feedback,
+                        },
+                        payload_type: source.codec.payload_type,
+                    },
+                    kind,
+                )
+                .map_err(internal)?;
+            for (_, uri) in &source.extensions {
+                media_engine
+                    .register_header_extension(
+                        RTCRtpHeaderExtensionCapability { uri: uri.clone() },
+                        kind,
+                        None,
+                    )
+                    .map_err(internal)?;
+            }
+        }
+        let pc = build_peer_connection(media_engine, now)?;
+        let mut peer = Self::new(pc);
+        for source in sources {
+            let ssrc = rand::random::<u32>();
+            let label = match source.kind {
+                MediaKind::Video => "video",
+                MediaKind::Audio => "audio",
+            };
+            let track = MediaStreamTrack::new(
+                "samsyn".to_owned(),
+                format!("samsyn-{label}"),
+                format!("samsyn-{label}"),
+                rtc_kind(source.kind),
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: RTCRtpCodec {
+                        mime_type: source.codec.mime_type.clone(),
+                        clock_rate: source.codec.clock_rate,
+                        channels: source.codec.channels,
+                        sdp_fmtp_line: source.codec.fmtp.clone(),
+                        rtcp_feedback: Vec::new(),
+                    },
+                    ..Default::default()
+                }],
+            );
+            peer.pc.add_track(track).map_err(internal)?;
+        }
+        let answer = peer.answer(offer_sdp, candidates, now)?;
+        peer.sinks = peer.negotiated_sinks(sources)?;
+        Ok((peer, answer))
+    }
+
+    fn new(pc: RTCPeerConnection) -> Self {
+        Self {
+            pc,
+            ufrag: String::new(),
+            connected: false,
+            gone: false,
+            inbound: Vec::new(),
+            video_ssrc: None,
+            sinks: Vec::new(),
+        }
+    }
+
+    fn answer(
+        &mut self,
+        offer_sdp: String,
+        candidates: &LocalCandidates,
+        now: Instant,
+    ) -> Result<String, MediaError> {
+        let offer = RTCSessionDescription::offer(offer_sdp).map_err(bad_offer)?;
+        self.pc
+            .set_remote_description(now, offer)
+            .map_err(bad_offer)?;
+        for init in candidate_inits(candidates)? {
+            self.pc.add_local_candidate(init).map_err(internal)?;
+        }
+        // The empty candidate ends gathering: the answer carries all of them.
+        self.pc
+            .add_local_candidate(RTCIceCandidateInit::default())
+            .map_err(internal)?;
+        let answer = self.pc.create_answer(None).map_err(bad_offer)?;
+        self.pc
+            .set_local_description(now, answer)
+            .map_err(bad_offer)?;
+        let sdp = self
+            .pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| internal("no local description after answering"))?;
+        self.ufrag = sdp_attribute(&sdp, "ice-ufrag")
+            .ok_or_else(|| internal("the answer has no ice-ufrag"))?
+            .to_owned();
+        Ok(sdp)
+    }
+
+    /// The tracks a publisher sends, from the receivers negotiation created.
+    fn negotiated_sources(&mut self) -> Vec<SourceTrack> {
+        let receiver_ids: Vec<_> = self.pc.get_receivers().collect();
+        let mut sources = Vec::new();
+        for id in receiver_ids {
+            let Some(mut receiver) = self.pc.rtp_receiver(id) else {
+                continue;
+            };
+            let kind = match receiver.track().kind() {
+                RtpCodecKind::Audio => MediaKind::Audio,
+                RtpCodecKind::Video => MediaKind::Video,
+                _ => continue,
+            };
+            if kind == MediaKind::Video {
+                self.video_ssrc = receiver.track().ssrcs().next();
+            }
+            let params = receiver.get_parameters().rtp_parameters.clone();
+            // The first codec that is not a repair stream is what the camera sends.
+            let Some(codec) = params.codecs.iter().find(|c| {
+                let mime = c.rtp_codec.mime_type.to_ascii_lowercase();
+                !mime.ends_with("/rtx") && !mime.contains("fec") && !mime.ends_with("/red")
+            }) else {
+                continue;
+            };
+            sources.push(SourceTrack {
+                kind,
+                codec: Codec {
+                    mime_type: codec.rtp_codec.mime_type.clone(),
+                    clock_rate: codec.rtp_codec.clock_rate,
+                    channels: codec.rtp_codec.channels,
+                    fmtp: codec.rtp_codec.sdp_fmtp_line.clone(),
+                    payload_type: codec.payload_type,
+                },
+                extensions: params
+                    .header_extensions
+                    .iter()
+                    .filter(|e| FORWARDED_EXTENSIONS.contains(&e.uri.as_str()))
+                    .map(|e| (e.id as u8, e.uri.clone()))
+                    .collect(),
+            });
+        }
+        sources
+    }
+
+    /// What this viewer receives, or why it cannot receive `sources`.
+    fn negotiated_sinks(&mut self, sources: &[SourceTrack]) -> Result<Vec<SinkTrack>, MediaError> {
+        let sender_ids: Vec<_> = self.pc.get_senders().collect();
+        let mut sinks = Vec::new();
+        for id in sender_ids {
+            let Some(mut sender) = self.pc.rtp_sender(id) else {
+                continue;
+            };
+            let kind = match sender.track().kind() {
+                RtpCodecKind::Audio => MediaKind::Audio,
+                _ => MediaKind::Video,
+            };
+            let Some(ssrc) = sender.track().ssrcs().next() else {
+                continue;
+            };
+            let track_id = sender.track().track_id().clone();
+            let params = sender.get_parameters().rtp_parameters.clone();
+            let Some(source) = sources.iter().find(|s| s.kind == kind) else {
+                continue;
+            };
+            let Some(codec) = params.codecs.iter().find(|c| {
+                c.rtp_codec
+                    .mime_type
+                    .eq_ignore_ascii_case(&source.codec.mime_type)
+            }) else {
+                if kind == MediaKind::Video {
+                    return Err(MediaError::CodecMismatch(format!(
+                        "this viewer cannot receive the camera's video ({} {}); \
+                         use a browser that decodes it (Chrome, Edge, Firefox) \
+                         or ask for the camera to send VP8",
+                        source.codec.mime_type, source.codec.fmtp
+                    )));
+                }
+                continue;
+            };
+            sinks.push(SinkTrack {
+                kind,
+                ssrc,
+                payload_type: codec.payload_type,
+                extensions: params
+                    .header_extensions
+                    .iter()
+                    .map(|e| (e.id as u8, e.uri.clone()))
+                    .collect(),
+                track_id,
+            });
+        }
+        if !sinks.iter().any(|s| s.kind == MediaKind::Video) {
+            return Err(MediaError::CodecMismatch(
+                "the offer has no video m-line that can receive the camera's stream \
+                 (it must be recvonly or sendrecv and offer the same codec)"
+                    .into(),
+            ));
+        }
+        Ok(sinks)
+    }
+
+    /// Our ICE username fragment: STUN requests for this peer carry it.
+    pub fn ufrag(&self) -> &str {
+        &self.ufrag
+    }
+
+    /// The tracks a viewer receives.
+    pub fn sinks(&self) -> &[SinkTrack] {
+        &self.sinks
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Feeds one datagram received on `local` from `remote`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+    ) {
+        let result = self.pc.handle_read(TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: local,
+                peer_addr: remote,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(data),
+        });
+        if let Err(err) = result {
+            tracing::debug!(ufrag = %self.ufrag, "datagram not accepted: {err}");
+        }
+    }
+
+    /// The next datagram this peer wants sent.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.pc.poll_write().map(|msg| Transmit {
+            local: msg.transport.local_addr,
+            remote: msg.transport.peer_addr,
+            data: msg.message,
+        })
+    }
+
+    /// The next thing that happened on this peer.
+    pub fn poll_event(&mut self) -> Option<PeerEvent> {
+        while let Some(event) = self.pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = event {
+                tracing::debug!(ufrag = %self.ufrag, "peer connection {state}");
+                match state {
+                    RTCPeerConnectionState::Connected if !self.connected => {
+                        self.connected = true;
+                        return Some(PeerEvent::Connected);
+                    }
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                        if !self.gone =>
+                    {
+                        self.gone = true;
+                        return Some(PeerEvent::Gone);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
+            match message {
+                RTCMessage::RtpPacket(_, packet) => {
+                    let kind = self
+                        .inbound
+                        .iter()
+                        .find(|(pt, _)| *pt == packet.header.payload_type)
+                        .map(|(_, kind)| *kind);
+                    if let Some(kind) = kind {
+                        if kind == MediaKind::Video {
+                            self.video_ssrc = Some(packet.header.ssrc);
+                        }
+                        return Some(PeerEvent::Rtp(kind, packet));
+                    }
+                }
+                RTCMessage::RtcpPacket(_, packets) if asks_for_keyframe(&packets) => {
+                    return Some(PeerEvent::KeyframeRequest);
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Sends a forwarded packet on sink `index`: `header` already rewritten
+    /// for this viewer, `payload` shared with every other viewer.
+    pub fn send_rtp(
+        &mut self,
+        now: Instant,
+        index: usize,
+        header: rtp::header::Header,
+        payload: Bytes,
+    ) {
+        let Some(sink) = self.sinks.get(index) else {
+            return;
+        };
+        let message = RTCMessage::RtpPacket(sink.track_id.clone(), rtp::Packet { header, payload });
+        if let Err(err) = self.pc.handle_write(TaggedRTCMessage { now, message }) {
+            tracing::trace!(ufrag = %self.ufrag, "forwarding failed: {err}");
+        }
+    }
+
+    /// Asks the publisher for a keyframe (RTCP PLI).
+    pub fn request_keyframe(&mut self, now: Instant) {
+        let Some(media_ssrc) = self.video_ssrc else {
+            return;
+        };
+        let receiver_ids: Vec<_> = self.pc.get_receivers().collect();
+        for id in receiver_ids {
+            if let Some(mut receiver) = self.pc.rtp_receiver(id)
+                && receiver.track().kind() == RtpCodecKind::Video
+            {
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
+                };
+                if let Err(err) = receiver.write_rtcp(now, vec![Box::new(pli)]) {
+                    tracing::debug!(ufrag = %self.ufrag, "keyframe request not sent: {err}");
+                }
+                return;
+            }
+        }
+    }
+
+    /// True when `ufrag` is the remote side's current ICE ufrag (so a PATCH
+    /// carrying it is trickle, not an ICE restart).
+    pub fn remote_ufrag_is(&self, ufrag: &str) -> bool {
+        self.pc
+            .remote_description()
+            .and_then(|d| sdp_attribute(&d.sdp, "ice-ufrag"))
+            .is_none_or(|current| current == ufrag)
+    }
+
+    /// Applies a trickled remote candidate (`a=candidate:` line content).
+    pub fn add_remote_candidate(&mut self, candidate: String) -> Result<(), MediaError> {
+        self.pc
+            .add_remote_candidate(RTCIceCandidateInit {
+                candidate,
+                sdp_mline_index: Some(0),
+                ..Default::default()
+            })
+            .map_err(|e| MediaError::BadFragment(e.to_string()))
+    }
+
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.pc.poll_timeout()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Err(err) = self.pc.handle_timeout(now) {
+            tracing::debug!(ufrag = %self.ufrag, "timeout handling failed: {err}");
+        }
+    }
+
+    /// Closes the connection; pending datagrams (DTLS close) can still be polled.
+    pub fn close(&mut self) {
+        let _ = self.pc.close();
+        self.gone = true;
+    }
+}
+
+fn build_peer_connection(
+    mut media_engine: MediaEngine,
+    now: Instant,
+) -> Result<RTCPeerConnection, MediaError> {
+    let registry = Registry::new().with(KeyframeRequestTap::slot(), KeyframeRequestTap::default());
+    let registry = register_default_interceptors(registry, &mut media_engine).map_err(internal)?;
+    // ICE-lite: the gateway has public host candidates and answers checks;
+    // browsers and webrtcbin do the checking. DTLS server: every client
+    // offers `actpass`, and being the server saves one round trip.
+    let setting_engine = SettingEngineBuilder::new()
+        .with_lite(true)
+        .with_answering_dtls_role(RTCDtlsRole::Server)
+        .build();
+    RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(setting_engine)
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .build(now)
+        .map_err(internal)
+}
+
+fn candidate_inits(candidates: &LocalCandidates) -> Result<Vec<RTCIceCandidateInit>, MediaError> {
+    let mut inits = Vec::new();
+    for host in &candidates.host {
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: host.ip().to_string(),
+                port: host.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .map_err(internal)?;
+        inits.push(
+            RTCIceCandidate::from(&candidate)
+                .to_json()
+                .map_err(internal)?,
+        );
+        // A 1:1 NAT maps a public address onto this host address.
+        for public in &candidates.public {
+            let candidate = CandidateServerReflexiveConfig {
+                base_config: CandidateConfig {
+                    network: "udp".to_owned(),
+                    address: public.to_string(),
+                    port: host.port(),
+                    component: 1,
+                    ..Default::default()
+                },
+                rel_addr: host.ip().to_string(),
+                rel_port: host.port(),
+                ..Default::default()
+            }
+            .new_candidate_server_reflexive()
+            .map_err(internal)?;
+            inits.push(
+                RTCIceCandidate::from(&candidate)
+                    .to_json()
+                    .map_err(internal)?,
+            );
+        }
+    }
+    Ok(inits)
+}
+
+fn video_feedback() -> Vec<rtc::rtp_transceiver::rtp_sender::RTCPFeedback> {
+    [("nack", ""), ("nack", "pli"), ("ccm", "fir")]
+        .into_iter()
+        .map(
+            |(typ, parameter)| rtc::rtp_transceiver::rtp_sender::RTCPFeedback {
+                typ: typ.to_owned(),
+                parameter: parameter.to_owned(),
+            },
+        )
+        .collect()
+}
+
+fn rtc_kind(kind: MediaKind) -> RtpCodecKind {
+    match kind {
+        MediaKind::Audio => RtpCodecKind::Audio,
+        MediaKind::Video => RtpCodecKind::Video,
+    }
+}
+
+/// The first SSRC announced (`a=ssrc:`) in the first video section of an SDP.
+fn first_video_ssrc(sdp: &str) -> Option<u32> {
+    let mut in_video = false;
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if let Some(media) = line.strip_prefix("m=") {
+            in_video = media.starts_with("video");
+        } else if in_video && let Some(rest) = line.strip_prefix("a=ssrc:") {
+            return rest.split(' ').next()?.parse().ok();
+        }
+    }
+    None
+}
+
+/// The first `a=<name>:<value>` in an SDP.
+fn sdp_attribute<'a>(sdp: &'a str, name: &str) -> Option<&'a str> {
+    sdp.lines().find_map(|line| {
+        line.trim_end()
+            .strip_prefix("a=")?
+            .strip_prefix(name)?
+            .strip_prefix(':')
+    })
+}
+
+fn bad_offer(err: impl std::fmt::Display) -> MediaError {
+    MediaError::BadOffer(err.to_string())
+}
+
+fn internal(err: impl std::fmt::Display) -> MediaError {
+    MediaError::Unavailable(err.to_string())
+}

@@ -1,0 +1,522 @@
+//! The SFU core: rooms, peers, forwarding. No sockets, no clocks, no tasks.
+//!
+//! The I/O loop hands in datagrams and the current time and takes out what
+//! to send; everything in between (routing, the keyframe gate, rewriting,
+//! keyframe-request throttling) is deterministic and runs on whatever thread
+//! drives it. One received packet is forwarded to every viewer in the same
+//! call: the payload is shared, only the header is rewritten per viewer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use samsyn_signaling::media::{MediaError, SessionAnswer, SessionId};
+
+use super::keyframe::VideoCodec;
+use super::peer::{LocalCandidates, MediaKind, Peer, PeerEvent, SourceTrack, Transmit};
+use super::rewrite::{OutboundTrack, TrackRewriter};
+use super::routing::DatagramRouter;
+use super::throttle::KeyframeThrottle;
+
+/// How the SFU behaves; from the gateway configuration.
+#[derive(Debug, Clone)]
+pub struct SfuSettings {
+    pub keyframe_request_interval: Duration,
+    pub max_viewers_per_room: usize,
+    /// A peer that has not connected by then is dropped.
+    pub connect_timeout: Duration,
+}
+
+type PeerId = u64;
+
+/// Counters for metrics and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SfuStats {
+    pub datagrams_in: u64,
+    pub datagrams_unroutable: u64,
+    pub rtp_in: u64,
+    /// RTP packets handed to viewers (one per viewer per packet).
+    pub rtp_forwarded: u64,
+    /// Packets held back from viewers waiting for a keyframe.
+    pub rtp_gated: u64,
+    pub keyframe_requests_sent: u64,
+}
+
+struct Room {
+    publisher: Option<PeerId>,
+    /// Increments with every publisher session, so viewers re-anchor.
+    epoch: u64,
+    sources: Vec<SourceTrack>,
+    viewers: Vec<PeerId>,
+    keyframes: KeyframeThrottle,
+}
+
+enum Role {
+    Publisher,
+    Viewer { rewriters: Vec<TrackRewriter> },
+}
+
+struct Slot {
+    peer: Peer,
+    room: String,
+    session: SessionId,
+    role: Role,
+    created: Instant,
+}
+
+/// All rooms and peers of one gateway.
+pub struct Sfu {
+    settings: SfuSettings,
+    candidates: LocalCandidates,
+    peers: HashMap<PeerId, Slot>,
+    rooms: HashMap<String, Room>,
+    sessions: HashMap<SessionId, PeerId>,
+    router: DatagramRouter<PeerId>,
+    next_peer: PeerId,
+    transmits: Vec<Transmit>,
+    stats: SfuStats,
+}
+
+impl Sfu {
+    pub fn new(settings: SfuSettings, candidates: LocalCandidates) -> Self {
+        Self {
+            settings,
+            candidates,
+            peers: HashMap::new(),
+            rooms: HashMap::new(),
+            sessions: HashMap::new(),
+            router: DatagramRouter::default(),
+            next_peer: 1,
+            transmits: Vec::new(),
+            stats: SfuStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> SfuStats {
+        self.stats
+    }
+
+    /// Rooms with a publisher or viewers, and their viewer counts.
+    pub fn room_viewers(&self) -> Vec<(String, bool, usize)> {
+        self.rooms
+            .iter()
+            .map(|(name, room)| (name.clone(), room.publisher.is_some(), room.viewers.len()))
+            .collect()
+    }
+
+    /// Accepts the room's camera (WHIP). A newer publisher replaces the old one.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        room_name: &str,
+        offer: String,
+    ) -> Result<SessionAnswer, MediaError> {
+        tracing::trace!(room = room_name, %offer, "WHIP offer");
+        let (peer, sdp, sources) = Peer::publisher(offer, &self.candidates, now)?;
+        tracing::trace!(room = room_name, answer = %sdp, "WHIP answer");
+        let id = self.add_peer(now, peer, room_name, Role::Publisher);
+        let interval = self.settings.keyframe_request_interval;
+        let room = self
+            .rooms
+            .entry(room_name.to_owned())
+            .or_insert_with(|| Room {
+                publisher: None,
+                epoch: 0,
+                sources: Vec::new(),
+                viewers: Vec::new(),
+                keyframes: KeyframeThrottle::new(interval),
+            });
+        let replaced = room.publisher.replace(id);
+        room.epoch += 1;
+        room.sources = sources;
+        // Viewers wait for the new camera's first keyframe.
+        let viewers = room.viewers.clone();
+        for viewer in viewers {
+            self.close_gates(viewer);
+        }
+        if let Some(old) = replaced {
+            tracing::info!(
+                room = room_name,
+                "a new camera session replaces the previous one"
+            );
+            self.remove_peer(old);
+        }
+        Ok(self.answer(id, sdp))
+    }
+
+    /// Accepts one more viewer (WHEP).
+    pub fn view(
+        &mut self,
+        now: Instant,
+        room_name: &str,
+        offer: String,
+    ) -> Result<SessionAnswer, MediaError> {
+        let room = self
+            .rooms
+            .get(room_name)
+            .filter(|room| room.publisher.is_some())
+            .ok_or(MediaError::NoPublisher)?;
+        if room.viewers.len() >= self.settings.max_viewers_per_room {
+            return Err(MediaError::TooManyViewers(
+                self.settings.max_viewers_per_room,
+            ));
+        }
+        let (peer, sdp) = Peer::viewer(offer, &room.sources, &self.candidates, now)?;
+        let rewriters = peer
+            .sinks()
+            .iter()
+            .map(|sink| {
+                let source = room.sources.iter().find(|s| s.kind == sink.kind);
+                let out = OutboundTrack {
+                    ssrc: sink.ssrc,
+                    payload_type: sink.payload_type,
+                    extension_ids: source
+                        .map(|s| extension_mapping(&s.extensions, &sink.extensions))
+                        .unwrap_or_default(),
+                    clock_rate: source.map_or(90_000, |s| s.codec.clock_rate),
+                };
+                let (seq, ts) = (rand::random(), rand::random());
+                match source.and_then(|s| VideoCodec::from_mime(&s.codec.mime_type)) {
+                    Some(codec) if sink.kind == MediaKind::Video => {
+                        TrackRewriter::gated(out, codec, seq, ts)
+                    }
+                    _ => TrackRewriter::ungated(out, seq, ts),
+                }
+            })
+            .collect();
+        let id = self.add_peer(now, peer, room_name, Role::Viewer { rewriters });
+        if let Some(room) = self.rooms.get_mut(room_name) {
+            room.viewers.push(id);
+        }
+        Ok(self.answer(id, sdp))
+    }
+
+    /// Applies a trickle-ICE fragment (`a=candidate:` lines).
+    pub fn patch(
+        &mut self,
+        room_name: &str,
+        session: &SessionId,
+        sdpfrag: &str,
+    ) -> Result<Option<String>, MediaError> {
+        let id = self.session_peer(room_name, session)?;
+        let slot = self.peers.get_mut(&id).ok_or(MediaError::UnknownSession)?;
+        let remote_ufrag = sdpfrag
+            .lines()
+            .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"));
+        if remote_ufrag.is_some_and(|ufrag| !slot.peer.remote_ufrag_is(ufrag)) {
+            return Err(MediaError::BadFragment(
+                "ICE restart is not supported by this gateway yet; \
+                 end the session (DELETE) and publish or play again"
+                    .into(),
+            ));
+        }
+        for line in sdpfrag.lines() {
+            if let Some(candidate) = line.trim_end().strip_prefix("a=")
+                && candidate.starts_with("candidate:")
+            {
+                slot.peer.add_remote_candidate(candidate.to_owned())?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Ends a session (WHIP/WHEP DELETE).
+    pub fn end(&mut self, room_name: &str, session: &SessionId) -> Result<(), MediaError> {
+        let id = self.session_peer(room_name, session)?;
+        self.remove_peer(id);
+        Ok(())
+    }
+
+    /// Feeds one datagram from the shared port.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+    ) {
+        self.stats.datagrams_in += 1;
+        let Some(id) = self.router.route(remote, data) else {
+            tracing::trace!(%remote, len = data.len(), "datagram for no known peer dropped");
+            self.stats.datagrams_unroutable += 1;
+            return;
+        };
+        if let Some(slot) = self.peers.get_mut(&id) {
+            slot.peer.handle_datagram(now, local, remote, data);
+        }
+        self.process(now, id);
+    }
+
+    /// The earliest instant at which [`Sfu::handle_timeout`] has work.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let peers = self.peers.values_mut().filter_map(|slot| {
+            let connect_deadline =
+                (!slot.peer.is_connected()).then(|| slot.created + self.settings.connect_timeout);
+            [slot.peer.poll_timeout(), connect_deadline]
+                .into_iter()
+                .flatten()
+                .min()
+        });
+        let throttles = self
+            .rooms
+            .values()
+            .filter_map(|room| room.keyframes.deadline());
+        peers.chain(throttles).min()
+    }
+
+    /// Runs timers that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<PeerId> = self
+            .peers
+            .iter_mut()
+            .filter_map(|(id, slot)| {
+                slot.peer
+                    .poll_timeout()
+                    .is_some_and(|t| t <= now)
+                    .then_some(*id)
+            })
+            .collect();
+        for id in due {
+            if let Some(slot) = self.peers.get_mut(&id) {
+                slot.peer.handle_timeout(now);
+            }
+            self.process(now, id);
+        }
+        let stale: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| {
+                !s.peer.is_connected() && now >= s.created + self.settings.connect_timeout
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            tracing::info!(
+                "a peer did not connect within {:?}; dropped",
+                self.settings.connect_timeout
+            );
+            self.remove_peer(id);
+        }
+        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            let due = self
+                .rooms
+                .get_mut(&room)
+                .is_some_and(|r| r.keyframes.poll(now));
+            if due {
+                self.send_keyframe_request(now, &room);
+            }
+        }
+    }
+
+    /// Takes everything waiting to be sent.
+    pub fn drain_transmits(&mut self) -> std::vec::Drain<'_, Transmit> {
+        self.transmits.drain(..)
+    }
+
+    fn add_peer(&mut self, now: Instant, peer: Peer, room: &str, role: Role) -> PeerId {
+        let id = self.next_peer;
+        self.next_peer += 1;
+        self.router.add_ufrag(peer.ufrag(), id);
+        let session = SessionId(random_session_id());
+        self.sessions.insert(session.clone(), id);
+        self.peers.insert(
+            id,
+            Slot {
+                peer,
+                room: room.to_owned(),
+                session,
+                role,
+                created: now,
+            },
+        );
+        id
+    }
+
+    fn answer(&self, id: PeerId, sdp: String) -> SessionAnswer {
+        SessionAnswer {
+            session: self.peers[&id].session.clone(),
+            sdp,
+        }
+    }
+
+    fn session_peer(&self, room: &str, session: &SessionId) -> Result<PeerId, MediaError> {
+        self.sessions
+            .get(session)
+            .copied()
+            .filter(|id| self.peers.get(id).is_some_and(|s| s.room == room))
+            .ok_or(MediaError::UnknownSession)
+    }
+
+    fn remove_peer(&mut self, id: PeerId) {
+        let Some(mut slot) = self.peers.remove(&id) else {
+            return;
+        };
+        slot.peer.close();
+        self.transmits
+            .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
+        self.router.remove_peer(id);
+        self.sessions.remove(&slot.session);
+        let mut empty = false;
+        if let Some(room) = self.rooms.get_mut(&slot.room) {
+            if room.publisher == Some(id) {
+                room.publisher = None;
+            }
+            room.viewers.retain(|v| *v != id);
+            empty = room.publisher.is_none() && room.viewers.is_empty();
+        }
+        if empty {
+            self.rooms.remove(&slot.room);
+        }
+    }
+
+    fn close_gates(&mut self, viewer: PeerId) {
+        let Some(slot) = self.peers.get_mut(&viewer) else {
+            return;
+        };
+        let Some(room) = self.rooms.get(&slot.room) else {
+            return;
+        };
+        let codec = room
+            .sources
+            .iter()
+            .find(|s| s.kind == MediaKind::Video)
+            .and_then(|s| VideoCodec::from_mime(&s.codec.mime_type));
+        if let (Role::Viewer { rewriters }, Some(codec)) = (&mut slot.role, codec) {
+            for (rewriter, sink) in rewriters.iter_mut().zip(slot.peer.sinks()) {
+                if sink.kind == MediaKind::Video {
+                    rewriter.wait_for_keyframe(codec);
+                }
+            }
+        }
+    }
+
+    /// Handles everything peer `id` has to report, then collects its output.
+    fn process(&mut self, now: Instant, id: PeerId) {
+        loop {
+            let Some(slot) = self.peers.get_mut(&id) else {
+                return;
+            };
+            let Some(event) = slot.peer.poll_event() else {
+                break;
+            };
+            let is_viewer = matches!(slot.role, Role::Viewer { .. });
+            let room = slot.room.clone();
+            match event {
+                PeerEvent::Connected if is_viewer => {
+                    tracing::info!(room, "viewer connected");
+                    self.ask_keyframe(now, &room);
+                }
+                PeerEvent::Connected => tracing::info!(room, "camera connected"),
+                PeerEvent::Gone => {
+                    tracing::info!(room, viewer = is_viewer, "peer connection ended");
+                    self.remove_peer(id);
+                    return;
+                }
+                PeerEvent::KeyframeRequest => self.ask_keyframe(now, &room),
+                PeerEvent::Rtp(kind, packet) if !is_viewer => {
+                    self.forward(now, &room, kind, packet);
+                }
+                PeerEvent::Rtp(..) => {}
+            }
+        }
+        if let Some(slot) = self.peers.get_mut(&id) {
+            self.transmits
+                .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
+        }
+    }
+
+    fn ask_keyframe(&mut self, now: Instant, room: &str) {
+        let due = self
+            .rooms
+            .get_mut(room)
+            .is_some_and(|r| r.keyframes.request(now));
+        if due {
+            self.send_keyframe_request(now, room);
+        }
+    }
+
+    fn send_keyframe_request(&mut self, now: Instant, room: &str) {
+        let Some(publisher) = self.rooms.get(room).and_then(|r| r.publisher) else {
+            return;
+        };
+        if let Some(slot) = self.peers.get_mut(&publisher) {
+            slot.peer.request_keyframe(now);
+            self.stats.keyframe_requests_sent += 1;
+            self.transmits
+                .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
+        }
+    }
+
+    /// The hot path: one publisher packet to every connected viewer.
+    fn forward(
+        &mut self,
+        now: Instant,
+        room_name: &str,
+        kind: MediaKind,
+        packet: rtc::rtp::Packet,
+    ) {
+        self.stats.rtp_in += 1;
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        let epoch = room.epoch;
+        if kind == MediaKind::Video {
+            let starts_keyframe = room
+                .sources
+                .iter()
+                .find(|s| s.kind == MediaKind::Video)
+                .and_then(|s| VideoCodec::from_mime(&s.codec.mime_type))
+                .is_some_and(|codec| codec.starts_keyframe(&packet.payload));
+            if starts_keyframe {
+                room.keyframes.keyframe_seen();
+            }
+        }
+        for viewer in &room.viewers {
+            let Some(slot) = self.peers.get_mut(viewer) else {
+                continue;
+            };
+            if !slot.peer.is_connected() {
+                continue;
+            }
+            let Role::Viewer { rewriters } = &mut slot.role else {
+                continue;
+            };
+            let Some(index) = slot.peer.sinks().iter().position(|s| s.kind == kind) else {
+                continue;
+            };
+            match rewriters[index].rewrite(epoch, &packet.header, &packet.payload) {
+                Some(header) => {
+                    slot.peer
+                        .send_rtp(now, index, header, packet.payload.clone());
+                    self.stats.rtp_forwarded += 1;
+                    self.transmits
+                        .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
+                }
+                None => self.stats.rtp_gated += 1,
+            }
+        }
+    }
+}
+
+/// Publisher extension IDs mapped to a viewer's, by URI.
+fn extension_mapping(publisher: &[(u8, String)], viewer: &[(u8, String)]) -> Vec<(u8, u8)> {
+    publisher
+        .iter()
+        .filter_map(|(from, uri)| {
+            viewer
+                .iter()
+                .find(|(_, u)| u == uri)
+                .map(|(to, _)| (*from, *to))
+        })
+        .collect()
+}
+
+fn random_session_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..22)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}

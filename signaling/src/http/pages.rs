@@ -1,0 +1,68 @@
+//! The specialists' viewer page: `GET /r/{room}` and its two assets.
+//!
+//! The page takes its token from the URL fragment, which browsers never
+//! send, so the page itself needs no authorisation; the WHEP request it
+//! makes does.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::extract::RoomPath;
+use super::state::AppState;
+
+/// Scripts, styles and fetches only from the gateway itself; stills taken
+/// from the video are shown and saved as `blob:`/`data:` images. Media
+/// streams are attached with `srcObject`, which CSP does not govern.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; connect-src 'self'; media-src 'self'; img-src 'self' blob: data:; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/r/{room}", get(viewer_page))
+        .route("/r/assets/viewer.js", get(viewer_js))
+        .route("/r/assets/viewer.css", get(viewer_css))
+        // The page is small and carries no secret, but a cached copy would
+        // outlive a fix; and no address of it may leak through a Referer.
+        .layer(header_layer(header::CACHE_CONTROL, "no-store"))
+        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+}
+
+fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+}
+
+async fn viewer_page(
+    State(state): State<Arc<AppState>>,
+    RoomPath(_room): RoomPath,
+) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        state.pages.viewer_html,
+    )
+}
+
+async fn viewer_js(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        state.pages.viewer_js,
+    )
+}
+
+async fn viewer_css(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        state.pages.viewer_css,
+    )
+}

@@ -1,0 +1,90 @@
+//! The boundary between signaling and the media plane.
+//!
+//! Signaling knows rooms, roles and HTTP; it knows nothing of RTP. Everything
+//! it needs from media goes through [`MediaPlane`], so a signaling service in
+//! front of several media nodes only needs another implementation of it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, so [`MediaPlane`] stays object safe (`Arc<dyn MediaPlane>`).
+pub type MediaFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, MediaError>> + Send + 'a>>;
+
+/// Which side of a room a WebRTC session is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionKind {
+    /// The nurse's camera, publishing over WHIP.
+    Publish,
+    /// A specialist (or GP, or observer) watching over WHEP.
+    View,
+}
+
+/// Opaque identifier of one WebRTC session; the last segment of its `Location`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub String);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The media plane's answer to an offer.
+#[derive(Debug, Clone)]
+pub struct SessionAnswer {
+    pub session: SessionId,
+    /// The SDP answer, complete with the gateway's candidates (ICE-lite).
+    pub sdp: String,
+}
+
+/// What a media plane can refuse, each mapped to an HTTP status by signaling.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// The offer could not be parsed or negotiated (400).
+    #[error("the SDP offer was not accepted: {0}")]
+    BadOffer(String),
+    /// The viewer's codecs cannot receive what the publisher sends (422).
+    #[error("{0}")]
+    CodecMismatch(String),
+    /// A viewer asked for a room with no camera publishing yet (409).
+    #[error("no camera is publishing in this room yet")]
+    NoPublisher,
+    /// The room holds as many viewers as configured (503).
+    #[error("the room already has {0} viewers, the configured maximum")]
+    TooManyViewers(usize),
+    /// The session in the URL does not exist (any more) (404).
+    #[error("no such session; it has ended or never existed")]
+    UnknownSession,
+    /// A trickle-ICE or ICE-restart fragment could not be used (400).
+    #[error("the ICE fragment was not accepted: {0}")]
+    BadFragment(String),
+    /// The media plane is not running or failed internally (503).
+    #[error("the media plane is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The media plane as signaling sees it.
+///
+/// Implementations own every peer connection; calls only hand over SDP and
+/// identifiers. `room` is already authorised when these are called.
+pub trait MediaPlane: Send + Sync + 'static {
+    /// Accepts a WHIP offer: the room's camera. A newer publisher replaces an
+    /// older one in the same room (the capture daemon reconnecting).
+    fn publish<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer>;
+
+    /// Accepts a WHEP offer: one more viewer of the room's camera.
+    fn view<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer>;
+
+    /// Applies a trickle-ICE or ICE-restart `application/trickle-ice-sdpfrag`.
+    /// Returns `Some(answer fragment)` for an ICE restart, `None` for trickle.
+    fn patch<'a>(
+        &'a self,
+        room: &'a str,
+        session: &'a SessionId,
+        sdpfrag: String,
+    ) -> MediaFuture<'a, Option<String>>;
+
+    /// Ends a session (WHIP/WHEP `DELETE`).
+    fn end<'a>(&'a self, room: &'a str, session: &'a SessionId) -> MediaFuture<'a, ()>;
+}

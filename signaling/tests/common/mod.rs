@@ -1,0 +1,259 @@
+//! A real gateway HTTP server on 127.0.0.1 with a recording media plane.
+//!
+//! `RecordingMedia` stands in for the SFU at the `MediaPlane` boundary only:
+//! it records calls and returns canned answers, chosen by room or session
+//! name so each refusal of the media plane can be provoked.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use samsyn_signaling::media::{MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId};
+use samsyn_signaling::{AppState, PageAssets, SignalingSettings, TokenAuthority, router};
+use tempfile::TempDir;
+use url::Url;
+
+pub const OFFER: &str = "v=0\r\no=- 4611 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+    a=group:BUNDLE 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n\
+    a=mid:0\r\na=sendonly\r\na=rtpmap:96 H264/90000\r\n";
+pub const ANSWER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+    m=video 50000 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=recvonly\r\n";
+pub const TRICKLE: &str = "a=mid:0\r\na=candidate:1 1 udp 2130706431 10.0.0.2 5000 typ host\r\n";
+pub const RESTART: &str = "a=ice-ufrag:newu\r\na=ice-pwd:newpasswordnewpassword\r\na=mid:0\r\n";
+pub const RESTART_ANSWER: &str = "a=ice-ufrag:gwuf\r\na=ice-pwd:gatewaypasswordgatewaypw\r\n";
+
+pub const PAGES: PageAssets = PageAssets {
+    viewer_html: "<!doctype html><title>viewer</title><script src=\"/r/assets/viewer.js\"></script>",
+    viewer_js: "console.log('viewer');",
+    viewer_css: "body { margin: 0 }",
+};
+
+/// Rooms and sessions that make the media plane refuse.
+pub const ROOM_WITHOUT_CAMERA: &str = "empty";
+pub const FULL_ROOM: &str = "full";
+pub const H265_ONLY_ROOM: &str = "codec";
+pub const SLOW_ROOM: &str = "slow";
+pub const ENDED_SESSION: &str = "gone";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Publish {
+        room: String,
+        offer: String,
+    },
+    View {
+        room: String,
+        offer: String,
+    },
+    Patch {
+        room: String,
+        session: String,
+        fragment: String,
+    },
+    End {
+        room: String,
+        session: String,
+    },
+}
+
+#[derive(Default)]
+pub struct RecordingMedia {
+    calls: Mutex<Vec<Call>>,
+}
+
+impl RecordingMedia {
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn record(&self, call: Call) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+impl MediaPlane for RecordingMedia {
+    fn publish<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer> {
+        Box::pin(async move {
+            self.record(Call::Publish {
+                room: room.into(),
+                offer: offer_sdp,
+            });
+            if room == SLOW_ROOM {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Ok(SessionAnswer {
+                session: SessionId("pub-1".into()),
+                sdp: ANSWER.into(),
+            })
+        })
+    }
+
+    fn view<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer> {
+        Box::pin(async move {
+            self.record(Call::View {
+                room: room.into(),
+                offer: offer_sdp,
+            });
+            match room {
+                ROOM_WITHOUT_CAMERA => Err(MediaError::NoPublisher),
+                FULL_ROOM => Err(MediaError::TooManyViewers(2)),
+                H265_ONLY_ROOM => Err(MediaError::CodecMismatch("the camera sends H.265".into())),
+                _ => Ok(SessionAnswer {
+                    session: SessionId("view-1".into()),
+                    sdp: ANSWER.into(),
+                }),
+            }
+        })
+    }
+
+    fn patch<'a>(
+        &'a self,
+        room: &'a str,
+        session: &'a SessionId,
+        sdpfrag: String,
+    ) -> MediaFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let restart = sdpfrag.contains("a=ice-ufrag:");
+            self.record(Call::Patch {
+                room: room.into(),
+                session: session.0.clone(),
+                fragment: sdpfrag,
+            });
+            if session.0 == ENDED_SESSION {
+                return Err(MediaError::UnknownSession);
+            }
+            Ok(restart.then(|| RESTART_ANSWER.to_owned()))
+        })
+    }
+
+    fn end<'a>(&'a self, room: &'a str, session: &'a SessionId) -> MediaFuture<'a, ()> {
+        Box::pin(async move {
+            self.record(Call::End {
+                room: room.into(),
+                session: session.0.clone(),
+            });
+            if session.0 == ENDED_SESSION {
+                return Err(MediaError::UnknownSession);
+            }
+            Ok(())
+        })
+    }
+}
+
+pub struct TestGateway {
+    /// `http://127.0.0.1:<port>`, no trailing slash.
+    pub base: String,
+    pub media: Arc<RecordingMedia>,
+    pub state: Arc<AppState>,
+    pub http: reqwest::Client,
+    pub data_dir: TempDir,
+}
+
+impl TestGateway {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut SignalingSettings)) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+
+        let mut settings = SignalingSettings::new(Url::parse(&base).unwrap(), data_dir.path());
+        adjust(&mut settings);
+        let media = Arc::new(RecordingMedia::default());
+        let tokens = TokenAuthority::load_or_create(data_dir.path()).unwrap();
+        let state = Arc::new(AppState::new(media.clone(), tokens, settings, PAGES));
+        let app = router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        Self {
+            base,
+            media,
+            state,
+            http: reqwest::Client::new(),
+            data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn token(&self, room: &str, role: samsyn_signaling::Role) -> String {
+        self.state
+            .tokens
+            .issue(room, role, Duration::from_secs(600), None)
+    }
+
+    /// POSTs `body` as an SDP offer with `token`.
+    pub async fn offer(
+        &self,
+        path: &str,
+        token: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/sdp")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts the status, the JSON content type and the error code; returns the
+/// message.
+pub async fn assert_error(response: reqwest::Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(
+        response.status(),
+        status,
+        "status for expected error {code}"
+    );
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        content_type, "application/json",
+        "content type of error {code}"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "error code in {body}");
+    let message = body["message"]
+        .as_str()
+        .expect("message is a string")
+        .to_owned();
+    assert!(!message.is_empty());
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        2,
+        "only error and message in {body}"
+    );
+    message
+}
+
+/// Signs arbitrary claims with the gateway's own key file, as only someone
+/// holding the key could: for tokens `TokenAuthority::issue` never makes.
+pub fn sign_with_key_file(data_dir: &Path, claims: &serde_json::Value) -> String {
+    let pkcs8 = std::fs::read(data_dir.join("keys/token-signing.pk8")).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ed_der(&pkcs8);
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+        claims,
+        &key,
+    )
+    .unwrap()
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}

@@ -1,0 +1,115 @@
+//! The viewer page, health, and what happens off the routes.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn healthz_is_ok() {
+    let gw = TestGateway::start().await;
+    let response = gw.http.get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn viewer_page_is_served_with_its_headers() {
+    let gw = TestGateway::start().await;
+    let response = gw.http.get(gw.url("/r/ward7abc23")).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "media-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(response.text().await.unwrap(), PAGES.viewer_html);
+}
+
+#[tokio::test]
+async fn viewer_assets_are_served() {
+    let gw = TestGateway::start().await;
+    for (path, content_type, body) in [
+        (
+            "/r/assets/viewer.js",
+            "text/javascript; charset=utf-8",
+            PAGES.viewer_js,
+        ),
+        (
+            "/r/assets/viewer.css",
+            "text/css; charset=utf-8",
+            PAGES.viewer_css,
+        ),
+    ] {
+        let response = gw.http.get(gw.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.text().await.unwrap(), body);
+    }
+}
+
+#[tokio::test]
+async fn viewer_page_checks_the_room_id() {
+    let gw = TestGateway::start().await;
+    let response = gw
+        .http
+        .get(gw.url("/r/Not%20A%20Room"))
+        .send()
+        .await
+        .unwrap();
+    let message = assert_error(response, StatusCode::BAD_REQUEST, "bad_room").await;
+    assert!(message.contains("lowercase"), "{message}");
+}
+
+#[tokio::test]
+async fn unknown_route_is_404_json() {
+    let gw = TestGateway::start().await;
+    for path in ["/", "/nope", "/whip", "/r/a/b/c", "/whip/room1/s1/extra"] {
+        let response = gw.http.get(gw.url(path)).send().await.unwrap();
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_json() {
+    let gw = TestGateway::start().await;
+    let response = gw
+        .http
+        .get(gw.url("/whip/ward7abc23"))
+        .send()
+        .await
+        .unwrap();
+    let allow = response.headers().get("allow").cloned();
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    let allow = allow.expect("405 lists the allowed methods");
+    assert!(allow.to_str().unwrap().contains("POST"), "{allow:?}");
+
+    let response = gw.http.post(gw.url("/healthz")).send().await.unwrap();
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}

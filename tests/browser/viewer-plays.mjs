@@ -1,0 +1,291 @@
+#!/usr/bin/env node
+// Opens the specialist's viewer page in headless Chromium and checks that the
+// live video really plays (or, with --expect-error, that the page shows the
+// expected error). Prints one JSON line on stdout; diagnostics go to stderr.
+//
+//   node viewer-plays.mjs --url 'http://10.213.0.1:8080/r/ab12#token=…' \
+//     --width 1280 --height 720 --screenshot out.png [--timeout-ms 20000] [--min-frames 30]
+//   node viewer-plays.mjs --url '…' --expect-error token_expired --screenshot out.png
+//
+// Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
+
+import { chromium } from 'playwright-core';
+
+const USAGE = `usage: node viewer-plays.mjs --url <viewer link incl. #token=…>
+         [--width <px> --height <px>]     expected video size (checked when given)
+         [--screenshot <path.png>]        saved on success and on failure
+         [--timeout-ms 20000] [--min-frames 30]
+         [--expect-error <text>]          succeed only if the page shows this error
+         [--viewport 1280x720]            browser window size
+         [--chromium /usr/bin/chromium]   browser binary (or $SAMSYN_CHROMIUM)`;
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+const POLL_MS = 100;
+const STILL_PLAYING_MS = 1000; // frames must also have grown within this window
+
+function usage(msg) {
+  if (msg) process.stderr.write(`viewer-plays: ${msg}\n`);
+  process.stderr.write(USAGE + '\n');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const o = {
+    url: null,
+    width: null,
+    height: null,
+    screenshot: null,
+    timeoutMs: 20000,
+    minFrames: 30,
+    expectError: null,
+    viewport: { width: 1280, height: 720 },
+    chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium',
+  };
+  const ints = { '--width': 'width', '--height': 'height', '--timeout-ms': 'timeoutMs', '--min-frames': 'minFrames' };
+  for (let i = 0; i < argv.length; i++) {
+    let flag = argv[i];
+    let value;
+    const eq = flag.indexOf('=');
+    if (flag.startsWith('--') && eq > 0) {
+      value = flag.slice(eq + 1);
+      flag = flag.slice(0, eq);
+    }
+    if (flag === '-h' || flag === '--help') usage();
+    const next = () => {
+      if (value !== undefined) return value;
+      if (i + 1 >= argv.length) usage(`${flag} needs a value`);
+      return argv[++i];
+    };
+    if (flag in ints) {
+      const n = Number(next());
+      if (!Number.isInteger(n) || n < 0) usage(`${flag} must be a whole number`);
+      o[ints[flag]] = n;
+    } else if (flag === '--url') o.url = next();
+    else if (flag === '--screenshot') o.screenshot = next();
+    else if (flag === '--expect-error') o.expectError = next();
+    else if (flag === '--chromium') o.chromium = next();
+    else if (flag === '--viewport') {
+      const m = /^(\d+)x(\d+)$/.exec(next());
+      if (!m) usage('--viewport must look like 1280x720');
+      o.viewport = { width: Number(m[1]), height: Number(m[2]) };
+    } else usage(`unknown argument ${argv[i]}`);
+  }
+  if (!o.url) usage('--url is required');
+  try { new URL(o.url); } catch (_) { usage(`--url is not a URL: ${o.url}`); }
+  if ((o.width === null) !== (o.height === null)) usage('give both --width and --height, or neither');
+  if (o.minFrames < 1) usage('--min-frames must be at least 1');
+  return o;
+}
+
+// The URL carries a secret; never print the fragment.
+function redact(url) {
+  try {
+    const u = new URL(url);
+    return u.hash ? `${u.origin}${u.pathname}${u.search}#…` : url;
+  } catch (_) {
+    return '(invalid url)';
+  }
+}
+
+// Error texts (Playwright's included) may quote the URL: hide the token there too.
+let secretToken = null;
+function scrub(text) {
+  let t = String(text).replace(/\x1b\[[0-9;]*m/g, '');
+  if (secretToken) t = t.split(secretToken).join('…');
+  return t.replace(/#token=[^\s"'&]*/g, '#token=…');
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Everything the checks need, read from the page in one go.
+function snapshotInPage() {
+  const s = window.samsyn || null;
+  const v = document.querySelector('video');
+  const text = (id) => (document.getElementById(id) || {}).textContent || '';
+  return {
+    hasSamsyn: !!s,
+    state: s ? s.state : null,
+    bodyState: document.body ? document.body.dataset.state || null : null,
+    framesRendered: s ? s.framesRendered : 0,
+    msToFirstFrame: s ? s.msToFirstFrame : null,
+    attempt: s ? s.attempt : null,
+    error: s ? s.error : null,
+    stats: s ? s.stats : null,
+    videoWidth: v ? v.videoWidth : 0,
+    videoHeight: v ? v.videoHeight : 0,
+    paused: v ? v.paused : null,
+    badge: text('badge').trim(),
+    message: text('message').trim(),
+    detail: text('detail').trim(),
+    title: document.title,
+  };
+}
+
+async function main() {
+  const opt = parseArgs(process.argv.slice(2));
+  const m = /(?:^#|&)token=([^&]+)/.exec(new URL(opt.url).hash);
+  if (m) secretToken = m[1].length >= 3 ? m[1] : null;
+  const consoleLines = [];
+  const log = (line) => {
+    consoleLines.push(line);
+    if (consoleLines.length > 400) consoleLines.shift();
+  };
+
+  // Hard stop in case the browser itself hangs.
+  const watchdog = setTimeout(() => {
+    process.stderr.write('viewer-plays: FAIL: hard timeout, the browser did not respond\n');
+    process.exit(1);
+  }, opt.timeoutMs + 30000);
+  watchdog.unref();
+
+  let browser;
+  let page;
+  const started = Date.now();
+  let snap = null;
+
+  const fail = async (reason) => {
+    if (page && !snap) snap = await page.evaluate(snapshotInPage).catch(() => null);
+    if (page && opt.screenshot) await page.screenshot({ path: opt.screenshot }).catch(() => {});
+    const lines = [`viewer-plays: FAIL: ${reason}`, `  url: ${redact(opt.url)}`];
+    if (snap) {
+      lines.push(`  state badge: ${JSON.stringify(snap.badge)} (state=${snap.state}, body data-state=${snap.bodyState})`);
+      if (snap.message) lines.push(`  page message: ${JSON.stringify(snap.message)}`);
+      if (snap.detail) lines.push(`  page detail: ${JSON.stringify(snap.detail)}`);
+      lines.push(`  framesRendered=${snap.framesRendered} video=${snap.videoWidth}x${snap.videoHeight} paused=${snap.paused}`);
+      lines.push(`  stats: ${JSON.stringify(snap.stats)}`);
+    } else {
+      lines.push('  (no state could be read from the page)');
+    }
+    if (opt.screenshot && page) lines.push(`  screenshot: ${opt.screenshot}`);
+    lines.push(`  page console (${consoleLines.length} lines):`);
+    for (const l of consoleLines) lines.push(`    ${l}`);
+    if (browser) await browser.close().catch(() => {});
+    process.stderr.write(scrub(lines.join('\n')) + '\n', () => process.exit(1));
+  };
+
+  const succeed = async (result) => {
+    await browser.close().catch(() => {});
+    process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0));
+  };
+
+  try {
+    browser = await chromium.launch({
+      executablePath: opt.chromium,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: 30000,
+    });
+  } catch (e) {
+    return fail(`could not start Chromium at ${opt.chromium}: ${e.message}`);
+  }
+
+  const context = await browser.newContext({ viewport: opt.viewport, ignoreHTTPSErrors: true });
+  page = await context.newPage();
+  page.on('console', (m) => log(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log(`[pageerror] ${e.message}`));
+  page.on('requestfailed', (r) => {
+    const f = r.failure();
+    log(`[requestfailed] ${r.method()} ${redact(r.url())} ${f ? f.errorText : ''}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400) log(`[http ${r.status()}] ${r.request().method()} ${redact(r.url())}`);
+  });
+  page.on('crash', () => log('[crash] the page crashed'));
+
+  try {
+    const res = await page.goto(opt.url, { waitUntil: 'domcontentloaded', timeout: opt.timeoutMs });
+    if (res && !res.ok()) return fail(`the page itself answered HTTP ${res.status()}`);
+  } catch (e) {
+    return fail(`could not open the page: ${e.message}`);
+  }
+
+  const deadline = started + opt.timeoutMs;
+  const samples = []; // { t, frames }
+  let firstFrameSeenAt = null; // driver clock, fallback for msToFirstFrame
+  const navigatedAt = Date.now();
+
+  while (Date.now() < deadline) {
+    try {
+      snap = await page.evaluate(snapshotInPage);
+    } catch (e) {
+      log(`[driver] evaluate failed: ${e.message}`);
+      await sleep(POLL_MS);
+      continue;
+    }
+    const now = Date.now();
+
+    if (opt.expectError !== null) {
+      if (snap.framesRendered > 0) return fail(`expected an error containing ${JSON.stringify(opt.expectError)}, but the video plays`);
+      const err = snap.error || {};
+      const haystack = [snap.badge, snap.message, snap.detail, err.code, err.message].filter(Boolean).join('\n');
+      if (snap.state === 'error' && snap.bodyState === 'error' &&
+          haystack.toLowerCase().includes(opt.expectError.toLowerCase())) {
+        if (opt.screenshot) await page.screenshot({ path: opt.screenshot });
+        return succeed({
+          ok: true,
+          expectError: opt.expectError,
+          state: snap.state,
+          badge: snap.badge,
+          message: snap.message,
+          detail: snap.detail,
+          error: snap.error,
+          framesRendered: snap.framesRendered,
+          msElapsed: now - navigatedAt,
+        });
+      }
+    } else {
+      if (snap.framesRendered > 0 && firstFrameSeenAt === null) firstFrameSeenAt = now;
+      samples.push({ t: now, frames: snap.framesRendered });
+      while (samples.length > 2 && samples[1].t <= now - STILL_PLAYING_MS) samples.shift();
+      const growing = samples.length > 1 && snap.framesRendered > samples[0].frames;
+      const sizeOk = opt.width === null || (snap.videoWidth === opt.width && snap.videoHeight === opt.height);
+      if (snap.hasSamsyn && snap.state === 'live' && snap.framesRendered >= opt.minFrames && growing && sizeOk) {
+        if (opt.screenshot) await page.screenshot({ path: opt.screenshot });
+        // Stats are refreshed once a second; take the freshest.
+        const fresh = await page.evaluate(snapshotInPage).catch(() => snap);
+        return succeed({
+          ok: true,
+          framesRendered: fresh.framesRendered,
+          videoWidth: fresh.videoWidth,
+          videoHeight: fresh.videoHeight,
+          msToFirstFrame: fresh.msToFirstFrame ?? (firstFrameSeenAt !== null ? firstFrameSeenAt - navigatedAt : null),
+          state: fresh.state,
+          stats: fresh.stats,
+        });
+      }
+    }
+    await sleep(POLL_MS);
+  }
+
+  if (!snap || !snap.hasSamsyn) return fail('the page never set window.samsyn (viewer.js did not run?)');
+  if (opt.expectError !== null) {
+    return fail(`timed out after ${opt.timeoutMs} ms waiting for an error containing ${JSON.stringify(opt.expectError)}`);
+  }
+  const why = [];
+  if (snap.framesRendered === 0) why.push('no video frame was ever rendered');
+  else if (snap.framesRendered < opt.minFrames) why.push(`only ${snap.framesRendered} of ${opt.minFrames} frames rendered`);
+  else why.push(`${snap.framesRendered} frames rendered`);
+  if (snap.state !== 'live') why.push(`state is ${snap.state}, not live`);
+  if (opt.width !== null && (snap.videoWidth !== opt.width || snap.videoHeight !== opt.height)) {
+    why.push(`video is ${snap.videoWidth}x${snap.videoHeight}, expected ${opt.width}x${opt.height}`);
+  }
+  if (snap.framesRendered > 0 && samples.length > 1 && snap.framesRendered <= samples[0].frames) {
+    why.push(`no new frame in the last ${STILL_PLAYING_MS} ms (video frozen)`);
+  }
+  return fail(`timed out after ${opt.timeoutMs} ms: ${why.join('; ')}`);
+}
+
+main().catch((e) => {
+  process.stderr.write(scrub(`viewer-plays: FAIL: ${e && e.stack ? e.stack : e}`) + '\n');
+  process.exit(1);
+});
