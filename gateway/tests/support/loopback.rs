@@ -1,0 +1,360 @@
+//! The SFU in memory: real webrtc-rs peers (ICE, DTLS, SRTP) as camera and
+//! viewers around an [`Sfu`], datagrams carried by a loop, time simulated.
+//! Deterministic and fast: no sockets, no sleeps. Shared by the SFU tests and
+//! the forwarding benchmark.
+
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
+use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
+use rtc::rtp_transceiver::RTCRtpTransceiverInit;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use samsyn_gateway::media::peer::{KeyframeRequestTap, LocalCandidates};
+use samsyn_gateway::media::sfu::{Sfu, SfuSettings};
+use samsyn_signaling::media::{MediaError, SessionId};
+
+pub const GATEWAY: &str = "10.213.0.1:50000";
+pub const MS: Duration = Duration::from_millis(1);
+pub const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+pub const IDR: &[u8] = &[0x65, 0x88, 0x84, 0x00];
+pub const DELTA: &[u8] = &[0x41, 0x9a, 0x02, 0x00];
+
+/// A webrtc-rs peer standing in for a camera or a viewer.
+pub struct Client {
+    pub pc: RTCPeerConnection,
+    pub addr: SocketAddr,
+    pub connected: bool,
+    pub received: Vec<rtp::Packet>,
+    pub keyframe_requests: usize,
+    pub video_ssrc: u32,
+    /// A camera's encoder: next sequence number, frames sent, and whether a
+    /// keyframe request is waiting to be answered.
+    pub camera: Option<Encoder>,
+}
+
+#[derive(Default)]
+pub struct Encoder {
+    pub seq: u16,
+    pub frames: u32,
+    pub answered_requests: usize,
+}
+
+impl Client {
+    pub fn new(addr: &str, now: Instant) -> Self {
+        let mut media_engine = MediaEngine::default();
+        media_engine.register_default_codecs().unwrap();
+        let registry =
+            Registry::new().with(KeyframeRequestTap::slot(), KeyframeRequestTap::default());
+        let registry = register_default_interceptors(registry, &mut media_engine).unwrap();
+        let pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(registry)
+            .build(now)
+            .unwrap();
+        Self {
+            pc,
+            addr: addr.parse().unwrap(),
+            connected: false,
+            received: Vec::new(),
+            keyframe_requests: 0,
+            video_ssrc: 0x5a5a_0001,
+            camera: None,
+        }
+    }
+
+    pub fn camera(addr: &str, now: Instant) -> Self {
+        let mut client = Self::new(addr, now);
+        let track = MediaStreamTrack::new(
+            "cam".into(),
+            "video".into(),
+            "video".into(),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(client.video_ssrc),
+                    ..Default::default()
+                },
+                codec: RTCRtpCodec {
+                    mime_type: "video/H264".into(),
+                    clock_rate: 90_000,
+                    channels: 0,
+                    sdp_fmtp_line: H264_FMTP.into(),
+                    rtcp_feedback: vec![],
+                },
+                ..Default::default()
+            }],
+        );
+        client.pc.add_track(track).unwrap();
+        client.camera = Some(Encoder::default());
+        client
+    }
+
+    /// Sends one frame as one packet, like an encoder: a keyframe first and
+    /// whenever one was asked for, delta frames otherwise.
+    pub fn send_frame(&mut self, now: Instant) {
+        let requests = self.keyframe_requests;
+        let Some(encoder) = self.camera.as_mut() else {
+            return;
+        };
+        let keyframe = encoder.frames == 0 || encoder.answered_requests < requests;
+        encoder.answered_requests = requests;
+        let (seq, ts) = (encoder.seq, encoder.frames * 3000);
+        encoder.seq = encoder.seq.wrapping_add(1);
+        encoder.frames += 1;
+        self.send_video(now, seq, ts, if keyframe { IDR } else { DELTA });
+    }
+
+    pub fn viewer(addr: &str, now: Instant) -> Self {
+        let mut client = Self::new(addr, now);
+        client
+            .pc
+            .add_transceiver_from_kind(
+                RtpCodecKind::Video,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    ..Default::default()
+                }),
+            )
+            .unwrap();
+        client
+    }
+
+    pub fn offer(&mut self, now: Instant) -> String {
+        let offer = self.pc.create_offer(None).unwrap();
+        self.pc.set_local_description(now, offer).unwrap();
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".into(),
+                address: self.addr.ip().to_string(),
+                port: self.addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .unwrap();
+        self.pc
+            .add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
+            .unwrap();
+        self.pc
+            .add_local_candidate(RTCIceCandidateInit::default())
+            .unwrap();
+        self.pc.local_description().unwrap().sdp
+    }
+
+    pub fn accept(&mut self, now: Instant, answer: String) {
+        let answer = RTCSessionDescription::answer(answer).unwrap();
+        self.pc.set_remote_description(now, answer).unwrap();
+    }
+
+    pub fn send_video(&mut self, now: Instant, seq: u16, ts: u32, payload: &'static [u8]) {
+        let sender = self.pc.get_senders().next().unwrap();
+        let packet = rtp::Packet {
+            header: rtp::header::Header {
+                version: 2,
+                marker: true,
+                payload_type: self.video_pt(),
+                sequence_number: seq,
+                timestamp: ts,
+                ssrc: self.video_ssrc,
+                ..Default::default()
+            },
+            payload: Bytes::from_static(payload),
+        };
+        self.pc
+            .rtp_sender(sender)
+            .unwrap()
+            .write_rtp(now, packet)
+            .unwrap();
+    }
+
+    pub fn video_pt(&mut self) -> u8 {
+        let sender = self.pc.get_senders().next().unwrap();
+        let mut sender = self.pc.rtp_sender(sender).unwrap();
+        sender
+            .get_parameters()
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case("video/H264"))
+            .unwrap()
+            .payload_type
+    }
+
+    fn drain(&mut self) {
+        while let Some(event) = self.pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                RTCPeerConnectionState::Connected,
+            ) = event
+            {
+                self.connected = true;
+            }
+        }
+        while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
+            match message {
+                RTCMessage::RtpPacket(_, packet) => self.received.push(packet),
+                RTCMessage::RtcpPacket(_, packets) => {
+                    self.keyframe_requests += packets
+                        .iter()
+                        .filter(|p| p.as_any().is::<PictureLossIndication>())
+                        .count();
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The SFU plus its clients, exchanging datagrams on a simulated clock.
+pub struct World {
+    pub sfu: Sfu,
+    pub clients: Vec<Client>,
+    /// The session of each client, by the same index.
+    pub sessions: Vec<SessionId>,
+    pub start: Instant,
+    pub now: Instant,
+}
+
+impl World {
+    pub fn new() -> Self {
+        // RUST_LOG=rtc=trace shows the peers' protocol traffic.
+        let _ = env_logger::builder().is_test(true).try_init();
+        let now = Instant::now();
+        let sfu = Sfu::new(
+            SfuSettings {
+                keyframe_request_interval: 500 * MS,
+                max_viewers_per_room: 3,
+                connect_timeout: Duration::from_secs(30),
+            },
+            LocalCandidates {
+                host: vec![GATEWAY.parse().unwrap()],
+                public: vec![],
+            },
+        );
+        Self {
+            sfu,
+            clients: Vec::new(),
+            sessions: Vec::new(),
+            start: now,
+            now,
+        }
+    }
+
+    pub fn publish(&mut self, room: &str, addr: &str) -> usize {
+        let mut camera = Client::camera(addr, self.now);
+        let offer = camera.offer(self.now);
+        let answer = self
+            .sfu
+            .publish(self.now, room, offer)
+            .expect("publish accepted");
+        camera.accept(self.now, answer.sdp);
+        self.sessions.push(answer.session);
+        self.clients.push(camera);
+        self.clients.len() - 1
+    }
+
+    pub fn view(&mut self, room: &str, addr: &str) -> Result<usize, MediaError> {
+        let mut viewer = Client::viewer(addr, self.now);
+        let offer = viewer.offer(self.now);
+        let answer = self.sfu.view(self.now, room, offer)?;
+        viewer.accept(self.now, answer.sdp);
+        self.sessions.push(answer.session);
+        self.clients.push(viewer);
+        Ok(self.clients.len() - 1)
+    }
+
+    /// Moves every pending datagram, then advances the clock by `step`.
+    pub fn run_for(&mut self, duration: Duration, step: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            self.exchange();
+            let frame_before = self.frame_index();
+            self.now += step;
+            if self.frame_index() != frame_before {
+                for client in self.clients.iter_mut().filter(|c| c.connected) {
+                    client.send_frame(self.now);
+                }
+            }
+            for client in &mut self.clients {
+                if client.pc.poll_timeout().is_some_and(|t| t <= self.now) {
+                    client.pc.handle_timeout(self.now).unwrap();
+                }
+            }
+            if self.sfu.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.sfu.handle_timeout(self.now);
+            }
+        }
+        self.exchange();
+    }
+
+    /// Cameras send a frame every 33 ms of simulated time.
+    pub fn frame_index(&self) -> u128 {
+        (self.now - self.start).as_millis() / 33
+    }
+
+    pub fn exchange(&mut self) {
+        for _ in 0..50 {
+            let mut moved = false;
+            for client in &mut self.clients {
+                while let Some(out) = client.pc.poll_write() {
+                    moved = true;
+                    self.sfu.handle_datagram(
+                        self.now,
+                        out.transport.peer_addr,
+                        out.transport.local_addr,
+                        &out.message,
+                    );
+                }
+            }
+            let transmits: Vec<_> = self.sfu.drain_transmits().collect();
+            for t in transmits {
+                moved = true;
+                if let Some(client) = self.clients.iter_mut().find(|c| c.addr == t.remote) {
+                    client
+                        .pc
+                        .handle_read(TaggedBytesMut {
+                            now: self.now,
+                            transport: TransportContext {
+                                local_addr: t.remote,
+                                peer_addr: t.local,
+                                ecn: None,
+                                transport_protocol: TransportProtocol::UDP,
+                            },
+                            message: BytesMut::from(&t.data[..]),
+                        })
+                        .ok();
+                }
+            }
+            for client in &mut self.clients {
+                client.drain();
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+}
+
