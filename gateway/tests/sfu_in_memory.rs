@@ -8,7 +8,7 @@ mod loopback;
 use std::time::Duration;
 
 use loopback::{IDR, MS, World};
-use samsyn_signaling::media::MediaError;
+use samsyn_signaling::media::{MediaError, SessionKind};
 
 fn received_frames(world: &World, viewer: usize) -> usize {
     world.clients[viewer].received.len()
@@ -120,9 +120,17 @@ fn rooms_are_independent_and_a_room_without_camera_says_so() {
 
     // Room b's camera leaves; room a keeps streaming.
     let session_b = world.sessions[1].clone();
-    world.sfu.end("room-b", &session_b).unwrap();
     assert_eq!(
-        world.sfu.end("room-b", &session_b),
+        world.sfu.end("room-b", SessionKind::View, &session_b),
+        Err(MediaError::UnknownSession),
+        "the camera's session cannot be ended through the viewers' endpoint"
+    );
+    world
+        .sfu
+        .end("room-b", SessionKind::Publish, &session_b)
+        .unwrap();
+    assert_eq!(
+        world.sfu.end("room-b", SessionKind::Publish, &session_b),
         Err(MediaError::UnknownSession)
     );
     let (a_before, b_before) = (received_frames(&world, va), received_frames(&world, vb));
@@ -144,7 +152,7 @@ fn rooms_are_independent_and_a_room_without_camera_says_so() {
     // A session id from room a cannot end anything through room b.
     let session_a = world.sessions[0].clone();
     assert_eq!(
-        world.sfu.end("room-b", &session_a),
+        world.sfu.end("room-b", SessionKind::Publish, &session_a),
         Err(MediaError::UnknownSession)
     );
 }

@@ -78,13 +78,23 @@ pub trait MediaPlane: Send + Sync + 'static {
 
     /// Applies a trickle-ICE or ICE-restart `application/trickle-ice-sdpfrag`.
     /// Returns `Some(answer fragment)` for an ICE restart, `None` for trickle.
+    ///
+    /// `kind` is the endpoint the request came through: a session is only
+    /// found through its own kind, so a viewer's token never reaches the
+    /// camera's session.
     fn patch<'a>(
         &'a self,
         room: &'a str,
+        kind: SessionKind,
         session: &'a SessionId,
         sdpfrag: String,
     ) -> MediaFuture<'a, Option<String>>;
 
-    /// Ends a session (WHIP/WHEP `DELETE`).
-    fn end<'a>(&'a self, room: &'a str, session: &'a SessionId) -> MediaFuture<'a, ()>;
+    /// Ends a session (WHIP/WHEP `DELETE`); `kind` as for [`MediaPlane::patch`].
+    fn end<'a>(
+        &'a self,
+        room: &'a str,
+        kind: SessionKind,
+        session: &'a SessionId,
+    ) -> MediaFuture<'a, ()>;
 }

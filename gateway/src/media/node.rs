@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use samsyn_signaling::media::{MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId};
+use samsyn_signaling::media::{
+    MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -45,11 +47,17 @@ enum Command {
     ),
     Patch(
         String,
+        SessionKind,
         SessionId,
         String,
         oneshot::Sender<Result<Option<String>, MediaError>>,
     ),
-    End(String, SessionId, oneshot::Sender<Result<(), MediaError>>),
+    End(
+        String,
+        SessionKind,
+        SessionId,
+        oneshot::Sender<Result<(), MediaError>>,
+    ),
 }
 
 /// Handle to the running media node; cheap to share.
@@ -162,16 +170,24 @@ impl MediaPlane for MediaNode {
     fn patch<'a>(
         &'a self,
         room: &'a str,
+        kind: SessionKind,
         session: &'a SessionId,
         sdpfrag: String,
     ) -> MediaFuture<'a, Option<String>> {
-        Box::pin(
-            self.call(|reply| Command::Patch(room.to_owned(), session.clone(), sdpfrag, reply)),
-        )
+        Box::pin(self.call(move |reply| {
+            Command::Patch(room.to_owned(), kind, session.clone(), sdpfrag, reply)
+        }))
     }
 
-    fn end<'a>(&'a self, room: &'a str, session: &'a SessionId) -> MediaFuture<'a, ()> {
-        Box::pin(self.call(|reply| Command::End(room.to_owned(), session.clone(), reply)))
+    fn end<'a>(
+        &'a self,
+        room: &'a str,
+        kind: SessionKind,
+        session: &'a SessionId,
+    ) -> MediaFuture<'a, ()> {
+        Box::pin(
+            self.call(move |reply| Command::End(room.to_owned(), kind, session.clone(), reply)),
+        )
     }
 }
 
@@ -222,11 +238,11 @@ impl MediaLoop {
             Command::View(room, offer, reply) => {
                 let _ = reply.send(self.sfu.view(now, &room, offer));
             }
-            Command::Patch(room, session, frag, reply) => {
-                let _ = reply.send(self.sfu.patch(&room, &session, &frag));
+            Command::Patch(room, kind, session, frag, reply) => {
+                let _ = reply.send(self.sfu.patch(&room, kind, &session, &frag));
             }
-            Command::End(room, session, reply) => {
-                let _ = reply.send(self.sfu.end(&room, &session));
+            Command::End(room, kind, session, reply) => {
+                let _ = reply.send(self.sfu.end(&room, kind, &session));
             }
         }
     }

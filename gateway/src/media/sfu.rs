@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use samsyn_signaling::media::{MediaError, SessionAnswer, SessionId};
+use samsyn_signaling::media::{MediaError, SessionAnswer, SessionId, SessionKind};
 
 use super::keyframe::VideoCodec;
 use super::peer::{LocalCandidates, MediaKind, Peer, PeerEvent, SourceTrack, Transmit};
@@ -195,10 +195,11 @@ impl Sfu {
     pub fn patch(
         &mut self,
         room_name: &str,
+        kind: SessionKind,
         session: &SessionId,
         sdpfrag: &str,
     ) -> Result<Option<String>, MediaError> {
-        let id = self.session_peer(room_name, session)?;
+        let id = self.session_peer(room_name, kind, session)?;
         let slot = self.peers.get_mut(&id).ok_or(MediaError::UnknownSession)?;
         let remote_ufrag = sdpfrag
             .lines()
@@ -221,8 +222,13 @@ impl Sfu {
     }
 
     /// Ends a session (WHIP/WHEP DELETE).
-    pub fn end(&mut self, room_name: &str, session: &SessionId) -> Result<(), MediaError> {
-        let id = self.session_peer(room_name, session)?;
+    pub fn end(
+        &mut self,
+        room_name: &str,
+        kind: SessionKind,
+        session: &SessionId,
+    ) -> Result<(), MediaError> {
+        let id = self.session_peer(room_name, kind, session)?;
         self.remove_peer(id);
         Ok(())
     }
@@ -340,11 +346,25 @@ impl Sfu {
         }
     }
 
-    fn session_peer(&self, room: &str, session: &SessionId) -> Result<PeerId, MediaError> {
+    /// The peer behind `session`, if it belongs to `room` and is of `kind`.
+    fn session_peer(
+        &self,
+        room: &str,
+        kind: SessionKind,
+        session: &SessionId,
+    ) -> Result<PeerId, MediaError> {
         self.sessions
             .get(session)
             .copied()
-            .filter(|id| self.peers.get(id).is_some_and(|s| s.room == room))
+            .filter(|id| {
+                self.peers.get(id).is_some_and(|slot| {
+                    slot.room == room
+                        && match slot.role {
+                            Role::Publisher => kind == SessionKind::Publish,
+                            Role::Viewer { .. } => kind == SessionKind::View,
+                        }
+                })
+            })
             .ok_or(MediaError::UnknownSession)
     }
 

@@ -73,7 +73,7 @@ async fn offer<E: Endpoint>(
     };
     if !is_url_safe_session_id(&answer.session.0) {
         // The session could never be addressed by PATCH or DELETE.
-        state.media.end(room, &answer.session).await.ok();
+        state.media.end(room, E::KIND, &answer.session).await.ok();
         tracing::error!(
             room,
             "media plane returned a session id that is not URL-safe"
@@ -101,7 +101,7 @@ async fn update<E: Endpoint>(
 ) -> Result<Response, ApiError> {
     let restarted = state
         .media
-        .patch(auth.room.as_str(), &session, fragment)
+        .patch(auth.room.as_str(), E::KIND, &session, fragment)
         .await?;
     Ok(match restarted {
         None => StatusCode::NO_CONTENT.into_response(),
@@ -115,7 +115,7 @@ async fn end<E: Endpoint>(
     SessionPath(session): SessionPath,
 ) -> Result<StatusCode, ApiError> {
     let room = auth.room.as_str();
-    state.media.end(room, &session).await?;
+    state.media.end(room, E::KIND, &session).await?;
     tracing::info!(room, %session, kind = ?E::KIND, "session ended");
     Ok(StatusCode::OK)
 }

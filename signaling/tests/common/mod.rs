@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use samsyn_signaling::media::{MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId};
+use samsyn_signaling::media::{
+    MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
+};
 use samsyn_signaling::{AppState, PageAssets, SignalingSettings, TokenAuthority, router};
 use tempfile::TempDir;
 use url::Url;
@@ -112,6 +114,7 @@ impl MediaPlane for RecordingMedia {
     fn patch<'a>(
         &'a self,
         room: &'a str,
+        _kind: SessionKind,
         session: &'a SessionId,
         sdpfrag: String,
     ) -> MediaFuture<'a, Option<String>> {
@@ -129,7 +132,12 @@ impl MediaPlane for RecordingMedia {
         })
     }
 
-    fn end<'a>(&'a self, room: &'a str, session: &'a SessionId) -> MediaFuture<'a, ()> {
+    fn end<'a>(
+        &'a self,
+        room: &'a str,
+        _kind: SessionKind,
+        session: &'a SessionId,
+    ) -> MediaFuture<'a, ()> {
         Box::pin(async move {
             self.record(Call::End {
                 room: room.into(),
