@@ -182,6 +182,13 @@ impl GatewayConfig {
             16..=32_768,
             " packets",
         );
+        // The retransmission buffer indexes by sequence number modulo its size.
+        checks.require(
+            self.sfu.retransmit_buffer_packets.is_power_of_two(),
+            "sfu.retransmit_buffer_packets",
+            self.sfu.retransmit_buffer_packets,
+            "must be a power of two (16, 32, …, 1024, …, 32768)",
+        );
         checks.in_range(
             "limits.max_sdp_bytes",
             self.limits.max_sdp_bytes,

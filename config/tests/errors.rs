@@ -252,6 +252,10 @@ fn gateway_value_rules() {
             "sfu.pli_throttle_ms = 10001: must be 50..=10000 ms",
         ),
         (
+            |c| c.sfu.retransmit_buffer_packets = 1000,
+            "sfu.retransmit_buffer_packets = 1000: must be a power of two",
+        ),
+        (
             |c| c.limits.max_sdp_bytes = 1023,
             "limits.max_sdp_bytes = 1023: must be 1024..=1048576 bytes",
         ),

@@ -50,6 +50,9 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
             keyframe_request_interval: Duration::from_millis(config.sfu.pli_throttle_ms),
             max_viewers_per_room: config.limits.max_viewers_per_room,
             connect_timeout: Duration::from_secs(30),
+            // Validated as a power of two in 16..=32768.
+            retransmit_buffer_packets: u16::try_from(config.sfu.retransmit_buffer_packets)
+                .unwrap_or(u16::MAX / 2 + 1),
         },
     })?;
     let media_addrs: Vec<String> = media

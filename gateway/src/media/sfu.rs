@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use samsyn_signaling::media::{MediaError, SessionAnswer, SessionId, SessionKind};
 
 use super::keyframe::VideoCodec;
-use super::peer::{LocalCandidates, MediaKind, Peer, PeerEvent, SourceTrack, Transmit};
+use super::peer::{
+    LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SourceTrack, Transmit,
+};
 use super::rewrite::{OutboundTrack, TrackRewriter};
 use super::routing::DatagramRouter;
 use super::throttle::KeyframeThrottle;
@@ -25,6 +27,8 @@ pub struct SfuSettings {
     pub max_viewers_per_room: usize,
     /// A peer that has not connected by then is dropped.
     pub connect_timeout: Duration,
+    /// Packets kept per viewer stream to answer NACKs (a power of two).
+    pub retransmit_buffer_packets: u16,
 }
 
 type PeerId = u64;
@@ -67,7 +71,7 @@ struct Slot {
 /// All rooms and peers of one gateway.
 pub struct Sfu {
     settings: SfuSettings,
-    candidates: LocalCandidates,
+    peer_settings: PeerSettings,
     peers: HashMap<PeerId, Slot>,
     rooms: HashMap<String, Room>,
     sessions: HashMap<SessionId, PeerId>,
@@ -80,8 +84,11 @@ pub struct Sfu {
 impl Sfu {
     pub fn new(settings: SfuSettings, candidates: LocalCandidates) -> Self {
         Self {
+            peer_settings: PeerSettings {
+                candidates,
+                retransmit_buffer_packets: settings.retransmit_buffer_packets,
+            },
             settings,
-            candidates,
             peers: HashMap::new(),
             rooms: HashMap::new(),
             sessions: HashMap::new(),
@@ -112,7 +119,7 @@ impl Sfu {
         offer: String,
     ) -> Result<SessionAnswer, MediaError> {
         tracing::trace!(room = room_name, %offer, "WHIP offer");
-        let (peer, sdp, sources) = Peer::publisher(offer, &self.candidates, now)?;
+        let (peer, sdp, sources) = Peer::publisher(offer, &self.peer_settings, now)?;
         tracing::trace!(room = room_name, answer = %sdp, "WHIP answer");
         let id = self.add_peer(now, peer, room_name, Role::Publisher);
         let interval = self.settings.keyframe_request_interval;
@@ -161,7 +168,7 @@ impl Sfu {
                 self.settings.max_viewers_per_room,
             ));
         }
-        let (peer, sdp) = Peer::viewer(offer, &room.sources, &self.candidates, now)?;
+        let (peer, sdp) = Peer::viewer(offer, &room.sources, &self.peer_settings, now)?;
         let rewriters = peer
             .sinks()
             .iter()

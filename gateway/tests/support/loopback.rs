@@ -3,7 +3,6 @@
 //! Deterministic and fast: no sockets, no sleeps. Shared by the SFU tests and
 //! the forwarding benchmark.
 
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -36,7 +35,8 @@ use samsyn_signaling::media::{MediaError, SessionId};
 
 pub const GATEWAY: &str = "10.213.0.1:50000";
 pub const MS: Duration = Duration::from_millis(1);
-pub const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+pub const H264_FMTP: &str =
+    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
 pub const IDR: &[u8] = &[0x65, 0x88, 0x84, 0x00];
 pub const DELTA: &[u8] = &[0x41, 0x9a, 0x02, 0x00];
 
@@ -248,6 +248,7 @@ impl World {
                 keyframe_request_interval: 500 * MS,
                 max_viewers_per_room: 3,
                 connect_timeout: Duration::from_secs(30),
+                retransmit_buffer_packets: 1024,
             },
             LocalCandidates {
                 host: vec![GATEWAY.parse().unwrap()],
@@ -357,4 +358,3 @@ impl World {
         }
     }
 }
-

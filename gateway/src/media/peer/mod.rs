@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use rtc::interceptor::Registry;
+use rtc::interceptor::{NackResponderBuilder, Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -80,6 +80,14 @@ pub struct LocalCandidates {
     pub public: Vec<std::net::IpAddr>,
 }
 
+/// What every peer connection of this gateway shares.
+#[derive(Debug, Clone)]
+pub struct PeerSettings {
+    pub candidates: LocalCandidates,
+    /// Packets kept per outbound stream to answer NACKs (a power of two).
+    pub retransmit_buffer_packets: u16,
+}
+
 /// A datagram to put on the wire.
 #[derive(Debug)]
 pub struct Transmit {
@@ -136,7 +144,7 @@ impl Peer {
     /// it will send.
     pub fn publisher(
         offer_sdp: String,
-        candidates: &LocalCandidates,
+        settings: &PeerSettings,
         now: Instant,
     ) -> Result<(Self, String, Vec<SourceTrack>), MediaError> {
         let mut media_engine = MediaEngine::default();
@@ -154,9 +162,9 @@ impl Peer {
                     .map_err(internal)?;
             }
         }
-        let pc = build_peer_connection(media_engine, now)?;
+        let pc = build_peer_connection(media_engine, settings, now)?;
         let mut peer = Self::new(pc);
-        let answer = peer.answer(offer_sdp, candidates, now)?;
+        let answer = peer.answer(offer_sdp, &settings.candidates, now)?;
         let sources = peer.negotiated_sources();
         if peer.video_ssrc.is_none() {
             // Known before the first packet, so a viewer joining early can
@@ -182,7 +190,7 @@ impl Peer {
     pub fn viewer(
         offer_sdp: String,
         sources: &[SourceTrack],
-        candidates: &LocalCandidates,
+        settings: &PeerSettings,
         now: Instant,
     ) -> Result<(Self, String), MediaError> {
         let mut media_engine = MediaEngine::default();
@@ -218,7 +226,7 @@ impl Peer {
                     .map_err(internal)?;
             }
         }
-        let pc = build_peer_connection(media_engine, now)?;
+        let pc = build_peer_connection(media_engine, settings, now)?;
         let mut peer = Self::new(pc);
         for source in sources {
             let ssrc = rand::random::<u32>();
@@ -248,7 +256,7 @@ impl Peer {
             );
             peer.pc.add_track(track).map_err(internal)?;
         }
-        let answer = peer.answer(offer_sdp, candidates, now)?;
+        let answer = peer.answer(offer_sdp, &settings.candidates, now)?;
         peer.sinks = peer.negotiated_sinks(sources)?;
         Ok((peer, answer))
     }
@@ -567,10 +575,18 @@ impl Peer {
 
 fn build_peer_connection(
     mut media_engine: MediaEngine,
+    settings: &PeerSettings,
     now: Instant,
 ) -> Result<RTCPeerConnection, MediaError> {
     let registry = Registry::new().with(KeyframeRequestTap::slot(), KeyframeRequestTap::default());
     let registry = register_default_interceptors(registry, &mut media_engine).map_err(internal)?;
+    // Viewers' NACKs are answered from this buffer of what was sent to them.
+    let registry = registry.with(
+        Slot::NackResponder,
+        NackResponderBuilder::new()
+            .with_size(settings.retransmit_buffer_packets)
+            .build(),
+    );
     // ICE-lite: the gateway has public host candidates and answers checks;
     // browsers and webrtcbin do the checking. DTLS server: every client
     // offers `actpass`, and being the server saves one round trip.

@@ -1,0 +1,457 @@
+//! Bad requests get the right refusal, and none of them disturbs a room that
+//! is streaming: the real gateway, the real capture daemon publishing in
+//! room A with a WHEP viewer decoding it, while room B (and room A, with the
+//! wrong credentials) is sent every kind of wrong request over HTTP. In a
+//! private network namespace; needs root.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode, header};
+use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
+use support::netns::{self, CLIENT_IP, GATEWAY_IP};
+use support::{Capture, Gateway, Invite};
+
+const SDP: &str = "application/sdp";
+const SDPFRAG: &str = "application/trickle-ice-sdpfrag";
+
+/// Passes the gateway's shape check (first line `v=0`, an `m=` line) and
+/// nothing more.
+const SHAPED_OFFER: &str =
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n";
+/// Shaped like SDP, but no usable offer: no port, no protocol, no ICE, no DTLS.
+const BOGUS_OFFER: &str = "v=0\r\nm=video bogus\r\n";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Starts a WHEP viewer once the camera is in the room (409 until then).
+async fn viewer(invite: &Invite) -> ProbeViewer {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
+        options.ice_addresses = vec![CLIENT_IP.parse().unwrap()];
+        match ProbeViewer::start(options).await {
+            Ok(viewer) => return viewer,
+            Err(err) if Instant::now() < deadline => {
+                eprintln!("viewer not started yet: {err}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(err) => panic!("no WHEP viewer could start: {err}"),
+        }
+    }
+}
+
+/// The same token with one character of its signature changed. The middle
+/// one: the last character of a base64url signature carries padding bits a
+/// decoder may ignore.
+fn tamper_signature(token: &str) -> String {
+    let (signed, signature) = token
+        .rsplit_once('.')
+        .expect("a token has a signature part");
+    let mut signature = signature.as_bytes().to_vec();
+    let i = signature.len() / 2;
+    signature[i] = if signature[i] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{signed}.{}", String::from_utf8(signature).unwrap());
+    assert_ne!(tampered, token);
+    tampered
+}
+
+/// An SDP-shaped body of `size` bytes.
+fn oversized_offer(size: usize) -> String {
+    let mut body = String::from(SHAPED_OFFER);
+    while body.len() < size {
+        body.push_str("a=x-padding:0123456789abcdef0123456789abcdef0123456789abcdef\r\n");
+    }
+    body
+}
+
+/// One HTTP request to the gateway.
+struct Request<'a> {
+    method: Method,
+    path: String,
+    token: Option<&'a str>,
+    content_type: Option<&'a str>,
+    body: Option<String>,
+}
+
+impl<'a> Request<'a> {
+    fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            token: None,
+            content_type: None,
+            body: None,
+        }
+    }
+
+    fn post(path: impl Into<String>) -> Self {
+        Self::new(Method::POST, path)
+    }
+
+    fn token(mut self, token: &'a str) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    fn body(mut self, content_type: &'a str, body: impl Into<String>) -> Self {
+        self.content_type = Some(content_type);
+        self.body = Some(body.into());
+        self
+    }
+
+    /// An SDP offer that passes the shape check.
+    fn offer(self) -> Self {
+        self.body(SDP, SHAPED_OFFER)
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base_url: String,
+    cases: usize,
+}
+
+impl Client {
+    async fn send(&self, request: Request<'_>) -> reqwest::Response {
+        let url = format!("{}{}", self.base_url, request.path);
+        let mut builder = self.http.request(request.method.clone(), &url);
+        if let Some(token) = request.token {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some(content_type) = request.content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        builder
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("{} {} got no answer: {err}", request.method, url))
+    }
+
+    /// Sends `request` and checks the refusal: `status`, JSON content type,
+    /// `{"error": code, "message": <non-empty>}`, and for 401 the
+    /// `WWW-Authenticate: Bearer` challenge.
+    async fn refused(&mut self, case: &str, request: Request<'_>, status: StatusCode, code: &str) {
+        self.cases += 1;
+        let response = self.send(request).await;
+        let got_status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("<not text>").to_owned());
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap_or("<not text>").to_owned());
+        let text = response.text().await.expect("the body can be read");
+        println!("{case}: {got_status} {text}");
+        assert_eq!(got_status, status, "{case}: status (body {text})");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/json"),
+            "{case}: Content-Type of the error body"
+        );
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|err| panic!("{case}: the body is not JSON ({err}): {text}"));
+        assert_eq!(body["error"], code, "{case}: error code in {text}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.trim().is_empty(),
+            "{case}: the message must say what to do: {text}"
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(
+                challenge.as_deref(),
+                Some("Bearer"),
+                "{case}: a 401 names the scheme to retry with"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
+    if !netns::isolate("bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming") {
+        return;
+    }
+    gstreamer::init().expect("GStreamer initialises");
+    let gateway = Gateway::start(GATEWAY_IP);
+    let a = gateway.create_room();
+    let b = gateway.create_room();
+    assert_ne!(a.room, b.room);
+    let _camera = Capture::start(
+        &gateway,
+        &a,
+        &[
+            "--source",
+            "test",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--no-audio",
+            "--ice-address",
+            CLIENT_IP,
+        ],
+    );
+
+    runtime().block_on(async {
+        let mut probe = viewer(&a).await;
+        let report = probe
+            .wait_frames(30, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|err| panic!("room A's viewer did not decode 30 frames: {err}"));
+        let frames_before = report.frames;
+        println!(
+            "room A is live: {} frames of {}x{}",
+            report.frames, report.width, report.height
+        );
+
+        let mut client = Client {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+            base_url: gateway.base_url.clone(),
+            cases: 0,
+        };
+        let whip_b = format!("/whip/{}", b.room);
+        let whep_b = format!("/whep/{}", b.room);
+        let whip_a = format!("/whip/{}", a.room);
+        let whep_a = format!("/whep/{}", a.room);
+        let tampered = tamper_signature(&b.publisher_token);
+        let started = Instant::now();
+
+        // Who may do what.
+        let c = &mut client;
+        c.refused(
+            "WHIP without Authorization",
+            Request::post(&whip_b).offer(),
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+        )
+        .await;
+        c.refused(
+            "WHIP with a garbage token",
+            Request::post(&whip_b).token("garbage").offer(),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+        c.refused(
+            "WHIP with a tampered signature",
+            Request::post(&whip_b).token(&tampered).offer(),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+        c.refused(
+            "WHIP to B with A's publisher token",
+            Request::post(&whip_b).token(&a.publisher_token).offer(),
+            StatusCode::FORBIDDEN,
+            "wrong_room",
+        )
+        .await;
+        c.refused(
+            "WHIP with B's viewer token",
+            Request::post(&whip_b).token(&b.viewer_token).offer(),
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+        )
+        .await;
+        c.refused(
+            "WHEP with B's publisher token",
+            Request::post(&whep_b).token(&b.publisher_token).offer(),
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+        )
+        .await;
+
+        // What the body may be.
+        c.refused(
+            "WHIP with Content-Type text/plain",
+            Request::post(&whip_b)
+                .token(&b.publisher_token)
+                .body("text/plain", SHAPED_OFFER),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
+        c.refused(
+            "WHIP with body \"hello\"",
+            Request::post(&whip_b)
+                .token(&b.publisher_token)
+                .body(SDP, "hello"),
+            StatusCode::BAD_REQUEST,
+            "malformed_sdp",
+        )
+        .await;
+        c.refused(
+            "WHIP with a bogus m= line only",
+            Request::post(&whip_b)
+                .token(&b.publisher_token)
+                .body(SDP, BOGUS_OFFER),
+            StatusCode::BAD_REQUEST,
+            "bad_offer",
+        )
+        .await;
+        c.refused(
+            "WHIP with a 200 KiB body",
+            Request::post(&whip_b)
+                .token(&b.publisher_token)
+                .body(SDP, oversized_offer(200 * 1024)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "sdp_too_large",
+        )
+        .await;
+
+        // A room without a camera. The refused offers above left none behind.
+        c.refused(
+            "WHEP to B with no camera",
+            Request::post(&whep_b).token(&b.viewer_token).offer(),
+            StatusCode::CONFLICT,
+            "no_publisher",
+        )
+        .await;
+
+        // Sessions that do not exist.
+        let candidate = "a=candidate:1 1 udp 2130706431 10.213.0.2 40000 typ host\r\n";
+        for (prefix, token) in [(&whip_b, &b.publisher_token), (&whep_b, &b.viewer_token)] {
+            c.refused(
+                &format!("DELETE {prefix}/<unknown session>"),
+                Request::new(Method::DELETE, format!("{prefix}/nosuchsession")).token(token),
+                StatusCode::NOT_FOUND,
+                "unknown_session",
+            )
+            .await;
+            c.refused(
+                &format!("PATCH {prefix}/<unknown session>"),
+                Request::new(Method::PATCH, format!("{prefix}/nosuchsession"))
+                    .token(token)
+                    .body(SDPFRAG, candidate),
+                StatusCode::NOT_FOUND,
+                "unknown_session",
+            )
+            .await;
+        }
+        c.refused(
+            "DELETE of a session id that cannot be one",
+            Request::new(Method::DELETE, format!("{whip_b}/no!such")).token(&b.publisher_token),
+            StatusCode::NOT_FOUND,
+            "unknown_session",
+        )
+        .await;
+
+        // Room ids that cannot be rooms; checked before the token.
+        for path in ["/whip/..%2F..", "/whip/UPPER!", "/whep/UPPER!", "/r/UPPER!"] {
+            let request = if path.starts_with("/r/") {
+                Request::new(Method::GET, path)
+            } else {
+                Request::post(path).offer()
+            };
+            c.refused(path, request, StatusCode::BAD_REQUEST, "bad_room")
+                .await;
+        }
+
+        // Room A, live, with the wrong credentials: nothing gets through.
+        c.refused(
+            "WHIP to live A with A's viewer token",
+            Request::post(&whip_a).token(&a.viewer_token).offer(),
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+        )
+        .await;
+        c.refused(
+            "WHIP to live A with B's publisher token",
+            Request::post(&whip_a).token(&b.publisher_token).offer(),
+            StatusCode::FORBIDDEN,
+            "wrong_room",
+        )
+        .await;
+        c.refused(
+            "WHEP to live A with B's viewer token",
+            Request::post(&whep_a).token(&b.viewer_token).offer(),
+            StatusCode::FORBIDDEN,
+            "wrong_room",
+        )
+        .await;
+        c.refused(
+            "WHEP to live A with a garbage token",
+            Request::post(&whep_a).token("garbage").offer(),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+        c.refused(
+            "DELETE on live A without a token",
+            Request::new(Method::DELETE, format!("{whip_a}/anysession")),
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+        )
+        .await;
+        c.refused(
+            "DELETE on live A's WHIP with A's viewer token",
+            Request::new(Method::DELETE, format!("{whip_a}/anysession")).token(&a.viewer_token),
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+        )
+        .await;
+        c.refused(
+            "DELETE on live A's WHEP with B's viewer token",
+            Request::new(Method::DELETE, format!("{whep_a}/anysession")).token(&b.viewer_token),
+            StatusCode::FORBIDDEN,
+            "wrong_room",
+        )
+        .await;
+        // The right token with a broken offer must not replace the camera.
+        c.refused(
+            "WHIP to live A with its publisher token and a bogus offer",
+            Request::post(&whip_a)
+                .token(&a.publisher_token)
+                .body(SDP, BOGUS_OFFER),
+            StatusCode::BAD_REQUEST,
+            "bad_offer",
+        )
+        .await;
+
+        c.refused(
+            "WHEP to B with no camera, after all of the above",
+            Request::post(&whep_b).token(&b.viewer_token).offer(),
+            StatusCode::CONFLICT,
+            "no_publisher",
+        )
+        .await;
+        let elapsed = started.elapsed();
+
+        // Room A streamed on through all of it.
+        let during = probe.report().expect("frames were decoded").frames;
+        let after = probe
+            .wait_frames(during + 30, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|err| panic!("room A stopped streaming after the bad requests: {err}"));
+        println!(
+            "{} refused requests in {} ms; room A's viewer: {frames_before} frames before, \
+             {during} after them, then {} (waited for +30)",
+            client.cases,
+            elapsed.as_millis(),
+            after.frames
+        );
+
+        let health = client.send(Request::new(Method::GET, "/healthz")).await;
+        assert_eq!(health.status(), StatusCode::OK, "GET /healthz");
+
+        probe.stop().await.expect("WHEP DELETE succeeds");
+    });
+}

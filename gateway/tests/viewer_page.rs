@@ -1,0 +1,233 @@
+//! The specialist's page in a real browser: headless Chromium opens the
+//! viewer link while the capture daemon publishes the test source, and the
+//! video really plays; a wrong link shows a plain message instead of a blank
+//! page. Driven by `tests/browser/viewer-plays.mjs` (Node + playwright-core
+//! with the system Chromium). In a private network namespace; needs root.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
+use support::netns::{self, CLIENT_IP, GATEWAY_IP};
+use support::{Capture, Gateway, Invite};
+
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 360;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The browser driver's directory, with its dependencies installed.
+fn browser_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "{} has no node_modules/playwright-core: run scripts/install-deps (npm ci in tests/browser)",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs `viewer-plays.mjs` with `args`, in this test's namespace, and
+/// returns its JSON line; panics with its diagnostics if it fails.
+fn run_driver(args: &[&str]) -> serde_json::Value {
+    let dir = browser_dir();
+    let started = Instant::now();
+    let output = Command::new("node")
+        .current_dir(&dir)
+        .arg(dir.join("viewer-plays.mjs"))
+        .args(args)
+        .output()
+        .expect("node runs (Node 20+ is needed for the browser tests)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "viewer-plays.mjs failed ({}) after {} ms:\n{stderr}\n{stdout}",
+        output.status,
+        started.elapsed().as_millis()
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.starts_with('{'))
+        .unwrap_or_else(|| panic!("viewer-plays.mjs printed no JSON line:\n{stdout}\n{stderr}"));
+    println!(
+        "viewer-plays.mjs took {} ms: {line}",
+        started.elapsed().as_millis()
+    );
+    serde_json::from_str(line).expect("viewer-plays.mjs prints JSON")
+}
+
+/// Waits until a WHEP viewer decodes the camera, then leaves, so that the
+/// page's time to first frame does not include the camera's start-up.
+async fn wait_until_live(invite: &Invite) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut probe = loop {
+        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
+        options.ice_addresses = vec![CLIENT_IP.parse().unwrap()];
+        match ProbeViewer::start(options).await {
+            Ok(viewer) => break viewer,
+            Err(err) if Instant::now() < deadline => {
+                eprintln!("camera not live yet: {err}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(err) => panic!("the camera never went live: {err}"),
+        }
+    };
+    probe
+        .wait_frames(5, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|err| panic!("the camera's video does not decode: {err}"));
+    probe.stop().await.expect("WHEP DELETE succeeds");
+}
+
+#[test]
+fn the_specialists_page_plays_the_live_camera_in_chromium() {
+    if !netns::isolate("the_specialists_page_plays_the_live_camera_in_chromium") {
+        return;
+    }
+    browser_dir();
+    gstreamer::init().expect("GStreamer initialises");
+    let gateway = Gateway::start(GATEWAY_IP);
+    let invite = gateway.create_room();
+    let size = [WIDTH.to_string(), HEIGHT.to_string()];
+    let camera = Capture::start(
+        &gateway,
+        &invite,
+        &[
+            "--source",
+            "test",
+            "--width",
+            &size[0],
+            "--height",
+            &size[1],
+            "--fps",
+            "30",
+            "--no-audio",
+            "--ice-address",
+            CLIENT_IP,
+        ],
+    );
+    runtime().block_on(wait_until_live(&invite));
+
+    let screenshot = support::artifacts_dir().join("viewer-page.png");
+    let result = run_driver(&[
+        "--url",
+        &invite.viewer_link,
+        "--width",
+        &size[0],
+        "--height",
+        &size[1],
+        "--screenshot",
+        screenshot.to_str().expect("a UTF-8 artifact path"),
+        "--min-frames",
+        "30",
+        "--timeout-ms",
+        "20000",
+    ]);
+
+    let stats = &result["stats"];
+    println!(
+        "page: {} frames rendered, {}x{}, first frame {} ms after navigation start; \
+         stats: {} fps, {} kbit/s, RTT {} ms, {} packets received, {} lost, codec {}; \
+         screenshot {}",
+        result["framesRendered"],
+        result["videoWidth"],
+        result["videoHeight"],
+        result["msToFirstFrame"],
+        stats["fps"],
+        stats["bitrateKbps"],
+        stats["rttMs"],
+        stats["packetsReceived"],
+        stats["packetsLost"],
+        stats["codec"],
+        screenshot.display()
+    );
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["state"], "live");
+    assert!(
+        result["framesRendered"].as_u64().unwrap_or(0) >= 30,
+        "frames rendered: {}",
+        result["framesRendered"]
+    );
+    assert_eq!(result["videoWidth"], WIDTH);
+    assert_eq!(result["videoHeight"], HEIGHT);
+    assert_eq!(stats["codec"], "H264", "the page receives H.264");
+    let first_frame = result["msToFirstFrame"]
+        .as_u64()
+        .expect("the page records its first frame");
+    assert!(
+        first_frame < 10_000,
+        "the first frame took {first_frame} ms from navigation start"
+    );
+
+    let status = camera.terminate();
+    assert!(
+        status.success(),
+        "the capture daemon exits cleanly on SIGTERM: {status}"
+    );
+}
+
+#[test]
+fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
+    if !netns::isolate("a_wrong_link_shows_a_plain_message_not_a_blank_page") {
+        return;
+    }
+    browser_dir();
+    let gateway = Gateway::start(GATEWAY_IP);
+    let invite = gateway.create_room();
+    let other = gateway.create_room();
+    let page = format!("{}/r/{}", gateway.base_url, invite.room);
+
+    // A token that is no token: the WHEP POST gets 401 invalid_token.
+    let screenshot = support::artifacts_dir().join("viewer-page-bad-link.png");
+    let result = run_driver(&[
+        "--url",
+        &format!("{page}#token=garbage"),
+        "--expect-error",
+        "invalid_token",
+        "--screenshot",
+        screenshot.to_str().expect("a UTF-8 artifact path"),
+        "--timeout-ms",
+        "15000",
+    ]);
+    assert_eq!(result["state"], "error");
+    assert_eq!(result["badge"], "Error");
+    assert_eq!(result["error"]["status"], 401);
+    assert_eq!(result["error"]["code"], "invalid_token");
+    let message = result["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("expired or is wrong") && message.contains("new link"),
+        "the page tells the specialist what to do: {message:?}"
+    );
+    assert_eq!(result["framesRendered"], 0);
+
+    // Another room's genuine viewer token: 403 wrong_room, the same advice.
+    let result = run_driver(&[
+        "--url",
+        &format!("{page}#token={}", other.viewer_token),
+        "--expect-error",
+        "wrong_room",
+        "--timeout-ms",
+        "15000",
+    ]);
+    assert_eq!(result["error"]["status"], 403);
+    assert_eq!(result["error"]["code"], "wrong_room");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired or is wrong"),
+        "{}",
+        result["message"]
+    );
+}
