@@ -180,3 +180,48 @@ fn a_malformed_offer_is_refused_without_touching_other_rooms() {
     world.run_for(Duration::from_secs(1), 5 * MS);
     assert!(received_frames(&world, viewer) >= before + 25);
 }
+
+#[test]
+fn a_camera_that_changes_network_restarts_ice_and_viewers_keep_watching() {
+    let mut world = World::new();
+    let cam = world.publish("room1", "10.213.0.2:40000");
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    let viewer = world.view("room1", "10.213.0.10:41000").unwrap();
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    assert!(received_frames(&world, viewer) >= 20);
+
+    // The nurse walks from Wi-Fi to 4G: new address, ICE restart over PATCH.
+    let now = world.now;
+    let fragment = world.clients[cam].restart_ice(now, "10.213.0.77:45000");
+    let session = world.sessions[cam].clone();
+    let answer = world
+        .sfu
+        .patch(now, "room1", SessionKind::Publish, &session, &fragment)
+        .expect("the restart is accepted")
+        .expect("an ICE restart is answered with a fragment");
+    assert!(
+        answer.contains("a=ice-ufrag:") && answer.contains("a=ice-pwd:"),
+        "{answer}"
+    );
+    assert!(answer.contains("a=candidate:"), "{answer}");
+    world.clients[cam].accept_restart(now, &answer);
+
+    let before = received_frames(&world, viewer);
+    world.run_for(Duration::from_secs(2), 5 * MS);
+    assert!(
+        received_frames(&world, viewer) >= before + 40,
+        "frames keep coming after the restart: {} then {}",
+        before,
+        received_frames(&world, viewer)
+    );
+
+    // A trickle fragment with the current credentials is not a restart.
+    let trickle =
+        fragment.clone() + "a=candidate:1 1 udp 2130706431 10.213.0.77 45000 typ host\r\n";
+    assert_eq!(
+        world
+            .sfu
+            .patch(world.now, "room1", SessionKind::Publish, &session, &trickle),
+        Ok(None)
+    );
+}

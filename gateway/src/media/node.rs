@@ -239,7 +239,7 @@ impl MediaLoop {
                 let _ = reply.send(self.sfu.view(now, &room, offer));
             }
             Command::Patch(room, kind, session, frag, reply) => {
-                let _ = reply.send(self.sfu.patch(&room, kind, &session, &frag));
+                let _ = reply.send(self.sfu.patch(now, &room, kind, &session, &frag));
             }
             Command::End(room, kind, session, reply) => {
                 let _ = reply.send(self.sfu.end(&room, kind, &session));

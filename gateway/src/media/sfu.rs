@@ -198,9 +198,11 @@ impl Sfu {
         Ok(self.answer(id, sdp))
     }
 
-    /// Applies a trickle-ICE fragment (`a=candidate:` lines).
+    /// Applies a trickle-ICE fragment (`a=candidate:` lines), or restarts ICE
+    /// when the fragment carries new credentials; then returns the answer fragment.
     pub fn patch(
         &mut self,
+        now: Instant,
         room_name: &str,
         kind: SessionKind,
         session: &SessionId,
@@ -208,15 +210,25 @@ impl Sfu {
     ) -> Result<Option<String>, MediaError> {
         let id = self.session_peer(room_name, kind, session)?;
         let slot = self.peers.get_mut(&id).ok_or(MediaError::UnknownSession)?;
-        let remote_ufrag = sdpfrag
-            .lines()
-            .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"));
-        if remote_ufrag.is_some_and(|ufrag| !slot.peer.remote_ufrag_is(ufrag)) {
-            return Err(MediaError::BadFragment(
-                "ICE restart is not supported by this gateway yet; \
-                 end the session (DELETE) and publish or play again"
-                    .into(),
-            ));
+        let attribute = |name: &str| {
+            sdpfrag
+                .lines()
+                .find_map(|line| line.trim_end().strip_prefix(name))
+        };
+        let (remote_ufrag, remote_pwd) = (attribute("a=ice-ufrag:"), attribute("a=ice-pwd:"));
+        if let Some(ufrag) = remote_ufrag
+            && !slot.peer.remote_ufrag_is(ufrag)
+        {
+            // New credentials: an ICE restart (the client moved networks).
+            let pwd = remote_pwd.ok_or_else(|| {
+                MediaError::BadFragment("an ICE restart needs a=ice-pwd as well".into())
+            })?;
+            let answer = slot
+                .peer
+                .restart_ice(now, ufrag, pwd, &self.peer_settings.candidates)?;
+            self.router.add_ufrag(slot.peer.ufrag(), id);
+            tracing::info!(room = room_name, "ICE restarted");
+            return Ok(Some(answer));
         }
         for line in sdpfrag.lines() {
             if let Some(candidate) = line.trim_end().strip_prefix("a=")

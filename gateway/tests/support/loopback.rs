@@ -165,6 +165,58 @@ impl Client {
         self.pc.local_description().unwrap().sdp
     }
 
+    /// Moves to `addr` (a new network) and restarts ICE; returns the
+    /// trickle-ICE fragment a WHIP/WHEP client PATCHes to the session.
+    pub fn restart_ice(&mut self, now: Instant, addr: &str) -> String {
+        self.addr = addr.parse().unwrap();
+        self.pc.restart_ice();
+        let offer = self.pc.create_offer(None).unwrap();
+        self.pc.set_local_description(now, offer).unwrap();
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".into(),
+                address: self.addr.ip().to_string(),
+                port: self.addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .unwrap();
+        self.pc
+            .add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
+            .unwrap();
+        let sdp = self.pc.local_description().unwrap().sdp;
+        sdp.lines()
+            .filter(|l| l.starts_with("a=ice-ufrag:") || l.starts_with("a=ice-pwd:"))
+            .take(2)
+            .map(|l| format!("{}\r\n", l.trim_end()))
+            .collect()
+    }
+
+    /// Applies the gateway's answer fragment to an ICE restart.
+    pub fn accept_restart(&mut self, now: Instant, fragment: &str) {
+        let value = |name: &str| {
+            fragment
+                .lines()
+                .find_map(|l| l.trim_end().strip_prefix(name))
+                .unwrap()
+                .to_owned()
+        };
+        let (ufrag, pwd) = (value("a=ice-ufrag:"), value("a=ice-pwd:"));
+        let previous = self.pc.remote_description().unwrap().sdp.clone();
+        let answer: String = previous
+            .lines()
+            .map(|line| match line.trim_end() {
+                l if l.starts_with("a=ice-ufrag:") => format!("a=ice-ufrag:{ufrag}\r\n"),
+                l if l.starts_with("a=ice-pwd:") => format!("a=ice-pwd:{pwd}\r\n"),
+                l => format!("{l}\r\n"),
+            })
+            .collect();
+        self.accept(now, answer);
+    }
+
     pub fn accept(&mut self, now: Instant, answer: String) {
         let answer = RTCSessionDescription::answer(answer).unwrap();
         self.pc.set_remote_description(now, answer).unwrap();
@@ -322,6 +374,10 @@ impl World {
             for client in &mut self.clients {
                 while let Some(out) = client.pc.poll_write() {
                     moved = true;
+                    // A network the client has left carries nothing any more.
+                    if out.transport.local_addr != client.addr {
+                        continue;
+                    }
                     self.sfu.handle_datagram(
                         self.now,
                         out.transport.peer_addr,

@@ -545,6 +545,40 @@ impl Peer {
             .is_none_or(|current| current == ufrag)
     }
 
+    /// Restarts ICE with the remote side's new credentials (RFC 9725 §4.4.2):
+    /// renegotiates with the current offer under the new ufrag and password,
+    /// and returns the answer as an `application/trickle-ice-sdpfrag`.
+    pub fn restart_ice(
+        &mut self,
+        now: Instant,
+        remote_ufrag: &str,
+        remote_pwd: &str,
+        candidates: &LocalCandidates,
+    ) -> Result<String, MediaError> {
+        let current = self
+            .pc
+            .remote_description()
+            .map(|d| d.sdp.clone())
+            .ok_or_else(|| internal("no remote description to restart"))?;
+        let offer: String = current
+            .lines()
+            .map(|line| {
+                let line = line.trim_end();
+                if line.starts_with("a=ice-ufrag:") {
+                    format!("a=ice-ufrag:{remote_ufrag}\r\n")
+                } else if line.starts_with("a=ice-pwd:") {
+                    format!("a=ice-pwd:{remote_pwd}\r\n")
+                } else {
+                    format!("{line}\r\n")
+                }
+            })
+            .collect();
+        let sdp = self
+            .answer(offer, candidates, now)
+            .map_err(|e| MediaError::BadFragment(e.to_string()))?;
+        Ok(answer_fragment(&sdp))
+    }
+
     /// Applies a trickled remote candidate (`a=candidate:` line content).
     pub fn add_remote_candidate(&mut self, candidate: String) -> Result<(), MediaError> {
         self.pc
@@ -666,6 +700,32 @@ fn rtc_kind(kind: MediaKind) -> RtpCodecKind {
         MediaKind::Audio => RtpCodecKind::Audio,
         MediaKind::Video => RtpCodecKind::Video,
     }
+}
+
+/// The ICE part of an answer as a trickle-ICE fragment (RFC 8840): the
+/// credentials, then each media section's mid and candidates.
+fn answer_fragment(sdp: &str) -> String {
+    let mut frag = String::new();
+    let mut credentials_written = false;
+    for line in sdp.lines().map(str::trim_end) {
+        if line == "a=ice-lite" {
+            frag.push_str("a=ice-lite\r\n");
+        } else if (line.starts_with("a=ice-ufrag:") || line.starts_with("a=ice-pwd:"))
+            && !credentials_written
+        {
+            frag.push_str(line);
+            frag.push_str("\r\n");
+            credentials_written = line.starts_with("a=ice-pwd:");
+        } else if line.starts_with("m=")
+            || line.starts_with("a=mid:")
+            || line.starts_with("a=candidate:")
+            || line == "a=end-of-candidates"
+        {
+            frag.push_str(line);
+            frag.push_str("\r\n");
+        }
+    }
+    frag
 }
 
 /// The first SSRC announced (`a=ssrc:`) in the first video section of an SDP.
