@@ -12,6 +12,7 @@
 //! peer checked. IPv4 only for now.
 
 pub mod addresses;
+pub mod h264_profile;
 pub mod keyframe;
 pub mod node;
 pub mod peer;

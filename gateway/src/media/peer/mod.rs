@@ -34,6 +34,7 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use samsyn_signaling::media::MediaError;
 
 mod feedback;
+use super::h264_profile::H264Profile;
 pub use feedback::{KeyframeRequestTap, asks_for_keyframe};
 
 /// Audio or video.
@@ -384,6 +385,9 @@ impl Peer {
                 }
                 continue;
             };
+            if let Some(reason) = self.undecodable_h264(source, codec.payload_type) {
+                return Err(MediaError::CodecMismatch(reason));
+            }
             sinks.push(SinkTrack {
                 kind,
                 ssrc,
@@ -404,6 +408,26 @@ impl Peer {
             ));
         }
         Ok(sinks)
+    }
+
+    /// Why this viewer cannot decode the camera's H.264, judged from the
+    /// fmtp it offered for payload type `pt`; `None` when it can.
+    fn undecodable_h264(&self, source: &SourceTrack, pt: u8) -> Option<String> {
+        let camera = H264Profile::from_fmtp(&source.codec.fmtp)?;
+        let offer = self.pc.remote_description()?;
+        let prefix = format!("a=fmtp:{pt} ");
+        let viewer_fmtp = offer
+            .sdp
+            .lines()
+            .find_map(|line| line.trim_end().strip_prefix(prefix.as_str()))?;
+        let viewer = H264Profile::from_fmtp(viewer_fmtp)?;
+        (!camera.decodable_by(viewer)).then(|| {
+            format!(
+                "this viewer offered H.264 profile-level-id {:02x}{:02x}.. but the camera sends \
+                 {:02x}{:02x}..; use a browser that decodes it (Chrome, Edge, Firefox)",
+                viewer.profile_idc, viewer.constraints, camera.profile_idc, camera.constraints
+            )
+        })
     }
 
     /// Our ICE username fragment: STUN requests for this peer carry it.
