@@ -9,9 +9,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode, header};
-use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
-use support::netns::{self, CLIENT_IP, GATEWAY_IP};
-use support::{Capture, Gateway, Invite};
+use support::netns::{self, GATEWAY_IP};
+use support::{Capture, Gateway, runtime, start_viewer};
 
 const SDP: &str = "application/sdp";
 const SDPFRAG: &str = "application/trickle-ice-sdpfrag";
@@ -22,31 +21,6 @@ const SHAPED_OFFER: &str =
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n";
 /// Shaped like SDP, but no usable offer: no port, no protocol, no ICE, no DTLS.
 const BOGUS_OFFER: &str = "v=0\r\nm=video bogus\r\n";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Starts a WHEP viewer once the camera is in the room (409 until then).
-async fn viewer(invite: &Invite) -> ProbeViewer {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
-        options.ice_addresses = vec![CLIENT_IP.parse().unwrap()];
-        match ProbeViewer::start(options).await {
-            Ok(viewer) => return viewer,
-            Err(err) if Instant::now() < deadline => {
-                eprintln!("viewer not started yet: {err}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(err) => panic!("no WHEP viewer could start: {err}"),
-        }
-    }
-}
 
 /// The same token with one character of its signature changed. The middle
 /// one: the last character of a base64url signature carries padding bits a
@@ -189,26 +163,10 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
     let a = gateway.create_room();
     let b = gateway.create_room();
     assert_ne!(a.room, b.room);
-    let _camera = Capture::start(
-        &gateway,
-        &a,
-        &[
-            "--source",
-            "test",
-            "--width",
-            "640",
-            "--height",
-            "360",
-            "--fps",
-            "30",
-            "--no-audio",
-            "--ice-address",
-            CLIENT_IP,
-        ],
-    );
+    let _camera = Capture::test_source(&gateway, &a, 640, 360);
 
     runtime().block_on(async {
-        let mut probe = viewer(&a).await;
+        let mut probe = start_viewer(&a).await;
         let report = probe
             .wait_frames(30, Duration::from_secs(10))
             .await

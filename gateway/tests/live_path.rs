@@ -5,39 +5,14 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use samsyn_capture::probe::{ProbeOptions, ProbeReport, ProbeViewer};
-use support::netns::{self, CLIENT_IP, GATEWAY_IP};
-use support::{Capture, Gateway, Invite};
+use samsyn_capture::probe::{ProbeReport, ProbeViewer};
+use support::netns::{self, GATEWAY_IP};
+use support::{Capture, Gateway, runtime, start_viewer};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Starts a WHEP viewer once the camera is in the room (409 until then).
-async fn viewer(invite: &Invite) -> ProbeViewer {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
-        options.ice_addresses = vec![CLIENT_IP.parse().unwrap()];
-        match ProbeViewer::start(options).await {
-            Ok(viewer) => return viewer,
-            Err(err) if Instant::now() < deadline => {
-                eprintln!("viewer not started yet: {err}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(err) => panic!("no WHEP viewer could start: {err}"),
-        }
-    }
-}
 
 async fn frames(viewer: &mut ProbeViewer, n: u64) -> ProbeReport {
     viewer
@@ -54,27 +29,10 @@ fn two_whep_viewers_decode_the_camera_and_a_late_joiner_starts_fast() {
     gstreamer::init().expect("GStreamer initialises");
     let gateway = Gateway::start(GATEWAY_IP);
     let invite = gateway.create_room();
-    let size = [WIDTH.to_string(), HEIGHT.to_string()];
-    let camera = Capture::start(
-        &gateway,
-        &invite,
-        &[
-            "--source",
-            "test",
-            "--width",
-            &size[0],
-            "--height",
-            &size[1],
-            "--fps",
-            "30",
-            "--no-audio",
-            "--ice-address",
-            CLIENT_IP,
-        ],
-    );
+    let camera = Capture::test_source(&gateway, &invite, WIDTH, HEIGHT);
     runtime().block_on(async {
         // Two specialists at once.
-        let (mut first, mut second) = tokio::join!(viewer(&invite), viewer(&invite));
+        let (mut first, mut second) = tokio::join!(start_viewer(&invite), start_viewer(&invite));
         let (a, b) = tokio::join!(frames(&mut first, 50), frames(&mut second, 50));
         for (name, report) in [("first", a), ("second", b)] {
             println!(
@@ -94,7 +52,7 @@ fn two_whep_viewers_decode_the_camera_and_a_late_joiner_starts_fast() {
 
         // A GP joins the running stream: the keyframe gate and the keyframe
         // request on join get the first picture to them quickly.
-        let mut late = viewer(&invite).await;
+        let mut late = start_viewer(&invite).await;
         let report = frames(&mut late, 30).await;
         println!(
             "late viewer: first frame {} ms after the WHEP POST",

@@ -10,20 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
-use support::netns::{self, CLIENT_IP, GATEWAY_IP};
-use support::{Capture, Gateway, Invite};
+use support::netns::{self, GATEWAY_IP};
+use support::{Capture, Gateway, Invite, runtime, start_viewer};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The browser driver's directory, with its dependencies installed.
 fn browser_dir() -> PathBuf {
@@ -70,19 +61,7 @@ fn run_driver(args: &[&str]) -> serde_json::Value {
 /// Waits until a WHEP viewer decodes the camera, then leaves, so that the
 /// page's time to first frame does not include the camera's start-up.
 async fn wait_until_live(invite: &Invite) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut probe = loop {
-        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
-        options.ice_addresses = vec![CLIENT_IP.parse().unwrap()];
-        match ProbeViewer::start(options).await {
-            Ok(viewer) => break viewer,
-            Err(err) if Instant::now() < deadline => {
-                eprintln!("camera not live yet: {err}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(err) => panic!("the camera never went live: {err}"),
-        }
-    };
+    let mut probe = start_viewer(invite).await;
     probe
         .wait_frames(5, Duration::from_secs(10))
         .await
@@ -99,27 +78,11 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     gstreamer::init().expect("GStreamer initialises");
     let gateway = Gateway::start(GATEWAY_IP);
     let invite = gateway.create_room();
-    let size = [WIDTH.to_string(), HEIGHT.to_string()];
-    let camera = Capture::start(
-        &gateway,
-        &invite,
-        &[
-            "--source",
-            "test",
-            "--width",
-            &size[0],
-            "--height",
-            &size[1],
-            "--fps",
-            "30",
-            "--no-audio",
-            "--ice-address",
-            CLIENT_IP,
-        ],
-    );
+    let camera = Capture::test_source(&gateway, &invite, WIDTH, HEIGHT);
     runtime().block_on(wait_until_live(&invite));
 
     let screenshot = support::artifacts_dir().join("viewer-page.png");
+    let size = [WIDTH.to_string(), HEIGHT.to_string()];
     let result = run_driver(&[
         "--url",
         &invite.viewer_link,

@@ -144,6 +144,15 @@ impl Client {
     pub fn offer(&mut self, now: Instant) -> String {
         let offer = self.pc.create_offer(None).unwrap();
         self.pc.set_local_description(now, offer).unwrap();
+        self.add_host_candidate();
+        self.pc
+            .add_local_candidate(RTCIceCandidateInit::default())
+            .unwrap();
+        self.pc.local_description().unwrap().sdp
+    }
+
+    /// Announces this client's address as its one host candidate.
+    fn add_host_candidate(&mut self) {
         let candidate = CandidateHostConfig {
             base_config: CandidateConfig {
                 network: "udp".into(),
@@ -159,10 +168,6 @@ impl Client {
         self.pc
             .add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
             .unwrap();
-        self.pc
-            .add_local_candidate(RTCIceCandidateInit::default())
-            .unwrap();
-        self.pc.local_description().unwrap().sdp
     }
 
     /// Moves to `addr` (a new network) and restarts ICE; returns the
@@ -172,21 +177,7 @@ impl Client {
         self.pc.restart_ice();
         let offer = self.pc.create_offer(None).unwrap();
         self.pc.set_local_description(now, offer).unwrap();
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".into(),
-                address: self.addr.ip().to_string(),
-                port: self.addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .unwrap();
-        self.pc
-            .add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
-            .unwrap();
+        self.add_host_candidate();
         let sdp = self.pc.local_description().unwrap().sdp;
         sdp.lines()
             .filter(|l| l.starts_with("a=ice-ufrag:") || l.starts_with("a=ice-pwd:"))

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
 use serde::Deserialize;
 
 /// The JSON of `samsyn-gateway room create --json`.
@@ -106,6 +107,33 @@ impl Drop for Gateway {
     }
 }
 
+/// A runtime for the async parts of a test (the WHEP probe, HTTP clients).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime builds")
+}
+
+/// Starts a WHEP viewer (GStreamer webrtcbin, decoding) once the camera is in
+/// the room: the gateway answers 409 until then.
+pub async fn start_viewer(invite: &Invite) -> ProbeViewer {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
+        options.ice_addresses = vec![netns::CLIENT_IP.parse().unwrap()];
+        match ProbeViewer::start(options).await {
+            Ok(viewer) => return viewer,
+            Err(err) if Instant::now() < deadline => {
+                eprintln!("viewer not started yet: {err}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(err) => panic!("no WHEP viewer could start: {err}"),
+        }
+    }
+}
+
 /// A running `samsyn-capture`, stopped with SIGTERM (then killed) on drop.
 pub struct Capture {
     child: Child,
@@ -124,6 +152,29 @@ impl Capture {
             .spawn()
             .expect("samsyn-capture starts");
         Self { child }
+    }
+
+    /// Publishes the moving test picture at `width`x`height`, 30 fps, no
+    /// audio, ICE on the namespace's client address.
+    pub fn test_source(gateway: &Gateway, invite: &Invite, width: u32, height: u32) -> Self {
+        let (width, height) = (width.to_string(), height.to_string());
+        Self::start(
+            gateway,
+            invite,
+            &[
+                "--source",
+                "test",
+                "--width",
+                &width,
+                "--height",
+                &height,
+                "--fps",
+                "30",
+                "--no-audio",
+                "--ice-address",
+                netns::CLIENT_IP,
+            ],
+        )
     }
 
     /// Sends SIGTERM and waits for a clean exit.
