@@ -100,7 +100,8 @@ async fn shutdown_signal() {
 }
 
 /// Info for samsyn itself; the WebRTC stack's own chatter only when it warns.
-const DEFAULT_LOG_FILTER: &str = "warn,samsyn_gateway=info,samsyn_signaling=info";
+/// DTLS warns about every TLS extension a browser offers that it skips.
+const DEFAULT_LOG_FILTER: &str = "warn,rtc_dtls=error,samsyn_gateway=info,samsyn_signaling=info";
 
 fn init_logging() {
     let filter = EnvFilter::try_from_env("SAMSYN_LOG")

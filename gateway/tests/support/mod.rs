@@ -192,7 +192,7 @@ impl Drop for Capture {
 /// The child processes' log filter: `SAMSYN_TEST_LOG`, else info.
 fn test_log_filter() -> String {
     std::env::var("SAMSYN_TEST_LOG").unwrap_or_else(|_| {
-        "warn,samsyn_gateway=info,samsyn_signaling=info,samsyn_capture=info".into()
+        "warn,rtc_dtls=error,samsyn_gateway=info,samsyn_signaling=info,samsyn_capture=info".into()
     })
 }
 

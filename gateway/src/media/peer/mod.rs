@@ -8,10 +8,13 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use rtc::interceptor::{NackResponderBuilder, Registry, Slot};
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
@@ -26,8 +29,8 @@ use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
-    RTCRtpHeaderExtensionCapability, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -280,7 +283,8 @@ impl Peer {
         candidates: &LocalCandidates,
         now: Instant,
     ) -> Result<String, MediaError> {
-        let offer = RTCSessionDescription::offer(offer_sdp).map_err(bad_offer)?;
+        let offer =
+            RTCSessionDescription::offer(without_mdns_candidates(&offer_sdp)).map_err(bad_offer)?;
         self.pc
             .set_remote_description(now, offer)
             .map_err(bad_offer)?;
@@ -636,19 +640,39 @@ fn build_peer_connection(
     settings: &PeerSettings,
     now: Instant,
 ) -> Result<RTCPeerConnection, MediaError> {
-    let registry = Registry::new().with(KeyframeRequestTap::slot(), KeyframeRequestTap::default());
-    let registry = register_default_interceptors(registry, &mut media_engine).map_err(internal)?;
-    // Viewers' NACKs are answered from this buffer of what was sent to them.
-    let registry = registry.with(
-        Slot::NackResponder,
-        NackResponderBuilder::new()
-            .with_size(settings.retransmit_buffer_packets)
-            .build(),
-    );
+    // webrtc-rs's default chain, with the retransmission buffer sized from
+    // the configuration: viewers' NACKs are answered from what was sent to
+    // them, and the camera's losses are NACKed.
+    for parameter in ["", "pli"] {
+        media_engine.register_feedback(
+            RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    let registry = Registry::new()
+        .with(KeyframeRequestTap::slot(), KeyframeRequestTap::default())
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new()
+                .with_size(settings.retransmit_buffer_packets)
+                .build(),
+        )
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+    configure_simulcast_extension_headers(&mut media_engine).map_err(internal)?;
+    let registry = configure_twcc_receiver_only(registry, &mut media_engine).map_err(internal)?;
+    let registry = configure_rtcp_reports(registry);
     // ICE-lite: the gateway has public host candidates and answers checks;
     // browsers and webrtcbin do the checking. DTLS server: every client
     // offers `actpass`, and being the server saves one round trip.
+    // No mDNS: browsers hide their host addresses behind `.local` names,
+    // but an ICE-lite gateway learns each browser's address from its checks
+    // (peer-reflexive), and must not send multicast queries into the
+    // hospital network.
     let setting_engine = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_lite(true)
         .with_answering_dtls_role(RTCDtlsRole::Server)
         .build();
@@ -707,15 +731,13 @@ fn candidate_inits(candidates: &LocalCandidates) -> Result<Vec<RTCIceCandidateIn
     Ok(inits)
 }
 
-fn video_feedback() -> Vec<rtc::rtp_transceiver::rtp_sender::RTCPFeedback> {
+fn video_feedback() -> Vec<RTCPFeedback> {
     [("nack", ""), ("nack", "pli"), ("ccm", "fir")]
         .into_iter()
-        .map(
-            |(typ, parameter)| rtc::rtp_transceiver::rtp_sender::RTCPFeedback {
-                typ: typ.to_owned(),
-                parameter: parameter.to_owned(),
-            },
-        )
+        .map(|(typ, parameter)| RTCPFeedback {
+            typ: typ.to_owned(),
+            parameter: parameter.to_owned(),
+        })
         .collect()
 }
 
@@ -752,6 +774,21 @@ fn answer_fragment(sdp: &str) -> String {
     frag
 }
 
+/// The offer without `.local` (mDNS) candidates: an ICE-lite gateway never
+/// uses remote candidates to send checks, and learns each browser's real
+/// address from the checks it receives (peer-reflexive).
+fn without_mdns_candidates(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .filter(|line| {
+            !(line.starts_with("a=candidate:")
+                && line
+                    .split(' ')
+                    .nth(4)
+                    .is_some_and(|address| address.ends_with(".local")))
+        })
+        .collect()
+}
+
 /// The first SSRC announced (`a=ssrc:`) in the first video section of an SDP.
 fn first_video_ssrc(sdp: &str) -> Option<u32> {
     let mut in_video = false;
@@ -782,4 +819,38 @@ fn bad_offer(err: impl std::fmt::Display) -> MediaError {
 
 fn internal(err: impl std::fmt::Display) -> MediaError {
     MediaError::Unavailable(err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mdns_candidates_are_dropped_and_others_kept() {
+        let offer = "v=0\r\n\
+            a=candidate:1 1 udp 2113937151 0c1d2e3f-aaaa.local 54321 typ host generation 0\r\n\
+            a=candidate:2 1 udp 2113937151 10.213.0.2 54322 typ host\r\n\
+            a=mid:0\r\n";
+        let kept = without_mdns_candidates(offer);
+        assert!(!kept.contains(".local"), "{kept}");
+        assert!(kept.contains("10.213.0.2 54322"), "{kept}");
+        assert!(
+            kept.starts_with("v=0\r\n") && kept.ends_with("a=mid:0\r\n"),
+            "{kept}"
+        );
+    }
+
+    #[test]
+    fn an_answer_fragment_carries_credentials_and_candidates() {
+        let answer = "v=0\r\na=ice-lite\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n\
+            a=ice-ufrag:abcd\r\na=ice-pwd:secretsecretsecretsecret\r\na=rtpmap:96 H264/90000\r\n\
+            a=candidate:1 1 udp 2130706431 10.213.0.1 50000 typ host\r\na=end-of-candidates\r\n";
+        let frag = answer_fragment(answer);
+        assert_eq!(
+            frag,
+            "a=ice-lite\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=ice-ufrag:abcd\r\n\
+             a=ice-pwd:secretsecretsecretsecret\r\n\
+             a=candidate:1 1 udp 2130706431 10.213.0.1 50000 typ host\r\na=end-of-candidates\r\n"
+        );
+    }
 }
