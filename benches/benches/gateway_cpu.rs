@@ -14,6 +14,8 @@
 //! the binaries under the target directory to measure (missing ones are
 //! skipped); `SAMSYN_BENCH_WINDOW_SECS` (default 20) sets the window.
 
+#[path = "../../gateway/tests/support/health.rs"]
+mod health;
 #[allow(dead_code)] // The media tests' namespace helper; this uses `isolate`.
 #[path = "../../gateway/tests/support/netns.rs"]
 mod netns;
@@ -516,23 +518,10 @@ impl Gateway {
 
     fn wait_healthy(&self) -> anyhow::Result<()> {
         let addr = self.base_url.trim_start_matches("http://");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
-                use std::io::{Read, Write};
-                let _ = write!(
-                    stream,
-                    "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-                );
-                let mut response = String::new();
-                let _ = stream.read_to_string(&mut response);
-                if response.starts_with("HTTP/1.1 200") {
-                    return Ok(());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if !health::wait_healthy(addr, Duration::from_secs(10)) {
+            bail!("samsyn-gateway did not answer /healthz within 10 s");
         }
-        bail!("samsyn-gateway did not answer /healthz within 10 s")
+        Ok(())
     }
 
     fn create_room(&self) -> anyhow::Result<Invite> {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub mod health;
 pub mod netns;
 
 use std::io::{BufRead, BufReader};
@@ -63,24 +64,11 @@ impl Gateway {
     }
 
     fn wait_healthy(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let addr = self.base_url.trim_start_matches("http://").to_owned();
-        while Instant::now() < deadline {
-            if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
-                use std::io::{Read, Write};
-                let _ = write!(
-                    stream,
-                    "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-                );
-                let mut response = String::new();
-                let _ = stream.read_to_string(&mut response);
-                if response.starts_with("HTTP/1.1 200") {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("samsyn-gateway did not answer /healthz within {timeout:?}");
+        let addr = self.base_url.trim_start_matches("http://");
+        assert!(
+            health::wait_healthy(addr, timeout),
+            "samsyn-gateway did not answer /healthz within {timeout:?}"
+        );
     }
 
     /// Creates a room with the CLI, as hospital IT would.
