@@ -225,3 +225,37 @@ fn a_camera_that_changes_network_restarts_ice_and_viewers_keep_watching() {
         Ok(None)
     );
 }
+
+#[test]
+fn the_nurses_audio_reaches_viewers_without_waiting_for_a_keyframe() {
+    let mut world = World::new();
+    let cam = world.publish_with_audio("room1", "10.213.0.2:40000");
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    let viewer = world.view("room1", "10.213.0.10:41000").unwrap();
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    for seq in 0..50u16 {
+        let now = world.now;
+        world.clients[cam].send_audio(now, 1000 + seq);
+        world.run_for(20 * MS, 5 * MS);
+    }
+    let audio = &world.clients[viewer].received_audio;
+    assert_eq!(audio.len(), 50, "every audio packet is forwarded");
+    assert_eq!(audio[0].header.payload_type, loopback::OPUS_PT);
+    for pair in audio.windows(2) {
+        assert_eq!(
+            pair[1].header.sequence_number,
+            pair[0].header.sequence_number.wrapping_add(1)
+        );
+        assert_eq!(
+            pair[1]
+                .header
+                .timestamp
+                .wrapping_sub(pair[0].header.timestamp),
+            960
+        );
+    }
+    assert!(
+        received_frames(&world, viewer) >= 40,
+        "video flows beside the audio"
+    );
+}

@@ -37,6 +37,10 @@ pub const GATEWAY: &str = "10.213.0.1:50000";
 pub const MS: Duration = Duration::from_millis(1);
 pub const H264_FMTP: &str =
     "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+/// The Opus payload type of webrtc-rs's default codecs, which every client
+/// here offers.
+pub const OPUS_PT: u8 = 111;
+const AUDIO_SSRC: u32 = 0x5a5a_0002;
 pub const IDR: &[u8] = &[0x65, 0x88, 0x84, 0x00];
 pub const DELTA: &[u8] = &[0x41, 0x9a, 0x02, 0x00];
 
@@ -45,7 +49,10 @@ pub struct Client {
     pub pc: RTCPeerConnection,
     pub addr: SocketAddr,
     pub connected: bool,
+    /// Video packets received.
     pub received: Vec<rtp::Packet>,
+    /// Audio packets received.
+    pub received_audio: Vec<rtp::Packet>,
     pub keyframe_requests: usize,
     pub video_ssrc: u32,
     /// A camera's encoder: next sequence number, frames sent, and whether a
@@ -78,6 +85,7 @@ impl Client {
             addr: addr.parse().unwrap(),
             connected: false,
             received: Vec::new(),
+            received_audio: Vec::new(),
             keyframe_requests: 0,
             video_ssrc: 0x5a5a_0001,
             camera: None,
@@ -126,19 +134,70 @@ impl Client {
         self.send_video(now, seq, ts, if keyframe { IDR } else { DELTA });
     }
 
+    /// A camera that also sends Opus audio (the nurse's microphone).
+    pub fn camera_with_audio(addr: &str, now: Instant) -> Self {
+        let mut client = Self::camera(addr, now);
+        let track = MediaStreamTrack::new(
+            "cam".into(),
+            "audio".into(),
+            "audio".into(),
+            RtpCodecKind::Audio,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(AUDIO_SSRC),
+                    ..Default::default()
+                },
+                codec: RTCRtpCodec {
+                    mime_type: "audio/opus".into(),
+                    clock_rate: 48_000,
+                    channels: 2,
+                    sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+                    rtcp_feedback: vec![],
+                },
+                ..Default::default()
+            }],
+        );
+        client.pc.add_track(track).unwrap();
+        client
+    }
+
+    /// A viewer receiving video and audio, as the specialist's page does.
     pub fn viewer(addr: &str, now: Instant) -> Self {
         let mut client = Self::new(addr, now);
+        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+            client
+                .pc
+                .add_transceiver_from_kind(
+                    kind,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        ..Default::default()
+                    }),
+                )
+                .unwrap();
+        }
         client
-            .pc
-            .add_transceiver_from_kind(
-                RtpCodecKind::Video,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Recvonly,
-                    ..Default::default()
-                }),
-            )
+    }
+
+    /// Sends one 20 ms Opus packet from the camera's audio track.
+    pub fn send_audio(&mut self, now: Instant, seq: u16) {
+        let sender = self.pc.get_senders().nth(1).expect("a camera with audio");
+        let packet = rtp::Packet {
+            header: rtp::header::Header {
+                version: 2,
+                payload_type: OPUS_PT,
+                sequence_number: seq,
+                timestamp: u32::from(seq) * 960,
+                ssrc: AUDIO_SSRC,
+                ..Default::default()
+            },
+            payload: Bytes::from_static(&[0xfc, 0xff, 0xfe]),
+        };
+        self.pc
+            .rtp_sender(sender)
+            .unwrap()
+            .write_rtp(now, packet)
             .unwrap();
-        client
     }
 
     pub fn offer(&mut self, now: Instant) -> String {
@@ -258,6 +317,9 @@ impl Client {
         }
         while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
             match message {
+                RTCMessage::RtpPacket(_, packet) if packet.header.payload_type == OPUS_PT => {
+                    self.received_audio.push(packet)
+                }
                 RTCMessage::RtpPacket(_, packet) => self.received.push(packet),
                 RTCMessage::RtcpPacket(_, packets) => {
                     self.keyframe_requests += packets
@@ -308,7 +370,14 @@ impl World {
     }
 
     pub fn publish(&mut self, room: &str, addr: &str) -> usize {
-        let mut camera = Client::camera(addr, self.now);
+        self.publish_camera(room, Client::camera(addr, self.now))
+    }
+
+    pub fn publish_with_audio(&mut self, room: &str, addr: &str) -> usize {
+        self.publish_camera(room, Client::camera_with_audio(addr, self.now))
+    }
+
+    fn publish_camera(&mut self, room: &str, mut camera: Client) -> usize {
         let offer = camera.offer(self.now);
         let answer = self
             .sfu
