@@ -17,6 +17,8 @@ use crate::elements::{self, ElementError};
 /// Host candidates on pinned addresses take milliseconds; this only bounds
 /// the wait when a STUN server or an interface is slow.
 pub const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for webrtcbin to answer an offer/answer request.
+const PROMISE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Offer/answer on webrtcbin failed.
 #[derive(Debug, thiserror::Error)]
@@ -178,8 +180,15 @@ async fn promise_reply(emit: impl FnOnce(&gst::Promise)) -> Result<Option<gst::S
         );
     });
     emit(&promise);
-    rx.await
-        .unwrap_or_else(|_| Err("webrtcbin dropped the request".into()))
+    // webrtcbin answers in milliseconds; a request that never resolves (a
+    // stalled pipeline) becomes an error that names it instead of a hang.
+    match tokio::time::timeout(PROMISE_TIMEOUT, rx).await {
+        Ok(reply) => reply.unwrap_or_else(|_| Err("webrtcbin dropped the request".into())),
+        Err(_) => Err(format!(
+            "webrtcbin did not answer within {} s; the media pipeline may be stalled",
+            PROMISE_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// webrtcbin reports failures as an `error` field holding a GError.

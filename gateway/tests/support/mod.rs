@@ -107,7 +107,9 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// Starts a WHEP viewer (GStreamer webrtcbin, decoding) once the camera is in
 /// the room: the gateway answers 409 until then.
 pub async fn start_viewer(invite: &Invite) -> ProbeViewer {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // Generous: on a loaded 2-core machine the camera's start-up (encoder
+    // probe, first frame, ICE) can take several seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
         options.ice_addresses = vec![netns::CLIENT_IP.parse().unwrap()];
