@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{MediaError, SessionAnswer, SessionId, SessionKind};
@@ -51,6 +52,8 @@ struct Room {
     /// Increments with every publisher session, so viewers re-anchor.
     epoch: u64,
     sources: Vec<SourceTrack>,
+    /// The camera's video codec, for the keyframe gate; derived from `sources`.
+    video_codec: Option<VideoCodec>,
     viewers: Vec<PeerId>,
     keyframes: KeyframeThrottle,
 }
@@ -62,7 +65,8 @@ enum Role {
 
 struct Slot {
     peer: Peer,
-    room: String,
+    /// Shared, so handling a packet never copies the room's name.
+    room: Arc<str>,
     session: SessionId,
     role: Role,
     created: Instant,
@@ -130,11 +134,16 @@ impl Sfu {
                 publisher: None,
                 epoch: 0,
                 sources: Vec::new(),
+                video_codec: None,
                 viewers: Vec::new(),
                 keyframes: KeyframeThrottle::new(interval),
             });
         let replaced = room.publisher.replace(id);
         room.epoch += 1;
+        room.video_codec = sources
+            .iter()
+            .find(|s| s.kind == MediaKind::Video)
+            .and_then(|s| VideoCodec::from_mime(&s.codec.mime_type));
         room.sources = sources;
         // Viewers wait for the new camera's first keyframe.
         let viewers = room.viewers.clone();
@@ -349,7 +358,7 @@ impl Sfu {
             id,
             Slot {
                 peer,
-                room: room.to_owned(),
+                room: Arc::from(room),
                 session,
                 role,
                 created: now,
@@ -377,7 +386,7 @@ impl Sfu {
             .copied()
             .filter(|id| {
                 self.peers.get(id).is_some_and(|slot| {
-                    slot.room == room
+                    &*slot.room == room
                         && match slot.role {
                             Role::Publisher => kind == SessionKind::Publish,
                             Role::Viewer { .. } => kind == SessionKind::View,
@@ -397,7 +406,7 @@ impl Sfu {
         self.router.remove_peer(id);
         self.sessions.remove(&slot.session);
         let mut empty = false;
-        if let Some(room) = self.rooms.get_mut(&slot.room) {
+        if let Some(room) = self.rooms.get_mut(&*slot.room) {
             if room.publisher == Some(id) {
                 room.publisher = None;
             }
@@ -405,7 +414,7 @@ impl Sfu {
             empty = room.publisher.is_none() && room.viewers.is_empty();
         }
         if empty {
-            self.rooms.remove(&slot.room);
+            self.rooms.remove(&*slot.room);
         }
     }
 
@@ -413,15 +422,10 @@ impl Sfu {
         let Some(slot) = self.peers.get_mut(&viewer) else {
             return;
         };
-        let Some(room) = self.rooms.get(&slot.room) else {
+        let Some(room) = self.rooms.get(&*slot.room) else {
             return;
         };
-        let codec = room
-            .sources
-            .iter()
-            .find(|s| s.kind == MediaKind::Video)
-            .and_then(|s| VideoCodec::from_mime(&s.codec.mime_type));
-        if let (Role::Viewer { rewriters }, Some(codec)) = (&mut slot.role, codec) {
+        if let (Role::Viewer { rewriters }, Some(codec)) = (&mut slot.role, room.video_codec) {
             for (rewriter, sink) in rewriters.iter_mut().zip(slot.peer.sinks()) {
                 if sink.kind == MediaKind::Video {
                     rewriter.wait_for_keyframe(codec);
@@ -443,12 +447,12 @@ impl Sfu {
             let room = slot.room.clone();
             match event {
                 PeerEvent::Connected if is_viewer => {
-                    tracing::info!(room, "viewer connected");
+                    tracing::info!(room = &*room, "viewer connected");
                     self.ask_keyframe(now, &room);
                 }
-                PeerEvent::Connected => tracing::info!(room, "camera connected"),
+                PeerEvent::Connected => tracing::info!(room = &*room, "camera connected"),
                 PeerEvent::Gone => {
-                    tracing::info!(room, viewer = is_viewer, "peer connection ended");
+                    tracing::info!(room = &*room, viewer = is_viewer, "peer connection ended");
                     self.remove_peer(id);
                     return;
                 }
@@ -502,10 +506,7 @@ impl Sfu {
         let epoch = room.epoch;
         if kind == MediaKind::Video {
             let starts_keyframe = room
-                .sources
-                .iter()
-                .find(|s| s.kind == MediaKind::Video)
-                .and_then(|s| VideoCodec::from_mime(&s.codec.mime_type))
+                .video_codec
                 .is_some_and(|codec| codec.starts_keyframe(&packet.payload));
             if starts_keyframe {
                 room.keyframes.keyframe_seen();
