@@ -103,6 +103,7 @@ impl MediaNode {
         let stats = Arc::new(Mutex::new(SfuStats::default()));
         let loop_stats = stats.clone();
         let sfu = Sfu::new(config.sfu, candidates);
+        let loop_addresses = local_addresses.clone();
         std::thread::Builder::new()
             .name("samsyn-media".into())
             .spawn(move || {
@@ -119,6 +120,7 @@ impl MediaNode {
                     MediaLoop {
                         sfu,
                         sockets,
+                        local_addresses: loop_addresses,
                         commands: receiver,
                         stats: loop_stats,
                     }
@@ -194,6 +196,8 @@ impl MediaPlane for MediaNode {
 struct MediaLoop {
     sfu: Sfu,
     sockets: Vec<UdpSocket>,
+    /// The sockets' bound addresses, by the same index.
+    local_addresses: Vec<SocketAddr>,
     commands: mpsc::Receiver<Command>,
     stats: Arc<Mutex<SfuStats>>,
 }
@@ -249,10 +253,7 @@ impl MediaLoop {
 
     /// Reads what is queued on socket `index`, up to a batch.
     fn read_batch(&mut self, index: usize, buf: &mut [u8]) {
-        let socket = &self.sockets[index];
-        let Ok(local) = socket.local_addr() else {
-            return;
-        };
+        let (socket, local) = (&self.sockets[index], self.local_addresses[index]);
         for _ in 0..READ_BATCH {
             match socket.try_recv_from(buf) {
                 Ok((len, remote)) => {
@@ -275,15 +276,12 @@ impl MediaLoop {
             data,
         } in self.sfu.drain_transmits()
         {
-            let Some(socket) = self
-                .sockets
+            let index = self
+                .local_addresses
                 .iter()
-                .find(|s| s.local_addr().is_ok_and(|a| a == local))
-                .or_else(|| self.sockets.first())
-            else {
-                continue;
-            };
-            if let Err(err) = socket.try_send_to(&data, remote) {
+                .position(|a| *a == local)
+                .unwrap_or(0);
+            if let Err(err) = self.sockets[index].try_send_to(&data, remote) {
                 // A full socket buffer drops this datagram, as a router would;
                 // NACK/PLI repair it. Blocking here would stall every room.
                 tracing::debug!("media socket send to {remote}: {err}");
