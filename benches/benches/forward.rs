@@ -327,5 +327,20 @@ fn routing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fanout, keyframe, routing);
+/// The media loop asks the SFU for its next deadline after every wake-up:
+/// what that costs with N peers connected.
+fn deadline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("next_deadline");
+    for viewers in [10, 50] {
+        let mut fanout = Fanout::connect(viewers);
+        fanout.check();
+        group.throughput(Throughput::Elements(viewers as u64));
+        group.bench_function(BenchmarkId::from_parameter(viewers), |b| {
+            b.iter(|| fanout.world.sfu.poll_timeout());
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fanout, deadline, keyframe, routing);
 criterion_main!(benches);
