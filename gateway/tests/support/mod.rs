@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset.
 
 pub mod health;
+pub mod link;
 pub mod netns;
 
 use std::io::{BufRead, BufReader};
@@ -28,39 +29,74 @@ pub struct Invite {
 
 /// A running `samsyn-gateway serve`, killed on drop.
 pub struct Gateway {
-    child: Child,
+    /// `None` while stopped.
+    child: Option<Child>,
     pub base_url: String,
     pub data_dir: tempfile::TempDir,
+    pub http_port: u16,
     pub udp_port: u16,
+    media_ips: Vec<String>,
 }
 
 impl Gateway {
     /// Starts the gateway with HTTP on loopback and media on `media_ip`.
     pub fn start(media_ip: &str) -> Self {
+        Self::start_on(&[media_ip])
+    }
+
+    /// Starts the gateway with HTTP on loopback and media on each of
+    /// `media_ips` (one port).
+    pub fn start_on(media_ips: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let http_port = free_tcp_port();
-        let udp_port = free_udp_port(media_ip);
-        let base_url = format!("http://127.0.0.1:{http_port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_samsyn-gateway"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{http_port}")])
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--public-url", &base_url])
-            .args(["--media-address", media_ip])
-            .args(["--media-udp-port", &udp_port.to_string()])
-            .env("SAMSYN_LOG", test_log_filter())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("samsyn-gateway starts");
-        let gateway = Self {
-            child,
-            base_url,
+        let udp_port = free_udp_port(media_ips[0]);
+        let mut gateway = Self {
+            child: None,
+            base_url: format!("http://127.0.0.1:{http_port}"),
             data_dir,
+            http_port,
             udp_port,
+            media_ips: media_ips.iter().map(|ip| (*ip).to_owned()).collect(),
         };
+        gateway.child = Some(gateway.spawn());
         gateway.wait_healthy(Duration::from_secs(10));
         gateway
+    }
+
+    fn spawn(&self) -> Child {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn-gateway"));
+        command
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", self.http_port),
+            ])
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--public-url", &self.base_url])
+            .args(["--media-udp-port", &self.udp_port.to_string()])
+            .env("SAMSYN_LOG", test_log_filter())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        for ip in &self.media_ips {
+            command.args(["--media-address", ip]);
+        }
+        command.spawn().expect("samsyn-gateway starts")
+    }
+
+    /// Stops the gateway process (SIGTERM) and leaves it stopped.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop(&mut child);
+        }
+    }
+
+    /// Starts the gateway process again on the same ports and data
+    /// directory, as after an update or a crash, and waits for `/healthz`.
+    pub fn start_again(&mut self) {
+        self.stop();
+        self.child = Some(self.spawn());
+        self.wait_healthy(Duration::from_secs(10));
     }
 
     fn wait_healthy(&self, timeout: Duration) {
@@ -91,7 +127,7 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        self.stop();
     }
 }
 
@@ -132,8 +168,25 @@ pub struct Capture {
 impl Capture {
     /// Publishes the test source into the invite's room.
     pub fn start(gateway: &Gateway, invite: &Invite, extra: &[&str]) -> Self {
-        let child = Command::new(capture_binary())
-            .args(["--gateway", &gateway.base_url, "--room", &invite.room])
+        Self::start_with(
+            Command::new(capture_binary()),
+            &gateway.base_url,
+            invite,
+            extra,
+        )
+    }
+
+    /// Publishes into the invite's room through `gateway_url` with `command`
+    /// (the capture binary, possibly wrapped, e.g. to run in another
+    /// namespace).
+    pub fn start_with(
+        mut command: Command,
+        gateway_url: &str,
+        invite: &Invite,
+        extra: &[&str],
+    ) -> Self {
+        let child = command
+            .args(["--gateway", gateway_url, "--room", &invite.room])
             .args(["--token", &invite.publisher_token])
             .args(extra)
             .env("SAMSYN_LOG", test_log_filter())
@@ -142,6 +195,11 @@ impl Capture {
             .spawn()
             .expect("samsyn-capture starts");
         Self { child }
+    }
+
+    /// Whether the daemon is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Publishes the moving test picture at `width`x`height`, 30 fps, no
