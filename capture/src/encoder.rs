@@ -36,7 +36,33 @@ pub struct EncoderCandidate {
     pub properties: &'static [(&'static str, &'static str)],
     /// Caps forced on the encoder's output.
     pub output_caps: &'static str,
+    /// The property that changes the target bitrate while encoding, if the
+    /// element has one (congestion control moves it).
+    pub live_bitrate: Option<LiveBitrate>,
 }
+
+/// A bitrate property that can change while the encoder runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveBitrate {
+    /// The property name.
+    pub property: &'static str,
+    /// Its unit.
+    pub unit: BitrateUnit,
+}
+
+/// The unit of a bitrate property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitrateUnit {
+    /// kbit/s.
+    Kbps,
+    /// bit/s.
+    Bps,
+}
+
+const KBPS_BITRATE: Option<LiveBitrate> = Some(LiveBitrate {
+    property: "bitrate",
+    unit: BitrateUnit::Kbps,
+});
 
 /// Seconds between keyframes when no viewer asks for one. Viewers ask (PLI)
 /// when they join or lose packets, so this is only a backstop; a short fixed
@@ -59,6 +85,7 @@ const H264: &[EncoderCandidate] = &[
             ("target-usage", "7"),
         ],
         output_caps: H264_CAPS,
+        live_bitrate: KBPS_BITRATE,
     },
     EncoderCandidate {
         element: "vaapih264enc",
@@ -72,6 +99,7 @@ const H264: &[EncoderCandidate] = &[
             ("quality-level", "7"),
         ],
         output_caps: H264_CAPS,
+        live_bitrate: KBPS_BITRATE,
     },
     EncoderCandidate {
         element: "v4l2h264enc",
@@ -84,6 +112,7 @@ const H264: &[EncoderCandidate] = &[
         // V4L2 encoders name levels themselves; forcing a profile here would
         // fail negotiation on devices that only offer "baseline".
         output_caps: "video/x-h264",
+        live_bitrate: None,
     },
     EncoderCandidate {
         element: "nvh264enc",
@@ -99,6 +128,7 @@ const H264: &[EncoderCandidate] = &[
             ("rc-lookahead", "0"),
         ],
         output_caps: H264_CAPS,
+        live_bitrate: KBPS_BITRATE,
     },
     EncoderCandidate {
         element: "x264enc",
@@ -122,6 +152,7 @@ const H264: &[EncoderCandidate] = &[
             ("sliced-threads", "true"),
         ],
         output_caps: H264_CAPS,
+        live_bitrate: KBPS_BITRATE,
     },
 ];
 
@@ -145,6 +176,10 @@ const VP8: &[EncoderCandidate] = &[EncoderCandidate {
         ("buffer-size", "150"),
     ],
     output_caps: "video/x-vp8",
+    live_bitrate: Some(LiveBitrate {
+        property: "target-bitrate",
+        unit: BitrateUnit::Bps,
+    }),
 }];
 
 /// The encoder table for `codec`, best first.
@@ -287,6 +322,25 @@ pub fn make_encoder(
         elements::set_property_str(&encoder, property, &params.fill(template))?;
     }
     Ok(encoder)
+}
+
+/// Sets a running encoder's target bitrate to `bps` bits per second, if its
+/// table row names a live bitrate property; false otherwise.
+pub fn set_bitrate(encoder: &gst::Element, bps: u64) -> bool {
+    let factory = elements::factory_name(encoder);
+    let Some(live) = [H264, VP8]
+        .iter()
+        .flat_map(|table| table.iter())
+        .find(|c| c.element == factory)
+        .and_then(|c| c.live_bitrate)
+    else {
+        return false;
+    };
+    let value = match live.unit {
+        BitrateUnit::Kbps => (bps / 1000).to_string(),
+        BitrateUnit::Bps => bps.to_string(),
+    };
+    elements::set_property_str(encoder, live.property, &value).is_ok()
 }
 
 /// The caps forced on `candidate`'s output.

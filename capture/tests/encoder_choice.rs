@@ -55,6 +55,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         hardware: true,
         properties: &[],
         output_caps: "video/x-h264",
+        live_bitrate: None,
     },
     EncoderCandidate {
         // Exists, but cannot produce H.264: the probe pipeline fails, as a
@@ -64,6 +65,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         hardware: true,
         properties: &[],
         output_caps: "video/x-h264",
+        live_bitrate: None,
     },
     EncoderCandidate {
         element: "x264enc",
@@ -71,6 +73,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         hardware: false,
         properties: &[("bframes", "0")],
         output_caps: "video/x-h264,profile=constrained-baseline",
+        live_bitrate: None,
     },
 ];
 
@@ -96,6 +99,7 @@ static NOTHING_USABLE: &[EncoderCandidate] = &[EncoderCandidate {
     hardware: false,
     properties: &[],
     output_caps: "video/x-h264",
+    live_bitrate: None,
 }];
 
 #[test]

@@ -65,6 +65,7 @@ fn capture_print_round_trips() {
             codec: VideoCodec::Vp8,
             audio: false,
             bitrate_kbps: 4000,
+            min_bitrate_kbps: 500,
             ice: samsyn_config::IceConfig {
                 local_addresses: vec!["127.0.0.1".parse().unwrap()],
             },

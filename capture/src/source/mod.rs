@@ -5,9 +5,11 @@
 //! itself) H.264 ready to be parsed and sent without re-encoding.
 
 mod file;
+mod supervised;
 mod test_pattern;
 mod v4l2;
 
+pub use supervised::{RETRY_EVERY, Rebuild, SLATE_TEXT, STALL_LIMIT, supervise};
 pub use v4l2::for_mode as camera_for_mode;
 
 use std::path::PathBuf;

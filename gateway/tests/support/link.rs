@@ -1,7 +1,9 @@
-//! An emulated network path between the test's namespace (the hospital side)
-//! and a second namespace (the nurse's laptop), with `tc netem`'s
+//! An emulated network path between the test's namespace (the near side:
+//! the gateway and its viewers, in most tests) and a second namespace (the
+//! far side: the nurse's laptop, in most tests), with `tc netem`'s
 //! impairments done in user space: delay, jitter, random loss, a rate limit
-//! with a bounded queue, and blackouts.
+//! with a bounded queue, and blackouts. The uplink is far → near (the
+//! camera's uplink), the downlink near → far.
 //!
 //! Why user space: the kernels these tests run on are built without
 //! `sch_netem` (only `tbf`/`htb`), and a rate limiter alone cannot delay or
@@ -18,7 +20,7 @@
 //! Packets leave in the order they came (jitter never reorders), like a
 //! queue on a real access link, unlike `netem delay … <jitter>`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -32,16 +34,46 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The gateway's address on the emulated path (in the test's namespace).
-pub const GATEWAY_LINK_IP: &str = "10.213.1.1";
-/// The nurse's laptop (the capture daemon's namespace).
-pub const CAMERA_IP: &str = "10.213.1.2";
+use super::netns::ip;
 
-const GATEWAY_TUN: &str = "tun-gw";
-const CAMERA_TUN: &str = "tun-cam";
+/// The near side's address on the emulated path (the test's namespace).
+pub const NEAR_IP: &str = "10.213.1.1";
+/// The far side's address (the second namespace).
+pub const FAR_IP: &str = "10.213.1.2";
+/// A second pair of addresses inside the far namespace, joined by their own
+/// veth pair: a gateway and a camera both on the far side talk over it, so
+/// only their traffic with this side crosses the emulated path.
+pub const FAR_GATEWAY_IP: &str = "10.213.2.1";
+/// The far side's client end of that pair.
+pub const FAR_CLIENT_IP: &str = "10.213.2.2";
+
+const NEAR_TUN: &str = "tun-near";
+const FAR_TUN: &str = "tun-far";
+
+/// Call first in a network-fault test:
+/// `let Some(link) = link::isolate_with_link("name") else { return };`
+///
+/// Like [`super::netns::isolate`], plus a second namespace joined to the
+/// test's by an emulated path: processes run there with
+/// [`EmulatedLink::far_command`] and reach this side at [`NEAR_IP`]; this
+/// side reaches them at [`FAR_IP`]. Outside it returns `None` after the run;
+/// where namespaces or TUN devices cannot be made (not root, no
+/// /dev/net/tun) it says SKIPPED and why, and returns `None` without running
+/// the test.
+pub fn isolate_with_link(test_name: &str) -> Option<EmulatedLink> {
+    match super::netns::isolate_with_second_namespace(test_name) {
+        Ok(Some(far)) => Some(EmulatedLink::create(&far)),
+        Ok(None) => None,
+        Err(why) => {
+            eprintln!("SKIPPED {test_name}: {why}");
+            println!("SKIPPED {test_name}: {why}");
+            None
+        }
+    }
+}
 
 /// What one direction of the path does to packets; the default is a clean
-/// path. Change it at any time with [`CameraLink::set_uplink`] and friends.
+/// path. Change it at any time with [`EmulatedLink::set_uplink`] and friends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Impairment {
     /// One-way delay added to every packet.
@@ -120,6 +152,9 @@ pub struct DirectionStats {
     pub passed: u64,
     /// Bytes (IP packets) delivered.
     pub passed_bytes: u64,
+    /// Bytes (IP packets) that arrived at the link, delivered or not: what
+    /// the sender sent.
+    pub offered_bytes: u64,
     /// Packets dropped by random loss.
     pub lost: u64,
     /// Packets dropped during a blackout.
@@ -128,9 +163,23 @@ pub struct DirectionStats {
     pub queue_dropped: u64,
     /// Queueing delay each rate-limited packet waited, in milliseconds.
     pub queue_delays_ms: Vec<f64>,
+    /// RTP packets delivered, by payload type (SRTP leaves the header clear).
+    pub passed_rtp: BTreeMap<u8, u64>,
+    /// RTP packets dropped by random loss, by payload type.
+    pub lost_rtp: BTreeMap<u8, u64>,
 }
 
 impl DirectionStats {
+    /// RTP packets of payload type `pt` that arrived at the link.
+    pub fn rtp_offered(&self, pt: u8) -> u64 {
+        self.passed_rtp.get(&pt).copied().unwrap_or(0) + self.rtp_lost(pt)
+    }
+
+    /// RTP packets of payload type `pt` dropped by random loss.
+    pub fn rtp_lost(&self, pt: u8) -> u64 {
+        self.lost_rtp.get(&pt).copied().unwrap_or(0)
+    }
+
     /// Packets that arrived at the link (delivered or dropped).
     pub fn offered(&self) -> u64 {
         self.passed + self.lost + self.blacked_out + self.queue_dropped
@@ -168,48 +217,46 @@ impl Direction {
     }
 }
 
-/// The emulated path to the camera's namespace. Dropping it stops the
-/// pumping threads (the path goes dead) and leaves the namespaces to the
-/// harness that made them.
-pub struct CameraLink {
-    camera_namespace: String,
+/// The emulated path to the far namespace. Dropping it stops the pumping
+/// threads (the path goes dead) and leaves the namespaces to the harness that
+/// made them.
+pub struct EmulatedLink {
+    far_namespace: String,
     uplink: Arc<Direction>,
     downlink: Arc<Direction>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl CameraLink {
-    /// Creates the TUN devices (`tun-gw` here, `tun-cam` in
-    /// `camera_namespace`), addresses them and starts pumping packets.
-    /// Called by [`super::netns::isolate_with_camera_link`] inside the test's
-    /// namespace.
-    pub(super) fn create(camera_namespace: &str) -> Self {
-        let gateway_tun = open_tun(GATEWAY_TUN);
-        let camera_tun = {
-            let namespace = camera_namespace.to_owned();
-            in_namespace(&namespace, || open_tun(CAMERA_TUN))
+impl EmulatedLink {
+    /// Creates the TUN devices (`tun-near` here, `tun-far` in
+    /// `far_namespace`), addresses them and starts pumping packets. Called
+    /// by [`isolate_with_link`] inside the test's namespace.
+    fn create(far_namespace: &str) -> Self {
+        let near_tun = open_tun(NEAR_TUN);
+        let far_tun = {
+            let namespace = far_namespace.to_owned();
+            in_namespace(&namespace, || open_tun(FAR_TUN))
         };
-        ip(&[
-            "addr",
-            "add",
-            &format!("{GATEWAY_LINK_IP}/24"),
-            "dev",
-            GATEWAY_TUN,
-        ]);
-        ip(&["link", "set", GATEWAY_TUN, "up"]);
-        let camera_address = format!("{CAMERA_IP}/24");
+        ip(&["addr", "add", &format!("{NEAR_IP}/24"), "dev", NEAR_TUN]);
+        ip(&["link", "set", NEAR_TUN, "up"]);
+        let far_address = format!("{FAR_IP}/24");
         for args in [
-            ["addr", "add", camera_address.as_str(), "dev", CAMERA_TUN].as_slice(),
+            ["addr", "add", far_address.as_str(), "dev", FAR_TUN].as_slice(),
             &["link", "set", "lo", "up"],
-            &["link", "set", CAMERA_TUN, "up"],
+            &["link", "set", FAR_TUN, "up"],
             // Every stack wants a default route to gather candidates on.
-            &["route", "add", "default", "dev", CAMERA_TUN],
+            &["route", "add", "default", "dev", FAR_TUN],
         ] {
-            let mut full = vec!["-n", camera_namespace];
+            let mut full = vec!["-n", far_namespace];
             full.extend_from_slice(args);
             ip(&full);
         }
+        super::netns::add_local_pair(
+            far_namespace,
+            ("far-gw", FAR_GATEWAY_IP),
+            ("far-cl", FAR_CLIENT_IP),
+        );
 
         let uplink = Direction::new();
         let downlink = Direction::new();
@@ -217,23 +264,23 @@ impl CameraLink {
         let threads = vec![
             pump(
                 "link-uplink",
-                clone_file(&camera_tun),
-                clone_file(&gateway_tun),
+                clone_file(&far_tun),
+                clone_file(&near_tun),
                 uplink.clone(),
                 stop.clone(),
                 1,
             ),
             pump(
                 "link-downlink",
-                gateway_tun,
-                camera_tun,
+                near_tun,
+                far_tun,
                 downlink.clone(),
                 stop.clone(),
                 2,
             ),
         ];
         Self {
-            camera_namespace: camera_namespace.to_owned(),
+            far_namespace: far_namespace.to_owned(),
             uplink,
             downlink,
             stop,
@@ -241,12 +288,12 @@ impl CameraLink {
         }
     }
 
-    /// Impairs the camera → gateway direction from now on.
+    /// Impairs the far → near direction (the camera's uplink) from now on.
     pub fn set_uplink(&self, impairment: Impairment) {
         *lock(&self.uplink.impairment) = impairment;
     }
 
-    /// Impairs the gateway → camera direction from now on.
+    /// Impairs the near → far direction from now on.
     pub fn set_downlink(&self, impairment: Impairment) {
         *lock(&self.downlink.impairment) = impairment;
     }
@@ -257,12 +304,12 @@ impl CameraLink {
         self.set_downlink(impairment);
     }
 
-    /// What the camera → gateway direction did so far.
+    /// What the far → near direction did so far.
     pub fn uplink_stats(&self) -> DirectionStats {
         lock(&self.uplink.stats).clone()
     }
 
-    /// What the gateway → camera direction did so far.
+    /// What the near → far direction did so far.
     pub fn downlink_stats(&self) -> DirectionStats {
         lock(&self.downlink.stats).clone()
     }
@@ -273,59 +320,79 @@ impl CameraLink {
         *lock(&self.downlink.stats) = DirectionStats::default();
     }
 
-    /// The camera's namespace (`ip netns` name).
-    pub fn camera_namespace(&self) -> &str {
-        &self.camera_namespace
+    /// The far namespace (`ip netns` name).
+    pub fn far_namespace(&self) -> &str {
+        &self.far_namespace
     }
 
-    /// A command that runs `program` on the nurse's side of the path.
-    pub fn camera_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    /// A command that runs `program` on the far side of the path.
+    pub fn far_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new("ip");
         command
-            .args(["netns", "exec", &self.camera_namespace])
+            .args(["netns", "exec", &self.far_namespace])
             .arg(program);
         command
     }
 
-    /// Makes the gateway's HTTP listener (on 127.0.0.1:`gateway_port` in this
-    /// namespace) reachable at 127.0.0.1:<returned port> on the camera's
-    /// side, carried over the emulated path like the media: a blackout cuts
-    /// signaling too. Plain HTTP stays on loopback addresses at both ends.
-    pub fn relay_http(&self, gateway_port: u16) -> u16 {
-        // Hospital end: a listener on the path's address, forwarding to the
-        // gateway's loopback listener.
-        let hospital = TcpListener::bind((GATEWAY_LINK_IP, 0)).expect("relay listener");
-        let hospital_port = hospital.local_addr().expect("relay address").port();
-        let gateway: SocketAddr = (Ipv4Addr::LOCALHOST, gateway_port).into();
-        spawn_relay("relay-hospital", hospital, gateway, self.stop.clone());
-
-        // Laptop end: a loopback listener in the camera's namespace whose
-        // outgoing connections are made there too, so they cross the path.
-        let laptop = in_namespace(&self.camera_namespace, || {
+    /// Makes a loopback listener of this (near) side, 127.0.0.1:`port`,
+    /// reachable at 127.0.0.1:<returned port> on the far side, carried over
+    /// the emulated path: a blackout cuts it too. Plain HTTP stays on
+    /// loopback addresses at both ends.
+    pub fn relay_to_near(&self, port: u16) -> u16 {
+        // Near end: a listener on the path's address, forwarding to the
+        // loopback listener.
+        let hop = TcpListener::bind((NEAR_IP, 0)).expect("relay listener");
+        let hop_port = hop.local_addr().expect("relay address").port();
+        spawn_relay(hop, loopback(port), None, self.stop.clone());
+        // Far end: a loopback listener whose outgoing connections are made
+        // there too, so they cross the path.
+        let entry = in_namespace(&self.far_namespace, || {
             TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("relay listener")
         });
-        let laptop_port = laptop.local_addr().expect("relay address").port();
-        let target: SocketAddr = (
-            GATEWAY_LINK_IP
-                .parse::<Ipv4Addr>()
-                .expect("an IPv4 address"),
-            hospital_port,
-        )
-            .into();
-        let namespace = self.camera_namespace.clone();
-        let stop = self.stop.clone();
-        std::thread::Builder::new()
-            .name("relay-laptop".into())
-            .spawn(move || {
-                enter_namespace(&namespace);
-                serve_relay(laptop, target, stop);
-            })
-            .expect("relay thread");
-        laptop_port
+        let entry_port = entry.local_addr().expect("relay address").port();
+        spawn_relay(
+            entry,
+            (ip_addr(NEAR_IP), hop_port).into(),
+            Some(self.far_namespace.clone()),
+            self.stop.clone(),
+        );
+        entry_port
+    }
+
+    /// The other way round: a loopback listener of the far side
+    /// (127.0.0.1:`port` there) reachable at 127.0.0.1:<returned port> here.
+    pub fn relay_to_far(&self, port: u16) -> u16 {
+        let hop = in_namespace(&self.far_namespace, || {
+            TcpListener::bind((FAR_IP, 0)).expect("relay listener")
+        });
+        let hop_port = hop.local_addr().expect("relay address").port();
+        spawn_relay(
+            hop,
+            loopback(port),
+            Some(self.far_namespace.clone()),
+            self.stop.clone(),
+        );
+        let entry = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("relay listener");
+        let entry_port = entry.local_addr().expect("relay address").port();
+        spawn_relay(
+            entry,
+            (ip_addr(FAR_IP), hop_port).into(),
+            None,
+            self.stop.clone(),
+        );
+        entry_port
     }
 }
 
-impl Drop for CameraLink {
+fn loopback(port: u16) -> SocketAddr {
+    (Ipv4Addr::LOCALHOST, port).into()
+}
+
+fn ip_addr(text: &str) -> Ipv4Addr {
+    text.parse().expect("an IPv4 address")
+}
+
+impl Drop for EmulatedLink {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads.drain(..) {
@@ -336,19 +403,6 @@ impl Drop for CameraLink {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn ip(args: &[&str]) {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("`ip` runs (iproute2)");
-    assert!(
-        output.status.success(),
-        "`ip {}` failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
 }
 
 /// Moves the calling thread into the named network namespace.
@@ -453,10 +507,14 @@ fn pump(
                     let now = Instant::now();
                     let impairment = *lock(&direction.impairment);
                     let mut stats = lock(&direction.stats);
+                    stats.offered_bytes += len as u64;
                     if impairment.blackout {
                         stats.blacked_out += 1;
                     } else if impairment.loss > 0.0 && rng.random::<f64>() < impairment.loss {
                         stats.lost += 1;
+                        if let Some(pt) = rtp_payload_type(&buf[..len]) {
+                            *stats.lost_rtp.entry(pt).or_default() += 1;
+                        }
                     } else {
                         let mut sent_at = now;
                         if let Some(rate) = impairment.rate_bps {
@@ -494,11 +552,28 @@ fn pump(
                         let mut stats = lock(&direction.stats);
                         stats.passed += 1;
                         stats.passed_bytes += q.packet.len() as u64;
+                        if let Some(pt) = rtp_payload_type(&q.packet) {
+                            *stats.passed_rtp.entry(pt).or_default() += 1;
+                        }
                     }
                 }
             }
         })
         .expect("link thread")
+}
+
+/// The payload type of an IPv4 UDP packet carrying RTP (not RTCP, STUN or
+/// DTLS), read from the RTP header, which SRTP leaves in the clear.
+fn rtp_payload_type(ip: &[u8]) -> Option<u8> {
+    let header = usize::from(ip.first()? & 0x0f) * 4;
+    if ip.first()? >> 4 != 4 || *ip.get(9)? != 17 {
+        return None;
+    }
+    let rtp = ip.get(header + 8..)?;
+    let (first, second) = (*rtp.first()?, *rtp.get(1)?);
+    // Version 2; RTCP packet types 200–206 read as payload types 72–78.
+    let pt = second & 0x7f;
+    (first >> 6 == 2 && !(72..=78).contains(&pt)).then_some(pt)
 }
 
 /// Waits up to `timeout` for `file` to have a packet.
@@ -514,10 +589,22 @@ fn readable(file: &File, timeout: Duration) -> bool {
     rc > 0 && fd.revents & libc::POLLIN != 0
 }
 
-fn spawn_relay(name: &str, listener: TcpListener, target: SocketAddr, stop: Arc<AtomicBool>) {
+/// Serves `listener` on a thread in `namespace` (this one when `None`),
+/// joining each connection to a new one to `target` made there.
+fn spawn_relay(
+    listener: TcpListener,
+    target: SocketAddr,
+    namespace: Option<String>,
+    stop: Arc<AtomicBool>,
+) {
     std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || serve_relay(listener, target, stop))
+        .name("relay".into())
+        .spawn(move || {
+            if let Some(namespace) = namespace {
+                enter_namespace(&namespace);
+            }
+            serve_relay(listener, target, stop);
+        })
         .expect("relay thread");
 }
 

@@ -36,6 +36,8 @@ pub struct Gateway {
     pub http_port: u16,
     pub udp_port: u16,
     media_ips: Vec<String>,
+    /// The namespace it runs in, when not the test's own.
+    namespace: Option<String>,
 }
 
 impl Gateway {
@@ -57,6 +59,32 @@ impl Gateway {
             http_port,
             udp_port,
             media_ips: media_ips.iter().map(|ip| (*ip).to_owned()).collect(),
+            namespace: None,
+        };
+        gateway.child = Some(gateway.spawn());
+        gateway.wait_healthy(Duration::from_secs(10));
+        gateway
+    }
+
+    /// Starts the gateway on the far side of `link`, media on
+    /// [`link::FAR_IP`] (reached over the link) and
+    /// [`link::FAR_GATEWAY_IP`] (for a camera on the far side too); its HTTP
+    /// listener (loopback there) is reached through a relay over the link,
+    /// at `base_url`, and directly at [`Gateway::local_url`] on the far side.
+    pub fn start_far(link: &link::EmulatedLink) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        // A fresh namespace has every port free.
+        let http_port = free_tcp_port();
+        let udp_port = free_udp_port("0.0.0.0");
+        let relay = link.relay_to_far(http_port);
+        let mut gateway = Self {
+            child: None,
+            base_url: format!("http://127.0.0.1:{relay}"),
+            data_dir,
+            http_port,
+            udp_port,
+            media_ips: vec![link::FAR_IP.to_owned(), link::FAR_GATEWAY_IP.to_owned()],
+            namespace: Some(link.far_namespace().to_owned()),
         };
         gateway.child = Some(gateway.spawn());
         gateway.wait_healthy(Duration::from_secs(10));
@@ -64,7 +92,16 @@ impl Gateway {
     }
 
     fn spawn(&self) -> Child {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn-gateway"));
+        let mut command = match &self.namespace {
+            None => Command::new(gateway_binary()),
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", namespace])
+                    .arg(gateway_binary());
+                command
+            }
+        };
         command
             .args([
                 "serve",
@@ -82,6 +119,11 @@ impl Gateway {
             command.args(["--media-address", ip]);
         }
         command.spawn().expect("samsyn-gateway starts")
+    }
+
+    /// The gateway's own URL in its namespace (loopback there).
+    pub fn local_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
     }
 
     /// Stops the gateway process (SIGTERM) and leaves it stopped.
@@ -109,7 +151,7 @@ impl Gateway {
 
     /// Creates a room with the CLI, as hospital IT would.
     pub fn create_room(&self) -> Invite {
-        let output = Command::new(env!("CARGO_BIN_EXE_samsyn-gateway"))
+        let output = Command::new(gateway_binary())
             .args(["room", "create", "--json"])
             .arg("--data-dir")
             .arg(self.data_dir.path())
@@ -143,12 +185,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// Starts a WHEP viewer (GStreamer webrtcbin, decoding) once the camera is in
 /// the room: the gateway answers 409 until then.
 pub async fn start_viewer(invite: &Invite) -> ProbeViewer {
+    start_viewer_on(invite, netns::CLIENT_IP).await
+}
+
+/// [`start_viewer`] with ICE on `address` (an address of the interface that
+/// leads to the gateway).
+pub async fn start_viewer_on(invite: &Invite, address: &str) -> ProbeViewer {
     // Generous: on a loaded 2-core machine the camera's start-up (encoder
     // probe, first frame, ICE) can take several seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
-        options.ice_addresses = vec![netns::CLIENT_IP.parse().unwrap()];
+        options.ice_addresses = vec![address.parse().unwrap()];
         match ProbeViewer::start(options).await {
             Ok(viewer) => return viewer,
             Err(err) if Instant::now() < deadline => {
@@ -242,6 +290,11 @@ fn test_log_filter() -> String {
     std::env::var("SAMSYN_TEST_LOG").unwrap_or_else(|_| {
         "warn,rtc_dtls=error,samsyn_gateway=info,samsyn_signaling=info,samsyn_capture=info".into()
     })
+}
+
+/// The gateway binary cargo built for this test.
+pub fn gateway_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_samsyn-gateway"))
 }
 
 /// The capture daemon binary, built beside the gateway's.

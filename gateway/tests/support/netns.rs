@@ -6,10 +6,9 @@
 //! creates: `lo` plus a veth pair on 10.213.0.0/24 and a default route over
 //! it. Nothing can leave; every stack gathers usable candidates unmodified.
 //!
-//! Network-fault tests use [`isolate_with_camera_link`]: the same namespace for
-//! the gateway and its viewers, plus a second namespace for the nurse's
-//! laptop, joined by an emulated path ([`super::link`]) the test can slow
-//! down, make lossy or cut.
+//! Network-fault tests add a second namespace (the nurse's laptop, usually),
+//! joined to the first by an emulated path the test can slow down, make lossy
+//! or cut: see `link::isolate_with_link`.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,8 +19,8 @@ pub const GATEWAY_IP: &str = "10.213.0.1";
 pub const CLIENT_IP: &str = "10.213.0.2";
 
 const CHILD_MARKER: &str = "SAMSYN_NETNS_TEST";
-/// Tells the re-executed test which namespace is the camera's.
-const CAMERA_NAMESPACE: &str = "SAMSYN_NETNS_CAMERA";
+/// Tells the re-executed test which namespace is the far side of its link.
+const FAR_NAMESPACE: &str = "SAMSYN_NETNS_FAR";
 
 /// Call first in a media test: `if !netns::isolate("name") { return; }`.
 ///
@@ -37,31 +36,24 @@ pub fn isolate(test_name: &str) -> bool {
     false
 }
 
-/// Call first in a network-fault test:
-/// `let Some(link) = netns::isolate_with_camera_link("name") else { return };`
+/// Like [`isolate`], plus a second, empty namespace for the test to fill
+/// (`link::isolate_with_link` joins the two).
 ///
-/// Like [`isolate`], plus a second namespace for the capture daemon, joined
-/// to the test's namespace by an emulated path (see [`super::link`]): the
-/// gateway listens on [`super::link::GATEWAY_LINK_IP`] too, the daemon runs
-/// with [`super::link::CameraLink::camera_command`] on
-/// [`super::link::CAMERA_IP`]. Outside it returns `None` after the run; where
-/// namespaces or TUN devices cannot be made (not root, no /dev/net/tun) it
-/// says SKIPPED and why, and returns `None` without running the test.
-pub fn isolate_with_camera_link(test_name: &str) -> Option<super::link::CameraLink> {
+/// Inside the re-executed test: `Ok(Some(name of the second namespace))`.
+/// Outside, after the run passed: `Ok(None)`. Where namespaces or TUN devices
+/// cannot be made: `Err(why)`, without running the test.
+pub fn isolate_with_second_namespace(test_name: &str) -> Result<Option<String>, String> {
     if std::env::var(CHILD_MARKER).as_deref() == Ok(test_name) {
-        let camera =
-            std::env::var(CAMERA_NAMESPACE).expect("the harness names the camera's namespace");
-        return Some(super::link::CameraLink::create(&camera));
+        let far = std::env::var(FAR_NAMESPACE).expect("the harness names the far namespace");
+        return Ok(Some(far));
     }
     if let Some(why) = cannot_emulate_a_path() {
-        eprintln!("SKIPPED {test_name}: {why}");
-        println!("SKIPPED {test_name}: {why}");
-        return None;
+        return Err(why);
     }
     let namespace = Namespace::create();
-    let camera = Namespace::bare("c");
-    run_inside(&namespace, test_name, &[(CAMERA_NAMESPACE, &camera.name)]);
-    None
+    let far = Namespace::bare("f");
+    run_inside(&namespace, test_name, &[(FAR_NAMESPACE, &far.name)]);
+    Ok(None)
 }
 
 /// Why this machine cannot run a network-fault test, if it cannot.
@@ -129,58 +121,75 @@ impl Namespace {
              (`ip netns`, veth); run them as root, as CI does"
         );
         let namespace = Self::bare("t");
-        for args in [
-            "link set lo up",
-            "link add veth-gw type veth peer name veth-cl",
-            &format!("addr add {GATEWAY_IP}/24 dev veth-gw"),
-            &format!("addr add {CLIENT_IP}/24 dev veth-cl"),
-            "link set veth-gw up",
-            "link set veth-cl up",
-            "route add default dev veth-gw",
-        ] {
-            let mut full = vec!["-n", namespace.name.as_str()];
-            full.extend(args.split(' '));
-            namespace.ip(&full);
-        }
-        // libnice sends out of a chosen interface (IP_UNICAST_IF), so a
-        // packet between the two local addresses crosses the veth pair and
-        // arrives with a local source address: accept it.
-        let mut sysctl = vec![
-            "netns",
-            "exec",
-            namespace.name.as_str(),
-            "sysctl",
-            "-q",
-            "-w",
-        ];
-        let settings: Vec<String> = ["all", "default", "veth-gw", "veth-cl"]
-            .iter()
-            .flat_map(|dev| {
-                [
-                    format!("net.ipv4.conf.{dev}.accept_local=1"),
-                    format!("net.ipv4.conf.{dev}.rp_filter=0"),
-                ]
-            })
-            .collect();
-        sysctl.extend(settings.iter().map(String::as_str));
-        namespace.ip(&sysctl);
+        ip(&["-n", &namespace.name, "link", "set", "lo", "up"]);
+        add_local_pair(
+            &namespace.name,
+            ("veth-gw", GATEWAY_IP),
+            ("veth-cl", CLIENT_IP),
+        );
+        ip(&[
+            "-n",
+            &namespace.name,
+            "route",
+            "add",
+            "default",
+            "dev",
+            "veth-gw",
+        ]);
         namespace
     }
-
     fn ip(&self, args: &[&str]) {
-        let output = Command::new("ip")
-            .args(args)
-            .output()
-            .unwrap_or_else(|err| {
-                panic!("cannot run `ip` ({err}): media tests need iproute2 and root")
-            });
-        assert!(
-            output.status.success(),
-            "`ip {}` failed: {}; media tests need root and iproute2",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        ip(args);
     }
+}
+
+/// Adds a veth pair to `namespace` with an address (/24) on each end: two
+/// local addresses that talk over a real link, as libnice needs.
+pub fn add_local_pair(namespace: &str, (a, a_ip): (&str, &str), (b, b_ip): (&str, &str)) {
+    let a_address = format!("{a_ip}/24");
+    let b_address = format!("{b_ip}/24");
+    for args in [
+        ["link", "add", a, "type", "veth", "peer", "name", b].as_slice(),
+        &["addr", "add", &a_address, "dev", a],
+        &["addr", "add", &b_address, "dev", b],
+        &["link", "set", a, "up"],
+        &["link", "set", b, "up"],
+    ] {
+        let mut full = vec!["-n", namespace];
+        full.extend_from_slice(args);
+        ip(&full);
+    }
+    // libnice sends out of a chosen interface (IP_UNICAST_IF), so a packet
+    // between the two local addresses crosses the veth pair and arrives with
+    // a local source address: accept it.
+    let mut sysctl = vec!["netns", "exec", namespace, "sysctl", "-q", "-w"];
+    let settings: Vec<String> = ["all", "default", a, b]
+        .iter()
+        .flat_map(|dev| {
+            [
+                format!("net.ipv4.conf.{dev}.accept_local=1"),
+                format!("net.ipv4.conf.{dev}.rp_filter=0"),
+            ]
+        })
+        .collect();
+    sysctl.extend(settings.iter().map(String::as_str));
+    ip(&sysctl);
+}
+
+/// Runs `ip args…`, failing the test with its error output.
+pub fn ip(args: &[&str]) {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("cannot run `ip` ({err}): media tests need iproute2 and root")
+        });
+    assert!(
+        output.status.success(),
+        "`ip {}` failed: {}; media tests need root and iproute2",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
 }
 
 impl Drop for Namespace {

@@ -1,0 +1,236 @@
+//! The daemon's bitrate loop: the gateway's feedback in, the encoder's
+//! bitrate out (see [`crate::congestion`] for the controller itself).
+//!
+//! Runs as one task for the daemon's life, across sessions: a reconnect
+//! keeps the last estimate instead of starting over. Changes reach the nurse's
+//! terminal when they are large ("sending 850 kbit/s: the line is full"), the
+//! full detail is at debug level, and with `SAMSYN_CC_TRACE=<file>` every
+//! piece of feedback is recorded for replay.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use tokio::sync::{mpsc, watch};
+
+use crate::congestion::trace::{TraceEvent, TraceWriter};
+use crate::congestion::{
+    BitrateController, BitrateLimits, ControllerState, EncoderBudget, Feedback, ModeFit,
+    ModeFitFilter, Usage, VideoMode,
+};
+use crate::encoder;
+
+/// Environment variable naming a file to record congestion feedback into.
+pub const TRACE_ENV: &str = "SAMSYN_CC_TRACE";
+/// The encoder is only retuned when its bitrate would move by more than this.
+const RETUNE_STEP: f64 = 0.05;
+/// The terminal hears about the rate when it moved by more than this.
+const REPORT_STEP: f64 = 0.25;
+
+/// What the bitrate loop decided last.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateDecision {
+    /// The target sending rate, bit/s.
+    pub target_bps: u64,
+    /// The video encoder's bitrate, bit/s.
+    pub encoder_bps: u64,
+    /// Whether that bitrate can carry the current video mode (sustained):
+    /// the quality ladder's congestion constraint.
+    pub fit: ModeFit,
+    /// The controller's state behind the decision.
+    pub state: ControllerState,
+}
+
+/// What the loop needs to know.
+#[derive(Debug, Clone)]
+pub struct RateSettings {
+    /// The sending rate's range and start.
+    pub limits: BitrateLimits,
+    /// What the encoder gets of the sending rate.
+    pub budget: EncoderBudget,
+    /// The video mode sent (for the mode-fit signal).
+    pub mode: VideoMode,
+}
+
+/// The round trip the loop measured last, shared with the session watcher
+/// (it sizes the retransmission history).
+pub type SharedRoundTrip = Arc<Mutex<Option<Duration>>>;
+
+/// Starts the loop: feedback from `feedback`, bitrate into `encoder` (when
+/// it can change while running). Returns the decisions as they are made.
+pub fn spawn(
+    settings: RateSettings,
+    mut feedback: mpsc::UnboundedReceiver<Feedback>,
+    encoder: Option<gst::Element>,
+    round_trip: SharedRoundTrip,
+) -> watch::Receiver<RateDecision> {
+    let mut controller = BitrateController::new(settings.limits);
+    let start = controller.target_bps();
+    let floor = settings.limits.min_bps;
+    let mut applied = settings.budget.encoder_bps(start, floor);
+    let live = encoder
+        .as_ref()
+        .is_some_and(|e| encoder::set_bitrate(e, applied));
+    if !live {
+        tracing::info!(
+            "the video encoder cannot change its bitrate while running; congestion control \
+             only logs what it would send"
+        );
+    }
+    let (decisions, receiver) = watch::channel(RateDecision {
+        target_bps: start,
+        encoder_bps: applied,
+        fit: ModeFit::Fits,
+        state: controller.state(),
+    });
+    let mut trace = std::env::var_os(TRACE_ENV).and_then(|path| {
+        TraceWriter::open(std::path::Path::new(&path))
+            .map_err(|e| tracing::warn!(error = %e, "cannot open the congestion trace file"))
+            .ok()
+    });
+    tokio::spawn(async move {
+        let clock = gst::SystemClock::obtain();
+        let mut reported = start;
+        let mut fit_filter = ModeFitFilter::default();
+        let mut last_fit = ModeFit::Fits;
+        while let Some(item) = feedback.recv().await {
+            let now = Duration::from_nanos(clock.time().nseconds());
+            if let Some(writer) = trace.as_mut() {
+                let _ = writer.write(&TraceEvent {
+                    at: now,
+                    feedback: item.clone(),
+                });
+            }
+            let target = controller.on_feedback(now, &item);
+            let state = controller.state();
+            *round_trip.lock().unwrap_or_else(|e| e.into_inner()) = state.round_trip;
+            let wanted = settings.budget.encoder_bps(target, floor);
+            if moved(applied, wanted, RETUNE_STEP) {
+                if live && let Some(encoder) = &encoder {
+                    encoder::set_bitrate(encoder, wanted);
+                }
+                applied = wanted;
+                tracing::debug!(?state, encoder_bps = wanted, "bitrate retuned");
+            }
+            if moved(reported, target, REPORT_STEP) {
+                tracing::info!(
+                    "sending {} kbit/s: {}",
+                    target / 1000,
+                    reason(&state, settings.limits)
+                );
+                reported = target;
+            }
+            let fit = fit_filter.update(now, crate::congestion::mode::fit(applied, settings.mode));
+            if fit != last_fit {
+                log_fit(fit, applied, settings.mode);
+                last_fit = fit;
+            }
+            decisions.send_replace(RateDecision {
+                target_bps: target,
+                encoder_bps: applied,
+                fit,
+                state,
+            });
+        }
+    });
+    receiver
+}
+
+fn moved(from: u64, to: u64, step: f64) -> bool {
+    let from = from.max(1) as f64;
+    ((to as f64 - from) / from).abs() > step
+}
+
+/// Why the target is where it is, in the nurse's words.
+fn reason(state: &ControllerState, limits: BitrateLimits) -> String {
+    let target = state.target_bps;
+    if target >= limits.max_bps {
+        return "the configured maximum; the line has room".into();
+    }
+    if state.cap_bps.is_some_and(|cap| cap <= target) {
+        return "a specialist's connection cannot take more".into();
+    }
+    if let Some(loss) = state.loss
+        && loss > 0.10
+        && state.loss_bps <= target
+    {
+        return format!("the line loses {:.0} % of the packets", loss * 100.0);
+    }
+    if target <= limits.min_bps {
+        return "the configured minimum; the line is very slow".into();
+    }
+    match state.usage {
+        Usage::Overusing => "the line is full (delay growing)".into(),
+        Usage::Underusing => "the line is full (queue draining)".into(),
+        Usage::Normal => "probing the line".into(),
+    }
+}
+
+fn log_fit(fit: ModeFit, encoder_bps: u64, mode: VideoMode) {
+    let (w, h, fps, kbps) = (mode.width, mode.height, mode.fps, encoder_bps / 1000);
+    match fit {
+        ModeFit::TooExpensive => tracing::warn!(
+            "{kbps} kbit/s is too little for {w}x{h}@{fps}: the picture will be coarse; \
+             a smaller or slower mode would look better"
+        ),
+        ModeFit::Cheap => {
+            tracing::info!("{kbps} kbit/s would carry a larger mode than {w}x{h}@{fps}")
+        }
+        ModeFit::Fits => tracing::info!("{kbps} kbit/s suits {w}x{h}@{fps} again"),
+    }
+}
+
+/// How long the RTX sender keeps sent packets: long enough for a NACK to
+/// come back and be answered a few times over the measured round trip.
+pub fn retransmission_window(round_trip: Option<Duration>) -> Duration {
+    let rtt = round_trip.unwrap_or(Duration::from_millis(200));
+    (rtt * 4 + Duration::from_millis(200)).clamp(Duration::from_millis(500), Duration::from_secs(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retransmission_window_follows_the_round_trip() {
+        assert_eq!(retransmission_window(None), Duration::from_millis(1000));
+        assert_eq!(
+            retransmission_window(Some(Duration::from_millis(20))),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            retransmission_window(Some(Duration::from_millis(150))),
+            Duration::from_millis(800)
+        );
+        assert_eq!(
+            retransmission_window(Some(Duration::from_secs(2))),
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn reasons_name_the_bottleneck() {
+        let limits = BitrateLimits::new(300_000, 2_500_000);
+        let mut state = ControllerState {
+            target_bps: 800_000,
+            delay_bps: 800_000,
+            loss_bps: 2_000_000,
+            cap_bps: None,
+            received_bps: Some(700_000),
+            loss: Some(0.0),
+            usage: Usage::Overusing,
+            round_trip: None,
+        };
+        assert_eq!(reason(&state, limits), "the line is full (delay growing)");
+        state.cap_bps = Some(800_000);
+        assert_eq!(
+            reason(&state, limits),
+            "a specialist's connection cannot take more"
+        );
+        state.cap_bps = None;
+        state.loss = Some(0.2);
+        state.loss_bps = 800_000;
+        assert_eq!(reason(&state, limits), "the line loses 20 % of the packets");
+    }
+}
