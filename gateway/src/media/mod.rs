@@ -5,6 +5,9 @@
 //! - [`sfu`] holds rooms and peers and forwards packets, time passed in.
 //! - [`routing`], [`rewrite`], [`keyframe`], [`throttle`]: the pieces of the
 //!   forwarding decision, each a pure function of its inputs.
+//! - [`recovery`] (the camera's uplink losses: NACK, or a keyframe when a
+//!   loss is beyond repair) and [`viewer_cap`] (how much the room's viewers
+//!   can take: the cap sent to the camera as REMB): pure as well.
 //! - [`node`] owns the sockets and the one thread that drives the SFU.
 //!
 //! One port, one socket per media address: the candidates announce the
@@ -16,10 +19,12 @@ pub mod h264_profile;
 pub mod keyframe;
 pub mod node;
 pub mod peer;
+pub mod recovery;
 pub mod rewrite;
 pub mod routing;
 pub mod sfu;
 pub mod throttle;
+pub mod viewer_cap;
 
 pub use node::{MediaNode, MediaNodeConfig};
 pub use sfu::{SfuSettings, SfuStats};

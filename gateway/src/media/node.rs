@@ -12,7 +12,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
-    MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
+    LinkReport, MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +57,11 @@ enum Command {
         SessionKind,
         SessionId,
         oneshot::Sender<Result<(), MediaError>>,
+    ),
+    Link(
+        String,
+        SessionId,
+        oneshot::Sender<Result<LinkReport, MediaError>>,
     ),
 }
 
@@ -191,6 +196,14 @@ impl MediaPlane for MediaNode {
             self.call(move |reply| Command::End(room.to_owned(), kind, session.clone(), reply)),
         )
     }
+
+    fn link_report<'a>(
+        &'a self,
+        room: &'a str,
+        session: &'a SessionId,
+    ) -> MediaFuture<'a, LinkReport> {
+        Box::pin(self.call(move |reply| Command::Link(room.to_owned(), session.clone(), reply)))
+    }
 }
 
 struct MediaLoop {
@@ -247,6 +260,9 @@ impl MediaLoop {
             }
             Command::End(room, kind, session, reply) => {
                 let _ = reply.send(self.sfu.end(&room, kind, &session));
+            }
+            Command::Link(room, session, reply) => {
+                let _ = reply.send(self.sfu.link_report(&room, &session));
             }
         }
     }

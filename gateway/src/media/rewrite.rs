@@ -105,6 +105,10 @@ impl TrackRewriter {
                     .extensions
                     .iter()
                     .any(|e| self.viewer_extension_id(e.id).is_some()),
+            // The publisher's padding belonged to its own set of extensions;
+            // marshalling aligns the viewer's set itself, and the gateway's
+            // transport-wide sequence number is added after this.
+            extensions_padding: 0,
             ..header.clone()
         })
     }
@@ -223,6 +227,34 @@ mod tests {
         let first = rw.rewrite(2, &packet(8, 1_003_000), IDR).unwrap();
         assert_eq!(first.sequence_number, last.sequence_number + 1);
         assert_eq!(first.timestamp, last.timestamp + 3000);
+    }
+
+    #[test]
+    fn a_rewritten_header_takes_the_gateways_own_extension_and_marshals_whole() {
+        use rtc::shared::marshal::{Marshal, MarshalSize, Unmarshal};
+        // The camera's packet: its transport-wide number (id 1, dropped: it
+        // is per hop) and a forwarded extension (id 3).
+        let raw = {
+            let mut header = packet(1, 0);
+            header
+                .set_extension(1, Bytes::from_static(&[0, 7]))
+                .unwrap();
+            header
+                .set_extension(3, Bytes::from_static(&[1, 2, 3]))
+                .unwrap();
+            header.marshal().unwrap()
+        };
+        let parsed = Header::unmarshal(&mut &raw[..]).unwrap();
+        let mut rw = TrackRewriter::ungated(out(), 0, 0);
+        for camera in [parsed.clone(), packet(2, 0)] {
+            let mut viewer = rw.rewrite(1, &camera, DELTA).unwrap();
+            // What the gateway's TWCC sender does on the way out.
+            viewer
+                .set_extension(9, Bytes::from_static(&[0, 1]))
+                .unwrap();
+            let bytes = viewer.marshal().unwrap();
+            assert_eq!(bytes.len(), viewer.marshal_size(), "{viewer:?}");
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let routes = Router::new()
         .merge(sessions::routes::<sessions::Whip>())
         .merge(sessions::routes::<sessions::Whep>())
+        .merge(sessions::link_routes())
         .merge(pages::routes())
         .merge(health::routes())
         // Applies to the routes registered above, so it must come after them.

@@ -49,6 +49,32 @@ impl Endpoint for Whep {
     const KIND: SessionKind = SessionKind::View;
 }
 
+/// `GET /whep/{room}/{session}/link`: how the viewer's own link is doing
+/// (JSON [`LinkReport`](crate::media::LinkReport)), for the page to say
+/// when the viewer's network is the problem.
+pub(crate) fn link_routes() -> Router<Arc<AppState>> {
+    Router::new().route(
+        &format!("{}/{{room}}/{{session}}/link", Whep::PREFIX),
+        axum::routing::get(link),
+    )
+}
+
+async fn link(
+    State(state): State<Arc<AppState>>,
+    auth: Authorized<Whep>,
+    SessionPath(session): SessionPath,
+) -> Result<Response, ApiError> {
+    let report = state
+        .media
+        .link_report(auth.room.as_str(), &session)
+        .await?;
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(report),
+    )
+        .into_response())
+}
+
 pub(crate) fn routes<E: Endpoint>() -> Router<Arc<AppState>> {
     Router::new()
         .route(
