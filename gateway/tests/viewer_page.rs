@@ -149,6 +149,24 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     );
 }
 
+/// Opens `link` and waits for the page to show the error `code`; keeps a
+/// screenshot as `viewer-page-<name>.png`.
+fn expect_error(link: &str, code: &str, name: &str) -> serde_json::Value {
+    let screenshot = support::artifacts_dir().join(format!("viewer-page-{name}.png"));
+    let result = run_driver(&[
+        "--url",
+        link,
+        "--expect-error",
+        code,
+        "--screenshot",
+        screenshot.to_str().expect("a UTF-8 artifact path"),
+        "--timeout-ms",
+        "15000",
+    ]);
+    assert_eq!(result["error"]["code"], code);
+    result
+}
+
 #[test]
 fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     if !netns::isolate("a_wrong_link_shows_a_plain_message_not_a_blank_page") {
@@ -161,21 +179,14 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     let page = format!("{}/r/{}", gateway.base_url, invite.room);
 
     // A token that is no token: the WHEP POST gets 401 invalid_token.
-    let screenshot = support::artifacts_dir().join("viewer-page-bad-link.png");
-    let result = run_driver(&[
-        "--url",
+    let result = expect_error(
         &format!("{page}#token=garbage"),
-        "--expect-error",
         "invalid_token",
-        "--screenshot",
-        screenshot.to_str().expect("a UTF-8 artifact path"),
-        "--timeout-ms",
-        "15000",
-    ]);
+        "bad-link",
+    );
     assert_eq!(result["state"], "error");
     assert_eq!(result["badge"], "Error");
     assert_eq!(result["error"]["status"], 401);
-    assert_eq!(result["error"]["code"], "invalid_token");
     let message = result["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("expired or is wrong") && message.contains("new link"),
@@ -184,16 +195,9 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     assert_eq!(result["framesRendered"], 0);
 
     // Another room's genuine viewer token: 403 wrong_room, the same advice.
-    let result = run_driver(&[
-        "--url",
-        &format!("{page}#token={}", other.viewer_token),
-        "--expect-error",
-        "wrong_room",
-        "--timeout-ms",
-        "15000",
-    ]);
+    let link = format!("{page}#token={}", other.viewer_token);
+    let result = expect_error(&link, "wrong_room", "other-room-link");
     assert_eq!(result["error"]["status"], 403);
-    assert_eq!(result["error"]["code"], "wrong_room");
     assert!(
         result["message"]
             .as_str()
@@ -213,17 +217,8 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
         "room": invite.room, "role": "specialist", "iat": an_hour_ago - 60,
         "exp": an_hour_ago, "jti": "expired",
     }));
-    let screenshot = support::artifacts_dir().join("viewer-page-expired-link.png");
-    let result = run_driver(&[
-        "--url",
-        &format!("{page}#token={expired}"),
-        "--expect-error",
-        "token_expired",
-        "--screenshot",
-        screenshot.to_str().expect("a UTF-8 artifact path"),
-        "--timeout-ms",
-        "15000",
-    ]);
+    let link = format!("{page}#token={expired}");
+    let result = expect_error(&link, "token_expired", "expired-link");
     assert_eq!(result["error"]["status"], 401);
     assert_eq!(
         result["message"],
@@ -232,17 +227,7 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
 
     // The hospital ended the consultation: its genuine link says so.
     gateway.end_room(&invite.room);
-    let screenshot = support::artifacts_dir().join("viewer-page-ended-room.png");
-    let result = run_driver(&[
-        "--url",
-        &invite.viewer_link,
-        "--expect-error",
-        "room_ended",
-        "--screenshot",
-        screenshot.to_str().expect("a UTF-8 artifact path"),
-        "--timeout-ms",
-        "15000",
-    ]);
+    let result = expect_error(&invite.viewer_link, "room_ended", "ended-room");
     assert_eq!(result["error"]["status"], 410);
     assert!(
         result["message"]
