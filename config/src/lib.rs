@@ -51,7 +51,10 @@ mod report;
 mod rules;
 
 pub use args::{CaptureArgs, GatewayArgs};
-pub use capture::{CaptureConfig, IceConfig, SOURCE_FORMS, SourceSpec, VideoCodec};
+pub use capture::{
+    CaptureConfig, IceConfig, LatencyConfig, SOURCE_FORMS, SourceSpec, StatusConfig, VideoCodec,
+    X264Preset,
+};
 pub use error::{ConfigError, Problem};
 pub use gateway::{GatewayConfig, LimitsConfig, MediaConfig, SfuConfig, TokenConfig};
 pub use layers::{CONFIG_FILE_ENV, ENV_NESTING, ENV_PREFIX, Layered, load, load_unvalidated};
