@@ -28,6 +28,7 @@ pub mod chain;
 pub mod cli;
 pub mod elements;
 pub mod encoder;
+pub mod latency;
 pub mod probe;
 pub mod run;
 pub mod settings;
