@@ -106,6 +106,7 @@ async fn watch_latency(config: &CaptureConfig, options: &PublisherOptions, publi
         Instant::now(),
     );
     controller.watch_capture_time(publisher.capture_time_writer().clone());
+    controller.wait_for_publishing(publisher.publishing());
     let status = controller::spawn(controller, publisher.frame_timer().subscribe());
     tracing::info!(
         budget_ms = format!("{:.1}", budget.as_secs_f64() * 1e3),

@@ -6,6 +6,8 @@
 //! so it can be exercised without a pipeline; [`spawn`] runs it on tokio.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -58,7 +60,16 @@ pub struct LatencyController {
     dropped: BTreeMap<DropReason, u64>,
     steps: VecDeque<StepRecord>,
     capture_time: Option<CaptureTimeWriter>,
+    /// Set once the gateway's answer is applied; frames before that wait in
+    /// webrtcbin for the session and say nothing about the encode path.
+    publishing: Option<Arc<AtomicBool>>,
+    /// Frames count from this time on (a moment after publishing began).
+    counting_from: Option<Instant>,
 }
+
+/// After the session starts, frames are counted only after this long: the
+/// frames held in webrtcbin during the WHIP exchange are still leaving.
+const START_GRACE: Duration = Duration::from_secs(1);
 
 impl LatencyController {
     /// A controller for a chain whose encoder `control` can change (none:
@@ -105,6 +116,8 @@ impl LatencyController {
             dropped: BTreeMap::new(),
             steps: VecDeque::new(),
             capture_time: None,
+            publishing: None,
+            counting_from: Some(now),
         }
     }
 
@@ -113,8 +126,30 @@ impl LatencyController {
         self.capture_time = Some(writer);
     }
 
+    /// Counts frames only once `publishing` is set (and a moment after):
+    /// before, webrtcbin holds them while the session is negotiated.
+    pub fn wait_for_publishing(&mut self, publishing: Arc<AtomicBool>) {
+        self.publishing = Some(publishing);
+        self.counting_from = None;
+    }
+
+    fn counting(&mut self, at: Instant) -> bool {
+        if self.counting_from.is_none()
+            && self
+                .publishing
+                .as_ref()
+                .is_some_and(|p| p.load(Ordering::Relaxed))
+        {
+            self.counting_from = Some(at + START_GRACE);
+        }
+        self.counting_from.is_some_and(|from| at >= from)
+    }
+
     /// One frame event from the probes, which happened at `at`.
     pub fn handle_event(&mut self, at: Instant, event: FrameEvent) {
+        if !self.counting(at) {
+            return;
+        }
         match event {
             FrameEvent::Completed(frame) => {
                 let held = frame.encode_path.as_secs_f64() <= self.options.budget.as_secs_f64();

@@ -2,6 +2,7 @@
 //! webrtcbin, all send-only.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,6 +89,7 @@ pub struct Publisher {
     timer: FrameTimer,
     control: Option<EncoderControl>,
     capture_time: CaptureTimeWriter,
+    publishing: Arc<AtomicBool>,
 }
 
 impl Publisher {
@@ -136,6 +138,7 @@ impl Publisher {
             timer: chain.timer,
             control: chain.control,
             capture_time,
+            publishing: Arc::default(),
         })
     }
 
@@ -173,6 +176,7 @@ impl Publisher {
     /// its frame's capture time from now on.
     pub async fn accept_answer(&self, sdp: &str) -> Result<(), PublishError> {
         negotiate::apply_answer(&self.webrtcbin, sdp).await?;
+        self.publishing.store(true, Ordering::Relaxed);
         match abs_capture_time::negotiated_id(sdp) {
             Some(id) => {
                 self.capture_time.enable(id);
@@ -200,6 +204,11 @@ impl Publisher {
     /// Whether video packets carry abs-capture-time.
     pub fn sends_capture_time(&self) -> bool {
         self.capture_time.is_enabled()
+    }
+
+    /// Set once the gateway's answer is applied and media may flow.
+    pub fn publishing(&self) -> Arc<AtomicBool> {
+        self.publishing.clone()
     }
 
     /// The abs-capture-time stamper of the video packets.
