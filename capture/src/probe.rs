@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use crate::elements::{self, ElementError};
+use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::latency::abs_capture_time;
 use crate::webrtc::{self, NegotiationError, PipelineEvent, ice};
 use crate::whip::{Session, SessionKind, WhipClient, WhipError};
@@ -52,6 +53,8 @@ pub struct ProbeOptions {
     /// The receiving jitter buffer's latency, ms (webrtcbin's default 200;
     /// a browser on a clean network holds a few ms).
     pub jitter_buffer_ms: u32,
+    /// How the gateway's certificate is checked (system roots by default).
+    pub trust: GatewayTrust,
 }
 
 impl ProbeOptions {
@@ -62,6 +65,7 @@ impl ProbeOptions {
             token: token.into(),
             ice_addresses: Vec::new(),
             jitter_buffer_ms: 200,
+            trust: GatewayTrust::SystemRoots,
         }
     }
 }
@@ -91,6 +95,9 @@ pub enum ProbeError {
     /// The WHEP exchange failed.
     #[error(transparent)]
     Whep(#[from] WhipError),
+    /// The certificate settings cannot be used.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// The pipeline would not start or broke.
     #[error("the probe viewer's pipeline failed: {0}")]
     Pipeline(String),
@@ -225,7 +232,7 @@ impl ProbeViewer {
 
         let mut viewer = Self {
             pipeline,
-            client: WhipClient::new(SessionKind::View, options.token),
+            client: WhipClient::with_trust(SessionKind::View, options.token, &options.trust)?,
             session: None,
             stats,
             events,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use samsyn_config::{CaptureConfig, ConfigError};
 use url::Url;
 
+use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::latency::controller::{self, ControllerOptions, LatencyController};
 use crate::latency::{endpoint, status};
 use crate::settings::VideoSettings;
@@ -33,6 +34,9 @@ pub enum RunError {
     /// The WHIP exchange failed.
     #[error(transparent)]
     Whip(#[from] WhipError),
+    /// The certificate settings cannot be used.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 /// Publishes as configured until Ctrl-C or SIGTERM, then deletes the WHIP
@@ -60,7 +64,8 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
         "publishing"
     );
 
-    let client = WhipClient::new(SessionKind::Publish, token);
+    let trust = GatewayTrust::from_config(&config.tls)?;
+    let client = WhipClient::with_trust(SessionKind::Publish, token, &trust)?;
     let mut publisher = Publisher::build(&options)?;
     watch_latency(config, &options, &publisher).await;
 

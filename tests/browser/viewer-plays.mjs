@@ -133,6 +133,9 @@ function snapshotInPage() {
     message: text('message').trim(),
     detail: text('detail').trim(),
     title: document.title,
+    roomShown: !!document.getElementById('room-info') && !document.getElementById('room-info').hidden,
+    roomLabel: text('room-label').trim(),
+    gatewayName: text('gateway-name').trim(),
   };
 }
 
@@ -246,6 +249,7 @@ async function main() {
           error: snap.error,
           framesRendered: snap.framesRendered,
           msElapsed: now - navigatedAt,
+          roomShown: snap.roomShown,
         });
       }
     } else {
@@ -269,6 +273,10 @@ async function main() {
           stats: fresh.stats,
           latency: fresh.latency,
           latencyText: fresh.latencyText,
+          title: fresh.title,
+          roomShown: fresh.roomShown,
+          roomLabel: fresh.roomLabel,
+          gatewayName: fresh.gatewayName,
         });
       }
     }

@@ -265,6 +265,9 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+    /// Frame timestamps 33 ms apart, as at 30 fps.
+    const F1: u64 = 33_333_333;
+    const F2: u64 = 66_666_666;
     const ALL: [Point; 5] = [
         Point::SourceOut,
         Point::QueueOut,
@@ -330,10 +333,10 @@ mod tests {
     fn a_frame_replaced_in_the_leaky_queue_counts_as_encoder_busy() {
         let mut tracker = FrameTracker::new(&ALL);
         let mut out = Vec::new();
-        tracker.reached(Point::SourceOut, 1, MS, 0, false, &mut out);
-        tracker.reached(Point::SourceOut, 2, MS, 0, false, &mut out);
+        tracker.reached(Point::SourceOut, F1, MS, 0, false, &mut out);
+        tracker.reached(Point::SourceOut, F2, MS, 0, false, &mut out);
         // Frame 2 leaves the queue; frame 1 never did.
-        tracker.reached(Point::QueueOut, 2, 2 * MS, 0, false, &mut out);
+        tracker.reached(Point::QueueOut, F2, 2 * MS, 0, false, &mut out);
         assert_eq!(out, [FrameEvent::Dropped(DropReason::EncoderBusy)]);
     }
 
@@ -341,14 +344,15 @@ mod tests {
     fn a_frame_vanishing_in_the_encoder_is_lost() {
         let mut tracker = FrameTracker::new(&ALL);
         let mut out = Vec::new();
-        for pts in [1, 2] {
+        for pts in [F1, F2] {
             tracker.reached(Point::SourceOut, pts, MS, 0, false, &mut out);
             tracker.reached(Point::QueueOut, pts, MS, 0, false, &mut out);
             tracker.reached(Point::EncoderIn, pts, MS, 0, false, &mut out);
         }
-        tracker.reached(Point::EncoderOut, 2, 9 * MS, 0, false, &mut out);
+        // The encoder rounds the timestamp a little.
+        tracker.reached(Point::EncoderOut, F2 + 1_000, 9 * MS, 0, false, &mut out);
         assert_eq!(out, [FrameEvent::Dropped(DropReason::Lost)]);
-        tracker.reached(Point::Payloaded, 2, 10 * MS, 10, true, &mut out);
+        tracker.reached(Point::Payloaded, F2, 10 * MS, 10, true, &mut out);
         assert!(matches!(out[1], FrameEvent::Completed(_)));
     }
 
