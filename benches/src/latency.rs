@@ -12,13 +12,15 @@
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::child::Process;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use samsyn_capture::latency::endpoint;
 use samsyn_capture::latency::stats::Percentiles;
 use samsyn_capture::latency::status::Status;
 use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
@@ -75,6 +77,10 @@ pub struct LatencyResult {
     pub encode_budget_ms: f64,
     /// Frames within the budget, percent, since the daemon started.
     pub budget_held_percent: Option<f64>,
+    /// The encode path over the daemon's last 10 s (after any ladder steps).
+    pub last_window_encode_path_ms: Option<Percentiles>,
+    /// Frames within the budget over the daemon's last 10 s, percent.
+    pub last_window_budget_held_percent: Option<f64>,
     /// Frames the daemon dropped, by reason.
     pub frames_dropped: std::collections::BTreeMap<String, u64>,
     /// The quality ladder's steps (seconds after the daemon started).
@@ -118,8 +124,7 @@ pub fn run(args: &LatencyArgs) -> anyhow::Result<()> {
             .env("SAMSYN_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log_file(work.path(), "gateway.log")?),
-    )
-    .with_context(|| format!("cannot start {}", gateway_bin.display()))?;
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -263,6 +268,8 @@ async fn measure(
         glass_to_glass_ms,
         encode_budget_ms: status.latency.encode_budget_ms,
         budget_held_percent: status.latency.session.budget_held_percent,
+        last_window_encode_path_ms: status.latency.encode_path_ms,
+        last_window_budget_held_percent: status.latency.budget_held_percent,
         frames_dropped: status.latency.session.frames_dropped.clone(),
         ladder_steps: status.ladder.steps.clone(),
         hog_started_at_secs: hog_started_at,
@@ -319,16 +326,29 @@ fn print_table(args: &LatencyArgs, r: &LatencyResult) {
         r.frames_dropped,
         r.setting
     );
+    if let Some(p) = &r.last_window_encode_path_ms {
+        println!(
+            "last 10 s: encode path p95 {:.1} ms, p99 {:.1} ms, {} of frames within budget",
+            p.p95,
+            p.p99,
+            r.last_window_budget_held_percent
+                .map_or("–".into(), |h| format!("{h:.1} %"))
+        );
+    }
     println!(
         "viewer: {} video packets, {} with abs-capture-time; jitter buffer {} ms",
         r.packets.0, r.packets.1, args.jitter_buffer_ms
     );
-    if let Some(at) = r.hog_started_at_secs {
+    let hog = r.hog_started_at_secs;
+    if let Some(at) = hog {
         println!("CPU hog started {at:.1} s after the daemon");
     }
     for step in &r.ladder_steps {
+        let since_hog = hog.map_or(String::new(), |h| {
+            format!(" ({:+.1} s after the hog started)", step.at_secs - h)
+        });
         println!(
-            "ladder at {:.1} s: rung {} → {} ({}): {}",
+            "ladder at {:.1} s{since_hog}: rung {} → {} ({}): {}",
             step.at_secs, step.from, step.to, step.setting, step.cause
         );
     }
@@ -374,13 +394,7 @@ async fn wait_healthy(http: &reqwest::Client, base: &str) -> anyhow::Result<()> 
 }
 
 async fn status(http: &reqwest::Client, port: u16) -> Option<Status> {
-    let response = http
-        .get(format!("http://127.0.0.1:{port}/status"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    response.json().await.ok()
+    endpoint::fetch(http, port).await.ok()
 }
 
 /// `name` from `--<name>-bin`, else next to this program, else on $PATH.
@@ -464,36 +478,5 @@ impl Hog {
 impl Drop for Hog {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// A child process, stopped with SIGTERM (then killed) when dropped.
-struct Process {
-    child: Child,
-}
-
-impl Process {
-    fn spawn(command: &mut Command) -> anyhow::Result<Self> {
-        Ok(Self {
-            child: command.spawn()?,
-        })
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

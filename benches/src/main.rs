@@ -1,5 +1,6 @@
 //! `samsyn-bench`: checks and measurements of a samsyn deployment.
 
+mod child;
 mod latency;
 
 use std::process::ExitCode;

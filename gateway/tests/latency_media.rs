@@ -10,8 +10,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+use samsyn_capture::latency::endpoint;
 use samsyn_capture::latency::status::Status;
 use samsyn_capture::probe::ProbeOptions;
 use support::netns::{self, GATEWAY_IP};
@@ -116,17 +117,6 @@ fn abs_capture_time_reaches_a_whep_viewer_with_sane_values() {
     );
 }
 
-/// `GET /status` of the daemon, or `None` while it is not up.
-async fn status(http: &reqwest::Client, port: u16) -> Option<Status> {
-    let response = http
-        .get(format!("http://127.0.0.1:{port}/status"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?;
-    response.json().await.ok()
-}
-
 #[test]
 fn a_slow_encoder_steps_down_the_ladder_and_holds_the_budget_again() {
     if !netns::isolate("a_slow_encoder_steps_down_the_ladder_and_holds_the_budget_again") {
@@ -171,7 +161,7 @@ fn a_slow_encoder_steps_down_the_ladder_and_holds_the_budget_again() {
                 "the budget was not held again within 120 s; last status: {last:#?}"
             );
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let Some(now) = status(&http, port).await else {
+            let Ok(now) = endpoint::fetch(&http, port).await else {
                 continue;
             };
             if stepped_down_after.is_none() && now.ladder.rung > 0 {
@@ -228,7 +218,6 @@ fn a_slow_encoder_steps_down_the_ladder_and_holds_the_budget_again() {
             "video still flows: {:.1} fps",
             held.video.fps
         );
-        let _ = SystemTime::now();
     });
     let status = camera.terminate();
     assert!(

@@ -50,3 +50,14 @@ pub async fn serve(
 async fn current(State(status): State<watch::Receiver<Status>>) -> axum::Json<Status> {
     axum::Json(status.borrow().clone())
 }
+
+/// Reads the status of a daemon on this machine (for the bench and tests).
+pub async fn fetch(http: &reqwest::Client, port: u16) -> reqwest::Result<Status> {
+    http.get(format!("http://127.0.0.1:{port}/status"))
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await
+}
