@@ -181,6 +181,25 @@ fn a_cpu_hog_steps_down_within_five_seconds_and_the_budget_holds_again() {
 }
 
 #[test]
+fn a_load_that_lets_a_second_through_now_and_then_still_steps_down() {
+    let mut run = Run::new();
+    // A hog sharing the core: over, over, one good second, over again.
+    run.play(&[
+        secs(10, IDLE),
+        secs(2, HOGGED),
+        secs(1, IDLE),
+        secs(2, HOGGED),
+    ]);
+    let (at, step) = run.steps.first().copied().expect("a step down");
+    assert_eq!(step.to, 1);
+    assert!(
+        at - 10.0 <= 5.0,
+        "stepped down {:.1} s after the load began",
+        at - 10.0
+    );
+}
+
+#[test]
 fn a_two_second_spike_is_ridden_out() {
     let mut run = Run::new();
     run.play(&[secs(10, IDLE), secs(2, SPIKE), secs(20, IDLE)]);

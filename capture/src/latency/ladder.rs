@@ -10,8 +10,8 @@
 //!   dropped because the encoder was busy goes in as
 //!   [`QualityLadder::handle_missed_frame`]). Once per
 //!   [`LadderConfig::window`] the window's p95 is judged. When it stays over
-//!   the budget for [`LadderConfig::step_down_after`], the ladder steps one
-//!   rung down. When it stays under `budget ×` [`LadderConfig::headroom`]
+//!   the budget for [`LadderConfig::step_down_after`] (every window but at
+//!   most one, the last over), the ladder steps one rung down. When it stays under `budget ×` [`LadderConfig::headroom`]
 //!   for [`LadderConfig::climb_after`], it climbs one rung. A climb that is
 //!   followed by a step back down within [`LadderConfig::probation`] failed:
 //!   the next climb from there waits twice as long (up to
@@ -145,7 +145,8 @@ pub struct LadderConfig {
     /// Windows with fewer frames than this are not judged (the source
     /// stalled, or the encoder was just restarted).
     pub min_frames_per_window: usize,
-    /// p95 over the budget this long: step down.
+    /// p95 over the budget this long (one window under in between allowed):
+    /// step down.
     pub step_down_after: Duration,
     /// After any step, samples are ignored this long (the encoder restarts,
     /// the first frames at the new setting are keyframes).
@@ -283,7 +284,8 @@ pub struct QualityLadder {
     window_start: Instant,
     window: Vec<Duration>,
     ignore_until: Instant,
-    over_since: Option<Instant>,
+    /// Verdicts of the last judged windows, newest last: over budget or not.
+    verdicts: VecDeque<bool>,
     under_since: Option<Instant>,
     last_p95: Option<Duration>,
     /// When the last climb (to which rung) happened.
@@ -310,7 +312,7 @@ impl QualityLadder {
             window_start: now,
             window: Vec::new(),
             ignore_until: now,
-            over_since: None,
+            verdicts: VecDeque::new(),
             under_since: None,
             last_p95: None,
             last_climb: None,
@@ -423,11 +425,22 @@ impl QualityLadder {
         self.last_p95 = Some(p95);
         let start = end - self.config.window;
         let budget = self.config.budget;
+        // Over budget in all but one of the last `needed + 1` windows, and in
+        // the last: a load that lets one window through now and then (a
+        // CPU hog sharing the core) still counts as staying over, while a
+        // spike shorter than `step_down_after` does not.
+        let needed = (self.config.step_down_after.as_secs_f64() / self.config.window.as_secs_f64())
+            .ceil()
+            .max(1.0) as usize;
+        self.verdicts.push_back(p95 > budget);
+        while self.verdicts.len() > needed + 1 {
+            self.verdicts.pop_front();
+        }
         if p95 > budget {
             self.under_since = None;
-            let since = *self.over_since.get_or_insert(start);
-            let over_for = end - since;
-            if over_for >= self.config.step_down_after && self.budget_rung + 1 < self.rungs.len() {
+            let over = self.verdicts.iter().filter(|v| **v).count();
+            let over_for = self.config.window * over as u32;
+            if over >= needed && self.budget_rung + 1 < self.rungs.len() {
                 self.step_budget_rung(end, self.budget_rung + 1);
                 self.decide(Cause::OverBudget {
                     p95_ms: if p95 == Duration::MAX {
@@ -440,7 +453,6 @@ impl QualityLadder {
                 });
             }
         } else {
-            self.over_since = None;
             if p95.as_secs_f64() <= budget.as_secs_f64() * self.config.headroom {
                 let since = *self.under_since.get_or_insert(start);
                 let under_for = end - since;
@@ -474,7 +486,7 @@ impl QualityLadder {
             self.last_climb = Some((now, to));
         }
         self.budget_rung = to;
-        self.over_since = None;
+        self.verdicts.clear();
         self.under_since = None;
         self.window.clear();
         self.ignore_until = now + self.config.settle;
