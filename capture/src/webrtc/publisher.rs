@@ -338,22 +338,29 @@ fn add_microphone(
     Ok(true)
 }
 
-/// Resolves with the caps of the first buffer leaving `element`'s src pad.
+/// Resolves with the caps of the first buffer leaving `element`'s src pad,
+/// once that buffer is on its way (its caps already in webrtcbin).
 fn wait_for_caps(element: &gst::Element) -> oneshot::Receiver<gst::Caps> {
     let (tx, rx) = oneshot::channel();
     let Some(pad) = element.static_pad("src") else {
         return rx;
     };
     let tx = Arc::new(Mutex::new(Some(tx)));
-    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-        let Some(gst::EventView::Caps(caps)) = info.event().map(|e| e.view()) else {
-            return gst::PadProbeReturn::Ok;
-        };
-        if let Some(tx) = tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(caps.caps_owned());
-        }
-        gst::PadProbeReturn::Remove
-    });
+    // On the first buffer, not on the caps event: the event has then been
+    // pushed on into webrtcbin, so an offer made right after sees the same
+    // caps (with sprop-parameter-sets) that webrtcbin now holds.
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |pad, _| {
+            let Some(caps) = pad.current_caps() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            if let Some(tx) = tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = tx.send(caps);
+            }
+            gst::PadProbeReturn::Remove
+        },
+    );
     rx
 }
 
