@@ -55,18 +55,22 @@ fn abs_capture_time_reaches_a_whep_viewer_with_sane_values() {
             "every forwarded video packet carries the capture time"
         );
 
-        // Sane values: in the past, by less than a second (same clock);
+        // Sane values: in the past (same clock), by seconds at most even on
+        // a loaded machine, never by the NTP/Unix epoch gap or a unit error;
         // one value per frame; advancing with the RTP clock.
+        let mut oldest = Duration::ZERO;
         for sample in &report.recent {
             let age = sample
                 .arrived
                 .duration_since(sample.captured)
                 .unwrap_or_else(|e| panic!("a capture time {:?} in the future", e.duration()));
-            assert!(
-                age < Duration::from_secs(1),
-                "a packet {age:?} after capture"
-            );
+            assert!(age < Duration::from_secs(5), "a packet {age:?} after capture");
+            oldest = oldest.max(age);
         }
+        println!(
+            "oldest packet on arrival: {:.1} ms after capture",
+            oldest.as_secs_f64() * 1e3
+        );
         let frames: Vec<_> = report
             .recent
             .windows(2)
