@@ -64,7 +64,10 @@ fn abs_capture_time_reaches_a_whep_viewer_with_sane_values() {
                 .arrived
                 .duration_since(sample.captured)
                 .unwrap_or_else(|e| panic!("a capture time {:?} in the future", e.duration()));
-            assert!(age < Duration::from_secs(5), "a packet {age:?} after capture");
+            assert!(
+                age < Duration::from_secs(5),
+                "a packet {age:?} after capture"
+            );
             oldest = oldest.max(age);
         }
         println!(

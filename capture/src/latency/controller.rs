@@ -368,13 +368,33 @@ impl LatencyController {
     }
 }
 
+/// The running controller: its status, and the input through which the
+/// bitrate controller constrains the quality ladder.
+#[derive(Debug, Clone)]
+pub struct LatencyHandle {
+    /// The status, refreshed once a second.
+    pub status: watch::Receiver<Status>,
+    bitrate: tokio::sync::mpsc::UnboundedSender<Option<u32>>,
+}
+
+impl LatencyHandle {
+    /// Tells the ladder the bitrate the network allows now, kbit/s (`None`:
+    /// no estimate, constraint lifted). The picture's frame rate and size
+    /// follow the lower of this and the encode budget; see
+    /// [`QualityLadder::handle_bitrate`].
+    pub fn set_available_bitrate(&self, kbps: Option<u32>) {
+        let _ = self.bitrate.send(kbps);
+    }
+}
+
 /// Runs `controller` on frame `events` until they end, publishing the
-/// status once a second on the returned channel.
+/// status once a second; the handle also feeds it bitrate constraints.
 pub fn spawn(
     mut controller: LatencyController,
     mut events: tokio::sync::mpsc::UnboundedReceiver<TimedEvent>,
-) -> watch::Receiver<Status> {
+) -> LatencyHandle {
     let (tx, rx) = watch::channel(controller.status(Instant::now()));
+    let (bitrate_tx, mut bitrate) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut next_status = Instant::now() + Duration::from_secs(1);
         loop {
@@ -386,6 +406,7 @@ pub fn spawn(
                     Some((at, event)) => controller.handle_event(at, event),
                     None => break,
                 },
+                Some(kbps) = bitrate.recv() => controller.handle_bitrate(Instant::now(), kbps),
                 () = tokio::time::sleep_until(wake.into()) => {
                     let now = Instant::now();
                     controller.handle_timeout(now);
@@ -399,5 +420,8 @@ pub fn spawn(
             }
         }
     });
-    rx
+    LatencyHandle {
+        status: rx,
+        bitrate: bitrate_tx,
+    }
 }

@@ -23,7 +23,10 @@
 //!   constraint is the best rung whose need fits. Climbing back needs
 //!   [`BITRATE_CLIMB_MARGIN`] more than the rung's need, so a bitrate
 //!   estimate wobbling around a threshold does not flap either.
-//!   [`QualityLadder::clear_bitrate`] lifts the constraint.
+//!   [`QualityLadder::clear_bitrate`] lifts the constraint. In the daemon
+//!   the bitrate controller calls
+//!   [`LatencyHandle::set_available_bitrate`](super::controller::LatencyHandle::set_available_bitrate),
+//!   which feeds this ladder in the latency controller's task.
 //!
 //! The picture sent is the lower of the two: frame rate and size come from
 //! the lower rung, while the encoder preset follows the encode budget alone
