@@ -266,3 +266,63 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     );
     assert_eq!(result["roomShown"], false);
 }
+
+#[test]
+fn the_page_plays_over_https_from_a_gateway_with_its_own_certificate() {
+    if !netns::isolate("the_page_plays_over_https_from_a_gateway_with_its_own_certificate") {
+        return;
+    }
+    browser_dir();
+    gstreamer::init().expect("GStreamer initialises");
+    let gateway = Gateway::start_tls(GATEWAY_IP);
+    let invite = gateway.create_labelled_room("Home visit over TLS");
+    assert!(invite.viewer_link.starts_with("https://"));
+    let camera = Capture::test_source(&gateway, &invite, WIDTH, HEIGHT);
+    runtime().block_on(wait_until_live(&invite));
+
+    // Chromium trusts exactly the gateway's key, as a person who checked the
+    // fingerprint would; the page, its API call, WHEP and the video all run
+    // over that.
+    let spki = gateway.spki_sha256_base64();
+    let screenshot = support::artifacts_dir().join("viewer-page-https.png");
+    let size = [WIDTH.to_string(), HEIGHT.to_string()];
+    let result = run_driver(&[
+        "--url",
+        &invite.viewer_link,
+        "--trust-spki",
+        &spki,
+        "--width",
+        &size[0],
+        "--height",
+        &size[1],
+        "--screenshot",
+        screenshot.to_str().expect("a UTF-8 artifact path"),
+        "--timeout-ms",
+        "20000",
+    ]);
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["state"], "live");
+    assert_eq!(result["roomLabel"], "Home visit over TLS");
+    assert_eq!(
+        (
+            result["videoWidth"].as_u64(),
+            result["videoHeight"].as_u64()
+        ),
+        (Some(u64::from(WIDTH)), Some(u64::from(HEIGHT)))
+    );
+
+    // Without trusting that key the browser refuses the page: nothing plays.
+    let refused = Command::new("node")
+        .current_dir(browser_dir())
+        .arg(browser_dir().join("viewer-plays.mjs"))
+        .args(["--url", &invite.viewer_link, "--timeout-ms", "5000"])
+        .output()
+        .expect("node runs");
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("ERR_CERT"),
+        "an untrusted certificate must not play: {}\n{why}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
+    assert!(camera.terminate().success());
+}

@@ -293,6 +293,14 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let ApiError::SdpTooLarge { .. } = self {
+            // The rest of the body was never read: the connection cannot
+            // carry another request, so say so rather than let a client
+            // reuse it and find it closed.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let ApiError::RateLimited { retry_after } = self {
             response
                 .headers_mut()

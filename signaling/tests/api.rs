@@ -8,6 +8,18 @@ use reqwest::StatusCode;
 use samsyn_signaling::audit::{AuditEvent, read_trail};
 use samsyn_signaling::{Role, TokenAuthority};
 
+async fn list(gw: &TestGateway) -> serde_json::Value {
+    gw.http
+        .get(gw.url("/api/rooms"))
+        .bearer_auth(gw.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn create(gw: &TestGateway, body: Option<serde_json::Value>) -> reqwest::Response {
     let request = gw
         .http
@@ -61,18 +73,9 @@ async fn admins_create_list_and_end_rooms() {
     let watching = gw.offer(&format!("/whep/{room}"), specialist, OFFER).await;
     assert_eq!(watching.status(), StatusCode::CREATED);
 
-    let list: serde_json::Value = gw
-        .http
-        .get(gw.url("/api/rooms"))
-        .bearer_auth(gw.admin_token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let rooms = list["rooms"].as_array().unwrap();
-    assert_eq!(rooms.len(), 2, "{list}");
+    let listed = list(&gw).await;
+    let rooms = listed["rooms"].as_array().unwrap();
+    assert_eq!(rooms.len(), 2, "{listed}");
     let ours = rooms.iter().find(|r| r["room"] == room.as_str()).unwrap();
     assert_eq!(ours["label"], "Home visit, north");
     assert_eq!(ours["camera"], true);
@@ -87,17 +90,8 @@ async fn admins_create_list_and_end_rooms() {
         .await
         .unwrap();
     assert_eq!(ended.status(), StatusCode::NO_CONTENT);
-    let list: serde_json::Value = gw
-        .http
-        .get(gw.url("/api/rooms"))
-        .bearer_auth(gw.admin_token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["rooms"].as_array().unwrap().len(), 1, "{list}");
+    let listed = list(&gw).await;
+    assert_eq!(listed["rooms"].as_array().unwrap().len(), 1, "{listed}");
 
     // The trail says who came and went, with the names the tokens carry.
     let trail = read_trail(gw.data_dir.path(), |_, _| panic!("bad line")).unwrap();

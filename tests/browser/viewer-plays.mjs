@@ -18,6 +18,8 @@ const USAGE = `usage: node viewer-plays.mjs --url <viewer link incl. #token=…>
          [--expect-error <text>]          succeed only if the page shows this error
          [--expect-latency]               also wait until the page shows the camera delay
          [--viewport 1280x720]            browser window size
+         [--trust-spki <base64 sha256>]   trust a server key that no CA signed (a
+                                          gateway's self-signed certificate)
          [--chromium /usr/bin/chromium]   browser binary (or $SAMSYN_CHROMIUM)`;
 
 const CHROMIUM_ARGS = [
@@ -52,6 +54,7 @@ function parseArgs(argv) {
     expectLatency: false,
     viewport: { width: 1280, height: 720 },
     chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium',
+    trustSpki: null,
   };
   const ints = { '--width': 'width', '--height': 'height', '--timeout-ms': 'timeoutMs', '--min-frames': 'minFrames' };
   for (let i = 0; i < argv.length; i++) {
@@ -77,6 +80,7 @@ function parseArgs(argv) {
     else if (flag === '--expect-error') o.expectError = next();
     else if (flag === '--expect-latency') o.expectLatency = true;
     else if (flag === '--chromium') o.chromium = next();
+    else if (flag === '--trust-spki') o.trustSpki = next();
     else if (flag === '--viewport') {
       const m = /^(\d+)x(\d+)$/.exec(next());
       if (!m) usage('--viewport must look like 1280x720');
@@ -190,14 +194,20 @@ async function main() {
     browser = await chromium.launch({
       executablePath: opt.chromium,
       headless: true,
-      args: CHROMIUM_ARGS,
+      // A self-signed gateway is trusted by its key, the way a person who
+      // checked the fingerprint would accept it; nothing else is let through.
+      args: opt.trustSpki
+        ? [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${opt.trustSpki}`]
+        : CHROMIUM_ARGS,
       timeout: 30000,
     });
   } catch (e) {
     return fail(`could not start Chromium at ${opt.chromium}: ${e.message}`);
   }
 
-  const context = await browser.newContext({ viewport: opt.viewport, ignoreHTTPSErrors: true });
+  // Certificates are checked as in any browser: an HTTPS gateway is trusted
+  // through its CA, or by its key with --trust-spki, never by ignoring errors.
+  const context = await browser.newContext({ viewport: opt.viewport });
   page = await context.newPage();
   page.on('console', (m) => log(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log(`[pageerror] ${e.message}`));

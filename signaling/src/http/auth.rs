@@ -1,9 +1,9 @@
 //! The extractors that admit a request: a bearer token in an allowed role,
 //! for the room of the path, while that room is open.
 //!
-//! Every refusal after a room or a token was presented goes to the audit
-//! trail with the client's address, so the people who answer for the
-//! gateway can see attempts, not only visits.
+//! Every refusal of a genuine token goes to the audit trail with the
+//! client's address, so the people who answer for the gateway can see
+//! attempts with real links, not only visits.
 
 use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
@@ -61,23 +61,16 @@ impl<A: Access> FromRequestParts<Arc<AppState>> for RoomAccess<A> {
     ) -> Result<Self, ApiError> {
         let client = client_address(&parts.extensions);
         let RoomPath(room) = RoomPath::from_request_parts(parts, state).await?;
-        let admitted = async {
-            let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
-            let claims = state.tokens.verify(&token, Some(room.as_str()), A::ROLES)?;
-            let record = open_room(state, &room)?;
-            Ok((claims, record))
-        }
-        .await;
-        match admitted {
-            Ok((claims, record)) => Ok(Self {
-                room,
-                record,
-                claims,
-                client,
-                access: PhantomData,
-            }),
-            Err(err) => Err(refused(state, Some(&room), client, err)),
-        }
+        let claims = admit(parts, state, Some(&room), A::ROLES).await?;
+        let record =
+            open_room(state, &room).map_err(|err| refused(state, Some(&room), client, err))?;
+        Ok(Self {
+            room,
+            record,
+            claims,
+            client,
+            access: PhantomData,
+        })
     }
 }
 
@@ -93,16 +86,28 @@ impl FromRequestParts<Arc<AppState>> for AdminAccess {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let client = client_address(&parts.extensions);
-        let admitted = async {
-            let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
-            Ok(state.tokens.verify(&token, None, Admins::ROLES)?)
-        }
-        .await;
-        admitted
-            .map(|claims| Self { claims })
-            .map_err(|err| refused(state, None, client, err))
+        let claims = admit(parts, state, None, Admins::ROLES).await?;
+        Ok(Self { claims })
     }
+}
+
+/// The claims of the request's bearer token, if it admits `roles` (to
+/// `room`, for a room's endpoint); refusals are audited.
+async fn admit(
+    parts: &mut Parts,
+    state: &Arc<AppState>,
+    room: Option<&RoomId>,
+    roles: &'static [Role],
+) -> Result<Claims, ApiError> {
+    let client = client_address(&parts.extensions);
+    let verified = match BearerToken::from_request_parts(parts, state).await {
+        Ok(BearerToken(token)) => state
+            .tokens
+            .verify(&token, room.map(RoomId::as_str), roles)
+            .map_err(ApiError::from),
+        Err(err) => Err(err),
+    };
+    verified.map_err(|err| refused(state, room, client, err))
 }
 
 /// The room's record if the room is open; why not otherwise.
@@ -125,13 +130,29 @@ fn open_room(state: &AppState, room: &RoomId) -> Result<RoomRecord, ApiError> {
 }
 
 /// Audits a refused token and hands the error on.
+///
+/// Only tokens this gateway signed are audited (expired, another room's, the
+/// wrong role, an ended room): only holders of real links can cause those.
+/// Missing and forged tokens are anyone's to send, so they would let a
+/// stranger flood the trail and rotate real records out of it; they are
+/// held back by the rate limit instead.
 fn refused(
     state: &AppState,
     room: Option<&RoomId>,
     client: Option<IpAddr>,
     err: ApiError,
 ) -> ApiError {
-    if matches!(err, ApiError::Auth(_)) {
+    let genuine_token = matches!(
+        err,
+        ApiError::Auth(
+            AuthError::Expired
+                | AuthError::WrongRoom
+                | AuthError::WrongRole { .. }
+                | AuthError::RoomEnded
+                | AuthError::UnknownRoom
+        )
+    );
+    if genuine_token {
         state.audit.record(AuditEvent::Refused {
             room: room.map(ToString::to_string),
             code: err.code().to_owned(),
