@@ -14,6 +14,8 @@
 //! the binaries under the target directory to measure (missing ones are
 //! skipped); `SAMSYN_BENCH_WINDOW_SECS` (default 20) sets the window.
 
+#[path = "../src/child.rs"]
+mod child;
 #[path = "../../gateway/tests/support/health.rs"]
 mod health;
 #[allow(dead_code)] // The media tests' namespace helper; this uses `isolate`.
@@ -22,7 +24,7 @@ mod netns;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -30,6 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use bytes::BytesMut;
+use child::Process;
 use rtc::interceptor::Registry;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -182,7 +185,9 @@ fn measure(
             .args(["--gateway", &gateway.base_url, "--room", &invite.room])
             .args(["--token", &invite.publisher_token])
             .args(CAPTURE_ARGS)
-            .env("SAMSYN_LOG", "warn"),
+            .env("SAMSYN_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
     )?;
     let http = reqwest::Client::new();
     let mut viewers: Vec<Viewer> = Vec::new();
@@ -430,47 +435,6 @@ fn age(path: &Path) -> String {
     }
 }
 
-/// A child process, stopped with SIGTERM (then killed) when dropped.
-struct Process {
-    child: Child,
-}
-
-impl Process {
-    fn spawn(command: &mut Command) -> anyhow::Result<Self> {
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("cannot start {:?}", command.get_program()))?;
-        Ok(Self { child })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A running `samsyn-gateway serve`: HTTP on loopback, media on the
 /// namespace's gateway address.
 struct Gateway {
@@ -496,6 +460,8 @@ impl Gateway {
         let base_url = format!("http://127.0.0.1:{http_port}");
         let process = Process::spawn(
             Command::new(binary)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
                 .args(["serve", "--listen", &format!("127.0.0.1:{http_port}")])
                 .arg("--data-dir")
                 .arg(data_dir.path())

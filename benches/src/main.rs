@@ -1,5 +1,8 @@
 //! `samsyn-bench`: checks and measurements of a samsyn deployment.
 
+mod child;
+mod latency;
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -12,10 +15,10 @@ use clap::{Parser, Subcommand};
     about = "Checks and measurements of a samsyn gateway, for hospital IT and for us",
     long_about = "Checks and measurements of a samsyn gateway, for hospital IT and for us.\n\n\
         Available now: `health`, which asks a gateway whether it is up and how long it \
-        takes to answer.\n\n\
+        takes to answer; `latency`, which runs a gateway, a test camera and a decoding \
+        viewer on this machine and measures encode-path and glass-to-glass latency.\n\n\
         Planned (not in this build): connection tests from a ward's network (can WebRTC \
-        reach the gateway's media port?), load (many viewers per room) and glass-to-glass \
-        latency.",
+        reach the gateway's media port?) and load (many viewers per room).",
     after_help = "Benchmarks of the gateway itself run from the source tree:\n  \
         cargo bench -p samsyn-bench --bench forward       SFU core: one packet to 1/10/50 viewers, \
         keyframe detection, routing\n  \
@@ -39,6 +42,9 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         timeout_secs: f64,
     },
+    /// Run gateway, test camera and a decoding viewer on this machine (127.0.0.1)
+    /// and report encode-path and glass-to-glass latency (p50/p95/p99/max)
+    Latency(latency::LatencyArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
             gateway,
             timeout_secs,
         } => health(&gateway, Duration::from_secs_f64(timeout_secs.max(0.001))),
+        Command::Latency(args) => latency::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

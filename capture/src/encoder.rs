@@ -17,13 +17,14 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use crate::elements::{self, ElementError};
-use crate::settings::{VideoCodec, VideoSettings};
+use crate::settings::{VideoCodec, VideoSettings, X264Preset};
 
 /// One encoder the table knows how to set up.
 ///
 /// Property values may contain placeholders filled from the settings:
 /// `{kbps}` and `{bps}` (target bitrate), `{keyint}` (maximum frames between
-/// keyframes) and `{threads}` (encoder threads).
+/// keyframes), `{threads}` (encoder threads) and `{x264_preset}` (the
+/// configured x264 speed preset).
 #[derive(Debug)]
 pub struct EncoderCandidate {
     /// GStreamer element factory name.
@@ -36,6 +37,10 @@ pub struct EncoderCandidate {
     pub properties: &'static [(&'static str, &'static str)],
     /// Caps forced on the encoder's output.
     pub output_caps: &'static str,
+    /// Property settings, applied after `properties`, that make the encoder
+    /// as fast as it goes: the quality ladder's first step when the latency
+    /// budget is not held. Empty when it has no faster setting.
+    pub fastest: &'static [(&'static str, &'static str)],
 }
 
 /// Seconds between keyframes when no viewer asks for one. Viewers ask (PLI)
@@ -59,6 +64,8 @@ const H264: &[EncoderCandidate] = &[
             ("target-usage", "7"),
         ],
         output_caps: H264_CAPS,
+        // target-usage 7 is already its fastest.
+        fastest: &[],
     },
     EncoderCandidate {
         element: "vaapih264enc",
@@ -72,6 +79,7 @@ const H264: &[EncoderCandidate] = &[
             ("quality-level", "7"),
         ],
         output_caps: H264_CAPS,
+        fastest: &[],
     },
     EncoderCandidate {
         element: "v4l2h264enc",
@@ -84,6 +92,7 @@ const H264: &[EncoderCandidate] = &[
         // V4L2 encoders name levels themselves; forcing a profile here would
         // fail negotiation on devices that only offer "baseline".
         output_caps: "video/x-h264",
+        fastest: &[],
     },
     EncoderCandidate {
         element: "nvh264enc",
@@ -99,6 +108,7 @@ const H264: &[EncoderCandidate] = &[
             ("rc-lookahead", "0"),
         ],
         output_caps: H264_CAPS,
+        fastest: &[("preset", "low-latency-hp")],
     },
     EncoderCandidate {
         element: "x264enc",
@@ -108,7 +118,7 @@ const H264: &[EncoderCandidate] = &[
             // zerolatency: no lookahead, no frame threading (sliced threads
             // instead), so a frame leaves the encoder as soon as it is coded.
             ("tune", "zerolatency"),
-            ("speed-preset", "superfast"),
+            ("speed-preset", "{x264_preset}"),
             ("bframes", "0"),
             ("b-adapt", "false"),
             ("rc-lookahead", "0"),
@@ -122,6 +132,7 @@ const H264: &[EncoderCandidate] = &[
             ("sliced-threads", "true"),
         ],
         output_caps: H264_CAPS,
+        fastest: &[("speed-preset", "ultrafast")],
     },
 ];
 
@@ -145,6 +156,7 @@ const VP8: &[EncoderCandidate] = &[EncoderCandidate {
         ("buffer-size", "150"),
     ],
     output_caps: "video/x-vp8",
+    fastest: &[("cpu-used", "16")],
 }];
 
 /// The encoder table for `codec`, best first.
@@ -251,6 +263,8 @@ pub struct EncoderParams {
     pub keyframe_interval: u32,
     /// Encoder threads.
     pub threads: u32,
+    /// x264's speed preset.
+    pub x264_preset: X264Preset,
 }
 
 impl EncoderParams {
@@ -265,6 +279,7 @@ impl EncoderParams {
             bitrate_kbps: video.bitrate_kbps,
             keyframe_interval: video.fps * KEYFRAME_BACKSTOP_SECS,
             threads,
+            x264_preset: video.x264_preset,
         }
     }
 
@@ -274,6 +289,7 @@ impl EncoderParams {
             .replace("{bps}", &(u64::from(self.bitrate_kbps) * 1000).to_string())
             .replace("{keyint}", &self.keyframe_interval.to_string())
             .replace("{threads}", &self.threads.to_string())
+            .replace("{x264_preset}", &self.x264_preset.to_string())
     }
 }
 
@@ -282,12 +298,29 @@ pub fn make_encoder(
     candidate: &EncoderCandidate,
     params: &EncoderParams,
 ) -> Result<gst::Element, ElementError> {
-    let encoder = elements::make_named(candidate.element, Some("video-encoder"))?;
+    make_encoder_at(candidate, params, false)
+}
+
+/// Creates the encoder of `candidate`, at its fastest setting if `fastest`.
+pub fn make_encoder_at(
+    candidate: &EncoderCandidate,
+    params: &EncoderParams,
+    fastest: bool,
+) -> Result<gst::Element, ElementError> {
+    let encoder = elements::make_named(candidate.element, Some(ENCODER_NAME))?;
     for (property, template) in candidate.properties {
         elements::set_property_str(&encoder, property, &params.fill(template))?;
     }
+    if fastest {
+        for (property, template) in candidate.fastest {
+            elements::set_property_str(&encoder, property, &params.fill(template))?;
+        }
+    }
     Ok(encoder)
 }
+
+/// The name of the encoder element in the video chain.
+pub const ENCODER_NAME: &str = "video-encoder";
 
 /// The caps forced on `candidate`'s output.
 pub fn output_caps(candidate: &EncoderCandidate) -> gst::Caps {
@@ -319,6 +352,7 @@ pub fn probe(candidate: &EncoderCandidate) -> Result<(), String> {
         bitrate_kbps: 1000,
         keyframe_interval: 300,
         threads: 1,
+        x264_preset: X264Preset::default(),
     };
     let pipeline = gst::Pipeline::with_name("encoder-probe");
     let build = || -> Result<(), String> {

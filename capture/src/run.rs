@@ -1,10 +1,14 @@
 //! The daemon's life: build the pipeline, publish over WHIP, stream until
 //! told to stop, then end the session cleanly.
 
+use std::time::{Duration, Instant};
+
 use samsyn_config::{CaptureConfig, ConfigError};
 use url::Url;
 
 use crate::gateway_tls::{GatewayTrust, TrustError};
+use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
+use crate::latency::{endpoint, status};
 use crate::settings::VideoSettings;
 use crate::webrtc::{PublishError, Publisher, PublisherOptions, ice};
 use crate::whip::{self, SessionKind, WhipClient, WhipError};
@@ -63,6 +67,8 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     let trust = GatewayTrust::from_config(&config.tls)?;
     let client = WhipClient::with_trust(SessionKind::Publish, token, &trust)?;
     let mut publisher = Publisher::build(&options)?;
+    // Kept for the session; the bitrate controller constrains the ladder through it.
+    let _latency = watch_latency(config, &options, &publisher).await;
 
     let session = tokio::select! {
         started = start(&mut publisher, &client, &whip_url) => started?,
@@ -89,6 +95,47 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     }
     publisher.stop();
     outcome
+}
+
+/// Starts measuring the encode path, the quality ladder, the status line
+/// and (if configured) the status endpoint.
+async fn watch_latency(
+    config: &CaptureConfig,
+    options: &PublisherOptions,
+    publisher: &Publisher,
+) -> LatencyHandle {
+    let budget = Duration::from_secs_f64(config.encode_budget_ms() / 1e3);
+    let mut controller = LatencyController::new(
+        ControllerOptions {
+            budget,
+            glass_to_glass_target_ms: config.latency.glass_to_glass_target_ms,
+            ladder: config.latency.ladder,
+            video: options.video,
+        },
+        publisher.encoder_control().cloned(),
+        Instant::now(),
+    );
+    controller.watch_capture_time(publisher.capture_time_writer().clone());
+    controller.wait_for_publishing(publisher.publishing());
+    let latency = controller::spawn(controller, publisher.frame_timer().subscribe());
+    let status = latency.status.clone();
+    tracing::info!(
+        budget_ms = format!("{:.1}", budget.as_secs_f64() * 1e3),
+        glass_to_glass_target_ms = config.latency.glass_to_glass_target_ms,
+        ladder = config.latency.ladder,
+        "latency budget"
+    );
+    if config.status.endpoint {
+        match endpoint::serve(config.status.port, status.clone()).await {
+            Ok(address) => tracing::info!("status endpoint: http://{address}/status"),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    tokio::spawn(status::show(
+        status,
+        Duration::from_secs(u64::from(config.status.log_interval_secs)),
+    ));
+    latency
 }
 
 /// The media options the configuration asks for, with ICE pinned by the

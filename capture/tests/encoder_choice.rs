@@ -55,6 +55,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         hardware: true,
         properties: &[],
         output_caps: "video/x-h264",
+        fastest: &[],
     },
     EncoderCandidate {
         // Exists, but cannot produce H.264: the probe pipeline fails, as a
@@ -64,6 +65,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         hardware: true,
         properties: &[],
         output_caps: "video/x-h264",
+        fastest: &[],
     },
     EncoderCandidate {
         element: "x264enc",
@@ -71,6 +73,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         hardware: false,
         properties: &[("bframes", "0")],
         output_caps: "video/x-h264,profile=constrained-baseline",
+        fastest: &[],
     },
 ];
 
@@ -96,6 +99,7 @@ static NOTHING_USABLE: &[EncoderCandidate] = &[EncoderCandidate {
     hardware: false,
     properties: &[],
     output_caps: "video/x-h264",
+    fastest: &[],
 }];
 
 #[test]
@@ -119,6 +123,7 @@ fn x264_is_tuned_for_latency() {
         fps: 30,
         codec: VideoCodec::H264,
         bitrate_kbps: 1800,
+        x264_preset: Default::default(),
     };
     let x264 = candidates(VideoCodec::H264)
         .iter()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use url::Url;
 
-use crate::capture::{CaptureConfig, VideoCodec};
+use crate::capture::{CaptureConfig, VideoCodec, X264Preset};
 use crate::error::ConfigError;
 use crate::gateway::GatewayConfig;
 use crate::layers::{load, load_unvalidated};
@@ -262,6 +262,53 @@ pub struct CaptureArgs {
         help = "Interface address ICE may use; repeat for several; needed for 127.0.0.1 (env SAMSYN_ICE__LOCAL_ADDRESSES=[a,b])"
     )]
     pub ice_addresses: Vec<IpAddr>,
+
+    /// `--x264-preset`; see its help text.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "PRESET",
+        help = "x264's speed preset when x264 encodes [default: superfast] (env SAMSYN_X264_PRESET)"
+    )]
+    pub x264_preset: Option<X264Preset>,
+
+    /// `--encode-budget-ms`; see its help text.
+    #[arg(
+        long,
+        value_name = "MS",
+        help = "Most time from capture to RTP packet per frame; default one frame interval (env SAMSYN_LATENCY__ENCODE_BUDGET_MS)"
+    )]
+    pub encode_budget_ms: Option<u32>,
+
+    /// `--glass-to-glass-target-ms`; see its help text.
+    #[arg(
+        long,
+        value_name = "MS",
+        help = "End-to-end latency goal, camera to screen [default: 150] (env SAMSYN_LATENCY__GLASS_TO_GLASS_TARGET_MS)"
+    )]
+    pub glass_to_glass_target_ms: Option<u32>,
+
+    /// `--no-ladder`; see its help text.
+    #[arg(
+        long,
+        help = "Never step the picture down to hold the encode budget (env SAMSYN_LATENCY__LADDER=false)"
+    )]
+    pub no_ladder: bool,
+
+    /// `--status-port`; see its help text.
+    #[arg(
+        long,
+        value_name = "PORT",
+        help = "Port of the JSON status endpoint on 127.0.0.1 [default: 9740] (env SAMSYN_STATUS__PORT)"
+    )]
+    pub status_port: Option<u16>,
+
+    /// `--no-status-endpoint`; see its help text.
+    #[arg(
+        long,
+        help = "Do not serve the status endpoint (env SAMSYN_STATUS__ENDPOINT=false)"
+    )]
+    pub no_status_endpoint: bool,
 }
 
 impl CaptureArgs {
@@ -288,8 +335,18 @@ impl CaptureArgs {
             // Only the negative is a flag; without it the file or environment decides.
             audio: self.no_audio.then_some(false),
             bitrate_kbps: self.bitrate_kbps,
+            x264_preset: self.x264_preset,
             ice: IceOverlay {
                 local_addresses: &self.ice_addresses,
+            },
+            latency: LatencyOverlay {
+                encode_budget_ms: self.encode_budget_ms,
+                glass_to_glass_target_ms: self.glass_to_glass_target_ms,
+                ladder: self.no_ladder.then_some(false),
+            },
+            status: StatusOverlay {
+                endpoint: self.no_status_endpoint.then_some(false),
+                port: self.status_port,
             },
             tls: ClientTlsOverlay {
                 ca_file: self.ca_file.as_deref(),
@@ -365,8 +422,30 @@ struct CaptureOverlay<'a> {
     audio: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bitrate_kbps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x264_preset: Option<X264Preset>,
     ice: IceOverlay<'a>,
+    latency: LatencyOverlay,
+    status: StatusOverlay,
     tls: ClientTlsOverlay<'a>,
+}
+
+#[derive(Serialize)]
+struct LatencyOverlay {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encode_budget_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    glass_to_glass_target_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ladder: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct StatusOverlay {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
 }
 
 #[derive(Serialize)]

@@ -36,10 +36,109 @@ pub struct CaptureConfig {
     pub audio: bool,
     /// Target video bitrate in kbit/s; congestion control stays at or under it.
     pub bitrate_kbps: u32,
+    /// x264's speed preset when x264 encodes (slower: better picture per
+    /// bit, more CPU); the quality ladder switches to `ultrafast` when the
+    /// latency budget is not held. Other encoders ignore it.
+    pub x264_preset: X264Preset,
     /// ICE settings.
     pub ice: IceConfig,
+    /// The latency budget and how it is held.
+    pub latency: LatencyConfig,
+    /// The nurse's view of the stream: status line and local status endpoint.
+    pub status: StatusConfig,
     /// How the gateway's HTTPS certificate is checked.
     pub tls: ClientTlsConfig,
+}
+
+/// x264's speed presets, fastest first.
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum X264Preset {
+    /// The fastest: what the quality ladder steps down to.
+    Ultrafast,
+    /// The default: 720p30 in a few milliseconds per frame on a laptop core.
+    #[default]
+    Superfast,
+    /// Better picture per bit, about twice the CPU of `superfast`.
+    Veryfast,
+    /// Slower again.
+    Faster,
+    /// Slower again.
+    Fast,
+    /// x264's own default: far too slow for live 720p on a laptop.
+    Medium,
+    /// Slower again.
+    Slow,
+    /// Slower again.
+    Slower,
+    /// The slowest that makes sense.
+    Veryslow,
+}
+
+impl fmt::Display for X264Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            X264Preset::Ultrafast => "ultrafast",
+            X264Preset::Superfast => "superfast",
+            X264Preset::Veryfast => "veryfast",
+            X264Preset::Faster => "faster",
+            X264Preset::Fast => "fast",
+            X264Preset::Medium => "medium",
+            X264Preset::Slow => "slow",
+            X264Preset::Slower => "slower",
+            X264Preset::Veryslow => "veryslow",
+        })
+    }
+}
+
+/// The latency budget of the capture daemon (`[latency]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencyConfig {
+    /// Most time a frame may spend from its capture timestamp until its last
+    /// RTP packet is handed to WebRTC, in ms. Unset: one frame interval
+    /// (33 ms at 30 fps), see [`CaptureConfig::encode_budget_ms`].
+    pub encode_budget_ms: Option<u32>,
+    /// The end-to-end goal, camera to the specialist's screen, in ms. Shown
+    /// next to measured figures; the encode budget must fit inside it.
+    pub glass_to_glass_target_ms: u32,
+    /// Step the picture down (faster preset, lower frame rate, lower
+    /// resolution) when the encode budget is not held, and back up when it is.
+    pub ladder: bool,
+}
+
+impl Default for LatencyConfig {
+    fn default() -> Self {
+        LatencyConfig {
+            encode_budget_ms: None,
+            glass_to_glass_target_ms: 150,
+            ladder: true,
+        }
+    }
+}
+
+/// The status line and the local status endpoint (`[status]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Serve the status as JSON on `http://127.0.0.1:<port>/status`.
+    pub endpoint: bool,
+    /// Port of the status endpoint (on 127.0.0.1 only).
+    pub port: u16,
+    /// When stderr is not a terminal, log the status line this often, in seconds.
+    pub log_interval_secs: u32,
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        StatusConfig {
+            endpoint: true,
+            port: 9740,
+            log_interval_secs: 10,
+        }
+    }
 }
 
 /// How the capture daemon checks the gateway's certificate.
@@ -115,7 +214,10 @@ impl Default for CaptureConfig {
             codec: VideoCodec::H264,
             audio: true,
             bitrate_kbps: 2500,
+            x264_preset: X264Preset::default(),
             ice: IceConfig::default(),
+            latency: LatencyConfig::default(),
+            status: StatusConfig::default(),
             tls: ClientTlsConfig::default(),
         }
     }
@@ -165,6 +267,15 @@ impl CaptureConfig {
     /// The parsed `source`.
     pub fn source_spec(&self) -> Result<SourceSpec, ConfigError> {
         SourceSpec::parse(&self.source)
+    }
+
+    /// The encode budget in force: `latency.encode_budget_ms`, or one frame
+    /// interval at `fps` when it is unset.
+    pub fn encode_budget_ms(&self) -> f64 {
+        match self.latency.encode_budget_ms {
+            Some(ms) => f64::from(ms),
+            None => 1000.0 / f64::from(self.fps.max(1)),
+        }
     }
 
     /// Checks every value against its allowed range; lists all problems found.
@@ -225,6 +336,37 @@ impl CaptureConfig {
                  not the wildcard",
             );
         }
+        if let Some(budget) = self.latency.encode_budget_ms {
+            checks.in_range("latency.encode_budget_ms", budget, 1..=1000, " ms");
+            checks.require(
+                budget < self.latency.glass_to_glass_target_ms,
+                "latency.encode_budget_ms",
+                budget,
+                format!(
+                    "must be below latency.glass_to_glass_target_ms ({} ms): encoding is \
+                     only one part of the way from camera to screen",
+                    self.latency.glass_to_glass_target_ms
+                ),
+            );
+        }
+        checks.in_range(
+            "latency.glass_to_glass_target_ms",
+            self.latency.glass_to_glass_target_ms,
+            10..=10_000,
+            " ms",
+        );
+        checks.require(
+            self.status.port != 0,
+            "status.port",
+            self.status.port,
+            "must be a port number 1-65535; to turn the endpoint off set status.endpoint = false",
+        );
+        checks.in_range(
+            "status.log_interval_secs",
+            self.status.log_interval_secs,
+            1..=3600,
+            " s",
+        );
         checks.finish()
     }
 

@@ -225,6 +225,26 @@ fn capture_value_rules() {
             "ice.local_addresses = 0.0.0.0: must be an address of a local interface",
         ),
         (
+            |c| c.latency.encode_budget_ms = Some(0),
+            "latency.encode_budget_ms = 0: must be 1..=1000 ms",
+        ),
+        (
+            |c| c.latency.encode_budget_ms = Some(200),
+            "latency.encode_budget_ms = 200: must be below latency.glass_to_glass_target_ms (150 ms)",
+        ),
+        (
+            |c| c.latency.glass_to_glass_target_ms = 5,
+            "latency.glass_to_glass_target_ms = 5: must be 10..=10000 ms",
+        ),
+        (
+            |c| c.status.port = 0,
+            "status.port = 0: must be a port number 1-65535; to turn the endpoint off set status.endpoint = false",
+        ),
+        (
+            |c| c.status.log_interval_secs = 0,
+            "status.log_interval_secs = 0: must be 1..=3600 s",
+        ),
+        (
             |c| c.gateway = Some("http://10.213.0.1:8080".parse().unwrap()),
             "gateway = \"http://10.213.0.1:8080/\": is plain http:// to another machine, which \
              would send the publisher token unencrypted; use the gateway's https:// URL",
@@ -362,12 +382,45 @@ fn gateway_value_rules() {
 }
 
 #[test]
+fn latency_budget_from_the_environment_is_named_with_its_variable() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("SAMSYN_LATENCY__ENCODE_BUDGET_MS", "5000");
+        let text = error_text(capture_flags(&["--gateway", "http://127.0.0.1:8080"]).load());
+        assert!(
+            text.contains("latency.encode_budget_ms = 5000: must be 1..=1000 ms")
+                && text.contains("SAMSYN_LATENCY__ENCODE_BUDGET_MS"),
+            "{text}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_x264_preset_lists_the_allowed_ones() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("capture.toml", "x264_preset = \"warp\"\n")?;
+        let text = error_text(capture_flags(&["--config", "capture.toml"]).load_unvalidated());
+        assert!(
+            text.contains("x264_preset") && text.contains("ultrafast") && text.contains("veryslow"),
+            "{text}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn values_at_the_edges_are_accepted() {
     let mut capture = capture_with_gateway();
     capture.width = 7680;
     capture.height = 16;
     capture.fps = 120;
     capture.bitrate_kbps = 100;
+    capture.latency.encode_budget_ms = Some(149);
+    capture.latency.glass_to_glass_target_ms = 150;
+    capture.status.port = 65535;
+    capture.status.log_interval_secs = 3600;
     capture.source = "v4l2:/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920-video-index0".into();
     capture.validate().unwrap();
 

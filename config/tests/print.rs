@@ -82,8 +82,19 @@ fn capture_print_round_trips() {
             codec: VideoCodec::Vp8,
             audio: false,
             bitrate_kbps: 4000,
+            x264_preset: samsyn_config::X264Preset::Veryfast,
             ice: samsyn_config::IceConfig {
                 local_addresses: vec!["127.0.0.1".parse().unwrap()],
+            },
+            latency: samsyn_config::LatencyConfig {
+                encode_budget_ms: Some(40),
+                glass_to_glass_target_ms: 200,
+                ladder: false,
+            },
+            status: samsyn_config::StatusConfig {
+                endpoint: false,
+                port: 9999,
+                log_interval_secs: 30,
             },
             tls: ClientTlsConfig::default(),
         };

@@ -95,6 +95,7 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
         screenshot.to_str().expect("a UTF-8 artifact path"),
         "--min-frames",
         "30",
+        "--expect-latency",
         "--timeout-ms",
         "20000",
     ]);
@@ -134,6 +135,17 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     assert_eq!(result["videoWidth"], WIDTH);
     assert_eq!(result["videoHeight"], HEIGHT);
     assert_eq!(stats["codec"], "H264", "the page receives H.264");
+    // The camera's capture times reach the page (same clock here): the
+    // delay from capture to the browser's delivery is shown.
+    let delay = result["latency"]["ms"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("the page shows the camera delay: {}", result["latency"]));
+    println!("page: camera delay {delay} ms ({})", result["latencyText"]);
+    assert!(
+        (0.0..1000.0).contains(&delay),
+        "a camera delay of {delay} ms on one machine"
+    );
+    assert_eq!(result["latencyText"], format!("{delay} ms"));
     let first_frame = result["msToFirstFrame"]
         .as_u64()
         .expect("the page records its first frame");

@@ -145,6 +145,7 @@
     if (s.location) deleteSession(s.location);
     samsyn.stats = {};
     renderStats();
+    showLatency(null, 'not connected');
   }
 
   function retryIn(ms) {
@@ -276,7 +277,7 @@
     };
     cur = s;
 
-    pc.addTransceiver('video', { direction: 'recvonly' });
+    s.captureTimesOffered = offerCaptureTimes(pc.addTransceiver('video', { direction: 'recvonly' }));
     pc.addTransceiver('audio', { direction: 'recvonly' });
 
     pc.ontrack = (ev) => {
@@ -337,6 +338,7 @@
       const answer = await res.text();
       if (cur !== s) return;
       await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      s.captureTimesAnswered = answerHasCaptureTimes(answer);
       s.establishedAt = s.lastProgress = performance.now();
       // The server ending the session (DTLS close) need not wait for the stall watchdog.
       const dtls = pc.getReceivers().map((r) => r.transport).find(Boolean);
@@ -467,6 +469,7 @@
     };
     s.prev = { ts, bytes, decoded, received, lost };
     renderStats();
+    measureLatency(s);
 
     const now = performance.now();
     if (decoded > s.framesDecoded) {
@@ -497,6 +500,59 @@
   }
 
   setInterval(() => { tick().catch((e) => console.warn('[samsyn] stats: ' + e)); }, 1000);
+
+  // --- end-to-end delay (abs-capture-time) ---------------------------------------------
+  // The camera stamps each video packet with the wall-clock time its frame was
+  // captured (RTP header extension abs-capture-time); the gateway forwards it.
+  // Chrome negotiates the extension only when asked (it is "stopped" by
+  // default, Chromium 156) and then reports it per received stream as
+  // captureTimestamp (NTP milliseconds) next to timestamp (when the frame was
+  // delivered, Unix milliseconds) in getSynchronizationSources(). Their
+  // difference is camera-to-screen delay when both computers keep network time.
+  const ABS_CAPTURE_TIME = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time';
+  const NTP_UNIX_OFFSET_MS = 2208988800000;   // 1900 to 1970
+  const PLAUSIBLE_DELAY_MS = 10000;           // beyond this (or negative) the clocks disagree
+  const latencyEl = $('stat-latency');
+  samsyn.latency = { ms: null, reason: 'not connected' };
+
+  // Asks to receive capture times on the video transceiver; false if this browser cannot.
+  function offerCaptureTimes(transceiver) {
+    if (typeof transceiver.getHeaderExtensionsToNegotiate !== 'function' ||
+        typeof transceiver.setHeaderExtensionsToNegotiate !== 'function') return false;
+    try {
+      const extensions = transceiver.getHeaderExtensionsToNegotiate();
+      if (!extensions.some((e) => e.uri === ABS_CAPTURE_TIME)) return false;
+      transceiver.setHeaderExtensionsToNegotiate(extensions.map((e) =>
+        e.uri === ABS_CAPTURE_TIME ? { uri: e.uri, direction: 'recvonly' } : { uri: e.uri, direction: e.direction }));
+      return true;
+    } catch (e) {
+      console.warn('[samsyn] capture times not available: ' + e);
+      return false;
+    }
+  }
+
+  function answerHasCaptureTimes(sdp) {
+    return sdp.split(/\r?\n/).some((line) => /^a=extmap:\d+(\/\w+)? /.test(line) && line.includes(ABS_CAPTURE_TIME));
+  }
+
+  function measureLatency(s) {
+    if (!s.captureTimesOffered) return showLatency(null, 'this browser does not report capture times');
+    if (!s.captureTimesAnswered) return showLatency(null, 'the camera does not send capture times');
+    const receiver = s.pc.getReceivers().find((r) => r.track && r.track.kind === 'video');
+    const source = receiver ? receiver.getSynchronizationSources()[0] : null;
+    if (!source || typeof source.captureTimestamp !== 'number') return showLatency(null, 'no capture time received yet');
+    const delay = source.timestamp - (source.captureTimestamp - NTP_UNIX_OFFSET_MS);
+    if (!(delay >= 0 && delay <= PLAUSIBLE_DELAY_MS)) {
+      return showLatency(null, 'the camera laptop\u2019s clock and this computer\u2019s disagree (both need network time)');
+    }
+    return showLatency(delay, null);
+  }
+
+  function showLatency(ms, reason) {
+    samsyn.latency = { ms: ms === null ? null : Math.round(ms), reason };
+    latencyEl.textContent = ms === null ? 'unknown' : Math.round(ms) + ' ms';
+    latencyEl.title = reason ? 'Not known: ' + reason : 'From the camera capturing a frame to this browser showing it';
+  }
 
   // --- buttons ---------------------------------------------------------------------------
   function updateMuteButton() {

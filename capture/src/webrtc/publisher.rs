@@ -2,6 +2,7 @@
 //! webrtcbin, all send-only.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,8 +14,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::events::{PipelineEvent, forward_bus, log_state_changes};
 use super::negotiate::{self, GATHER_TIMEOUT, NegotiationError};
 use crate::audio;
-use crate::chain::{ChainError, VideoChain};
+use crate::chain::{ChainError, EncoderControl, VideoChain};
 use crate::elements::{self, ElementError};
+use crate::latency::abs_capture_time::{self, CaptureTimeWriter};
+use crate::latency::frames::Point;
+use crate::latency::probes::FrameTimer;
 use crate::settings::{VideoCodec, VideoSettings};
 use crate::source::SourceSpec;
 
@@ -82,6 +86,10 @@ pub struct Publisher {
     encoder: Option<&'static str>,
     audio: bool,
     events: mpsc::UnboundedReceiver<PipelineEvent>,
+    timer: FrameTimer,
+    control: Option<EncoderControl>,
+    capture_time: CaptureTimeWriter,
+    publishing: Arc<AtomicBool>,
 }
 
 impl Publisher {
@@ -103,6 +111,12 @@ impl Publisher {
             .link(&video_payloader)
             .map_err(|e| PublishError::Link(e.to_string()))?;
         let video_transceiver = link_sendonly(&video_payloader, &webrtcbin)?;
+        let payloaded = video_payloader
+            .static_pad("src")
+            .ok_or_else(|| PublishError::Link("payloader has no src pad".into()))?;
+        let capture_time = CaptureTimeWriter::attach(&payloaded);
+        chain.timer.add_point(Point::Payloaded);
+        chain.timer.attach(Point::Payloaded, &payloaded);
 
         let audio = options.audio && add_microphone(&pipeline, &webrtcbin)?;
         if !options.audio {
@@ -121,6 +135,10 @@ impl Publisher {
             encoder: chain.encoder,
             audio,
             events,
+            timer: chain.timer,
+            control: chain.control,
+            capture_time,
+            publishing: Arc::default(),
         })
     }
 
@@ -154,9 +172,48 @@ impl Publisher {
     }
 
     /// Applies the gateway's answer; media flows once ICE and DTLS connect.
+    /// When the answer accepts abs-capture-time, every video packet carries
+    /// its frame's capture time from now on.
     pub async fn accept_answer(&self, sdp: &str) -> Result<(), PublishError> {
         negotiate::apply_answer(&self.webrtcbin, sdp).await?;
+        self.publishing.store(true, Ordering::Relaxed);
+        match abs_capture_time::negotiated_id(sdp) {
+            Some(id) => {
+                self.capture_time.enable(id);
+                tracing::debug!(id, "sending each frame's capture time (abs-capture-time)");
+            }
+            None => tracing::info!(
+                "the gateway did not accept abs-capture-time: viewers cannot measure \
+                 end-to-end latency"
+            ),
+        }
         Ok(())
+    }
+
+    /// Marks each frame along the encode path (subscribe for its timings).
+    pub fn frame_timer(&self) -> &FrameTimer {
+        &self.timer
+    }
+
+    /// Changes size, rate and preset while streaming; `None` when the
+    /// camera's H.264 is passed through.
+    pub fn encoder_control(&self) -> Option<&EncoderControl> {
+        self.control.as_ref()
+    }
+
+    /// Whether video packets carry abs-capture-time.
+    pub fn sends_capture_time(&self) -> bool {
+        self.capture_time.is_enabled()
+    }
+
+    /// Set once the gateway's answer is applied and media may flow.
+    pub fn publishing(&self) -> Arc<AtomicBool> {
+        self.publishing.clone()
+    }
+
+    /// The abs-capture-time stamper of the video packets.
+    pub fn capture_time_writer(&self) -> &CaptureTimeWriter {
+        &self.capture_time
     }
 
     /// The next error or end-of-stream from the pipeline that ends the
@@ -333,5 +390,10 @@ fn codec_preferences(payloader_caps: &gst::Caps, codec: VideoCodec) -> gst::Caps
     out.set("rtcp-fb-nack", true);
     out.set("rtcp-fb-nack-pli", true);
     out.set("rtcp-fb-ccm-fir", true);
+    // webrtcbin writes `extmap-N` fields as `a=extmap:N <uri>`.
+    out.set(
+        format!("extmap-{}", abs_capture_time::OFFERED_ID).as_str(),
+        abs_capture_time::URI,
+    );
     gst::Caps::builder_full().structure(out).build()
 }

@@ -379,7 +379,7 @@ fn stop(child: &mut Child) {
     }
 }
 
-fn free_tcp_port() -> u16 {
+pub fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free TCP port")
