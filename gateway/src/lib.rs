@@ -4,6 +4,8 @@
 //! the [`media`] plane, an SFU that fans the nurse's one uplink out to every
 //! specialist over a single UDP port.
 
+pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod rooms;
 pub mod serve;

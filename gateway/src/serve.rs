@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use samsyn_config::GatewayConfig;
-use samsyn_signaling::{AppState, PageAssets, SignalingSettings, TokenAuthority, router};
+use samsyn_signaling::{AppState, PageAssets, SignalingSettings, TokenAuthority, router_with};
 use tracing_subscriber::EnvFilter;
 
 use crate::media::addresses::media_addresses;
@@ -60,6 +60,7 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         .iter()
         .map(|a| a.to_string())
         .collect();
+    let gateway_routes = crate::http::routes(media.clone());
     let state = Arc::new(AppState::new(
         Arc::new(media),
         tokens,
@@ -81,7 +82,7 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         public_url = %config.public_base_url(),
         "samsyn-gateway ready"
     );
-    axum::serve(listener, router(state))
+    axum::serve(listener, router_with(state, gateway_routes))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server failed")?;

@@ -27,7 +27,7 @@ pub mod tokens;
 mod clock;
 
 pub use error::ApiError;
-pub use http::{AppState, PageAssets, router};
+pub use http::{AppState, PageAssets, router, router_with};
 pub use rooms::{RoomId, RoomInvite, create_room};
 pub use settings::SignalingSettings;
 pub use tokens::{AuthError, Claims, KeyError, Role, TokenAuthority};

@@ -5,6 +5,7 @@
 //! - [`sfu`] holds rooms and peers and forwards packets, time passed in.
 //! - [`routing`], [`rewrite`], [`keyframe`], [`throttle`]: the pieces of the
 //!   forwarding decision, each a pure function of its inputs.
+//! - [`probe`] measures what a connection test (`samsyn-bench connect`) sends.
 //! - [`node`] owns the sockets and the one thread that drives the SFU.
 //!
 //! One port, one socket per media address: the candidates announce the
@@ -16,10 +17,11 @@ pub mod h264_profile;
 pub mod keyframe;
 pub mod node;
 pub mod peer;
+pub mod probe;
 pub mod rewrite;
 pub mod routing;
 pub mod sfu;
 pub mod throttle;
 
 pub use node::{MediaNode, MediaNodeConfig};
-pub use sfu::{SfuSettings, SfuStats};
+pub use sfu::{SfuOccupancy, SfuSettings, SfuStats, Timing};

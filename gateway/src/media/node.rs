@@ -18,7 +18,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::peer::{LocalCandidates, Transmit};
+use super::probe::ProbeReport;
 use super::sfu::{Sfu, SfuSettings, SfuStats};
+use crate::metrics::{GatewayMetrics, MetricsUpdate, MetricsUpdater};
 
 /// Largest datagram we accept; WebRTC keeps packets under the path MTU.
 const MAX_DATAGRAM: usize = 2048;
@@ -58,6 +60,17 @@ enum Command {
         SessionId,
         oneshot::Sender<Result<(), MediaError>>,
     ),
+    StartConnectionTest(
+        String,
+        String,
+        oneshot::Sender<Result<SessionAnswer, MediaError>>,
+    ),
+    ConnectionTestReport(
+        String,
+        SessionId,
+        oneshot::Sender<Result<ProbeReport, MediaError>>,
+    ),
+    EndConnectionTest(String, SessionId, oneshot::Sender<Result<(), MediaError>>),
 }
 
 /// Handle to the running media node; cheap to share.
@@ -65,6 +78,7 @@ enum Command {
 pub struct MediaNode {
     commands: mpsc::Sender<Command>,
     stats: Arc<Mutex<SfuStats>>,
+    metrics: Arc<GatewayMetrics>,
     local_addresses: Vec<SocketAddr>,
 }
 
@@ -102,6 +116,8 @@ impl MediaNode {
         let (commands, receiver) = mpsc::channel(256);
         let stats = Arc::new(Mutex::new(SfuStats::default()));
         let loop_stats = stats.clone();
+        let metrics = Arc::new(GatewayMetrics::new());
+        let loop_metrics = metrics.clone();
         let sfu = Sfu::new(config.sfu, candidates);
         let loop_addresses = local_addresses.clone();
         std::thread::Builder::new()
@@ -123,6 +139,8 @@ impl MediaNode {
                         local_addresses: loop_addresses,
                         commands: receiver,
                         stats: loop_stats,
+                        metrics: loop_metrics,
+                        send_failures: 0,
                     }
                     .run()
                     .await;
@@ -131,8 +149,44 @@ impl MediaNode {
         Ok(Self {
             commands,
             stats,
+            metrics,
             local_addresses,
         })
+    }
+
+    /// The gateway's metrics, updated by the loop once a second.
+    pub fn metrics(&self) -> &Arc<GatewayMetrics> {
+        &self.metrics
+    }
+
+    /// Starts a connection test in `room` (see [`super::probe`]).
+    pub async fn start_connection_test(
+        &self,
+        room: &str,
+        offer_sdp: String,
+    ) -> Result<SessionAnswer, MediaError> {
+        self.call(|reply| Command::StartConnectionTest(room.to_owned(), offer_sdp, reply))
+            .await
+    }
+
+    /// What a connection test has received so far.
+    pub async fn connection_test_report(
+        &self,
+        room: &str,
+        session: &SessionId,
+    ) -> Result<ProbeReport, MediaError> {
+        self.call(|reply| Command::ConnectionTestReport(room.to_owned(), session.clone(), reply))
+            .await
+    }
+
+    /// Ends a connection test.
+    pub async fn end_connection_test(
+        &self,
+        room: &str,
+        session: &SessionId,
+    ) -> Result<(), MediaError> {
+        self.call(|reply| Command::EndConnectionTest(room.to_owned(), session.clone(), reply))
+            .await
     }
 
     /// The bound media sockets (one port, one per address).
@@ -200,12 +254,16 @@ struct MediaLoop {
     local_addresses: Vec<SocketAddr>,
     commands: mpsc::Receiver<Command>,
     stats: Arc<Mutex<SfuStats>>,
+    metrics: Arc<GatewayMetrics>,
+    /// Datagrams the sockets refused.
+    send_failures: u64,
 }
 
 impl MediaLoop {
     async fn run(mut self) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut stats_published = Instant::now();
+        let mut metrics = MetricsUpdater::default();
         loop {
             let deadline = self
                 .sfu
@@ -227,8 +285,16 @@ impl MediaLoop {
             }
             self.flush();
             if stats_published.elapsed() >= Duration::from_secs(1) {
-                *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = self.sfu.stats();
+                let stats = self.sfu.stats();
+                *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = stats;
                 stats_published = Instant::now();
+                let update = MetricsUpdate {
+                    stats,
+                    occupancy: self.sfu.occupancy(),
+                    timings: self.sfu.drain_timings(),
+                    send_failures: self.send_failures,
+                };
+                metrics.apply(&self.metrics, stats_published, update);
             }
         }
     }
@@ -247,6 +313,15 @@ impl MediaLoop {
             }
             Command::End(room, kind, session, reply) => {
                 let _ = reply.send(self.sfu.end(&room, kind, &session));
+            }
+            Command::StartConnectionTest(room, offer, reply) => {
+                let _ = reply.send(self.sfu.start_connection_test(now, &room, offer));
+            }
+            Command::ConnectionTestReport(room, session, reply) => {
+                let _ = reply.send(self.sfu.connection_test_report(now, &room, &session));
+            }
+            Command::EndConnectionTest(room, session, reply) => {
+                let _ = reply.send(self.sfu.end_connection_test(&room, &session));
             }
         }
     }
@@ -284,6 +359,7 @@ impl MediaLoop {
             if let Err(err) = self.sockets[index].try_send_to(&data, remote) {
                 // A full socket buffer drops this datagram, as a router would;
                 // NACK/PLI repair it. Blocking here would stall every room.
+                self.send_failures += 1;
                 tracing::debug!("media socket send to {remote}: {err}");
             }
         }

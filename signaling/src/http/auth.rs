@@ -13,13 +13,13 @@ use crate::rooms::RoomId;
 use crate::tokens::{Claims, Role};
 
 /// The role an endpoint requires.
-pub(crate) trait RequiredRole: Send + Sync + 'static {
+pub trait RequiredRole: Send + Sync + 'static {
     const ROLE: Role;
 }
 
 /// A request whose bearer token admits it to the `{room}` of its path in
 /// `R::ROLE`. Checks, in order: room id, presence of a token, the token.
-pub(crate) struct Authorized<R> {
+pub struct Authorized<R> {
     pub room: RoomId,
     pub claims: Claims,
     role: PhantomData<R>,

@@ -22,9 +22,23 @@ use axum::extract::DefaultBodyLimit;
 
 pub use state::{AppState, PageAssets};
 
+/// What a route added by the composing binary ([`router_with`]) can use to
+/// check its requests the way signaling's own routes do.
+pub mod extractors {
+    pub use super::auth::{Authorized, RequiredRole};
+    pub use super::extract::{SdpOffer, SessionPath};
+}
+
 /// The gateway's HTTP routes, ready to serve.
 pub fn router(state: Arc<AppState>) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] plus `extra` routes of the composing binary (the gateway's
+/// metrics and connection tests), inside the same layers and fallbacks.
+pub fn router_with(state: Arc<AppState>, extra: Router<Arc<AppState>>) -> Router {
     let routes = Router::new()
+        .merge(extra)
         .merge(sessions::routes::<sessions::Whip>())
         .merge(sessions::routes::<sessions::Whep>())
         .merge(pages::routes())

@@ -36,8 +36,10 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use samsyn_signaling::media::MediaError;
 
+mod counters;
 mod feedback;
 use super::h264_profile::H264Profile;
+pub use counters::{WireCounters, WireTap};
 pub use feedback::{KeyframeRequestTap, asks_for_keyframe};
 
 /// Audio or video.
@@ -90,6 +92,8 @@ pub struct PeerSettings {
     pub candidates: LocalCandidates,
     /// Packets kept per outbound stream to answer NACKs (a power of two).
     pub retransmit_buffer_packets: u16,
+    /// NACKs and retransmissions of every peer, for the metrics.
+    pub wire_counters: std::sync::Arc<WireCounters>,
 }
 
 /// A datagram to put on the wire.
@@ -654,6 +658,10 @@ fn build_peer_connection(
     }
     let registry = Registry::new()
         .with(KeyframeRequestTap::slot(), KeyframeRequestTap::default())
+        .with(
+            WireTap::slot(),
+            WireTap::new(settings.wire_counters.clone()),
+        )
         .with(
             Slot::NackResponder,
             NackResponderBuilder::new()
