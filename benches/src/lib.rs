@@ -1,0 +1,15 @@
+//! samsyn-bench: checks and measurements of a samsyn deployment, for
+//! hospital and municipal IT.
+//!
+//! One module per subcommand, each with its own `clap` arguments and `run`:
+//! [`connect`] (the line test a nurse runs before a consultation), [`load`]
+//! (many rooms and viewers against a gateway), [`health`]. They share the
+//! WebRTC endpoints ([`webrtc`]), the HTTP side ([`signal`]), the gateway's
+//! metrics ([`scrape`]) and one report style ([`report`]: terminal table,
+//! JSON, HTML with plots).
+
+pub mod connect;
+pub mod health;
+pub mod report;
+pub mod signal;
+pub mod webrtc;

@@ -1,0 +1,210 @@
+//! What the bench's end-to-end tests and the gateway CPU benchmark share:
+//! the real gateway as a child process, a room from its CLI, the binaries
+//! of this build, and shaping a link of the test namespace with `tc`.
+
+#![allow(dead_code)] // Each test binary uses its own subset.
+
+#[path = "../../../gateway/tests/support/health.rs"]
+pub mod health;
+#[path = "../../../gateway/tests/support/netns.rs"]
+pub mod netns;
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A child process, stopped with SIGTERM (then killed) when dropped.
+pub struct Process {
+    child: Child,
+}
+
+impl Process {
+    pub fn spawn(command: &mut Command) -> anyhow::Result<Self> {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start {:?}", command.get_program()))?;
+        Ok(Self { child })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The parts of `samsyn-gateway room create --json` the tests use.
+#[derive(Debug, Clone)]
+pub struct Invite {
+    pub room: String,
+    pub publisher_token: String,
+    pub viewer_token: String,
+    pub whip_url: String,
+    pub whep_url: String,
+}
+
+/// A running `samsyn-gateway serve`: HTTP on loopback, media on `media_ip`.
+pub struct Gateway {
+    pub process: Process,
+    binary: PathBuf,
+    pub data_dir: tempfile::TempDir,
+    pub base_url: String,
+    pub udp_port: u16,
+}
+
+impl Gateway {
+    pub fn start(binary: &Path, media_ip: &str, log: &str) -> anyhow::Result<Self> {
+        let data_dir = tempfile::tempdir()?;
+        let http_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let udp_port = UdpSocket::bind((media_ip, 0))?.local_addr()?.port();
+        let base_url = format!("http://127.0.0.1:{http_port}");
+        let process = Process::spawn(
+            Command::new(binary)
+                .args(["serve", "--listen", &format!("127.0.0.1:{http_port}")])
+                .arg("--data-dir")
+                .arg(data_dir.path())
+                .args(["--public-url", &base_url])
+                .args(["--media-address", media_ip])
+                .args(["--media-udp-port", &udp_port.to_string()])
+                .env("SAMSYN_LOG", log),
+        )?;
+        let gateway = Self {
+            process,
+            binary: binary.to_owned(),
+            data_dir,
+            base_url,
+            udp_port,
+        };
+        let addr = gateway.base_url.trim_start_matches("http://");
+        if !health::wait_healthy(addr, Duration::from_secs(10)) {
+            bail!("samsyn-gateway did not answer /healthz within 10 s");
+        }
+        Ok(gateway)
+    }
+
+    /// Creates a room with the CLI, as hospital IT would.
+    pub fn create_room(&self) -> anyhow::Result<Invite> {
+        let output = Command::new(&self.binary)
+            .args(["room", "create", "--json"])
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--public-url", &self.base_url])
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "room create failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let field = |name: &str| -> anyhow::Result<String> {
+            json[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("room create --json printed no {name}"))
+        };
+        Ok(Invite {
+            room: field("room")?,
+            publisher_token: field("publisher_token")?,
+            viewer_token: field("viewer_token")?,
+            whip_url: field("whip_url")?,
+            whep_url: field("whep_url")?,
+        })
+    }
+}
+
+/// The target directory: test and bench binaries are `<target>/<profile>/deps/<name>`.
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    exe.ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "deps"))
+        .and_then(|deps| deps.parent()?.parent())
+        .map(Path::to_path_buf)
+        .with_context(|| format!("{} is not under <target>/<profile>/deps", exe.display()))
+}
+
+/// A binary of this build (the profile this test was built with).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests live in <target>/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing; build it first: cargo build --workspace --bins",
+        path.display()
+    );
+    path
+}
+
+/// Runs `samsyn-bench` with `args`, printing its stderr as it goes.
+pub fn run_bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_samsyn-bench"))
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("samsyn-bench runs")
+}
+
+/// Shapes what leaves `device` to `kbit` per second (token bucket), with up
+/// to 200 ms of queue, as a DSL or 4G uplink has.
+pub fn shape(device: &str, kbit: u32) {
+    tc(&[
+        "qdisc",
+        "replace",
+        "dev",
+        device,
+        "root",
+        "tbf",
+        "rate",
+        &format!("{kbit}kbit"),
+        "burst",
+        "16kb",
+        "latency",
+        "200ms",
+    ]);
+}
+
+/// Removes the shaping of `device`.
+pub fn unshape(device: &str) {
+    tc(&["qdisc", "del", "dev", device, "root"]);
+}
+
+fn tc(args: &[&str]) {
+    let output = Command::new("tc")
+        .args(args)
+        .output()
+        .expect("tc (iproute2) runs");
+    assert!(
+        output.status.success(),
+        "`tc {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+}
