@@ -10,6 +10,8 @@
 
 pub mod connect;
 pub mod health;
+pub mod load;
 pub mod report;
+pub mod scrape;
 pub mod signal;
 pub mod webrtc;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use samsyn_bench::{connect, health};
+use samsyn_bench::{connect, health, load};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +34,8 @@ struct Cli {
 enum Command {
     /// Test the line to the gateway before a consultation (run it on the nurse's laptop)
     Connect(connect::ConnectArgs),
+    /// Size a gateway: rooms with cameras and many viewers, with its CPU, memory and what viewers got
+    Load(load::LoadArgs),
     /// Ask a gateway's /healthz and print its answer with the time it took
     Health(health::HealthArgs),
 }
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Connect(args) => connect::run(args),
+        Command::Load(args) => load::run(args),
         Command::Health(args) => health::run(args).map(|()| 0),
     };
     match result {

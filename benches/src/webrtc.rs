@@ -32,10 +32,13 @@ use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use rtc::statistics::StatsSelector;
+use samsyn_gateway::media::peer::{KeyframeRequestTap, asks_for_keyframe};
 
 /// H.264 as the capture daemon sends it (constrained baseline, mode 1).
 pub const H264_FMTP: &str =
     "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+/// Time between ICE connectivity checks (200 of them: 5 s).
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(25);
 /// Largest datagram the bench reads.
 const MAX_DATAGRAM: usize = 2048;
 
@@ -59,6 +62,8 @@ pub struct ClientPeer {
     socket: UdpSocket,
     local: SocketAddr,
     state: PeerState,
+    /// Keyframe requests (PLI, FIR) received and not yet taken.
+    keyframe_requests: u64,
     buf: Vec<u8>,
 }
 
@@ -153,6 +158,7 @@ impl OfferingPeer {
             socket,
             local,
             state: PeerState::default(),
+            keyframe_requests: 0,
             buf: vec![0; MAX_DATAGRAM],
         })
     }
@@ -175,6 +181,16 @@ impl ClientPeer {
         self.state
     }
 
+    /// Keyframe requests received since the last call.
+    pub fn take_keyframe_requests(&mut self) -> u64 {
+        std::mem::take(&mut self.keyframe_requests)
+    }
+
+    /// True when a timer of the connection is due at `now`.
+    pub fn timer_due(&mut self, now: Instant) -> bool {
+        self.pc.poll_timeout().is_some_and(|t| t <= now)
+    }
+
     /// Sends what the connection wants sent, reads what arrived, runs due
     /// timers; hands decrypted RTP to `on_rtp`. Never blocks.
     pub fn pump(&mut self, mut on_rtp: impl FnMut(Received)) {
@@ -195,11 +211,15 @@ impl ClientPeer {
             }
             self.poll_events();
             while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
-                if let RTCMessage::RtpPacket(_, packet) = message {
-                    on_rtp(Received {
+                match message {
+                    RTCMessage::RtpPacket(_, packet) => on_rtp(Received {
                         at: Instant::now(),
                         packet,
-                    });
+                    }),
+                    RTCMessage::RtcpPacket(_, packets) if asks_for_keyframe(&packets) => {
+                        self.keyframe_requests += 1;
+                    }
+                    _ => {}
                 }
             }
             if !read_any {
@@ -295,6 +315,11 @@ impl ClientPeer {
 
 /// Waits until one of `sockets` is readable or `max` has passed.
 pub fn wait_readable(sockets: &[&UdpSocket], max: Duration) {
+    poll_ready(sockets, max);
+}
+
+/// Waits like [`wait_readable`]; says which sockets are readable.
+pub fn poll_ready(sockets: &[&UdpSocket], max: Duration) -> Vec<bool> {
     use std::os::fd::AsRawFd;
     let mut fds: Vec<libc::pollfd> = sockets
         .iter()
@@ -310,6 +335,22 @@ pub fn wait_readable(sockets: &[&UdpSocket], max: Duration) {
     unsafe {
         libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout);
     }
+    fds.iter()
+        .map(|fd| fd.revents & libc::POLLIN != 0)
+        .collect()
+}
+
+/// The payload types of the video section of an SDP (`m=video … <pt> <pt>`).
+pub fn video_payload_types(sdp: &str) -> Vec<u8> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("m=video "))
+        .map(|m| {
+            m.split(' ')
+                .skip(2)
+                .filter_map(|pt| pt.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn transport(local: SocketAddr, remote: SocketAddr) -> TransportContext {
@@ -330,8 +371,14 @@ fn peer_connection(
     // Reports only: no NACK responder, so a connection test's losses stay
     // losses instead of coming back as retransmissions, and no NACK
     // generator, so viewers measure the loss the gateway's forwarding has.
-    let registry = configure_rtcp_reports(Registry::new());
-    let mut settings = SettingEngineBuilder::new();
+    // Keyframe requests reach the application, for synthetic cameras.
+    let registry = configure_rtcp_reports(
+        Registry::new().with(KeyframeRequestTap::slot(), KeyframeRequestTap::default()),
+    );
+    // Check as browsers do, at once and then paced, not on rtc's 200 ms
+    // tick: the time to the first frame is the gateway's, not the bench's.
+    let mut settings = SettingEngineBuilder::new()
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(200));
     if keepalive.is_some() {
         settings = settings.with_ice_timeouts(None, None, keepalive);
     }

@@ -29,7 +29,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use rtc::rtp;
-use serde::{Deserialize, Serialize};
+use samsyn_gateway::media::probe::{
+    BIN, PROBE_MARKER_LEN, ProbeMarker, ProbeReport, StepReport, TimelineBin,
+};
+use serde::Serialize;
 
 use crate::report::{self, Chart, Level, Report, Series, Table, progress};
 use crate::signal::{self, OfferError, Target};
@@ -55,11 +58,6 @@ const MAX_QUEUE_GROWTH_MS: f64 = 100.0;
 const MIN_DELIVERED: f64 = 0.85;
 /// The confirmed rate after a failed step: this share of what arrived.
 const HEADROOM: f64 = 0.9;
-
-/// The marker at the start of every payload; the gateway reads it
-/// (`gateway/src/media/probe.rs`): magic, step, send time in µs.
-const MARKER_MAGIC: [u8; 4] = *b"SSBP";
-const MARKER_LEN: usize = 13;
 
 #[derive(Debug, clap::Args)]
 pub struct ConnectArgs {
@@ -148,32 +146,6 @@ pub struct ConnectOutcome {
     rtt_timeline: Vec<(f64, f64)>,
     #[serde(skip)]
     gateway_timeline: Vec<TimelineBin>,
-}
-
-/// The parts of the gateway's connection-test report used here.
-#[derive(Debug, Clone, Deserialize)]
-struct ProbeReport {
-    steps: Vec<ProbeStep>,
-    timeline: Vec<TimelineBin>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct ProbeStep {
-    step: u8,
-    packets: u64,
-    bytes: u64,
-    first_arrival_ms: f64,
-    last_arrival_ms: f64,
-    jitter_ms: f64,
-    queue_delay_ms: Vec<f64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct TimelineBin {
-    t_ms: u64,
-    bytes: u64,
-    packets: u64,
-    queue_delay_ms: Option<f64>,
 }
 
 /// Runs the test; returns the exit code.
@@ -435,7 +407,7 @@ impl Test {
             while Instant::now() < due {
                 self.service(due);
             }
-            let sizes = frames::frame_packets(kbps, frame, MARKER_LEN);
+            let sizes = frames::frame_packets(kbps, frame, PROBE_MARKER_LEN);
             let last = sizes.len() - 1;
             for (i, size) in sizes.into_iter().enumerate() {
                 let payload = self.payload(index, size);
@@ -476,14 +448,15 @@ impl Test {
         ))
     }
 
-    /// A payload of `size` bytes starting with the marker.
+    /// A payload of `size` bytes starting with the marker the gateway reads.
     fn payload(&self, step: u8, size: usize) -> Bytes {
-        let sent_us = self.started.elapsed().as_micros() as u64;
+        let marker = ProbeMarker {
+            step,
+            sent_us: self.started.elapsed().as_micros() as u64,
+        };
         let mut payload = Vec::with_capacity(size);
-        payload.extend_from_slice(&MARKER_MAGIC);
-        payload.push(step);
-        payload.extend_from_slice(&sent_us.to_be_bytes());
-        payload.resize(size.max(MARKER_LEN), 0);
+        payload.extend_from_slice(&marker.to_bytes());
+        payload.resize(size.max(PROBE_MARKER_LEN), 0);
         Bytes::from(payload)
     }
 
@@ -516,7 +489,7 @@ fn evaluate(
     sent_packets: u64,
     sent_bytes: u64,
     sent_secs: f64,
-    step: Option<&ProbeStep>,
+    step: Option<&StepReport>,
     confirmation: bool,
 ) -> StepResult {
     let (received_packets, received_bytes, span_secs, jitter_ms, queue_growth_ms) = match step {
@@ -631,7 +604,7 @@ fn outcome_report(outcome: &ConnectOutcome) -> Report {
         })
         .collect();
     let timeline = &outcome.gateway_timeline;
-    let bin_secs = 0.25;
+    let bin_secs = BIN.as_secs_f64();
     let received: Vec<(f64, f64)> = timeline
         .iter()
         .map(|b| (b.t_ms as f64 / 1e3, b.bytes as f64 * 8.0 / 1e3 / bin_secs))
@@ -729,11 +702,13 @@ fn outcome_report(outcome: &ConnectOutcome) -> Report {
 mod tests {
     use super::*;
 
-    fn step(packets: u64, bytes: u64, span_ms: f64, delays: Vec<f64>) -> ProbeStep {
-        ProbeStep {
+    fn step(packets: u64, bytes: u64, span_ms: f64, delays: Vec<f64>) -> StepReport {
+        StepReport {
             step: 0,
             packets,
             bytes,
+            expected: packets,
+            lost: 0,
             first_arrival_ms: 1000.0,
             last_arrival_ms: 1000.0 + span_ms,
             jitter_ms: 1.0,
@@ -758,19 +733,5 @@ mod tests {
         assert!(!r.sustained && r.queue_growth_ms > 150.0, "{r:?}");
         let nothing = evaluate(1000, 1000, 312_500, 2.5, None, false);
         assert!(!nothing.sustained && nothing.loss_percent == 100.0);
-    }
-
-    #[test]
-    fn the_payload_marker_is_the_one_the_gateway_reads() {
-        use samsyn_gateway::media::probe::ProbeMarker;
-        let marker = ProbeMarker {
-            step: 4,
-            sent_us: 987_654,
-        };
-        let mut ours = MARKER_MAGIC.to_vec();
-        ours.push(4);
-        ours.extend_from_slice(&987_654u64.to_be_bytes());
-        assert_eq!(ours.len(), MARKER_LEN);
-        assert_eq!(ours, marker.to_bytes());
     }
 }

@@ -172,6 +172,22 @@ pub fn run_bench(args: &[&str]) -> Output {
         .expect("samsyn-bench runs")
 }
 
+/// The body of `GET http://{base}{path}` (HTTP/1.1, no client library).
+pub fn http_get(base_url: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = base_url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
 /// Shapes what leaves `device` to `kbit` per second (token bucket), with up
 /// to 200 ms of queue, as a DSL or 4G uplink has.
 pub fn shape(device: &str, kbit: u32) {

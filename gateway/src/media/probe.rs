@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The first bytes of every connection-test payload.
 pub const PROBE_MAGIC: [u8; 4] = *b"SSBP";
@@ -94,7 +94,7 @@ struct Bin {
 }
 
 /// The report `GET /probe/{room}/{session}` returns.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProbeReport {
     /// Since the session was accepted.
     pub elapsed_ms: u64,
@@ -108,7 +108,7 @@ pub struct ProbeReport {
     pub timeline: Vec<TimelineBin>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StepReport {
     pub step: u8,
     pub packets: u64,
@@ -124,7 +124,7 @@ pub struct StepReport {
     pub queue_delay_ms: Vec<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TimelineBin {
     /// The bin's start, from the session's start.
     pub t_ms: u64,
