@@ -7,11 +7,13 @@
 
 mod support;
 
-use support::{Gateway, binary, netns, run_bench, shape};
+use support::{Gateway, artifacts_dir, assert_report_renders, binary, netns, run_bench, shape};
 
-fn connect(gateway: &Gateway, token: &str, room: &str) -> (serde_json::Value, i32) {
+fn connect(gateway: &Gateway, token: &str, room: &str, html: &str) -> (serde_json::Value, i32) {
     let output = run_bench(&[
         "connect",
+        "--html",
+        html,
         "--gateway",
         &gateway.base_url,
         "--room",
@@ -40,7 +42,13 @@ fn check_limit(limit_kbit: u32, expected_profile: &str, expected_exit: i32) {
     let invite = gateway.create_room().expect("room");
     shape("veth-cl", limit_kbit);
     let started = std::time::Instant::now();
-    let (json, code) = connect(&gateway, &invite.publisher_token, &invite.room);
+    let html = artifacts_dir().join(format!("connect-{limit_kbit}kbit.html"));
+    let (json, code) = connect(
+        &gateway,
+        &invite.publisher_token,
+        &invite.room,
+        html.to_str().unwrap(),
+    );
     let took = started.elapsed();
     let found = json["max_sustainable_kbps"]
         .as_f64()
@@ -66,6 +74,16 @@ fn check_limit(limit_kbit: u32, expected_profile: &str, expected_exit: i32) {
         json["rtt_ms"]
     );
     assert!(took.as_secs() < 30, "took {took:?}");
+
+    // The report IT would attach renders, with its plots.
+    let seen = assert_report_renders(&html, 4);
+    assert_eq!(seen["requests"], 0);
+    let level = if expected_exit == 0 {
+        "good"
+    } else {
+        "marginal"
+    };
+    assert_eq!(seen["verdict"], level);
 }
 
 #[test]

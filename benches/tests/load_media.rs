@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Gateway, binary, http_get, netns, run_bench};
+use support::{Gateway, artifacts_dir, assert_report_renders, binary, http_get, netns, run_bench};
 
 #[test]
 fn a_small_load_run_finishes_and_agrees_with_the_gateway_metrics() {
@@ -13,7 +13,7 @@ fn a_small_load_run_finishes_and_agrees_with_the_gateway_metrics() {
     let gateway_bin = binary("samsyn-gateway");
     let gateway = Gateway::start(&gateway_bin, netns::GATEWAY_IP, "warn,rtc_dtls=error")
         .expect("gateway starts");
-    let html = gateway.data_dir.path().join("load.html");
+    let html = artifacts_dir().join("load.html");
     let output = run_bench(&[
         "load",
         "--gateway",
@@ -100,6 +100,13 @@ fn a_small_load_run_finishes_and_agrees_with_the_gateway_metrics() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let page = std::fs::read_to_string(&html).expect("the HTML report is written");
-    assert!(page.contains("<svg"), "the report has plots");
+    // CPU, egress, loss and the time-to-first-frame histogram.
+    let seen = assert_report_renders(&html, 4);
+    let kinds: Vec<&str> = seen["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"histogram"), "{kinds:?}");
 }

@@ -144,6 +144,9 @@ pub struct ConnectOutcome {
     /// Round-trip samples: (seconds from the start, ms).
     #[serde(skip)]
     rtt_timeline: Vec<(f64, f64)>,
+    /// Sent bitrate: (seconds on the gateway's clock, kbit/s).
+    #[serde(skip)]
+    sent_timeline: Vec<(f64, f64)>,
     #[serde(skip)]
     gateway_timeline: Vec<TimelineBin>,
 }
@@ -207,6 +210,8 @@ struct Test {
     ssrc: u32,
     seq: u16,
     rtt_samples: Vec<(f64, f64)>,
+    /// Payload bytes sent per [`BIN`] since `started`.
+    sent_bins: Vec<u64>,
     rtt_responses: u64,
     last_rtt_poll: Instant,
 }
@@ -273,6 +278,7 @@ impl Test {
             ssrc,
             seq: rand::random(),
             rtt_samples: Vec::new(),
+            sent_bins: Vec::new(),
             rtt_responses: 0,
             last_rtt_poll: Instant::now(),
         })
@@ -338,7 +344,23 @@ impl Test {
             .map(|s| s.1)
             .collect();
         let (profile, verdict) = verdict::judge(rtt_ms.unwrap_or(0.0), max_sustainable_kbps);
-        let gateway_timeline = self.probe_report(runtime)?.timeline;
+        let last_report = self.probe_report(runtime)?;
+        // The gateway's clock starts when it accepted the session, ours once
+        // connected: shift what we sent onto its time axis.
+        let offset_s =
+            (last_report.elapsed_ms as f64 / 1e3 - self.started.elapsed().as_secs_f64()).max(0.0);
+        let sent_timeline = self
+            .sent_bins
+            .iter()
+            .enumerate()
+            .map(|(i, &bytes)| {
+                (
+                    offset_s + i as f64 * BIN.as_secs_f64(),
+                    bytes as f64 * 8.0 / 1e3 / BIN.as_secs_f64(),
+                )
+            })
+            .collect();
+        let gateway_timeline = last_report.timeline;
         Ok(ConnectOutcome {
             verdict: verdict.level,
             exit_code: verdict.level.exit_code(),
@@ -354,7 +376,12 @@ impl Test {
             capture_flags: profile.capture_flags(),
             steps: results,
             duration_s: self.started.elapsed().as_secs_f64(),
-            rtt_timeline: self.rtt_samples.clone(),
+            rtt_timeline: self
+                .rtt_samples
+                .iter()
+                .map(|&(t, ms)| (t + offset_s, ms))
+                .collect(),
+            sent_timeline,
             gateway_timeline,
         })
     }
@@ -426,6 +453,11 @@ impl Test {
                 self.seq = self.seq.wrapping_add(1);
                 packets += 1;
                 bytes += size as u64;
+                let bin = (self.started.elapsed().as_millis() / BIN.as_millis()) as usize;
+                if self.sent_bins.len() <= bin {
+                    self.sent_bins.resize(bin + 1, 0);
+                }
+                self.sent_bins[bin] += size as u64;
             }
             // The whole frame leaves as one burst.
             self.peer.flush();
@@ -560,13 +592,18 @@ fn blocked_outcome(target: &Target, port_hint: &str) -> ConnectOutcome {
         steps: Vec::new(),
         duration_s: 0.0,
         rtt_timeline: Vec::new(),
+        sent_timeline: Vec::new(),
         gateway_timeline: Vec::new(),
     }
 }
 
 /// The outcome as a report: verdict, figures, steps, plots.
 fn outcome_report(outcome: &ConnectOutcome) -> Report {
-    let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0} ms"));
+    let ms = |v: Option<f64>| match v {
+        None => "-".to_owned(),
+        Some(v) if v < 10.0 => format!("{v:.1} ms"),
+        Some(v) => format!("{v:.0} ms"),
+    };
     let mut summary = vec![
         ("Round trip".to_owned(), ms(outcome.rtt_ms)),
         (
@@ -654,16 +691,22 @@ fn outcome_report(outcome: &ConnectOutcome) -> Report {
         charts: vec![
             Chart::Lines {
                 title: "Bitrate arriving at the gateway".into(),
-                x_label: "seconds since connected".into(),
+                x_label: "seconds".into(),
                 y_label: "kbit/s".into(),
-                series: vec![Series {
-                    name: "arrived".into(),
-                    points: received,
-                }],
+                series: vec![
+                    Series {
+                        name: "sent".into(),
+                        points: outcome.sent_timeline.clone(),
+                    },
+                    Series {
+                        name: "arrived".into(),
+                        points: received,
+                    },
+                ],
             },
             Chart::Lines {
                 title: "Round trip and queueing delay".into(),
-                x_label: "seconds since connected".into(),
+                x_label: "seconds".into(),
                 y_label: "ms".into(),
                 series: vec![
                     Series {
@@ -687,7 +730,7 @@ fn outcome_report(outcome: &ConnectOutcome) -> Report {
             },
             Chart::Lines {
                 title: "Packets arriving per second".into(),
-                x_label: "seconds since connected".into(),
+                x_label: "seconds".into(),
                 y_label: "packets/s".into(),
                 series: vec![Series {
                     name: "packets".into(),

@@ -157,6 +157,8 @@ fn legend(series: &[Series]) -> String {
 struct Axes {
     x: (f64, f64),
     y: (f64, f64),
+    /// Counts: no fractional ticks on the y axis.
+    whole_y: bool,
 }
 
 impl Axes {
@@ -178,7 +180,11 @@ impl Axes {
             r - l,
             b - t
         );
-        for tick in nice_ticks(self.y.0, self.y.1) {
+        let y_ticks = nice_ticks(self.y.0, self.y.1);
+        for tick in y_ticks
+            .into_iter()
+            .filter(|t| !self.whole_y || t.fract() == 0.0)
+        {
             let y = self.py(tick);
             let _ = write!(
                 out,
@@ -226,6 +232,7 @@ fn lines_svg(x_label: &str, y_label: &str, series: &[Series]) -> String {
     let axes = Axes {
         x,
         y: (0.0, nice_ceiling(y_max)),
+        whole_y: false,
     };
     let mut out = svg_open();
     axes.draw(&mut out, x_label, y_label);
@@ -264,6 +271,7 @@ fn histogram_svg(x_label: &str, samples: &[f64], bins: usize) -> String {
     let axes = Axes {
         x: (lo, lo + width * bins as f64),
         y: (0.0, nice_ceiling(top.max(1.0))),
+        whole_y: true,
     };
     let mut out = svg_open();
     axes.draw(&mut out, x_label, "count");

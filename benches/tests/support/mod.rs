@@ -188,6 +188,44 @@ pub fn http_get(base_url: &str, path: &str) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }
 
+/// Opens an HTML report in headless Chromium (`tests/browser/report-renders.mjs`)
+/// with every network request refused; asserts it renders at least
+/// `min_charts` plots and returns what the browser saw. A screenshot goes
+/// beside the report.
+pub fn assert_report_renders(report: &Path, min_charts: usize) -> serde_json::Value {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "{} has no node_modules/playwright-core: run scripts/install-deps (npm ci in tests/browser)",
+        dir.display()
+    );
+    let output = Command::new("node")
+        .current_dir(&dir)
+        .arg("report-renders.mjs")
+        .arg("--file")
+        .arg(report)
+        .args(["--min-charts", &min_charts.to_string()])
+        .arg("--screenshot")
+        .arg(report.with_extension("png"))
+        .output()
+        .expect("node runs (Node 20+ is needed for the browser tests)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the report did not render:\n{}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("report-renders: {stdout}");
+    serde_json::from_str(stdout.trim()).expect("report-renders.mjs prints one JSON line")
+}
+
+/// Where tests leave reports and screenshots for people to look at.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
+    std::fs::create_dir_all(&dir).expect("artifact dir");
+    dir
+}
+
 /// Shapes what leaves `device` to `kbit` per second (token bucket), with up
 /// to 200 ms of queue, as a DSL or 4G uplink has.
 pub fn shape(device: &str, kbit: u32) {
