@@ -101,3 +101,23 @@ fn connect_finds_a_900_kbit_uplink_and_chooses_360p() {
     }
     check_limit(900, "360p", 1);
 }
+
+#[test]
+fn connect_with_the_specialists_token_says_which_token_to_use() {
+    // No media moves: the gateway refuses the offer, so loopback will do.
+    let gateway =
+        Gateway::start(&binary("samsyn-gateway"), "127.0.0.1", "warn").expect("gateway starts");
+    let invite = gateway.create_room().expect("room");
+    let output = run_bench(&[
+        "connect",
+        "--gateway",
+        &invite.whip_url,
+        "--token",
+        &invite.viewer_token,
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "the line was not tested");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("publisher token"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no verdict for an untested line");
+}

@@ -163,13 +163,14 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Runs `samsyn-bench` with `args`, printing its stderr as it goes.
+/// Runs `samsyn-bench` with `args`; its stderr is printed and kept.
 pub fn run_bench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_samsyn-bench"))
+    let output = Command::new(env!("CARGO_BIN_EXE_samsyn-bench"))
         .args(args)
-        .stderr(Stdio::inherit())
         .output()
-        .expect("samsyn-bench runs")
+        .expect("samsyn-bench runs");
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    output
 }
 
 /// The body of `GET http://{base}{path}` (HTTP/1.1, no client library).
