@@ -14,15 +14,14 @@
 //! the binaries under the target directory to measure (missing ones are
 //! skipped); `SAMSYN_BENCH_WINDOW_SECS` (default 20) sets the window.
 
-#[path = "../../gateway/tests/support/health.rs"]
-mod health;
-#[allow(dead_code)] // The media tests' namespace helper; this uses `isolate`.
-#[path = "../../gateway/tests/support/netns.rs"]
-mod netns;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use support::{Gateway, Invite, Process, netns, target_dir};
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -175,7 +174,8 @@ fn measure(
     capture_bin: &Path,
     window: Duration,
 ) -> anyhow::Result<Vec<Sample>> {
-    let gateway = Gateway::start(gateway_bin)?;
+    // rtc's DTLS warns about every extension of webrtcbin's hello it does not know.
+    let gateway = Gateway::start(gateway_bin, GATEWAY_IP, "warn,rtc_dtls=error")?;
     let invite = gateway.create_room()?;
     let capture = Process::spawn(
         Command::new(capture_bin)
@@ -409,16 +409,6 @@ fn machine() -> String {
     )
 }
 
-/// The target directory: this binary is `<target>/<profile>/deps/<name>`.
-fn target_dir() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    exe.ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "deps"))
-        .and_then(|deps| deps.parent()?.parent())
-        .map(Path::to_path_buf)
-        .with_context(|| format!("{} is not under <target>/<profile>/deps", exe.display()))
-}
-
 fn age(path: &Path) -> String {
     let modified = std::fs::metadata(path).and_then(|m| m.modified());
     match modified
@@ -427,129 +417,6 @@ fn age(path: &Path) -> String {
     {
         Some(age) => format!("{} min ago", age.as_secs() / 60),
         None => "at an unknown time".into(),
-    }
-}
-
-/// A child process, stopped with SIGTERM (then killed) when dropped.
-struct Process {
-    child: Child,
-}
-
-impl Process {
-    fn spawn(command: &mut Command) -> anyhow::Result<Self> {
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("cannot start {:?}", command.get_program()))?;
-        Ok(Self { child })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A running `samsyn-gateway serve`: HTTP on loopback, media on the
-/// namespace's gateway address.
-struct Gateway {
-    process: Process,
-    binary: PathBuf,
-    data_dir: tempfile::TempDir,
-    base_url: String,
-}
-
-/// The parts of `samsyn-gateway room create --json` used here.
-struct Invite {
-    room: String,
-    publisher_token: String,
-    viewer_token: String,
-    whep_url: String,
-}
-
-impl Gateway {
-    fn start(binary: &Path) -> anyhow::Result<Self> {
-        let data_dir = tempfile::tempdir()?;
-        let http_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let udp_port = UdpSocket::bind((GATEWAY_IP, 0))?.local_addr()?.port();
-        let base_url = format!("http://127.0.0.1:{http_port}");
-        let process = Process::spawn(
-            Command::new(binary)
-                .args(["serve", "--listen", &format!("127.0.0.1:{http_port}")])
-                .arg("--data-dir")
-                .arg(data_dir.path())
-                .args(["--public-url", &base_url])
-                .args(["--media-address", GATEWAY_IP])
-                .args(["--media-udp-port", &udp_port.to_string()])
-                // rtc's DTLS warns about every extension of webrtcbin's hello it
-                // does not know.
-                .env("SAMSYN_LOG", "warn,rtc_dtls=error"),
-        )?;
-        let gateway = Self {
-            process,
-            binary: binary.to_owned(),
-            data_dir,
-            base_url,
-        };
-        gateway.wait_healthy()?;
-        Ok(gateway)
-    }
-
-    fn wait_healthy(&self) -> anyhow::Result<()> {
-        let addr = self.base_url.trim_start_matches("http://");
-        if !health::wait_healthy(addr, Duration::from_secs(10)) {
-            bail!("samsyn-gateway did not answer /healthz within 10 s");
-        }
-        Ok(())
-    }
-
-    fn create_room(&self) -> anyhow::Result<Invite> {
-        let output = Command::new(&self.binary)
-            .args(["room", "create", "--json"])
-            .arg("--data-dir")
-            .arg(self.data_dir.path())
-            .args(["--public-url", &self.base_url])
-            .output()?;
-        if !output.status.success() {
-            bail!(
-                "room create failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-        let field = |name: &str| -> anyhow::Result<String> {
-            json[name]
-                .as_str()
-                .map(str::to_owned)
-                .with_context(|| format!("room create --json printed no {name}"))
-        };
-        Ok(Invite {
-            room: field("room")?,
-            publisher_token: field("publisher_token")?,
-            viewer_token: field("viewer_token")?,
-            whep_url: field("whep_url")?,
-        })
     }
 }
 
