@@ -75,7 +75,6 @@ pub struct SinkTrack {
     pub ssrc: u32,
     pub payload_type: u8,
     pub extensions: Vec<(u8, String)>,
-    track_id: String,
 }
 
 /// Where the gateway can be reached: one host candidate per bound socket, and
@@ -373,7 +372,6 @@ impl Peer {
             let Some(ssrc) = sender.track().ssrcs().next() else {
                 continue;
             };
-            let track_id = sender.track().track_id().clone();
             let params = sender.get_parameters().rtp_parameters.clone();
             let Some(source) = sources.iter().find(|s| s.kind == kind) else {
                 continue;
@@ -405,7 +403,6 @@ impl Peer {
                     .iter()
                     .map(|e| (e.id as u8, e.uri.clone()))
                     .collect(),
-                track_id,
             });
         }
         if !sinks.iter().any(|s| s.kind == MediaKind::Video) {
@@ -537,10 +534,13 @@ impl Peer {
         header: rtp::header::Header,
         payload: Bytes,
     ) {
-        let Some(sink) = self.sinks.get(index) else {
+        if index >= self.sinks.len() {
             return;
-        };
-        let message = RTCMessage::RtpPacket(sink.track_id.clone(), rtp::Packet { header, payload });
+        }
+        // rtc 0.21 routes a written packet by its SSRC and ignores the track
+        // id (peer_connection/handler/mod.rs, handle_write): an empty one
+        // spares an allocation and a copy per packet per viewer.
+        let message = RTCMessage::RtpPacket(String::new(), rtp::Packet { header, payload });
         if let Err(err) = self.pc.handle_write(TaggedRTCMessage { now, message }) {
             tracing::trace!(ufrag = %self.ufrag, "forwarding failed: {err}");
         }
