@@ -17,6 +17,7 @@ use samsyn_signaling::media::{
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+use super::gso;
 use super::peer::{LocalCandidates, Transmit};
 use super::probe::ProbeReport;
 use super::sfu::{Sfu, SfuSettings, SfuStats};
@@ -141,6 +142,7 @@ impl MediaNode {
                         stats: loop_stats,
                         metrics: loop_metrics,
                         send_failures: 0,
+                        gso: gso_enabled(),
                     }
                     .run()
                     .await;
@@ -257,6 +259,17 @@ struct MediaLoop {
     metrics: Arc<GatewayMetrics>,
     /// Datagrams the sockets refused.
     send_failures: u64,
+    /// Send each viewer's burst with UDP GSO (see [`gso`]).
+    gso: bool,
+}
+
+/// GSO is on unless `SAMSYN_MEDIA_GSO=off`: a diagnostic switch, to compare
+/// the two send paths on one machine.
+fn gso_enabled() -> bool {
+    !matches!(
+        std::env::var("SAMSYN_MEDIA_GSO").as_deref(),
+        Ok("off" | "0" | "false")
+    )
 }
 
 impl MediaLoop {
@@ -345,22 +358,69 @@ impl MediaLoop {
     }
 
     fn flush(&mut self) {
-        for Transmit {
-            local,
-            remote,
-            data,
-        } in self.sfu.drain_transmits()
-        {
-            let index = self
-                .local_addresses
-                .iter()
-                .position(|a| *a == local)
-                .unwrap_or(0);
-            if let Err(err) = self.sockets[index].try_send_to(&data, remote) {
-                // A full socket buffer drops this datagram, as a router would;
-                // NACK/PLI repair it. Blocking here would stall every room.
-                self.send_failures += 1;
-                tracing::debug!("media socket send to {remote}: {err}");
+        let transmits: Vec<Transmit> = self.sfu.drain_transmits().collect();
+        if self.gso && transmits.len() > 1 {
+            self.send_batched(&transmits);
+        } else {
+            for transmit in &transmits {
+                let index = self.socket_index(transmit.local);
+                self.send_one(index, transmit.remote, &transmit.data);
+            }
+        }
+    }
+
+    fn socket_index(&self, local: SocketAddr) -> usize {
+        self.local_addresses
+            .iter()
+            .position(|a| *a == local)
+            .unwrap_or(0)
+    }
+
+    fn send_one(&mut self, index: usize, remote: SocketAddr, data: &[u8]) {
+        if let Err(err) = self.sockets[index].try_send_to(data, remote) {
+            // A full socket buffer drops this datagram, as a router would;
+            // NACK/PLI repair it. Blocking here would stall every room.
+            self.send_failures += 1;
+            tracing::debug!("media socket send to {remote}: {err}");
+        }
+    }
+
+    /// Each destination's datagrams of this wake-up (a frame's burst, per
+    /// viewer) in as few GSO sends as their sizes allow.
+    fn send_batched(&mut self, transmits: &[Transmit]) {
+        use std::os::fd::AsRawFd;
+        let datagrams: Vec<(usize, SocketAddr, usize)> = transmits
+            .iter()
+            .map(|t| (self.socket_index(t.local), t.remote, t.data.len()))
+            .collect();
+        let (order, runs) = gso::plan(&datagrams);
+        let mut buffer = Vec::with_capacity(gso::MAX_SEGMENTS * 1500);
+        for run in runs {
+            let members = &order[run.range.clone()];
+            if members.len() == 1 || !self.gso {
+                for &i in members {
+                    self.send_one(run.socket, run.remote, &transmits[i].data);
+                }
+                continue;
+            }
+            buffer.clear();
+            for &i in members {
+                buffer.extend_from_slice(&transmits[i].data);
+            }
+            let fd = self.sockets[run.socket].as_raw_fd();
+            match gso::send(fd, run.remote, &buffer, run.segment) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.send_failures += members.len() as u64;
+                }
+                Err(err) => {
+                    // No GSO on this kernel or device: send one by one from now on.
+                    tracing::info!("UDP GSO unavailable ({err}); sending datagrams singly");
+                    self.gso = false;
+                    for &i in members {
+                        self.send_one(run.socket, run.remote, &transmits[i].data);
+                    }
+                }
             }
         }
     }
