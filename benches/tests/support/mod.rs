@@ -78,6 +78,16 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(binary: &Path, media_ip: &str, log: &str) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, media_ip, log, &[])
+    }
+
+    /// [`Gateway::start`] with extra environment variables.
+    pub fn start_with_env(
+        binary: &Path,
+        media_ip: &str,
+        log: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let http_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let udp_port = UdpSocket::bind((media_ip, 0))?.local_addr()?.port();
@@ -90,6 +100,7 @@ impl Gateway {
                 .args(["--public-url", &base_url])
                 .args(["--media-address", media_ip])
                 .args(["--media-udp-port", &udp_port.to_string()])
+                .envs(env.iter().copied())
                 .env("SAMSYN_LOG", log),
         )?;
         let gateway = Self {
