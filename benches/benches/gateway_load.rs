@@ -15,6 +15,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
@@ -70,7 +71,7 @@ fn run() -> anyhow::Result<()> {
          {window} s windows; release build"
     );
     println!(
-        "{:<8} {:>7} {:>9} {:>12} {:>11} {:>9} {:>9} {:>12} {:>8}",
+        "{:<8} {:>7} {:>9} {:>12} {:>11} {:>9} {:>9} {:>8} {:>9}",
         "send",
         "viewers",
         "CPU %",
@@ -78,10 +79,18 @@ fn run() -> anyhow::Result<()> {
         "egress Mb/s",
         "TTFF p50",
         "TTFF p95",
-        "KiB/viewer",
-        "loss %"
+        "loss %",
+        "RSS MiB"
     );
     let mut per_packet: Vec<(bool, f64)> = Vec::new();
+    let ramp = [
+        "--viewers".to_owned(),
+        viewers.to_string(),
+        "--step".to_owned(),
+        step.to_string(),
+        "--window-secs".to_owned(),
+        window.to_string(),
+    ];
     for round in 0..rounds * 2 {
         let gso = round % 2 == 0;
         let env: &[(&str, &str)] = if gso {
@@ -89,50 +98,10 @@ fn run() -> anyhow::Result<()> {
         } else {
             &[("SAMSYN_MEDIA_GSO", "off")]
         };
-        let gateway =
-            Gateway::start_with_env(&gateway_bin, netns::GATEWAY_IP, "warn,rtc_dtls=error", env)?;
-        let output = Command::new(&bench_bin)
-            .args(["load", "--gateway", &gateway.base_url, "--data-dir"])
-            .arg(gateway.data_dir.path())
-            .arg("--gateway-bin")
-            .arg(&gateway_bin)
-            .args(["--rooms", "1", "--viewers", &viewers.to_string()])
-            .args([
-                "--step",
-                &step.to_string(),
-                "--window-secs",
-                &window.to_string(),
-            ])
-            .args([
-                "--max-loss-percent",
-                "100",
-                "--local-address",
-                netns::CLIENT_IP,
-                "--json",
-            ])
-            .output()
-            .context("samsyn-bench load runs")?;
-        if !output.status.success() {
-            bail!("load failed: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-        let stages = json["stages"].as_array().context("stages")?;
-        for stage in stages {
-            let f = |k: &str| stage[k].as_f64().unwrap_or(f64::NAN);
-            println!(
-                "{:<8} {:>7} {:>9.1} {:>12.2} {:>11.1} {:>9.1} {:>9.1} {:>8.2} {:>9.1}",
-                if gso { "gso" } else { "sendto" },
-                f("viewers"),
-                f("gateway_cpu_percent"),
-                f("gateway_cpu_us_per_packet"),
-                f("egress_mbps_gateway"),
-                f("ttff_ms_p50"),
-                f("ttff_ms_p95"),
-                f("loss_percent_worst"),
-                f("gateway_memory_mib"),
-            );
-        }
-        if let Some(last) = stages.last() {
+        let label = if gso { "gso" } else { "sendto" };
+        let json = load(&gateway_bin, &bench_bin, env, &ramp)?;
+        print_stages(label, &json);
+        if let Some(last) = json["stages"].as_array().and_then(|s| s.last()) {
             per_packet.push((
                 gso,
                 last["gateway_cpu_us_per_packet"]
@@ -140,17 +109,31 @@ fn run() -> anyhow::Result<()> {
                     .unwrap_or(f64::NAN),
             ));
         }
-        println!(
-            "{:<8} all: TTFF p50 {:.1} ms, p95 {:.1} ms; memory per viewer {:.0} KiB; \
-             forwarded {} / received {}",
-            if gso { "gso" } else { "sendto" },
-            json["ttff_ms_p50"].as_f64().unwrap_or(f64::NAN),
-            json["ttff_ms_p95"].as_f64().unwrap_or(f64::NAN),
-            json["memory_per_viewer_kib"].as_f64().unwrap_or(f64::NAN),
-            json["agreement"]["forwarded_packets_metrics"],
-            json["agreement"]["received_packets_viewers"],
-        );
     }
+    // Idle viewers: the camera connected but silent.
+    let mut idle = ramp.to_vec();
+    idle.extend([
+        "--idle".to_owned(),
+        "--window-secs".to_owned(),
+        "3".to_owned(),
+    ]);
+    let json = load(&gateway_bin, &bench_bin, &[], &idle)?;
+    print_stages("idle", &json);
+    // Viewers joining one at a time, further apart than the keyframe-request
+    // interval (500 ms): the time to first frame of a lone joiner.
+    let spaced = [
+        "--viewers",
+        "20",
+        "--step",
+        "20",
+        "--window-secs",
+        "3",
+        "--join-interval-ms",
+        "700",
+    ]
+    .map(String::from);
+    let json = load(&gateway_bin, &bench_bin, &[], &spaced)?;
+    print_stages("spaced", &json);
     let mean = |on: bool| {
         let v: Vec<f64> = per_packet
             .iter()
@@ -166,4 +149,56 @@ fn run() -> anyhow::Result<()> {
         mean(true) / mean(false)
     );
     Ok(())
+}
+
+/// One `samsyn-bench load` run against a fresh gateway.
+fn load(
+    gateway_bin: &Path,
+    bench_bin: &Path,
+    env: &[(&str, &str)],
+    args: &[String],
+) -> anyhow::Result<serde_json::Value> {
+    let gateway =
+        Gateway::start_with_env(gateway_bin, netns::GATEWAY_IP, "warn,rtc_dtls=error", env)?;
+    let output = Command::new(bench_bin)
+        .args(["load", "--gateway", &gateway.base_url, "--data-dir"])
+        .arg(gateway.data_dir.path())
+        .arg("--gateway-bin")
+        .arg(gateway_bin)
+        .args(["--rooms", "1", "--max-loss-percent", "100"])
+        .args(["--local-address", netns::CLIENT_IP, "--json"])
+        .args(args)
+        .output()
+        .context("samsyn-bench load runs")?;
+    if !output.status.success() {
+        bail!("load failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+fn print_stages(label: &str, json: &serde_json::Value) {
+    for stage in json["stages"].as_array().into_iter().flatten() {
+        let f = |k: &str| stage[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{:<8} {:>7} {:>9.1} {:>12.2} {:>11.1} {:>9.1} {:>9.1} {:>8.2} {:>9.1}",
+            label,
+            f("viewers"),
+            f("gateway_cpu_percent"),
+            f("gateway_cpu_us_per_packet"),
+            f("egress_mbps_gateway"),
+            f("ttff_ms_p50"),
+            f("ttff_ms_p95"),
+            f("loss_percent_worst"),
+            f("gateway_memory_mib"),
+        );
+    }
+    println!(
+        "{label:<8} all: TTFF p50 {:.1} ms, p95 {:.1} ms; memory per viewer {:.0} KiB; \
+         forwarded {} / received {}",
+        json["ttff_ms_p50"].as_f64().unwrap_or(f64::NAN),
+        json["ttff_ms_p95"].as_f64().unwrap_or(f64::NAN),
+        json["memory_per_viewer_kib"].as_f64().unwrap_or(f64::NAN),
+        json["agreement"]["forwarded_packets_metrics"],
+        json["agreement"]["received_packets_viewers"],
+    );
 }

@@ -63,6 +63,15 @@ pub struct LoadArgs {
     /// Seconds measured per stage
     #[arg(long, default_value_t = 10.0)]
     window_secs: f64,
+    /// Wait this long between two viewers joining (0: as fast as the gateway
+    /// answers). Joins closer than the gateway's keyframe-request interval
+    /// (sfu.pli_throttle_ms) share its keyframes and wait for them.
+    #[arg(long, default_value_t = 0)]
+    join_interval_ms: u64,
+    /// Idle viewers: the cameras connect but send nothing while viewers join
+    /// and are measured (the gateway's memory and CPU per idle viewer)
+    #[arg(long)]
+    idle: bool,
     /// An admin token: rooms come from the gateway's rooms API (POST /api/rooms)
     #[arg(
         long,
@@ -152,6 +161,8 @@ pub struct LoadOutcome {
     pub rooms: u32,
     pub publisher: String,
     pub bitrate_kbps: u32,
+    /// True when the cameras sent nothing while viewers were measured.
+    pub idle: bool,
     pub stages: Vec<Stage>,
     /// Why it stopped before --viewers, if it did.
     pub stopped_because: Option<String>,
@@ -258,6 +269,12 @@ impl LoadTest<'_> {
             bar.inc(1);
         }
         bar.finish_and_clear();
+        if args.idle {
+            if args.publisher == PublisherKind::Capture {
+                bail!("--idle needs --publisher synthetic: the capture daemon cannot pause");
+            }
+            self.driver.set_publishing(false);
+        }
         let before_viewers = self.scrape()?;
         let step = args.step.unwrap_or(args.viewers).min(args.viewers);
         let mut stages = Vec::new();
@@ -311,6 +328,7 @@ impl LoadTest<'_> {
                 PublisherKind::Capture => "samsyn-capture --source test".into(),
             },
             bitrate_kbps: args.bitrate_kbps,
+            idle: args.idle,
             stages,
             stopped_because,
             ttff_ms_p50: report::percentile(&ttff_samples_ms, 50.0),
@@ -436,16 +454,21 @@ impl LoadTest<'_> {
                 let viewer = self.start_viewer(index, stage)?;
                 self.rooms[index].viewers.push(viewer);
                 bar.inc(1);
+                std::thread::sleep(Duration::from_millis(self.args.join_interval_ms));
             }
         }
         bar.finish_and_clear();
-        // Every new viewer gets a picture, or the deadline passes.
+        // Every new viewer gets a picture (idle: connects), or the deadline passes.
+        let idle = self.args.idle;
+        let ready = |v: &ViewerHandle| {
+            if idle {
+                v.counters.connected_us.load(Ordering::Relaxed) > 0
+            } else {
+                ttff_ms(&v.counters).is_some()
+            }
+        };
         let deadline = Instant::now() + FIRST_FRAME_TIMEOUT;
-        while Instant::now() < deadline
-            && self
-                .viewers()
-                .any(|v| v.stage == stage && ttff_ms(&v.counters).is_none())
-        {
+        while Instant::now() < deadline && self.viewers().any(|v| v.stage == stage && !ready(v)) {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
@@ -531,7 +554,9 @@ impl LoadTest<'_> {
             .map(|(a, b)| {
                 let expected = a.2.saturating_sub(b.2);
                 let got = a.3.saturating_sub(b.3);
-                if expected == 0 {
+                if self.args.idle {
+                    0.0
+                } else if expected == 0 {
                     100.0
                 } else {
                     (1.0 - got as f64 / expected as f64).max(0.0) * 100.0
@@ -564,7 +589,14 @@ impl LoadTest<'_> {
             egress_mbps_viewers: received_bytes as f64 * 8.0 / 1e6 / seconds,
             loss_percent_mean: losses.iter().sum::<f64>() / losses.len().max(1) as f64,
             loss_percent_worst: losses.iter().copied().fold(0.0, f64::max),
-            viewers_without_picture: (joined - stage_ttff.len()) as u32,
+            viewers_without_picture: if self.args.idle {
+                self.viewers()
+                    .filter(|v| v.stage == stage_index)
+                    .filter(|v| v.counters.connected_us.load(Ordering::Relaxed) == 0)
+                    .count() as u32
+            } else {
+                (joined - stage_ttff.len()) as u32
+            },
             ttff_ms_p50: report::percentile(&stage_ttff, 50.0),
             ttff_ms_p95: report::percentile(&stage_ttff, 95.0),
             connect_ms_p50: report::percentile(&connect_ms, 50.0),
@@ -589,7 +621,7 @@ impl LoadTest<'_> {
     fn limit_hit(&self, stage: &Stage) -> Option<String> {
         if stage.viewers_without_picture > 0 {
             return Some(format!(
-                "{} viewers got no picture within {} s",
+                "{} viewers got no picture (idle: did not connect) within {} s",
                 stage.viewers_without_picture,
                 FIRST_FRAME_TIMEOUT.as_secs()
             ));
@@ -692,8 +724,15 @@ fn outcome_report(outcome: &LoadOutcome) -> Report {
         context: vec![
             format!("Gateway {}", outcome.gateway),
             format!(
-                "{} rooms, cameras: {} at {} kbit/s",
-                outcome.rooms, outcome.publisher, outcome.bitrate_kbps
+                "{} rooms, cameras: {} at {} kbit/s{}",
+                outcome.rooms,
+                outcome.publisher,
+                outcome.bitrate_kbps,
+                if outcome.idle {
+                    " (paused: idle viewers)"
+                } else {
+                    ""
+                }
             ),
         ],
         verdict: None,
