@@ -111,12 +111,8 @@ fn run() -> anyhow::Result<()> {
         }
     }
     // Idle viewers: the camera connected but silent.
-    let mut idle = ramp.to_vec();
-    idle.extend([
-        "--idle".to_owned(),
-        "--window-secs".to_owned(),
-        "3".to_owned(),
-    ]);
+    let mut idle = ramp[..4].to_vec();
+    idle.extend(["--window-secs", "3", "--idle"].map(String::from));
     let json = load(&gateway_bin, &bench_bin, &[], &idle)?;
     print_stages("idle", &json);
     // Viewers joining one at a time, further apart than the keyframe-request
@@ -134,6 +130,9 @@ fn run() -> anyhow::Result<()> {
     .map(String::from);
     let json = load(&gateway_bin, &bench_bin, &[], &spaced)?;
     print_stages("spaced", &json);
+    if per_packet.is_empty() {
+        return Ok(());
+    }
     let mean = |on: bool| {
         let v: Vec<f64> = per_packet
             .iter()

@@ -15,7 +15,8 @@
 //!   reusable bin that tests can run without any network.
 //! - [`webrtc`] builds the publisher around webrtcbin (send-only, BUNDLE,
 //!   ICE pinned to chosen addresses) and does the offer/answer steps.
-//! - [`whip`] is the WHIP/WHEP HTTP client; [`run`] ties everything into the
+//! - [`whip`] is the WHIP/WHEP HTTP client, which verifies the gateway's
+//!   certificate as [`gateway_tls`] says; [`run`] ties everything into the
 //!   daemon's life cycle; [`cli`] is the command line.
 //! - [`probe`] is a WHEP viewer that decodes and counts frames, for tests and
 //!   benchmarks of the gateway.
@@ -28,6 +29,7 @@ pub mod chain;
 pub mod cli;
 pub mod elements;
 pub mod encoder;
+pub mod gateway_tls;
 pub mod probe;
 pub mod run;
 pub mod settings;

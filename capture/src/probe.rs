@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use crate::elements::{self, ElementError};
+use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::webrtc::{self, NegotiationError, PipelineEvent, ice};
 use crate::whip::{Session, SessionKind, WhipClient, WhipError};
 
@@ -45,6 +46,8 @@ pub struct ProbeOptions {
     /// Local addresses ICE is restricted to. Empty: 127.0.0.1 when the URL's
     /// host is loopback, otherwise all interfaces (the publisher's rule).
     pub ice_addresses: Vec<IpAddr>,
+    /// How the gateway's certificate is checked (system roots by default).
+    pub trust: GatewayTrust,
 }
 
 impl ProbeOptions {
@@ -54,6 +57,7 @@ impl ProbeOptions {
             whep_url,
             token: token.into(),
             ice_addresses: Vec::new(),
+            trust: GatewayTrust::SystemRoots,
         }
     }
 }
@@ -83,6 +87,9 @@ pub enum ProbeError {
     /// The WHEP exchange failed.
     #[error(transparent)]
     Whep(#[from] WhipError),
+    /// The certificate settings cannot be used.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// The pipeline would not start or broke.
     #[error("the probe viewer's pipeline failed: {0}")]
     Pipeline(String),
@@ -170,7 +177,7 @@ impl ProbeViewer {
 
         let mut viewer = Self {
             pipeline,
-            client: WhipClient::new(SessionKind::View, options.token),
+            client: WhipClient::with_trust(SessionKind::View, options.token, &options.trust)?,
             session: None,
             stats,
             events,

@@ -4,6 +4,7 @@
 use samsyn_config::{CaptureConfig, ConfigError};
 use url::Url;
 
+use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::settings::VideoSettings;
 use crate::webrtc::{PublishError, Publisher, PublisherOptions, ice};
 use crate::whip::{self, SessionKind, WhipClient, WhipError};
@@ -29,6 +30,9 @@ pub enum RunError {
     /// The WHIP exchange failed.
     #[error(transparent)]
     Whip(#[from] WhipError),
+    /// The certificate settings cannot be used.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 /// Publishes as configured until Ctrl-C or SIGTERM, then deletes the WHIP
@@ -56,7 +60,8 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
         "publishing"
     );
 
-    let client = WhipClient::new(SessionKind::Publish, token);
+    let trust = GatewayTrust::from_config(&config.tls)?;
+    let client = WhipClient::with_trust(SessionKind::Publish, token, &trust)?;
     let mut publisher = Publisher::build(&options)?;
 
     let session = tokio::select! {

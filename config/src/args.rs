@@ -39,7 +39,7 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "DIR",
-        help = "Directory for rooms and keys [default: samsyn-data] (env SAMSYN_DATA_DIR)"
+        help = "Directory for rooms, keys, the certificate and the audit trail [default: samsyn-data] (env SAMSYN_DATA_DIR)"
     )]
     pub data_dir: Option<PathBuf>,
 
@@ -50,6 +50,37 @@ pub struct GatewayArgs {
         help = "URL the gateway is reached at, used in links; default http://<listen> (env SAMSYN_PUBLIC_URL)"
     )]
     pub public_url: Option<Url>,
+
+    /// `--display-name`; see its help text.
+    #[arg(
+        long,
+        value_name = "NAME",
+        help = "The gateway's name shown on the viewer page, e.g. \"Wound clinic, St. Olav\"; default the public URL's host (env SAMSYN_DISPLAY_NAME)"
+    )]
+    pub display_name: Option<String>,
+
+    /// `--tls`; see its help text.
+    #[arg(
+        long,
+        help = "Serve HTTPS; without --tls-cert/--tls-key a self-signed certificate is made and kept in the data directory (env SAMSYN_TLS__ENABLED=true)"
+    )]
+    pub tls: bool,
+
+    /// `--tls-cert`; see its help text.
+    #[arg(
+        long,
+        value_name = "PEM",
+        help = "Certificate chain for HTTPS, PEM; implies --tls (env SAMSYN_TLS__CERT_FILE)"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// `--tls-key`; see its help text.
+    #[arg(
+        long,
+        value_name = "PEM",
+        help = "Private key of that certificate, PEM; implies --tls (env SAMSYN_TLS__KEY_FILE)"
+    )]
+    pub tls_key: Option<PathBuf>,
 
     /// `--media-udp-port`; see its help text.
     #[arg(
@@ -100,6 +131,14 @@ impl GatewayArgs {
             listen: self.listen,
             data_dir: self.data_dir.as_deref(),
             public_url: self.public_url.as_ref(),
+            display_name: self.display_name.as_deref(),
+            tls: TlsOverlay {
+                // Only the positive is a flag; a certificate implies it.
+                enabled: (self.tls || self.tls_cert.is_some() || self.tls_key.is_some())
+                    .then_some(true),
+                cert_file: self.tls_cert.as_deref(),
+                key_file: self.tls_key.as_deref(),
+            },
             media: MediaOverlay {
                 udp_port: self.media_udp_port,
                 addresses: &self.media_addresses,
@@ -200,6 +239,22 @@ pub struct CaptureArgs {
     )]
     pub bitrate_kbps: Option<u32>,
 
+    /// `--ca-file`; see its help text.
+    #[arg(
+        long,
+        value_name = "PEM",
+        help = "Trust the gateway's certificate if a CA in this PEM file signed it, instead of the system's CAs (env SAMSYN_TLS__CA_FILE)"
+    )]
+    pub ca_file: Option<PathBuf>,
+
+    /// `--pin-sha256`; see its help text.
+    #[arg(
+        long,
+        value_name = "FINGERPRINT",
+        help = "Trust exactly the gateway certificate with this SHA-256 fingerprint (as samsyn-gateway prints it) (env SAMSYN_TLS__PIN_SHA256)"
+    )]
+    pub pin_sha256: Option<String>,
+
     /// `--ice-address`; see its help text.
     #[arg(
         long = "ice-address",
@@ -236,6 +291,10 @@ impl CaptureArgs {
             ice: IceOverlay {
                 local_addresses: &self.ice_addresses,
             },
+            tls: ClientTlsOverlay {
+                ca_file: self.ca_file.as_deref(),
+                pin_sha256: self.pin_sha256.as_deref(),
+            },
         }
     }
 }
@@ -251,8 +310,21 @@ struct GatewayOverlay<'a> {
     data_dir: Option<&'a Path>,
     #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<&'a Url>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<&'a str>,
+    tls: TlsOverlay<'a>,
     media: MediaOverlay<'a>,
     sfu: SfuOverlay,
+}
+
+#[derive(Serialize)]
+struct TlsOverlay<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_file: Option<&'a Path>,
 }
 
 #[derive(Serialize)]
@@ -294,6 +366,15 @@ struct CaptureOverlay<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     bitrate_kbps: Option<u32>,
     ice: IceOverlay<'a>,
+    tls: ClientTlsOverlay<'a>,
+}
+
+#[derive(Serialize)]
+struct ClientTlsOverlay<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pin_sha256: Option<&'a str>,
 }
 
 #[derive(Serialize)]

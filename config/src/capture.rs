@@ -38,6 +38,37 @@ pub struct CaptureConfig {
     pub bitrate_kbps: u32,
     /// ICE settings.
     pub ice: IceConfig,
+    /// How the gateway's HTTPS certificate is checked.
+    pub tls: ClientTlsConfig,
+}
+
+/// How the capture daemon checks the gateway's certificate.
+///
+/// Verification is never off: with neither key set the system's trusted
+/// roots are used; a CA file replaces them (a hospital's own CA); a pinned
+/// fingerprint accepts exactly one certificate (a gateway's self-signed one,
+/// as `samsyn-gateway` prints it) whatever names it carries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientTlsConfig {
+    /// PEM file of the CA certificates to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprint of the gateway's certificate, hex (colons allowed).
+    pub pin_sha256: Option<String>,
+}
+
+/// Parses a SHA-256 certificate fingerprint: 64 hex digits, optionally in
+/// colon-separated pairs (`AB:CD:…`, as browsers and OpenSSL show it).
+pub fn parse_sha256_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: String = text.trim().chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(bytes)
 }
 
 /// Video codec of the published stream.
@@ -85,6 +116,7 @@ impl Default for CaptureConfig {
             audio: true,
             bitrate_kbps: 2500,
             ice: IceConfig::default(),
+            tls: ClientTlsConfig::default(),
         }
     }
 }
@@ -144,7 +176,10 @@ impl CaptureConfig {
                 "not set; pass --gateway <gateway base URL> or set SAMSYN_GATEWAY \
                  (or put gateway = \"https://…\" in the config file)",
             ),
-            Some(url) => checks.http_url("gateway", url),
+            Some(url) => {
+                checks.http_url("gateway", url);
+                self.validate_tls(&mut checks, url);
+            }
         }
         if let Some(room) = &self.room {
             checks.require(
@@ -196,5 +231,44 @@ impl CaptureConfig {
     /// The configuration as TOML, e.g. for `--print-config`; it loads back to `self`.
     pub fn to_toml(&self) -> String {
         crate::print::to_toml(self)
+    }
+
+    /// Plain HTTP only to a loopback gateway (the token would travel in the
+    /// clear), and the TLS settings only where TLS is used.
+    fn validate_tls(&self, checks: &mut Checks, gateway: &Url) {
+        let loopback = match gateway.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        let plain = gateway.scheme() == "http";
+        checks.require(
+            !plain || loopback,
+            "gateway",
+            quoted(gateway.as_str()),
+            "is plain http:// to another machine, which would send the publisher token \
+             unencrypted; use the gateway's https:// URL",
+        );
+        if let Some(pin) = &self.tls.pin_sha256 {
+            checks.require(
+                parse_sha256_fingerprint(pin).is_some(),
+                "tls.pin_sha256",
+                quoted(pin),
+                "must be the SHA-256 fingerprint of the gateway's certificate: 64 hex digits, \
+                 colons allowed, as `samsyn-gateway` prints it",
+            );
+        }
+        for (key, set) in [
+            ("tls.pin_sha256", self.tls.pin_sha256.is_some()),
+            ("tls.ca_file", self.tls.ca_file.is_some()),
+        ] {
+            checks.require(
+                !(set && plain),
+                key,
+                quoted(gateway.as_str()),
+                "is only used with an https:// gateway; the gateway URL is plain http://",
+            );
+        }
     }
 }

@@ -224,6 +224,22 @@ fn capture_value_rules() {
             |c| c.ice.local_addresses = vec!["0.0.0.0".parse().unwrap()],
             "ice.local_addresses = 0.0.0.0: must be an address of a local interface",
         ),
+        (
+            |c| c.gateway = Some("http://10.213.0.1:8080".parse().unwrap()),
+            "gateway = \"http://10.213.0.1:8080/\": is plain http:// to another machine, which \
+             would send the publisher token unencrypted; use the gateway's https:// URL",
+        ),
+        (
+            |c| c.tls.pin_sha256 = Some("AB:CD".into()),
+            "tls.pin_sha256 = \"AB:CD\": must be the SHA-256 fingerprint",
+        ),
+        (
+            |c| {
+                c.gateway = Some("http://127.0.0.1:8080".parse().unwrap());
+                c.tls.ca_file = Some("ca.pem".into());
+            },
+            "tls.ca_file = \"http://127.0.0.1:8080/\": is only used with an https:// gateway",
+        ),
     ];
     for (break_it, expected) in cases {
         let mut config = capture_with_gateway();
@@ -287,6 +303,52 @@ fn gateway_value_rules() {
             |c| c.media.addresses = vec!["::".parse().unwrap()],
             "media.addresses = ::: must be a concrete address",
         ),
+        (
+            |c| c.listen = "10.0.0.5:8443".parse().unwrap(),
+            "listen = 10.0.0.5:8443: plain HTTP is only served on a loopback address",
+        ),
+        (
+            |c| {
+                c.listen = "0.0.0.0:8443".parse().unwrap();
+                c.tls.enabled = true;
+            },
+            "listen = 0.0.0.0:8443: listens on every address, so links cannot be built from it; \
+             set public_url",
+        ),
+        (
+            |c| {
+                c.tls.enabled = true;
+                c.public_url = Some("http://wound.example.org".parse().unwrap());
+            },
+            "public_url = \"http://wound.example.org/\": must be an https:// URL when TLS is on",
+        ),
+        (
+            |c| c.tls.cert_file = Some("cert.pem".into()),
+            "tls.cert_file = \"cert.pem\": is set but TLS is off",
+        ),
+        (
+            |c| {
+                c.tls.enabled = true;
+                c.tls.key_file = Some("key.pem".into());
+            },
+            "tls.cert_file: not set, but tls.key_file is; give both",
+        ),
+        (
+            |c| c.display_name = Some("line\nbreak".into()),
+            "display_name = \"line\\nbreak\": must be 1-80 characters of plain text",
+        ),
+        (
+            |c| c.http.cors_origins = vec!["https://journal.example/app".parse().unwrap()],
+            "http.cors_origins = \"https://journal.example/app\": must be a web origin",
+        ),
+        (
+            |c| c.limits.requests_per_minute = 0,
+            "limits.requests_per_minute = 0: must be 1..=100000",
+        ),
+        (
+            |c| c.audit.max_files = 0,
+            "audit.max_files = 0: must be 1..=1000 files",
+        ),
     ];
     for (break_it, expected) in cases {
         let mut config = GatewayConfig::default();
@@ -315,6 +377,52 @@ fn values_at_the_edges_are_accepted() {
     gateway.limits.max_sdp_bytes = 1_048_576;
     gateway.public_url = Some("http://10.0.0.1:8080".parse().unwrap());
     gateway.validate().unwrap();
+
+    // TLS on any address, with the hospital's certificate.
+    let mut gateway = GatewayConfig {
+        listen: "0.0.0.0:8443".parse().unwrap(),
+        public_url: Some("https://wound.example.org".parse().unwrap()),
+        ..GatewayConfig::default()
+    };
+    gateway.tls.enabled = true;
+    gateway.tls.cert_file = Some("/etc/samsyn/cert.pem".into());
+    gateway.tls.key_file = Some("/etc/samsyn/key.pem".into());
+    gateway.validate().unwrap();
+
+    // A pinned fingerprint in either form browsers and OpenSSL print.
+    let pin = "AB:".repeat(31) + "AB";
+    for form in [pin.clone(), pin.replace(':', "").to_lowercase()] {
+        let mut capture = capture_with_gateway();
+        capture.tls.pin_sha256 = Some(form.clone());
+        capture.validate().unwrap();
+        assert_eq!(
+            samsyn_config::parse_sha256_fingerprint(&form),
+            Some([0xab; 32])
+        );
+    }
+}
+
+#[test]
+fn plain_http_off_loopback_names_the_flags_and_the_layer() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("SAMSYN_LISTEN", "0.0.0.0:8080");
+        jail.set_env("SAMSYN_PUBLIC_URL", "https://wound.example.org");
+        let text = error_text(GatewayArgs::default().load());
+        assert!(text.contains("listen = 0.0.0.0:8080"), "{text}");
+        assert!(text.contains("--tls"), "{text}");
+        assert!(text.contains("--tls-cert"), "{text}");
+        assert!(
+            text.contains("environment variable SAMSYN_LISTEN"),
+            "{text}"
+        );
+
+        // --tls-cert alone turns TLS on, and then asks for the key.
+        let text = error_text(gateway_flags(&["--tls-cert", "cert.pem"]).load());
+        assert!(!text.contains("plain HTTP"), "{text}");
+        assert!(text.contains("tls.key_file: not set"), "{text}");
+        Ok(())
+    });
 }
 
 #[test]

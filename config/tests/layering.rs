@@ -79,6 +79,9 @@ fn file_overrides_defaults() {
             listen = "0.0.0.0:9000"
             public_url = "https://wound.example.org"
 
+            [tls]
+            enabled = true
+
             [media]
             udp_port = 50001
             addresses = ["10.0.0.5"]
@@ -263,7 +266,7 @@ fn capture_flags_override_environment() {
 
         let flags = capture_flags(&[
             "--gateway",
-            "http://10.213.0.1:8080",
+            "https://10.213.0.1:8443",
             "--room",
             "ward-7",
             "--token",
@@ -287,7 +290,7 @@ fn capture_flags_override_environment() {
             "127.0.0.1",
         ]);
         let config = jailed(flags.load())?;
-        assert_eq!(config.gateway.unwrap().as_str(), "http://10.213.0.1:8080/");
+        assert_eq!(config.gateway.unwrap().as_str(), "https://10.213.0.1:8443/");
         assert_eq!(config.room.as_deref(), Some("ward-7"));
         assert_eq!(config.token.as_deref(), Some("tok"));
         assert_eq!(config.source, "file:/tmp/wound.mkv");

@@ -17,7 +17,7 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use samsyn_signaling::http::extractors::{Authorized, RequiredRole, SdpOffer, SessionPath};
+use samsyn_signaling::http::extractors::{Access, RoomAccess, SdpOffer, SessionPath};
 use samsyn_signaling::{ApiError, AppState, Role};
 
 use crate::media::MediaNode;
@@ -26,8 +26,8 @@ use crate::media::MediaNode;
 /// camera may test the line it will use.
 pub struct ConnectionTestRole;
 
-impl RequiredRole for ConnectionTestRole {
-    const ROLE: Role = Role::Publisher;
+impl Access for ConnectionTestRole {
+    const ROLES: &'static [Role] = &[Role::Publisher];
 }
 
 /// The routes, for [`samsyn_signaling::router_with`].
@@ -53,7 +53,7 @@ pub fn routes(media: MediaNode) -> Router<Arc<AppState>> {
         .route(
             "/probe/{room}",
             post(
-                move |auth: Authorized<ConnectionTestRole>, SdpOffer(offer): SdpOffer| async move {
+                move |auth: RoomAccess<ConnectionTestRole>, SdpOffer(offer): SdpOffer| async move {
                     let room = auth.room.as_str();
                     let answer = start.start_connection_test(room, offer).await?;
                     tracing::info!(
@@ -69,7 +69,7 @@ pub fn routes(media: MediaNode) -> Router<Arc<AppState>> {
         .route(
             "/probe/{room}/{session}",
             get(
-                move |auth: Authorized<ConnectionTestRole>, SessionPath(session): SessionPath| async move {
+                move |auth: RoomAccess<ConnectionTestRole>, SessionPath(session): SessionPath| async move {
                     let report = report
                         .connection_test_report(auth.room.as_str(), &session)
                         .await?;
@@ -77,7 +77,7 @@ pub fn routes(media: MediaNode) -> Router<Arc<AppState>> {
                 },
             )
             .delete(
-                move |auth: Authorized<ConnectionTestRole>, SessionPath(session): SessionPath| async move {
+                move |auth: RoomAccess<ConnectionTestRole>, SessionPath(session): SessionPath| async move {
                     end.end_connection_test(auth.room.as_str(), &session).await?;
                     tracing::info!(room = auth.room.as_str(), %session, "connection test ended");
                     Ok::<_, ApiError>(StatusCode::OK)

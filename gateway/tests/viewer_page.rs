@@ -76,8 +76,9 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     }
     browser_dir();
     gstreamer::init().expect("GStreamer initialises");
-    let gateway = Gateway::start(GATEWAY_IP);
-    let invite = gateway.create_room();
+    let gateway =
+        Gateway::start_with_env(GATEWAY_IP, &[("SAMSYN_DISPLAY_NAME", "Wound clinic, test")]);
+    let invite = gateway.create_labelled_room("Home visit, district north");
     let camera = Capture::test_source(&gateway, &invite, WIDTH, HEIGHT);
     runtime().block_on(wait_until_live(&invite));
 
@@ -117,6 +118,14 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     );
     assert_eq!(result["ok"], true);
     assert_eq!(result["state"], "live");
+    // The page says which consultation this is, and where.
+    assert_eq!(result["roomShown"], true);
+    assert_eq!(result["roomLabel"], "Home visit, district north");
+    assert_eq!(result["gatewayName"], "Wound clinic, test");
+    assert_eq!(
+        result["title"],
+        "Home visit, district north \u{2014} Wound clinic, test"
+    );
     assert!(
         result["framesRendered"].as_u64().unwrap_or(0) >= 30,
         "frames rendered: {}",
@@ -193,4 +202,55 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
         "{}",
         result["message"]
     );
+
+    // This room's own token, expired: said as such.
+    let an_hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    let expired = gateway.sign(serde_json::json!({
+        "room": invite.room, "role": "specialist", "iat": an_hour_ago - 60,
+        "exp": an_hour_ago, "jti": "expired",
+    }));
+    let screenshot = support::artifacts_dir().join("viewer-page-expired-link.png");
+    let result = run_driver(&[
+        "--url",
+        &format!("{page}#token={expired}"),
+        "--expect-error",
+        "token_expired",
+        "--screenshot",
+        screenshot.to_str().expect("a UTF-8 artifact path"),
+        "--timeout-ms",
+        "15000",
+    ]);
+    assert_eq!(result["error"]["status"], 401);
+    assert_eq!(
+        result["message"],
+        "This link has expired \u{2014} ask the hospital for a new link."
+    );
+
+    // The hospital ended the consultation: its genuine link says so.
+    gateway.end_room(&invite.room);
+    let screenshot = support::artifacts_dir().join("viewer-page-ended-room.png");
+    let result = run_driver(&[
+        "--url",
+        &invite.viewer_link,
+        "--expect-error",
+        "room_ended",
+        "--screenshot",
+        screenshot.to_str().expect("a UTF-8 artifact path"),
+        "--timeout-ms",
+        "15000",
+    ]);
+    assert_eq!(result["error"]["status"], 410);
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("This consultation has ended."),
+        "{}",
+        result["message"]
+    );
+    assert_eq!(result["roomShown"], false);
 }

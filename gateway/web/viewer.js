@@ -42,6 +42,9 @@
     connecting: 'Connecting to the camera…',
     waiting: 'The nurse\u2019s camera is not connected yet \u2014 waiting\u2026',
     badLink: 'This link has expired or is wrong \u2014 ask the hospital for a new link.',
+    expired: 'This link has expired \u2014 ask the hospital for a new link.',
+    ended: 'This consultation has ended. If it should go on, ask the hospital for a new link.',
+    unknownRoom: 'This consultation does not exist (any more) \u2014 ask the hospital for a new link.',
     noToken: 'This link is incomplete \u2014 ask the hospital for a new link.',
     noWebrtc: 'This browser cannot show live video. Use a recent Chrome, Edge or Firefox.',
     full: 'Too many people are watching this room. Trying again\u2026',
@@ -85,6 +88,7 @@
     attempt: 0,             // current reconnect attempt, 0 when stable
     error: null,            // { status, code, message } of the last HTTP error
     room,
+    roomInfo: null,         // GET /api/rooms/{room}: label, gateway, role, expires_at
     sessionUrl: null,       // WHEP session (Location) of the current session
   };
   window.samsyn = samsyn;
@@ -193,6 +197,15 @@
     return [code ? 'Code: ' + code : '', 'HTTP ' + status, message].filter(Boolean).join(' \u2014 ');
   }
 
+  // A link that cannot work (expired, ended, wrong): the words for it, or null.
+  function linkMessage(status, code) {
+    if (code === 'token_expired') return MSG.expired;
+    if (code === 'room_ended' || status === 410) return MSG.ended;
+    if (code === 'unknown_room') return MSG.unknownRoom;
+    if (status === 401 || status === 403) return MSG.badLink;
+    return null;
+  }
+
   async function handleHttpError(res, my) {
     const { code, message } = await readError(res);
     if (my !== gen) return;
@@ -202,12 +215,13 @@
     console.warn('[samsyn] WHEP POST refused: ' + detail);
     teardown();
 
-    if (status === 401 || status === 403) {
-      setState('error', MSG.badLink, detail);
+    const linkProblem = linkMessage(status, code);
+    if (linkProblem) {
+      setState('error', linkProblem, detail);
       retryBtn.hidden = true;                          // retrying will not help
       return;
     }
-    if (status === 404 || status === 409 || /no_publisher|not_live|no_camera|not_publishing/i.test(code)) {
+    if (/no_publisher|not_live|no_camera|not_publishing/i.test(code) || (status === 409 && !code)) {
       samsyn.attempt = 0;
       setState('waiting', MSG.waiting, detail);
       retryIn(WAITING_RETRY);
@@ -539,6 +553,39 @@
     if (retryTimer !== null && samsyn.state === 'reconnecting') connect();
   });
 
+  // --- which consultation this is ------------------------------------------------------
+  // The room's label and the gateway's name go in the header, so the person can
+  // check the link led to the right consultation. A link that cannot work is
+  // said plainly here, before any video is tried. Resolves true to go on.
+  async function showRoom() {
+    let res;
+    try {
+      res = await fetch(new URL('/api/rooms/' + encodeURIComponent(room), location.href).href, {
+        headers: { Authorization: 'Bearer ' + token },
+        cache: 'no-store',
+      });
+    } catch (_) {
+      return true;   // the network: WHEP will say more, and retry
+    }
+    if (!res.ok) {
+      const { code, message } = await readError(res);
+      const problem = linkMessage(res.status, code);
+      if (!problem) return true;
+      samsyn.error = { status: res.status, code, message };
+      setState('error', problem, describe(res.status, code, message));
+      retryBtn.hidden = true;
+      return false;
+    }
+    const info = await res.json();
+    samsyn.roomInfo = info;
+    $('room-label').textContent = info.label || 'Consultation ' + info.room;
+    $('gateway-name').textContent = info.gateway || location.host;
+    $('room-role').textContent = info.role === 'observer' ? '(watching as observer)' : '';
+    $('room-info').hidden = false;
+    document.title = (info.label || 'Consultation') + ' \u2014 ' + (info.gateway || 'samsyn');
+    return true;
+  }
+
   // --- start ---------------------------------------------------------------------------
   if (!token) {
     samsyn.error = { status: 0, code: 'no_token', message: 'no token in the link' };
@@ -550,6 +597,6 @@
     retryBtn.hidden = true;
   } else {
     setState('connecting', MSG.connecting);
-    connect();
+    showRoom().then((goOn) => { if (goOn) connect(); });
   }
 })();

@@ -128,6 +128,9 @@ function snapshotInPage() {
     message: text('message').trim(),
     detail: text('detail').trim(),
     title: document.title,
+    roomShown: !!document.getElementById('room-info') && !document.getElementById('room-info').hidden,
+    roomLabel: text('room-label').trim(),
+    gatewayName: text('gateway-name').trim(),
   };
 }
 
@@ -241,6 +244,7 @@ async function main() {
           error: snap.error,
           framesRendered: snap.framesRendered,
           msElapsed: now - navigatedAt,
+          roomShown: snap.roomShown,
         });
       }
     } else {
@@ -261,6 +265,10 @@ async function main() {
           msToFirstFrame: fresh.msToFirstFrame ?? (firstFrameSeenAt !== null ? firstFrameSeenAt - navigatedAt : null),
           state: fresh.state,
           stats: fresh.stats,
+          title: fresh.title,
+          roomShown: fresh.roomShown,
+          roomLabel: fresh.roomLabel,
+          gatewayName: fresh.gatewayName,
         });
       }
     }

@@ -12,7 +12,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
-    MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
+    MediaError, MediaEvent, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -72,6 +72,7 @@ enum Command {
         oneshot::Sender<Result<ProbeReport, MediaError>>,
     ),
     EndConnectionTest(String, SessionId, oneshot::Sender<Result<(), MediaError>>),
+    EndRoom(String, oneshot::Sender<Result<(), MediaError>>),
 }
 
 /// Handle to the running media node; cheap to share.
@@ -85,7 +86,11 @@ pub struct MediaNode {
 
 impl MediaNode {
     /// Binds the media port on every address and starts the loop thread.
-    pub fn start(config: MediaNodeConfig) -> io::Result<Self> {
+    /// Sessions that connect or end are reported on `events`.
+    pub fn start(
+        config: MediaNodeConfig,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> io::Result<Self> {
         let mut sockets = Vec::new();
         for ip in &config.addresses {
             let addr = SocketAddr::new(*ip, config.udp_port);
@@ -139,6 +144,7 @@ impl MediaNode {
                         sockets,
                         local_addresses: loop_addresses,
                         commands: receiver,
+                        events,
                         stats: loop_stats,
                         metrics: loop_metrics,
                         send_failures: 0,
@@ -247,6 +253,10 @@ impl MediaPlane for MediaNode {
             self.call(move |reply| Command::End(room.to_owned(), kind, session.clone(), reply)),
         )
     }
+
+    fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()> {
+        Box::pin(self.call(move |reply| Command::EndRoom(room.to_owned(), reply)))
+    }
 }
 
 struct MediaLoop {
@@ -255,6 +265,7 @@ struct MediaLoop {
     /// The sockets' bound addresses, by the same index.
     local_addresses: Vec<SocketAddr>,
     commands: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<MediaEvent>,
     stats: Arc<Mutex<SfuStats>>,
     metrics: Arc<GatewayMetrics>,
     /// Datagrams the sockets refused.
@@ -297,6 +308,10 @@ impl MediaLoop {
                 }
             }
             self.flush();
+            for event in self.sfu.drain_events() {
+                // Signaling gone means the process is stopping.
+                let _ = self.events.send(event);
+            }
             if stats_published.elapsed() >= Duration::from_secs(1) {
                 let stats = self.sfu.stats();
                 *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = stats;
@@ -335,6 +350,10 @@ impl MediaLoop {
             }
             Command::EndConnectionTest(room, session, reply) => {
                 let _ = reply.send(self.sfu.end_connection_test(&room, &session));
+            }
+            Command::EndRoom(room, reply) => {
+                self.sfu.end_room(&room);
+                let _ = reply.send(Ok(()));
             }
         }
     }

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use samsyn_signaling::media::{MediaError, SessionAnswer, SessionId, SessionKind};
+use samsyn_signaling::media::{
+    EndReason, MediaError, MediaEvent, SessionAnswer, SessionId, SessionKind,
+};
 
 use super::keyframe::VideoCodec;
 use super::peer::{
@@ -132,6 +134,8 @@ pub struct Sfu {
     router: DatagramRouter<PeerId>,
     next_peer: PeerId,
     transmits: Vec<Transmit>,
+    /// What signaling must hear about: sessions connected or gone.
+    events: Vec<MediaEvent>,
     stats: SfuStats,
     timings: Vec<Timing>,
 }
@@ -151,6 +155,7 @@ impl Sfu {
             router: DatagramRouter::default(),
             next_peer: 1,
             transmits: Vec::new(),
+            events: Vec::new(),
             stats: SfuStats::default(),
             timings: Vec::new(),
         }
@@ -235,7 +240,7 @@ impl Sfu {
                 room = room_name,
                 "a new camera session replaces the previous one"
             );
-            self.remove_peer(old);
+            self.remove_peer(old, EndReason::Replaced);
         }
         Ok(self.answer(id, sdp))
     }
@@ -342,7 +347,7 @@ impl Sfu {
         session: &SessionId,
     ) -> Result<(), MediaError> {
         let id = self.connection_test_peer(room_name, session)?;
-        self.remove_peer(id);
+        self.remove_peer(id, EndReason::Closed);
         Ok(())
     }
 
@@ -408,8 +413,22 @@ impl Sfu {
         session: &SessionId,
     ) -> Result<(), MediaError> {
         let id = self.session_peer(room_name, kind, session)?;
-        self.remove_peer(id);
+        self.remove_peer(id, EndReason::Closed);
         Ok(())
+    }
+
+    /// Ends every session of a room: its consultation is over.
+    pub fn end_room(&mut self, room_name: &str) {
+        // Cameras, viewers and connection tests.
+        let everyone: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, slot)| &*slot.room == room_name)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in everyone {
+            self.remove_peer(id, EndReason::Closed);
+        }
     }
 
     /// Feeds one datagram from the shared port.
@@ -480,7 +499,7 @@ impl Sfu {
                 "a peer did not connect within {:?}; dropped",
                 self.settings.connect_timeout
             );
-            self.remove_peer(id);
+            self.remove_peer(id, EndReason::NeverConnected);
         }
         let rooms: Vec<String> = self.rooms.keys().cloned().collect();
         for room in rooms {
@@ -497,6 +516,11 @@ impl Sfu {
     /// Takes everything waiting to be sent.
     pub fn drain_transmits(&mut self) -> std::vec::Drain<'_, Transmit> {
         self.transmits.drain(..)
+    }
+
+    /// Takes the session events signaling has not heard yet.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, MediaEvent> {
+        self.events.drain(..)
     }
 
     fn add_peer(&mut self, now: Instant, peer: Peer, room: &str, role: Role) -> PeerId {
@@ -549,10 +573,17 @@ impl Sfu {
             .ok_or(MediaError::UnknownSession)
     }
 
-    fn remove_peer(&mut self, id: PeerId) {
+    fn remove_peer(&mut self, id: PeerId, reason: EndReason) {
         let Some(mut slot) = self.peers.remove(&id) else {
             return;
         };
+        // Signaling tracks cameras and viewers, not connection tests.
+        if !matches!(slot.role, Role::ConnectionTest(_)) {
+            self.events.push(MediaEvent::Ended {
+                session: slot.session.clone(),
+                reason,
+            });
+        }
         slot.peer.close();
         self.transmits
             .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
@@ -609,21 +640,26 @@ impl Sfu {
                         receiver.record(now, packet.header.sequence_number, &packet.payload);
                     }
                 }
+                // Signaling does not track connection tests: no event.
                 PeerEvent::Connected if is_test => {
                     tracing::info!(room = &*room, "connection test connected");
                 }
                 PeerEvent::KeyframeRequest if is_test => {}
-                PeerEvent::Connected if is_viewer => {
-                    tracing::info!(room = &*room, "viewer connected");
+                PeerEvent::Connected => {
+                    self.events.push(MediaEvent::Connected {
+                        session: slot.session.clone(),
+                    });
                     if let Role::Viewer(state) = &mut slot.role {
                         state.gate_closed_at = Some(now);
+                        tracing::info!(room = &*room, "viewer connected");
+                        self.ask_keyframe(now, &room);
+                    } else {
+                        tracing::info!(room = &*room, "camera connected");
                     }
-                    self.ask_keyframe(now, &room);
                 }
-                PeerEvent::Connected => tracing::info!(room = &*room, "camera connected"),
                 PeerEvent::Gone => {
                     tracing::info!(room = &*room, viewer = is_viewer, "peer connection ended");
-                    self.remove_peer(id);
+                    self.remove_peer(id, EndReason::ConnectionLost);
                     return;
                 }
                 PeerEvent::KeyframeRequest => {

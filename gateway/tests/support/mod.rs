@@ -21,6 +21,7 @@ pub struct Invite {
     pub room: String,
     pub publisher_token: String,
     pub viewer_token: String,
+    pub observer_token: String,
     pub whip_url: String,
     pub whep_url: String,
     pub viewer_link: String,
@@ -37,6 +38,13 @@ pub struct Gateway {
 impl Gateway {
     /// Starts the gateway with HTTP on loopback and media on `media_ip`.
     pub fn start(media_ip: &str) -> Self {
+        Self::start_with_env(media_ip, &[])
+    }
+
+    /// Like [`Gateway::start`], with configuration from `SAMSYN_…`
+    /// variables. Tests make many requests from one address, so the rate
+    /// limit is raised unless `env` sets it.
+    pub fn start_with_env(media_ip: &str, env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let http_port = free_tcp_port();
         let udp_port = free_udp_port(media_ip);
@@ -49,6 +57,9 @@ impl Gateway {
             .args(["--media-address", media_ip])
             .args(["--media-udp-port", &udp_port.to_string()])
             .env("SAMSYN_LOG", test_log_filter())
+            .env("SAMSYN_LIMITS__REQUESTS_PER_MINUTE", "6000")
+            .env("SAMSYN_LIMITS__REQUEST_BURST", "1000")
+            .envs(env.iter().copied())
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .spawn()
@@ -73,8 +84,13 @@ impl Gateway {
 
     /// Creates a room with the CLI, as hospital IT would.
     pub fn create_room(&self) -> Invite {
+        self.create_labelled_room("")
+    }
+
+    /// Creates a room with a label, with the CLI.
+    pub fn create_labelled_room(&self, label: &str) -> Invite {
         let output = Command::new(env!("CARGO_BIN_EXE_samsyn-gateway"))
-            .args(["room", "create", "--json"])
+            .args(["room", "create", "--json", "--label", label])
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(["--public-url", &self.base_url])
@@ -86,6 +102,54 @@ impl Gateway {
             String::from_utf8_lossy(&output.stderr)
         );
         serde_json::from_slice(&output.stdout).expect("room create prints one JSON object")
+    }
+
+    /// Ends a room with the CLI, as hospital IT would.
+    pub fn end_room(&self, room: &str) {
+        let output = Command::new(env!("CARGO_BIN_EXE_samsyn-gateway"))
+            .args(["room", "end", room])
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--public-url", &self.base_url])
+            .output()
+            .expect("samsyn-gateway room end runs");
+        assert!(
+            output.status.success(),
+            "room end failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// A token the gateway's own key signed, with these claims: what only
+    /// the key's holder could make (an expired token, say).
+    pub fn sign(&self, claims: serde_json::Value) -> String {
+        let pkcs8 = std::fs::read(self.data_dir.path().join("keys/token-signing.pk8"))
+            .expect("the gateway's signing key");
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(&pkcs8),
+        )
+        .expect("signing works")
+    }
+
+    /// An admin token, made with the CLI as hospital IT would.
+    pub fn admin_token(&self) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_samsyn-gateway"))
+            .args(["token", "create", "--role", "admin", "--json"])
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--public-url", &self.base_url])
+            .output()
+            .expect("samsyn-gateway token create runs");
+        assert!(
+            output.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("token create --json prints JSON");
+        json["token"].as_str().expect("a token").to_owned()
     }
 }
 
