@@ -126,14 +126,14 @@ pub async fn post_offer(
     token: &str,
     offer: String,
 ) -> Result<Session, OfferError> {
-    let response = http
-        .post(url.clone())
-        .bearer_auth(token)
-        .header(reqwest::header::CONTENT_TYPE, "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .with_context(|| format!("no answer from {url}; is the gateway address right and up?"))?;
+    let response = send_patiently(|| {
+        http.post(url.clone())
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/sdp")
+            .body(offer.clone())
+    })
+    .await
+    .with_context(|| format!("no answer from {url}; is the gateway address right and up?"))?;
     let status = response.status();
     let location = response
         .headers()
@@ -156,11 +156,34 @@ pub async fn post_offer(
 
 /// Ends a session (`DELETE`); a session that is already gone is fine.
 pub async fn end_session(http: &reqwest::Client, session: &Session, token: &str) {
-    let _ = http
-        .delete(session.location.clone())
-        .bearer_auth(token)
-        .send()
-        .await;
+    let _ = send_patiently(|| http.delete(session.location.clone()).bearer_auth(token)).await;
+}
+
+/// How long a request waits out the gateway's rate limit, at most.
+const RATE_LIMIT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Sends a request; while the gateway answers 429 (its per-address rate
+/// limit: a load test makes many requests from one address), waits as its
+/// `Retry-After` says and sends it again.
+pub async fn send_patiently(
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> reqwest::Result<reqwest::Response> {
+    let give_up = tokio::time::Instant::now() + RATE_LIMIT_PATIENCE;
+    loop {
+        let response = request().send().await?;
+        if response.status() != StatusCode::TOO_MANY_REQUESTS
+            || tokio::time::Instant::now() >= give_up
+        {
+            return Ok(response);
+        }
+        let wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .map_or(Duration::from_secs(1), Duration::from_secs)
+            .clamp(Duration::from_millis(100), Duration::from_secs(10));
+        tokio::time::sleep(wait).await;
+    }
 }
 
 /// The refusal in a gateway's error answer, with what to do about it.

@@ -1,5 +1,6 @@
-//! `samsyn-bench load` against the real gateway: a small run finishes, and
-//! its figures agree with the gateway's own `/metrics`.
+//! `samsyn-bench load` against the real gateway: a small run finishes with
+//! rooms from the rooms API, and its figures agree with the gateway's own
+//! `/metrics`.
 
 mod support;
 
@@ -14,14 +15,14 @@ fn a_small_load_run_finishes_and_agrees_with_the_gateway_metrics() {
     let gateway = Gateway::start(&gateway_bin, netns::GATEWAY_IP, "warn,rtc_dtls=error")
         .expect("gateway starts");
     let html = artifacts_dir().join("load.html");
+    let admin_token = gateway.admin_token().expect("an admin token");
     let output = run_bench(&[
         "load",
         "--gateway",
         &gateway.base_url,
-        "--data-dir",
-        gateway.data_dir.path().to_str().unwrap(),
-        "--gateway-bin",
-        gateway_bin.to_str().unwrap(),
+        // Rooms from the rooms API, as IT would make them.
+        "--admin-token",
+        &admin_token,
         "--rooms",
         "2",
         "--viewers",

@@ -30,26 +30,32 @@ impl Access for ConnectionTestRole {
     const ROLES: &'static [Role] = &[Role::Publisher];
 }
 
-/// The routes, for [`samsyn_signaling::router_with`].
-pub fn routes(media: MediaNode) -> Router<Arc<AppState>> {
+/// `GET /metrics`: open, like `/healthz` (it names no room, session or
+/// person); the network in front of the gateway decides who may scrape.
+pub fn metrics_routes(media: &MediaNode) -> Router<Arc<AppState>> {
     let metrics = media.metrics().clone();
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let body = metrics.encode();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                    )],
+                    body,
+                )
+            }
+        }),
+    )
+}
+
+/// The connection-test routes: token-checked, so rate-limited with
+/// WHIP/WHEP by [`samsyn_signaling::router_with`].
+pub fn connection_test_routes(media: MediaNode) -> Router<Arc<AppState>> {
     let (start, report, end) = (media.clone(), media.clone(), media);
     Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let body = metrics.encode();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-                        )],
-                        body,
-                    )
-                }
-            }),
-        )
         .route(
             "/probe/{room}",
             post(

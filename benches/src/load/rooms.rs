@@ -37,13 +37,13 @@ impl RoomSource {
         match self {
             Self::Api { admin_token } => {
                 let url = base.join("api/rooms")?;
-                let response = http
-                    .post(url.clone())
-                    .bearer_auth(admin_token)
-                    .json(&serde_json::json!({ "label": "samsyn-bench load", "ttl_hours": 1 }))
-                    .send()
-                    .await
-                    .with_context(|| format!("no answer from {url}"))?;
+                let response = signal::send_patiently(|| {
+                    http.post(url.clone())
+                        .bearer_auth(admin_token)
+                        .json(&serde_json::json!({ "label": "samsyn-bench load", "ttl_hours": 1 }))
+                })
+                .await
+                .with_context(|| format!("no answer from {url}"))?;
                 let status = response.status();
                 let body = response.text().await?;
                 if status != StatusCode::CREATED {
@@ -65,7 +65,8 @@ impl RoomSource {
         if let Self::Api { admin_token } = self
             && let Ok(url) = base.join(&format!("api/rooms/{room}"))
         {
-            let _ = http.delete(url).bearer_auth(admin_token).send().await;
+            let _ =
+                signal::send_patiently(|| http.delete(url.clone()).bearer_auth(admin_token)).await;
         }
     }
 }

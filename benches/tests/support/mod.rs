@@ -148,6 +148,28 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// An admin token for the rooms API, from the CLI.
+    pub fn admin_token(&self) -> anyhow::Result<String> {
+        let output = Command::new(&self.binary)
+            .args(["token", "create", "--role", "admin", "--json"])
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "token create failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        json["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("token create --json printed no token")
+    }
+}
+
 /// The target directory: test and bench binaries are `<target>/<profile>/deps/<name>`.
 pub fn target_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
