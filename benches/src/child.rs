@@ -22,7 +22,6 @@ impl Process {
     }
 
     /// Its process id.
-    #[allow(dead_code)] // The gateway_cpu bench reads /proc with it; the binary does not.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

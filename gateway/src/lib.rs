@@ -8,9 +8,13 @@
 //!   open from the configuration.
 //! - [`rooms`]: `room create/end/list` and `token create`.
 //! - [`audit`]: `samsyn-gateway audit`.
+//! - [`metrics`]: `GET /metrics`; [`http`]: the gateway's own routes
+//!   (metrics, connection tests).
 
 pub mod audit;
+pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod rooms;
 pub mod serve;
 pub mod setup;

@@ -65,6 +65,8 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         .iter()
         .map(|a| a.to_string())
         .collect();
+    let connection_tests = crate::http::connection_test_routes(media.clone());
+    let metrics = crate::http::metrics_routes(&media);
     let settings = setup::signaling_settings(&config, tls.as_ref());
     let state = Arc::new(
         AppState::new(Arc::new(media), tokens, settings, PAGE).with_context(|| {
@@ -96,7 +98,7 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     };
     serve_http(
         listener,
-        samsyn_signaling::router(state),
+        samsyn_signaling::router_with(state, connection_tests, metrics),
         options,
         shutdown_signal(),
     )

@@ -40,7 +40,7 @@ mod clock;
 
 pub use clock::{rfc3339_utc, unix_now};
 pub use error::ApiError;
-pub use http::{AppState, PageAssets, StateError, router};
+pub use http::{AppState, PageAssets, StateError, router, router_with};
 pub use rooms::{RoomId, RoomInvite, RoomRecord, RoomRegistry};
 pub use settings::SignalingSettings;
 pub use tokens::{AuthError, Claims, Grant, KeyError, Role, TokenAuthority};

@@ -5,21 +5,25 @@
 //! - [`sfu`] holds rooms and peers and forwards packets, time passed in.
 //! - [`routing`], [`rewrite`], [`keyframe`], [`throttle`]: the pieces of the
 //!   forwarding decision, each a pure function of its inputs.
-//! - [`node`] owns the sockets and the one thread that drives the SFU.
+//! - [`probe`] measures what a connection test (`samsyn-bench connect`) sends.
+//! - [`node`] owns the sockets and the one thread that drives the SFU;
+//!   [`gso`] sends each viewer's burst in one system call.
 //!
 //! One port, one socket per media address: the candidates announce the
 //! address the socket is bound to, so replies leave from the address the
 //! peer checked. IPv4 only for now.
 
 pub mod addresses;
+pub mod gso;
 pub mod h264_profile;
 pub mod keyframe;
 pub mod node;
 pub mod peer;
+pub mod probe;
 pub mod rewrite;
 pub mod routing;
 pub mod sfu;
 pub mod throttle;
 
 pub use node::{MediaNode, MediaNodeConfig};
-pub use sfu::{SfuSettings, SfuStats};
+pub use sfu::{SfuOccupancy, SfuSettings, SfuStats, Timing};

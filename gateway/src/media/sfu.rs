@@ -17,8 +17,9 @@ use samsyn_signaling::media::{
 
 use super::keyframe::VideoCodec;
 use super::peer::{
-    LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SourceTrack, Transmit,
+    LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SourceTrack, Transmit, WireCounters,
 };
+use super::probe::{ProbeReceiver, ProbeReport};
 use super::rewrite::{OutboundTrack, TrackRewriter};
 use super::routing::DatagramRouter;
 use super::throttle::KeyframeThrottle;
@@ -36,17 +37,57 @@ pub struct SfuSettings {
 
 type PeerId = u64;
 
+/// Connection tests running at once, at most: each costs a peer connection,
+/// and a publisher token must not be able to open unlimited ones.
+pub const MAX_CONNECTION_TESTS: usize = 16;
+/// Timing samples kept until the media loop takes them.
+const MAX_PENDING_TIMINGS: usize = 10_000;
+
 /// Counters for metrics and benchmarks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SfuStats {
     pub datagrams_in: u64,
     pub datagrams_unroutable: u64,
+    /// RTP packets from cameras (connection tests not included).
     pub rtp_in: u64,
+    /// Their payload bytes.
+    pub rtp_in_bytes: u64,
     /// RTP packets handed to viewers (one per viewer per packet).
     pub rtp_forwarded: u64,
+    /// Their payload bytes.
+    pub rtp_forwarded_bytes: u64,
     /// Packets held back from viewers waiting for a keyframe.
     pub rtp_gated: u64,
+    /// Keyframe requests (PLI) sent to cameras, after throttling.
     pub keyframe_requests_sent: u64,
+    /// Keyframe requests (PLI, FIR) that viewers sent.
+    pub keyframe_requests_received: u64,
+    /// Packets viewers asked to have resent (NACK).
+    pub nacked_packets: u64,
+    /// Packets resent to viewers in answer.
+    pub retransmitted_packets: u64,
+    /// RTP packets received from connection tests (never forwarded).
+    pub connection_test_rtp_in: u64,
+}
+
+/// Who is connected right now.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SfuOccupancy {
+    /// Rooms with a camera or viewers.
+    pub rooms: usize,
+    pub publishers: usize,
+    pub viewers: usize,
+    pub connection_tests: usize,
+}
+
+/// A duration the SFU measured, for the metrics' histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// From a viewer's WHEP offer to the first video packet sent to it.
+    FirstFrame(Duration),
+    /// From a viewer's gate closing (connected, or the camera replaced) to
+    /// the keyframe that opened it.
+    KeyframeWait(Duration),
 }
 
 struct Room {
@@ -62,7 +103,16 @@ struct Room {
 
 enum Role {
     Publisher,
-    Viewer { rewriters: Vec<TrackRewriter> },
+    Viewer(ViewerState),
+    /// A connection test: received and measured, never forwarded.
+    ConnectionTest(Box<ProbeReceiver>),
+}
+
+struct ViewerState {
+    rewriters: Vec<TrackRewriter>,
+    /// Since when the video gate has waited for a keyframe.
+    gate_closed_at: Option<Instant>,
+    first_frame_sent: bool,
 }
 
 struct Slot {
@@ -87,6 +137,7 @@ pub struct Sfu {
     /// What signaling must hear about: sessions connected or gone.
     events: Vec<MediaEvent>,
     stats: SfuStats,
+    timings: Vec<Timing>,
 }
 
 impl Sfu {
@@ -95,6 +146,7 @@ impl Sfu {
             peer_settings: PeerSettings {
                 candidates,
                 retransmit_buffer_packets: settings.retransmit_buffer_packets,
+                wire_counters: Default::default(),
             },
             settings,
             peers: HashMap::new(),
@@ -105,11 +157,39 @@ impl Sfu {
             transmits: Vec::new(),
             events: Vec::new(),
             stats: SfuStats::default(),
+            timings: Vec::new(),
         }
     }
 
     pub fn stats(&self) -> SfuStats {
-        self.stats
+        use std::sync::atomic::Ordering::Relaxed;
+        let wire: &WireCounters = &self.peer_settings.wire_counters;
+        SfuStats {
+            nacked_packets: wire.nacked_packets.load(Relaxed),
+            retransmitted_packets: wire.retransmitted_packets.load(Relaxed),
+            ..self.stats
+        }
+    }
+
+    /// Rooms, cameras, viewers and connection tests present now.
+    pub fn occupancy(&self) -> SfuOccupancy {
+        let mut occupancy = SfuOccupancy {
+            rooms: self.rooms.len(),
+            ..Default::default()
+        };
+        for slot in self.peers.values() {
+            match slot.role {
+                Role::Publisher => occupancy.publishers += 1,
+                Role::Viewer(_) => occupancy.viewers += 1,
+                Role::ConnectionTest(_) => occupancy.connection_tests += 1,
+            }
+        }
+        occupancy
+    }
+
+    /// Takes the durations measured since the last call.
+    pub fn drain_timings(&mut self) -> Vec<Timing> {
+        std::mem::take(&mut self.timings)
     }
 
     /// Rooms with a publisher or viewers, and their viewer counts.
@@ -153,7 +233,7 @@ impl Sfu {
         // Viewers wait for the new camera's first keyframe.
         let viewers = room.viewers.clone();
         for viewer in viewers {
-            self.close_gates(viewer);
+            self.close_gates(now, viewer);
         }
         if let Some(old) = replaced {
             tracing::info!(
@@ -205,11 +285,82 @@ impl Sfu {
                 }
             })
             .collect();
-        let id = self.add_peer(now, peer, room_name, Role::Viewer { rewriters });
+        let id = self.add_peer(
+            now,
+            peer,
+            room_name,
+            Role::Viewer(ViewerState {
+                rewriters,
+                gate_closed_at: None,
+                first_frame_sent: false,
+            }),
+        );
         if let Some(room) = self.rooms.get_mut(room_name) {
             room.viewers.push(id);
         }
         Ok(self.answer(id, sdp))
+    }
+
+    /// Accepts a connection test (`samsyn-bench connect`): a publisher whose
+    /// media is measured and dropped. It joins no room, so the room's camera
+    /// and viewers never see it.
+    pub fn start_connection_test(
+        &mut self,
+        now: Instant,
+        room_name: &str,
+        offer: String,
+    ) -> Result<SessionAnswer, MediaError> {
+        let running = self
+            .peers
+            .values()
+            .filter(|slot| matches!(slot.role, Role::ConnectionTest(_)))
+            .count();
+        if running >= MAX_CONNECTION_TESTS {
+            return Err(MediaError::Unavailable(format!(
+                "{MAX_CONNECTION_TESTS} connection tests are running already; try again in a minute"
+            )));
+        }
+        let (peer, sdp, _sources) = Peer::publisher(offer, &self.peer_settings, now)?;
+        let receiver = Box::new(ProbeReceiver::new(now));
+        let id = self.add_peer(now, peer, room_name, Role::ConnectionTest(receiver));
+        Ok(self.answer(id, sdp))
+    }
+
+    /// What a connection test has received so far.
+    pub fn connection_test_report(
+        &self,
+        now: Instant,
+        room_name: &str,
+        session: &SessionId,
+    ) -> Result<ProbeReport, MediaError> {
+        let id = self.connection_test_peer(room_name, session)?;
+        match self.peers.get(&id).map(|slot| &slot.role) {
+            Some(Role::ConnectionTest(receiver)) => Ok(receiver.report(now)),
+            _ => Err(MediaError::UnknownSession),
+        }
+    }
+
+    /// Ends a connection test.
+    pub fn end_connection_test(
+        &mut self,
+        room_name: &str,
+        session: &SessionId,
+    ) -> Result<(), MediaError> {
+        let id = self.connection_test_peer(room_name, session)?;
+        self.remove_peer(id, EndReason::Closed);
+        Ok(())
+    }
+
+    fn connection_test_peer(&self, room: &str, session: &SessionId) -> Result<PeerId, MediaError> {
+        self.sessions
+            .get(session)
+            .copied()
+            .filter(|id| {
+                self.peers.get(id).is_some_and(|slot| {
+                    &*slot.room == room && matches!(slot.role, Role::ConnectionTest(_))
+                })
+            })
+            .ok_or(MediaError::UnknownSession)
     }
 
     /// Applies a trickle-ICE fragment (`a=candidate:` lines), or restarts ICE
@@ -268,13 +419,12 @@ impl Sfu {
 
     /// Ends every session of a room: its consultation is over.
     pub fn end_room(&mut self, room_name: &str) {
-        let Some(room) = self.rooms.get(room_name) else {
-            return;
-        };
-        let everyone: Vec<PeerId> = room
-            .publisher
-            .into_iter()
-            .chain(room.viewers.clone())
+        // Cameras, viewers and connection tests.
+        let everyone: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, slot)| &*slot.room == room_name)
+            .map(|(id, _)| *id)
             .collect();
         for id in everyone {
             self.remove_peer(id, EndReason::Closed);
@@ -414,7 +564,9 @@ impl Sfu {
                     &*slot.room == room
                         && match slot.role {
                             Role::Publisher => kind == SessionKind::Publish,
-                            Role::Viewer { .. } => kind == SessionKind::View,
+                            Role::Viewer(_) => kind == SessionKind::View,
+                            // Reached only through its own endpoint.
+                            Role::ConnectionTest(_) => false,
                         }
                 })
             })
@@ -425,10 +577,13 @@ impl Sfu {
         let Some(mut slot) = self.peers.remove(&id) else {
             return;
         };
-        self.events.push(MediaEvent::Ended {
-            session: slot.session.clone(),
-            reason,
-        });
+        // Signaling tracks cameras and viewers, not connection tests.
+        if !matches!(slot.role, Role::ConnectionTest(_)) {
+            self.events.push(MediaEvent::Ended {
+                session: slot.session.clone(),
+                reason,
+            });
+        }
         slot.peer.close();
         self.transmits
             .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
@@ -447,15 +602,18 @@ impl Sfu {
         }
     }
 
-    fn close_gates(&mut self, viewer: PeerId) {
+    fn close_gates(&mut self, now: Instant, viewer: PeerId) {
         let Some(slot) = self.peers.get_mut(&viewer) else {
             return;
         };
         let Some(room) = self.rooms.get(&*slot.room) else {
             return;
         };
-        if let (Role::Viewer { rewriters }, Some(codec)) = (&mut slot.role, room.video_codec) {
-            for (rewriter, sink) in rewriters.iter_mut().zip(slot.peer.sinks()) {
+        if let (Role::Viewer(state), Some(codec)) = (&mut slot.role, room.video_codec) {
+            if slot.peer.is_connected() {
+                state.gate_closed_at = Some(now);
+            }
+            for (rewriter, sink) in state.rewriters.iter_mut().zip(slot.peer.sinks()) {
                 if sink.kind == MediaKind::Video {
                     rewriter.wait_for_keyframe(codec);
                 }
@@ -472,14 +630,27 @@ impl Sfu {
             let Some(event) = slot.peer.poll_event() else {
                 break;
             };
-            let is_viewer = matches!(slot.role, Role::Viewer { .. });
+            let is_viewer = matches!(slot.role, Role::Viewer(_));
+            let is_test = matches!(slot.role, Role::ConnectionTest(_));
             let room = slot.room.clone();
             match event {
+                PeerEvent::Rtp(_, packet) if is_test => {
+                    self.stats.connection_test_rtp_in += 1;
+                    if let Role::ConnectionTest(receiver) = &mut slot.role {
+                        receiver.record(now, packet.header.sequence_number, &packet.payload);
+                    }
+                }
+                // Signaling does not track connection tests: no event.
+                PeerEvent::Connected if is_test => {
+                    tracing::info!(room = &*room, "connection test connected");
+                }
+                PeerEvent::KeyframeRequest if is_test => {}
                 PeerEvent::Connected => {
                     self.events.push(MediaEvent::Connected {
                         session: slot.session.clone(),
                     });
-                    if is_viewer {
+                    if let Role::Viewer(state) = &mut slot.role {
+                        state.gate_closed_at = Some(now);
                         tracing::info!(room = &*room, "viewer connected");
                         self.ask_keyframe(now, &room);
                     } else {
@@ -491,7 +662,10 @@ impl Sfu {
                     self.remove_peer(id, EndReason::ConnectionLost);
                     return;
                 }
-                PeerEvent::KeyframeRequest => self.ask_keyframe(now, &room),
+                PeerEvent::KeyframeRequest => {
+                    self.stats.keyframe_requests_received += 1;
+                    self.ask_keyframe(now, &room);
+                }
                 PeerEvent::Rtp(kind, packet) if !is_viewer => {
                     self.forward(now, &room, kind, packet);
                 }
@@ -535,6 +709,7 @@ impl Sfu {
         packet: rtc::rtp::Packet,
     ) {
         self.stats.rtp_in += 1;
+        self.stats.rtp_in_bytes += packet.payload.len() as u64;
         let Some(room) = self.rooms.get_mut(room_name) else {
             return;
         };
@@ -554,17 +729,35 @@ impl Sfu {
             if !slot.peer.is_connected() {
                 continue;
             }
-            let Role::Viewer { rewriters } = &mut slot.role else {
+            let Role::Viewer(state) = &mut slot.role else {
                 continue;
             };
             let Some(index) = slot.peer.sinks().iter().position(|s| s.kind == kind) else {
                 continue;
             };
-            match rewriters[index].rewrite(epoch, &packet.header, &packet.payload) {
+            let rewriter = &mut state.rewriters[index];
+            let was_gated = rewriter.waiting_for_keyframe();
+            match rewriter.rewrite(epoch, &packet.header, &packet.payload) {
                 Some(header) => {
+                    if kind == MediaKind::Video {
+                        if was_gated && let Some(closed) = state.gate_closed_at.take() {
+                            let wait = now.saturating_duration_since(closed);
+                            if self.timings.len() < MAX_PENDING_TIMINGS {
+                                self.timings.push(Timing::KeyframeWait(wait));
+                            }
+                        }
+                        if !state.first_frame_sent {
+                            state.first_frame_sent = true;
+                            let ttff = now.saturating_duration_since(slot.created);
+                            if self.timings.len() < MAX_PENDING_TIMINGS {
+                                self.timings.push(Timing::FirstFrame(ttff));
+                            }
+                        }
+                    }
                     slot.peer
                         .send_rtp(now, index, header, packet.payload.clone());
                     self.stats.rtp_forwarded += 1;
+                    self.stats.rtp_forwarded_bytes += packet.payload.len() as u64;
                     self.transmits
                         .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
                 }

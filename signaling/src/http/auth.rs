@@ -22,7 +22,7 @@ use crate::rooms::{RoomId, RoomRecord};
 use crate::tokens::{AuthError, Claims, Role};
 
 /// The roles an endpoint takes.
-pub(crate) trait Access: Send + Sync + 'static {
+pub trait Access: Send + Sync + 'static {
     const ROLES: &'static [Role];
 }
 
@@ -44,7 +44,7 @@ impl Access for Anyone {
 }
 
 /// A request admitted to the open `{room}` of its path in one of `A::ROLES`.
-pub(crate) struct RoomAccess<A> {
+pub struct RoomAccess<A> {
     pub room: RoomId,
     pub record: RoomRecord,
     pub claims: Claims,

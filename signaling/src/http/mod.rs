@@ -26,15 +26,36 @@ use axum::extract::DefaultBodyLimit;
 pub use api::check_display_name;
 pub use state::{AppState, PageAssets, StateError};
 
+/// What a route added by the composing binary ([`router_with`]) can use to
+/// admit its requests the way signaling's own routes do.
+pub mod extractors {
+    pub use super::auth::{Access, RoomAccess};
+    pub use super::extract::{SdpOffer, SessionPath};
+}
+
 /// The gateway's HTTP routes, ready to serve with [`crate::server::serve`]
 /// (which records the client address the rate limit and audit trail use).
 pub fn router(state: Arc<AppState>) -> Router {
+    router_with(state, Router::new(), Router::new())
+}
+
+/// [`router`] plus routes of the composing binary (the gateway's connection
+/// tests and metrics): `token_checked` ones inside the per-client rate
+/// limit with WHIP/WHEP, `open` ones beside health; all inside the same
+/// layers and fallbacks.
+pub fn router_with(
+    state: Arc<AppState>,
+    token_checked: Router<Arc<AppState>>,
+    open: Router<Arc<AppState>>,
+) -> Router {
+    let extra = token_checked;
     let (whip, whip_probe) = sessions::routes::<sessions::Whip>();
     let (whep, whep_probe) = sessions::routes::<sessions::Whep>();
     let token_checked = Router::new()
         .merge(whip)
         .merge(whep)
         .merge(api::routes())
+        .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit::per_client,
@@ -45,6 +66,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(whep_probe)
         .merge(pages::routes())
         .merge(health::routes())
+        .merge(open)
         // Applies to the routes registered above, so it must come after them.
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .fallback(fallback::not_found)

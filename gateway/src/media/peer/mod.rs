@@ -36,8 +36,10 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use samsyn_signaling::media::MediaError;
 
+mod counters;
 mod feedback;
 use super::h264_profile::H264Profile;
+pub use counters::{WireCounters, WireTap};
 pub use feedback::{KeyframeRequestTap, asks_for_keyframe};
 
 /// Audio or video.
@@ -73,7 +75,6 @@ pub struct SinkTrack {
     pub ssrc: u32,
     pub payload_type: u8,
     pub extensions: Vec<(u8, String)>,
-    track_id: String,
 }
 
 /// Where the gateway can be reached: one host candidate per bound socket, and
@@ -90,6 +91,8 @@ pub struct PeerSettings {
     pub candidates: LocalCandidates,
     /// Packets kept per outbound stream to answer NACKs (a power of two).
     pub retransmit_buffer_packets: u16,
+    /// NACKs and retransmissions of every peer, for the metrics.
+    pub wire_counters: std::sync::Arc<WireCounters>,
 }
 
 /// A datagram to put on the wire.
@@ -369,7 +372,6 @@ impl Peer {
             let Some(ssrc) = sender.track().ssrcs().next() else {
                 continue;
             };
-            let track_id = sender.track().track_id().clone();
             let params = sender.get_parameters().rtp_parameters.clone();
             let Some(source) = sources.iter().find(|s| s.kind == kind) else {
                 continue;
@@ -401,7 +403,6 @@ impl Peer {
                     .iter()
                     .map(|e| (e.id as u8, e.uri.clone()))
                     .collect(),
-                track_id,
             });
         }
         if !sinks.iter().any(|s| s.kind == MediaKind::Video) {
@@ -533,10 +534,13 @@ impl Peer {
         header: rtp::header::Header,
         payload: Bytes,
     ) {
-        let Some(sink) = self.sinks.get(index) else {
+        if index >= self.sinks.len() {
             return;
-        };
-        let message = RTCMessage::RtpPacket(sink.track_id.clone(), rtp::Packet { header, payload });
+        }
+        // rtc 0.21 routes a written packet by its SSRC and ignores the track
+        // id (peer_connection/handler/mod.rs, handle_write): an empty one
+        // spares an allocation and a copy per packet per viewer.
+        let message = RTCMessage::RtpPacket(String::new(), rtp::Packet { header, payload });
         if let Err(err) = self.pc.handle_write(TaggedRTCMessage { now, message }) {
             tracing::trace!(ufrag = %self.ufrag, "forwarding failed: {err}");
         }
@@ -654,6 +658,10 @@ fn build_peer_connection(
     }
     let registry = Registry::new()
         .with(KeyframeRequestTap::slot(), KeyframeRequestTap::default())
+        .with(
+            WireTap::slot(),
+            WireTap::new(settings.wire_counters.clone()),
+        )
         .with(
             Slot::NackResponder,
             NackResponderBuilder::new()
