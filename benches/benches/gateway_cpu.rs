@@ -14,38 +14,21 @@
 //! the binaries under the target directory to measure (missing ones are
 //! skipped); `SAMSYN_BENCH_WINDOW_SECS` (default 20) sets the window.
 
-#[path = "../../gateway/tests/support/health.rs"]
-mod health;
-#[allow(dead_code)] // The media tests' namespace helper; this uses `isolate`.
-#[path = "../../gateway/tests/support/netns.rs"]
-mod netns;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use support::{Gateway, Invite, Process, netns, target_dir};
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
-use bytes::BytesMut;
-use rtc::interceptor::Registry;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::MediaEngine;
-use rtc::peer_connection::event::RTCPeerConnectionEvent;
-use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
-use rtc::peer_connection::sdp::RTCSessionDescription;
-use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
-};
-use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use samsyn_bench::signal::{self, Session};
+use samsyn_bench::webrtc::{Direction, OfferingPeer, SocketOptions};
 
 const NAME: &str = "gateway_cpu";
 /// Set by `netns::isolate` on the run inside the namespace.
@@ -175,10 +158,13 @@ fn measure(
     capture_bin: &Path,
     window: Duration,
 ) -> anyhow::Result<Vec<Sample>> {
-    let gateway = Gateway::start(gateway_bin)?;
+    // rtc's DTLS warns about every extension of webrtcbin's hello it does not know.
+    let gateway = Gateway::start(gateway_bin, GATEWAY_IP, "warn,rtc_dtls=error")?;
     let invite = gateway.create_room()?;
     let capture = Process::spawn(
         Command::new(capture_bin)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
             .args(["--gateway", &gateway.base_url, "--room", &invite.room])
             .args(["--token", &invite.publisher_token])
             .args(CAPTURE_ARGS)
@@ -409,16 +395,6 @@ fn machine() -> String {
     )
 }
 
-/// The target directory: this binary is `<target>/<profile>/deps/<name>`.
-fn target_dir() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    exe.ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "deps"))
-        .and_then(|deps| deps.parent()?.parent())
-        .map(Path::to_path_buf)
-        .with_context(|| format!("{} is not under <target>/<profile>/deps", exe.display()))
-}
-
 fn age(path: &Path) -> String {
     let modified = std::fs::metadata(path).and_then(|m| m.modified());
     match modified
@@ -427,129 +403,6 @@ fn age(path: &Path) -> String {
     {
         Some(age) => format!("{} min ago", age.as_secs() / 60),
         None => "at an unknown time".into(),
-    }
-}
-
-/// A child process, stopped with SIGTERM (then killed) when dropped.
-struct Process {
-    child: Child,
-}
-
-impl Process {
-    fn spawn(command: &mut Command) -> anyhow::Result<Self> {
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("cannot start {:?}", command.get_program()))?;
-        Ok(Self { child })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A running `samsyn-gateway serve`: HTTP on loopback, media on the
-/// namespace's gateway address.
-struct Gateway {
-    process: Process,
-    binary: PathBuf,
-    data_dir: tempfile::TempDir,
-    base_url: String,
-}
-
-/// The parts of `samsyn-gateway room create --json` used here.
-struct Invite {
-    room: String,
-    publisher_token: String,
-    viewer_token: String,
-    whep_url: String,
-}
-
-impl Gateway {
-    fn start(binary: &Path) -> anyhow::Result<Self> {
-        let data_dir = tempfile::tempdir()?;
-        let http_port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let udp_port = UdpSocket::bind((GATEWAY_IP, 0))?.local_addr()?.port();
-        let base_url = format!("http://127.0.0.1:{http_port}");
-        let process = Process::spawn(
-            Command::new(binary)
-                .args(["serve", "--listen", &format!("127.0.0.1:{http_port}")])
-                .arg("--data-dir")
-                .arg(data_dir.path())
-                .args(["--public-url", &base_url])
-                .args(["--media-address", GATEWAY_IP])
-                .args(["--media-udp-port", &udp_port.to_string()])
-                // rtc's DTLS warns about every extension of webrtcbin's hello it
-                // does not know.
-                .env("SAMSYN_LOG", "warn,rtc_dtls=error"),
-        )?;
-        let gateway = Self {
-            process,
-            binary: binary.to_owned(),
-            data_dir,
-            base_url,
-        };
-        gateway.wait_healthy()?;
-        Ok(gateway)
-    }
-
-    fn wait_healthy(&self) -> anyhow::Result<()> {
-        let addr = self.base_url.trim_start_matches("http://");
-        if !health::wait_healthy(addr, Duration::from_secs(10)) {
-            bail!("samsyn-gateway did not answer /healthz within 10 s");
-        }
-        Ok(())
-    }
-
-    fn create_room(&self) -> anyhow::Result<Invite> {
-        let output = Command::new(&self.binary)
-            .args(["room", "create", "--json"])
-            .arg("--data-dir")
-            .arg(self.data_dir.path())
-            .args(["--public-url", &self.base_url])
-            .output()?;
-        if !output.status.success() {
-            bail!(
-                "room create failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-        let field = |name: &str| -> anyhow::Result<String> {
-            json[name]
-                .as_str()
-                .map(str::to_owned)
-                .with_context(|| format!("room create --json printed no {name}"))
-        };
-        Ok(Invite {
-            room: field("room")?,
-            publisher_token: field("publisher_token")?,
-            viewer_token: field("viewer_token")?,
-            whep_url: field("whep_url")?,
-        })
     }
 }
 
@@ -562,57 +415,57 @@ struct Counters {
     stop: AtomicBool,
 }
 
-/// A receive-only WHEP viewer: an `rtc` peer connection on its own UDP
-/// socket and thread, counting the RTP packets it gets.
+/// A receive-only WHEP viewer: the bench's own `rtc` peer connection on its
+/// own UDP socket and thread, counting the RTP packets it gets.
 struct Viewer {
     counters: Arc<Counters>,
     thread: JoinHandle<()>,
-    /// The WHEP session's URL, from `Location`.
-    session: String,
+    session: Session,
 }
 
 impl Viewer {
     /// Offers, POSTs to the room's WHEP URL (retrying while the camera has not
-    /// published yet), applies the answer and starts the loop.
+    /// published yet), and starts the loop.
     async fn start(http: &reqwest::Client, invite: &Invite) -> anyhow::Result<Self> {
-        let socket = UdpSocket::bind((CLIENT_IP, 0))?;
-        let local = socket.local_addr()?;
-        let mut pc = peer_connection()?;
-        let offer = offer(&mut pc, local)?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let response_url = reqwest::Url::parse(&invite.whep_url)?;
-        let (answer, session) = loop {
-            let response = http
-                .post(&invite.whep_url)
-                .bearer_auth(&invite.viewer_token)
-                .header(reqwest::header::CONTENT_TYPE, "application/sdp")
-                .body(offer.clone())
-                .send()
-                .await?;
-            let status = response.status();
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .map(str::to_owned);
-            let body = response.text().await?;
-            if status == reqwest::StatusCode::CREATED {
-                let location = location.context("201 without Location")?;
-                break (body, response_url.join(&location)?.to_string());
-            }
-            if Instant::now() > deadline {
-                bail!("WHEP POST answered {status}: {body}");
-            }
-            // 409 until the camera is in the room.
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        let options = SocketOptions {
+            address: Some(CLIENT_IP.parse()?),
+            ..Default::default()
         };
-        pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(answer)?)?;
+        let whep = reqwest::Url::parse(&invite.whep_url)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (offering, session) = loop {
+            let (offering, offer) = OfferingPeer::offer(Direction::Receive, &options)?;
+            match signal::post_offer(http, &whep, &invite.viewer_token, offer).await {
+                Ok(session) => break (offering, session),
+                // 409 until the camera is in the room.
+                Err(err) if err.code() == Some("no_publisher") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(err) => bail!("WHEP offer: {err}"),
+            }
+        };
+        let mut peer = offering.connect(session.answer.clone())?;
         let counters = Arc::new(Counters::default());
         let thread = {
             let counters = counters.clone();
             std::thread::Builder::new()
                 .name("whep-viewer".into())
-                .spawn(move || viewer_loop(pc, socket, local, &counters))?
+                .spawn(move || {
+                    while !counters.stop.load(Ordering::Relaxed) {
+                        peer.pump(|received| {
+                            counters.packets.fetch_add(1, Ordering::Relaxed);
+                            counters
+                                .bytes
+                                .fetch_add(received.packet.payload.len() as u64, Ordering::Relaxed);
+                        });
+                        if peer.state().failed {
+                            counters.gone.store(true, Ordering::Relaxed);
+                        }
+                        // Timers (RTCP reports, keepalives) need no finer resolution.
+                        peer.wait(Duration::from_millis(5));
+                    }
+                    peer.close();
+                })?
         };
         Ok(Self {
             counters,
@@ -623,110 +476,9 @@ impl Viewer {
 
     /// Ends the WHEP session (DELETE), then the loop.
     async fn end(self, http: &reqwest::Client, invite: &Invite) -> anyhow::Result<()> {
-        let response = http
-            .delete(&self.session)
-            .bearer_auth(&invite.viewer_token)
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("WHEP DELETE answered {}", response.status());
-        }
+        signal::end_session(http, &self.session, &invite.viewer_token).await;
         self.counters.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
         Ok(())
-    }
-}
-
-fn peer_connection() -> anyhow::Result<RTCPeerConnection> {
-    let mut media_engine = MediaEngine::default();
-    media_engine.register_default_codecs()?;
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
-    let mut pc = RTCPeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(media_engine)
-        .with_interceptor_registry(registry)
-        .build(Instant::now())?;
-    pc.add_transceiver_from_kind(
-        RtpCodecKind::Video,
-        Some(RTCRtpTransceiverInit {
-            direction: RTCRtpTransceiverDirection::Recvonly,
-            ..Default::default()
-        }),
-    )?;
-    Ok(pc)
-}
-
-/// The offer SDP with the socket's address as the one host candidate.
-fn offer(pc: &mut RTCPeerConnection, local: SocketAddr) -> anyhow::Result<String> {
-    let offer = pc.create_offer(None)?;
-    pc.set_local_description(Instant::now(), offer)?;
-    let candidate = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".into(),
-            address: local.ip().to_string(),
-            port: local.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()?;
-    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
-    pc.add_local_candidate(RTCIceCandidateInit::default())?;
-    Ok(pc
-        .local_description()
-        .context("no local description after the offer")?
-        .sdp)
-}
-
-fn viewer_loop(
-    mut pc: RTCPeerConnection,
-    socket: UdpSocket,
-    local: SocketAddr,
-    counters: &Counters,
-) {
-    // Timers (RTCP reports, ICE keepalives) need no finer resolution.
-    let _ = socket.set_read_timeout(Some(Duration::from_millis(5)));
-    let mut buf = vec![0u8; 2048];
-    while !counters.stop.load(Ordering::Relaxed) {
-        while let Some(out) = pc.poll_write() {
-            let _ = socket.send_to(&out.message, out.transport.peer_addr);
-        }
-        while let Some(event) = pc.poll_event() {
-            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
-                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed,
-            ) = event
-            {
-                counters.gone.store(true, Ordering::Relaxed);
-            }
-        }
-        while let Some(TaggedRTCMessage { message, .. }) = pc.poll_read() {
-            if let RTCMessage::RtpPacket(_, packet) = message {
-                counters.packets.fetch_add(1, Ordering::Relaxed);
-                counters
-                    .bytes
-                    .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-            }
-        }
-        if let Ok((len, remote)) = socket.recv_from(&mut buf) {
-            let _ = pc.handle_read(TaggedBytesMut {
-                now: Instant::now(),
-                transport: TransportContext {
-                    local_addr: local,
-                    peer_addr: remote,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message: BytesMut::from(&buf[..len]),
-            });
-        }
-        let now = Instant::now();
-        if pc.poll_timeout().is_some_and(|t| t <= now) {
-            let _ = pc.handle_timeout(now);
-        }
-    }
-    let _ = pc.close();
-    while let Some(out) = pc.poll_write() {
-        let _ = socket.send_to(&out.message, out.transport.peer_addr);
     }
 }

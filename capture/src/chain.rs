@@ -3,12 +3,27 @@
 //! [`VideoChain`] is one bin with an encoded `src` pad. The publisher links it
 //! to a payloader and webrtcbin; tests link it to an appsink. Nothing in it
 //! knows about WebRTC.
+//!
+//! ```text
+//! source ─▶ encoder-queue ─▶ videoscale ─▶ videoconvert ─▶ encoder-input ─▶ encoder ─▶ encoder-output ─▶ parser
+//!          (leaky, 1 frame)   (passthrough until                (size caps)            (codec caps)
+//!                              the ladder lowers the size)
+//! ```
+//!
+//! Its [`FrameTimer`] marks every frame at the queue's input and output, the
+//! encoder's input and output; [`EncoderControl`] applies the quality
+//! ladder's rungs to the running chain.
+
+use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use crate::elements::{self, ElementError};
-use crate::encoder::{self, EncoderError, EncoderParams};
+use crate::encoder::{self, EncoderCandidate, EncoderError, EncoderParams};
+use crate::latency::frames::Point;
+use crate::latency::ladder::Rung;
+use crate::latency::probes::FrameTimer;
 use crate::settings::{SettingsError, VideoCodec, VideoSettings};
 use crate::source::{self, SourceError, SourceOutput, SourceSpec, leaky_queue};
 
@@ -22,6 +37,11 @@ pub struct VideoChain {
     pub encoder: Option<&'static str>,
     /// The codec coming out of `src`.
     pub codec: VideoCodec,
+    /// Marks frames along the chain (the publisher adds the payloader).
+    pub timer: FrameTimer,
+    /// Changes size, rate and encoder preset while running; `None` when the
+    /// camera's own H.264 is passed through (nothing to change).
+    pub control: Option<EncoderControl>,
 }
 
 /// The video chain could not be built.
@@ -62,27 +82,38 @@ impl VideoChain {
 
         let mut chain: Vec<gst::Element> = vec![source.bin.clone().upcast()];
 
+        let mut stable_pads: Vec<(Point, gst::Pad)> = Vec::new();
+        let mut control = None;
         let encoder_name = match source.output {
             SourceOutput::H264 => {
                 // No leaky queue here: dropping an encoded frame would break
                 // every frame that references it until the next keyframe.
                 tracing::info!("camera delivers H.264; passing it through without re-encoding");
+                if let Some(pad) = source.bin.static_pad("src") {
+                    stable_pads.push((Point::SourceOut, pad));
+                }
                 None
             }
             SourceOutput::Raw => {
                 // Between capture and encoder: when the encoder is busy the
                 // waiting frame is replaced by the newest, so latency never
                 // accumulates here.
-                chain.push(leaky_queue("encoder-queue")?);
+                let queue = leaky_queue("encoder-queue")?;
+                chain.push(queue.clone());
                 let choice = encoder::choose(video.codec)?;
                 let params = EncoderParams::for_video(video);
+                // Passthrough (no cost) until the ladder asks for a smaller picture.
+                chain.push(elements::make("videoscale")?);
                 chain.push(elements::make("videoconvert")?);
+                let input = elements::make_named("capsfilter", Some("encoder-input"))?;
+                input.set_property("caps", size_caps(video.width, video.height));
+                chain.push(input.clone());
                 let encoder = encoder::make_encoder(choice.candidate, &params)?;
                 log_keyframe_requests(&encoder);
                 chain.push(encoder);
-                let caps = elements::make("capsfilter")?;
-                caps.set_property("caps", encoder::output_caps(choice.candidate));
-                chain.push(caps);
+                let output = elements::make_named("capsfilter", Some("encoder-output"))?;
+                output.set_property("caps", encoder::output_caps(choice.candidate));
+                chain.push(output.clone());
                 if video.codec == VideoCodec::H264 {
                     let parse = elements::make("h264parse")?;
                     // SPS/PPS before every keyframe: a viewer joining late
@@ -90,9 +121,37 @@ impl VideoChain {
                     parse.set_property("config-interval", -1i32);
                     chain.push(parse);
                 }
+                for (point, element, pad) in [
+                    (Point::SourceOut, &queue, "sink"),
+                    (Point::QueueOut, &queue, "src"),
+                    (Point::EncoderIn, &input, "src"),
+                    (Point::EncoderOut, &output, "src"),
+                ] {
+                    if let Some(pad) = element.static_pad(pad) {
+                        stable_pads.push((point, pad));
+                    }
+                }
+                control = Some(EncoderControl {
+                    candidate: choice.candidate,
+                    params,
+                    input,
+                    output,
+                    configured: *video,
+                    applied: Arc::new(Mutex::new(None)),
+                    timer: None,
+                });
                 Some(choice.candidate.element)
             }
         };
+
+        let points: Vec<Point> = stable_pads.iter().map(|(p, _)| *p).collect();
+        let timer = FrameTimer::new(&points);
+        for (point, pad) in &stable_pads {
+            timer.attach(*point, pad);
+        }
+        if let Some(control) = &mut control {
+            control.timer = Some(timer.clone());
+        }
 
         let bin = gst::Bin::with_name("video-chain");
         bin.add_many(&chain)
@@ -113,8 +172,167 @@ impl VideoChain {
             bin,
             encoder: encoder_name,
             codec: video.codec,
+            timer,
+            control,
         })
     }
+}
+
+/// Raw video caps of one size, square pixels.
+fn size_caps(width: u32, height: u32) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("width", width as i32)
+        .field("height", height as i32)
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .build()
+}
+
+/// Applies quality-ladder rungs to a running chain: frame rate (frames left
+/// out evenly before the queue), size (the encoder input's caps, scaled by
+/// videoscale) and preset (the encoder is replaced by one at its fastest
+/// setting; the new one starts with a keyframe).
+#[derive(Debug, Clone)]
+pub struct EncoderControl {
+    candidate: &'static EncoderCandidate,
+    params: EncoderParams,
+    input: gst::Element,
+    output: gst::Element,
+    configured: VideoSettings,
+    applied: Arc<Mutex<Option<Rung>>>,
+    timer: Option<FrameTimer>,
+}
+
+impl EncoderControl {
+    /// Whether the encoder has a faster setting than the configured one.
+    pub fn has_faster_preset(&self) -> bool {
+        !self.candidate.fastest.is_empty()
+    }
+
+    /// The encoder element's name, e.g. `x264enc`.
+    pub fn encoder_element(&self) -> &'static str {
+        self.candidate.element
+    }
+
+    /// The preset names the status shows for the configured and the fastest setting.
+    pub fn preset_names(&self) -> (String, String) {
+        let find = |props: &[(&str, &str)]| {
+            props
+                .iter()
+                .find(|(p, _)| {
+                    matches!(
+                        *p,
+                        "speed-preset" | "preset" | "cpu-used" | "target-usage" | "quality-level"
+                    )
+                })
+                .map(|(p, v)| match *p {
+                    "speed-preset" | "preset" => self.params_fill(v),
+                    _ => format!("{p} {}", self.params_fill(v)),
+                })
+        };
+        let configured = find(self.candidate.properties).unwrap_or_else(|| "default".into());
+        let fastest = find(self.candidate.fastest).unwrap_or_else(|| configured.clone());
+        (configured, fastest)
+    }
+
+    fn params_fill(&self, template: &str) -> String {
+        template.replace("{x264_preset}", &self.params.x264_preset.to_string())
+    }
+
+    /// Changes the running chain to `rung`; only what differs from the rung
+    /// applied before is touched.
+    pub fn apply(&self, rung: &Rung) -> Result<(), ElementError> {
+        let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+        let before = applied.unwrap_or(Rung {
+            width: self.configured.width,
+            height: self.configured.height,
+            fps: self.configured.fps,
+            fastest_preset: false,
+        });
+        if rung.fps != before.fps
+            && let Some(timer) = &self.timer
+        {
+            timer.limit_frame_rate((rung.fps < self.configured.fps).then_some(rung.fps));
+        }
+        if (rung.width, rung.height) != (before.width, before.height) {
+            self.input
+                .set_property("caps", size_caps(rung.width, rung.height));
+        }
+        if rung.fastest_preset != before.fastest_preset && self.has_faster_preset() {
+            self.replace_encoder(rung.fastest_preset)?;
+        }
+        *applied = Some(*rung);
+        Ok(())
+    }
+
+    /// Swaps the encoder for a new one (fastest or configured setting) while
+    /// the stream is held just before it.
+    fn replace_encoder(&self, fastest: bool) -> Result<(), ElementError> {
+        let Some(bin) = self
+            .input
+            .parent()
+            .and_then(|p| p.downcast::<gst::Bin>().ok())
+        else {
+            return Ok(());
+        };
+        let (Some(upstream), Some(downstream)) =
+            (self.input.static_pad("src"), self.output.static_pad("sink"))
+        else {
+            return Ok(());
+        };
+        // Checked now, so a property the element refuses is an error here
+        // rather than inside the streaming thread.
+        drop(encoder::make_encoder_at(
+            self.candidate,
+            &self.params,
+            fastest,
+        )?);
+        let candidate = self.candidate;
+        let params = self.params;
+        upstream.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, move |pad, _| {
+            if let Err(e) = swap(&bin, pad, &downstream, candidate, &params, fastest) {
+                gst::element_error!(
+                    bin,
+                    gst::CoreError::StateChange,
+                    ("could not restart the encoder with a new preset: {e}")
+                );
+            }
+            gst::PadProbeReturn::Remove
+        });
+        Ok(())
+    }
+}
+
+/// Replaces the encoder between `upstream` and `downstream` (called with
+/// `upstream` blocked, so no frame is inside the encoder).
+fn swap(
+    bin: &gst::Bin,
+    upstream: &gst::Pad,
+    downstream: &gst::Pad,
+    candidate: &EncoderCandidate,
+    params: &EncoderParams,
+    fastest: bool,
+) -> Result<(), String> {
+    if let Some(old) = bin.by_name(encoder::ENCODER_NAME) {
+        if let Some(sink) = old.static_pad("sink") {
+            let _ = upstream.unlink(&sink);
+        }
+        if let Some(src) = old.static_pad("src") {
+            let _ = src.unlink(downstream);
+        }
+        let _ = old.set_state(gst::State::Null);
+        bin.remove(&old).map_err(|e| e.to_string())?;
+    }
+    let new = encoder::make_encoder_at(candidate, params, fastest).map_err(|e| e.to_string())?;
+    bin.add(&new).map_err(|e| e.to_string())?;
+    let sink = new
+        .static_pad("sink")
+        .ok_or("the encoder has no sink pad")?;
+    let src = new.static_pad("src").ok_or("the encoder has no src pad")?;
+    upstream.link(&sink).map_err(|e| format!("{e:?}"))?;
+    src.link(downstream).map_err(|e| format!("{e:?}"))?;
+    log_keyframe_requests(&new);
+    new.sync_state_with_parent().map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// Logs (at debug) each keyframe request reaching the encoder. webrtcbin's

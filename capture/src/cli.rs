@@ -96,6 +96,6 @@ pub fn init_logging() {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::latency::status::LogWriter)
         .try_init();
 }

@@ -17,13 +17,14 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use crate::elements::{self, ElementError};
-use crate::settings::{VideoCodec, VideoSettings};
+use crate::settings::{VideoCodec, VideoSettings, X264Preset};
 
 /// One encoder the table knows how to set up.
 ///
 /// Property values may contain placeholders filled from the settings:
 /// `{kbps}` and `{bps}` (target bitrate), `{keyint}` (maximum frames between
-/// keyframes) and `{threads}` (encoder threads).
+/// keyframes), `{threads}` (encoder threads) and `{x264_preset}` (the
+/// configured x264 speed preset).
 #[derive(Debug)]
 pub struct EncoderCandidate {
     /// GStreamer element factory name.
@@ -36,6 +37,10 @@ pub struct EncoderCandidate {
     pub properties: &'static [(&'static str, &'static str)],
     /// Caps forced on the encoder's output.
     pub output_caps: &'static str,
+    /// Property settings, applied after `properties`, that make the encoder
+    /// as fast as it goes: the quality ladder's first step when the latency
+    /// budget is not held. Empty when it has no faster setting.
+    pub fastest: &'static [(&'static str, &'static str)],
     /// The property that changes the target bitrate while encoding, if the
     /// element has one (congestion control moves it).
     pub live_bitrate: Option<LiveBitrate>,
@@ -85,6 +90,8 @@ const H264: &[EncoderCandidate] = &[
             ("target-usage", "7"),
         ],
         output_caps: H264_CAPS,
+        // target-usage 7 is already its fastest.
+        fastest: &[],
         live_bitrate: KBPS_BITRATE,
     },
     EncoderCandidate {
@@ -99,6 +106,7 @@ const H264: &[EncoderCandidate] = &[
             ("quality-level", "7"),
         ],
         output_caps: H264_CAPS,
+        fastest: &[],
         live_bitrate: KBPS_BITRATE,
     },
     EncoderCandidate {
@@ -112,6 +120,7 @@ const H264: &[EncoderCandidate] = &[
         // V4L2 encoders name levels themselves; forcing a profile here would
         // fail negotiation on devices that only offer "baseline".
         output_caps: "video/x-h264",
+        fastest: &[],
         live_bitrate: None,
     },
     EncoderCandidate {
@@ -128,6 +137,7 @@ const H264: &[EncoderCandidate] = &[
             ("rc-lookahead", "0"),
         ],
         output_caps: H264_CAPS,
+        fastest: &[("preset", "low-latency-hp")],
         live_bitrate: KBPS_BITRATE,
     },
     EncoderCandidate {
@@ -138,7 +148,7 @@ const H264: &[EncoderCandidate] = &[
             // zerolatency: no lookahead, no frame threading (sliced threads
             // instead), so a frame leaves the encoder as soon as it is coded.
             ("tune", "zerolatency"),
-            ("speed-preset", "superfast"),
+            ("speed-preset", "{x264_preset}"),
             ("bframes", "0"),
             ("b-adapt", "false"),
             ("rc-lookahead", "0"),
@@ -152,6 +162,7 @@ const H264: &[EncoderCandidate] = &[
             ("sliced-threads", "true"),
         ],
         output_caps: H264_CAPS,
+        fastest: &[("speed-preset", "ultrafast")],
         live_bitrate: KBPS_BITRATE,
     },
 ];
@@ -176,6 +187,7 @@ const VP8: &[EncoderCandidate] = &[EncoderCandidate {
         ("buffer-size", "150"),
     ],
     output_caps: "video/x-vp8",
+    fastest: &[("cpu-used", "16")],
     live_bitrate: Some(LiveBitrate {
         property: "target-bitrate",
         unit: BitrateUnit::Bps,
@@ -286,6 +298,8 @@ pub struct EncoderParams {
     pub keyframe_interval: u32,
     /// Encoder threads.
     pub threads: u32,
+    /// x264's speed preset.
+    pub x264_preset: X264Preset,
 }
 
 impl EncoderParams {
@@ -300,6 +314,7 @@ impl EncoderParams {
             bitrate_kbps: video.bitrate_kbps,
             keyframe_interval: video.fps * KEYFRAME_BACKSTOP_SECS,
             threads,
+            x264_preset: video.x264_preset,
         }
     }
 
@@ -309,6 +324,7 @@ impl EncoderParams {
             .replace("{bps}", &(u64::from(self.bitrate_kbps) * 1000).to_string())
             .replace("{keyint}", &self.keyframe_interval.to_string())
             .replace("{threads}", &self.threads.to_string())
+            .replace("{x264_preset}", &self.x264_preset.to_string())
     }
 }
 
@@ -317,12 +333,29 @@ pub fn make_encoder(
     candidate: &EncoderCandidate,
     params: &EncoderParams,
 ) -> Result<gst::Element, ElementError> {
-    let encoder = elements::make_named(candidate.element, Some("video-encoder"))?;
+    make_encoder_at(candidate, params, false)
+}
+
+/// Creates the encoder of `candidate`, at its fastest setting if `fastest`.
+pub fn make_encoder_at(
+    candidate: &EncoderCandidate,
+    params: &EncoderParams,
+    fastest: bool,
+) -> Result<gst::Element, ElementError> {
+    let encoder = elements::make_named(candidate.element, Some(ENCODER_NAME))?;
     for (property, template) in candidate.properties {
         elements::set_property_str(&encoder, property, &params.fill(template))?;
     }
+    if fastest {
+        for (property, template) in candidate.fastest {
+            elements::set_property_str(&encoder, property, &params.fill(template))?;
+        }
+    }
     Ok(encoder)
 }
+
+/// The name of the encoder element in the video chain.
+pub const ENCODER_NAME: &str = "video-encoder";
 
 /// Sets a running encoder's target bitrate to `bps` bits per second, if its
 /// table row names a live bitrate property; false otherwise.
@@ -373,6 +406,7 @@ pub fn probe(candidate: &EncoderCandidate) -> Result<(), String> {
         bitrate_kbps: 1000,
         keyframe_interval: 300,
         threads: 1,
+        x264_preset: X264Preset::default(),
     };
     let pipeline = gst::Pipeline::with_name("encoder-probe");
     let build = || -> Result<(), String> {

@@ -4,8 +4,8 @@
 //! The media path is plain GStreamer:
 //!
 //! ```text
-//! source bin ─▶ leaky queue ─▶ videoconvert ─▶ encoder ─▶ parser ─▶ RTP payloader ─▶ webrtcbin
-//! (test | v4l2 | file)        (drop old frames)  (hw or x264/vp8)
+//! source bin ─▶ leaky queue ─▶ videoscale ─▶ videoconvert ─▶ encoder ─▶ parser ─▶ RTP payloader ─▶ webrtcbin
+//! (test | v4l2 | file)        (drop old frames)                   (hw or x264/vp8)      (+ abs-capture-time)
 //! microphone ─▶ queue ─▶ opusenc ─▶ rtpopuspay ─────────────────────────────────▶ (optional)
 //! ```
 //!
@@ -15,10 +15,14 @@
 //!   reusable bin that tests can run without any network.
 //! - [`webrtc`] builds the publisher around webrtcbin (send-only, BUNDLE,
 //!   ICE pinned to chosen addresses) and does the offer/answer steps.
-//! - [`whip`] is the WHIP/WHEP HTTP client; [`run`] ties everything into the
+//! - [`whip`] is the WHIP/WHEP HTTP client, which verifies the gateway's
+//!   certificate as [`gateway_tls`] says; [`run`] ties everything into the
 //!   daemon's life cycle; [`cli`] is the command line.
-//! - [`probe`] is a WHEP viewer that decodes and counts frames, for tests and
-//!   benchmarks of the gateway.
+//! - [`latency`] times every frame along that path, holds the latency budget
+//!   with the quality ladder, stamps packets with their capture time, and
+//!   shows the status (terminal line, local JSON endpoint).
+//! - [`probe`] is a WHEP viewer that decodes and counts frames and measures
+//!   glass-to-glass latency, for tests and benchmarks.
 //! - [`elements`] creates elements and names the Debian package of a missing
 //!   one.
 
@@ -29,6 +33,8 @@ pub mod cli;
 pub mod congestion;
 pub mod elements;
 pub mod encoder;
+pub mod gateway_tls;
+pub mod latency;
 pub mod probe;
 pub mod rate_control;
 pub mod reconnect;

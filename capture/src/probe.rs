@@ -2,7 +2,10 @@
 //!
 //! Used by the gateway's integration tests and the bench suite to check that
 //! video published into a room really arrives, decodes, and how long the
-//! first frame takes:
+//! first frame takes. It offers abs-capture-time, reads each packet's
+//! capture time on arrival and, for every decoded frame, how long after its
+//! capture it was decoded: glass-to-glass latency when the camera's clock is
+//! this machine's ([`ProbeViewer::latency`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), samsyn_capture::probe::ProbeError> {
@@ -19,7 +22,7 @@
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -29,6 +32,8 @@ use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use crate::elements::{self, ElementError};
+use crate::gateway_tls::{GatewayTrust, TrustError};
+use crate::latency::abs_capture_time;
 use crate::webrtc::{self, NegotiationError, PipelineEvent, ice};
 use crate::whip::{Session, SessionKind, WhipClient, WhipError};
 
@@ -45,6 +50,11 @@ pub struct ProbeOptions {
     /// Local addresses ICE is restricted to. Empty: 127.0.0.1 when the URL's
     /// host is loopback, otherwise all interfaces (the publisher's rule).
     pub ice_addresses: Vec<IpAddr>,
+    /// The receiving jitter buffer's latency, ms (webrtcbin's default 200;
+    /// a browser on a clean network holds a few ms).
+    pub jitter_buffer_ms: u32,
+    /// How the gateway's certificate is checked (system roots by default).
+    pub trust: GatewayTrust,
 }
 
 impl ProbeOptions {
@@ -54,6 +64,8 @@ impl ProbeOptions {
             whep_url,
             token: token.into(),
             ice_addresses: Vec::new(),
+            jitter_buffer_ms: 200,
+            trust: GatewayTrust::SystemRoots,
         }
     }
 }
@@ -87,6 +99,9 @@ pub enum ProbeError {
     /// The WHEP exchange failed.
     #[error(transparent)]
     Whep(#[from] WhipError),
+    /// The certificate settings cannot be used.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// The pipeline would not start or broke.
     #[error("the probe viewer's pipeline failed: {0}")]
     Pipeline(String),
@@ -126,6 +141,44 @@ pub struct ReceiveStats {
     pub retransmissions_received: u64,
 }
 
+/// One received video packet that carried abs-capture-time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureSample {
+    /// Its RTP timestamp (90 kHz).
+    pub rtp_timestamp: u32,
+    /// The capture time it carried.
+    pub captured: SystemTime,
+    /// When it arrived here (after the jitter buffer).
+    pub arrived: SystemTime,
+}
+
+/// What the probe learned about capture times and latency.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencyReport {
+    /// The extension ID negotiated for abs-capture-time (`None`: not negotiated).
+    pub extension_id: Option<u8>,
+    /// Video packets received.
+    pub packets: u64,
+    /// Of those, packets carrying abs-capture-time.
+    pub packets_with_capture_time: u64,
+    /// The last packets with a capture time, oldest first (at most 600).
+    pub recent: Vec<CaptureSample>,
+    /// For each decoded frame whose capture time was known: decoded-at minus
+    /// captured-at (glass-to-glass without the screen), in order.
+    pub glass_to_glass: Vec<Duration>,
+    /// Decoded frames without a known capture time.
+    pub frames_without_capture_time: u64,
+}
+
+const RECENT_SAMPLES: usize = 600;
+
+#[derive(Debug, Default)]
+struct LatencyState {
+    report: LatencyReport,
+    /// Capture time by buffer timestamp, for frames on their way to the decoder.
+    pending: std::collections::VecDeque<(gst::ClockTime, SystemTime)>,
+}
+
 /// A running WHEP viewer. Dropping it stops the pipeline but does not
 /// `DELETE` the session; call [`ProbeViewer::stop`] for that.
 #[derive(Debug)]
@@ -136,6 +189,7 @@ pub struct ProbeViewer {
     stats: watch::Receiver<FrameStats>,
     events: mpsc::UnboundedReceiver<PipelineEvent>,
     jitterbuffers: Arc<Mutex<Vec<gst::Element>>>,
+    latency: Arc<Mutex<LatencyState>>,
 }
 
 impl ProbeViewer {
@@ -151,6 +205,7 @@ impl ProbeViewer {
         ])?;
         let pinned = ice::pinned_addresses(&options.ice_addresses, &options.whep_url);
         let webrtcbin = webrtc::new_webrtcbin("probe-webrtc", &pinned)?;
+        webrtcbin.set_property("latency", options.jitter_buffer_ms);
         let pipeline = gst::Pipeline::with_name("probe-viewer");
         pipeline
             .add(&webrtcbin)
@@ -172,15 +227,22 @@ impl ProbeViewer {
         let (stats_tx, stats) = watch::channel(FrameStats::default());
         let posted_at = Arc::new(Mutex::new(Instant::now()));
         let stats_tx = Arc::new(stats_tx);
+        let latency = Arc::new(Mutex::new(LatencyState::default()));
         webrtcbin.connect_pad_added({
             let pipeline = pipeline.downgrade();
             let posted_at = posted_at.clone();
+            let latency = latency.clone();
             move |_, pad| {
                 let Some(pipeline) = pipeline.upgrade() else {
                     return;
                 };
-                if let Err(e) = attach_decoder(&pipeline, pad, stats_tx.clone(), posted_at.clone())
-                {
+                if let Err(e) = attach_decoder(
+                    &pipeline,
+                    pad,
+                    stats_tx.clone(),
+                    posted_at.clone(),
+                    latency.clone(),
+                ) {
                     gst::element_error!(
                         pipeline,
                         gst::CoreError::Negotiation,
@@ -198,11 +260,12 @@ impl ProbeViewer {
 
         let mut viewer = Self {
             pipeline,
-            client: WhipClient::new(SessionKind::View, options.token),
+            client: WhipClient::with_trust(SessionKind::View, options.token, &options.trust)?,
             session: None,
             stats,
             events,
             jitterbuffers,
+            latency,
         };
         let offer = webrtc::make_offer(&webrtcbin, webrtc::GATHER_TIMEOUT).await?;
         *posted_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
@@ -263,6 +326,22 @@ impl ProbeViewer {
             total.retransmissions_received += count("rtx-success-count");
         }
         total
+    }
+
+    /// Capture times received and glass-to-glass latency so far.
+    pub fn latency(&self) -> LatencyReport {
+        self.latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .report
+            .clone()
+    }
+
+    /// Forgets the glass-to-glass samples so far (start of a measurement).
+    pub fn reset_latency(&self) {
+        let mut state = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        state.report.glass_to_glass.clear();
+        state.report.frames_without_capture_time = 0;
     }
 
     /// Ends the WHEP session (`DELETE`) and stops the pipeline.
@@ -330,6 +409,10 @@ fn h264_receive_caps() -> gst::Caps {
             format!("extmap-{}", webrtc::TWCC_EXTENSION_ID),
             webrtc::TWCC_URI,
         )
+        .field(
+            format!("extmap-{}", abs_capture_time::OFFERED_ID).as_str(),
+            abs_capture_time::URI,
+        )
         .build()
 }
 
@@ -368,6 +451,7 @@ fn attach_decoder(
     pad: &gst::Pad,
     stats: Arc<watch::Sender<FrameStats>>,
     posted_at: Arc<Mutex<Instant>>,
+    latency: Arc<Mutex<LatencyState>>,
 ) -> Result<(), String> {
     if pad.direction() != gst::PadDirection::Src {
         return Ok(());
@@ -394,16 +478,28 @@ fn attach_decoder(
     }
 
     let stats_counter = stats.clone();
+    let extension_id = pad
+        .current_caps()
+        .and_then(|c| abs_capture_time::id_from_caps(&c));
+    latency
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .report
+        .extension_id = extension_id;
     let appsink = gst_app::AppSink::builder()
         .name("probe-frames")
         .sync(false)
         .max_buffers(1)
         .drop(true)
         .build();
+    let decoded_latency = latency.clone();
     appsink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(pts) = sample.buffer().and_then(|b| b.pts()) {
+                    frame_decoded(&decoded_latency, pts, SystemTime::now());
+                }
                 let after = posted_at
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -455,7 +551,67 @@ fn attach_decoder(
     let sink_pad = chain[0]
         .static_pad("sink")
         .ok_or("depayloader has no sink pad")?;
+    sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buffer) = info.buffer() {
+            packet_arrived(&latency, buffer, extension_id, SystemTime::now());
+        }
+        gst::PadProbeReturn::Ok
+    });
     pad.link(&sink_pad)
         .map(|_| ())
         .map_err(|e| format!("{e:?}"))
+}
+
+/// Notes a video packet's capture time (if it carries one) on arrival.
+fn packet_arrived(
+    latency: &Mutex<LatencyState>,
+    buffer: &gst::BufferRef,
+    extension_id: Option<u8>,
+    arrived: SystemTime,
+) {
+    let mut state = latency.lock().unwrap_or_else(|e| e.into_inner());
+    state.report.packets += 1;
+    let Some(ntp) = extension_id.and_then(|id| abs_capture_time::read(buffer, id)) else {
+        return;
+    };
+    let captured = abs_capture_time::system_time_from_ntp(ntp);
+    state.report.packets_with_capture_time += 1;
+    let rtp_timestamp = gstreamer_rtp::RTPBuffer::from_buffer_readable(buffer)
+        .map(|rtp| rtp.timestamp())
+        .unwrap_or_default();
+    let recent = &mut state.report.recent;
+    recent.push(CaptureSample {
+        rtp_timestamp,
+        captured,
+        arrived,
+    });
+    if recent.len() > RECENT_SAMPLES {
+        recent.remove(0);
+    }
+    if let Some(pts) = buffer.pts()
+        && state.pending.back().is_none_or(|(p, _)| *p != pts)
+    {
+        state.pending.push_back((pts, captured));
+        while state.pending.len() > 64 {
+            state.pending.pop_front();
+        }
+    }
+}
+
+/// A frame came out of the decoder: how long after its capture?
+fn frame_decoded(latency: &Mutex<LatencyState>, pts: gst::ClockTime, decoded: SystemTime) {
+    let mut state = latency.lock().unwrap_or_else(|e| e.into_inner());
+    let found = state
+        .pending
+        .iter()
+        .position(|(p, _)| p.nseconds().abs_diff(pts.nseconds()) < 1_000_000);
+    match found {
+        Some(index) => {
+            let captured = state.pending[index].1;
+            state.pending.drain(..=index);
+            let age = decoded.duration_since(captured).unwrap_or_default();
+            state.report.glass_to_glass.push(age);
+        }
+        None => state.report.frames_without_capture_time += 1,
+    }
 }

@@ -1,25 +1,31 @@
 //! The daemon's bitrate loop: the gateway's feedback in, the encoder's
-//! bitrate out (see [`crate::congestion`] for the controller itself).
+//! bitrate and the quality ladder's bitrate constraint out (see
+//! [`crate::congestion`] for the controller itself).
 //!
 //! Runs as one task for the daemon's life, across sessions: a reconnect
-//! keeps the last estimate instead of starting over. Changes reach the nurse's
-//! terminal when they are large ("sending 850 kbit/s: the line is full"), the
-//! full detail is at debug level, and with `SAMSYN_CC_TRACE=<file>` every
-//! piece of feedback is recorded for replay.
+//! keeps the last estimate instead of starting over. The encoder is looked up
+//! by name at every change, because the ladder may replace it (a faster
+//! preset); a replaced encoder gets the current bitrate at once. When the
+//! bitrate cannot carry the current picture, the ladder (the latency
+//! budget's, [`crate::latency`]) steps down its size or rate: it gets the
+//! encoder's bitrate as its constraint. Changes reach the nurse's terminal
+//! when they are large ("sending 850 kbit/s: the line is full"), the full
+//! detail is at debug level, and with `SAMSYN_CC_TRACE=<file>` every piece
+//! of feedback is recorded for replay.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::congestion::trace::{TraceEvent, TraceWriter};
 use crate::congestion::{
-    BitrateController, BitrateLimits, ControllerState, EncoderBudget, Feedback, ModeFit,
-    ModeFitFilter, Usage, VideoMode,
+    BitrateController, BitrateLimits, ControllerState, EncoderBudget, Feedback, Usage,
 };
 use crate::encoder;
+use crate::latency::controller::LatencyHandle;
 
 /// Environment variable naming a file to record congestion feedback into.
 pub const TRACE_ENV: &str = "SAMSYN_CC_TRACE";
@@ -28,20 +34,6 @@ const RETUNE_STEP: f64 = 0.05;
 /// The terminal hears about the rate when it moved by more than this.
 const REPORT_STEP: f64 = 0.25;
 
-/// What the bitrate loop decided last.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateDecision {
-    /// The target sending rate, bit/s.
-    pub target_bps: u64,
-    /// The video encoder's bitrate, bit/s.
-    pub encoder_bps: u64,
-    /// Whether that bitrate can carry the current video mode (sustained):
-    /// the quality ladder's congestion constraint.
-    pub fit: ModeFit,
-    /// The controller's state behind the decision.
-    pub state: ControllerState,
-}
-
 /// What the loop needs to know.
 #[derive(Debug, Clone)]
 pub struct RateSettings {
@@ -49,41 +41,34 @@ pub struct RateSettings {
     pub limits: BitrateLimits,
     /// What the encoder gets of the sending rate.
     pub budget: EncoderBudget,
-    /// The video mode sent (for the mode-fit signal).
-    pub mode: VideoMode,
 }
 
 /// The round trip the loop measured last, shared with the session watcher
 /// (it sizes the retransmission history).
 pub type SharedRoundTrip = Arc<Mutex<Option<Duration>>>;
 
-/// Starts the loop: feedback from `feedback`, bitrate into `encoder` (when
-/// it can change while running). Returns the decisions as they are made.
+/// Starts the loop: feedback from `feedback`, bitrate into the encoder of
+/// `pipeline` (when it can change while running) and, as a constraint, into
+/// the quality `ladder`.
 pub fn spawn(
     settings: RateSettings,
     mut feedback: mpsc::UnboundedReceiver<Feedback>,
-    encoder: Option<gst::Element>,
+    pipeline: gst::Pipeline,
     round_trip: SharedRoundTrip,
-) -> watch::Receiver<RateDecision> {
+    ladder: Option<LatencyHandle>,
+) {
     let mut controller = BitrateController::new(settings.limits);
-    let start = controller.target_bps();
     let floor = settings.limits.min_bps;
+    let mut encoder = EncoderSetting::new(pipeline);
+    let start = controller.target_bps();
     let mut applied = settings.budget.encoder_bps(start, floor);
-    let live = encoder
-        .as_ref()
-        .is_some_and(|e| encoder::set_bitrate(e, applied));
-    if !live {
+    if !encoder.apply(applied) {
         tracing::info!(
             "the video encoder cannot change its bitrate while running; congestion control \
              only logs what it would send"
         );
     }
-    let (decisions, receiver) = watch::channel(RateDecision {
-        target_bps: start,
-        encoder_bps: applied,
-        fit: ModeFit::Fits,
-        state: controller.state(),
-    });
+    constrain(ladder.as_ref(), applied);
     let mut trace = std::env::var_os(TRACE_ENV).and_then(|path| {
         TraceWriter::open(std::path::Path::new(&path))
             .map_err(|e| tracing::warn!(error = %e, "cannot open the congestion trace file"))
@@ -92,8 +77,6 @@ pub fn spawn(
     tokio::spawn(async move {
         let clock = gst::SystemClock::obtain();
         let mut reported = start;
-        let mut fit_filter = ModeFitFilter::default();
-        let mut last_fit = ModeFit::Fits;
         while let Some(item) = feedback.recv().await {
             let now = Duration::from_nanos(clock.time().nseconds());
             if let Some(writer) = trace.as_mut() {
@@ -107,11 +90,13 @@ pub fn spawn(
             *round_trip.lock().unwrap_or_else(|e| e.into_inner()) = state.round_trip;
             let wanted = settings.budget.encoder_bps(target, floor);
             if moved(applied, wanted, RETUNE_STEP) {
-                if live && let Some(encoder) = &encoder {
-                    encoder::set_bitrate(encoder, wanted);
-                }
+                encoder.apply(wanted);
+                constrain(ladder.as_ref(), wanted);
                 applied = wanted;
                 tracing::debug!(?state, encoder_bps = wanted, "bitrate retuned");
+            } else {
+                // The ladder may have replaced the encoder meanwhile.
+                encoder.keep(applied);
             }
             if moved(reported, target, REPORT_STEP) {
                 tracing::info!(
@@ -121,20 +106,48 @@ pub fn spawn(
                 );
                 reported = target;
             }
-            let fit = fit_filter.update(now, crate::congestion::mode::fit(applied, settings.mode));
-            if fit != last_fit {
-                log_fit(fit, applied, settings.mode);
-                last_fit = fit;
-            }
-            decisions.send_replace(RateDecision {
-                target_bps: target,
-                encoder_bps: applied,
-                fit,
-                state,
-            });
         }
     });
-    receiver
+}
+
+/// Tells the quality ladder what the encoder may spend: when that cannot
+/// carry the current picture, the ladder steps down its size or rate.
+fn constrain(ladder: Option<&LatencyHandle>, encoder_bps: u64) {
+    if let Some(ladder) = ladder {
+        ladder.set_available_bitrate(Some(u32::try_from(encoder_bps / 1000).unwrap_or(u32::MAX)));
+    }
+}
+
+/// The encoder element the bitrate goes to, found by name each time.
+struct EncoderSetting {
+    pipeline: gst::Pipeline,
+    last: Option<gst::Element>,
+}
+
+impl EncoderSetting {
+    fn new(pipeline: gst::Pipeline) -> Self {
+        Self {
+            pipeline,
+            last: None,
+        }
+    }
+
+    /// Sets the bitrate; false when the encoder cannot change it running.
+    fn apply(&mut self, bps: u64) -> bool {
+        self.last = self.pipeline.by_name(encoder::ENCODER_NAME);
+        self.last
+            .as_ref()
+            .is_some_and(|element| encoder::set_bitrate(element, bps))
+    }
+
+    /// Sets the bitrate again if the encoder was replaced since.
+    fn keep(&mut self, bps: u64) {
+        let current = self.pipeline.by_name(encoder::ENCODER_NAME);
+        if current != self.last {
+            tracing::debug!("the encoder was replaced; giving it the current bitrate");
+            self.apply(bps);
+        }
+    }
 }
 
 fn moved(from: u64, to: u64, step: f64) -> bool {
@@ -164,20 +177,6 @@ fn reason(state: &ControllerState, limits: BitrateLimits) -> String {
         Usage::Overusing => "the line is full (delay growing)".into(),
         Usage::Underusing => "the line is full (queue draining)".into(),
         Usage::Normal => "probing the line".into(),
-    }
-}
-
-fn log_fit(fit: ModeFit, encoder_bps: u64, mode: VideoMode) {
-    let (w, h, fps, kbps) = (mode.width, mode.height, mode.fps, encoder_bps / 1000);
-    match fit {
-        ModeFit::TooExpensive => tracing::warn!(
-            "{kbps} kbit/s is too little for {w}x{h}@{fps}: the picture will be coarse; \
-             a smaller or slower mode would look better"
-        ),
-        ModeFit::Cheap => {
-            tracing::info!("{kbps} kbit/s would carry a larger mode than {w}x{h}@{fps}")
-        }
-        ModeFit::Fits => tracing::info!("{kbps} kbit/s suits {w}x{h}@{fps} again"),
     }
 }
 

@@ -28,7 +28,10 @@ use std::time::{Duration, Instant};
 use samsyn_config::{CaptureConfig, ConfigError};
 use url::Url;
 
-use crate::congestion::{BitrateLimits, EncoderBudget, VideoMode};
+use crate::congestion::{BitrateLimits, EncoderBudget};
+use crate::gateway_tls::{GatewayTrust, TrustError};
+use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
+use crate::latency::{endpoint, status};
 use crate::rate_control::{self, RateSettings, SharedRoundTrip, retransmission_window};
 use crate::reconnect::{Backoff, ordinal, unchanged_ice_fragment};
 use crate::settings::VideoSettings;
@@ -68,6 +71,9 @@ pub enum RunError {
     /// The WHIP exchange failed in a way retrying cannot fix.
     #[error(transparent)]
     Whip(#[from] WhipError),
+    /// The certificate settings cannot be used.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 /// Publishes as configured until Ctrl-C or SIGTERM, reconnecting as needed,
@@ -95,7 +101,11 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
         "publishing"
     );
 
+    let trust = GatewayTrust::from_config(&config.tls)?;
+    let client = WhipClient::with_trust(SessionKind::Publish, token, &trust)?;
     let mut publisher = Publisher::build(&options)?;
+    // The bitrate loop constrains the quality ladder through it.
+    let latency = watch_latency(config, &options, &publisher).await;
     tokio::select! {
         started = publisher.start() => started?,
         () = shutdown_signal() => {
@@ -110,16 +120,13 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
         rate_control::spawn(
             rate_settings(config, publisher.has_audio()),
             feedback,
-            publisher.video_encoder(),
+            publisher.pipeline().clone(),
             round_trip.clone(),
+            Some(latency.clone()),
         );
     }
 
-    let mut uplink = Uplink::new(
-        WhipClient::new(SessionKind::Publish, token),
-        whip_url,
-        round_trip,
-    );
+    let mut uplink = Uplink::new(client, whip_url, round_trip);
     let outcome = tokio::select! {
         () = shutdown_signal() => {
             tracing::info!("stopping");
@@ -130,6 +137,47 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     uplink.end().await;
     publisher.stop();
     outcome
+}
+
+/// Starts measuring the encode path, the quality ladder, the status line
+/// and (if configured) the status endpoint.
+async fn watch_latency(
+    config: &CaptureConfig,
+    options: &PublisherOptions,
+    publisher: &Publisher,
+) -> LatencyHandle {
+    let budget = Duration::from_secs_f64(config.encode_budget_ms() / 1e3);
+    let mut controller = LatencyController::new(
+        ControllerOptions {
+            budget,
+            glass_to_glass_target_ms: config.latency.glass_to_glass_target_ms,
+            ladder: config.latency.ladder,
+            video: options.video,
+        },
+        publisher.encoder_control().cloned(),
+        Instant::now(),
+    );
+    controller.watch_capture_time(publisher.capture_time_writer().clone());
+    controller.wait_for_publishing(publisher.publishing());
+    let latency = controller::spawn(controller, publisher.frame_timer().subscribe());
+    let status = latency.status.clone();
+    tracing::info!(
+        budget_ms = format!("{:.1}", budget.as_secs_f64() * 1e3),
+        glass_to_glass_target_ms = config.latency.glass_to_glass_target_ms,
+        ladder = config.latency.ladder,
+        "latency budget"
+    );
+    if config.status.endpoint {
+        match endpoint::serve(config.status.port, status.clone()).await {
+            Ok(address) => tracing::info!("status endpoint: http://{address}/status"),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    tokio::spawn(status::show(
+        status,
+        Duration::from_secs(u64::from(config.status.log_interval_secs)),
+    ));
+    latency
 }
 
 /// The media options the configuration asks for, with ICE pinned by the
@@ -156,11 +204,6 @@ fn rate_settings(config: &CaptureConfig, audio: bool) -> RateSettings {
         budget: EncoderBudget {
             audio_bps: if audio { AUDIO_BPS } else { 0 },
             ..EncoderBudget::default()
-        },
-        mode: VideoMode {
-            width: config.width,
-            height: config.height,
-            fps: config.fps,
         },
     }
 }

@@ -5,7 +5,7 @@
 //! probe viewer can build pipelines without a config file.
 
 use samsyn_config::CaptureConfig;
-pub use samsyn_config::VideoCodec;
+pub use samsyn_config::{VideoCodec, X264Preset};
 
 /// Size, rate, codec and bitrate of the video sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub struct VideoSettings {
     pub codec: VideoCodec,
     /// Target bitrate in kbit/s.
     pub bitrate_kbps: u32,
+    /// x264's speed preset (when x264 encodes).
+    pub x264_preset: X264Preset,
 }
 
 impl Default for VideoSettings {
@@ -30,6 +32,7 @@ impl Default for VideoSettings {
             fps: 30,
             codec: VideoCodec::H264,
             bitrate_kbps: 2000,
+            x264_preset: X264Preset::default(),
         }
     }
 }
@@ -65,6 +68,7 @@ impl VideoSettings {
             fps: config.fps,
             codec: config.codec,
             bitrate_kbps: config.bitrate_kbps,
+            x264_preset: config.x264_preset,
         }
     }
 

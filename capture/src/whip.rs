@@ -11,6 +11,8 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap};
 use url::Url;
 
+use crate::gateway_tls::{GatewayTrust, TrustError};
+
 /// Whether the session publishes (WHIP) or views (WHEP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionKind {
@@ -32,7 +34,7 @@ impl SessionKind {
     fn token_role(self) -> &'static str {
         match self {
             SessionKind::Publish => "publisher",
-            SessionKind::View => "viewer",
+            SessionKind::View => "specialist or observer",
         }
     }
 }
@@ -67,6 +69,18 @@ pub enum WhipError {
         /// The underlying cause.
         cause: String,
     },
+    /// The gateway's certificate was not accepted.
+    #[error(
+        "the certificate of the gateway at {url} was not accepted: {cause}. A gateway with a \
+         self-signed certificate is trusted with --pin-sha256 <the fingerprint it prints>, one \
+         with the hospital's own CA with --ca-file <ca.pem>"
+    )]
+    Certificate {
+        /// The URL tried.
+        url: String,
+        /// What the TLS layer said.
+        cause: String,
+    },
     /// 401 or 403.
     #[error(
         "the gateway refused the token for room {room} (wrong or expired); ask for a new {role} token"
@@ -74,7 +88,7 @@ pub enum WhipError {
     TokenRefused {
         /// The room.
         room: String,
-        /// `publisher` or `viewer`.
+        /// `publisher`, or `specialist or observer`.
         role: &'static str,
         /// 401 or 403.
         status: u16,
@@ -228,23 +242,24 @@ impl std::fmt::Debug for WhipClient {
 }
 
 impl WhipClient {
-    /// A client for `kind` sessions authenticated with `token`.
+    /// A client for `kind` sessions authenticated with `token`, trusting
+    /// the system's CA roots.
     pub fn new(kind: SessionKind, token: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            // A fresh connection per request: the few WHIP requests are
-            // rare, and a pooled connection can be half-dead after a
-            // network drop, stalling the request that should reconnect.
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("samsyn-capture/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Self {
-            http,
+        Self::with_trust(kind, token, &GatewayTrust::SystemRoots)
+            .expect("a client with the system's roots always builds")
+    }
+
+    /// A client that verifies the gateway's certificate as `trust` says.
+    pub fn with_trust(
+        kind: SessionKind,
+        token: impl Into<String>,
+        trust: &GatewayTrust,
+    ) -> Result<Self, TrustError> {
+        Ok(Self {
+            http: trust.http_client(CONNECT_TIMEOUT, REQUEST_TIMEOUT)?,
             token: token.into(),
             kind,
-        }
+        })
     }
 
     /// What kind of session this client makes.
@@ -406,9 +421,17 @@ fn parse_created(
 }
 
 fn unreachable(url: &Url, error: &reqwest::Error) -> WhipError {
+    let cause = error_cause(error);
+    // rustls says "invalid peer certificate: …"; our pin check says it too.
+    if cause.contains("certificate") {
+        return WhipError::Certificate {
+            url: url.to_string(),
+            cause,
+        };
+    }
     WhipError::Unreachable {
         url: url.to_string(),
-        cause: error_cause(error),
+        cause,
     }
 }
 

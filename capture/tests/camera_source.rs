@@ -29,6 +29,7 @@ fn video() -> VideoSettings {
         fps: 15,
         codec: VideoCodec::H264,
         bitrate_kbps: 800,
+        x264_preset: Default::default(),
     }
 }
 

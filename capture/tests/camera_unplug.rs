@@ -32,6 +32,7 @@ fn video() -> VideoSettings {
         fps: FPS,
         codec: VideoCodec::H264,
         bitrate_kbps: 400,
+        x264_preset: Default::default(),
     }
 }
 

@@ -55,6 +55,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         hardware: true,
         properties: &[],
         output_caps: "video/x-h264",
+        fastest: &[],
         live_bitrate: None,
     },
     EncoderCandidate {
@@ -65,6 +66,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         hardware: true,
         properties: &[],
         output_caps: "video/x-h264",
+        fastest: &[],
         live_bitrate: None,
     },
     EncoderCandidate {
@@ -73,6 +75,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         hardware: false,
         properties: &[("bframes", "0")],
         output_caps: "video/x-h264,profile=constrained-baseline",
+        fastest: &[],
         live_bitrate: None,
     },
 ];
@@ -99,6 +102,7 @@ static NOTHING_USABLE: &[EncoderCandidate] = &[EncoderCandidate {
     hardware: false,
     properties: &[],
     output_caps: "video/x-h264",
+    fastest: &[],
     live_bitrate: None,
 }];
 
@@ -123,6 +127,7 @@ fn x264_is_tuned_for_latency() {
         fps: 30,
         codec: VideoCodec::H264,
         bitrate_kbps: 1800,
+        x264_preset: Default::default(),
     };
     let x264 = candidates(VideoCodec::H264)
         .iter()

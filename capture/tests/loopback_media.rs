@@ -60,6 +60,7 @@ async fn published_video_arrives_and_a_pli_brings_a_keyframe() {
             fps: 30,
             codec: VideoCodec::H264,
             bitrate_kbps: 400,
+            x264_preset: Default::default(),
         },
         audio: false,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],

@@ -100,6 +100,7 @@ fn small(codec: VideoCodec) -> VideoSettings {
         fps: 30,
         codec,
         bitrate_kbps: 400,
+        x264_preset: Default::default(),
     }
 }
 
@@ -177,6 +178,7 @@ fn file_source_is_scaled_and_loops_past_its_end() {
         fps: 20,
         codec: VideoCodec::H264,
         bitrate_kbps: 300,
+        x264_preset: Default::default(),
     };
     let started = std::time::Instant::now();
     let harness = Harness::start(SourceSpec::File(path), video);

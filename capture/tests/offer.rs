@@ -17,6 +17,7 @@ fn options(codec: VideoCodec) -> PublisherOptions {
             fps: 30,
             codec,
             bitrate_kbps: 500,
+            x264_preset: Default::default(),
         },
         audio: false,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],

@@ -33,7 +33,7 @@ async fn unauthorized_names_the_room_and_the_fix() {
 }
 
 #[tokio::test]
-async fn forbidden_viewer_asks_for_a_viewer_token() {
+async fn forbidden_viewer_asks_for_a_viewing_token() {
     let (base, _requests) = canned_http(vec![response(
         "403 Forbidden",
         &[],
@@ -46,7 +46,8 @@ async fn forbidden_viewer_asks_for_a_viewer_token() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().ends_with("ask for a new viewer token"),
+        err.to_string()
+            .ends_with("ask for a new specialist or observer token"),
         "{err}"
     );
 }

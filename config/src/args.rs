@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use url::Url;
 
-use crate::capture::{CaptureConfig, VideoCodec};
+use crate::capture::{CaptureConfig, VideoCodec, X264Preset};
 use crate::error::ConfigError;
 use crate::gateway::GatewayConfig;
 use crate::layers::{load, load_unvalidated};
@@ -39,7 +39,7 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "DIR",
-        help = "Directory for rooms and keys [default: samsyn-data] (env SAMSYN_DATA_DIR)"
+        help = "Directory for rooms, keys, the certificate and the audit trail [default: samsyn-data] (env SAMSYN_DATA_DIR)"
     )]
     pub data_dir: Option<PathBuf>,
 
@@ -50,6 +50,37 @@ pub struct GatewayArgs {
         help = "URL the gateway is reached at, used in links; default http://<listen> (env SAMSYN_PUBLIC_URL)"
     )]
     pub public_url: Option<Url>,
+
+    /// `--display-name`; see its help text.
+    #[arg(
+        long,
+        value_name = "NAME",
+        help = "The gateway's name shown on the viewer page, e.g. \"Wound clinic, St. Olav\"; default the public URL's host (env SAMSYN_DISPLAY_NAME)"
+    )]
+    pub display_name: Option<String>,
+
+    /// `--tls`; see its help text.
+    #[arg(
+        long,
+        help = "Serve HTTPS; without --tls-cert/--tls-key a self-signed certificate is made and kept in the data directory (env SAMSYN_TLS__ENABLED=true)"
+    )]
+    pub tls: bool,
+
+    /// `--tls-cert`; see its help text.
+    #[arg(
+        long,
+        value_name = "PEM",
+        help = "Certificate chain for HTTPS, PEM; implies --tls (env SAMSYN_TLS__CERT_FILE)"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// `--tls-key`; see its help text.
+    #[arg(
+        long,
+        value_name = "PEM",
+        help = "Private key of that certificate, PEM; implies --tls (env SAMSYN_TLS__KEY_FILE)"
+    )]
+    pub tls_key: Option<PathBuf>,
 
     /// `--media-udp-port`; see its help text.
     #[arg(
@@ -100,6 +131,14 @@ impl GatewayArgs {
             listen: self.listen,
             data_dir: self.data_dir.as_deref(),
             public_url: self.public_url.as_ref(),
+            display_name: self.display_name.as_deref(),
+            tls: TlsOverlay {
+                // Only the positive is a flag; a certificate implies it.
+                enabled: (self.tls || self.tls_cert.is_some() || self.tls_key.is_some())
+                    .then_some(true),
+                cert_file: self.tls_cert.as_deref(),
+                key_file: self.tls_key.as_deref(),
+            },
             media: MediaOverlay {
                 udp_port: self.media_udp_port,
                 addresses: &self.media_addresses,
@@ -208,6 +247,22 @@ pub struct CaptureArgs {
     )]
     pub min_bitrate_kbps: Option<u32>,
 
+    /// `--ca-file`; see its help text.
+    #[arg(
+        long,
+        value_name = "PEM",
+        help = "Trust the gateway's certificate if a CA in this PEM file signed it, instead of the system's CAs (env SAMSYN_TLS__CA_FILE)"
+    )]
+    pub ca_file: Option<PathBuf>,
+
+    /// `--pin-sha256`; see its help text.
+    #[arg(
+        long,
+        value_name = "FINGERPRINT",
+        help = "Trust exactly the gateway certificate with this SHA-256 fingerprint (as samsyn-gateway prints it) (env SAMSYN_TLS__PIN_SHA256)"
+    )]
+    pub pin_sha256: Option<String>,
+
     /// `--ice-address`; see its help text.
     #[arg(
         long = "ice-address",
@@ -215,6 +270,53 @@ pub struct CaptureArgs {
         help = "Interface address ICE may use; repeat for several; needed for 127.0.0.1 (env SAMSYN_ICE__LOCAL_ADDRESSES=[a,b])"
     )]
     pub ice_addresses: Vec<IpAddr>,
+
+    /// `--x264-preset`; see its help text.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "PRESET",
+        help = "x264's speed preset when x264 encodes [default: superfast] (env SAMSYN_X264_PRESET)"
+    )]
+    pub x264_preset: Option<X264Preset>,
+
+    /// `--encode-budget-ms`; see its help text.
+    #[arg(
+        long,
+        value_name = "MS",
+        help = "Most time from capture to RTP packet per frame; default one frame interval (env SAMSYN_LATENCY__ENCODE_BUDGET_MS)"
+    )]
+    pub encode_budget_ms: Option<u32>,
+
+    /// `--glass-to-glass-target-ms`; see its help text.
+    #[arg(
+        long,
+        value_name = "MS",
+        help = "End-to-end latency goal, camera to screen [default: 150] (env SAMSYN_LATENCY__GLASS_TO_GLASS_TARGET_MS)"
+    )]
+    pub glass_to_glass_target_ms: Option<u32>,
+
+    /// `--no-ladder`; see its help text.
+    #[arg(
+        long,
+        help = "Never step the picture down to hold the encode budget (env SAMSYN_LATENCY__LADDER=false)"
+    )]
+    pub no_ladder: bool,
+
+    /// `--status-port`; see its help text.
+    #[arg(
+        long,
+        value_name = "PORT",
+        help = "Port of the JSON status endpoint on 127.0.0.1 [default: 9740] (env SAMSYN_STATUS__PORT)"
+    )]
+    pub status_port: Option<u16>,
+
+    /// `--no-status-endpoint`; see its help text.
+    #[arg(
+        long,
+        help = "Do not serve the status endpoint (env SAMSYN_STATUS__ENDPOINT=false)"
+    )]
+    pub no_status_endpoint: bool,
 }
 
 impl CaptureArgs {
@@ -242,8 +344,22 @@ impl CaptureArgs {
             audio: self.no_audio.then_some(false),
             bitrate_kbps: self.bitrate_kbps,
             min_bitrate_kbps: self.min_bitrate_kbps,
+            x264_preset: self.x264_preset,
             ice: IceOverlay {
                 local_addresses: &self.ice_addresses,
+            },
+            latency: LatencyOverlay {
+                encode_budget_ms: self.encode_budget_ms,
+                glass_to_glass_target_ms: self.glass_to_glass_target_ms,
+                ladder: self.no_ladder.then_some(false),
+            },
+            status: StatusOverlay {
+                endpoint: self.no_status_endpoint.then_some(false),
+                port: self.status_port,
+            },
+            tls: ClientTlsOverlay {
+                ca_file: self.ca_file.as_deref(),
+                pin_sha256: self.pin_sha256.as_deref(),
             },
         }
     }
@@ -260,8 +376,21 @@ struct GatewayOverlay<'a> {
     data_dir: Option<&'a Path>,
     #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<&'a Url>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<&'a str>,
+    tls: TlsOverlay<'a>,
     media: MediaOverlay<'a>,
     sfu: SfuOverlay,
+}
+
+#[derive(Serialize)]
+struct TlsOverlay<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_file: Option<&'a Path>,
 }
 
 #[derive(Serialize)]
@@ -304,7 +433,38 @@ struct CaptureOverlay<'a> {
     bitrate_kbps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     min_bitrate_kbps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x264_preset: Option<X264Preset>,
     ice: IceOverlay<'a>,
+    latency: LatencyOverlay,
+    status: StatusOverlay,
+    tls: ClientTlsOverlay<'a>,
+}
+
+#[derive(Serialize)]
+struct LatencyOverlay {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encode_budget_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    glass_to_glass_target_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ladder: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct StatusOverlay {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+}
+
+#[derive(Serialize)]
+struct ClientTlsOverlay<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pin_sha256: Option<&'a str>,
 }
 
 #[derive(Serialize)]

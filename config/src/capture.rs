@@ -40,8 +40,138 @@ pub struct CaptureConfig {
     /// Lowest video bitrate in kbit/s congestion control goes down to; below
     /// it the picture is not worth sending.
     pub min_bitrate_kbps: u32,
+    /// x264's speed preset when x264 encodes (slower: better picture per
+    /// bit, more CPU); the quality ladder switches to `ultrafast` when the
+    /// latency budget is not held. Other encoders ignore it.
+    pub x264_preset: X264Preset,
     /// ICE settings.
     pub ice: IceConfig,
+    /// The latency budget and how it is held.
+    pub latency: LatencyConfig,
+    /// The nurse's view of the stream: status line and local status endpoint.
+    pub status: StatusConfig,
+    /// How the gateway's HTTPS certificate is checked.
+    pub tls: ClientTlsConfig,
+}
+
+/// x264's speed presets, fastest first.
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum X264Preset {
+    /// The fastest: what the quality ladder steps down to.
+    Ultrafast,
+    /// The default: 720p30 in a few milliseconds per frame on a laptop core.
+    #[default]
+    Superfast,
+    /// Better picture per bit, about twice the CPU of `superfast`.
+    Veryfast,
+    /// Slower again.
+    Faster,
+    /// Slower again.
+    Fast,
+    /// x264's own default: far too slow for live 720p on a laptop.
+    Medium,
+    /// Slower again.
+    Slow,
+    /// Slower again.
+    Slower,
+    /// The slowest that makes sense.
+    Veryslow,
+}
+
+impl fmt::Display for X264Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            X264Preset::Ultrafast => "ultrafast",
+            X264Preset::Superfast => "superfast",
+            X264Preset::Veryfast => "veryfast",
+            X264Preset::Faster => "faster",
+            X264Preset::Fast => "fast",
+            X264Preset::Medium => "medium",
+            X264Preset::Slow => "slow",
+            X264Preset::Slower => "slower",
+            X264Preset::Veryslow => "veryslow",
+        })
+    }
+}
+
+/// The latency budget of the capture daemon (`[latency]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencyConfig {
+    /// Most time a frame may spend from its capture timestamp until its last
+    /// RTP packet is handed to WebRTC, in ms. Unset: one frame interval
+    /// (33 ms at 30 fps), see [`CaptureConfig::encode_budget_ms`].
+    pub encode_budget_ms: Option<u32>,
+    /// The end-to-end goal, camera to the specialist's screen, in ms. Shown
+    /// next to measured figures; the encode budget must fit inside it.
+    pub glass_to_glass_target_ms: u32,
+    /// Step the picture down (faster preset, lower frame rate, lower
+    /// resolution) when the encode budget is not held, and back up when it is.
+    pub ladder: bool,
+}
+
+impl Default for LatencyConfig {
+    fn default() -> Self {
+        LatencyConfig {
+            encode_budget_ms: None,
+            glass_to_glass_target_ms: 150,
+            ladder: true,
+        }
+    }
+}
+
+/// The status line and the local status endpoint (`[status]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Serve the status as JSON on `http://127.0.0.1:<port>/status`.
+    pub endpoint: bool,
+    /// Port of the status endpoint (on 127.0.0.1 only).
+    pub port: u16,
+    /// When stderr is not a terminal, log the status line this often, in seconds.
+    pub log_interval_secs: u32,
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        StatusConfig {
+            endpoint: true,
+            port: 9740,
+            log_interval_secs: 10,
+        }
+    }
+}
+
+/// How the capture daemon checks the gateway's certificate.
+///
+/// Verification is never off: with neither key set the system's trusted
+/// roots are used; a CA file replaces them (a hospital's own CA); a pinned
+/// fingerprint accepts exactly one certificate (a gateway's self-signed one,
+/// as `samsyn-gateway` prints it) whatever names it carries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientTlsConfig {
+    /// PEM file of the CA certificates to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprint of the gateway's certificate, hex (colons allowed).
+    pub pin_sha256: Option<String>,
+}
+
+/// Parses a SHA-256 certificate fingerprint: 64 hex digits, optionally in
+/// colon-separated pairs (`AB:CD:…`, as browsers and OpenSSL show it).
+pub fn parse_sha256_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: String = text.trim().chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(bytes)
 }
 
 /// Video codec of the published stream.
@@ -89,7 +219,11 @@ impl Default for CaptureConfig {
             audio: true,
             bitrate_kbps: 2500,
             min_bitrate_kbps: 300,
+            x264_preset: X264Preset::default(),
             ice: IceConfig::default(),
+            latency: LatencyConfig::default(),
+            status: StatusConfig::default(),
+            tls: ClientTlsConfig::default(),
         }
     }
 }
@@ -140,6 +274,15 @@ impl CaptureConfig {
         SourceSpec::parse(&self.source)
     }
 
+    /// The encode budget in force: `latency.encode_budget_ms`, or one frame
+    /// interval at `fps` when it is unset.
+    pub fn encode_budget_ms(&self) -> f64 {
+        match self.latency.encode_budget_ms {
+            Some(ms) => f64::from(ms),
+            None => 1000.0 / f64::from(self.fps.max(1)),
+        }
+    }
+
     /// Checks every value against its allowed range; lists all problems found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut checks = Checks::default();
@@ -149,7 +292,10 @@ impl CaptureConfig {
                 "not set; pass --gateway <gateway base URL> or set SAMSYN_GATEWAY \
                  (or put gateway = \"https://…\" in the config file)",
             ),
-            Some(url) => checks.http_url("gateway", url),
+            Some(url) => {
+                checks.http_url("gateway", url);
+                self.validate_tls(&mut checks, url);
+            }
         }
         if let Some(room) = &self.room {
             checks.require(
@@ -212,11 +358,81 @@ impl CaptureConfig {
                  not the wildcard",
             );
         }
+        if let Some(budget) = self.latency.encode_budget_ms {
+            checks.in_range("latency.encode_budget_ms", budget, 1..=1000, " ms");
+            checks.require(
+                budget < self.latency.glass_to_glass_target_ms,
+                "latency.encode_budget_ms",
+                budget,
+                format!(
+                    "must be below latency.glass_to_glass_target_ms ({} ms): encoding is \
+                     only one part of the way from camera to screen",
+                    self.latency.glass_to_glass_target_ms
+                ),
+            );
+        }
+        checks.in_range(
+            "latency.glass_to_glass_target_ms",
+            self.latency.glass_to_glass_target_ms,
+            10..=10_000,
+            " ms",
+        );
+        checks.require(
+            self.status.port != 0,
+            "status.port",
+            self.status.port,
+            "must be a port number 1-65535; to turn the endpoint off set status.endpoint = false",
+        );
+        checks.in_range(
+            "status.log_interval_secs",
+            self.status.log_interval_secs,
+            1..=3600,
+            " s",
+        );
         checks.finish()
     }
 
     /// The configuration as TOML, e.g. for `--print-config`; it loads back to `self`.
     pub fn to_toml(&self) -> String {
         crate::print::to_toml(self)
+    }
+
+    /// Plain HTTP only to a loopback gateway (the token would travel in the
+    /// clear), and the TLS settings only where TLS is used.
+    fn validate_tls(&self, checks: &mut Checks, gateway: &Url) {
+        let loopback = match gateway.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        let plain = gateway.scheme() == "http";
+        checks.require(
+            !plain || loopback,
+            "gateway",
+            quoted(gateway.as_str()),
+            "is plain http:// to another machine, which would send the publisher token \
+             unencrypted; use the gateway's https:// URL",
+        );
+        if let Some(pin) = &self.tls.pin_sha256 {
+            checks.require(
+                parse_sha256_fingerprint(pin).is_some(),
+                "tls.pin_sha256",
+                quoted(pin),
+                "must be the SHA-256 fingerprint of the gateway's certificate: 64 hex digits, \
+                 colons allowed, as `samsyn-gateway` prints it",
+            );
+        }
+        for (key, set) in [
+            ("tls.pin_sha256", self.tls.pin_sha256.is_some()),
+            ("tls.ca_file", self.tls.ca_file.is_some()),
+        ] {
+            checks.require(
+                !(set && plain),
+                key,
+                quoted(gateway.as_str()),
+                "is only used with an https:// gateway; the gateway URL is plain http://",
+            );
+        }
     }
 }

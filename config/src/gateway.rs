@@ -1,5 +1,6 @@
-//! Configuration of `samsyn-gateway`: HTTP listener, data directory, the one
-//! media UDP port, SFU tuning, request limits and token lifetime.
+//! Configuration of `samsyn-gateway`: HTTP(S) listener and TLS, data
+//! directory, the one media UDP port, SFU tuning, request limits, token
+//! lifetime and the audit trail.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -19,8 +20,16 @@ pub struct GatewayConfig {
     /// Where rooms and signing keys are kept between restarts.
     pub data_dir: PathBuf,
     /// The URL specialists and the capture daemon reach the gateway at, used in
-    /// links and `Location` headers. Unset: `http://{listen}`.
+    /// links and `Location` headers. Unset: `http(s)://{listen}`.
     pub public_url: Option<Url>,
+    /// The gateway's name as people know it ("Wound clinic, St. Olav"), shown
+    /// on the viewer page so a specialist can see the link leads to the right
+    /// place. Unset: the host of the public URL.
+    pub display_name: Option<String>,
+    /// TLS on the HTTP listener.
+    pub tls: TlsConfig,
+    /// Browser access from other web origins.
+    pub http: HttpConfig,
     /// The media plane's UDP socket and the addresses it announces.
     pub media: MediaConfig,
     /// Forwarding behaviour of the SFU.
@@ -29,6 +38,47 @@ pub struct GatewayConfig {
     pub limits: LimitsConfig,
     /// Access tokens for publishers and viewers.
     pub tokens: TokenConfig,
+    /// The audit trail of consultations (who joined and left which room).
+    pub audit: AuditConfig,
+}
+
+/// TLS on the HTTP listener (rustls; TLS 1.2 and 1.3).
+///
+/// Plain HTTP is only accepted on a loopback listen address: anywhere else
+/// tokens and invite links would cross the network unencrypted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Serve HTTPS. Without `cert_file`/`key_file` a self-signed certificate
+    /// is generated on first start and kept in `<data_dir>/tls/`.
+    pub enabled: bool,
+    /// PEM certificate chain (the server's certificate first).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of that certificate.
+    pub key_file: Option<PathBuf>,
+}
+
+/// Browser access from other web origins.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Web origins (`https://journal.hospital.example`) whose pages may call
+    /// WHIP/WHEP and the API from a browser. Empty: none but the gateway's own page.
+    pub cors_origins: Vec<Url>,
+}
+
+/// The audit trail: an append-only file of consultation events in
+/// `<data_dir>/audit/`, rotated by size.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Keep the audit trail. It holds participants' display names and
+    /// addresses: the record the hospital needs to answer who watched.
+    pub enabled: bool,
+    /// Size at which the current file is rotated, in bytes.
+    pub max_file_bytes: u64,
+    /// Rotated files kept besides the current one; older ones are deleted.
+    pub max_files: u32,
 }
 
 /// The single UDP port that carries all WebRTC media of the gateway.
@@ -68,14 +118,31 @@ pub struct LimitsConfig {
     pub max_sdp_bytes: usize,
     /// Viewers allowed in one room at once.
     pub max_viewers_per_room: usize,
+    /// Rooms that may be open (created, not ended, not expired) at once.
+    pub max_rooms: usize,
+    /// Requests per minute one client address may make to token-checked
+    /// endpoints (WHIP, WHEP, the API), on average.
+    pub requests_per_minute: u32,
+    /// Requests one client address may make at once before the per-minute
+    /// rate applies (a page starting up makes several).
+    pub request_burst: u32,
+    /// Time a client has to send a request's headers; also how long an idle
+    /// connection is kept open.
+    pub header_timeout_secs: u64,
+    /// Longest time one request may take, body and media plane included.
+    pub request_timeout_secs: u64,
 }
 
 /// Access tokens.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenConfig {
-    /// How long a newly issued token stays valid, in hours.
+    /// How long a new room (and its tokens) stays open, in hours.
     pub ttl_hours: u64,
+    /// An Ed25519 PKCS#8 key (PEM or DER, mode 0600) to sign tokens with,
+    /// kept outside the data directory; unset: `<data_dir>/keys/`, made on
+    /// first start.
+    pub signing_key_file: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -84,10 +151,24 @@ impl Default for GatewayConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
             data_dir: PathBuf::from("samsyn-data"),
             public_url: None,
+            display_name: None,
+            tls: TlsConfig::default(),
+            http: HttpConfig::default(),
             media: MediaConfig::default(),
             sfu: SfuConfig::default(),
             limits: LimitsConfig::default(),
             tokens: TokenConfig::default(),
+            audit: AuditConfig::default(),
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            max_file_bytes: 10 * 1024 * 1024,
+            max_files: 10,
         }
     }
 }
@@ -117,29 +198,49 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_sdp_bytes: 65536,
             max_viewers_per_room: 50,
+            max_rooms: 200,
+            requests_per_minute: 120,
+            request_burst: 30,
+            header_timeout_secs: 10,
+            request_timeout_secs: 15,
         }
     }
 }
 
 impl Default for TokenConfig {
     fn default() -> Self {
-        TokenConfig { ttl_hours: 12 }
+        TokenConfig {
+            ttl_hours: 12,
+            signing_key_file: None,
+        }
     }
 }
 
 impl GatewayConfig {
-    /// The base URL put into links: `public_url` if set, otherwise `http://{listen}`.
+    /// The base URL put into links: `public_url` if set, otherwise
+    /// `https://{listen}` with TLS and `http://{listen}` without.
     ///
-    /// A wildcard listen address (`0.0.0.0`, `::`) makes a link nobody can open;
-    /// set `public_url` in that case.
+    /// A wildcard listen address (`0.0.0.0`, `::`) makes a link nobody can
+    /// open, so validation requires `public_url` in that case.
     pub fn public_base_url(&self) -> Url {
         if let Some(url) = &self.public_url {
             return url.clone();
         }
+        let scheme = if self.tls.enabled { "https" } else { "http" };
         // `SocketAddr`'s Display brackets IPv6 ("[::1]:8080"), which is exactly
         // the URL authority form, so this always parses.
-        Url::parse(&format!("http://{}/", self.listen))
-            .expect("http://<socket address>/ is a valid URL")
+        Url::parse(&format!("{scheme}://{}/", self.listen))
+            .expect("http(s)://<socket address>/ is a valid URL")
+    }
+
+    /// The name shown to people: `display_name`, else the public URL's host.
+    pub fn display_name(&self) -> String {
+        self.display_name.clone().unwrap_or_else(|| {
+            self.public_base_url()
+                .host_str()
+                .unwrap_or("samsyn gateway")
+                .to_owned()
+        })
     }
 
     /// Checks every value against its allowed range; lists all problems found.
@@ -153,6 +254,42 @@ impl GatewayConfig {
         );
         if let Some(url) = &self.public_url {
             checks.http_url("public_url", url);
+            checks.require(
+                !(self.tls.enabled && url.scheme() == "http"),
+                "public_url",
+                quoted(url.as_str()),
+                "must be an https:// URL when TLS is on (tls.enabled), or links would \
+                 point browsers at plain HTTP",
+            );
+        } else {
+            checks.require(
+                !self.listen.ip().is_unspecified(),
+                "listen",
+                self.listen,
+                "listens on every address, so links cannot be built from it; set \
+                 public_url (--public-url) to the URL people reach the gateway at",
+            );
+        }
+        self.validate_tls(&mut checks);
+        if let Some(name) = &self.display_name {
+            checks.require(
+                (1..=80).contains(&name.chars().count()) && !name.contains(char::is_control),
+                "display_name",
+                quoted(name),
+                "must be 1-80 characters of plain text, e.g. \"Wound clinic, St. Olav\"",
+            );
+        }
+        for origin in &self.http.cors_origins {
+            checks.require(
+                matches!(origin.scheme(), "http" | "https")
+                    && origin.host_str().is_some()
+                    && origin.path() == "/"
+                    && origin.query().is_none(),
+                "http.cors_origins",
+                quoted(origin.as_str()),
+                "must be a web origin: scheme, host and optional port, no path \
+                 (e.g. https://journal.hospital.example)",
+            );
         }
         checks.require(
             self.media.udp_port != 0,
@@ -212,8 +349,80 @@ impl GatewayConfig {
             1..=1000,
             " viewers",
         );
+        checks.in_range(
+            "limits.max_rooms",
+            self.limits.max_rooms,
+            1..=100_000,
+            " rooms",
+        );
+        checks.in_range(
+            "limits.requests_per_minute",
+            self.limits.requests_per_minute,
+            1..=100_000,
+            " requests",
+        );
+        checks.in_range(
+            "limits.request_burst",
+            self.limits.request_burst,
+            1..=10_000,
+            " requests",
+        );
+        checks.in_range(
+            "limits.header_timeout_secs",
+            self.limits.header_timeout_secs,
+            1..=300,
+            " s",
+        );
+        checks.in_range(
+            "limits.request_timeout_secs",
+            self.limits.request_timeout_secs,
+            1..=300,
+            " s",
+        );
         checks.in_range("tokens.ttl_hours", self.tokens.ttl_hours, 1..=720, " hours");
+        checks.in_range(
+            "audit.max_file_bytes",
+            self.audit.max_file_bytes,
+            4096..=1 << 32,
+            " bytes",
+        );
+        checks.in_range("audit.max_files", self.audit.max_files, 1..=1000, " files");
         checks.finish()
+    }
+
+    /// TLS must be on unless the listener is on loopback, and certificate
+    /// and key come as a pair.
+    fn validate_tls(&self, checks: &mut Checks) {
+        checks.require(
+            self.tls.enabled || self.listen.ip().is_loopback(),
+            "listen",
+            self.listen,
+            "plain HTTP is only served on a loopback address (127.0.0.1, ::1): anywhere \
+             else tokens and links would cross the network unencrypted. Turn TLS on with \
+             --tls (tls.enabled = true; a self-signed certificate is generated and kept in \
+             the data directory), or give the hospital's certificate with --tls-cert and \
+             --tls-key (tls.cert_file, tls.key_file)",
+        );
+        let pair = [
+            ("tls.cert_file", &self.tls.cert_file, "tls.key_file"),
+            ("tls.key_file", &self.tls.key_file, "tls.cert_file"),
+        ];
+        for (key, file, other) in pair {
+            if let Some(path) = file {
+                checks.require(
+                    self.tls.enabled,
+                    key,
+                    quoted(&path.to_string_lossy()),
+                    "is set but TLS is off; set tls.enabled = true (--tls)",
+                );
+            }
+            if file.is_none() && (self.tls.cert_file.is_some() || self.tls.key_file.is_some()) {
+                checks.unset(
+                    key,
+                    format!("not set, but {other} is; give both (--tls-cert and --tls-key)"),
+                );
+            }
+        }
     }
 
     /// The configuration as TOML, e.g. for `--print-config`; it loads back to `self`.

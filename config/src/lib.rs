@@ -51,7 +51,13 @@ mod report;
 mod rules;
 
 pub use args::{CaptureArgs, GatewayArgs};
-pub use capture::{CaptureConfig, IceConfig, SOURCE_FORMS, SourceSpec, VideoCodec};
+pub use capture::{
+    CaptureConfig, ClientTlsConfig, IceConfig, LatencyConfig, SOURCE_FORMS, SourceSpec,
+    StatusConfig, VideoCodec, X264Preset, parse_sha256_fingerprint,
+};
 pub use error::{ConfigError, Problem};
-pub use gateway::{GatewayConfig, LimitsConfig, MediaConfig, SfuConfig, TokenConfig};
+pub use gateway::{
+    AuditConfig, GatewayConfig, HttpConfig, LimitsConfig, MediaConfig, SfuConfig, TlsConfig,
+    TokenConfig,
+};
 pub use layers::{CONFIG_FILE_ENV, ENV_NESTING, ENV_PREFIX, Layered, load, load_unvalidated};

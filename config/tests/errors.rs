@@ -228,6 +228,42 @@ fn capture_value_rules() {
             |c| c.ice.local_addresses = vec!["0.0.0.0".parse().unwrap()],
             "ice.local_addresses = 0.0.0.0: must be an address of a local interface",
         ),
+        (
+            |c| c.latency.encode_budget_ms = Some(0),
+            "latency.encode_budget_ms = 0: must be 1..=1000 ms",
+        ),
+        (
+            |c| c.latency.encode_budget_ms = Some(200),
+            "latency.encode_budget_ms = 200: must be below latency.glass_to_glass_target_ms (150 ms)",
+        ),
+        (
+            |c| c.latency.glass_to_glass_target_ms = 5,
+            "latency.glass_to_glass_target_ms = 5: must be 10..=10000 ms",
+        ),
+        (
+            |c| c.status.port = 0,
+            "status.port = 0: must be a port number 1-65535; to turn the endpoint off set status.endpoint = false",
+        ),
+        (
+            |c| c.status.log_interval_secs = 0,
+            "status.log_interval_secs = 0: must be 1..=3600 s",
+        ),
+        (
+            |c| c.gateway = Some("http://10.213.0.1:8080".parse().unwrap()),
+            "gateway = \"http://10.213.0.1:8080/\": is plain http:// to another machine, which \
+             would send the publisher token unencrypted; use the gateway's https:// URL",
+        ),
+        (
+            |c| c.tls.pin_sha256 = Some("AB:CD".into()),
+            "tls.pin_sha256 = \"AB:CD\": must be the SHA-256 fingerprint",
+        ),
+        (
+            |c| {
+                c.gateway = Some("http://127.0.0.1:8080".parse().unwrap());
+                c.tls.ca_file = Some("ca.pem".into());
+            },
+            "tls.ca_file = \"http://127.0.0.1:8080/\": is only used with an https:// gateway",
+        ),
     ];
     for (break_it, expected) in cases {
         let mut config = capture_with_gateway();
@@ -291,6 +327,52 @@ fn gateway_value_rules() {
             |c| c.media.addresses = vec!["::".parse().unwrap()],
             "media.addresses = ::: must be a concrete address",
         ),
+        (
+            |c| c.listen = "10.0.0.5:8443".parse().unwrap(),
+            "listen = 10.0.0.5:8443: plain HTTP is only served on a loopback address",
+        ),
+        (
+            |c| {
+                c.listen = "0.0.0.0:8443".parse().unwrap();
+                c.tls.enabled = true;
+            },
+            "listen = 0.0.0.0:8443: listens on every address, so links cannot be built from it; \
+             set public_url",
+        ),
+        (
+            |c| {
+                c.tls.enabled = true;
+                c.public_url = Some("http://wound.example.org".parse().unwrap());
+            },
+            "public_url = \"http://wound.example.org/\": must be an https:// URL when TLS is on",
+        ),
+        (
+            |c| c.tls.cert_file = Some("cert.pem".into()),
+            "tls.cert_file = \"cert.pem\": is set but TLS is off",
+        ),
+        (
+            |c| {
+                c.tls.enabled = true;
+                c.tls.key_file = Some("key.pem".into());
+            },
+            "tls.cert_file: not set, but tls.key_file is; give both",
+        ),
+        (
+            |c| c.display_name = Some("line\nbreak".into()),
+            "display_name = \"line\\nbreak\": must be 1-80 characters of plain text",
+        ),
+        (
+            |c| c.http.cors_origins = vec!["https://journal.example/app".parse().unwrap()],
+            "http.cors_origins = \"https://journal.example/app\": must be a web origin",
+        ),
+        (
+            |c| c.limits.requests_per_minute = 0,
+            "limits.requests_per_minute = 0: must be 1..=100000",
+        ),
+        (
+            |c| c.audit.max_files = 0,
+            "audit.max_files = 0: must be 1..=1000 files",
+        ),
     ];
     for (break_it, expected) in cases {
         let mut config = GatewayConfig::default();
@@ -304,6 +386,35 @@ fn gateway_value_rules() {
 }
 
 #[test]
+fn latency_budget_from_the_environment_is_named_with_its_variable() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("SAMSYN_LATENCY__ENCODE_BUDGET_MS", "5000");
+        let text = error_text(capture_flags(&["--gateway", "http://127.0.0.1:8080"]).load());
+        assert!(
+            text.contains("latency.encode_budget_ms = 5000: must be 1..=1000 ms")
+                && text.contains("SAMSYN_LATENCY__ENCODE_BUDGET_MS"),
+            "{text}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_x264_preset_lists_the_allowed_ones() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file("capture.toml", "x264_preset = \"warp\"\n")?;
+        let text = error_text(capture_flags(&["--config", "capture.toml"]).load_unvalidated());
+        assert!(
+            text.contains("x264_preset") && text.contains("ultrafast") && text.contains("veryslow"),
+            "{text}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn values_at_the_edges_are_accepted() {
     let mut capture = capture_with_gateway();
     capture.width = 7680;
@@ -311,6 +422,10 @@ fn values_at_the_edges_are_accepted() {
     capture.fps = 120;
     capture.bitrate_kbps = 100;
     capture.min_bitrate_kbps = 100;
+    capture.latency.encode_budget_ms = Some(149);
+    capture.latency.glass_to_glass_target_ms = 150;
+    capture.status.port = 65535;
+    capture.status.log_interval_secs = 3600;
     capture.source = "v4l2:/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920-video-index0".into();
     capture.validate().unwrap();
 
@@ -320,6 +435,52 @@ fn values_at_the_edges_are_accepted() {
     gateway.limits.max_sdp_bytes = 1_048_576;
     gateway.public_url = Some("http://10.0.0.1:8080".parse().unwrap());
     gateway.validate().unwrap();
+
+    // TLS on any address, with the hospital's certificate.
+    let mut gateway = GatewayConfig {
+        listen: "0.0.0.0:8443".parse().unwrap(),
+        public_url: Some("https://wound.example.org".parse().unwrap()),
+        ..GatewayConfig::default()
+    };
+    gateway.tls.enabled = true;
+    gateway.tls.cert_file = Some("/etc/samsyn/cert.pem".into());
+    gateway.tls.key_file = Some("/etc/samsyn/key.pem".into());
+    gateway.validate().unwrap();
+
+    // A pinned fingerprint in either form browsers and OpenSSL print.
+    let pin = "AB:".repeat(31) + "AB";
+    for form in [pin.clone(), pin.replace(':', "").to_lowercase()] {
+        let mut capture = capture_with_gateway();
+        capture.tls.pin_sha256 = Some(form.clone());
+        capture.validate().unwrap();
+        assert_eq!(
+            samsyn_config::parse_sha256_fingerprint(&form),
+            Some([0xab; 32])
+        );
+    }
+}
+
+#[test]
+fn plain_http_off_loopback_names_the_flags_and_the_layer() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("SAMSYN_LISTEN", "0.0.0.0:8080");
+        jail.set_env("SAMSYN_PUBLIC_URL", "https://wound.example.org");
+        let text = error_text(GatewayArgs::default().load());
+        assert!(text.contains("listen = 0.0.0.0:8080"), "{text}");
+        assert!(text.contains("--tls"), "{text}");
+        assert!(text.contains("--tls-cert"), "{text}");
+        assert!(
+            text.contains("environment variable SAMSYN_LISTEN"),
+            "{text}"
+        );
+
+        // --tls-cert alone turns TLS on, and then asks for the key.
+        let text = error_text(gateway_flags(&["--tls-cert", "cert.pem"]).load());
+        assert!(!text.contains("plain HTTP"), "{text}");
+        assert!(text.contains("tls.key_file: not set"), "{text}");
+        Ok(())
+    });
 }
 
 #[test]

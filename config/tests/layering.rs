@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use common::{capture_flags, error_text, gateway_flags, jailed};
 use figment::Jail;
 use samsyn_config::{
-    CaptureArgs, CaptureConfig, ConfigError, GatewayArgs, GatewayConfig, VideoCodec, load,
+    CaptureArgs, CaptureConfig, ConfigError, GatewayArgs, GatewayConfig, VideoCodec, X264Preset,
+    load,
 };
 
 fn ip(text: &str) -> IpAddr {
@@ -53,6 +54,49 @@ fn defaults_without_file_env_or_flags() {
         assert!(capture.audio);
         assert_eq!(capture.bitrate_kbps, 2500);
         assert!(capture.ice.local_addresses.is_empty());
+        assert_eq!(capture.x264_preset, X264Preset::Superfast);
+        assert_eq!(capture.latency.encode_budget_ms, None);
+        assert!((capture.encode_budget_ms() - 1000.0 / 30.0).abs() < 1e-9);
+        assert_eq!(capture.latency.glass_to_glass_target_ms, 150);
+        assert!(capture.latency.ladder);
+        assert!(capture.status.endpoint);
+        assert_eq!(capture.status.port, 9740);
+        assert_eq!(capture.status.log_interval_secs, 10);
+        Ok(())
+    });
+}
+
+#[test]
+fn latency_and_status_settings_come_from_file_env_and_flags() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file(
+            "capture.toml",
+            "x264_preset = \"veryfast\"\n[latency]\nencode_budget_ms = 25\nladder = false\n\
+             [status]\nport = 9000\nlog_interval_secs = 5\n",
+        )?;
+        jail.set_env("SAMSYN_LATENCY__GLASS_TO_GLASS_TARGET_MS", "120");
+        jail.set_env("SAMSYN_STATUS__PORT", "9100");
+        let config = jailed(
+            capture_flags(&[
+                "--config",
+                "capture.toml",
+                "--gateway",
+                "http://127.0.0.1:8080",
+                "--encode-budget-ms",
+                "20",
+                "--no-status-endpoint",
+            ])
+            .load(),
+        )?;
+        assert_eq!(config.x264_preset, X264Preset::Veryfast);
+        assert_eq!(config.latency.encode_budget_ms, Some(20), "flag beats file");
+        assert_eq!(config.encode_budget_ms(), 20.0);
+        assert_eq!(config.latency.glass_to_glass_target_ms, 120, "environment");
+        assert!(!config.latency.ladder, "file");
+        assert!(!config.status.endpoint, "flag");
+        assert_eq!(config.status.port, 9100, "environment beats file");
+        assert_eq!(config.status.log_interval_secs, 5);
         Ok(())
     });
 }
@@ -78,6 +122,9 @@ fn file_overrides_defaults() {
             r#"
             listen = "0.0.0.0:9000"
             public_url = "https://wound.example.org"
+
+            [tls]
+            enabled = true
 
             [media]
             udp_port = 50001
@@ -263,7 +310,7 @@ fn capture_flags_override_environment() {
 
         let flags = capture_flags(&[
             "--gateway",
-            "http://10.213.0.1:8080",
+            "https://10.213.0.1:8443",
             "--room",
             "ward-7",
             "--token",
@@ -287,7 +334,7 @@ fn capture_flags_override_environment() {
             "127.0.0.1",
         ]);
         let config = jailed(flags.load())?;
-        assert_eq!(config.gateway.unwrap().as_str(), "http://10.213.0.1:8080/");
+        assert_eq!(config.gateway.unwrap().as_str(), "https://10.213.0.1:8443/");
         assert_eq!(config.room.as_deref(), Some("ward-7"));
         assert_eq!(config.token.as_deref(), Some("tok"));
         assert_eq!(config.source, "file:/tmp/wound.mkv");

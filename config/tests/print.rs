@@ -8,7 +8,8 @@ mod common;
 use common::{capture_flags, gateway_flags, jailed};
 use figment::Jail;
 use samsyn_config::{
-    CaptureConfig, GatewayConfig, LimitsConfig, MediaConfig, SfuConfig, TokenConfig, VideoCodec,
+    AuditConfig, CaptureConfig, ClientTlsConfig, GatewayConfig, HttpConfig, LimitsConfig,
+    MediaConfig, SfuConfig, TlsConfig, TokenConfig, VideoCodec,
 };
 
 #[test]
@@ -19,6 +20,15 @@ fn gateway_print_round_trips() {
             listen: "[::]:8443".parse().unwrap(),
             data_dir: "/var/lib/samsyn".into(),
             public_url: Some("https://wound.example.org/samsyn/".parse().unwrap()),
+            display_name: Some("Wound clinic, St. Olav".into()),
+            tls: TlsConfig {
+                enabled: true,
+                cert_file: Some("/etc/samsyn/cert.pem".into()),
+                key_file: Some("/etc/samsyn/key.pem".into()),
+            },
+            http: HttpConfig {
+                cors_origins: vec!["https://journal.hospital.example".parse().unwrap()],
+            },
             media: MediaConfig {
                 udp_port: 3478,
                 addresses: vec!["10.0.0.5".parse().unwrap(), "fd00::5".parse().unwrap()],
@@ -32,7 +42,14 @@ fn gateway_print_round_trips() {
                 max_viewers_per_room: 4,
                 ..LimitsConfig::default()
             },
-            tokens: TokenConfig { ttl_hours: 24 },
+            tokens: TokenConfig {
+                ttl_hours: 24,
+                signing_key_file: Some("/etc/samsyn/signing.pem".into()),
+            },
+            audit: AuditConfig {
+                max_files: 3,
+                ..AuditConfig::default()
+            },
         };
 
         let printed = config.to_toml();
@@ -66,9 +83,21 @@ fn capture_print_round_trips() {
             audio: false,
             bitrate_kbps: 4000,
             min_bitrate_kbps: 500,
+            x264_preset: samsyn_config::X264Preset::Veryfast,
             ice: samsyn_config::IceConfig {
                 local_addresses: vec!["127.0.0.1".parse().unwrap()],
             },
+            latency: samsyn_config::LatencyConfig {
+                encode_budget_ms: Some(40),
+                glass_to_glass_target_ms: 200,
+                ladder: false,
+            },
+            status: samsyn_config::StatusConfig {
+                endpoint: false,
+                port: 9999,
+                log_interval_secs: 30,
+            },
+            tls: ClientTlsConfig::default(),
         };
         let printed = config.to_toml();
         assert!(printed.contains("codec = \"vp8\""), "{printed}");

@@ -1,9 +1,20 @@
 //! samsyn-gateway: the hospital side of samsyn.
 //!
-//! It composes [`samsyn_signaling`] (rooms, tokens, WHIP/WHEP, the page) with
-//! the [`media`] plane, an SFU that fans the nurse's one uplink out to every
-//! specialist over a single UDP port.
+//! It composes [`samsyn_signaling`] (rooms, tokens, TLS, WHIP/WHEP, the
+//! page) with the [`media`] plane, an SFU that fans the nurse's one uplink
+//! out to every specialist over a single UDP port.
+//!
+//! - [`serve`]: the server; [`setup`]: what it and the offline commands
+//!   open from the configuration.
+//! - [`rooms`]: `room create/end/list` and `token create`.
+//! - [`audit`]: `samsyn-gateway audit`.
+//! - [`metrics`]: `GET /metrics`; [`http`]: the gateway's own routes
+//!   (metrics, connection tests).
 
+pub mod audit;
+pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod rooms;
 pub mod serve;
+pub mod setup;

@@ -2,17 +2,19 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use samsyn_config::GatewayArgs;
+use samsyn_signaling::Role;
 
 #[derive(Parser)]
 #[command(
     name = "samsyn-gateway",
     version,
-    about = "samsyn's hospital gateway: rooms, WHIP/WHEP signaling, and an SFU that fans the \
-             nurse's camera out to every specialist over one UDP port",
-    after_help = "Start with `samsyn-gateway room create --json` to get the links for a \
-                  consultation, then `samsyn-gateway serve`."
+    about = "samsyn's hospital gateway: consultation rooms, WHIP/WHEP signaling over TLS, and an \
+             SFU that fans the nurse's camera out to every specialist over one UDP port",
+    after_help = "Start with `samsyn-gateway room create` to get the links for a consultation, \
+                  then `samsyn-gateway serve`. Every command takes the same configuration \
+                  (--config, --data-dir, --public-url, …): give them the same data directory."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -21,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway: HTTP signaling, the viewer page and the media port
+    /// Run the gateway: HTTP(S) signaling, the rooms API, the viewer page and the media port
     Serve {
         #[command(flatten)]
         config: GatewayArgs,
@@ -34,6 +36,22 @@ enum Command {
         #[command(subcommand)]
         command: RoomCommand,
     },
+    /// Issue a token: an admin token for the rooms API, or one more participant's
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Show the audit trail: rooms created and ended, who joined and left, refused requests
+    Audit {
+        #[command(flatten)]
+        config: GatewayArgs,
+        /// Only this room's events, and a summary of who was there
+        #[arg(long, value_name = "ROOM")]
+        room: Option<String>,
+        /// One JSON object per event instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -42,11 +60,80 @@ enum RoomCommand {
     Create {
         #[command(flatten)]
         config: GatewayArgs,
-        /// Print one JSON object (room, publisher_token, viewer_token, whip_url,
-        /// whep_url, viewer_link, expires_at) instead of text
+        /// A label the participants see, e.g. "Home visit, district north"; never patient data
+        #[arg(long, default_value = "")]
+        label: String,
+        /// How long the room stays open [default: tokens.ttl_hours, 12]
+        #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(u64).range(1..=720))]
+        ttl_hours: Option<u64>,
+        /// Print one JSON object (room, label, publisher_token, viewer_token, observer_token,
+        /// whip_url, whep_url, viewer_link, observer_link, expires_at, tls_pin_sha256)
         #[arg(long)]
         json: bool,
     },
+    /// End a room: its links stop working and everyone in it is disconnected
+    End {
+        #[command(flatten)]
+        config: GatewayArgs,
+        /// The room to end
+        room: String,
+    },
+    /// List the open rooms
+    List {
+        #[command(flatten)]
+        config: GatewayArgs,
+        /// One JSON object instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token and print it (a link for the viewing roles)
+    Create {
+        #[command(flatten)]
+        config: GatewayArgs,
+        /// What the token allows
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The room, for every role but admin
+        #[arg(long, value_name = "ROOM")]
+        room: Option<String>,
+        /// The holder's name, shown to the others and kept in the audit trail
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Lifetime of an admin token (room tokens last as long as their room)
+        #[arg(long, value_name = "HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+        ttl_hours: u64,
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The roles a token can carry.
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    /// The nurse's capture device (WHIP)
+    Publisher,
+    /// A specialist or GP: watches (WHEP)
+    Specialist,
+    /// A relative or a student: watches only
+    Observer,
+    /// Creates, lists and ends rooms over the API
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Publisher => Role::Publisher,
+            RoleArg::Specialist => Role::Specialist,
+            RoleArg::Observer => Role::Observer,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -59,12 +146,49 @@ fn main() -> ExitCode {
             Some(config) => samsyn_gateway::serve::run(config),
             None => Ok(()),
         }),
-        Command::Room {
-            command: RoomCommand::Create { config, json },
-        } => load(&config, false).and_then(|config| match config {
-            Some(config) => samsyn_gateway::rooms::create(&config, json),
-            None => Ok(()),
+        Command::Room { command } => match command {
+            RoomCommand::Create {
+                config,
+                label,
+                ttl_hours,
+                json,
+            } => config
+                .load()
+                .map_err(Into::into)
+                .and_then(|config| samsyn_gateway::rooms::create(&config, &label, ttl_hours, json)),
+            RoomCommand::End { config, room } => config
+                .load()
+                .map_err(Into::into)
+                .and_then(|config| samsyn_gateway::rooms::end(&config, &room)),
+            RoomCommand::List { config, json } => config
+                .load()
+                .map_err(Into::into)
+                .and_then(|config| samsyn_gateway::rooms::list(&config, json)),
+        },
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    config,
+                    role,
+                    room,
+                    name,
+                    ttl_hours,
+                    json,
+                },
+        } => config.load().map_err(Into::into).and_then(|config| {
+            samsyn_gateway::rooms::create_token(
+                &config,
+                role.into(),
+                room.as_deref(),
+                name.as_deref(),
+                ttl_hours,
+                json,
+            )
         }),
+        Command::Audit { config, room, json } => config
+            .load()
+            .map_err(Into::into)
+            .and_then(|config| samsyn_gateway::audit::show(&config, room.as_deref(), json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

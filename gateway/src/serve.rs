@@ -1,16 +1,19 @@
-//! `samsyn-gateway serve`: HTTP signaling plus the media node.
+//! `samsyn-gateway serve`: HTTP(S) signaling plus the media node.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use samsyn_config::GatewayConfig;
-use samsyn_signaling::{AppState, PageAssets, SignalingSettings, TokenAuthority, router};
+use samsyn_signaling::server::{ServeOptions, serve as serve_http};
+use samsyn_signaling::tls::{CertificateSource, ServerTls};
+use samsyn_signaling::{AppState, PageAssets};
+use tokio::sync::mpsc;
 use tracing_subscriber::EnvFilter;
 
 use crate::media::addresses::media_addresses;
 use crate::media::{MediaNode, MediaNodeConfig, SfuSettings};
+use crate::setup;
 
 /// The specialist's page, compiled in: no files to deploy beside the binary.
 pub const PAGE: PageAssets = PageAssets {
@@ -18,6 +21,10 @@ pub const PAGE: PageAssets = PageAssets {
     viewer_js: include_str!("../web/viewer.js"),
     viewer_css: include_str!("../web/viewer.css"),
 };
+
+/// How often rooms that expired or were ended from the command line are
+/// checked for sessions to end.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
@@ -30,64 +37,103 @@ pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
 }
 
 async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}; choose another with --data-dir",
-            config.data_dir.display()
-        )
-    })?;
-    let tokens = TokenAuthority::load_or_create(&config.data_dir).with_context(|| {
-        format!(
-            "cannot load the signing key in {}",
-            config.data_dir.display()
-        )
-    })?;
-    let media = MediaNode::start(MediaNodeConfig {
-        addresses: media_addresses(&config.media.addresses, config.listen.ip()),
-        public_addresses: config.media.public_addresses.clone(),
-        udp_port: config.media.udp_port,
-        sfu: SfuSettings {
-            keyframe_request_interval: Duration::from_millis(config.sfu.pli_throttle_ms),
-            max_viewers_per_room: config.limits.max_viewers_per_room,
-            connect_timeout: Duration::from_secs(30),
-            // Validated as a power of two in 16..=32768.
-            retransmit_buffer_packets: u16::try_from(config.sfu.retransmit_buffer_packets)
-                .unwrap_or(u16::MAX / 2 + 1),
-            viewer_floor_bps: u64::from(config.sfu.viewer_floor_kbps) * 1000,
+    setup::data_dir(&config)?;
+    let tokens = setup::token_authority(&config)?;
+    let tls = setup::tls_identity(&config)?;
+    if let Some(tls) = &tls {
+        announce_tls(tls);
+    }
+    let (events, media_events) = mpsc::unbounded_channel();
+    let media = MediaNode::start(
+        MediaNodeConfig {
+            addresses: media_addresses(&config.media.addresses, config.listen.ip()),
+            public_addresses: config.media.public_addresses.clone(),
+            udp_port: config.media.udp_port,
+            sfu: SfuSettings {
+                keyframe_request_interval: Duration::from_millis(config.sfu.pli_throttle_ms),
+                max_viewers_per_room: config.limits.max_viewers_per_room,
+                connect_timeout: Duration::from_secs(30),
+                // Validated as a power of two in 16..=32768.
+                retransmit_buffer_packets: u16::try_from(config.sfu.retransmit_buffer_packets)
+                    .unwrap_or(u16::MAX / 2 + 1),
+                viewer_floor_bps: u64::from(config.sfu.viewer_floor_kbps) * 1000,
+            },
         },
-    })?;
+        events,
+    )?;
     let media_addrs: Vec<String> = media
         .local_addresses()
         .iter()
         .map(|a| a.to_string())
         .collect();
-    let state = Arc::new(AppState::new(
-        Arc::new(media),
-        tokens,
-        SignalingSettings::from(&config),
-        PAGE,
-    ));
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| {
+    let connection_tests = crate::http::connection_test_routes(media.clone());
+    let metrics = crate::http::metrics_routes(&media);
+    let settings = setup::signaling_settings(&config, tls.as_ref());
+    let state = Arc::new(
+        AppState::new(Arc::new(media), tokens, settings, PAGE).with_context(|| {
             format!(
-                "cannot listen on {}; choose another address with --listen",
-                config.listen
+                "cannot open the data directory {}",
+                config.data_dir.display()
             )
-        })?;
-    let local: SocketAddr = listener.local_addr()?;
+        })?,
+    );
+    tokio::spawn(state.clone().watch_media(media_events));
+    tokio::spawn(state.clone().keep_house(HOUSEKEEPING_INTERVAL));
+
+    let listener = std::net::TcpListener::bind(config.listen).with_context(|| {
+        format!(
+            "cannot listen on {}; choose another address with --listen",
+            config.listen
+        )
+    })?;
     tracing::info!(
-        http = %local,
+        http = %listener.local_addr()?,
+        tls = tls.is_some(),
         media = %media_addrs.join(", "),
         public_url = %config.public_base_url(),
         "samsyn-gateway ready"
     );
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    let options = ServeOptions {
+        tls,
+        header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
+    };
+    serve_http(
+        listener,
+        samsyn_signaling::router_with(state, connection_tests, metrics),
+        options,
+        shutdown_signal(),
+    )
+    .await
+    .context("the HTTP server failed")?;
     tracing::info!("samsyn-gateway stopped");
     Ok(())
+}
+
+/// Says which certificate is served, and what clients must pin.
+fn announce_tls(tls: &ServerTls) {
+    match &tls.source {
+        CertificateSource::Files { cert } => {
+            tracing::info!(certificate = %cert.display(), sha256 = %tls.fingerprint, "TLS on");
+        }
+        CertificateSource::SelfSigned { cert, created } => {
+            tracing::info!(
+                certificate = %cert.display(),
+                new = created,
+                "TLS on with a self-signed certificate; capture daemons pin it with \
+                 --pin-sha256 {}",
+                tls.fingerprint
+            );
+        }
+    }
+    if !tls.uncovered_names.is_empty() {
+        tracing::warn!(
+            "the certificate is not valid for {}: browsers will warn on links with that name. \
+             Give a certificate that covers it (--tls-cert/--tls-key), or move the data \
+             directory's tls/ folder away to have a new self-signed one made (its fingerprint \
+             changes: update the capture daemons' --pin-sha256)",
+            tls.uncovered_names.join(", ")
+        );
+    }
 }
 
 async fn shutdown_signal() {

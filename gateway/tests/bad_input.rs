@@ -1,13 +1,18 @@
 //! Bad requests get the right refusal, and none of them disturbs a room that
 //! is streaming: the real gateway, the real capture daemon publishing in
 //! room A with a WHEP viewer decoding it, while room B (and room A, with the
-//! wrong credentials) is sent every kind of wrong request over HTTP. In a
-//! private network namespace; needs root.
+//! wrong credentials) is sent every kind of wrong request over HTTP: the
+//! attack table of the security model (each row also has a test of its own
+//! in `signaling/tests/attack_table.rs`, which also tries path traversal on
+//! the same router), request-shape mistakes, and a flood from one address.
+//! In a private network namespace; needs root.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::{Method, StatusCode, header};
 use support::netns::{self, GATEWAY_IP};
 use support::{Capture, Gateway, runtime, start_viewer};
@@ -35,6 +40,26 @@ fn tamper_signature(token: &str) -> String {
     let tampered = format!("{signed}.{}", String::from_utf8(signature).unwrap());
     assert_ne!(tampered, token);
     tampered
+}
+
+/// An unsigned token (`alg: none`) claiming to be a publisher of `room`.
+fn unsigned_token(room: &str) -> String {
+    let b64 = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let now = now_secs();
+    format!(
+        "{}.{}.",
+        b64(serde_json::json!({"alg": "none", "typ": "JWT"})),
+        b64(serde_json::json!({
+            "room": room, "role": "publisher", "iat": now, "exp": now + 600, "jti": "forged"
+        }))
+    )
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// An SDP-shaped body of `size` bytes.
@@ -159,9 +184,21 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
         return;
     }
     gstreamer::init().expect("GStreamer initialises");
-    let gateway = Gateway::start(GATEWAY_IP);
+    // One viewer per room, so "too many viewers" can be provoked beside the
+    // one viewer of room A; a rate limit that the main client stays under
+    // but a flood does not.
+    let gateway = Gateway::start_with_env(
+        GATEWAY_IP,
+        &[
+            ("SAMSYN_LIMITS__MAX_VIEWERS_PER_ROOM", "1"),
+            ("SAMSYN_LIMITS__REQUESTS_PER_MINUTE", "600"),
+            ("SAMSYN_LIMITS__REQUEST_BURST", "120"),
+        ],
+    );
     let a = gateway.create_room();
     let b = gateway.create_room();
+    let ended = gateway.create_room();
+    let admin = gateway.admin_token();
     assert_ne!(a.room, b.room);
     let _camera = Capture::test_source(&gateway, &a, 640, 360);
 
@@ -234,6 +271,74 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
             Request::post(&whep_b).token(&b.publisher_token).offer(),
             StatusCode::FORBIDDEN,
             "wrong_role",
+        )
+        .await;
+        let unsigned = unsigned_token(&b.room);
+        c.refused(
+            "WHIP with an unsigned token (alg: none)",
+            Request::post(&whip_b).token(&unsigned).offer(),
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        )
+        .await;
+        let an_hour_ago = now_secs() - 3600;
+        let expired = gateway.sign(serde_json::json!({
+                "room": b.room, "role": "publisher", "iat": an_hour_ago - 60,
+                "exp": an_hour_ago, "jti": "expired",
+        }));
+        c.refused(
+            "WHIP with an expired token",
+            Request::post(&whip_b).token(&expired).offer(),
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+        )
+        .await;
+        c.refused(
+            "WHIP with B's observer token",
+            Request::post(&whip_b).token(&b.observer_token).offer(),
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+        )
+        .await;
+        for (method, path) in [
+            (Method::POST, "/api/rooms".to_owned()),
+            (Method::GET, "/api/rooms".to_owned()),
+            (Method::DELETE, format!("/api/rooms/{}", a.room)),
+        ] {
+            c.refused(
+                &format!("{method} {path} with a specialist token"),
+                Request::new(method.clone(), path).token(&a.viewer_token),
+                StatusCode::FORBIDDEN,
+                "wrong_role",
+            )
+            .await;
+        }
+
+        // A room ended by the hospital: its links stop working at once.
+        let end = c
+            .send(Request::new(Method::DELETE, format!("/api/rooms/{}", ended.room)).token(&admin))
+            .await;
+        assert_eq!(
+            end.status(),
+            StatusCode::NO_CONTENT,
+            "DELETE /api/rooms/<room>"
+        );
+        c.refused(
+            "WHEP to an ended room with its specialist token",
+            Request::post(format!("/whep/{}", ended.room))
+                .token(&ended.viewer_token)
+                .offer(),
+            StatusCode::GONE,
+            "room_ended",
+        )
+        .await;
+        c.refused(
+            "WHIP to an ended room with its publisher token",
+            Request::post(format!("/whip/{}", ended.room))
+                .token(&ended.publisher_token)
+                .offer(),
+            StatusCode::GONE,
+            "room_ended",
         )
         .await;
 
@@ -323,6 +428,8 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
                 .await;
         }
 
+        let c = &mut client;
+
         // Room A, live, with the wrong credentials: nothing gets through.
         c.refused(
             "WHIP to live A with A's viewer token",
@@ -384,8 +491,78 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
         )
         .await;
 
+        // Room A has its one viewer already.
+        c.refused(
+            "WHEP to live A beyond limits.max_viewers_per_room",
+            Request::post(&whep_a).token(&a.viewer_token).offer(),
+            StatusCode::CONFLICT,
+            "room_full",
+        )
+        .await;
+        // A second camera with a token of its own may not take A over.
+        let second_camera = c
+            .send(
+                Request::new(Method::POST, format!("/api/rooms/{}/tokens", a.room))
+                    .token(&admin)
+                    .body("application/json", r#"{"role":"publisher"}"#),
+            )
+            .await;
+        assert_eq!(second_camera.status(), StatusCode::CREATED);
+        let second_camera: serde_json::Value = second_camera.json().await.unwrap();
+        c.refused(
+            "WHIP to live A from a second camera",
+            Request::post(&whip_a)
+                .token(second_camera["token"].as_str().unwrap())
+                .offer(),
+            StatusCode::CONFLICT,
+            "camera_in_use",
+        )
+        .await;
+
         c.refused(
             "WHEP to B with no camera, after all of the above",
+            Request::post(&whep_b).token(&b.viewer_token).offer(),
+            StatusCode::CONFLICT,
+            "no_publisher",
+        )
+        .await;
+
+        // A flood of guesses from one other address is cut off with 429;
+        // the main client's address is not.
+        let flooder = reqwest::Client::builder()
+            .local_address("127.0.0.3".parse::<std::net::IpAddr>().unwrap())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut limited_after = None;
+        for attempt in 1..=200 {
+            let response = flooder
+                .post(format!("{}{whip_b}", gateway.base_url))
+                .bearer_auth(format!("guess-{attempt}"))
+                .header(header::CONTENT_TYPE, SDP)
+                .body(SHAPED_OFFER)
+                .send()
+                .await
+                .unwrap();
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert!(response.headers().contains_key(header::RETRY_AFTER));
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["error"], "rate_limited");
+                limited_after = Some(attempt);
+                break;
+            }
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        let limited_after = limited_after.expect("a flood of 200 guesses was never limited");
+        println!("a flood from 127.0.0.3 was limited after {limited_after} requests");
+        assert!(
+            limited_after > 100,
+            "the burst allowance was too small: {limited_after}"
+        );
+        client.cases += 1;
+        let c = &mut client;
+        c.refused(
+            "WHEP to B with no camera, from the main client after the flood",
             Request::post(&whep_b).token(&b.viewer_token).offer(),
             StatusCode::CONFLICT,
             "no_publisher",

@@ -304,3 +304,68 @@ fn a_lost_camera_packet_is_nacked_and_only_an_unrepairable_one_costs_a_keyframe(
         "an unrepairable loss asks the camera for one keyframe"
     );
 }
+
+#[test]
+fn a_connection_test_is_measured_and_never_reaches_the_rooms_viewers() {
+    let mut world = World::new();
+    let cam = world.publish("ward", "10.213.0.2:40000");
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    let viewer = world.view("ward", "10.213.0.3:40001").unwrap();
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    assert!(world.clients[cam].connected && world.clients[viewer].connected);
+
+    // The nurse tests her line in the room while the consultation runs.
+    let test = world.connection_test("ward", "10.213.0.4:40002");
+    let before = received_frames(&world, viewer);
+    world.run_for(Duration::from_secs(2), 5 * MS);
+    assert!(
+        world.clients[test].connected,
+        "the test connects like a camera"
+    );
+    let during = received_frames(&world, viewer) - before;
+    assert!(
+        (50..=65).contains(&during),
+        "the viewer gets the camera's 30 fps and nothing of the test's: {during} frames in 2 s"
+    );
+    let session = world.sessions[test].clone();
+    let report = world
+        .sfu
+        .connection_test_report(world.now, "ward", &session)
+        .expect("the test's report");
+    assert!(
+        report.packets >= 50,
+        "the gateway counted the test's packets: {report:?}"
+    );
+    let occupancy = world.sfu.occupancy();
+    assert_eq!(
+        (
+            occupancy.publishers,
+            occupancy.viewers,
+            occupancy.connection_tests
+        ),
+        (1, 1, 1)
+    );
+    assert!(world.sfu.stats().connection_test_rtp_in >= 50);
+
+    // Only its own endpoint reaches it, and ending it leaves the room alone.
+    for kind in [SessionKind::Publish, SessionKind::View] {
+        assert_eq!(
+            world.sfu.end("ward", kind, &session),
+            Err(MediaError::UnknownSession)
+        );
+    }
+    world.sfu.end_connection_test("ward", &session).unwrap();
+    let before = received_frames(&world, viewer);
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    assert!(
+        received_frames(&world, viewer) - before >= 25,
+        "the viewer keeps watching"
+    );
+    assert_eq!(world.sfu.occupancy().connection_tests, 0);
+    assert!(
+        world
+            .sfu
+            .connection_test_report(world.now, "ward", &session)
+            .is_err()
+    );
+}

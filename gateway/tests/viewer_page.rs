@@ -76,8 +76,9 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     }
     browser_dir();
     gstreamer::init().expect("GStreamer initialises");
-    let gateway = Gateway::start(GATEWAY_IP);
-    let invite = gateway.create_room();
+    let gateway =
+        Gateway::start_with_env(GATEWAY_IP, &[("SAMSYN_DISPLAY_NAME", "Wound clinic, test")]);
+    let invite = gateway.create_labelled_room("Home visit, district north");
     let camera = Capture::test_source(&gateway, &invite, WIDTH, HEIGHT);
     runtime().block_on(wait_until_live(&invite));
 
@@ -94,6 +95,7 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
         screenshot.to_str().expect("a UTF-8 artifact path"),
         "--min-frames",
         "30",
+        "--expect-latency",
         "--timeout-ms",
         "20000",
     ]);
@@ -117,6 +119,14 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     );
     assert_eq!(result["ok"], true);
     assert_eq!(result["state"], "live");
+    // The page says which consultation this is, and where.
+    assert_eq!(result["roomShown"], true);
+    assert_eq!(result["roomLabel"], "Home visit, district north");
+    assert_eq!(result["gatewayName"], "Wound clinic, test");
+    assert_eq!(
+        result["title"],
+        "Home visit, district north \u{2014} Wound clinic, test"
+    );
     assert!(
         result["framesRendered"].as_u64().unwrap_or(0) >= 30,
         "frames rendered: {}",
@@ -125,6 +135,17 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     assert_eq!(result["videoWidth"], WIDTH);
     assert_eq!(result["videoHeight"], HEIGHT);
     assert_eq!(stats["codec"], "H264", "the page receives H.264");
+    // The camera's capture times reach the page (same clock here): the
+    // delay from capture to the browser's delivery is shown.
+    let delay = result["latency"]["ms"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("the page shows the camera delay: {}", result["latency"]));
+    println!("page: camera delay {delay} ms ({})", result["latencyText"]);
+    assert!(
+        (0.0..1000.0).contains(&delay),
+        "a camera delay of {delay} ms on one machine"
+    );
+    assert_eq!(result["latencyText"], format!("{delay} ms"));
     let first_frame = result["msToFirstFrame"]
         .as_u64()
         .expect("the page records its first frame");
@@ -140,6 +161,24 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     );
 }
 
+/// Opens `link` and waits for the page to show the error `code`; keeps a
+/// screenshot as `viewer-page-<name>.png`.
+fn expect_error(link: &str, code: &str, name: &str) -> serde_json::Value {
+    let screenshot = support::artifacts_dir().join(format!("viewer-page-{name}.png"));
+    let result = run_driver(&[
+        "--url",
+        link,
+        "--expect-error",
+        code,
+        "--screenshot",
+        screenshot.to_str().expect("a UTF-8 artifact path"),
+        "--timeout-ms",
+        "15000",
+    ]);
+    assert_eq!(result["error"]["code"], code);
+    result
+}
+
 #[test]
 fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     if !netns::isolate("a_wrong_link_shows_a_plain_message_not_a_blank_page") {
@@ -152,21 +191,14 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     let page = format!("{}/r/{}", gateway.base_url, invite.room);
 
     // A token that is no token: the WHEP POST gets 401 invalid_token.
-    let screenshot = support::artifacts_dir().join("viewer-page-bad-link.png");
-    let result = run_driver(&[
-        "--url",
+    let result = expect_error(
         &format!("{page}#token=garbage"),
-        "--expect-error",
         "invalid_token",
-        "--screenshot",
-        screenshot.to_str().expect("a UTF-8 artifact path"),
-        "--timeout-ms",
-        "15000",
-    ]);
+        "bad-link",
+    );
     assert_eq!(result["state"], "error");
     assert_eq!(result["badge"], "Error");
     assert_eq!(result["error"]["status"], 401);
-    assert_eq!(result["error"]["code"], "invalid_token");
     let message = result["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("expired or is wrong") && message.contains("new link"),
@@ -175,16 +207,9 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     assert_eq!(result["framesRendered"], 0);
 
     // Another room's genuine viewer token: 403 wrong_room, the same advice.
-    let result = run_driver(&[
-        "--url",
-        &format!("{page}#token={}", other.viewer_token),
-        "--expect-error",
-        "wrong_room",
-        "--timeout-ms",
-        "15000",
-    ]);
+    let link = format!("{page}#token={}", other.viewer_token);
+    let result = expect_error(&link, "wrong_room", "other-room-link");
     assert_eq!(result["error"]["status"], 403);
-    assert_eq!(result["error"]["code"], "wrong_room");
     assert!(
         result["message"]
             .as_str()
@@ -193,4 +218,96 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
         "{}",
         result["message"]
     );
+
+    // This room's own token, expired: said as such.
+    let an_hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    let expired = gateway.sign(serde_json::json!({
+        "room": invite.room, "role": "specialist", "iat": an_hour_ago - 60,
+        "exp": an_hour_ago, "jti": "expired",
+    }));
+    let link = format!("{page}#token={expired}");
+    let result = expect_error(&link, "token_expired", "expired-link");
+    assert_eq!(result["error"]["status"], 401);
+    assert_eq!(
+        result["message"],
+        "This link has expired \u{2014} ask the hospital for a new link."
+    );
+
+    // The hospital ended the consultation: its genuine link says so.
+    gateway.end_room(&invite.room);
+    let result = expect_error(&invite.viewer_link, "room_ended", "ended-room");
+    assert_eq!(result["error"]["status"], 410);
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("This consultation has ended."),
+        "{}",
+        result["message"]
+    );
+    assert_eq!(result["roomShown"], false);
+}
+
+#[test]
+fn the_page_plays_over_https_from_a_gateway_with_its_own_certificate() {
+    if !netns::isolate("the_page_plays_over_https_from_a_gateway_with_its_own_certificate") {
+        return;
+    }
+    browser_dir();
+    gstreamer::init().expect("GStreamer initialises");
+    let gateway = Gateway::start_tls(GATEWAY_IP);
+    let invite = gateway.create_labelled_room("Home visit over TLS");
+    assert!(invite.viewer_link.starts_with("https://"));
+    let camera = Capture::test_source(&gateway, &invite, WIDTH, HEIGHT);
+    runtime().block_on(wait_until_live(&invite));
+
+    // Chromium trusts exactly the gateway's key, as a person who checked the
+    // fingerprint would; the page, its API call, WHEP and the video all run
+    // over that.
+    let spki = gateway.spki_sha256_base64();
+    let screenshot = support::artifacts_dir().join("viewer-page-https.png");
+    let size = [WIDTH.to_string(), HEIGHT.to_string()];
+    let result = run_driver(&[
+        "--url",
+        &invite.viewer_link,
+        "--trust-spki",
+        &spki,
+        "--width",
+        &size[0],
+        "--height",
+        &size[1],
+        "--screenshot",
+        screenshot.to_str().expect("a UTF-8 artifact path"),
+        "--timeout-ms",
+        "20000",
+    ]);
+    assert_eq!(result["ok"], true);
+    assert_eq!(result["state"], "live");
+    assert_eq!(result["roomLabel"], "Home visit over TLS");
+    assert_eq!(
+        (
+            result["videoWidth"].as_u64(),
+            result["videoHeight"].as_u64()
+        ),
+        (Some(u64::from(WIDTH)), Some(u64::from(HEIGHT)))
+    );
+
+    // Without trusting that key the browser refuses the page: nothing plays.
+    let refused = Command::new("node")
+        .current_dir(browser_dir())
+        .arg(browser_dir().join("viewer-plays.mjs"))
+        .args(["--url", &invite.viewer_link, "--timeout-ms", "5000"])
+        .output()
+        .expect("node runs");
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("ERR_CERT"),
+        "an untrusted certificate must not play: {}\n{why}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
+    assert!(camera.terminate().success());
 }

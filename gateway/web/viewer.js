@@ -42,6 +42,9 @@
     connecting: 'Connecting to the camera…',
     waiting: 'The nurse\u2019s camera is not connected yet \u2014 waiting\u2026',
     badLink: 'This link has expired or is wrong \u2014 ask the hospital for a new link.',
+    expired: 'This link has expired \u2014 ask the hospital for a new link.',
+    ended: 'This consultation has ended. If it should go on, ask the hospital for a new link.',
+    unknownRoom: 'This consultation does not exist (any more) \u2014 ask the hospital for a new link.',
     noToken: 'This link is incomplete \u2014 ask the hospital for a new link.',
     noWebrtc: 'This browser cannot show live video. Use a recent Chrome, Edge or Firefox.',
     full: 'Too many people are watching this room. Trying again\u2026',
@@ -85,6 +88,7 @@
     attempt: 0,             // current reconnect attempt, 0 when stable
     error: null,            // { status, code, message } of the last HTTP error
     room,
+    roomInfo: null,         // GET /api/rooms/{room}: label, gateway, role, expires_at
     sessionUrl: null,       // WHEP session (Location) of the current session
   };
   window.samsyn = samsyn;
@@ -141,6 +145,7 @@
     if (s.location) deleteSession(s.location);
     samsyn.stats = {};
     renderStats();
+    showLatency(null, 'not connected');
   }
 
   function retryIn(ms) {
@@ -193,6 +198,15 @@
     return [code ? 'Code: ' + code : '', 'HTTP ' + status, message].filter(Boolean).join(' \u2014 ');
   }
 
+  // A link that cannot work (expired, ended, wrong): the words for it, or null.
+  function linkMessage(status, code) {
+    if (code === 'token_expired') return MSG.expired;
+    if (code === 'room_ended' || status === 410) return MSG.ended;
+    if (code === 'unknown_room') return MSG.unknownRoom;
+    if (status === 401 || status === 403) return MSG.badLink;
+    return null;
+  }
+
   async function handleHttpError(res, my) {
     const { code, message } = await readError(res);
     if (my !== gen) return;
@@ -202,12 +216,13 @@
     console.warn('[samsyn] WHEP POST refused: ' + detail);
     teardown();
 
-    if (status === 401 || status === 403) {
-      setState('error', MSG.badLink, detail);
+    const linkProblem = linkMessage(status, code);
+    if (linkProblem) {
+      setState('error', linkProblem, detail);
       retryBtn.hidden = true;                          // retrying will not help
       return;
     }
-    if (status === 404 || status === 409 || /no_publisher|not_live|no_camera|not_publishing/i.test(code)) {
+    if (/no_publisher|not_live|no_camera|not_publishing/i.test(code) || (status === 409 && !code)) {
       samsyn.attempt = 0;
       setState('waiting', MSG.waiting, detail);
       retryIn(WAITING_RETRY);
@@ -262,7 +277,7 @@
     };
     cur = s;
 
-    pc.addTransceiver('video', { direction: 'recvonly' });
+    s.captureTimesOffered = offerCaptureTimes(pc.addTransceiver('video', { direction: 'recvonly' }));
     pc.addTransceiver('audio', { direction: 'recvonly' });
 
     pc.ontrack = (ev) => {
@@ -323,6 +338,7 @@
       const answer = await res.text();
       if (cur !== s) return;
       await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      s.captureTimesAnswered = answerHasCaptureTimes(answer);
       s.establishedAt = s.lastProgress = performance.now();
       // The server ending the session (DTLS close) need not wait for the stall watchdog.
       const dtls = pc.getReceivers().map((r) => r.transport).find(Boolean);
@@ -453,6 +469,7 @@
     };
     s.prev = { ts, bytes, decoded, received, lost };
     renderStats();
+    measureLatency(s);
 
     const now = performance.now();
     if (decoded > s.framesDecoded) {
@@ -524,6 +541,59 @@
   }
   setInterval(() => { checkOwnLink().catch(() => { /* ignore */ }); }, LINK_POLL);
 
+  // --- end-to-end delay (abs-capture-time) ---------------------------------------------
+  // The camera stamps each video packet with the wall-clock time its frame was
+  // captured (RTP header extension abs-capture-time); the gateway forwards it.
+  // Chrome negotiates the extension only when asked (it is "stopped" by
+  // default, Chromium 156) and then reports it per received stream as
+  // captureTimestamp (NTP milliseconds) next to timestamp (when the frame was
+  // delivered, Unix milliseconds) in getSynchronizationSources(). Their
+  // difference is camera-to-screen delay when both computers keep network time.
+  const ABS_CAPTURE_TIME = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time';
+  const NTP_UNIX_OFFSET_MS = 2208988800000;   // 1900 to 1970
+  const PLAUSIBLE_DELAY_MS = 10000;           // beyond this (or negative) the clocks disagree
+  const latencyEl = $('stat-latency');
+  samsyn.latency = { ms: null, reason: 'not connected' };
+
+  // Asks to receive capture times on the video transceiver; false if this browser cannot.
+  function offerCaptureTimes(transceiver) {
+    if (typeof transceiver.getHeaderExtensionsToNegotiate !== 'function' ||
+        typeof transceiver.setHeaderExtensionsToNegotiate !== 'function') return false;
+    try {
+      const extensions = transceiver.getHeaderExtensionsToNegotiate();
+      if (!extensions.some((e) => e.uri === ABS_CAPTURE_TIME)) return false;
+      transceiver.setHeaderExtensionsToNegotiate(extensions.map((e) =>
+        e.uri === ABS_CAPTURE_TIME ? { uri: e.uri, direction: 'recvonly' } : { uri: e.uri, direction: e.direction }));
+      return true;
+    } catch (e) {
+      console.warn('[samsyn] capture times not available: ' + e);
+      return false;
+    }
+  }
+
+  function answerHasCaptureTimes(sdp) {
+    return sdp.split(/\r?\n/).some((line) => /^a=extmap:\d+(\/\w+)? /.test(line) && line.includes(ABS_CAPTURE_TIME));
+  }
+
+  function measureLatency(s) {
+    if (!s.captureTimesOffered) return showLatency(null, 'this browser does not report capture times');
+    if (!s.captureTimesAnswered) return showLatency(null, 'the camera does not send capture times');
+    const receiver = s.pc.getReceivers().find((r) => r.track && r.track.kind === 'video');
+    const source = receiver ? receiver.getSynchronizationSources()[0] : null;
+    if (!source || typeof source.captureTimestamp !== 'number') return showLatency(null, 'no capture time received yet');
+    const delay = source.timestamp - (source.captureTimestamp - NTP_UNIX_OFFSET_MS);
+    if (!(delay >= 0 && delay <= PLAUSIBLE_DELAY_MS)) {
+      return showLatency(null, 'the camera laptop\u2019s clock and this computer\u2019s disagree (both need network time)');
+    }
+    return showLatency(delay, null);
+  }
+
+  function showLatency(ms, reason) {
+    samsyn.latency = { ms: ms === null ? null : Math.round(ms), reason };
+    latencyEl.textContent = ms === null ? 'unknown' : Math.round(ms) + ' ms';
+    latencyEl.title = reason ? 'Not known: ' + reason : 'From the camera capturing a frame to this browser showing it';
+  }
+
   // --- buttons ---------------------------------------------------------------------------
   function updateMuteButton() {
     unmuteBtn.textContent = video.muted ? 'Unmute' : 'Mute';
@@ -579,6 +649,39 @@
     if (retryTimer !== null && samsyn.state === 'reconnecting') connect();
   });
 
+  // --- which consultation this is ------------------------------------------------------
+  // The room's label and the gateway's name go in the header, so the person can
+  // check the link led to the right consultation. A link that cannot work is
+  // said plainly here, before any video is tried. Resolves true to go on.
+  async function showRoom() {
+    let res;
+    try {
+      res = await fetch(new URL('/api/rooms/' + encodeURIComponent(room), location.href).href, {
+        headers: { Authorization: 'Bearer ' + token },
+        cache: 'no-store',
+      });
+    } catch (_) {
+      return true;   // the network: WHEP will say more, and retry
+    }
+    if (!res.ok) {
+      const { code, message } = await readError(res);
+      const problem = linkMessage(res.status, code);
+      if (!problem) return true;
+      samsyn.error = { status: res.status, code, message };
+      setState('error', problem, describe(res.status, code, message));
+      retryBtn.hidden = true;
+      return false;
+    }
+    const info = await res.json();
+    samsyn.roomInfo = info;
+    $('room-label').textContent = info.label || 'Consultation ' + info.room;
+    $('gateway-name').textContent = info.gateway || location.host;
+    $('room-role').textContent = info.role === 'observer' ? '(watching as observer)' : '';
+    $('room-info').hidden = false;
+    document.title = (info.label || 'Consultation') + ' \u2014 ' + (info.gateway || 'samsyn');
+    return true;
+  }
+
   // --- start ---------------------------------------------------------------------------
   if (!token) {
     samsyn.error = { status: 0, code: 'no_token', message: 'no token in the link' };
@@ -590,6 +693,6 @@
     retryBtn.hidden = true;
   } else {
     setState('connecting', MSG.connecting);
-    connect();
+    showRoom().then((goOn) => { if (goOn) connect(); });
   }
 })();

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::media::MediaError;
-use crate::rooms::RoomIdError;
+use crate::rooms::{LabelError, RoomIdError};
 use crate::sdp::SdpShapeError;
 use crate::tokens::{AuthError, Role};
 
@@ -50,6 +50,27 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request timed out")]
     Timeout(Duration),
+    /// Too many requests from one client address.
+    #[error("rate limit reached")]
+    RateLimited { retry_after: Duration },
+    /// A WHIP offer for a room whose camera is another device's.
+    #[error("another camera is publishing in this room")]
+    CameraInUse,
+    /// `limits.max_rooms` rooms are open.
+    #[error("{open} rooms are open")]
+    TooManyRooms { open: usize },
+    /// A room label that may not be used.
+    #[error(transparent)]
+    BadLabel(#[from] LabelError),
+    /// A JSON body that is not what the endpoint takes.
+    #[error("bad request body: {0}")]
+    BadRequestBody(String),
+    /// The data directory could not be read or written (details are logged).
+    #[error("storage failed")]
+    Storage,
+    /// A handler panicked (details are logged).
+    #[error("internal error")]
+    Internal,
 }
 
 impl ApiError {
@@ -58,19 +79,24 @@ impl ApiError {
             ApiError::Auth(AuthError::WrongRoom | AuthError::WrongRole { .. }) => {
                 StatusCode::FORBIDDEN
             }
+            ApiError::Auth(AuthError::RoomEnded) => StatusCode::GONE,
+            ApiError::Auth(AuthError::UnknownRoom) => StatusCode::NOT_FOUND,
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::Media(media) => match media {
                 MediaError::BadOffer(_) | MediaError::BadFragment(_) => StatusCode::BAD_REQUEST,
                 MediaError::CodecMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                MediaError::NoPublisher => StatusCode::CONFLICT,
+                MediaError::NoPublisher | MediaError::TooManyViewers(_) => StatusCode::CONFLICT,
                 MediaError::UnknownSession => StatusCode::NOT_FOUND,
-                MediaError::TooManyViewers(_) | MediaError::Unavailable(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                MediaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
-            ApiError::BadRoom(_) | ApiError::MalformedSdp(_) | ApiError::UnreadableBody => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::BadRoom(_)
+            | ApiError::MalformedSdp(_)
+            | ApiError::UnreadableBody
+            | ApiError::BadLabel(_)
+            | ApiError::BadRequestBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::CameraInUse | ApiError::TooManyRooms { .. } => StatusCode::CONFLICT,
+            ApiError::Storage | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::SdpTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -88,6 +114,8 @@ impl ApiError {
                 AuthError::Expired => "token_expired",
                 AuthError::WrongRoom => "wrong_room",
                 AuthError::WrongRole { .. } => "wrong_role",
+                AuthError::RoomEnded => "room_ended",
+                AuthError::UnknownRoom => "unknown_room",
             },
             ApiError::Media(media) => match media {
                 MediaError::BadOffer(_) => "bad_offer",
@@ -106,6 +134,13 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout(_) => "request_timeout",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::CameraInUse => "camera_in_use",
+            ApiError::TooManyRooms { .. } => "too_many_rooms",
+            ApiError::BadLabel(_) => "bad_label",
+            ApiError::BadRequestBody(_) => "bad_request_body",
+            ApiError::Storage => "storage_error",
+            ApiError::Internal => "internal_error",
         }
     }
 
@@ -139,6 +174,30 @@ impl ApiError {
                 "the request took longer than {} s; check the network and try again",
                 limit.as_secs_f32()
             ),
+            ApiError::RateLimited { retry_after } => format!(
+                "too many requests from this address; wait {} s (Retry-After) and try again",
+                retry_after.as_secs().max(1)
+            ),
+            ApiError::CameraInUse => "another camera is already publishing in this room; \
+                 stop it first, or have the hospital end the room and make a new one"
+                .to_owned(),
+            ApiError::TooManyRooms { open } => format!(
+                "{open} rooms are open, the most this gateway allows; end rooms that are \
+                 finished (DELETE /api/rooms/{{room}}) or raise limits.max_rooms"
+            ),
+            ApiError::BadLabel(err) => format!(
+                "{err}; use a short label that names the visit, not the patient \
+                 (e.g. \"Home visit, district north\")"
+            ),
+            ApiError::BadRequestBody(why) => {
+                format!("the body is not what this endpoint takes: {why}")
+            }
+            ApiError::Storage => "the gateway could not read or write its data directory; \
+                 tell the hospital's IT (the gateway's log says which file)"
+                .to_owned(),
+            ApiError::Internal => "the gateway failed while handling this request; try again, \
+                 and tell the hospital's IT if it happens again"
+                .to_owned(),
         }
     }
 }
@@ -155,20 +214,35 @@ fn auth_message(auth: &AuthError) -> String {
         AuthError::WrongRoom => {
             "the token belongs to another room; use the link made for this room".to_owned()
         }
-        AuthError::WrongRole {
-            presented: Role::Viewer,
-            required: Role::Publisher,
-        } => "this is a viewer token; the camera needs the publisher token".to_owned(),
-        AuthError::WrongRole {
-            presented: Role::Publisher,
-            required: Role::Viewer,
-        } => "this is the camera's publisher token; watching needs the viewer token \
-              (the one in the specialists' link)"
+        AuthError::RoomEnded => "this consultation has ended and its links no longer work; \
+             ask the hospital for a new link if it should go on"
             .to_owned(),
-        AuthError::WrongRole {
-            presented,
-            required,
-        } => format!("this is a {presented} token; this needs the {required} token"),
+        AuthError::UnknownRoom => "this gateway has no such room (it may have expired); \
+             ask the hospital for a new link"
+            .to_owned(),
+        AuthError::WrongRole { presented, allowed } => wrong_role_message(*presented, allowed),
+    }
+}
+
+fn wrong_role_message(presented: Role, allowed: &[Role]) -> String {
+    if allowed == [Role::Publisher] {
+        format!(
+            "this is a {presented} token; publishing the camera needs the room's publisher token"
+        )
+    } else if allowed == [Role::Admin] {
+        "managing rooms needs an admin token (samsyn-gateway token create --role admin)".to_owned()
+    } else if presented == Role::Publisher {
+        "this is the camera's publisher token; watching needs a specialist or observer token \
+         (the one in the room's link)"
+            .to_owned()
+    } else if presented == Role::Admin {
+        "admin tokens manage rooms but do not join them; open the room's link instead".to_owned()
+    } else {
+        let allowed: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+        format!(
+            "this is a {presented} token; this needs a {} token",
+            allowed.join(" or ")
+        )
     }
 }
 
@@ -218,6 +292,19 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::SdpTooLarge { .. } = self {
+            // The rest of the body was never read: the connection cannot
+            // carry another request, so say so rather than let a client
+            // reuse it and find it closed.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let ApiError::RateLimited { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.as_secs().max(1).into());
         }
         response
     }

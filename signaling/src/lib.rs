@@ -1,33 +1,46 @@
-//! Signaling for samsyn: rooms, roles, tokens and the HTTP surface.
+//! Signaling for samsyn: rooms, roles, tokens, TLS and the HTTP surface.
 //!
-//! The gateway composes this crate with its SFU. Signaling speaks HTTP
+//! The gateway composes this crate with its SFU. Signaling speaks HTTP(S)
 //! (WHIP for the nurse's camera, WHEP for the specialists' browsers, the
-//! viewer page, health) and checks who may do what; everything about RTP is
-//! behind the [`media::MediaPlane`] trait, so the same HTTP surface can later
-//! sit in front of several media nodes.
+//! rooms API, the viewer page, health) and checks who may do what;
+//! everything about RTP is behind the [`media::MediaPlane`] trait, so the
+//! same HTTP surface can later sit in front of several media nodes.
 //!
-//! - [`tokens`]: Ed25519-signed JWTs that carry a room and a role. The signing
-//!   key lives in `<data_dir>/keys/token-signing.pk8`.
-//! - [`rooms`]: room ids and the invite (tokens plus URLs) that
-//!   `samsyn-gateway room create` prints. Tokens are self-contained, so no room
-//!   registry is needed to admit a request.
-//! - [`http`]: the axum [`Router`](axum::Router) with WHIP, WHEP, the viewer
-//!   page and `/healthz`.
+//! - [`tokens`]: Ed25519-signed JWTs that carry a room, a role (publisher,
+//!   specialist, observer, admin), an expiry, an id and a display name.
+//! - [`rooms`]: the registry of consultations in `<data_dir>/rooms/` (what
+//!   makes ending a room revoke its links), and the invites that open them.
+//! - [`participants`]: who is in which room now; one camera per room.
+//! - [`audit`]: the trail of who joined and left, for the people who must
+//!   answer "who watched this consultation".
+//! - [`http`]: the axum [`Router`](axum::Router); [`server`] serves it over
+//!   plain HTTP (loopback) or TLS ([`tls`]: configured or self-signed
+//!   certificate).
 //! - [`error`]: every error the HTTP surface returns, as
 //!   `{"error": "<code>", "message": "<what to do>"}`.
+//!
+//! The data directory: `keys/token-signing.pk8`, `tls/` (a generated
+//! certificate), `rooms/<room>.json` (deleted when the room expires),
+//! `audit/audit.log*`; all 0600 in 0700 directories ([`private_files`]).
 
+pub mod audit;
 pub mod error;
 pub mod http;
 pub mod media;
+pub mod participants;
+pub mod private_files;
 pub mod rooms;
 pub mod sdp;
+pub mod server;
 pub mod settings;
+pub mod tls;
 pub mod tokens;
 
 mod clock;
 
+pub use clock::{rfc3339_utc, unix_now};
 pub use error::ApiError;
-pub use http::{AppState, PageAssets, router};
-pub use rooms::{RoomId, RoomInvite, create_room};
+pub use http::{AppState, PageAssets, StateError, router, router_with};
+pub use rooms::{RoomId, RoomInvite, RoomRecord, RoomRegistry};
 pub use settings::SignalingSettings;
-pub use tokens::{AuthError, Claims, KeyError, Role, TokenAuthority};
+pub use tokens::{AuthError, Claims, Grant, KeyError, Role, TokenAuthority};

@@ -80,6 +80,44 @@ pub enum MediaError {
     Unavailable(String),
 }
 
+/// What the media plane reports about sessions by itself, on the channel
+/// the gateway hands to [`crate::AppState::watch_media`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// ICE and DTLS are up: media flows.
+    Connected { session: SessionId },
+    /// The session is gone.
+    Ended {
+        session: SessionId,
+        reason: EndReason,
+    },
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Ended on request: `DELETE`, or its room was ended.
+    Closed,
+    /// The connection failed or timed out after working.
+    ConnectionLost,
+    /// ICE and DTLS never came up in time.
+    NeverConnected,
+    /// A newer session of the same camera took its place.
+    Replaced,
+}
+
+impl EndReason {
+    /// The words used in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Closed => "closed",
+            EndReason::ConnectionLost => "connection lost",
+            EndReason::NeverConnected => "never connected",
+            EndReason::Replaced => "replaced by a reconnect",
+        }
+    }
+}
+
 /// The media plane as signaling sees it.
 ///
 /// Implementations own every peer connection; calls only hand over SDP and
@@ -113,6 +151,9 @@ pub trait MediaPlane: Send + Sync + 'static {
         kind: SessionKind,
         session: &'a SessionId,
     ) -> MediaFuture<'a, ()>;
+
+    /// Ends every session of `room` at once: the consultation is over.
+    fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()>;
 
     /// How a viewer's (WHEP) session's own link is doing. A media plane that
     /// does not measure links says so (503).

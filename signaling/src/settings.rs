@@ -6,6 +6,8 @@ use std::time::Duration;
 use samsyn_config::GatewayConfig;
 use url::Url;
 
+use crate::audit::Rotation;
+
 /// Settings of the signaling layer.
 ///
 /// Kept apart from the gateway's configuration type so that signaling can be
@@ -23,38 +25,74 @@ pub struct SignalingSettings {
     pub token_ttl: Duration,
     /// Longest time one HTTP request may take, body and media plane included.
     pub request_timeout: Duration,
+    /// The gateway's name as shown on the viewer page.
+    pub display_name: String,
+    /// Rooms that may be open at once.
+    pub max_rooms: usize,
+    /// Per client address, on token-checked endpoints.
+    pub rate_limit: RateLimit,
+    /// Web origins allowed to call the gateway from a browser.
+    pub cors_origins: Vec<String>,
+    /// The listener speaks TLS: answers carry HSTS.
+    pub tls: bool,
+    /// The self-signed certificate's fingerprint, handed out in invites for
+    /// clients to pin; `None` with a CA-issued certificate or without TLS.
+    pub tls_pin_sha256: Option<String>,
+    /// The audit trail; `None` keeps none.
+    pub audit: Option<Rotation>,
+}
+
+/// Requests per client address: `burst` at once, then `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
 }
 
 impl SignalingSettings {
-    /// Browser offers are 4–12 KiB; 64 KiB leaves room for many codecs and
-    /// candidates while keeping a flood of offers cheap to refuse.
-    pub const DEFAULT_MAX_SDP_BYTES: usize = 64 * 1024;
-    /// Tokens are handed out for one visit, not kept.
-    pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
-    /// ICE-lite answers come back in milliseconds; 15 s only catches a stuck
-    /// client or media plane.
-    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
-    /// Settings with the defaults above.
+    /// Settings with the gateway's defaults for everything but the URL and
+    /// the data directory.
     pub fn new(public_base_url: Url, data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            public_base_url,
+        let mut config = GatewayConfig {
+            public_url: Some(public_base_url),
             data_dir: data_dir.into(),
-            max_sdp_bytes: Self::DEFAULT_MAX_SDP_BYTES,
-            token_ttl: Self::DEFAULT_TOKEN_TTL,
-            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
-        }
+            ..GatewayConfig::default()
+        };
+        config.tls.enabled = config
+            .public_url
+            .as_ref()
+            .is_some_and(|url| url.scheme() == "https");
+        Self::from(&config)
     }
 }
 
 impl From<&GatewayConfig> for SignalingSettings {
     fn from(config: &GatewayConfig) -> Self {
+        let limits = &config.limits;
         Self {
             public_base_url: config.public_base_url(),
             data_dir: config.data_dir.clone(),
-            max_sdp_bytes: config.limits.max_sdp_bytes,
+            max_sdp_bytes: limits.max_sdp_bytes,
             token_ttl: Duration::from_secs(config.tokens.ttl_hours.saturating_mul(3600)),
-            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            request_timeout: Duration::from_secs(limits.request_timeout_secs),
+            display_name: config.display_name(),
+            max_rooms: limits.max_rooms,
+            rate_limit: RateLimit {
+                per_minute: limits.requests_per_minute,
+                burst: limits.request_burst,
+            },
+            cors_origins: config
+                .http
+                .cors_origins
+                .iter()
+                .map(|origin| origin.origin().ascii_serialization())
+                .collect(),
+            tls: config.tls.enabled,
+            tls_pin_sha256: None,
+            audit: config.audit.enabled.then_some(Rotation {
+                max_file_bytes: config.audit.max_file_bytes,
+                max_files: config.audit.max_files,
+            }),
         }
     }
 }

@@ -4,20 +4,45 @@ mod common;
 
 use std::time::Duration;
 
-use samsyn_signaling::{Role, RoomId, SignalingSettings, TokenAuthority, create_room};
+use samsyn_signaling::rooms::{RoomInvite, invite_for};
+use samsyn_signaling::{Role, RoomId, RoomRegistry, SignalingSettings, TokenAuthority};
 use url::Url;
 
-fn setup(base: &str) -> (tempfile::TempDir, TokenAuthority, SignalingSettings) {
+struct Setup {
+    _dir: tempfile::TempDir,
+    authority: TokenAuthority,
+    settings: SignalingSettings,
+    registry: RoomRegistry,
+}
+
+fn setup(base: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let authority = TokenAuthority::load_or_create(dir.path()).unwrap();
     let settings = SignalingSettings::new(Url::parse(base).unwrap(), dir.path());
-    (dir, authority, settings)
+    let registry = RoomRegistry::open(dir.path(), 10).unwrap();
+    Setup {
+        _dir: dir,
+        authority,
+        settings,
+        registry,
+    }
+}
+
+/// Creates a room and its invite, as `room create` does.
+fn create_room(setup: &Setup, label: &str, ttl: Duration) -> RoomInvite {
+    let record = setup.registry.create(label, ttl).unwrap();
+    invite_for(&setup.authority, &setup.settings, &record)
 }
 
 #[test]
 fn invite_json_has_the_contract_fields_and_url_shapes() {
-    let (_dir, authority, settings) = setup("https://video.hospital.example:8443");
-    let invite = create_room(&authority, &settings, Duration::from_secs(7200));
+    let setup = setup("https://video.hospital.example:8443");
+    let invite = create_room(
+        &setup,
+        "Home visit, district north",
+        Duration::from_secs(7200),
+    );
+    let authority = &setup.authority;
     let json = serde_json::to_value(&invite).unwrap();
 
     let room = json["room"].as_str().unwrap();
@@ -27,7 +52,9 @@ fn invite_json_has_the_contract_fields_and_url_shapes() {
             .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)),
         "{room}"
     );
+    assert_eq!(json["label"], "Home visit, district north");
     let viewer_token = json["viewer_token"].as_str().unwrap();
+    let observer_token = json["observer_token"].as_str().unwrap();
     let publisher_token = json["publisher_token"].as_str().unwrap();
     let base = "https://video.hospital.example:8443";
     assert_eq!(json["whip_url"], format!("{base}/whip/{room}"));
@@ -36,14 +63,26 @@ fn invite_json_has_the_contract_fields_and_url_shapes() {
         json["viewer_link"],
         format!("{base}/r/{room}#token={viewer_token}")
     );
+    assert_eq!(
+        json["observer_link"],
+        format!("{base}/r/{room}#token={observer_token}")
+    );
+    // TLS on with a CA-issued certificate: nothing to pin.
+    assert!(json.get("tls_pin_sha256").is_none(), "{json}");
 
+    let camera = authority
+        .verify(publisher_token, Some(room), &[Role::Publisher])
+        .unwrap();
+    assert_eq!(camera.name.as_deref(), Some("camera"));
+    let viewer = authority
+        .verify(viewer_token, Some(room), &[Role::Specialist])
+        .unwrap();
+    assert_eq!(viewer.exp - viewer.iat, 7200);
     assert!(
         authority
-            .verify(publisher_token, room, Role::Publisher)
+            .verify(observer_token, Some(room), &[Role::Observer])
             .is_ok()
     );
-    let viewer = authority.verify(viewer_token, room, Role::Viewer).unwrap();
-    assert_eq!(viewer.exp - viewer.iat, 7200);
 
     let expires_at = json["expires_at"].as_str().unwrap();
     assert_eq!(
@@ -59,8 +98,8 @@ fn invite_json_has_the_contract_fields_and_url_shapes() {
 
 #[test]
 fn invite_urls_keep_a_base_path() {
-    let (_dir, authority, settings) = setup("https://hospital.example/samsyn/");
-    let invite = create_room(&authority, &settings, Duration::from_secs(60));
+    let setup = setup("https://hospital.example/samsyn/");
+    let invite = create_room(&setup, "", Duration::from_secs(60));
     assert_eq!(
         invite.whip_url,
         format!("https://hospital.example/samsyn/whip/{}", invite.room)
@@ -73,9 +112,9 @@ fn invite_urls_keep_a_base_path() {
 
 #[test]
 fn rooms_differ_and_debug_hides_tokens() {
-    let (_dir, authority, settings) = setup("http://127.0.0.1:8080/");
-    let a = create_room(&authority, &settings, Duration::from_secs(60));
-    let b = create_room(&authority, &settings, Duration::from_secs(60));
+    let setup = setup("http://127.0.0.1:8080/");
+    let a = create_room(&setup, "", Duration::from_secs(60));
+    let b = create_room(&setup, "", Duration::from_secs(60));
     assert_ne!(a.room, b.room);
     assert!(!format!("{a:?}").contains(&a.viewer_token));
     assert!(!format!("{a:?}").contains(&a.publisher_token));
@@ -84,11 +123,8 @@ fn rooms_differ_and_debug_hides_tokens() {
 #[tokio::test]
 async fn invite_admits_its_camera_and_viewer_over_http() {
     let gw = common::TestGateway::start().await;
-    let invite = create_room(
-        &gw.state.tokens,
-        &gw.state.settings,
-        Duration::from_secs(60),
-    );
+    let record = gw.state.rooms.create("", Duration::from_secs(60)).unwrap();
+    let invite = invite_for(&gw.state.tokens, &gw.state.settings, &record);
     assert!(invite.whip_url.starts_with(&gw.base));
 
     let camera = gw

@@ -113,3 +113,83 @@ async fn wrong_method_is_405_json() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn cors_answers_only_the_configured_origins() {
+    let gw = TestGateway::start_with(|s| {
+        s.cors_origins = vec!["https://journal.hospital.example".to_owned()];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        gw.http
+            .request(reqwest::Method::OPTIONS, gw.url("/whep/ward7abc23"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+
+    let allowed = preflight("https://journal.hospital.example").await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://journal.hospital.example"
+    );
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("POST") && methods.contains("DELETE"),
+        "{methods}"
+    );
+
+    let stranger = preflight("https://evil.example").await.unwrap();
+    assert!(
+        stranger
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "an origin that is not configured gets no CORS access"
+    );
+
+    // A real cross-origin POST from the allowed origin can read Location.
+    let token = gw.token("ward7abc23", samsyn_signaling::Role::Publisher);
+    let response = gw
+        .http
+        .post(gw.url("/whip/ward7abc23"))
+        .header("origin", "https://journal.hospital.example")
+        .bearer_auth(token)
+        .header("content-type", "application/sdp")
+        .body(OFFER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(exposed.contains("location"), "{exposed}");
+}
+
+#[tokio::test]
+async fn without_configured_origins_there_is_no_cors() {
+    let gw = TestGateway::start().await;
+    let response = gw
+        .http
+        .get(gw.url("/healthz"))
+        .header("origin", "https://journal.hospital.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{sign_with_key_file, unix_now};
+use common::sign_with_key_file;
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use samsyn_signaling::{AuthError, KeyError, Role, TokenAuthority};
+use samsyn_signaling::{AuthError, Grant, KeyError, Role, TokenAuthority, unix_now};
 
 const ROOM: &str = "k3xq7mpa2d";
 const TTL: Duration = Duration::from_secs(3600);
@@ -20,6 +20,16 @@ fn authority() -> (tempfile::TempDir, TokenAuthority) {
     (dir, authority)
 }
 
+/// A token for ROOM in `role`, valid for TTL.
+fn issue(authority: &TokenAuthority, role: Role, name: Option<&str>) -> String {
+    authority.issue(Grant {
+        room: Some(ROOM),
+        role,
+        expires_at: unix_now() + TTL.as_secs(),
+        name,
+    })
+}
+
 fn b64(json: &serde_json::Value) -> String {
     URL_SAFE_NO_PAD.encode(json.to_string())
 }
@@ -28,11 +38,13 @@ fn b64(json: &serde_json::Value) -> String {
 fn issue_and_verify_round_trip() {
     let (_dir, authority) = authority();
     let before = unix_now();
-    let token = authority.issue(ROOM, Role::Publisher, TTL, Some("Nurse Berit"));
+    let token = issue(&authority, Role::Publisher, Some("Nurse Berit"));
 
-    let claims = authority.verify(&token, ROOM, Role::Publisher).unwrap();
+    let claims = authority
+        .verify(&token, Some(ROOM), &[Role::Publisher])
+        .unwrap();
 
-    assert_eq!(claims.room, ROOM);
+    assert_eq!(claims.room.as_deref(), Some(ROOM));
     assert_eq!(claims.role, Role::Publisher);
     assert_eq!(claims.name.as_deref(), Some("Nurse Berit"));
     assert!(claims.iat >= before && claims.iat <= unix_now());
@@ -47,8 +59,10 @@ fn issue_and_verify_round_trip() {
     .unwrap();
     assert_eq!(header["alg"], "EdDSA");
 
-    let other = authority.issue(ROOM, Role::Publisher, TTL, None);
-    let other_claims = authority.verify(&other, ROOM, Role::Publisher).unwrap();
+    let other = issue(&authority, Role::Publisher, None);
+    let other_claims = authority
+        .verify(&other, Some(ROOM), &[Role::Publisher])
+        .unwrap();
     assert_ne!(other_claims.jti, claims.jti, "every token has its own id");
     assert_eq!(other_claims.name, None);
 }
@@ -56,22 +70,24 @@ fn issue_and_verify_round_trip() {
 #[test]
 fn debug_output_hides_the_name() {
     let (_dir, authority) = authority();
-    let token = authority.issue(ROOM, Role::Viewer, TTL, Some("Dr. Hansen"));
-    let claims = authority.verify(&token, ROOM, Role::Viewer).unwrap();
+    let token = issue(&authority, Role::Specialist, Some("Dr. Hansen"));
+    let claims = authority
+        .verify(&token, Some(ROOM), &[Role::Specialist])
+        .unwrap();
     assert!(!format!("{claims:?}").contains("Hansen"));
 }
 
 #[test]
 fn tampered_signature_is_invalid() {
     let (_dir, authority) = authority();
-    let token = authority.issue(ROOM, Role::Publisher, TTL, None);
+    let token = issue(&authority, Role::Publisher, None);
     let (signed, signature) = token.rsplit_once('.').unwrap();
     let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
     bytes[0] ^= 0x01;
     let tampered = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(bytes));
 
     assert_eq!(
-        authority.verify(&tampered, ROOM, Role::Publisher),
+        authority.verify(&tampered, Some(ROOM), &[Role::Publisher]),
         Err(AuthError::Invalid)
     );
 }
@@ -79,7 +95,7 @@ fn tampered_signature_is_invalid() {
 #[test]
 fn tampered_payload_is_invalid() {
     let (_dir, authority) = authority();
-    let token = authority.issue(ROOM, Role::Viewer, TTL, None);
+    let token = issue(&authority, Role::Specialist, None);
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
@@ -87,7 +103,7 @@ fn tampered_payload_is_invalid() {
     let promoted = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
 
     assert_eq!(
-        authority.verify(&promoted, ROOM, Role::Publisher),
+        authority.verify(&promoted, Some(ROOM), &[Role::Publisher]),
         Err(AuthError::Invalid)
     );
 }
@@ -104,7 +120,7 @@ fn alg_none_is_invalid() {
         format!("{}.{}", b64(&header), b64(&claims)),
     ] {
         assert_eq!(
-            authority.verify(&unsigned, ROOM, Role::Publisher),
+            authority.verify(&unsigned, Some(ROOM), &[Role::Publisher]),
             Err(AuthError::Invalid)
         );
     }
@@ -131,7 +147,7 @@ fn hmac_with_the_public_key_is_invalid() {
     .unwrap();
 
     assert_eq!(
-        authority.verify(&forged, ROOM, Role::Publisher),
+        authority.verify(&forged, Some(ROOM), &[Role::Publisher]),
         Err(AuthError::Invalid)
     );
 }
@@ -140,9 +156,9 @@ fn hmac_with_the_public_key_is_invalid() {
 fn token_of_another_gateway_is_invalid() {
     let (_dir, ours) = authority();
     let (_other_dir, theirs) = authority();
-    let token = theirs.issue(ROOM, Role::Publisher, TTL, None);
+    let token = issue(&theirs, Role::Publisher, None);
     assert_eq!(
-        ours.verify(&token, ROOM, Role::Publisher),
+        ours.verify(&token, Some(ROOM), &[Role::Publisher]),
         Err(AuthError::Invalid)
     );
 }
@@ -158,7 +174,7 @@ fn garbage_is_invalid() {
         "eyJhbGciOiJFZERTQSJ9.e30.AAAA",
     ] {
         assert_eq!(
-            authority.verify(garbage, ROOM, Role::Viewer),
+            authority.verify(garbage, Some(ROOM), &[Role::Specialist]),
             Err(AuthError::Invalid),
             "{garbage:?}"
         );
@@ -170,12 +186,12 @@ fn expired_token_is_expired() {
     let (dir, authority) = authority();
     let an_hour_ago = unix_now() - 3600;
     let claims = serde_json::json!({
-        "room": ROOM, "role": "viewer", "iat": an_hour_ago - 60, "exp": an_hour_ago, "jti": "x",
+        "room": ROOM, "role": "specialist", "iat": an_hour_ago - 60, "exp": an_hour_ago, "jti": "x",
     });
     let expired = sign_with_key_file(dir.path(), &claims);
 
     assert_eq!(
-        authority.verify(&expired, ROOM, Role::Viewer),
+        authority.verify(&expired, Some(ROOM), &[Role::Specialist]),
         Err(AuthError::Expired)
     );
 }
@@ -187,27 +203,35 @@ fn expired_forgery_is_invalid_not_expired() {
     let (other_dir, _other) = self::authority();
     let an_hour_ago = unix_now() - 3600;
     let claims = serde_json::json!({
-        "room": ROOM, "role": "viewer", "iat": an_hour_ago - 60, "exp": an_hour_ago, "jti": "x",
+        "room": ROOM, "role": "specialist", "iat": an_hour_ago - 60, "exp": an_hour_ago, "jti": "x",
     });
     let forged = sign_with_key_file(other_dir.path(), &claims);
 
     assert_eq!(
-        authority.verify(&forged, ROOM, Role::Viewer),
+        authority.verify(&forged, Some(ROOM), &[Role::Specialist]),
         Err(AuthError::Invalid)
     );
 }
 
 #[test]
-fn token_without_expiry_or_with_unknown_role_is_invalid() {
+fn token_without_expiry_or_with_unknown_role_or_misplaced_room_is_invalid() {
     let (dir, authority) = authority();
-    let no_exp = serde_json::json!({"room": ROOM, "role": "viewer", "iat": unix_now(), "jti": "x"});
+    let no_exp =
+        serde_json::json!({"room": ROOM, "role": "specialist", "iat": unix_now(), "jti": "x"});
+    // Admin tokens hold no room; one that does was not made by this gateway.
     let admin = serde_json::json!({
         "room": ROOM, "role": "admin", "iat": unix_now(), "exp": unix_now() + 600, "jti": "x",
     });
-    for claims in [no_exp, admin] {
+    let roomless = serde_json::json!({
+        "role": "specialist", "iat": unix_now(), "exp": unix_now() + 600, "jti": "x",
+    });
+    let unknown_role = serde_json::json!({
+        "room": ROOM, "role": "viewer", "iat": unix_now(), "exp": unix_now() + 600, "jti": "x",
+    });
+    for claims in [no_exp, admin, roomless, unknown_role] {
         let token = sign_with_key_file(dir.path(), &claims);
         assert_eq!(
-            authority.verify(&token, ROOM, Role::Viewer),
+            authority.verify(&token, Some(ROOM), &[Role::Specialist]),
             Err(AuthError::Invalid),
             "{claims}"
         );
@@ -217,17 +241,17 @@ fn token_without_expiry_or_with_unknown_role_is_invalid() {
 #[test]
 fn wrong_room_and_wrong_role() {
     let (_dir, authority) = authority();
-    let viewer = authority.issue(ROOM, Role::Viewer, TTL, None);
+    let viewer = issue(&authority, Role::Specialist, None);
 
     assert_eq!(
-        authority.verify(&viewer, "otherroom1", Role::Viewer),
+        authority.verify(&viewer, Some("otherroom1"), &[Role::Specialist]),
         Err(AuthError::WrongRoom)
     );
     assert_eq!(
-        authority.verify(&viewer, ROOM, Role::Publisher),
+        authority.verify(&viewer, Some(ROOM), &[Role::Publisher]),
         Err(AuthError::WrongRole {
-            presented: Role::Viewer,
-            required: Role::Publisher
+            presented: Role::Specialist,
+            allowed: &[Role::Publisher]
         })
     );
 }
@@ -253,11 +277,13 @@ fn key_file_is_private_and_reused() {
         "PKCS#8 Ed25519"
     );
 
-    let token = first.issue(ROOM, Role::Publisher, TTL, None);
+    let token = issue(&first, Role::Publisher, None);
     drop(first);
     let second = TokenAuthority::load_or_create(dir.path()).unwrap();
     assert!(
-        second.verify(&token, ROOM, Role::Publisher).is_ok(),
+        second
+            .verify(&token, Some(ROOM), &[Role::Publisher])
+            .is_ok(),
         "tokens survive a restart"
     );
     assert_eq!(
@@ -283,9 +309,13 @@ fn concurrent_first_use_agrees_on_one_key() {
             .map(|handle| handle.join().unwrap())
             .collect()
     });
-    let token = authorities[0].issue(ROOM, Role::Viewer, TTL, None);
+    let token = issue(&authorities[0], Role::Specialist, None);
     for authority in &authorities {
-        assert!(authority.verify(&token, ROOM, Role::Viewer).is_ok());
+        assert!(
+            authority
+                .verify(&token, Some(ROOM), &[Role::Specialist])
+                .is_ok()
+        );
     }
 }
 
@@ -319,4 +349,64 @@ fn corrupt_key_file_is_refused() {
         b"not a key",
         "left for inspection"
     );
+}
+
+#[test]
+fn admin_tokens_hold_no_room_and_pass_only_where_admins_may() {
+    let (_dir, authority) = authority();
+    let admin = authority.issue(Grant {
+        room: None,
+        role: Role::Admin,
+        expires_at: unix_now() + 60,
+        name: None,
+    });
+    let claims = authority.verify(&admin, None, &[Role::Admin]).unwrap();
+    assert_eq!(claims.room, None);
+    assert!(
+        authority
+            .verify(&admin, Some(ROOM), &[Role::Specialist, Role::Admin])
+            .is_ok()
+    );
+    assert_eq!(
+        authority.verify(&admin, Some(ROOM), &[Role::Specialist, Role::Observer]),
+        Err(AuthError::WrongRole {
+            presented: Role::Admin,
+            allowed: &[Role::Specialist, Role::Observer]
+        })
+    );
+    // A room token is no admin token, even on a route without a room.
+    let specialist = issue(&authority, Role::Specialist, None);
+    assert!(matches!(
+        authority.verify(&specialist, None, &[Role::Admin]),
+        Err(AuthError::WrongRole { .. })
+    ));
+}
+
+#[test]
+fn a_configured_pem_key_file_signs_and_verifies() {
+    use rustls_pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().unwrap();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let text = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
+    );
+    assert!(rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(text.as_bytes()).is_ok());
+    let path = dir.path().join("signing.pem");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let authority = TokenAuthority::load(&path).unwrap();
+    let token = issue(&authority, Role::Observer, None);
+    assert!(
+        authority
+            .verify(&token, Some(ROOM), &[Role::Observer])
+            .is_ok()
+    );
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert!(matches!(
+        TokenAuthority::load(&path),
+        Err(KeyError::Permissions { .. })
+    ));
 }

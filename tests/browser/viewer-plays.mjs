@@ -16,7 +16,10 @@ const USAGE = `usage: node viewer-plays.mjs --url <viewer link incl. #token=…>
          [--screenshot <path.png>]        saved on success and on failure
          [--timeout-ms 20000] [--min-frames 30]
          [--expect-error <text>]          succeed only if the page shows this error
+         [--expect-latency]               also wait until the page shows the camera delay
          [--viewport 1280x720]            browser window size
+         [--trust-spki <base64 sha256>]   trust a server key that no CA signed (a
+                                          gateway's self-signed certificate)
          [--chromium /usr/bin/chromium]   browser binary (or $SAMSYN_CHROMIUM)`;
 
 const CHROMIUM_ARGS = [
@@ -48,8 +51,10 @@ function parseArgs(argv) {
     timeoutMs: 20000,
     minFrames: 30,
     expectError: null,
+    expectLatency: false,
     viewport: { width: 1280, height: 720 },
     chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium',
+    trustSpki: null,
   };
   const ints = { '--width': 'width', '--height': 'height', '--timeout-ms': 'timeoutMs', '--min-frames': 'minFrames' };
   for (let i = 0; i < argv.length; i++) {
@@ -73,7 +78,9 @@ function parseArgs(argv) {
     } else if (flag === '--url') o.url = next();
     else if (flag === '--screenshot') o.screenshot = next();
     else if (flag === '--expect-error') o.expectError = next();
+    else if (flag === '--expect-latency') o.expectLatency = true;
     else if (flag === '--chromium') o.chromium = next();
+    else if (flag === '--trust-spki') o.trustSpki = next();
     else if (flag === '--viewport') {
       const m = /^(\d+)x(\d+)$/.exec(next());
       if (!m) usage('--viewport must look like 1280x720');
@@ -121,6 +128,8 @@ function snapshotInPage() {
     attempt: s ? s.attempt : null,
     error: s ? s.error : null,
     stats: s ? s.stats : null,
+    latency: s ? s.latency : null,
+    latencyText: text('stat-latency').trim(),
     videoWidth: v ? v.videoWidth : 0,
     videoHeight: v ? v.videoHeight : 0,
     paused: v ? v.paused : null,
@@ -128,6 +137,9 @@ function snapshotInPage() {
     message: text('message').trim(),
     detail: text('detail').trim(),
     title: document.title,
+    roomShown: !!document.getElementById('room-info') && !document.getElementById('room-info').hidden,
+    roomLabel: text('room-label').trim(),
+    gatewayName: text('gateway-name').trim(),
   };
 }
 
@@ -182,14 +194,20 @@ async function main() {
     browser = await chromium.launch({
       executablePath: opt.chromium,
       headless: true,
-      args: CHROMIUM_ARGS,
+      // A self-signed gateway is trusted by its key, the way a person who
+      // checked the fingerprint would accept it; nothing else is let through.
+      args: opt.trustSpki
+        ? [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${opt.trustSpki}`]
+        : CHROMIUM_ARGS,
       timeout: 30000,
     });
   } catch (e) {
     return fail(`could not start Chromium at ${opt.chromium}: ${e.message}`);
   }
 
-  const context = await browser.newContext({ viewport: opt.viewport, ignoreHTTPSErrors: true });
+  // Certificates are checked as in any browser: an HTTPS gateway is trusted
+  // through its CA, or by its key with --trust-spki, never by ignoring errors.
+  const context = await browser.newContext({ viewport: opt.viewport });
   page = await context.newPage();
   page.on('console', (m) => log(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log(`[pageerror] ${e.message}`));
@@ -241,6 +259,7 @@ async function main() {
           error: snap.error,
           framesRendered: snap.framesRendered,
           msElapsed: now - navigatedAt,
+          roomShown: snap.roomShown,
         });
       }
     } else {
@@ -249,7 +268,8 @@ async function main() {
       while (samples.length > 2 && samples[1].t <= now - STILL_PLAYING_MS) samples.shift();
       const growing = samples.length > 1 && snap.framesRendered > samples[0].frames;
       const sizeOk = opt.width === null || (snap.videoWidth === opt.width && snap.videoHeight === opt.height);
-      if (snap.hasSamsyn && snap.state === 'live' && snap.framesRendered >= opt.minFrames && growing && sizeOk) {
+      const latencyOk = !opt.expectLatency || (snap.latency && typeof snap.latency.ms === 'number');
+      if (snap.hasSamsyn && snap.state === 'live' && snap.framesRendered >= opt.minFrames && growing && sizeOk && latencyOk) {
         if (opt.screenshot) await page.screenshot({ path: opt.screenshot });
         // Stats are refreshed once a second; take the freshest.
         const fresh = await page.evaluate(snapshotInPage).catch(() => snap);
@@ -261,6 +281,12 @@ async function main() {
           msToFirstFrame: fresh.msToFirstFrame ?? (firstFrameSeenAt !== null ? firstFrameSeenAt - navigatedAt : null),
           state: fresh.state,
           stats: fresh.stats,
+          latency: fresh.latency,
+          latencyText: fresh.latencyText,
+          title: fresh.title,
+          roomShown: fresh.roomShown,
+          roomLabel: fresh.roomLabel,
+          gatewayName: fresh.gatewayName,
         });
       }
     }
@@ -278,6 +304,9 @@ async function main() {
   if (snap.state !== 'live') why.push(`state is ${snap.state}, not live`);
   if (opt.width !== null && (snap.videoWidth !== opt.width || snap.videoHeight !== opt.height)) {
     why.push(`video is ${snap.videoWidth}x${snap.videoHeight}, expected ${opt.width}x${opt.height}`);
+  }
+  if (opt.expectLatency && !(snap.latency && typeof snap.latency.ms === 'number')) {
+    why.push(`the camera delay is not shown (${JSON.stringify(snap.latency)})`);
   }
   if (snap.framesRendered > 0 && samples.length > 1 && snap.framesRendered <= samples[0].frames) {
     why.push(`no new frame in the last ${STILL_PLAYING_MS} ms (video frozen)`);

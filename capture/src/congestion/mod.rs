@@ -8,8 +8,8 @@
 //! building long before packets are lost, a loss-based controller for links
 //! that drop instead of queueing, and the gateway's cap; the lowest wins,
 //! within the configured minimum and maximum. [`EncoderBudget`] turns the
-//! target into the encoder's bitrate, and [`mode`] says when that bitrate can
-//! no longer carry the video mode (the quality ladder's constraint).
+//! target into the encoder's bitrate, which is also what the quality ladder
+//! (the latency budget's) takes as its bitrate constraint.
 //!
 //! Everything here is a pure function of its inputs with time passed in;
 //! the daemon wires it to webrtcbin's feedback and the encoder
@@ -17,7 +17,6 @@
 
 mod controller;
 pub mod delay;
-pub mod mode;
 pub mod rate;
 pub mod trace;
 
@@ -25,7 +24,6 @@ use std::time::Duration;
 
 pub use controller::{BitrateController, BitrateLimits, ControllerState};
 pub use delay::Usage;
-pub use mode::{ModeFit, ModeFitFilter, VideoMode};
 
 /// What the gateway reported about one sent packet (transport-wide
 /// feedback, TWCC).

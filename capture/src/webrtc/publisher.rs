@@ -12,6 +12,8 @@
 //! so the picture is there the moment the new session connects.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -24,10 +26,13 @@ use super::negotiate::NegotiationError;
 use super::outlet::Outlet;
 use super::session::{self, Session, SessionEvent, SessionStream, SharedClock};
 use crate::audio;
-use crate::chain::{ChainError, VideoChain};
+use crate::chain::{ChainError, EncoderControl, VideoChain};
 use crate::congestion::Feedback;
 use crate::elements::{self, ElementError};
 use crate::encoder;
+use crate::latency::abs_capture_time::{self, CaptureTimeWriter};
+use crate::latency::frames::Point;
+use crate::latency::probes::FrameTimer;
 use crate::settings::{VideoCodec, VideoSettings};
 use crate::source::SourceSpec;
 
@@ -114,6 +119,10 @@ pub struct Publisher {
     feedback_tx: mpsc::UnboundedSender<Feedback>,
     feedback_rx: Option<mpsc::UnboundedReceiver<Feedback>>,
     started: bool,
+    timer: FrameTimer,
+    control: Option<EncoderControl>,
+    capture_time: CaptureTimeWriter,
+    publishing: Arc<AtomicBool>,
 }
 
 impl Publisher {
@@ -136,6 +145,12 @@ impl Publisher {
             &video.element(),
         ])
         .map_err(|e| PublishError::Link(e.to_string()))?;
+        let payloaded = video_payloader
+            .static_pad("src")
+            .ok_or_else(|| PublishError::Link("payloader has no src pad".into()))?;
+        let capture_time = CaptureTimeWriter::attach(&payloaded);
+        chain.timer.add_point(Point::Payloaded);
+        chain.timer.attach(Point::Payloaded, &payloaded);
 
         let audio = if options.audio {
             add_microphone(&pipeline)?
@@ -158,6 +173,10 @@ impl Publisher {
             feedback_tx,
             feedback_rx: Some(feedback_rx),
             started: false,
+            timer: chain.timer,
+            control: chain.control,
+            capture_time,
+            publishing: Arc::default(),
         })
     }
 
@@ -240,13 +259,52 @@ impl Publisher {
     }
 
     /// Applies the gateway's answer; media flows once ICE and DTLS connect.
+    /// When the answer accepts abs-capture-time, every video packet carries
+    /// its frame's capture time from now on.
     pub async fn accept_answer(&self, sdp: &str) -> Result<(), PublishError> {
         let session = self
             .session
             .as_ref()
             .ok_or_else(|| PublishError::Start("no session to apply the answer to".into()))?;
         session.accept_answer(sdp).await?;
+        self.publishing.store(true, Ordering::Relaxed);
+        match abs_capture_time::negotiated_id(sdp) {
+            Some(id) => {
+                self.capture_time.enable(id);
+                tracing::debug!(id, "sending each frame's capture time (abs-capture-time)");
+            }
+            None => tracing::info!(
+                "the gateway did not accept abs-capture-time: viewers cannot measure \
+                 end-to-end latency"
+            ),
+        }
         Ok(())
+    }
+
+    /// Marks each frame along the encode path (subscribe for its timings).
+    pub fn frame_timer(&self) -> &FrameTimer {
+        &self.timer
+    }
+
+    /// Changes size, rate and preset while streaming; `None` when the
+    /// camera's H.264 is passed through.
+    pub fn encoder_control(&self) -> Option<&EncoderControl> {
+        self.control.as_ref()
+    }
+
+    /// Whether video packets carry abs-capture-time.
+    pub fn sends_capture_time(&self) -> bool {
+        self.capture_time.is_enabled()
+    }
+
+    /// Set once a gateway's answer is applied and media may flow.
+    pub fn publishing(&self) -> Arc<AtomicBool> {
+        self.publishing.clone()
+    }
+
+    /// The abs-capture-time stamper of the video packets.
+    pub fn capture_time_writer(&self) -> &CaptureTimeWriter {
+        &self.capture_time
     }
 
     /// Ends the current session's pipeline (not the WHIP resource: that is
@@ -316,7 +374,7 @@ impl Publisher {
 
     /// The video encoder element, `None` for camera H.264 passthrough.
     pub fn video_encoder(&self) -> Option<gst::Element> {
-        self.pipeline.by_name("video-encoder")
+        self.pipeline.by_name(encoder::ENCODER_NAME)
     }
 
     /// Stops everything (state Null).

@@ -27,6 +27,7 @@ use super::feedback;
 use super::negotiate::{self, GATHER_TIMEOUT, NegotiationError};
 use super::outlet::Outlet;
 use crate::congestion::Feedback;
+use crate::latency::abs_capture_time;
 use crate::settings::VideoCodec;
 
 /// Longest wait for the first packet of each stream before the offer.
@@ -359,7 +360,8 @@ fn report_connection(webrtcbin: &gst::Element, tx: mpsc::UnboundedSender<Session
 /// The codec the offer announces for a stream, taken from what its payloader
 /// actually produces (so profile-level-id matches the encoder's real level),
 /// with the feedback the gateway may send: NACK, PLI, FIR, transport-wide
-/// congestion control; and the payloader's header extensions.
+/// congestion control; and the payloader's header extensions, plus
+/// abs-capture-time for video (stamped once the gateway accepts it).
 pub fn codec_preferences(payloader_caps: &gst::Caps, codec: Option<VideoCodec>) -> gst::Caps {
     let keep: &[&str] = match codec {
         Some(VideoCodec::H264) => &[
@@ -391,6 +393,11 @@ pub fn codec_preferences(payloader_caps: &gst::Caps, codec: Option<VideoCodec>) 
         out.set("rtcp-fb-nack", true);
         out.set("rtcp-fb-nack-pli", true);
         out.set("rtcp-fb-ccm-fir", true);
+        // webrtcbin writes `extmap-N` fields as `a=extmap:N <uri>`.
+        out.set(
+            format!("extmap-{}", abs_capture_time::OFFERED_ID).as_str(),
+            abs_capture_time::URI,
+        );
     }
     out.set("rtcp-fb-transport-cc", true);
     gst::Caps::builder_full().structure(out).build()

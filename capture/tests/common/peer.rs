@@ -122,6 +122,7 @@ impl Peer {
             fps: 30,
             codec: VideoCodec::H264,
             bitrate_kbps: 400,
+            x264_preset: Default::default(),
         };
         let chain = VideoChain::build(&SourceSpec::Test, &video).unwrap();
         let pay = gst::ElementFactory::make("rtph264pay")

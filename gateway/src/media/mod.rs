@@ -8,17 +8,21 @@
 //! - [`recovery`] (the camera's uplink losses: NACK, or a keyframe when a
 //!   loss is beyond repair) and [`viewer_cap`] (how much the room's viewers
 //!   can take: the cap sent to the camera as REMB): pure as well.
-//! - [`node`] owns the sockets and the one thread that drives the SFU.
+//! - [`probe`] measures what a connection test (`samsyn-bench connect`) sends.
+//! - [`node`] owns the sockets and the one thread that drives the SFU;
+//!   [`gso`] sends each viewer's burst in one system call.
 //!
 //! One port, one socket per media address: the candidates announce the
 //! address the socket is bound to, so replies leave from the address the
 //! peer checked. IPv4 only for now.
 
 pub mod addresses;
+pub mod gso;
 pub mod h264_profile;
 pub mod keyframe;
 pub mod node;
 pub mod peer;
+pub mod probe;
 pub mod recovery;
 pub mod rewrite;
 pub mod routing;
@@ -27,4 +31,4 @@ pub mod throttle;
 pub mod viewer_cap;
 
 pub use node::{MediaNode, MediaNodeConfig};
-pub use sfu::{SfuSettings, SfuStats};
+pub use sfu::{SfuOccupancy, SfuSettings, SfuStats, Timing};

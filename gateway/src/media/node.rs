@@ -12,13 +12,17 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
-    LinkReport, MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
+    LinkReport, MediaError, MediaEvent, MediaFuture, MediaPlane, SessionAnswer, SessionId,
+    SessionKind,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+use super::gso;
 use super::peer::{LocalCandidates, Transmit};
+use super::probe::ProbeReport;
 use super::sfu::{Sfu, SfuSettings, SfuStats};
+use crate::metrics::{GatewayMetrics, MetricsUpdate, MetricsUpdater};
 
 /// Largest datagram we accept; WebRTC keeps packets under the path MTU.
 const MAX_DATAGRAM: usize = 2048;
@@ -63,6 +67,18 @@ enum Command {
         SessionId,
         oneshot::Sender<Result<LinkReport, MediaError>>,
     ),
+    StartConnectionTest(
+        String,
+        String,
+        oneshot::Sender<Result<SessionAnswer, MediaError>>,
+    ),
+    ConnectionTestReport(
+        String,
+        SessionId,
+        oneshot::Sender<Result<ProbeReport, MediaError>>,
+    ),
+    EndConnectionTest(String, SessionId, oneshot::Sender<Result<(), MediaError>>),
+    EndRoom(String, oneshot::Sender<Result<(), MediaError>>),
 }
 
 /// Handle to the running media node; cheap to share.
@@ -70,12 +86,17 @@ enum Command {
 pub struct MediaNode {
     commands: mpsc::Sender<Command>,
     stats: Arc<Mutex<SfuStats>>,
+    metrics: Arc<GatewayMetrics>,
     local_addresses: Vec<SocketAddr>,
 }
 
 impl MediaNode {
     /// Binds the media port on every address and starts the loop thread.
-    pub fn start(config: MediaNodeConfig) -> io::Result<Self> {
+    /// Sessions that connect or end are reported on `events`.
+    pub fn start(
+        config: MediaNodeConfig,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> io::Result<Self> {
         let mut sockets = Vec::new();
         for ip in &config.addresses {
             let addr = SocketAddr::new(*ip, config.udp_port);
@@ -107,6 +128,8 @@ impl MediaNode {
         let (commands, receiver) = mpsc::channel(256);
         let stats = Arc::new(Mutex::new(SfuStats::default()));
         let loop_stats = stats.clone();
+        let metrics = Arc::new(GatewayMetrics::new());
+        let loop_metrics = metrics.clone();
         let sfu = Sfu::new(config.sfu, candidates);
         let loop_addresses = local_addresses.clone();
         std::thread::Builder::new()
@@ -127,7 +150,11 @@ impl MediaNode {
                         sockets,
                         local_addresses: loop_addresses,
                         commands: receiver,
+                        events,
                         stats: loop_stats,
+                        metrics: loop_metrics,
+                        send_failures: 0,
+                        gso: gso_enabled(),
                     }
                     .run()
                     .await;
@@ -136,8 +163,44 @@ impl MediaNode {
         Ok(Self {
             commands,
             stats,
+            metrics,
             local_addresses,
         })
+    }
+
+    /// The gateway's metrics, updated by the loop once a second.
+    pub fn metrics(&self) -> &Arc<GatewayMetrics> {
+        &self.metrics
+    }
+
+    /// Starts a connection test in `room` (see [`super::probe`]).
+    pub async fn start_connection_test(
+        &self,
+        room: &str,
+        offer_sdp: String,
+    ) -> Result<SessionAnswer, MediaError> {
+        self.call(|reply| Command::StartConnectionTest(room.to_owned(), offer_sdp, reply))
+            .await
+    }
+
+    /// What a connection test has received so far.
+    pub async fn connection_test_report(
+        &self,
+        room: &str,
+        session: &SessionId,
+    ) -> Result<ProbeReport, MediaError> {
+        self.call(|reply| Command::ConnectionTestReport(room.to_owned(), session.clone(), reply))
+            .await
+    }
+
+    /// Ends a connection test.
+    pub async fn end_connection_test(
+        &self,
+        room: &str,
+        session: &SessionId,
+    ) -> Result<(), MediaError> {
+        self.call(|reply| Command::EndConnectionTest(room.to_owned(), session.clone(), reply))
+            .await
     }
 
     /// The bound media sockets (one port, one per address).
@@ -204,6 +267,10 @@ impl MediaPlane for MediaNode {
     ) -> MediaFuture<'a, LinkReport> {
         Box::pin(self.call(move |reply| Command::Link(room.to_owned(), session.clone(), reply)))
     }
+
+    fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()> {
+        Box::pin(self.call(move |reply| Command::EndRoom(room.to_owned(), reply)))
+    }
 }
 
 struct MediaLoop {
@@ -212,13 +279,29 @@ struct MediaLoop {
     /// The sockets' bound addresses, by the same index.
     local_addresses: Vec<SocketAddr>,
     commands: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<MediaEvent>,
     stats: Arc<Mutex<SfuStats>>,
+    metrics: Arc<GatewayMetrics>,
+    /// Datagrams the sockets refused.
+    send_failures: u64,
+    /// Send each viewer's burst with UDP GSO (see [`gso`]).
+    gso: bool,
+}
+
+/// GSO is on unless `SAMSYN_MEDIA_GSO=off`: a diagnostic switch, to compare
+/// the two send paths on one machine.
+fn gso_enabled() -> bool {
+    !matches!(
+        std::env::var("SAMSYN_MEDIA_GSO").as_deref(),
+        Ok("off" | "0" | "false")
+    )
 }
 
 impl MediaLoop {
     async fn run(mut self) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut stats_published = Instant::now();
+        let mut metrics = MetricsUpdater::default();
         loop {
             let deadline = self
                 .sfu
@@ -239,9 +322,21 @@ impl MediaLoop {
                 }
             }
             self.flush();
+            for event in self.sfu.drain_events() {
+                // Signaling gone means the process is stopping.
+                let _ = self.events.send(event);
+            }
             if stats_published.elapsed() >= Duration::from_secs(1) {
-                *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = self.sfu.stats();
+                let stats = self.sfu.stats();
+                *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = stats;
                 stats_published = Instant::now();
+                let update = MetricsUpdate {
+                    stats,
+                    occupancy: self.sfu.occupancy(),
+                    timings: self.sfu.drain_timings(),
+                    send_failures: self.send_failures,
+                };
+                metrics.apply(&self.metrics, stats_published, update);
             }
         }
     }
@@ -263,6 +358,19 @@ impl MediaLoop {
             }
             Command::Link(room, session, reply) => {
                 let _ = reply.send(self.sfu.link_report(&room, &session));
+            }
+            Command::StartConnectionTest(room, offer, reply) => {
+                let _ = reply.send(self.sfu.start_connection_test(now, &room, offer));
+            }
+            Command::ConnectionTestReport(room, session, reply) => {
+                let _ = reply.send(self.sfu.connection_test_report(now, &room, &session));
+            }
+            Command::EndConnectionTest(room, session, reply) => {
+                let _ = reply.send(self.sfu.end_connection_test(&room, &session));
+            }
+            Command::EndRoom(room, reply) => {
+                self.sfu.end_room(&room);
+                let _ = reply.send(Ok(()));
             }
         }
     }
@@ -286,21 +394,69 @@ impl MediaLoop {
     }
 
     fn flush(&mut self) {
-        for Transmit {
-            local,
-            remote,
-            data,
-        } in self.sfu.drain_transmits()
-        {
-            let index = self
-                .local_addresses
-                .iter()
-                .position(|a| *a == local)
-                .unwrap_or(0);
-            if let Err(err) = self.sockets[index].try_send_to(&data, remote) {
-                // A full socket buffer drops this datagram, as a router would;
-                // NACK/PLI repair it. Blocking here would stall every room.
-                tracing::debug!("media socket send to {remote}: {err}");
+        let transmits: Vec<Transmit> = self.sfu.drain_transmits().collect();
+        if self.gso && transmits.len() > 1 {
+            self.send_batched(&transmits);
+        } else {
+            for transmit in &transmits {
+                let index = self.socket_index(transmit.local);
+                self.send_one(index, transmit.remote, &transmit.data);
+            }
+        }
+    }
+
+    fn socket_index(&self, local: SocketAddr) -> usize {
+        self.local_addresses
+            .iter()
+            .position(|a| *a == local)
+            .unwrap_or(0)
+    }
+
+    fn send_one(&mut self, index: usize, remote: SocketAddr, data: &[u8]) {
+        if let Err(err) = self.sockets[index].try_send_to(data, remote) {
+            // A full socket buffer drops this datagram, as a router would;
+            // NACK/PLI repair it. Blocking here would stall every room.
+            self.send_failures += 1;
+            tracing::debug!("media socket send to {remote}: {err}");
+        }
+    }
+
+    /// Each destination's datagrams of this wake-up (a frame's burst, per
+    /// viewer) in as few GSO sends as their sizes allow.
+    fn send_batched(&mut self, transmits: &[Transmit]) {
+        use std::os::fd::AsRawFd;
+        let datagrams: Vec<(usize, SocketAddr, usize)> = transmits
+            .iter()
+            .map(|t| (self.socket_index(t.local), t.remote, t.data.len()))
+            .collect();
+        let (order, runs) = gso::plan(&datagrams);
+        let mut buffer = Vec::with_capacity(gso::MAX_SEGMENTS * 1500);
+        for run in runs {
+            let members = &order[run.range.clone()];
+            if members.len() == 1 || !self.gso {
+                for &i in members {
+                    self.send_one(run.socket, run.remote, &transmits[i].data);
+                }
+                continue;
+            }
+            buffer.clear();
+            for &i in members {
+                buffer.extend_from_slice(&transmits[i].data);
+            }
+            let fd = self.sockets[run.socket].as_raw_fd();
+            match gso::send(fd, run.remote, &buffer, run.segment) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.send_failures += members.len() as u64;
+                }
+                Err(err) => {
+                    // No GSO on this kernel or device: send one by one from now on.
+                    tracing::info!("UDP GSO unavailable ({err}); sending datagrams singly");
+                    self.gso = false;
+                    for &i in members {
+                        self.send_one(run.socket, run.remote, &transmits[i].data);
+                    }
+                }
             }
         }
     }

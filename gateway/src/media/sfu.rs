@@ -11,12 +11,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use samsyn_signaling::media::{MediaError, SessionAnswer, SessionId, SessionKind};
+use samsyn_signaling::media::{
+    EndReason, MediaError, MediaEvent, SessionAnswer, SessionId, SessionKind,
+};
 
 use super::keyframe::VideoCodec;
 use super::peer::{
-    LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SourceTrack, Transmit,
+    LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SourceTrack, Transmit, WireCounters,
 };
+use super::probe::{ProbeReceiver, ProbeReport};
 use super::recovery::RecoveryStats;
 use super::rewrite::{OutboundTrack, TrackRewriter};
 use super::routing::DatagramRouter;
@@ -42,16 +45,28 @@ const CAP_INTERVAL: Duration = Duration::from_secs(1);
 
 type PeerId = u64;
 
+/// Connection tests running at once, at most: each costs a peer connection,
+/// and a publisher token must not be able to open unlimited ones.
+pub const MAX_CONNECTION_TESTS: usize = 16;
+/// Timing samples kept until the media loop takes them.
+const MAX_PENDING_TIMINGS: usize = 10_000;
+
 /// Counters for metrics and benchmarks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SfuStats {
     pub datagrams_in: u64,
     pub datagrams_unroutable: u64,
+    /// RTP packets from cameras (connection tests not included).
     pub rtp_in: u64,
+    /// Their payload bytes.
+    pub rtp_in_bytes: u64,
     /// RTP packets handed to viewers (one per viewer per packet).
     pub rtp_forwarded: u64,
+    /// Their payload bytes.
+    pub rtp_forwarded_bytes: u64,
     /// Packets held back from viewers waiting for a keyframe.
     pub rtp_gated: u64,
+    /// Keyframe requests (PLI) sent to cameras, after throttling.
     pub keyframe_requests_sent: u64,
     /// Camera video packets found missing on the uplink.
     pub uplink_missing: u64,
@@ -63,6 +78,34 @@ pub struct SfuStats {
     pub uplink_nacks: u64,
     /// Caps sent to cameras for their slowest viewer (REMB).
     pub viewer_caps_sent: u64,
+    /// Keyframe requests (PLI, FIR) that viewers sent.
+    pub keyframe_requests_received: u64,
+    /// Packets viewers asked to have resent (NACK).
+    pub nacked_packets: u64,
+    /// Packets resent to viewers in answer.
+    pub retransmitted_packets: u64,
+    /// RTP packets received from connection tests (never forwarded).
+    pub connection_test_rtp_in: u64,
+}
+
+/// Who is connected right now.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SfuOccupancy {
+    /// Rooms with a camera or viewers.
+    pub rooms: usize,
+    pub publishers: usize,
+    pub viewers: usize,
+    pub connection_tests: usize,
+}
+
+/// A duration the SFU measured, for the metrics' histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// From a viewer's WHEP offer to the first video packet sent to it.
+    FirstFrame(Duration),
+    /// From a viewer's gate closing (connected, or the camera replaced) to
+    /// the keyframe that opened it.
+    KeyframeWait(Duration),
 }
 
 /// What a viewer's page is told about its own link.
@@ -118,7 +161,16 @@ impl UplinkRate {
 
 enum Role {
     Publisher,
-    Viewer { rewriters: Vec<TrackRewriter> },
+    Viewer(ViewerState),
+    /// A connection test: received and measured, never forwarded.
+    ConnectionTest(Box<ProbeReceiver>),
+}
+
+struct ViewerState {
+    rewriters: Vec<TrackRewriter>,
+    /// Since when the video gate has waited for a keyframe.
+    gate_closed_at: Option<Instant>,
+    first_frame_sent: bool,
 }
 
 struct Slot {
@@ -140,9 +192,12 @@ pub struct Sfu {
     router: DatagramRouter<PeerId>,
     next_peer: PeerId,
     transmits: Vec<Transmit>,
+    /// What signaling must hear about: sessions connected or gone.
+    events: Vec<MediaEvent>,
     stats: SfuStats,
     /// Loss-repair counts of camera sessions that have ended.
     ended_recovery: RecoveryStats,
+    timings: Vec<Timing>,
 }
 
 impl Sfu {
@@ -151,6 +206,7 @@ impl Sfu {
             peer_settings: PeerSettings {
                 candidates,
                 retransmit_buffer_packets: settings.retransmit_buffer_packets,
+                wire_counters: Default::default(),
             },
             settings,
             peers: HashMap::new(),
@@ -159,12 +215,16 @@ impl Sfu {
             router: DatagramRouter::default(),
             next_peer: 1,
             transmits: Vec::new(),
+            events: Vec::new(),
             stats: SfuStats::default(),
             ended_recovery: RecoveryStats::default(),
+            timings: Vec::new(),
         }
     }
 
     pub fn stats(&self) -> SfuStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let wire: &WireCounters = &self.peer_settings.wire_counters;
         let mut recovery = self.ended_recovery;
         for slot in self.peers.values() {
             if matches!(slot.role, Role::Publisher) {
@@ -176,6 +236,8 @@ impl Sfu {
             uplink_repaired: recovery.repaired,
             uplink_lost: recovery.lost,
             uplink_nacks: recovery.nacks,
+            nacked_packets: wire.nacked_packets.load(Relaxed),
+            retransmitted_packets: wire.retransmitted_packets.load(Relaxed),
             ..self.stats
         }
     }
@@ -209,6 +271,27 @@ impl Sfu {
             weak: verdict.weak,
             limits_room: verdict.limits_room,
         })
+    }
+
+    /// Rooms, cameras, viewers and connection tests present now.
+    pub fn occupancy(&self) -> SfuOccupancy {
+        let mut occupancy = SfuOccupancy {
+            rooms: self.rooms.len(),
+            ..Default::default()
+        };
+        for slot in self.peers.values() {
+            match slot.role {
+                Role::Publisher => occupancy.publishers += 1,
+                Role::Viewer(_) => occupancy.viewers += 1,
+                Role::ConnectionTest(_) => occupancy.connection_tests += 1,
+            }
+        }
+        occupancy
+    }
+
+    /// Takes the durations measured since the last call.
+    pub fn drain_timings(&mut self) -> Vec<Timing> {
+        std::mem::take(&mut self.timings)
     }
 
     /// Rooms with a publisher or viewers, and their viewer counts.
@@ -253,14 +336,14 @@ impl Sfu {
         // Viewers wait for the new camera's first keyframe.
         let viewers = room.viewers.clone();
         for viewer in viewers {
-            self.close_gates(viewer);
+            self.close_gates(now, viewer);
         }
         if let Some(old) = replaced {
             tracing::info!(
                 room = room_name,
                 "a new camera session replaces the previous one"
             );
-            self.remove_peer(old);
+            self.remove_peer(old, EndReason::Replaced);
         }
         Ok(self.answer(id, sdp))
     }
@@ -305,11 +388,82 @@ impl Sfu {
                 }
             })
             .collect();
-        let id = self.add_peer(now, peer, room_name, Role::Viewer { rewriters });
+        let id = self.add_peer(
+            now,
+            peer,
+            room_name,
+            Role::Viewer(ViewerState {
+                rewriters,
+                gate_closed_at: None,
+                first_frame_sent: false,
+            }),
+        );
         if let Some(room) = self.rooms.get_mut(room_name) {
             room.viewers.push(id);
         }
         Ok(self.answer(id, sdp))
+    }
+
+    /// Accepts a connection test (`samsyn-bench connect`): a publisher whose
+    /// media is measured and dropped. It joins no room, so the room's camera
+    /// and viewers never see it.
+    pub fn start_connection_test(
+        &mut self,
+        now: Instant,
+        room_name: &str,
+        offer: String,
+    ) -> Result<SessionAnswer, MediaError> {
+        let running = self
+            .peers
+            .values()
+            .filter(|slot| matches!(slot.role, Role::ConnectionTest(_)))
+            .count();
+        if running >= MAX_CONNECTION_TESTS {
+            return Err(MediaError::Unavailable(format!(
+                "{MAX_CONNECTION_TESTS} connection tests are running already; try again in a minute"
+            )));
+        }
+        let (peer, sdp, _sources) = Peer::publisher(offer, &self.peer_settings, now)?;
+        let receiver = Box::new(ProbeReceiver::new(now));
+        let id = self.add_peer(now, peer, room_name, Role::ConnectionTest(receiver));
+        Ok(self.answer(id, sdp))
+    }
+
+    /// What a connection test has received so far.
+    pub fn connection_test_report(
+        &self,
+        now: Instant,
+        room_name: &str,
+        session: &SessionId,
+    ) -> Result<ProbeReport, MediaError> {
+        let id = self.connection_test_peer(room_name, session)?;
+        match self.peers.get(&id).map(|slot| &slot.role) {
+            Some(Role::ConnectionTest(receiver)) => Ok(receiver.report(now)),
+            _ => Err(MediaError::UnknownSession),
+        }
+    }
+
+    /// Ends a connection test.
+    pub fn end_connection_test(
+        &mut self,
+        room_name: &str,
+        session: &SessionId,
+    ) -> Result<(), MediaError> {
+        let id = self.connection_test_peer(room_name, session)?;
+        self.remove_peer(id, EndReason::Closed);
+        Ok(())
+    }
+
+    fn connection_test_peer(&self, room: &str, session: &SessionId) -> Result<PeerId, MediaError> {
+        self.sessions
+            .get(session)
+            .copied()
+            .filter(|id| {
+                self.peers.get(id).is_some_and(|slot| {
+                    &*slot.room == room && matches!(slot.role, Role::ConnectionTest(_))
+                })
+            })
+            .ok_or(MediaError::UnknownSession)
     }
 
     /// Applies a trickle-ICE fragment (`a=candidate:` lines), or restarts ICE
@@ -362,8 +516,22 @@ impl Sfu {
         session: &SessionId,
     ) -> Result<(), MediaError> {
         let id = self.session_peer(room_name, kind, session)?;
-        self.remove_peer(id);
+        self.remove_peer(id, EndReason::Closed);
         Ok(())
+    }
+
+    /// Ends every session of a room: its consultation is over.
+    pub fn end_room(&mut self, room_name: &str) {
+        // Cameras, viewers and connection tests.
+        let everyone: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, slot)| &*slot.room == room_name)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in everyone {
+            self.remove_peer(id, EndReason::Closed);
+        }
     }
 
     /// Feeds one datagram from the shared port.
@@ -439,7 +607,7 @@ impl Sfu {
                 "a peer did not connect within {:?}; dropped",
                 self.settings.connect_timeout
             );
-            self.remove_peer(id);
+            self.remove_peer(id, EndReason::NeverConnected);
         }
         let rooms: Vec<String> = self.rooms.keys().cloned().collect();
         for room in rooms {
@@ -506,6 +674,11 @@ impl Sfu {
         self.transmits.drain(..)
     }
 
+    /// Takes the session events signaling has not heard yet.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, MediaEvent> {
+        self.events.drain(..)
+    }
+
     fn add_peer(&mut self, now: Instant, peer: Peer, room: &str, role: Role) -> PeerId {
         let id = self.next_peer;
         self.next_peer += 1;
@@ -547,17 +720,26 @@ impl Sfu {
                     &*slot.room == room
                         && match slot.role {
                             Role::Publisher => kind == SessionKind::Publish,
-                            Role::Viewer { .. } => kind == SessionKind::View,
+                            Role::Viewer(_) => kind == SessionKind::View,
+                            // Reached only through its own endpoint.
+                            Role::ConnectionTest(_) => false,
                         }
                 })
             })
             .ok_or(MediaError::UnknownSession)
     }
 
-    fn remove_peer(&mut self, id: PeerId) {
+    fn remove_peer(&mut self, id: PeerId, reason: EndReason) {
         let Some(mut slot) = self.peers.remove(&id) else {
             return;
         };
+        // Signaling tracks cameras and viewers, not connection tests.
+        if !matches!(slot.role, Role::ConnectionTest(_)) {
+            self.events.push(MediaEvent::Ended {
+                session: slot.session.clone(),
+                reason,
+            });
+        }
         slot.peer.close();
         self.transmits
             .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
@@ -579,15 +761,18 @@ impl Sfu {
         }
     }
 
-    fn close_gates(&mut self, viewer: PeerId) {
+    fn close_gates(&mut self, now: Instant, viewer: PeerId) {
         let Some(slot) = self.peers.get_mut(&viewer) else {
             return;
         };
         let Some(room) = self.rooms.get(&*slot.room) else {
             return;
         };
-        if let (Role::Viewer { rewriters }, Some(codec)) = (&mut slot.role, room.video_codec) {
-            for (rewriter, sink) in rewriters.iter_mut().zip(slot.peer.sinks()) {
+        if let (Role::Viewer(state), Some(codec)) = (&mut slot.role, room.video_codec) {
+            if slot.peer.is_connected() {
+                state.gate_closed_at = Some(now);
+            }
+            for (rewriter, sink) in state.rewriters.iter_mut().zip(slot.peer.sinks()) {
                 if sink.kind == MediaKind::Video {
                     rewriter.wait_for_keyframe(codec);
                 }
@@ -604,20 +789,42 @@ impl Sfu {
             let Some(event) = slot.peer.poll_event(now) else {
                 break;
             };
-            let is_viewer = matches!(slot.role, Role::Viewer { .. });
+            let is_viewer = matches!(slot.role, Role::Viewer(_));
+            let is_test = matches!(slot.role, Role::ConnectionTest(_));
             let room = slot.room.clone();
             match event {
-                PeerEvent::Connected if is_viewer => {
-                    tracing::info!(room = &*room, "viewer connected");
-                    self.ask_keyframe(now, &room);
+                PeerEvent::Rtp(_, packet) if is_test => {
+                    self.stats.connection_test_rtp_in += 1;
+                    if let Role::ConnectionTest(receiver) = &mut slot.role {
+                        receiver.record(now, packet.header.sequence_number, &packet.payload);
+                    }
                 }
-                PeerEvent::Connected => tracing::info!(room = &*room, "camera connected"),
+                // Signaling does not track connection tests: no event.
+                PeerEvent::Connected if is_test => {
+                    tracing::info!(room = &*room, "connection test connected");
+                }
+                PeerEvent::KeyframeRequest if is_test => {}
+                PeerEvent::Connected => {
+                    self.events.push(MediaEvent::Connected {
+                        session: slot.session.clone(),
+                    });
+                    if let Role::Viewer(state) = &mut slot.role {
+                        state.gate_closed_at = Some(now);
+                        tracing::info!(room = &*room, "viewer connected");
+                        self.ask_keyframe(now, &room);
+                    } else {
+                        tracing::info!(room = &*room, "camera connected");
+                    }
+                }
                 PeerEvent::Gone => {
                     tracing::info!(room = &*room, viewer = is_viewer, "peer connection ended");
-                    self.remove_peer(id);
+                    self.remove_peer(id, EndReason::ConnectionLost);
                     return;
                 }
-                PeerEvent::KeyframeRequest => self.ask_keyframe(now, &room),
+                PeerEvent::KeyframeRequest => {
+                    self.stats.keyframe_requests_received += 1;
+                    self.ask_keyframe(now, &room);
+                }
                 // The uplink lost packets for good: every viewer's picture
                 // is broken until the next keyframe.
                 PeerEvent::UnrepairableLoss => self.ask_keyframe(now, &room),
@@ -664,6 +871,7 @@ impl Sfu {
         packet: rtc::rtp::Packet,
     ) {
         self.stats.rtp_in += 1;
+        self.stats.rtp_in_bytes += packet.payload.len() as u64;
         let Some(room) = self.rooms.get_mut(room_name) else {
             return;
         };
@@ -684,17 +892,35 @@ impl Sfu {
             if !slot.peer.is_connected() {
                 continue;
             }
-            let Role::Viewer { rewriters } = &mut slot.role else {
+            let Role::Viewer(state) = &mut slot.role else {
                 continue;
             };
             let Some(index) = slot.peer.sinks().iter().position(|s| s.kind == kind) else {
                 continue;
             };
-            match rewriters[index].rewrite(epoch, &packet.header, &packet.payload) {
+            let rewriter = &mut state.rewriters[index];
+            let was_gated = rewriter.waiting_for_keyframe();
+            match rewriter.rewrite(epoch, &packet.header, &packet.payload) {
                 Some(header) => {
+                    if kind == MediaKind::Video {
+                        if was_gated && let Some(closed) = state.gate_closed_at.take() {
+                            let wait = now.saturating_duration_since(closed);
+                            if self.timings.len() < MAX_PENDING_TIMINGS {
+                                self.timings.push(Timing::KeyframeWait(wait));
+                            }
+                        }
+                        if !state.first_frame_sent {
+                            state.first_frame_sent = true;
+                            let ttff = now.saturating_duration_since(slot.created);
+                            if self.timings.len() < MAX_PENDING_TIMINGS {
+                                self.timings.push(Timing::FirstFrame(ttff));
+                            }
+                        }
+                    }
                     slot.peer
                         .send_rtp(now, index, header, packet.payload.clone());
                     self.stats.rtp_forwarded += 1;
+                    self.stats.rtp_forwarded_bytes += packet.payload.len() as u64;
                     self.transmits
                         .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
                 }

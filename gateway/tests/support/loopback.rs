@@ -390,6 +390,20 @@ impl World {
         self.clients.len() - 1
     }
 
+    /// A connection test (`samsyn-bench connect`) from a camera-like client.
+    pub fn connection_test(&mut self, room: &str, addr: &str) -> usize {
+        let mut client = Client::camera(addr, self.now);
+        let offer = client.offer(self.now);
+        let answer = self
+            .sfu
+            .start_connection_test(self.now, room, offer)
+            .expect("connection test accepted");
+        client.accept(self.now, answer.sdp);
+        self.sessions.push(answer.session);
+        self.clients.push(client);
+        self.clients.len() - 1
+    }
+
     pub fn view(&mut self, room: &str, addr: &str) -> Result<usize, MediaError> {
         let mut viewer = Client::viewer(addr, self.now);
         let offer = viewer.offer(self.now);

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use samsyn_capture::gateway_tls::GatewayTrust;
 use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
 use serde::Deserialize;
 
@@ -22,9 +24,13 @@ pub struct Invite {
     pub room: String,
     pub publisher_token: String,
     pub viewer_token: String,
+    pub observer_token: String,
     pub whip_url: String,
     pub whep_url: String,
     pub viewer_link: String,
+    /// The certificate to pin, when the gateway's is self-signed.
+    #[serde(default)]
+    pub tls_pin_sha256: Option<String>,
 }
 
 /// A running `samsyn-gateway serve`, killed on drop.
@@ -38,28 +44,55 @@ pub struct Gateway {
     media_ips: Vec<String>,
     /// The namespace it runs in, when not the test's own.
     namespace: Option<String>,
+    /// Serving HTTPS with a self-signed certificate.
+    pub tls: bool,
+    /// `SAMSYN_…` configuration given to `serve`.
+    env: Vec<(String, String)>,
 }
 
 impl Gateway {
     /// Starts the gateway with HTTP on loopback and media on `media_ip`.
     pub fn start(media_ip: &str) -> Self {
-        Self::start_on(&[media_ip])
+        Self::launch(&[media_ip], &[], false)
     }
 
     /// Starts the gateway with HTTP on loopback and media on each of
     /// `media_ips` (one port).
     pub fn start_on(media_ips: &[&str]) -> Self {
+        Self::launch(media_ips, &[], false)
+    }
+
+    /// Like [`Gateway::start`], with configuration from `SAMSYN_…`
+    /// variables. Tests make many requests from one address, so the rate
+    /// limit is raised unless `env` sets it.
+    pub fn start_with_env(media_ip: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(&[media_ip], env, false)
+    }
+
+    /// Starts the gateway with HTTPS (a self-signed certificate made in its
+    /// data directory) on loopback and media on `media_ip`.
+    pub fn start_tls(media_ip: &str) -> Self {
+        Self::launch(&[media_ip], &[], true)
+    }
+
+    fn launch(media_ips: &[&str], env: &[(&str, &str)], tls: bool) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let http_port = free_tcp_port();
         let udp_port = free_udp_port(media_ips[0]);
+        let scheme = if tls { "https" } else { "http" };
         let mut gateway = Self {
             child: None,
-            base_url: format!("http://127.0.0.1:{http_port}"),
+            base_url: format!("{scheme}://127.0.0.1:{http_port}"),
             data_dir,
             http_port,
             udp_port,
             media_ips: media_ips.iter().map(|ip| (*ip).to_owned()).collect(),
             namespace: None,
+            tls,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         gateway.child = Some(gateway.spawn());
         gateway.wait_healthy(Duration::from_secs(10));
@@ -85,12 +118,15 @@ impl Gateway {
             udp_port,
             media_ips: vec![link::FAR_IP.to_owned(), link::FAR_GATEWAY_IP.to_owned()],
             namespace: Some(link.far_namespace().to_owned()),
+            tls: false,
+            env: Vec::new(),
         };
         gateway.child = Some(gateway.spawn());
         gateway.wait_healthy(Duration::from_secs(10));
         gateway
     }
 
+    /// `samsyn-gateway serve`, in the gateway's namespace.
     fn spawn(&self) -> Child {
         let mut command = match &self.namespace {
             None => Command::new(gateway_binary()),
@@ -102,17 +138,14 @@ impl Gateway {
                 command
             }
         };
+        self.add_common_args(&mut command, "serve");
         command
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{}", self.http_port),
-            ])
-            .arg("--data-dir")
-            .arg(self.data_dir.path())
-            .args(["--public-url", &self.base_url])
+            .args(["--listen", &format!("127.0.0.1:{}", self.http_port)])
             .args(["--media-udp-port", &self.udp_port.to_string()])
             .env("SAMSYN_LOG", test_log_filter())
+            .env("SAMSYN_LIMITS__REQUESTS_PER_MINUTE", "6000")
+            .env("SAMSYN_LIMITS__REQUEST_BURST", "1000")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit());
         for ip in &self.media_ips {
@@ -123,7 +156,8 @@ impl Gateway {
 
     /// The gateway's own URL in its namespace (loopback there).
     pub fn local_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.http_port)
     }
 
     /// Stops the gateway process (SIGTERM) and leaves it stopped.
@@ -141,29 +175,154 @@ impl Gateway {
         self.wait_healthy(Duration::from_secs(10));
     }
 
-    fn wait_healthy(&self, timeout: Duration) {
-        let addr = self.base_url.trim_start_matches("http://");
+    /// `samsyn-gateway <subcommand…>` with this gateway's data directory,
+    /// public URL and TLS setting, as every command needs them.
+    fn command(&self, subcommand: &str) -> Command {
+        let mut command = Command::new(gateway_binary());
+        self.add_common_args(&mut command, subcommand);
+        command
+    }
+
+    fn add_common_args(&self, command: &mut Command, subcommand: &str) {
+        command
+            .args(subcommand.split(' '))
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(["--public-url", &self.base_url]);
+        if self.tls {
+            command.arg("--tls");
+        }
+    }
+
+    /// Runs a CLI command to completion; its stdout.
+    fn run(&self, subcommand: &str, args: &[&str]) -> Vec<u8> {
+        let output = self
+            .command(subcommand)
+            .args(args)
+            .output()
+            .unwrap_or_else(|err| panic!("samsyn-gateway {subcommand} runs: {err}"));
         assert!(
-            health::wait_healthy(addr, timeout),
+            output.status.success(),
+            "samsyn-gateway {subcommand} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    fn wait_healthy(&self, timeout: Duration) {
+        let healthy = if self.tls {
+            let cert = self.data_dir.path().join("tls/cert.pem");
+            runtime().block_on(async {
+                let deadline = Instant::now() + timeout;
+                while Instant::now() < deadline {
+                    // The gateway makes its certificate as it starts.
+                    if cert.exists() {
+                        let client = self
+                            .trust()
+                            .http_client(Duration::from_secs(1), Duration::from_secs(2))
+                            .expect("a pinned client builds");
+                        let url = format!("{}/healthz", self.base_url);
+                        if client
+                            .get(url)
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status() == 200)
+                        {
+                            return true;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                false
+            })
+        } else {
+            health::wait_healthy(self.base_url.trim_start_matches("http://"), timeout)
+        };
+        assert!(
+            healthy,
             "samsyn-gateway did not answer /healthz within {timeout:?}"
         );
     }
 
+    /// The SHA-256 fingerprint of the gateway's self-signed certificate.
+    pub fn pin(&self) -> String {
+        let pem = std::fs::read_to_string(self.data_dir.path().join("tls/cert.pem"))
+            .expect("the gateway made its certificate");
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(
+                pem.lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .expect("PEM holds base64");
+        samsyn_signaling::tls::Fingerprint::of(&der).to_string()
+    }
+
+    /// What Chromium's `--ignore-certificate-errors-spki-list` takes to
+    /// trust this gateway's self-signed certificate: base64 of the SHA-256
+    /// of its public key (SubjectPublicKeyInfo).
+    pub fn spki_sha256_base64(&self) -> String {
+        let pem = std::fs::read_to_string(self.data_dir.path().join("tls/key.pem"))
+            .expect("the gateway made its key");
+        let key = rcgen::KeyPair::from_pem(&pem).expect("a PEM key");
+        let digest = samsyn_signaling::tls::Fingerprint::of(
+            &rcgen::PublicKeyData::subject_public_key_info(&key),
+        );
+        base64::engine::general_purpose::STANDARD.encode(digest.0)
+    }
+
+    /// How clients trust this gateway: its pinned certificate over TLS.
+    pub fn trust(&self) -> GatewayTrust {
+        if self.tls {
+            GatewayTrust::Pinned(
+                samsyn_config::parse_sha256_fingerprint(&self.pin()).expect("a fingerprint"),
+            )
+        } else {
+            GatewayTrust::SystemRoots
+        }
+    }
+
     /// Creates a room with the CLI, as hospital IT would.
     pub fn create_room(&self) -> Invite {
-        let output = Command::new(gateway_binary())
-            .args(["room", "create", "--json"])
-            .arg("--data-dir")
-            .arg(self.data_dir.path())
-            .args(["--public-url", &self.base_url])
-            .output()
-            .expect("samsyn-gateway room create runs");
-        assert!(
-            output.status.success(),
-            "room create failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).expect("room create prints one JSON object")
+        self.create_labelled_room("")
+    }
+
+    /// Creates a room with a label, with the CLI.
+    pub fn create_labelled_room(&self, label: &str) -> Invite {
+        let stdout = self.run("room create", &["--json", "--label", label]);
+        serde_json::from_slice(&stdout).expect("room create prints one JSON object")
+    }
+
+    /// Ends a room with the CLI, as hospital IT would.
+    pub fn end_room(&self, room: &str) {
+        self.run("room end", &[room]);
+    }
+
+    /// A token the gateway's own key signed, with these claims: what only
+    /// the key's holder could make (an expired token, say).
+    pub fn sign(&self, claims: serde_json::Value) -> String {
+        let pkcs8 = std::fs::read(self.data_dir.path().join("keys/token-signing.pk8"))
+            .expect("the gateway's signing key");
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(&pkcs8),
+        )
+        .expect("signing works")
+    }
+
+    /// `samsyn-gateway audit --room <room>`, as the people who answer for
+    /// the gateway would read it.
+    pub fn audit(&self, room: &str) -> String {
+        String::from_utf8(self.run("audit", &["--room", room])).expect("UTF-8 text")
+    }
+
+    /// An admin token, made with the CLI as hospital IT would.
+    pub fn admin_token(&self) -> String {
+        let stdout = self.run("token create", &["--role", "admin", "--json"]);
+        let json: serde_json::Value =
+            serde_json::from_slice(&stdout).expect("token create --json prints JSON");
+        json["token"].as_str().expect("a token").to_owned()
     }
 }
 
@@ -197,6 +356,10 @@ pub async fn start_viewer_on(invite: &Invite, address: &str) -> ProbeViewer {
     loop {
         let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
         options.ice_addresses = vec![address.parse().unwrap()];
+        if let Some(pin) = &invite.tls_pin_sha256 {
+            options.trust =
+                GatewayTrust::Pinned(samsyn_config::parse_sha256_fingerprint(pin).unwrap());
+        }
         match ProbeViewer::start(options).await {
             Ok(viewer) => return viewer,
             Err(err) if Instant::now() < deadline => {
@@ -252,25 +415,26 @@ impl Capture {
 
     /// Publishes the moving test picture at `width`x`height`, 30 fps, no
     /// audio, ICE on the namespace's client address.
+    /// Over TLS it pins the gateway's certificate.
     pub fn test_source(gateway: &Gateway, invite: &Invite, width: u32, height: u32) -> Self {
         let (width, height) = (width.to_string(), height.to_string());
-        Self::start(
-            gateway,
-            invite,
-            &[
-                "--source",
-                "test",
-                "--width",
-                &width,
-                "--height",
-                &height,
-                "--fps",
-                "30",
-                "--no-audio",
-                "--ice-address",
-                netns::CLIENT_IP,
-            ],
-        )
+        let mut args = vec![
+            "--source",
+            "test",
+            "--width",
+            &width,
+            "--height",
+            &height,
+            "--fps",
+            "30",
+            "--no-audio",
+            "--ice-address",
+            netns::CLIENT_IP,
+        ];
+        if let Some(pin) = &invite.tls_pin_sha256 {
+            args.extend(["--pin-sha256", pin]);
+        }
+        Self::start(gateway, invite, &args)
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -337,7 +501,7 @@ fn stop(child: &mut Child) {
     }
 }
 
-fn free_tcp_port() -> u16 {
+pub fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free TCP port")

@@ -35,7 +35,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RoomPath {
 /// The media plane's ids are opaque but end up in `Location`, so they are
 /// URL-safe (RFC 3986 unreserved characters). Anything else cannot name a
 /// session.
-pub(crate) struct SessionPath(pub SessionId);
+pub struct SessionPath(pub SessionId);
 
 impl<S: Send + Sync> FromRequestParts<S> for SessionPath {
     type Rejection = ApiError;
@@ -93,7 +93,7 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
 }
 
 /// A WHIP/WHEP offer: `application/sdp`, within the size limit, shaped like SDP.
-pub(crate) struct SdpOffer(pub String);
+pub struct SdpOffer(pub String);
 
 impl FromRequest<Arc<AppState>> for SdpOffer {
     type Rejection = ApiError;

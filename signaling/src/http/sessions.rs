@@ -3,6 +3,10 @@
 //! `POST /{prefix}/{room}` offers, `PATCH …/{session}` trickles ICE or
 //! restarts it, `DELETE …/{session}` ends, `OPTIONS /{prefix}/{room}` answers
 //! the probes some clients send first.
+//!
+//! A room has one camera. A second publisher is refused with 409 unless it
+//! presents the same publisher token as the camera in the room: that is
+//! the camera reconnecting, and its new session replaces the old one.
 
 use std::sync::Arc;
 
@@ -12,37 +16,40 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 
-use super::auth::{Authorized, RequiredRole};
+use super::auth::{Access, RoomAccess};
 use super::extract::{
     APPLICATION_SDP, IceFragment, RoomPath, SdpOffer, SessionPath, TRICKLE_ICE_SDPFRAG,
     is_url_safe_session_id,
 };
 use super::state::AppState;
+use crate::audit::AuditEvent;
+use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::media::{MediaError, SessionKind};
+use crate::media::{EndReason, MediaError, SessionId, SessionKind};
+use crate::participants::Participant;
 use crate::tokens::Role;
 
 /// One of the two session endpoints.
-pub(crate) trait Endpoint: RequiredRole {
+pub(crate) trait Endpoint: Access {
     const PREFIX: &'static str;
     const KIND: SessionKind;
 }
 
 /// The nurse's camera publishes here.
 pub(crate) struct Whip;
-/// Specialists watch here.
+/// Specialists and observers watch here.
 pub(crate) struct Whep;
 
-impl RequiredRole for Whip {
-    const ROLE: Role = Role::Publisher;
+impl Access for Whip {
+    const ROLES: &'static [Role] = &[Role::Publisher];
 }
 impl Endpoint for Whip {
     const PREFIX: &'static str = "/whip";
     const KIND: SessionKind = SessionKind::Publish;
 }
 
-impl RequiredRole for Whep {
-    const ROLE: Role = Role::Viewer;
+impl Access for Whep {
+    const ROLES: &'static [Role] = &[Role::Specialist, Role::Observer];
 }
 impl Endpoint for Whep {
     const PREFIX: &'static str = "/whep";
@@ -61,9 +68,10 @@ pub(crate) fn link_routes() -> Router<Arc<AppState>> {
 
 async fn link(
     State(state): State<Arc<AppState>>,
-    auth: Authorized<Whep>,
+    auth: RoomAccess<Whep>,
     SessionPath(session): SessionPath,
 ) -> Result<Response, ApiError> {
+    own_session(&state, &auth, &session)?;
     let report = state
         .media
         .link_report(auth.room.as_str(), &session)
@@ -75,28 +83,45 @@ async fn link(
         .into_response())
 }
 
-pub(crate) fn routes<E: Endpoint>() -> Router<Arc<AppState>> {
-    Router::new()
-        .route(
-            &format!("{}/{{room}}", E::PREFIX),
-            post(offer::<E>).options(probe),
-        )
+/// The token-checked routes (rate limited by the caller) and the `OPTIONS`
+/// probe (not: it checks nothing and costs nothing).
+pub(crate) fn routes<E: Endpoint>() -> (Router<Arc<AppState>>, Router<Arc<AppState>>) {
+    let checked = Router::new()
+        .route(&format!("{}/{{room}}", E::PREFIX), post(offer::<E>))
         .route(
             &format!("{}/{{room}}/{{session}}", E::PREFIX),
             patch(update::<E>).delete(end::<E>),
-        )
+        );
+    let probe = Router::new().route(
+        &format!("{}/{{room}}", E::PREFIX),
+        axum::routing::options(probe),
+    );
+    (checked, probe)
 }
 
 async fn offer<E: Endpoint>(
     State(state): State<Arc<AppState>>,
-    auth: Authorized<E>,
+    auth: RoomAccess<E>,
     SdpOffer(sdp): SdpOffer,
 ) -> Result<SessionCreated, ApiError> {
     let room = auth.room.as_str();
+    // Held until the new camera is recorded, so no other can slip in between.
+    let camera_claim = match E::KIND {
+        SessionKind::Publish => Some(
+            state
+                .participants
+                .claim_camera(&auth.room, &auth.claims.jti)
+                .map_err(|_| ApiError::CameraInUse)?,
+        ),
+        SessionKind::View => None,
+    };
     let answer = match E::KIND {
         SessionKind::Publish => state.media.publish(room, sdp).await?,
         SessionKind::View => state.media.view(room, sdp).await?,
     };
+    if let Some(previous) = camera_claim.as_ref().and_then(|c| c.replaces.as_ref()) {
+        state.session_ended(previous, EndReason::Replaced);
+    }
     if !is_url_safe_session_id(&answer.session.0) {
         // The session could never be addressed by PATCH or DELETE.
         state.media.end(room, E::KIND, &answer.session).await.ok();
@@ -106,25 +131,64 @@ async fn offer<E: Endpoint>(
         );
         return Err(MediaError::Unavailable("internal session id error".to_owned()).into());
     }
-    tracing::info!(
-        room,
-        session = %answer.session,
-        kind = ?E::KIND,
-        token_id = %auth.claims.jti,
-        "session started"
-    );
+    join(&state, &auth, answer.session.clone(), E::KIND);
+    drop(camera_claim);
     Ok(SessionCreated {
         location: format!("{}/{room}/{}", E::PREFIX, answer.session),
         sdp: answer.sdp,
     })
 }
 
+/// Records the new participant, in the log (no names) and the audit trail.
+fn join<A>(state: &AppState, auth: &RoomAccess<A>, session: SessionId, kind: SessionKind) {
+    tracing::info!(
+        room = %auth.room,
+        %session,
+        role = %auth.claims.role,
+        token_id = %auth.claims.jti,
+        "session started"
+    );
+    state.audit.record(AuditEvent::Joined {
+        room: auth.room.to_string(),
+        session: session.to_string(),
+        role: auth.claims.role.to_string(),
+        name: auth.claims.name.clone(),
+        token_id: auth.claims.jti.clone(),
+        address: auth.client,
+    });
+    state.participants.join(Participant {
+        session,
+        room: auth.room.clone(),
+        kind,
+        role: auth.claims.role,
+        name: auth.claims.name.clone(),
+        token_id: auth.claims.jti.clone(),
+        address: auth.client,
+        joined_at: unix_now(),
+        connected: false,
+    });
+}
+
+/// The session of the path, if it was started with the presented token: a
+/// session id alone is not enough to touch someone else's session.
+fn own_session<A>(
+    state: &AppState,
+    auth: &RoomAccess<A>,
+    session: &SessionId,
+) -> Result<(), ApiError> {
+    match state.participants.get(session) {
+        Some(p) if p.room == auth.room && p.token_id == auth.claims.jti => Ok(()),
+        _ => Err(MediaError::UnknownSession.into()),
+    }
+}
+
 async fn update<E: Endpoint>(
     State(state): State<Arc<AppState>>,
-    auth: Authorized<E>,
+    auth: RoomAccess<E>,
     SessionPath(session): SessionPath,
     IceFragment(fragment): IceFragment,
 ) -> Result<Response, ApiError> {
+    own_session(&state, &auth, &session)?;
     let restarted = state
         .media
         .patch(auth.room.as_str(), E::KIND, &session, fragment)
@@ -137,12 +201,15 @@ async fn update<E: Endpoint>(
 
 async fn end<E: Endpoint>(
     State(state): State<Arc<AppState>>,
-    auth: Authorized<E>,
+    auth: RoomAccess<E>,
     SessionPath(session): SessionPath,
 ) -> Result<StatusCode, ApiError> {
-    let room = auth.room.as_str();
-    state.media.end(room, E::KIND, &session).await?;
-    tracing::info!(room, %session, kind = ?E::KIND, "session ended");
+    own_session(&state, &auth, &session)?;
+    state
+        .media
+        .end(auth.room.as_str(), E::KIND, &session)
+        .await?;
+    state.session_ended(&session, EndReason::Closed);
     Ok(StatusCode::OK)
 }
 

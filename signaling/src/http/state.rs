@@ -1,9 +1,22 @@
-//! What every handler shares.
+//! What every handler shares, and the work signaling does besides answering
+//! requests: following the media plane's reports, and ending the sessions
+//! of rooms that expired or were ended from the command line.
 
 use std::fmt;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::media::MediaPlane;
+use governor::{DefaultKeyedRateLimiter, Quota};
+use tokio::sync::mpsc;
+
+use crate::audit::{AuditEvent, AuditLog};
+use crate::clock::unix_now;
+use crate::media::{EndReason, MediaEvent, MediaPlane, SessionId};
+use crate::participants::{Participant, Participants};
+use crate::private_files::PathError;
+use crate::rooms::{RegistryError, RoomId, RoomRegistry};
 use crate::settings::SignalingSettings;
 use crate::tokens::TokenAuthority;
 
@@ -18,27 +31,141 @@ pub struct PageAssets {
     pub viewer_css: &'static str,
 }
 
+/// Why signaling could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot open the room registry: {0}")]
+    Rooms(#[from] RegistryError),
+    #[error("cannot open the audit trail: {0}")]
+    Audit(#[from] PathError),
+}
+
 /// The state behind every route.
 pub struct AppState {
     pub media: Arc<dyn MediaPlane>,
     pub tokens: TokenAuthority,
+    pub rooms: RoomRegistry,
+    pub participants: Participants,
+    pub audit: AuditLog,
     pub settings: SignalingSettings,
     pub pages: PageAssets,
+    pub(crate) limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl AppState {
+    /// Opens the room registry and the audit trail in the data directory.
     pub fn new(
         media: Arc<dyn MediaPlane>,
         tokens: TokenAuthority,
         settings: SignalingSettings,
         pages: PageAssets,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, StateError> {
+        let rooms = RoomRegistry::open(&settings.data_dir, settings.max_rooms)?;
+        let audit = match settings.audit {
+            Some(rotation) => AuditLog::open(&settings.data_dir, rotation)?,
+            None => AuditLog::disabled(),
+        };
+        let limit = settings.rate_limit;
+        let quota = Quota::per_minute(NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN));
+        Ok(Self {
             media,
             tokens,
+            rooms,
+            participants: Participants::default(),
+            audit,
             settings,
             pages,
+            limiter: DefaultKeyedRateLimiter::keyed(quota),
+        })
+    }
+
+    /// Follows the media plane's reports until the channel closes: sessions
+    /// that connect, and sessions that end without a `DELETE`.
+    pub async fn watch_media(self: Arc<Self>, mut events: mpsc::UnboundedReceiver<MediaEvent>) {
+        while let Some(event) = events.recv().await {
+            match event {
+                MediaEvent::Connected { session } => {
+                    self.participants.connected(&session);
+                }
+                MediaEvent::Ended { session, reason } => {
+                    self.session_ended(&session, reason);
+                }
+            }
         }
+    }
+
+    /// Every `interval`: ends the sessions of rooms that are no longer open
+    /// (expired, or ended by `samsyn-gateway room end`), forgets expired
+    /// room records and idle rate-limit entries.
+    pub async fn keep_house(self: Arc<Self>, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            self.close_rooms_no_longer_open().await;
+            if let Err(err) = self.rooms.sweep_expired() {
+                tracing::warn!("expired room records could not be removed: {err}");
+            }
+            self.limiter.retain_recent();
+        }
+    }
+
+    async fn close_rooms_no_longer_open(&self) {
+        let now = unix_now();
+        for room in self.participants.rooms() {
+            let open = match self.rooms.get(&room) {
+                Ok(record) => record.is_some_and(|r| r.is_open(now)),
+                // Unreadable: keep the consultation going; IT sees the warning.
+                Err(err) => {
+                    tracing::warn!(%room, "room record unreadable: {err}");
+                    true
+                }
+            };
+            if !open {
+                tracing::info!(%room, "room is no longer open; disconnecting everyone");
+                self.close_room(&room).await;
+            }
+        }
+    }
+
+    /// Disconnects everyone in `room` and records that they left.
+    pub(crate) async fn close_room(&self, room: &RoomId) {
+        if let Err(err) = self.media.end_room(room.as_str()).await {
+            tracing::warn!(%room, "media plane could not end the room: {err}");
+        }
+        for participant in self.participants.clear_room(room) {
+            self.record_left(&participant, "room ended");
+        }
+    }
+
+    /// A session is gone: forget it and record that it left, once.
+    pub(crate) fn session_ended(&self, session: &SessionId, reason: EndReason) {
+        if let Some(participant) = self.participants.leave(session) {
+            let words = match reason {
+                EndReason::Closed => "left",
+                other => other.as_str(),
+            };
+            self.record_left(&participant, words);
+        }
+    }
+
+    fn record_left(&self, participant: &Participant, reason: &str) {
+        tracing::info!(
+            room = %participant.room,
+            session = %participant.session,
+            role = %participant.role,
+            reason,
+            "participant left"
+        );
+        self.audit.record(AuditEvent::Left {
+            room: participant.room.to_string(),
+            session: participant.session.to_string(),
+            role: participant.role.to_string(),
+            name: participant.name.clone(),
+            token_id: participant.token_id.clone(),
+            reason: reason.to_owned(),
+            seconds: unix_now().saturating_sub(participant.joined_at),
+        });
     }
 }
 

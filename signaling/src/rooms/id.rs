@@ -3,12 +3,12 @@
 use std::fmt;
 
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The id of a room, as it appears in `/whip/{room}`, `/whep/{room}` and
 /// `/r/{room}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct RoomId(String);
 
 /// A path segment that cannot be a room id.
@@ -49,6 +49,20 @@ impl RoomId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for RoomId {
+    type Error = RoomIdError;
+
+    fn try_from(s: String) -> Result<Self, RoomIdError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<RoomId> for String {
+    fn from(room: RoomId) -> String {
+        room.0
     }
 }
 

@@ -1,33 +1,42 @@
-//! The invite for a new room: the two tokens and the URLs that carry them.
-
-use std::time::Duration;
+//! Invites: the tokens of a room and the links that carry them.
 
 use serde::Serialize;
 use url::Url;
 
-use super::RoomId;
-use crate::clock::{rfc3339_utc, unix_now};
+use super::{RoomId, RoomRecord};
+use crate::clock::rfc3339_utc;
 use crate::settings::SignalingSettings;
-use crate::tokens::{Role, TokenAuthority};
+use crate::tokens::{Grant, Role, TokenAuthority};
 
-/// Everything needed to start a visit; printed by
-/// `samsyn-gateway room create --json`.
+/// Everything needed to start a consultation; printed by
+/// `samsyn-gateway room create --json` and answered by `POST /api/rooms`.
 #[derive(Clone, Serialize)]
 pub struct RoomInvite {
     pub room: RoomId,
+    /// The room's display label (no patient data); may be empty.
+    pub label: String,
     /// For the nurse's capture daemon (`--token`).
     pub publisher_token: String,
-    /// For the specialists; also inside `viewer_link`.
+    /// A specialist token (view, and later talk back and take stills); also
+    /// inside `viewer_link`.
     pub viewer_token: String,
+    /// A view-only token for a relative or a student; inside `observer_link`.
+    pub observer_token: String,
     /// Where the capture daemon publishes.
     pub whip_url: String,
     /// Where any WHEP player watches.
     pub whep_url: String,
-    /// The page for the specialists, the viewer token in its fragment so it
-    /// never reaches a server log or a `Referer`.
+    /// The specialists' page, the token in its fragment so it never reaches
+    /// a server log or a `Referer`.
     pub viewer_link: String,
-    /// When both tokens expire, RFC 3339 UTC.
+    /// The same page with the observer token.
+    pub observer_link: String,
+    /// When the room and its tokens expire, RFC 3339 UTC.
     pub expires_at: String,
+    /// SHA-256 fingerprint of the gateway's self-signed certificate, for
+    /// the capture daemon's `--pin-sha256`; absent with a CA-issued one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_pin_sha256: Option<String>,
 }
 
 // The tokens are credentials; a stray `{:?}` must not print them.
@@ -42,48 +51,130 @@ impl std::fmt::Debug for RoomInvite {
     }
 }
 
-/// Opens a new room: a fresh id, a publisher and a viewer token valid for
-/// `ttl`, and the URLs under `settings.public_base_url`.
-pub fn create_room(
-    authority: &TokenAuthority,
-    settings: &SignalingSettings,
-    ttl: Duration,
-) -> RoomInvite {
-    let room = RoomId::generate();
-    let now = unix_now();
-    let publisher_token = authority.issue_at(now, room.as_str(), Role::Publisher, ttl, None);
-    let viewer_token = authority.issue_at(now, room.as_str(), Role::Viewer, ttl, None);
+/// One more person's way into an open room: `samsyn-gateway token create`
+/// and `POST /api/rooms/{room}/tokens`.
+#[derive(Clone, Serialize)]
+pub struct ParticipantInvite {
+    pub room: RoomId,
+    pub role: Role,
+    pub token: String,
+    /// The page with the token in its fragment (for the viewing roles), or
+    /// the WHIP URL (for a publisher).
+    pub link: String,
+    pub expires_at: String,
+}
 
-    let base = base_without_trailing_slash(&settings.public_base_url);
-    RoomInvite {
-        whip_url: format!("{base}/whip/{room}"),
-        whep_url: format!("{base}/whep/{room}"),
-        viewer_link: format!("{base}/r/{room}#token={viewer_token}"),
-        expires_at: rfc3339_utc(now.saturating_add(ttl.as_secs())),
-        room,
-        publisher_token,
-        viewer_token,
+impl std::fmt::Debug for ParticipantInvite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParticipantInvite")
+            .field("room", &self.room)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 
-/// The base URL as a prefix for paths: a gateway behind a reverse proxy may
-/// live under a path (`https://host/samsyn/`), so only the query, fragment
-/// and trailing slash are dropped.
-fn base_without_trailing_slash(url: &Url) -> String {
-    let mut base = url.clone();
-    base.set_query(None);
-    base.set_fragment(None);
-    base.as_str().trim_end_matches('/').to_owned()
+/// The invite for a room just created: a publisher, a specialist and an
+/// observer token, each valid until the room expires.
+pub fn invite_for(
+    authority: &TokenAuthority,
+    settings: &SignalingSettings,
+    record: &RoomRecord,
+) -> RoomInvite {
+    let links = Links::new(&settings.public_base_url);
+    let room = record.room.as_str();
+    let token = |role, name| {
+        authority.issue_at(
+            record.created_at,
+            Grant {
+                room: Some(room),
+                role,
+                expires_at: record.expires_at,
+                name,
+            },
+        )
+    };
+    let publisher_token = token(Role::Publisher, Some("camera"));
+    let viewer_token = token(Role::Specialist, None);
+    let observer_token = token(Role::Observer, None);
+    RoomInvite {
+        room: record.room.clone(),
+        label: record.label.clone(),
+        whip_url: links.endpoint("whip", room),
+        whep_url: links.endpoint("whep", room),
+        viewer_link: links.page(room, &viewer_token),
+        observer_link: links.page(room, &observer_token),
+        expires_at: rfc3339_utc(record.expires_at),
+        tls_pin_sha256: settings.tls_pin_sha256.clone(),
+        publisher_token,
+        viewer_token,
+        observer_token,
+    }
+}
+
+/// A token for one more participant of an open room, named `name`.
+pub fn invite_participant(
+    authority: &TokenAuthority,
+    settings: &SignalingSettings,
+    record: &RoomRecord,
+    role: Role,
+    name: Option<&str>,
+) -> ParticipantInvite {
+    let links = Links::new(&settings.public_base_url);
+    let room = record.room.as_str();
+    let token = authority.issue(Grant {
+        room: Some(room),
+        role,
+        expires_at: record.expires_at,
+        name,
+    });
+    let link = match role {
+        Role::Publisher => links.endpoint("whip", room),
+        _ => links.page(room, &token),
+    };
+    ParticipantInvite {
+        room: record.room.clone(),
+        role,
+        token,
+        link,
+        expires_at: rfc3339_utc(record.expires_at),
+    }
+}
+
+/// The gateway's URLs under its public base.
+struct Links {
+    base: String,
+}
+
+impl Links {
+    /// A gateway behind a reverse proxy may live under a path
+    /// (`https://host/samsyn/`), so only the query, fragment and trailing
+    /// slash are dropped.
+    fn new(url: &Url) -> Self {
+        let mut base = url.clone();
+        base.set_query(None);
+        base.set_fragment(None);
+        Self {
+            base: base.as_str().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn endpoint(&self, prefix: &str, room: &str) -> String {
+        format!("{}/{prefix}/{room}", self.base)
+    }
+
+    fn page(&self, room: &str, token: &str) -> String {
+        format!("{}/r/{room}#token={token}", self.base)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::base_without_trailing_slash;
+    use super::Links;
     use url::Url;
 
     #[test]
     fn base_keeps_its_path_but_not_the_slash() {
-        let base = |s: &str| base_without_trailing_slash(&Url::parse(s).unwrap());
+        let base = |s: &str| Links::new(&Url::parse(s).unwrap()).base;
         assert_eq!(base("https://gw.example:8443"), "https://gw.example:8443");
         assert_eq!(base("https://host/samsyn/"), "https://host/samsyn");
         assert_eq!(

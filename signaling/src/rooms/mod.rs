@@ -1,10 +1,12 @@
-//! Rooms: their ids, and the invite that opens one.
-//!
-//! A room exists as soon as tokens for it exist; the gateway keeps no list of
-//! rooms, so an invite can be made while the server is not running.
+//! Rooms: their ids, the registry that knows which are open, and the
+//! invites that open them to people.
 
 mod id;
 mod invite;
+mod registry;
 
 pub use id::{RoomId, RoomIdError};
-pub use invite::{RoomInvite, create_room};
+pub use invite::{ParticipantInvite, RoomInvite, invite_for, invite_participant};
+pub use registry::{
+    LabelError, MAX_LABEL_CHARS, ROOMS_DIR, RegistryError, RoomRecord, RoomRegistry, check_label,
+};

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,7 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 
 use super::claims::{Claims, Role};
-use super::key_store::{self, KeyError};
+use super::key_store::{self, KeyError, KeyMaterial};
 use crate::clock::unix_now;
 
 /// Why a request's token does not admit it.
@@ -29,9 +28,43 @@ pub enum AuthError {
     /// A genuine token for another room.
     #[error("the token is for another room")]
     WrongRoom,
-    /// A genuine token for this room, but for another role.
-    #[error("the token is a {presented} token; this needs a {required} token")]
-    WrongRole { presented: Role, required: Role },
+    /// A genuine token for this room, but in a role this endpoint does not take.
+    #[error(
+        "the token is a {presented} token; this needs one of {}",
+        roles(allowed)
+    )]
+    WrongRole {
+        presented: Role,
+        allowed: &'static [Role],
+    },
+    /// A genuine token for a room that was ended: its consultation is over.
+    #[error("the room has been ended")]
+    RoomEnded,
+    /// A genuine token for a room this gateway does not know (never
+    /// created here, or its record is gone after it expired).
+    #[error("the room is unknown to this gateway")]
+    UnknownRoom,
+}
+
+fn roles(allowed: &[Role]) -> String {
+    allowed
+        .iter()
+        .map(|role| role.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a new token is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    /// The room; `None` for admin tokens.
+    pub room: Option<&'a str>,
+    pub role: Role,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// The holder's display name, shown to the others and kept in the audit
+    /// trail.
+    pub name: Option<&'a str>,
 }
 
 /// Issues and verifies the tokens of one gateway.
@@ -46,19 +79,28 @@ impl TokenAuthority {
     /// Loads the signing key from `<data_dir>/keys/token-signing.pk8`,
     /// generating it on first use.
     pub fn load_or_create(data_dir: impl AsRef<Path>) -> Result<Self, KeyError> {
-        let key = key_store::load_or_create(data_dir.as_ref())?;
+        Ok(Self::from_key(key_store::load_or_create(
+            data_dir.as_ref(),
+        )?))
+    }
 
+    /// Uses the signing key in `path` (an Ed25519 PKCS#8 key, DER or PEM),
+    /// kept by the hospital elsewhere than the data directory.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+        Ok(Self::from_key(key_store::load(path.as_ref())?))
+    }
+
+    fn from_key(key: KeyMaterial) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
         // Issuer and verifier are the same gateway with the same clock.
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp"]);
-
-        Ok(Self {
+        Self {
             encoding: EncodingKey::from_ed_der(&key.pkcs8),
             decoding: DecodingKey::from_ed_der(&key.public_key),
             validation,
             key_path: key.path,
-        })
+        }
     }
 
     /// Where the signing key is kept.
@@ -66,28 +108,20 @@ impl TokenAuthority {
         &self.key_path
     }
 
-    /// Issues a token for `room` and `role`, valid for `ttl` from now.
-    pub fn issue(&self, room: &str, role: Role, ttl: Duration, name: Option<&str>) -> String {
-        self.issue_at(unix_now(), room, role, ttl, name)
+    /// Issues a token as `grant` says, with a fresh unique id.
+    pub fn issue(&self, grant: Grant<'_>) -> String {
+        self.issue_at(unix_now(), grant)
     }
 
-    /// Issues a token as if the time were `now` (seconds since the epoch), so
-    /// that several tokens of one invite share one expiry.
-    pub(crate) fn issue_at(
-        &self,
-        now: u64,
-        room: &str,
-        role: Role,
-        ttl: Duration,
-        name: Option<&str>,
-    ) -> String {
+    /// Issues a token as if the time were `now` (seconds since the epoch).
+    pub(crate) fn issue_at(&self, now: u64, grant: Grant<'_>) -> String {
         let claims = Claims {
-            room: room.to_owned(),
-            role,
-            exp: now.saturating_add(ttl.as_secs()),
+            room: grant.room.map(str::to_owned),
+            role: grant.role,
+            exp: grant.expires_at,
             iat: now,
             jti: random_token_id(),
-            name: name.map(str::to_owned),
+            name: grant.name.map(str::to_owned),
         };
         // Signing can only fail on a key ring cannot parse or claims serde
         // cannot serialise; the key was parsed when it was loaded and the
@@ -96,13 +130,16 @@ impl TokenAuthority {
             .expect("signing with a validated Ed25519 key does not fail")
     }
 
-    /// Checks that `token` is ours, unexpired, and admits `required_role` to
-    /// `room`.
+    /// Checks that `token` is ours and unexpired, that its role is one of
+    /// `allowed`, and, for a room's endpoint (`room` given), that it is that
+    /// room's token. Admin tokens hold no room and pass the room check
+    /// wherever `allowed` takes admins. Whether the room is still open is
+    /// for the caller to check: tokens are self-contained, rooms are not.
     pub fn verify(
         &self,
         token: &str,
-        room: &str,
-        required_role: Role,
+        room: Option<&str>,
+        allowed: &'static [Role],
     ) -> Result<Claims, AuthError> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|err| match err.kind() {
@@ -110,13 +147,20 @@ impl TokenAuthority {
                 _ => AuthError::Invalid,
             })?
             .claims;
-        if claims.room != room {
+        // A token must be either room-scoped with a room or an admin token
+        // without one; anything else was not made by `issue`.
+        if claims.role.is_room_scoped() != claims.room.is_some() {
+            return Err(AuthError::Invalid);
+        }
+        if let (Some(wanted), Some(held)) = (room, claims.room.as_deref())
+            && wanted != held
+        {
             return Err(AuthError::WrongRoom);
         }
-        if claims.role != required_role {
+        if !allowed.contains(&claims.role) {
             return Err(AuthError::WrongRole {
                 presented: claims.role,
-                required: required_role,
+                allowed,
             });
         }
         Ok(claims)

@@ -14,7 +14,12 @@ use reqwest::StatusCode;
 use samsyn_signaling::media::{
     LinkReport, MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
 };
-use samsyn_signaling::{AppState, PageAssets, SignalingSettings, TokenAuthority, router};
+use samsyn_signaling::server::{ServeOptions, serve};
+use samsyn_signaling::tls::ServerTls;
+use samsyn_signaling::{
+    AppState, Grant, PageAssets, Role, RoomId, RoomRecord, SignalingSettings, TokenAuthority,
+    router, unix_now,
+};
 use tempfile::TempDir;
 use url::Url;
 
@@ -58,6 +63,9 @@ pub enum Call {
     End {
         room: String,
         session: String,
+    },
+    EndRoom {
+        room: String,
     },
 }
 
@@ -168,6 +176,13 @@ impl MediaPlane for RecordingMedia {
             })
         })
     }
+
+    fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()> {
+        Box::pin(async move {
+            self.record(Call::EndRoom { room: room.into() });
+            Ok(())
+        })
+    }
 }
 
 pub struct TestGateway {
@@ -177,6 +192,8 @@ pub struct TestGateway {
     pub state: Arc<AppState>,
     pub http: reqwest::Client,
     pub data_dir: TempDir,
+    /// The TLS identity, when serving HTTPS.
+    pub tls: Option<ServerTls>,
 }
 
 impl TestGateway {
@@ -185,24 +202,64 @@ impl TestGateway {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut SignalingSettings)) -> Self {
+        Self::start_serving(adjust, false).await
+    }
+
+    /// A gateway on HTTPS with a self-signed certificate made in its data
+    /// directory (`tls`); `http` trusts exactly that certificate.
+    pub async fn start_tls() -> Self {
+        Self::start_serving(|_| {}, true).await
+    }
+
+    async fn start_serving(adjust: impl FnOnce(&mut SignalingSettings), tls: bool) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let scheme = if tls { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().unwrap());
 
         let mut settings = SignalingSettings::new(Url::parse(&base).unwrap(), data_dir.path());
         adjust(&mut settings);
+        let server_tls = tls.then(|| {
+            let names = ["localhost".to_owned(), "127.0.0.1".to_owned()];
+            ServerTls::load_or_create(data_dir.path(), None, &names).unwrap()
+        });
+        let http = match &server_tls {
+            Some(server_tls) => {
+                let pem = std::fs::read(data_dir.path().join("tls/cert.pem")).unwrap();
+                assert_eq!(
+                    server_tls.fingerprint,
+                    samsyn_signaling::tls::Fingerprint::of(&pem_to_der(&pem)),
+                    "the fingerprint is that of the certificate file"
+                );
+                reqwest::Client::builder()
+                    .tls_built_in_root_certs(false)
+                    .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+                    .build()
+                    .unwrap()
+            }
+            None => reqwest::Client::new(),
+        };
         let media = Arc::new(RecordingMedia::default());
         let tokens = TokenAuthority::load_or_create(data_dir.path()).unwrap();
-        let state = Arc::new(AppState::new(media.clone(), tokens, settings, PAGES));
+        let state = Arc::new(AppState::new(media.clone(), tokens, settings, PAGES).unwrap());
         let app = router(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let options = ServeOptions {
+            tls: server_tls.clone(),
+            header_timeout: Duration::from_secs(2),
+        };
+        tokio::spawn(async move {
+            serve(listener, app, options, std::future::pending())
+                .await
+                .unwrap()
+        });
 
         Self {
             base,
             media,
             state,
-            http: reqwest::Client::new(),
+            http,
             data_dir,
+            tls: server_tls,
         }
     }
 
@@ -210,10 +267,44 @@ impl TestGateway {
         format!("{}{path}", self.base)
     }
 
-    pub fn token(&self, room: &str, role: samsyn_signaling::Role) -> String {
+    /// The record of `room`, creating the room (open for an hour) if it
+    /// does not exist yet.
+    pub fn room(&self, room: &str) -> RoomRecord {
+        let id = RoomId::parse(room).unwrap();
+        if let Some(record) = self.state.rooms.get(&id).unwrap() {
+            return record;
+        }
         self.state
-            .tokens
-            .issue(room, role, Duration::from_secs(600), None)
+            .rooms
+            .create_with_id(id, "", Duration::from_secs(3600))
+            .unwrap()
+    }
+
+    /// A token for `room` (created if need be) in `role`, valid as long as
+    /// the room.
+    pub fn token(&self, room: &str, role: Role) -> String {
+        self.named_token(room, role, None)
+    }
+
+    /// Like [`TestGateway::token`], carrying a display name.
+    pub fn named_token(&self, room: &str, role: Role, name: Option<&str>) -> String {
+        let record = self.room(room);
+        self.state.tokens.issue(Grant {
+            room: Some(room),
+            role,
+            expires_at: record.expires_at,
+            name,
+        })
+    }
+
+    /// An admin token, valid for ten minutes.
+    pub fn admin_token(&self) -> String {
+        self.state.tokens.issue(Grant {
+            room: None,
+            role: Role::Admin,
+            expires_at: unix_now() + 600,
+            name: None,
+        })
     }
 
     /// POSTs `body` as an SDP offer with `token`.
@@ -278,9 +369,19 @@ pub fn sign_with_key_file(data_dir: &Path, claims: &serde_json::Value) -> String
     .unwrap()
 }
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+/// A token signed by `authority` for `room` in `role`, valid for `ttl`.
+pub fn issue(authority: &TokenAuthority, room: &str, role: Role, ttl: Duration) -> String {
+    authority.issue(Grant {
+        room: Some(room),
+        role,
+        expires_at: unix_now() + ttl.as_secs(),
+        name: None,
+    })
+}
+
+/// The DER bytes of the first PEM block in `pem`.
+pub fn pem_to_der(pem: &[u8]) -> Vec<u8> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem).unwrap().to_vec()
 }

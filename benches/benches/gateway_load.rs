@@ -1,0 +1,203 @@
+//! The real gateway under `samsyn-bench load`: CPU per forwarded packet with
+//! many viewers, time to first frame, memory per viewer; and the send path
+//! with and without UDP GSO, alternated in one run so both see the same
+//! machine.
+//!
+//! Inside a private network namespace (root): the release gateway with its
+//! media on 10.213.0.1, the release `samsyn-bench load` with a synthetic
+//! 2.5 Mbit/s camera and N viewers on 10.213.0.2.
+//!
+//! Run: `cargo build --release --bins && cargo bench -p samsyn-bench --bench gateway_load`.
+//! `SAMSYN_BENCH_VIEWERS` (default 50), `SAMSYN_BENCH_STEP` (default 10),
+//! `SAMSYN_BENCH_WINDOW_SECS` (default 10), `SAMSYN_BENCH_ROUNDS` (default 2:
+//! GSO on, off, on, off).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+use support::{Gateway, netns, target_dir};
+
+const NAME: &str = "gateway_load";
+const INSIDE_MARKER: &str = "SAMSYN_NETNS_TEST";
+
+fn main() -> ExitCode {
+    if std::env::var(INSIDE_MARKER).as_deref() == Ok(NAME) {
+        return match run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("gateway_load: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("gateway_load: a measurement, not a test; run it with `cargo bench`");
+        return ExitCode::SUCCESS;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("gateway_load: skipped; it runs in a private network namespace and needs root");
+        return ExitCode::SUCCESS;
+    }
+    netns::isolate(NAME);
+    ExitCode::SUCCESS
+}
+
+fn setting(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn run() -> anyhow::Result<()> {
+    let (viewers, step, window, rounds) = (
+        setting("SAMSYN_BENCH_VIEWERS", 50),
+        setting("SAMSYN_BENCH_STEP", 10),
+        setting("SAMSYN_BENCH_WINDOW_SECS", 10),
+        setting("SAMSYN_BENCH_ROUNDS", 2),
+    );
+    let release = target_dir()?.join("release");
+    let (gateway_bin, bench_bin) = (release.join("samsyn-gateway"), release.join("samsyn-bench"));
+    if !gateway_bin.exists() || !bench_bin.exists() {
+        bail!("build the release binaries first: cargo build --release --bins");
+    }
+    println!(
+        "1 room, synthetic camera at 2500 kbit/s, viewers {step}..{viewers} in steps of {step}, \
+         {window} s windows; release build"
+    );
+    println!(
+        "{:<8} {:>7} {:>9} {:>12} {:>11} {:>9} {:>9} {:>8} {:>9}",
+        "send",
+        "viewers",
+        "CPU %",
+        "µs/packet",
+        "egress Mb/s",
+        "TTFF p50",
+        "TTFF p95",
+        "loss %",
+        "RSS MiB"
+    );
+    let mut per_packet: Vec<(bool, f64)> = Vec::new();
+    let ramp = [
+        "--viewers".to_owned(),
+        viewers.to_string(),
+        "--step".to_owned(),
+        step.to_string(),
+        "--window-secs".to_owned(),
+        window.to_string(),
+    ];
+    for round in 0..rounds * 2 {
+        let gso = round % 2 == 0;
+        let env: &[(&str, &str)] = if gso {
+            &[]
+        } else {
+            &[("SAMSYN_MEDIA_GSO", "off")]
+        };
+        let label = if gso { "gso" } else { "sendto" };
+        let json = load(&gateway_bin, &bench_bin, env, &ramp)?;
+        print_stages(label, &json);
+        if let Some(last) = json["stages"].as_array().and_then(|s| s.last()) {
+            per_packet.push((
+                gso,
+                last["gateway_cpu_us_per_packet"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+            ));
+        }
+    }
+    // Idle viewers: the camera connected but silent.
+    let mut idle = ramp[..4].to_vec();
+    idle.extend(["--window-secs", "3", "--idle"].map(String::from));
+    let json = load(&gateway_bin, &bench_bin, &[], &idle)?;
+    print_stages("idle", &json);
+    // Viewers joining one at a time, further apart than the keyframe-request
+    // interval (500 ms): the time to first frame of a lone joiner.
+    let spaced = [
+        "--viewers",
+        "20",
+        "--step",
+        "20",
+        "--window-secs",
+        "3",
+        "--join-interval-ms",
+        "700",
+    ]
+    .map(String::from);
+    let json = load(&gateway_bin, &bench_bin, &[], &spaced)?;
+    print_stages("spaced", &json);
+    if per_packet.is_empty() {
+        return Ok(());
+    }
+    let mean = |on: bool| {
+        let v: Vec<f64> = per_packet
+            .iter()
+            .filter(|p| p.0 == on)
+            .map(|p| p.1)
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    println!(
+        "µs per forwarded packet at {viewers} viewers: GSO {:.2}, sendto {:.2}; GSO / sendto = {:.2}",
+        mean(true),
+        mean(false),
+        mean(true) / mean(false)
+    );
+    Ok(())
+}
+
+/// One `samsyn-bench load` run against a fresh gateway.
+fn load(
+    gateway_bin: &Path,
+    bench_bin: &Path,
+    env: &[(&str, &str)],
+    args: &[String],
+) -> anyhow::Result<serde_json::Value> {
+    let gateway =
+        Gateway::start_with_env(gateway_bin, netns::GATEWAY_IP, "warn,rtc_dtls=error", env)?;
+    let output = Command::new(bench_bin)
+        .args(["load", "--gateway", &gateway.base_url, "--data-dir"])
+        .arg(gateway.data_dir.path())
+        .arg("--gateway-bin")
+        .arg(gateway_bin)
+        .args(["--rooms", "1", "--max-loss-percent", "100"])
+        .args(["--local-address", netns::CLIENT_IP, "--json"])
+        .args(args)
+        .output()
+        .context("samsyn-bench load runs")?;
+    if !output.status.success() {
+        bail!("load failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+fn print_stages(label: &str, json: &serde_json::Value) {
+    for stage in json["stages"].as_array().into_iter().flatten() {
+        let f = |k: &str| stage[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{:<8} {:>7} {:>9.1} {:>12.2} {:>11.1} {:>9.1} {:>9.1} {:>8.2} {:>9.1}",
+            label,
+            f("viewers"),
+            f("gateway_cpu_percent"),
+            f("gateway_cpu_us_per_packet"),
+            f("egress_mbps_gateway"),
+            f("ttff_ms_p50"),
+            f("ttff_ms_p95"),
+            f("loss_percent_worst"),
+            f("gateway_memory_mib"),
+        );
+    }
+    println!(
+        "{label:<8} all: TTFF p50 {:.1} ms, p95 {:.1} ms; memory per viewer {:.0} KiB; \
+         forwarded {} / received {}",
+        json["ttff_ms_p50"].as_f64().unwrap_or(f64::NAN),
+        json["ttff_ms_p95"].as_f64().unwrap_or(f64::NAN),
+        json["memory_per_viewer_kib"].as_f64().unwrap_or(f64::NAN),
+        json["agreement"]["forwarded_packets_metrics"],
+        json["agreement"]["received_packets_viewers"],
+    );
+}

@@ -1,0 +1,473 @@
+//! The bench's own WebRTC endpoints: webrtc-rs's sans-IO `rtc` peer
+//! connections, each on a UDP socket the bench drives itself.
+//!
+//! The same path the video takes: ICE (the gateway is ICE-lite, the bench
+//! checks), DTLS, SRTP. No decoding, no encoding: senders write RTP packets
+//! the bench builds, receivers count what they decrypt.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::BytesMut;
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rtc::statistics::StatsSelector;
+use samsyn_gateway::media::peer::{KeyframeRequestTap, asks_for_keyframe};
+
+/// H.264 as the capture daemon sends it (constrained baseline, mode 1).
+pub const H264_FMTP: &str =
+    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+/// Time between ICE connectivity checks (200 of them: 5 s).
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(25);
+/// Largest datagram the bench reads.
+const MAX_DATAGRAM: usize = 2048;
+
+/// What a peer connection reported since it was last asked.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PeerState {
+    pub connected: bool,
+    pub failed: bool,
+}
+
+/// One RTP packet a receiving peer decrypted.
+#[derive(Debug)]
+pub struct Received {
+    pub at: Instant,
+    pub packet: rtp::Packet,
+}
+
+/// An `rtc` peer connection on its own non-blocking UDP socket.
+pub struct ClientPeer {
+    pub pc: RTCPeerConnection,
+    socket: UdpSocket,
+    local: SocketAddr,
+    state: PeerState,
+    /// Keyframe requests (PLI, FIR) received and not yet taken.
+    keyframe_requests: u64,
+    buf: Vec<u8>,
+}
+
+/// Which way the media goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Sends one H.264 video track (a camera, or a connection test).
+    SendVideo { ssrc: u32 },
+    /// Receives audio and video (a WHEP viewer).
+    Receive,
+}
+
+/// Where a peer's socket lives.
+#[derive(Debug, Clone, Default)]
+pub struct SocketOptions {
+    /// The local address; `None` picks the one the system routes to `towards`.
+    pub address: Option<IpAddr>,
+    /// Send through this network interface only (`IP_UNICAST_IF`), e.g. to
+    /// test the Wi-Fi and the 4G modem of one laptop separately.
+    pub interface: Option<String>,
+    /// STUN keepalive interval: each answered check is one RTT sample.
+    pub keepalive: Option<Duration>,
+}
+
+/// A peer connection that has offered and waits for the gateway's answer.
+///
+/// Its socket is opened only then: the answer names the gateway's media
+/// address, and the socket goes on the local address that routes there.
+/// The gateway (ICE-lite) learns the socket's address from our checks.
+pub struct OfferingPeer {
+    pc: RTCPeerConnection,
+    options: SocketOptions,
+}
+
+impl OfferingPeer {
+    /// A peer connection and its SDP offer.
+    pub fn offer(direction: Direction, options: &SocketOptions) -> anyhow::Result<(Self, String)> {
+        let mut pc = peer_connection(direction, options.keepalive)?;
+        let offer = pc.create_offer(None)?;
+        pc.set_local_description(Instant::now(), offer)?;
+        let sdp = pc
+            .local_description()
+            .context("no local description after the offer")?
+            .sdp;
+        Ok((
+            Self {
+                pc,
+                options: options.clone(),
+            },
+            sdp,
+        ))
+    }
+
+    /// Applies the gateway's answer, opens the socket and starts ICE.
+    pub fn connect(mut self, answer: String) -> anyhow::Result<ClientPeer> {
+        let gateway = answer_address(&answer).context(
+            "the gateway's answer names no media address (a=candidate); check the gateway's \
+             media.addresses",
+        )?;
+        self.pc.set_remote_description(
+            Instant::now(),
+            RTCSessionDescription::answer(answer).context("the gateway's answer is not SDP")?,
+        )?;
+        let address = match self.options.address {
+            Some(address) => address,
+            None => route_source(gateway)?,
+        };
+        let socket = UdpSocket::bind((address, 0))
+            .with_context(|| format!("cannot open a UDP socket on {address}"))?;
+        if let Some(interface) = &self.options.interface {
+            bind_interface(&socket, interface)?;
+        }
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".into(),
+                address: local.ip().to_string(),
+                port: local.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()?;
+        self.pc
+            .add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        self.pc
+            .add_local_candidate(RTCIceCandidateInit::default())?;
+        Ok(ClientPeer {
+            pc: self.pc,
+            socket,
+            local,
+            state: PeerState::default(),
+            keyframe_requests: 0,
+            buf: vec![0; MAX_DATAGRAM],
+        })
+    }
+}
+
+/// The address of the first candidate in an SDP answer.
+fn answer_address(sdp: &str) -> Option<IpAddr> {
+    sdp.lines().find_map(|line| {
+        let candidate = line.trim_end().strip_prefix("a=candidate:")?;
+        candidate.split(' ').nth(4)?.parse().ok()
+    })
+}
+
+impl ClientPeer {
+    pub fn local_address(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn state(&self) -> PeerState {
+        self.state
+    }
+
+    /// Keyframe requests received since the last call.
+    pub fn take_keyframe_requests(&mut self) -> u64 {
+        std::mem::take(&mut self.keyframe_requests)
+    }
+
+    /// True when a timer of the connection is due at `now`.
+    pub fn timer_due(&mut self, now: Instant) -> bool {
+        self.pc.poll_timeout().is_some_and(|t| t <= now)
+    }
+
+    /// Sends what the connection wants sent, reads what arrived, runs due
+    /// timers; hands decrypted RTP to `on_rtp`. Never blocks.
+    pub fn pump(&mut self, mut on_rtp: impl FnMut(Received)) {
+        loop {
+            self.send_pending();
+            let mut read_any = false;
+            while let Ok((len, remote)) = self.socket.recv_from(&mut self.buf) {
+                read_any = true;
+                let _ = self.pc.handle_read(TaggedBytesMut {
+                    now: Instant::now(),
+                    transport: transport(self.local, remote),
+                    message: BytesMut::from(&self.buf[..len]),
+                });
+            }
+            let now = Instant::now();
+            if self.pc.poll_timeout().is_some_and(|t| t <= now) {
+                let _ = self.pc.handle_timeout(now);
+            }
+            self.poll_events();
+            while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
+                match message {
+                    RTCMessage::RtpPacket(_, packet) => on_rtp(Received {
+                        at: Instant::now(),
+                        packet,
+                    }),
+                    RTCMessage::RtcpPacket(_, packets) if asks_for_keyframe(&packets) => {
+                        self.keyframe_requests += 1;
+                    }
+                    _ => {}
+                }
+            }
+            if !read_any {
+                self.send_pending();
+                return;
+            }
+        }
+    }
+
+    fn poll_events(&mut self) {
+        while let Some(event) = self.pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = event {
+                match state {
+                    RTCPeerConnectionState::Connected => self.state.connected = true,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                        self.state.failed = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn send_pending(&mut self) {
+        while let Some(out) = self.pc.poll_write() {
+            // A full send buffer drops the datagram, as a congested line would.
+            let _ = self.socket.send_to(&out.message, out.transport.peer_addr);
+        }
+    }
+
+    /// Writes one RTP packet on the first sender (encrypts it; [`Self::pump`]
+    /// or [`Self::flush`] puts it on the wire).
+    pub fn write_rtp(&mut self, packet: rtp::Packet) -> anyhow::Result<()> {
+        let sender = self.pc.get_senders().next().context("no sender")?;
+        self.pc
+            .rtp_sender(sender)
+            .context("the sender is gone")?
+            .write_rtp(Instant::now(), packet)?;
+        Ok(())
+    }
+
+    /// Puts everything written so far on the wire.
+    pub fn flush(&mut self) {
+        self.send_pending();
+    }
+
+    /// The payload type the gateway accepted for our H.264.
+    pub fn negotiated_video_payload_type(&self) -> Option<u8> {
+        let sdp = &self.pc.remote_description()?.sdp;
+        sdp.lines().find_map(|line| {
+            let rest = line.trim_end().strip_prefix("a=rtpmap:")?;
+            let (pt, codec) = rest.split_once(' ')?;
+            codec
+                .to_ascii_lowercase()
+                .starts_with("h264/")
+                .then(|| pt.parse().ok())?
+        })
+    }
+
+    /// The latest STUN round-trip time and how many answered checks it
+    /// comes from.
+    pub fn ice_rtt(&mut self) -> Option<(Duration, u64)> {
+        let report = self.pc.get_stats(Instant::now(), StatsSelector::None);
+        report
+            .candidate_pairs()
+            .filter(|p| p.responses_received > 0)
+            .max_by_key(|p| p.responses_received)
+            .map(|p| {
+                (
+                    Duration::from_secs_f64(p.current_round_trip_time.max(0.0)),
+                    p.responses_received,
+                )
+            })
+    }
+
+    /// Waits up to `max` for a datagram (or a due timer), so a loop over
+    /// [`Self::pump`] does not spin.
+    pub fn wait(&self, max: Duration) {
+        wait_readable(&[&self.socket], max);
+    }
+
+    /// The raw file descriptor, to wait on many peers at once.
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// Closes the connection (DTLS close_notify goes out).
+    pub fn close(&mut self) {
+        let _ = self.pc.close();
+        self.send_pending();
+    }
+}
+
+/// Waits until one of `sockets` is readable or `max` has passed.
+pub fn wait_readable(sockets: &[&UdpSocket], max: Duration) {
+    poll_ready(sockets, max);
+}
+
+/// Waits like [`wait_readable`]; says which sockets are readable.
+pub fn poll_ready(sockets: &[&UdpSocket], max: Duration) -> Vec<bool> {
+    use std::os::fd::AsRawFd;
+    let mut fds: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let timeout = i32::try_from(max.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the
+    // duration of the call.
+    unsafe {
+        libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout);
+    }
+    fds.iter()
+        .map(|fd| fd.revents & libc::POLLIN != 0)
+        .collect()
+}
+
+/// The payload types of the video section of an SDP (`m=video … <pt> <pt>`).
+pub fn video_payload_types(sdp: &str) -> Vec<u8> {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("m=video "))
+        .map(|m| {
+            m.split(' ')
+                .skip(2)
+                .filter_map(|pt| pt.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn transport(local: SocketAddr, remote: SocketAddr) -> TransportContext {
+    TransportContext {
+        local_addr: local,
+        peer_addr: remote,
+        ecn: None,
+        transport_protocol: TransportProtocol::UDP,
+    }
+}
+
+fn peer_connection(
+    direction: Direction,
+    keepalive: Option<Duration>,
+) -> anyhow::Result<RTCPeerConnection> {
+    let mut media_engine = MediaEngine::default();
+    media_engine.register_default_codecs()?;
+    // Reports only: no NACK responder, so a connection test's losses stay
+    // losses instead of coming back as retransmissions, and no NACK
+    // generator, so viewers measure the loss the gateway's forwarding has.
+    // Keyframe requests reach the application, for synthetic cameras.
+    let registry = configure_rtcp_reports(
+        Registry::new().with(KeyframeRequestTap::slot(), KeyframeRequestTap::default()),
+    );
+    // Check as browsers do, at once and then paced, not on rtc's 200 ms
+    // tick: the time to the first frame is the gateway's, not the bench's.
+    let mut settings = SettingEngineBuilder::new()
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(200));
+    if keepalive.is_some() {
+        settings = settings.with_ice_timeouts(None, None, keepalive);
+    }
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(settings.build())
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .build(Instant::now())?;
+    match direction {
+        Direction::SendVideo { ssrc } => {
+            let track = MediaStreamTrack::new(
+                "samsyn-bench".into(),
+                "video".into(),
+                "video".into(),
+                RtpCodecKind::Video,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: RTCRtpCodec {
+                        mime_type: "video/H264".into(),
+                        clock_rate: 90_000,
+                        channels: 0,
+                        sdp_fmtp_line: H264_FMTP.into(),
+                        rtcp_feedback: vec![],
+                    },
+                    ..Default::default()
+                }],
+            );
+            pc.add_track(track)?;
+        }
+        Direction::Receive => {
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                pc.add_transceiver_from_kind(
+                    kind,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        ..Default::default()
+                    }),
+                )?;
+            }
+        }
+    }
+    Ok(pc)
+}
+
+/// The local address the system would send from towards `remote`.
+fn route_source(remote: IpAddr) -> anyhow::Result<IpAddr> {
+    let unspecified: IpAddr = if remote.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    let probe = UdpSocket::bind((unspecified, 0))?;
+    // No datagram is sent: connect only asks the routing table.
+    probe
+        .connect((remote, 9))
+        .with_context(|| format!("no route to {remote}; check the network connection"))?;
+    Ok(probe.local_addr()?.ip())
+}
+
+/// Sends through `interface` only (`IP_UNICAST_IF`; needs no privileges).
+fn bind_interface(socket: &UdpSocket, interface: &str) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let name = std::ffi::CString::new(interface)?;
+    // SAFETY: `name` is a valid NUL-terminated string.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        bail!("no network interface named {interface}; `ip link` lists them");
+    }
+    // IP_UNICAST_IF takes the index in network byte order for IPv4.
+    let value = index.to_be();
+    // SAFETY: a valid socket and a pointer to a u32 of the given length.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_UNICAST_IF,
+            (&value as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        bail!(
+            "cannot send through {interface}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}

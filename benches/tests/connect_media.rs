@@ -1,0 +1,123 @@
+//! `samsyn-bench connect` against the real gateway over a rate-limited link.
+//!
+//! In a private network namespace: the gateway's media on 10.213.0.1, the
+//! bench sending from 10.213.0.2 through `veth-cl` (`--interface`), whose
+//! egress a token bucket (`tc tbf`) limits like a slow uplink. The bench must
+//! find the limit within ±25 % and pick the profile that fits.
+
+mod support;
+
+use support::{Gateway, artifacts_dir, assert_report_renders, binary, netns, run_bench, shape};
+
+fn connect(gateway: &Gateway, token: &str, room: &str, html: &str) -> (serde_json::Value, i32) {
+    let output = run_bench(&[
+        "connect",
+        "--html",
+        html,
+        "--gateway",
+        &gateway.base_url,
+        "--room",
+        room,
+        "--token",
+        token,
+        "--json",
+        "--interface",
+        "veth-cl",
+        "--local-address",
+        netns::CLIENT_IP,
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    let json = serde_json::from_str(&stdout).expect("connect --json prints one JSON object");
+    (json, output.status.code().expect("exit code"))
+}
+
+fn check_limit(limit_kbit: u32, expected_profile: &str, expected_exit: i32) {
+    let gateway = Gateway::start(
+        &binary("samsyn-gateway"),
+        netns::GATEWAY_IP,
+        "warn,rtc_dtls=error",
+    )
+    .expect("gateway starts");
+    let invite = gateway.create_room().expect("room");
+    shape("veth-cl", limit_kbit);
+    let started = std::time::Instant::now();
+    let html = artifacts_dir().join(format!("connect-{limit_kbit}kbit.html"));
+    let (json, code) = connect(
+        &gateway,
+        &invite.publisher_token,
+        &invite.room,
+        html.to_str().unwrap(),
+    );
+    let took = started.elapsed();
+    let found = json["max_sustainable_kbps"]
+        .as_f64()
+        .expect("max_sustainable_kbps");
+    // The limit counts IP packets; the bench reports media (RTP payload).
+    let error = (found - f64::from(limit_kbit)) / f64::from(limit_kbit);
+    println!(
+        "limit {limit_kbit} kbit/s: found {found} kbit/s ({:+.0} %), profile {}, rtt {} ms, exit {code}, {:.1} s",
+        error * 100.0,
+        json["profile"],
+        json["rtt_ms"],
+        took.as_secs_f64()
+    );
+    assert!(
+        error.abs() <= 0.25,
+        "found {found} kbit/s for a {limit_kbit} kbit/s limit"
+    );
+    assert_eq!(json["profile"], expected_profile);
+    assert_eq!(code, expected_exit);
+    assert!(
+        json["rtt_ms"].as_f64().is_some_and(|r| r < 50.0),
+        "{}",
+        json["rtt_ms"]
+    );
+    assert!(took.as_secs() < 30, "took {took:?}");
+
+    // The report IT would attach renders, with its plots.
+    let seen = assert_report_renders(&html, 4);
+    assert_eq!(seen["requests"], 0);
+    let level = if expected_exit == 0 {
+        "good"
+    } else {
+        "marginal"
+    };
+    assert_eq!(seen["verdict"], level);
+}
+
+#[test]
+fn connect_finds_a_3_mbit_uplink_and_chooses_720p() {
+    if !netns::isolate("connect_finds_a_3_mbit_uplink_and_chooses_720p") {
+        return;
+    }
+    check_limit(3000, "720p30", 0);
+}
+
+#[test]
+fn connect_finds_a_900_kbit_uplink_and_chooses_360p() {
+    if !netns::isolate("connect_finds_a_900_kbit_uplink_and_chooses_360p") {
+        return;
+    }
+    check_limit(900, "360p", 1);
+}
+
+#[test]
+fn connect_with_the_specialists_token_says_which_token_to_use() {
+    // No media moves: the gateway refuses the offer, so loopback will do.
+    let gateway =
+        Gateway::start(&binary("samsyn-gateway"), "127.0.0.1", "warn").expect("gateway starts");
+    let invite = gateway.create_room().expect("room");
+    let output = run_bench(&[
+        "connect",
+        "--gateway",
+        &invite.whip_url,
+        "--token",
+        &invite.viewer_token,
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "the line was not tested");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("publisher token"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no verdict for an untested line");
+}

@@ -1,0 +1,545 @@
+//! The quality ladder: one place that decides how much picture the daemon
+//! sends, so the latency budget holds on a busy laptop and on a thin uplink.
+//!
+//! A ladder is a list of [`Rung`]s, best first: the configured picture, then
+//! a faster encoder preset, then lower frame rates, then lower resolutions
+//! (see [`rungs`]). Two things push the picture down it:
+//!
+//! - **The encode budget** (this crate's latency measurement): every frame's
+//!   encode-path time goes in with [`QualityLadder::handle_frame`] (a frame
+//!   dropped because the encoder was busy goes in as
+//!   [`QualityLadder::handle_missed_frame`]). Once per
+//!   [`LadderConfig::window`] the window's p95 is judged. When it stays over
+//!   the budget for [`LadderConfig::step_down_after`] (every window but at
+//!   most one, the last over), the ladder steps one rung down. When it stays under `budget ×` [`LadderConfig::headroom`]
+//!   for [`LadderConfig::climb_after`], it climbs one rung. A climb that is
+//!   followed by a step back down within [`LadderConfig::probation`] failed:
+//!   the next climb from there waits twice as long (up to
+//!   [`LadderConfig::climb_after_max`]), so a laptop that cannot hold the
+//!   upper rung does not flap between the two.
+//! - **A constraint from the bitrate controller**: it reports the bitrate the
+//!   network allows with [`QualityLadder::handle_bitrate`]. Each rung needs
+//!   [`Rung::min_kbps`] (its pixel rate at [`MIN_BITS_PER_PIXEL`]); the
+//!   constraint is the best rung whose need fits. Climbing back needs
+//!   [`BITRATE_CLIMB_MARGIN`] more than the rung's need, so a bitrate
+//!   estimate wobbling around a threshold does not flap either.
+//!   [`QualityLadder::clear_bitrate`] lifts the constraint. In the daemon
+//!   the bitrate controller calls
+//!   [`LatencyHandle::set_available_bitrate`](super::controller::LatencyHandle::set_available_bitrate),
+//!   which feeds this ladder in the latency controller's task.
+//!
+//! The picture sent is the lower of the two: frame rate and size come from
+//! the lower rung, while the encoder preset follows the encode budget alone
+//! (a thin network is no reason to encode worse).
+//!
+//! The ladder is sans-IO in the str0m way: it never reads a clock and never
+//! sleeps. Callers pass `now` in, call [`QualityLadder::handle_timeout`] at
+//! [`QualityLadder::poll_timeout`], and take decisions with
+//! [`QualityLadder::poll_step`]; each [`Step`] says what to apply and why,
+//! with the measurement that caused it. Tests feed it recorded timing
+//! sequences on a made-up clock.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::stats::{ms, nearest_rank};
+
+/// Bits per pixel the picture needs at least to look acceptable in H.264 at
+/// low motion (a head camera over a wound); used for [`Rung::min_kbps`].
+pub const MIN_BITS_PER_PIXEL: f64 = 0.04;
+
+/// How much more than a rung's need the bitrate must allow before the
+/// bitrate constraint lets the picture climb back to it.
+pub const BITRATE_CLIMB_MARGIN: f64 = 1.25;
+
+/// One setting of the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rung {
+    /// Frame width sent, pixels.
+    pub width: u32,
+    /// Frame height sent, pixels.
+    pub height: u32,
+    /// Frames per second sent.
+    pub fps: u32,
+    /// Whether the encoder runs its fastest preset instead of the configured one.
+    pub fastest_preset: bool,
+}
+
+impl Rung {
+    /// The bitrate this rung needs at least, in kbit/s.
+    pub fn min_kbps(&self) -> u32 {
+        let pixels_per_second =
+            f64::from(self.width) * f64::from(self.height) * f64::from(self.fps);
+        (pixels_per_second * MIN_BITS_PER_PIXEL / 1000.0).round() as u32
+    }
+
+    /// This rung's size and rate with another preset.
+    fn with_preset_of(self, other: &Rung) -> Rung {
+        Rung {
+            fastest_preset: other.fastest_preset,
+            ..self
+        }
+    }
+}
+
+impl fmt::Display for Rung {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}@{}", self.width, self.height, self.fps)?;
+        if self.fastest_preset {
+            f.write_str(" fastest preset")?;
+        }
+        Ok(())
+    }
+}
+
+/// The ladder for a configured picture, best first: as configured; with the
+/// fastest preset (when the encoder has a faster one); at 2/3 and 1/2 of the
+/// frame rate; then at 3/4 and 1/2 of the size.
+pub fn rungs(width: u32, height: u32, fps: u32, has_faster_preset: bool) -> Vec<Rung> {
+    let top = Rung {
+        width,
+        height,
+        fps,
+        fastest_preset: false,
+    };
+    let mut ladder = vec![top];
+    let fast = Rung {
+        fastest_preset: has_faster_preset,
+        ..top
+    };
+    if has_faster_preset {
+        ladder.push(fast);
+    }
+    let mut lowest_fps = fps;
+    for rate in [fps * 2 / 3, fps / 2] {
+        if rate >= 5 && rate < lowest_fps {
+            ladder.push(Rung { fps: rate, ..fast });
+            lowest_fps = rate;
+        }
+    }
+    for (num, den) in [(3, 4), (1, 2)] {
+        let (w, h) = (even(width * num / den), even(height * num / den));
+        if w >= 16 && h >= 16 {
+            ladder.push(Rung {
+                width: w,
+                height: h,
+                fps: lowest_fps,
+                ..fast
+            });
+        }
+    }
+    ladder
+}
+
+fn even(v: u32) -> u32 {
+    v & !1
+}
+
+/// How the ladder judges the encode budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LadderConfig {
+    /// The encode budget: most time from capture timestamp to RTP.
+    pub budget: Duration,
+    /// Length of one judged window.
+    pub window: Duration,
+    /// Windows with fewer frames than this are not judged (the source
+    /// stalled, or the encoder was just restarted).
+    pub min_frames_per_window: usize,
+    /// p95 over the budget this long (one window under in between allowed):
+    /// step down.
+    pub step_down_after: Duration,
+    /// After any step, samples are ignored this long (the encoder restarts,
+    /// the first frames at the new setting are keyframes).
+    pub settle: Duration,
+    /// p95 under `budget × headroom` …
+    pub headroom: f64,
+    /// … this long: climb one rung.
+    pub climb_after: Duration,
+    /// Longest wait before climbing, after repeated failed climbs.
+    pub climb_after_max: Duration,
+    /// A step down this soon after climbing marks the climb as failed.
+    pub probation: Duration,
+}
+
+impl LadderConfig {
+    /// The defaults for a budget: 1 s windows, down after 3 s over, up after
+    /// 10 s under 60 % of the budget, failed climbs back off up to 5 minutes.
+    pub fn for_budget(budget: Duration) -> Self {
+        Self {
+            budget,
+            window: Duration::from_secs(1),
+            min_frames_per_window: 5,
+            step_down_after: Duration::from_secs(3),
+            settle: Duration::from_secs(1),
+            headroom: 0.6,
+            climb_after: Duration::from_secs(10),
+            climb_after_max: Duration::from_secs(300),
+            probation: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Why the ladder moved.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cause {
+    /// The encode path's p95 was over the budget in every window for `for_ms`.
+    OverBudget {
+        /// The last window's p95, ms (infinite when most frames were dropped).
+        p95_ms: f64,
+        /// The budget, ms.
+        budget_ms: f64,
+        /// How long it was over, ms.
+        for_ms: f64,
+    },
+    /// The p95 stayed under `headroom × budget` for `for_ms`.
+    Headroom {
+        /// The last window's p95, ms.
+        p95_ms: f64,
+        /// The budget, ms.
+        budget_ms: f64,
+        /// How long it was under, ms.
+        for_ms: f64,
+    },
+    /// The bitrate controller's estimate changed which rungs fit.
+    Bitrate {
+        /// The bitrate allowed, kbit/s (`None`: the constraint was lifted).
+        kbps: Option<u32>,
+        /// What the new rung needs at least, kbit/s.
+        rung_needs_kbps: u32,
+    },
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::OverBudget {
+                p95_ms,
+                budget_ms,
+                for_ms,
+            } => write!(
+                f,
+                "encode path p95 {} over the {budget_ms:.1} ms budget for {:.0} s",
+                if p95_ms.is_finite() {
+                    format!("{p95_ms:.1} ms")
+                } else {
+                    "(most frames dropped)".to_owned()
+                },
+                for_ms / 1e3
+            ),
+            Cause::Headroom {
+                p95_ms,
+                budget_ms,
+                for_ms,
+            } => write!(
+                f,
+                "encode path p95 {p95_ms:.1} ms, well under the {budget_ms:.1} ms budget for {:.0} s",
+                for_ms / 1e3
+            ),
+            Cause::Bitrate {
+                kbps: Some(kbps),
+                rung_needs_kbps,
+            } => write!(
+                f,
+                "the network allows {kbps} kbit/s; this setting needs {rung_needs_kbps} kbit/s"
+            ),
+            Cause::Bitrate {
+                kbps: None,
+                rung_needs_kbps,
+            } => write!(
+                f,
+                "bitrate constraint lifted; this setting needs {rung_needs_kbps} kbit/s"
+            ),
+        }
+    }
+}
+
+/// A decision: apply `rung` (index `to` of the ladder), because of `cause`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Step {
+    /// Rung index before.
+    pub from: usize,
+    /// Rung index after (higher is lower quality).
+    pub to: usize,
+    /// The setting to apply now (size and rate of rung `to`; preset as the
+    /// encode budget decides).
+    pub rung: Rung,
+    /// Why.
+    pub cause: Cause,
+}
+
+/// The ladder's state; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct QualityLadder {
+    rungs: Vec<Rung>,
+    config: LadderConfig,
+    /// Rung index the encode budget asks for.
+    budget_rung: usize,
+    /// Best rung index the bitrate allows (0 when unconstrained).
+    bitrate_rung: usize,
+    bitrate_kbps: Option<u32>,
+    /// What was last handed out.
+    applied: usize,
+    applied_rung: Rung,
+    window_start: Instant,
+    window: Vec<Duration>,
+    ignore_until: Instant,
+    /// Verdicts of the last judged windows, newest last: over budget or not.
+    verdicts: VecDeque<bool>,
+    under_since: Option<Instant>,
+    last_p95: Option<Duration>,
+    /// When the last climb (to which rung) happened.
+    last_climb: Option<(Instant, usize)>,
+    /// Per rung index: how long to wait before climbing from it.
+    climb_wait: Vec<Duration>,
+    steps: VecDeque<Step>,
+}
+
+impl QualityLadder {
+    /// A ladder over `rungs` (best first, at least one), starting at the top.
+    pub fn new(rungs: Vec<Rung>, config: LadderConfig, now: Instant) -> Self {
+        assert!(!rungs.is_empty(), "a ladder has at least one rung");
+        let top = rungs[0];
+        Self {
+            climb_wait: vec![config.climb_after; rungs.len()],
+            rungs,
+            config,
+            budget_rung: 0,
+            bitrate_rung: 0,
+            bitrate_kbps: None,
+            applied: 0,
+            applied_rung: top,
+            window_start: now,
+            window: Vec::new(),
+            ignore_until: now,
+            verdicts: VecDeque::new(),
+            under_since: None,
+            last_p95: None,
+            last_climb: None,
+            steps: VecDeque::new(),
+        }
+    }
+
+    /// The rungs, best first.
+    pub fn rungs(&self) -> &[Rung] {
+        &self.rungs
+    }
+
+    /// The rung index in force and its setting.
+    pub fn current(&self) -> (usize, Rung) {
+        (self.applied, self.applied_rung)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LadderConfig {
+        &self.config
+    }
+
+    /// The p95 of the last judged window.
+    pub fn last_p95(&self) -> Option<Duration> {
+        self.last_p95
+    }
+
+    /// One frame's encode-path time.
+    pub fn handle_frame(&mut self, now: Instant, encode_path: Duration) {
+        self.roll(now);
+        if now >= self.ignore_until {
+            self.window.push(encode_path);
+        }
+    }
+
+    /// A frame that missed the budget without an encode-path time (dropped
+    /// because the encoder was busy): counts as over any budget.
+    pub fn handle_missed_frame(&mut self, now: Instant) {
+        self.handle_frame(now, Duration::MAX);
+    }
+
+    /// The bitrate controller's constraint: the network allows `kbps`.
+    pub fn handle_bitrate(&mut self, now: Instant, kbps: u32) {
+        self.roll(now);
+        let fits =
+            |i: usize, margin: f64| f64::from(self.rungs[i].min_kbps()) * margin <= f64::from(kbps);
+        let mut best = (0..self.rungs.len())
+            .find(|&i| fits(i, 1.0))
+            .unwrap_or(self.rungs.len() - 1);
+        // Climbing back above the current constraint needs a margin.
+        if best < self.bitrate_rung {
+            best = (best..self.bitrate_rung)
+                .find(|&i| fits(i, BITRATE_CLIMB_MARGIN))
+                .unwrap_or(self.bitrate_rung);
+        }
+        self.bitrate_kbps = Some(kbps);
+        if best != self.bitrate_rung {
+            self.bitrate_rung = best;
+            self.decide(Cause::Bitrate {
+                kbps: Some(kbps),
+                rung_needs_kbps: 0,
+            });
+        }
+    }
+
+    /// Lifts the bitrate constraint (the controller has no estimate).
+    pub fn clear_bitrate(&mut self, now: Instant) {
+        self.roll(now);
+        self.bitrate_kbps = None;
+        if self.bitrate_rung != 0 {
+            self.bitrate_rung = 0;
+            self.decide(Cause::Bitrate {
+                kbps: None,
+                rung_needs_kbps: 0,
+            });
+        }
+    }
+
+    /// When [`Self::handle_timeout`] must be called next: the end of the
+    /// current window.
+    pub fn poll_timeout(&self) -> Instant {
+        self.window_start + self.config.window
+    }
+
+    /// Judges every window that ended by `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.roll(now);
+    }
+
+    /// The next decision to apply, oldest first.
+    pub fn poll_step(&mut self) -> Option<Step> {
+        self.steps.pop_front()
+    }
+
+    fn roll(&mut self, now: Instant) {
+        while now >= self.window_start + self.config.window {
+            let end = self.window_start + self.config.window;
+            self.judge_window(end);
+            self.window_start = end;
+        }
+    }
+
+    fn judge_window(&mut self, end: Instant) {
+        let mut samples = std::mem::take(&mut self.window);
+        if samples.len() < self.config.min_frames_per_window {
+            return;
+        }
+        samples.sort_unstable();
+        let p95 = nearest_rank(&samples, 0.95);
+        self.last_p95 = Some(p95);
+        let start = end - self.config.window;
+        let budget = self.config.budget;
+        // Over budget in all but one of the last `needed + 1` windows, and in
+        // the last: a load that lets one window through now and then (a
+        // CPU hog sharing the core) still counts as staying over, while a
+        // spike shorter than `step_down_after` does not.
+        let needed = (self.config.step_down_after.as_secs_f64() / self.config.window.as_secs_f64())
+            .ceil()
+            .max(1.0) as usize;
+        self.verdicts.push_back(p95 > budget);
+        while self.verdicts.len() > needed + 1 {
+            self.verdicts.pop_front();
+        }
+        if p95 > budget {
+            self.under_since = None;
+            let over = self.verdicts.iter().filter(|v| **v).count();
+            let over_for = self.config.window * over as u32;
+            if over >= needed && self.budget_rung + 1 < self.rungs.len() {
+                self.step_budget_rung(end, self.budget_rung + 1);
+                self.decide(Cause::OverBudget {
+                    p95_ms: if p95 == Duration::MAX {
+                        f64::INFINITY
+                    } else {
+                        ms(p95)
+                    },
+                    budget_ms: ms(budget),
+                    for_ms: ms(over_for),
+                });
+            }
+        } else {
+            if p95.as_secs_f64() <= budget.as_secs_f64() * self.config.headroom {
+                let since = *self.under_since.get_or_insert(start);
+                let under_for = end - since;
+                if self.budget_rung > 0 && under_for >= self.climb_wait[self.budget_rung] {
+                    self.step_budget_rung(end, self.budget_rung - 1);
+                    self.decide(Cause::Headroom {
+                        p95_ms: ms(p95),
+                        budget_ms: ms(budget),
+                        for_ms: ms(under_for),
+                    });
+                }
+            } else {
+                self.under_since = None;
+            }
+        }
+    }
+
+    fn step_budget_rung(&mut self, now: Instant, to: usize) {
+        let from = self.budget_rung;
+        if to > from {
+            // Down: was the last climb to `from` a mistake?
+            if let Some((at, climbed_to)) = self.last_climb
+                && climbed_to == from
+                && now.saturating_duration_since(at) <= self.config.probation
+            {
+                let wait = &mut self.climb_wait[to];
+                *wait = (*wait * 2).min(self.config.climb_after_max);
+            }
+            self.last_climb = None;
+        } else {
+            self.last_climb = Some((now, to));
+        }
+        self.budget_rung = to;
+        self.verdicts.clear();
+        self.under_since = None;
+        self.window.clear();
+        self.ignore_until = now + self.config.settle;
+    }
+
+    /// Hands out a step when the effective setting changed.
+    fn decide(&mut self, cause: Cause) {
+        let index = self.budget_rung.max(self.bitrate_rung);
+        let rung = self.rungs[index].with_preset_of(&self.rungs[self.budget_rung]);
+        if rung == self.applied_rung && index == self.applied {
+            return;
+        }
+        let cause = match cause {
+            Cause::Bitrate { kbps, .. } => Cause::Bitrate {
+                kbps,
+                rung_needs_kbps: self.rungs[index].min_kbps(),
+            },
+            other => other,
+        };
+        self.steps.push_back(Step {
+            from: self.applied,
+            to: index,
+            rung,
+            cause,
+        });
+        self.applied = index;
+        self.applied_rung = rung;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rungs_of_720p30() {
+        let ladder = rungs(1280, 720, 30, true);
+        let shown: Vec<String> = ladder.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "1280x720@30",
+                "1280x720@30 fastest preset",
+                "1280x720@20 fastest preset",
+                "1280x720@15 fastest preset",
+                "960x540@15 fastest preset",
+                "640x360@15 fastest preset",
+            ]
+        );
+        assert_eq!(rungs(1280, 720, 30, false).len(), 5);
+        assert_eq!(ladder[0].min_kbps(), 1106);
+    }
+}

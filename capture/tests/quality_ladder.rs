@@ -1,0 +1,376 @@
+//! The quality ladder's decisions on recorded timing sequences: frames at
+//! 30 fps on a made-up clock, each with its encode-path time, in phases
+//! (idle laptop, a CPU hog, an encoder too slow for the setting). No
+//! pipeline, no sleeps: the same sequence always gives the same steps.
+
+use std::time::{Duration, Instant};
+
+use samsyn_capture::latency::ladder::{Cause, LadderConfig, QualityLadder, Rung, Step, rungs};
+
+const FRAME: Duration = Duration::from_nanos(33_333_333);
+const BUDGET: Duration = Duration::from_nanos(33_333_333);
+
+/// One stretch of a recording: `secs` of frames whose encode-path times
+/// cycle through `ms` (None: the frame was dropped, encoder busy).
+struct Phase {
+    secs: u64,
+    ms: &'static [Option<f64>],
+}
+
+const IDLE: &[Option<f64>] = &[
+    Some(7.9),
+    Some(9.4),
+    Some(8.2),
+    Some(11.8),
+    Some(8.8),
+    Some(10.1),
+];
+/// x264 with the other core busy: most frames over a 33 ms budget.
+const HOGGED: &[Option<f64>] = &[
+    Some(41.0),
+    Some(52.3),
+    Some(38.9),
+    None,
+    Some(47.5),
+    Some(61.0),
+];
+/// After stepping down under load: inside the budget, but not by much.
+const HOGGED_FASTER: &[Option<f64>] = &[Some(21.0), Some(24.6), Some(19.8), Some(27.1), Some(22.4)];
+/// Nearly idle after a step down: well under 60 % of the budget.
+const RELIEVED: &[Option<f64>] = &[Some(6.1), Some(7.5), Some(6.8), Some(9.2), Some(7.0)];
+/// Two seconds of trouble (an antivirus scan starting).
+const SPIKE: &[Option<f64>] = &[Some(48.0), Some(55.0), Some(39.0)];
+/// 1 frame in 20 dropped, the rest fine: 5 % missed.
+const FEW_DROPS: &[Option<f64>] = &[
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    Some(9.0),
+    None,
+];
+/// Every other frame dropped.
+const HALF_DROPPED: &[Option<f64>] = &[Some(20.0), None];
+
+struct Run {
+    ladder: QualityLadder,
+    start: Instant,
+    now: Instant,
+    /// Each step with the time it was taken, seconds from the start.
+    steps: Vec<(f64, Step)>,
+}
+
+impl Run {
+    fn new() -> Self {
+        let start = Instant::now();
+        Self {
+            ladder: QualityLadder::new(
+                rungs(1280, 720, 30, true),
+                LadderConfig::for_budget(BUDGET),
+                start,
+            ),
+            start,
+            now: start,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Plays `phases` frame by frame, calling the ladder's timeout when due.
+    fn play(&mut self, phases: &[Phase]) -> &mut Self {
+        for phase in phases {
+            let frames = phase.secs * 30;
+            for i in 0..frames {
+                self.now += FRAME;
+                while self.ladder.poll_timeout() <= self.now {
+                    let due = self.ladder.poll_timeout();
+                    self.ladder.handle_timeout(due);
+                    self.collect(due);
+                }
+                match phase.ms[i as usize % phase.ms.len()] {
+                    Some(ms) => self
+                        .ladder
+                        .handle_frame(self.now, Duration::from_secs_f64(ms / 1e3)),
+                    None => self.ladder.handle_missed_frame(self.now),
+                }
+                self.collect(self.now);
+            }
+        }
+        self
+    }
+
+    fn collect(&mut self, at: Instant) {
+        while let Some(step) = self.ladder.poll_step() {
+            let secs = (at - self.start).as_secs_f64();
+            println!(
+                "{secs:6.2} s: rung {} → {} ({}): {}",
+                step.from, step.to, step.rung, step.cause
+            );
+            self.steps.push((secs, step));
+        }
+    }
+
+    fn rung(&self) -> usize {
+        self.ladder.current().0
+    }
+}
+
+fn secs(s: u64, ms: &'static [Option<f64>]) -> Phase {
+    Phase { secs: s, ms }
+}
+
+#[test]
+fn an_idle_laptop_never_steps() {
+    let mut run = Run::new();
+    run.play(&[secs(120, IDLE)]);
+    assert!(run.steps.is_empty(), "{:?}", run.steps);
+    let p95 = run.ladder.last_p95().unwrap();
+    assert!(p95 < BUDGET, "{p95:?}");
+}
+
+#[test]
+fn a_cpu_hog_steps_down_within_five_seconds_and_the_budget_holds_again() {
+    let mut run = Run::new();
+    run.play(&[secs(10, IDLE), secs(6, HOGGED)]);
+    let (at, first) = run.steps[0];
+    assert_eq!((first.from, first.to), (0, 1));
+    assert!(
+        first.rung.fastest_preset,
+        "the first rung is the faster preset"
+    );
+    assert!(
+        at - 10.0 <= 5.0,
+        "stepped down {:.1} s after the hog started; the target is 5 s",
+        at - 10.0
+    );
+    let Cause::OverBudget {
+        p95_ms,
+        budget_ms,
+        for_ms,
+    } = first.cause
+    else {
+        panic!("{:?}", first.cause);
+    };
+    assert!(
+        p95_ms > budget_ms && (budget_ms - 33.333).abs() < 0.01,
+        "{p95_ms} {budget_ms}"
+    );
+    assert!(for_ms >= 3000.0);
+    let shown = first.cause.to_string();
+    assert!(shown.contains("over the 33.3 ms budget for 3 s"), "{shown}");
+
+    // The faster preset holds the budget under the same load: no more steps.
+    let before = run.steps.len();
+    run.play(&[secs(60, HOGGED_FASTER)]);
+    assert_eq!(run.steps.len(), before, "{:?}", &run.steps[before..]);
+    assert!(run.ladder.last_p95().unwrap() < BUDGET);
+    assert_eq!(run.rung(), 1);
+}
+
+#[test]
+fn a_load_that_lets_a_second_through_now_and_then_still_steps_down() {
+    let mut run = Run::new();
+    // A hog sharing the core: over, over, one good second, over again.
+    run.play(&[
+        secs(10, IDLE),
+        secs(2, HOGGED),
+        secs(1, IDLE),
+        secs(2, HOGGED),
+    ]);
+    let (at, step) = run.steps.first().copied().expect("a step down");
+    assert_eq!(step.to, 1);
+    assert!(
+        at - 10.0 <= 5.0,
+        "stepped down {:.1} s after the load began",
+        at - 10.0
+    );
+}
+
+#[test]
+fn a_two_second_spike_is_ridden_out() {
+    let mut run = Run::new();
+    run.play(&[secs(10, IDLE), secs(2, SPIKE), secs(20, IDLE)]);
+    assert!(run.steps.is_empty(), "{:?}", run.steps);
+}
+
+#[test]
+fn an_encoder_too_slow_keeps_stepping_until_the_budget_holds() {
+    let mut run = Run::new();
+    // Every rung above 960x540 stays over budget.
+    run.play(&[secs(30, HOGGED)]);
+    let rungs: Vec<usize> = run.steps.iter().map(|(_, s)| s.to).collect();
+    assert_eq!(
+        rungs,
+        [1, 2, 3, 4, 5],
+        "down one rung at a time to the bottom"
+    );
+    let times: Vec<f64> = run.steps.iter().map(|(t, _)| *t).collect();
+    for pair in times.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 3.0,
+            "each step waits for 3 s of fresh measurements: {times:?}"
+        );
+    }
+    assert_eq!(run.steps[2].1.rung.fps, 15);
+    assert_eq!(
+        (run.steps[4].1.rung.width, run.steps[4].1.rung.height),
+        (640, 360)
+    );
+}
+
+#[test]
+fn headroom_climbs_back_and_a_failed_climb_backs_off_instead_of_flapping() {
+    let mut run = Run::new();
+    run.play(&[secs(6, HOGGED)]);
+    assert_eq!(run.rung(), 1);
+    // The hog is gone: 10 s of headroom climbs back to the top.
+    run.play(&[secs(12, RELIEVED)]);
+    assert_eq!(run.rung(), 0, "{:?}", run.steps);
+    let (_, up) = run.steps.last().copied().unwrap();
+    assert!(matches!(up.cause, Cause::Headroom { .. }), "{:?}", up.cause);
+    assert!(!up.rung.fastest_preset);
+
+    // But the top rung alone is too slow on this laptop (the load is there
+    // whenever the configured preset runs): down again, and every later
+    // climb attempt waits twice as long as the one before.
+    let mut t = 0;
+    let mut climbs = 0;
+    while t < 300 {
+        if run.rung() == 0 {
+            run.play(&[secs(1, HOGGED)]);
+        } else {
+            run.play(&[secs(1, RELIEVED)]);
+        }
+        t += 1;
+        climbs = run
+            .steps
+            .iter()
+            .filter(|(_, s)| matches!(s.cause, Cause::Headroom { .. }))
+            .count();
+    }
+    let ups: Vec<f64> = run
+        .steps
+        .iter()
+        .filter(|(_, s)| matches!(s.cause, Cause::Headroom { .. }))
+        .map(|(t, _)| *t)
+        .collect();
+    println!("climbs at {ups:?}");
+    assert!(
+        climbs <= 6,
+        "{climbs} climbs in 5 minutes is flapping: {ups:?}"
+    );
+    let gaps: Vec<f64> = ups.windows(2).map(|w| w[1] - w[0]).collect();
+    for pair in gaps.windows(2) {
+        assert!(
+            pair[1] > pair[0] * 1.5,
+            "the waits between climbs grow: {gaps:?}"
+        );
+    }
+}
+
+#[test]
+fn dropped_frames_count_against_the_budget() {
+    let mut run = Run::new();
+    run.play(&[secs(20, FEW_DROPS)]);
+    assert!(
+        run.steps.is_empty(),
+        "5 % dropped is within the p95: {:?}",
+        run.steps
+    );
+    run.play(&[secs(5, HALF_DROPPED)]);
+    let (_, step) = run.steps[0];
+    let Cause::OverBudget { p95_ms, .. } = step.cause else {
+        panic!("{:?}", step.cause);
+    };
+    assert!(p95_ms.is_infinite());
+    assert!(step.cause.to_string().contains("most frames dropped"));
+}
+
+#[test]
+fn a_stalled_source_is_not_judged() {
+    let mut run = Run::new();
+    run.play(&[secs(3, HOGGED)]);
+    // No frames at all for 30 s (camera unplugged): nothing to judge.
+    let end = run.now + Duration::from_secs(30);
+    while run.ladder.poll_timeout() <= end {
+        let due = run.ladder.poll_timeout();
+        run.ladder.handle_timeout(due);
+        run.collect(due);
+    }
+    run.now = end;
+    assert!(run.steps.len() <= 1, "{:?}", run.steps);
+}
+
+#[test]
+fn the_bitrate_constraint_lowers_size_and_rate_but_not_the_preset() {
+    let mut run = Run::new();
+    run.play(&[secs(5, IDLE)]);
+    let now = run.now;
+    // 800 kbit/s: 720p30 needs 1106, 720p20 needs 737.
+    run.ladder.handle_bitrate(now, 800);
+    run.collect(now);
+    let (_, step) = run.steps[0];
+    assert_eq!((step.rung.width, step.rung.fps), (1280, 20));
+    assert!(
+        !step.rung.fastest_preset,
+        "a thin network is no reason to encode worse"
+    );
+    assert_eq!(
+        step.cause,
+        Cause::Bitrate {
+            kbps: Some(800),
+            rung_needs_kbps: 737
+        }
+    );
+    assert!(step.cause.to_string().contains("800 kbit/s"));
+
+    // 1200 kbit/s would fit 720p30 (1106) but not with the climbing margin.
+    run.ladder.handle_bitrate(now, 1200);
+    run.collect(now);
+    assert_eq!(run.steps.len(), 1, "no climb without margin");
+    run.ladder.handle_bitrate(now, 1500);
+    run.collect(now);
+    assert_eq!(run.steps.last().unwrap().1.to, 0);
+
+    // Both at once: the lower of the two wins, the preset follows the CPU.
+    run.ladder.handle_bitrate(now, 300);
+    run.collect(now);
+    let lowest = run.steps.last().unwrap().1;
+    assert_eq!(
+        (lowest.rung.width, lowest.rung.height, lowest.rung.fps),
+        (640, 360, 15)
+    );
+    run.play(&[secs(6, HOGGED)]);
+    let last = run.steps.last().unwrap().1;
+    assert!(
+        last.rung.fastest_preset,
+        "the CPU step changes the preset only"
+    );
+    assert_eq!((last.rung.width, last.rung.fps), (640, 15));
+    let now = run.now;
+    run.ladder.clear_bitrate(now);
+    run.collect(now);
+    let lifted = run.steps.last().unwrap().1;
+    assert_eq!(
+        lifted.rung,
+        Rung {
+            width: 1280,
+            height: 720,
+            fps: 30,
+            fastest_preset: true
+        }
+    );
+}

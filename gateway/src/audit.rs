@@ -1,0 +1,232 @@
+//! `samsyn-gateway audit`: the audit trail, readable, for the people who
+//! must answer "who watched this consultation".
+
+use std::fmt::Write as _;
+
+use anyhow::Context;
+use samsyn_config::GatewayConfig;
+use samsyn_signaling::audit::{AuditEvent, AuditRecord, read_trail};
+
+/// Prints the trail (of one room, if given) as a table, or as JSON lines.
+pub fn show(config: &GatewayConfig, room: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let records = read_trail(&config.data_dir, |path, line| {
+        eprintln!(
+            "samsyn-gateway: skipping line {line} of {}: not an audit record",
+            path.display()
+        );
+    })
+    .with_context(|| {
+        format!(
+            "cannot read the audit trail in {}",
+            config.data_dir.display()
+        )
+    })?;
+    let records: Vec<AuditRecord> = records
+        .into_iter()
+        .filter(|r| room.is_none_or(|room| r.event.room() == Some(room)))
+        .collect();
+    if json {
+        for record in &records {
+            println!("{}", serde_json::to_string(record)?);
+        }
+        return Ok(());
+    }
+    if records.is_empty() {
+        match room {
+            Some(room) => println!("Nothing recorded for room {room}."),
+            None => println!("The audit trail is empty."),
+        }
+        return Ok(());
+    }
+    print!("{}", table(&records));
+    if room.is_some() {
+        print!("\n{}", who_was_there(&records));
+    }
+    Ok(())
+}
+
+/// One line per event.
+fn table(records: &[AuditRecord]) -> String {
+    let mut out = format!(
+        "{:<20}  {:<13} {:<11} {:<10} {:<24} {:<15} details\n",
+        "time (UTC)", "event", "room", "role", "name", "address"
+    );
+    for record in records {
+        let (event, room, role, name, address, details) = columns(&record.event);
+        let _ = writeln!(
+            out,
+            "{:<20}  {event:<13} {room:<11} {role:<10} {name:<24} {address:<15} {details}",
+            record.time.trim_end_matches('Z').replace('T', " ")
+        );
+    }
+    out
+}
+
+type Columns<'a> = (&'static str, &'a str, &'a str, String, String, String);
+
+fn columns(event: &AuditEvent) -> Columns<'_> {
+    match event {
+        AuditEvent::RoomCreated {
+            room,
+            label,
+            expires_at,
+            by,
+        } => (
+            "room created",
+            room,
+            "",
+            String::new(),
+            String::new(),
+            format!("label {label:?}, open until {expires_at}, by {by}"),
+        ),
+        AuditEvent::RoomEnded { room, by } => (
+            "room ended",
+            room,
+            "",
+            String::new(),
+            String::new(),
+            format!("by {by}"),
+        ),
+        AuditEvent::Joined {
+            room,
+            role,
+            name,
+            token_id,
+            address,
+            ..
+        } => (
+            "joined",
+            room,
+            role,
+            display(name),
+            address.map(|a| a.to_string()).unwrap_or_default(),
+            format!("token {token_id}"),
+        ),
+        AuditEvent::Left {
+            room,
+            role,
+            name,
+            reason,
+            seconds,
+            ..
+        } => (
+            "left",
+            room,
+            role,
+            display(name),
+            String::new(),
+            format!("{reason}, after {}", duration(*seconds)),
+        ),
+        AuditEvent::Refused {
+            room,
+            code,
+            address,
+        } => (
+            "refused",
+            room.as_deref().unwrap_or(""),
+            "",
+            String::new(),
+            address.map(|a| a.to_string()).unwrap_or_default(),
+            code.clone(),
+        ),
+    }
+}
+
+/// Everyone who joined, with their role, name, when and for how long.
+fn who_was_there(records: &[AuditRecord]) -> String {
+    let mut out = String::from("Who was there:\n");
+    for record in records {
+        let AuditEvent::Joined {
+            session,
+            role,
+            name,
+            address,
+            ..
+        } = &record.event
+        else {
+            continue;
+        };
+        let left = records.iter().find_map(|r| match &r.event {
+            AuditEvent::Left {
+                session: s,
+                seconds,
+                reason,
+                ..
+            } if s == session => Some((r.time.as_str(), *seconds, reason.as_str())),
+            _ => None,
+        });
+        let stay = match left {
+            Some((at, seconds, reason)) => {
+                format!("until {at} ({}, {reason})", duration(seconds))
+            }
+            None => "no leaving recorded (still in, or the gateway stopped)".to_owned(),
+        };
+        let from = address.map(|a| format!(" from {a}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {role:<10} {:<24} joined {}{from}, {stay}",
+            display(name),
+            record.time
+        );
+    }
+    out
+}
+
+fn display(name: &Option<String>) -> String {
+    name.clone().unwrap_or_else(|| "(no name)".to_owned())
+}
+
+fn duration(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_was_there_pairs_joins_with_leaves() {
+        let record = |time: &str, event| AuditRecord {
+            time: time.to_owned(),
+            event,
+        };
+        let records = vec![
+            record(
+                "2026-11-29T10:00:00Z",
+                AuditEvent::Joined {
+                    room: "ward".into(),
+                    session: "s1".into(),
+                    role: "specialist".into(),
+                    name: Some("Dr. Berg".into()),
+                    token_id: "t1".into(),
+                    address: Some("10.0.0.7".parse().unwrap()),
+                },
+            ),
+            record(
+                "2026-11-29T10:25:30Z",
+                AuditEvent::Left {
+                    room: "ward".into(),
+                    session: "s1".into(),
+                    role: "specialist".into(),
+                    name: Some("Dr. Berg".into()),
+                    token_id: "t1".into(),
+                    reason: "left".into(),
+                    seconds: 1530,
+                },
+            ),
+        ];
+        let text = who_was_there(&records);
+        assert!(
+            text.contains("specialist Dr. Berg")
+                && text.contains("from 10.0.0.7")
+                && text.contains("25 min 30 s, left"),
+            "{text}"
+        );
+        let table = table(&records);
+        assert!(table.contains("2026-11-29 10:00:00"), "{table}");
+    }
+}

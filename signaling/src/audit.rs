@@ -1,0 +1,339 @@
+//! The audit trail: who joined and left which consultation, when rooms were
+//! created and ended, and which requests were refused.
+//!
+//! One JSON object per line in `<data_dir>/audit/audit.log`, mode 0600,
+//! each line synced to disk before the request it records is answered.
+//! When the file would outgrow `max_file_bytes` it is renamed to
+//! `audit.log.1` (the older ones shift up to `audit.log.<max_files>`, and
+//! the oldest is deleted). [`read_trail`] reads them back in order, for
+//! `samsyn-gateway audit`.
+//!
+//! The trail is the one place that holds display names and client
+//! addresses: it is what the hospital needs to answer "who watched this
+//! consultation". Logs never carry them. A failing write is logged as an
+//! error and does not stop the consultation: patient care comes first, and
+//! the error tells IT to fix the disk.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{rfc3339_utc, unix_now};
+use crate::private_files::{self, PathError};
+
+/// Directory under the data directory that holds the trail.
+pub const AUDIT_DIR: &str = "audit";
+/// The current file; rotated ones get `.1`, `.2`, … appended.
+pub const AUDIT_FILE: &str = "audit.log";
+
+/// One line of the trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// RFC 3339 UTC.
+    pub time: String,
+    #[serde(flatten)]
+    pub event: AuditEvent,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AuditEvent {
+    RoomCreated {
+        room: String,
+        label: String,
+        expires_at: String,
+        /// `command line`, or `api (token <id>)`.
+        by: String,
+    },
+    RoomEnded {
+        room: String,
+        by: String,
+    },
+    Joined {
+        room: String,
+        session: String,
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        token_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<IpAddr>,
+    },
+    Left {
+        room: String,
+        session: String,
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        token_id: String,
+        /// `left` (DELETE), `connection lost`, `room ended`, …
+        reason: String,
+        /// How long they were in.
+        seconds: u64,
+    },
+    /// A request with a token that did not admit it (the error code says why).
+    Refused {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        code: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<IpAddr>,
+    },
+}
+
+impl AuditEvent {
+    /// The room this event concerns, if any.
+    pub fn room(&self) -> Option<&str> {
+        match self {
+            AuditEvent::RoomCreated { room, .. }
+            | AuditEvent::RoomEnded { room, .. }
+            | AuditEvent::Joined { room, .. }
+            | AuditEvent::Left { room, .. } => Some(room),
+            AuditEvent::Refused { room, .. } => room.as_deref(),
+        }
+    }
+}
+
+/// Rotation limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    pub max_file_bytes: u64,
+    pub max_files: u32,
+}
+
+/// The writer; `disabled` writes nothing.
+#[derive(Debug)]
+pub struct AuditLog {
+    writer: Option<Mutex<Writer>>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    size: u64,
+    rotation: Rotation,
+}
+
+impl AuditLog {
+    /// Opens (creating 0700/0600) `<data_dir>/audit/audit.log` for appending.
+    pub fn open(data_dir: &Path, rotation: Rotation) -> Result<Self, PathError> {
+        let dir = data_dir.join(AUDIT_DIR);
+        private_files::create_private_dir(&dir)?;
+        let path = dir.join(AUDIT_FILE);
+        let file = private_files::open_private_append(&path)?;
+        let size = file
+            .metadata()
+            .map_err(|source| PathError::new(&path, source))?
+            .len();
+        Ok(Self {
+            writer: Some(Mutex::new(Writer {
+                dir,
+                file,
+                size,
+                rotation,
+            })),
+        })
+    }
+
+    /// A trail that records nothing (`audit.enabled = false`).
+    pub fn disabled() -> Self {
+        Self { writer: None }
+    }
+
+    /// Appends `event`, stamped with the current time.
+    pub fn record(&self, event: AuditEvent) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let record = AuditRecord {
+            time: rfc3339_utc(unix_now()),
+            event,
+        };
+        let mut line = serde_json::to_vec(&record).expect("audit records serialize");
+        line.push(b'\n');
+        let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(err) = writer.append(&line) {
+            tracing::error!(
+                "the audit trail could not be written: {err}; check free space and permissions \
+                 of the data directory's audit/ folder"
+            );
+        }
+    }
+}
+
+impl Writer {
+    fn append(&mut self, line: &[u8]) -> Result<(), PathError> {
+        if self.size > 0 && self.size + line.len() as u64 > self.rotation.max_file_bytes {
+            self.rotate()?;
+        }
+        let path = self.dir.join(AUDIT_FILE);
+        self.file
+            .write_all(line)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|source| PathError::new(&path, source))?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    /// `audit.log.{n-1}` → `.n` … `audit.log` → `.1`, dropping the oldest.
+    fn rotate(&mut self) -> Result<(), PathError> {
+        let keep = self.rotation.max_files;
+        let oldest = rotated_path(&self.dir, keep);
+        match std::fs::remove_file(&oldest) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(PathError::new(&oldest, e));
+            }
+            _ => {}
+        }
+        for n in (1..keep).rev() {
+            let from = rotated_path(&self.dir, n);
+            if from.exists() {
+                let to = rotated_path(&self.dir, n + 1);
+                std::fs::rename(&from, &to).map_err(|e| PathError::new(&from, e))?;
+            }
+        }
+        let current = self.dir.join(AUDIT_FILE);
+        let first = rotated_path(&self.dir, 1);
+        std::fs::rename(&current, &first).map_err(|e| PathError::new(&current, e))?;
+        self.file = private_files::open_private_append(&current)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn rotated_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{AUDIT_FILE}.{n}"))
+}
+
+/// Every record in the trail of `data_dir`, oldest first; lines that are not
+/// records are reported through `on_bad_line` (file, line number) and skipped.
+pub fn read_trail(
+    data_dir: &Path,
+    mut on_bad_line: impl FnMut(&Path, usize),
+) -> Result<Vec<AuditRecord>, PathError> {
+    let dir = data_dir.join(AUDIT_DIR);
+    let mut files: Vec<(u32, PathBuf)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == AUDIT_FILE {
+                files.push((0, entry.path()));
+            } else if let Some(n) = name
+                .strip_prefix(AUDIT_FILE)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                files.push((n, entry.path()));
+            }
+        }
+    } else if !data_dir.exists() {
+        return Err(PathError::new(
+            data_dir,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+    }
+    // Highest rotation number is oldest; the current file (0) is newest.
+    files.sort_by(|(a, _), (b, _)| match (*a, *b) {
+        (0, 0) => std::cmp::Ordering::Equal,
+        (0, _) => std::cmp::Ordering::Greater,
+        (_, 0) => std::cmp::Ordering::Less,
+        (a, b) => b.cmp(&a),
+    });
+    let mut records = Vec::new();
+    for (_, path) in files {
+        let file = File::open(&path).map_err(|e| PathError::new(&path, e))?;
+        for (index, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| PathError::new(&path, e))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(&line) {
+                Ok(record) => records.push(record),
+                Err(_) => on_bad_line(&path, index + 1),
+            }
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(n: usize) -> AuditEvent {
+        AuditEvent::Joined {
+            room: "ward".into(),
+            session: format!("s{n}"),
+            role: "specialist".into(),
+            name: Some("Dr. Berg".into()),
+            token_id: "tok".into(),
+            address: Some("10.0.0.7".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn records_survive_rotation_in_order() {
+        let data = tempfile::tempdir().unwrap();
+        let rotation = Rotation {
+            max_file_bytes: 600,
+            max_files: 3,
+        };
+        let log = AuditLog::open(data.path(), rotation).unwrap();
+        for n in 0..12 {
+            log.record(joined(n));
+        }
+        let dir = data.path().join(AUDIT_DIR);
+        assert!(dir.join("audit.log.3").exists());
+        assert!(!dir.join("audit.log.4").exists());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let meta = entry.unwrap().metadata().unwrap();
+            assert!(meta.len() <= 600, "a file outgrew the rotation size");
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        }
+
+        let records = read_trail(data.path(), |p, n| {
+            panic!("bad line {n} in {}", p.display())
+        })
+        .unwrap();
+        let sessions: Vec<String> = records
+            .iter()
+            .map(|r| match &r.event {
+                AuditEvent::Joined { session, .. } => session.clone(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        // The oldest were rotated away; what is left is in order and ends
+        // with the newest.
+        assert_eq!(sessions.last().map(String::as_str), Some("s11"));
+        let numbers: Vec<usize> = sessions.iter().map(|s| s[1..].parse().unwrap()).collect();
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+        assert!(numbers.len() >= 6, "{numbers:?}");
+    }
+
+    #[test]
+    fn reopening_appends_and_disabled_writes_nothing() {
+        let data = tempfile::tempdir().unwrap();
+        let rotation = Rotation {
+            max_file_bytes: 1 << 20,
+            max_files: 2,
+        };
+        AuditLog::open(data.path(), rotation)
+            .unwrap()
+            .record(joined(1));
+        AuditLog::open(data.path(), rotation)
+            .unwrap()
+            .record(joined(2));
+        AuditLog::disabled().record(joined(3));
+        let records = read_trail(data.path(), |_, _| panic!("bad line")).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].event, joined(2));
+    }
+}
