@@ -8,7 +8,10 @@
 //! preset); a replaced encoder gets the current bitrate at once. When the
 //! bitrate cannot carry the current picture, the ladder (the latency
 //! budget's, [`crate::latency`]) steps down its size or rate: it gets the
-//! encoder's bitrate as its constraint. Changes reach the nurse's terminal
+//! encoder's bitrate as its constraint, from the first sign that the line
+//! (or a specialist's) is what limits the rate. Before that the controller
+//! is still ramping up from its start rate, and a constraint would start
+//! every consultation with a small picture. Changes reach the nurse's terminal
 //! when they are large ("sending 850 kbit/s: the line is full"), the full
 //! detail is at debug level, and with `SAMSYN_CC_TRACE=<file>` every piece
 //! of feedback is recorded for replay.
@@ -31,6 +34,9 @@ use crate::latency::controller::LatencyHandle;
 pub const TRACE_ENV: &str = "SAMSYN_CC_TRACE";
 /// The encoder is only retuned when its bitrate would move by more than this.
 const RETUNE_STEP: f64 = 0.05;
+/// How long the network must hold the rate down before the picture
+/// follows: a keyframe's burst or a moment of cross traffic is not a line.
+const LIMIT_SHOWN: Duration = Duration::from_secs(2);
 /// The terminal hears about the rate when it moved by more than this.
 const REPORT_STEP: f64 = 0.25;
 
@@ -68,7 +74,9 @@ pub fn spawn(
              only logs what it would send"
         );
     }
-    constrain(ladder.as_ref(), applied);
+    // Set once the network has shown its limit; see the module docs.
+    let mut line_limits = false;
+    let mut limited_since = None;
     let mut trace = std::env::var_os(TRACE_ENV).and_then(|path| {
         TraceWriter::open(std::path::Path::new(&path))
             .map_err(|e| tracing::warn!(error = %e, "cannot open the congestion trace file"))
@@ -89,9 +97,14 @@ pub fn spawn(
             let state = controller.state();
             *round_trip.lock().unwrap_or_else(|e| e.into_inner()) = state.round_trip;
             let wanted = settings.budget.encoder_bps(target, floor);
-            if moved(applied, wanted, RETUNE_STEP) {
+            let newly_limited = !line_limits
+                && shown_for(&mut limited_since, now, network_limits(&state), LIMIT_SHOWN);
+            line_limits |= newly_limited;
+            if moved(applied, wanted, RETUNE_STEP) || newly_limited {
                 encoder.apply(wanted);
-                constrain(ladder.as_ref(), wanted);
+                if line_limits {
+                    constrain(ladder.as_ref(), wanted);
+                }
                 applied = wanted;
                 tracing::debug!(?state, encoder_bps = wanted, "bitrate retuned");
             } else {
@@ -108,6 +121,40 @@ pub fn spawn(
             }
         }
     });
+}
+
+/// Whether the controller's target is held down by the network: delay
+/// building, heavy loss, or a specialist's link (the gateway's
+/// cap) — not only the ramp from the start rate.
+///
+/// A sender that uses far less than its target (a still picture encodes
+/// small) is limited by its own content, and its delay signal is noise.
+fn network_limits(state: &ControllerState) -> bool {
+    let target = state.target_bps;
+    let content_limited = state
+        .received_bps
+        .is_none_or(|received| received.saturating_mul(2) < target);
+    if content_limited {
+        return false;
+    }
+    state.usage == Usage::Overusing
+        || state.cap_bps.is_some_and(|cap| cap <= target)
+        || state.loss.is_some_and(|loss| loss > 0.10) && state.loss_bps <= target
+}
+
+/// True once `condition` has held without a break for `needed`, tracked in
+/// `since`.
+fn shown_for(
+    since: &mut Option<Duration>,
+    now: Duration,
+    condition: bool,
+    needed: Duration,
+) -> bool {
+    if !condition {
+        *since = None;
+        return false;
+    }
+    now.saturating_sub(*since.get_or_insert(now)) >= needed
 }
 
 /// Tells the quality ladder what the encoder may spend: when that cannot
@@ -206,6 +253,71 @@ mod tests {
             retransmission_window(Some(Duration::from_secs(2))),
             Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn only_a_network_limit_constrains_the_picture() {
+        let ramping = ControllerState {
+            target_bps: 800_000,
+            delay_bps: 800_000,
+            loss_bps: 2_000_000,
+            cap_bps: None,
+            received_bps: Some(700_000),
+            loss: Some(0.0),
+            usage: Usage::Normal,
+            round_trip: None,
+        };
+        assert!(!network_limits(&ramping), "ramping up from the start rate");
+        assert!(
+            !network_limits(&ControllerState {
+                usage: Usage::Overusing,
+                received_bps: Some(50_000),
+                ..ramping
+            }),
+            "a still picture sends far under its target: no verdict on the line"
+        );
+        assert!(network_limits(&ControllerState {
+            usage: Usage::Overusing,
+            ..ramping
+        }));
+        assert!(
+            !network_limits(&ControllerState {
+                usage: Usage::Underusing,
+                ..ramping
+            }),
+            "a queue draining after a keyframe says nothing of the line"
+        );
+        assert!(network_limits(&ControllerState {
+            cap_bps: Some(600_000),
+            ..ramping
+        }));
+        assert!(!network_limits(&ControllerState {
+            cap_bps: Some(1_600_000),
+            ..ramping
+        }));
+        assert!(network_limits(&ControllerState {
+            loss: Some(0.2),
+            loss_bps: 700_000,
+            ..ramping
+        }));
+        assert!(
+            !network_limits(&ControllerState {
+                loss: Some(0.03),
+                ..ramping
+            }),
+            "light loss is left to retransmission"
+        );
+    }
+
+    #[test]
+    fn a_limit_counts_once_it_has_held_without_a_break() {
+        let secs = Duration::from_secs;
+        let mut since = None;
+        assert!(!shown_for(&mut since, secs(10), true, secs(2)));
+        assert!(!shown_for(&mut since, secs(11), true, secs(2)));
+        assert!(!shown_for(&mut since, secs(11), false, secs(2)), "a break");
+        assert!(!shown_for(&mut since, secs(12), true, secs(2)));
+        assert!(shown_for(&mut since, secs(14), true, secs(2)));
     }
 
     #[test]

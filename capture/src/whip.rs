@@ -153,13 +153,16 @@ impl WhipError {
         }
     }
 
-    /// Whether trying again cannot help: the token or the room was refused,
-    /// or the configuration is wrong. Anything else (unreachable, 5xx, a
-    /// vanished session) may heal.
+    /// Whether trying again cannot help: the token, the room or the
+    /// gateway's certificate was refused, or the configuration is wrong.
+    /// Anything else (unreachable, 5xx, a vanished session) may heal.
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
             WhipError::TokenRefused { .. }
+                // Trusting another certificate is a decision for the person
+                // who set the daemon up, never something to retry into.
+                | WhipError::Certificate { .. }
                 | WhipError::RoomUnknown { .. }
                 | WhipError::NotWhip { .. }
                 | WhipError::BadUrl { .. }
