@@ -12,6 +12,8 @@ pub struct HealthArgs {
     /// Give up after this many seconds
     #[arg(long, default_value_t = 5.0)]
     timeout_secs: f64,
+    #[command(flatten)]
+    trust: crate::signal::TrustArgs,
 }
 
 /// GET `<gateway>/healthz` on a fresh connection; prints status, body and time.
@@ -22,17 +24,20 @@ pub fn run(args: HealthArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
+    let client = args
+        .trust
+        .trust()?
+        .http_client(timeout, timeout)
         .context("cannot build the HTTP client")?;
     runtime.block_on(async {
         let started = Instant::now();
-        let response = client
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("no answer from {url}"))?;
+        let response = client.get(&url).send().await.with_context(|| {
+            format!(
+                "no answer from {url} (a gateway with a self-signed certificate is \
+                     trusted with --pin-sha256 <its fingerprint>, one with the hospital's CA \
+                     with --ca-file)"
+            )
+        })?;
         let headers_after = started.elapsed();
         let status = response.status();
         let body = response

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use reqwest::{StatusCode, Url};
+use samsyn_capture::gateway_tls::GatewayTrust;
+use samsyn_config::ClientTlsConfig;
 use serde::Deserialize;
 
 /// Path prefixes that carry the room as their next segment.
@@ -110,12 +112,36 @@ struct ErrorBody {
     message: String,
 }
 
-/// An HTTP client for the bench: short timeouts, rustls.
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
-        .build()
+/// How the bench trusts the gateway's HTTPS certificate: the same choices
+/// as the capture daemon, never none.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TrustArgs {
+    /// Trust the gateway's certificate if a CA in this PEM file signed it,
+    /// instead of the system's CAs
+    #[arg(long, value_name = "PEM", env = "SAMSYN_TLS__CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Trust exactly the gateway certificate with this SHA-256 fingerprint
+    /// (a self-signed gateway's, as `samsyn-gateway room create` prints it)
+    #[arg(long, value_name = "FINGERPRINT", env = "SAMSYN_TLS__PIN_SHA256")]
+    pub pin_sha256: Option<String>,
+}
+
+impl TrustArgs {
+    /// The trust these flags ask for.
+    pub fn trust(&self) -> anyhow::Result<GatewayTrust> {
+        Ok(GatewayTrust::from_config(&ClientTlsConfig {
+            ca_file: self.ca_file.clone(),
+            pin_sha256: self.pin_sha256.clone(),
+        })?)
+    }
+}
+
+/// An HTTP client for the bench: short timeouts, rustls, the gateway's
+/// certificate checked as `trust` says.
+pub fn http_client(trust: &TrustArgs) -> anyhow::Result<reqwest::Client> {
+    trust
+        .trust()?
+        .http_client(Duration::from_secs(5), Duration::from_secs(10))
         .context("cannot build the HTTP client")
 }
 

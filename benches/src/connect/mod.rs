@@ -72,6 +72,8 @@ pub struct ConnectArgs {
     /// it out of the process list
     #[arg(long, env = "SAMSYN_TOKEN", hide_env_values = true)]
     token: String,
+    #[command(flatten)]
+    trust: signal::TrustArgs,
     /// Print one JSON object for IT (rtt_ms, max_sustainable_kbps, profile, …)
     /// instead of the text report
     #[arg(long)]
@@ -218,7 +220,7 @@ struct Test {
 
 impl Test {
     async fn start(target: &Target, args: &ConnectArgs) -> Result<Self, StartError> {
-        let http = signal::http_client()?;
+        let http = signal::http_client(&args.trust)?;
         let options = SocketOptions {
             address: args.local_address,
             interface: args.interface.clone(),

@@ -50,6 +50,8 @@ pub struct LoadArgs {
     /// The gateway's base URL
     #[arg(long, env = "SAMSYN_GATEWAY")]
     gateway: String,
+    #[command(flatten)]
+    trust: signal::TrustArgs,
     /// Rooms, each with its own camera
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=500))]
     rooms: u32,
@@ -217,7 +219,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let http = signal::http_client()?;
+    let http = signal::http_client(&args.trust)?;
     let driver = Driver::start()?;
     let mut test = LoadTest {
         args: &args,
