@@ -255,18 +255,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn only_a_network_limit_constrains_the_picture() {
-        let ramping = ControllerState {
+    /// A controller sending 800 kbit/s, 700 of which arrive, no loss.
+    fn sending_800_kbps(usage: Usage) -> ControllerState {
+        ControllerState {
             target_bps: 800_000,
             delay_bps: 800_000,
             loss_bps: 2_000_000,
             cap_bps: None,
             received_bps: Some(700_000),
             loss: Some(0.0),
-            usage: Usage::Normal,
+            usage,
             round_trip: None,
-        };
+        }
+    }
+
+    #[test]
+    fn only_a_network_limit_constrains_the_picture() {
+        let ramping = sending_800_kbps(Usage::Normal);
         assert!(!network_limits(&ramping), "ramping up from the start rate");
         assert!(
             !network_limits(&ControllerState {
@@ -323,16 +328,7 @@ mod tests {
     #[test]
     fn reasons_name_the_bottleneck() {
         let limits = BitrateLimits::new(300_000, 2_500_000);
-        let mut state = ControllerState {
-            target_bps: 800_000,
-            delay_bps: 800_000,
-            loss_bps: 2_000_000,
-            cap_bps: None,
-            received_bps: Some(700_000),
-            loss: Some(0.0),
-            usage: Usage::Overusing,
-            round_trip: None,
-        };
+        let mut state = sending_800_kbps(Usage::Overusing);
         assert_eq!(reason(&state, limits), "the line is full (delay growing)");
         state.cap_bps = Some(800_000);
         assert_eq!(

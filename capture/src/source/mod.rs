@@ -121,6 +121,19 @@ pub(crate) fn assemble_chain(
 }
 
 /// A capsfilter element.
+/// Pushes a buffer from another pipeline into `appsrc` without its
+/// timestamps: they belong to the other pipeline's clock, and the appsrc
+/// (live, `do-timestamp`) stamps it on arrival in its own.
+pub(crate) fn push_untimed(appsrc: &gstreamer_app::AppSrc, mut buffer: gst::Buffer) {
+    {
+        let buffer = buffer.make_mut();
+        buffer.set_pts(gst::ClockTime::NONE);
+        buffer.set_dts(gst::ClockTime::NONE);
+    }
+    // Flushing only means the receiving pipeline is stopping.
+    let _ = appsrc.push_buffer(buffer);
+}
+
 pub(crate) fn capsfilter(caps: &gst::Caps) -> Result<gst::Element, ElementError> {
     use gst::prelude::*;
     let filter = crate::elements::make("capsfilter")?;

@@ -171,17 +171,11 @@ impl SourcePipeline {
                     if shared.showing.load(Ordering::Relaxed) != role {
                         return Ok(gst::FlowSuccess::Ok);
                     }
-                    let (Some(appsrc), Some(mut buffer)) =
+                    if let (Some(appsrc), Some(buffer)) =
                         (shared.appsrc.upgrade(), sample.buffer_owned())
-                    else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
                     {
-                        let buffer = buffer.make_mut();
-                        buffer.set_pts(gst::ClockTime::NONE);
-                        buffer.set_dts(gst::ClockTime::NONE);
+                        super::push_untimed(&appsrc, buffer);
                     }
-                    let _ = appsrc.push_buffer(buffer);
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),

@@ -42,6 +42,36 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use samsyn_signaling::media::MediaError;
 
+/// The methods our interceptors share: they queue writes in `self.writes`
+/// and keep no timers. Used inside their `Protocol` impls.
+macro_rules! queued_writes_without_timers {
+    () => {
+        fn poll_write(&mut self) -> Option<Self::Wout> {
+            self.writes.pop_front()
+        }
+
+        fn handle_timeout(&mut self, _now: Instant) -> Result<(), Self::Error> {
+            Ok(())
+        }
+
+        fn poll_timeout(&mut self) -> Option<Self::Time> {
+            None
+        }
+    };
+}
+
+/// `Interceptor` for an interceptor that keeps nothing per stream.
+macro_rules! interceptor_without_stream_state {
+    ($interceptor:ty) => {
+        impl Interceptor for $interceptor {
+            fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+            fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+            fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+            fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+        }
+    };
+}
+
 mod budget;
 mod counters;
 mod estimate;
