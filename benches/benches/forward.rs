@@ -100,6 +100,8 @@ impl Fanout {
                 connect_timeout: Duration::from_secs(30),
                 // The gateway's default (`sfu.retransmit_buffer_packets`).
                 retransmit_buffer_packets: 1024,
+                // The gateway's default (`sfu.viewer_floor_kbps`).
+                viewer_floor_bps: 500_000,
             },
             LocalCandidates {
                 host: vec![GATEWAY.parse().unwrap()],

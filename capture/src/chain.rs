@@ -69,6 +69,16 @@ impl VideoChain {
     pub fn build(spec: &SourceSpec, video: &VideoSettings) -> Result<Self, ChainError> {
         video.validate()?;
         let source = source::build(spec, video, video.codec == VideoCodec::H264)?;
+        // A raw source survives an unplugged camera (a slate stands in until
+        // it is back); rebuilt sources always deliver raw frames.
+        let source = {
+            let (spec, video) = (spec.clone(), *video);
+            source::supervise(
+                source,
+                &video,
+                Box::new(move || source::build(&spec, &video, false)),
+            )?
+        };
 
         let mut chain: Vec<gst::Element> = vec![source.bin.clone().upcast()];
 

@@ -33,9 +33,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("uridecodebin", "gstreamer1.0-plugins-base"),
     ("appsrc", "gstreamer1.0-plugins-base"),
     ("appsink", "gstreamer1.0-plugins-base"),
-    ("clockoverlay", "gstreamer1.0-plugins-base"),
-    ("timeoverlay", "gstreamer1.0-plugins-base"),
     ("alsasrc", "gstreamer1.0-alsa"),
+    // Text overlays (Pango) ship with the X11 plugin package on Debian.
+    ("clockoverlay", "gstreamer1.0-x"),
+    ("timeoverlay", "gstreamer1.0-x"),
+    ("textoverlay", "gstreamer1.0-x"),
     // gst-plugins-good
     ("v4l2src", "gstreamer1.0-plugins-good"),
     ("v4l2h264enc", "gstreamer1.0-plugins-good"),

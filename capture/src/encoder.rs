@@ -41,7 +41,33 @@ pub struct EncoderCandidate {
     /// as fast as it goes: the quality ladder's first step when the latency
     /// budget is not held. Empty when it has no faster setting.
     pub fastest: &'static [(&'static str, &'static str)],
+    /// The property that changes the target bitrate while encoding, if the
+    /// element has one (congestion control moves it).
+    pub live_bitrate: Option<LiveBitrate>,
 }
+
+/// A bitrate property that can change while the encoder runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveBitrate {
+    /// The property name.
+    pub property: &'static str,
+    /// Its unit.
+    pub unit: BitrateUnit,
+}
+
+/// The unit of a bitrate property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitrateUnit {
+    /// kbit/s.
+    Kbps,
+    /// bit/s.
+    Bps,
+}
+
+const KBPS_BITRATE: Option<LiveBitrate> = Some(LiveBitrate {
+    property: "bitrate",
+    unit: BitrateUnit::Kbps,
+});
 
 /// Seconds between keyframes when no viewer asks for one. Viewers ask (PLI)
 /// when they join or lose packets, so this is only a backstop; a short fixed
@@ -66,6 +92,7 @@ const H264: &[EncoderCandidate] = &[
         output_caps: H264_CAPS,
         // target-usage 7 is already its fastest.
         fastest: &[],
+        live_bitrate: KBPS_BITRATE,
     },
     EncoderCandidate {
         element: "vaapih264enc",
@@ -80,6 +107,7 @@ const H264: &[EncoderCandidate] = &[
         ],
         output_caps: H264_CAPS,
         fastest: &[],
+        live_bitrate: KBPS_BITRATE,
     },
     EncoderCandidate {
         element: "v4l2h264enc",
@@ -93,6 +121,7 @@ const H264: &[EncoderCandidate] = &[
         // fail negotiation on devices that only offer "baseline".
         output_caps: "video/x-h264",
         fastest: &[],
+        live_bitrate: None,
     },
     EncoderCandidate {
         element: "nvh264enc",
@@ -109,6 +138,7 @@ const H264: &[EncoderCandidate] = &[
         ],
         output_caps: H264_CAPS,
         fastest: &[("preset", "low-latency-hp")],
+        live_bitrate: KBPS_BITRATE,
     },
     EncoderCandidate {
         element: "x264enc",
@@ -133,6 +163,7 @@ const H264: &[EncoderCandidate] = &[
         ],
         output_caps: H264_CAPS,
         fastest: &[("speed-preset", "ultrafast")],
+        live_bitrate: KBPS_BITRATE,
     },
 ];
 
@@ -157,6 +188,10 @@ const VP8: &[EncoderCandidate] = &[EncoderCandidate {
     ],
     output_caps: "video/x-vp8",
     fastest: &[("cpu-used", "16")],
+    live_bitrate: Some(LiveBitrate {
+        property: "target-bitrate",
+        unit: BitrateUnit::Bps,
+    }),
 }];
 
 /// The encoder table for `codec`, best first.
@@ -321,6 +356,25 @@ pub fn make_encoder_at(
 
 /// The name of the encoder element in the video chain.
 pub const ENCODER_NAME: &str = "video-encoder";
+
+/// Sets a running encoder's target bitrate to `bps` bits per second, if its
+/// table row names a live bitrate property; false otherwise.
+pub fn set_bitrate(encoder: &gst::Element, bps: u64) -> bool {
+    let factory = elements::factory_name(encoder);
+    let Some(live) = [H264, VP8]
+        .iter()
+        .flat_map(|table| table.iter())
+        .find(|c| c.element == factory)
+        .and_then(|c| c.live_bitrate)
+    else {
+        return false;
+    };
+    let value = match live.unit {
+        BitrateUnit::Kbps => (bps / 1000).to_string(),
+        BitrateUnit::Bps => bps.to_string(),
+    };
+    elements::set_property_str(encoder, live.property, &value).is_ok()
+}
 
 /// The caps forced on `candidate`'s output.
 pub fn output_caps(candidate: &EncoderCandidate) -> gst::Caps {

@@ -87,6 +87,10 @@ impl GatewayTrust {
         let builder = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
+            // A fresh connection per request: the few WHIP/WHEP requests are
+            // rare, and a pooled connection can be half-dead after a network
+            // drop, stalling the very request that should reconnect.
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("samsyn-capture/", env!("CARGO_PKG_VERSION")));
         let builder = match self {
             GatewayTrust::SystemRoots => builder,

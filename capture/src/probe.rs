@@ -75,6 +75,10 @@ impl ProbeOptions {
 pub struct ProbeReport {
     /// Frames decoded so far.
     pub frames: u64,
+    /// Keyframes received so far.
+    pub keyframes: u64,
+    /// Bytes of video RTP packets received so far.
+    pub video_bytes: u64,
     /// Width of the first decoded frame.
     pub width: u32,
     /// Height of the first decoded frame.
@@ -116,7 +120,25 @@ pub enum ProbeError {
 #[derive(Debug, Clone, Copy, Default)]
 struct FrameStats {
     frames: u64,
+    keyframes: u64,
+    video_bytes: u64,
     first: Option<(u32, u32, Duration)>,
+}
+
+/// What the probe's jitter buffer counted: packets that came in time, and
+/// the ones it gave up on (lost, after asking for retransmission).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceiveStats {
+    /// Packets passed on to the depayloader.
+    pub pushed: u64,
+    /// Packets given up as lost.
+    pub lost: u64,
+    /// Packets that came too late to be used.
+    pub late: u64,
+    /// Retransmissions the probe asked for.
+    pub retransmission_requests: u64,
+    /// Of those, how many arrived in time.
+    pub retransmissions_received: u64,
 }
 
 /// One received video packet that carried abs-capture-time.
@@ -166,6 +188,7 @@ pub struct ProbeViewer {
     session: Option<Session>,
     stats: watch::Receiver<FrameStats>,
     events: mpsc::UnboundedReceiver<PipelineEvent>,
+    jitterbuffers: Arc<Mutex<Vec<gst::Element>>>,
     latency: Arc<Mutex<LatencyState>>,
 }
 
@@ -188,13 +211,18 @@ impl ProbeViewer {
             .add(&webrtcbin)
             .map_err(|e| ProbeError::Pipeline(e.to_string()))?;
 
-        webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>(
+        let transceiver = webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>(
             "add-transceiver",
             &[
                 &gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly,
                 &h264_receive_caps(),
             ],
         );
+        // Ask the gateway to resend what is lost on the way (NACK), as a
+        // browser does.
+        transceiver.set_property("do-nack", true);
+        let jitterbuffers = Arc::new(Mutex::new(Vec::new()));
+        keep_jitterbuffers(&webrtcbin, jitterbuffers.clone());
 
         let (stats_tx, stats) = watch::channel(FrameStats::default());
         let posted_at = Arc::new(Mutex::new(Instant::now()));
@@ -236,6 +264,7 @@ impl ProbeViewer {
             session: None,
             stats,
             events,
+            jitterbuffers,
             latency,
         };
         let offer = webrtc::make_offer(&webrtcbin, webrtc::GATHER_TIMEOUT).await?;
@@ -274,6 +303,31 @@ impl ProbeViewer {
         report(&self.stats.borrow())
     }
 
+    /// The WHEP session's URL (its `Location`), once established.
+    pub fn session_url(&self) -> Option<&Url> {
+        self.session.as_ref().map(|s| &s.location)
+    }
+
+    /// What the jitter buffer counted so far (summed over its streams).
+    pub fn receive_stats(&self) -> ReceiveStats {
+        let mut total = ReceiveStats::default();
+        for jitterbuffer in self
+            .jitterbuffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let stats = jitterbuffer.property::<gst::Structure>("stats");
+            let count = |field: &str| stats.get::<u64>(field).unwrap_or(0);
+            total.pushed += count("num-pushed");
+            total.lost += count("num-lost");
+            total.late += count("num-late");
+            total.retransmission_requests += count("rtx-count");
+            total.retransmissions_received += count("rtx-success-count");
+        }
+        total
+    }
+
     /// Capture times received and glass-to-glass latency so far.
     pub fn latency(&self) -> LatencyReport {
         self.latency
@@ -309,15 +363,35 @@ impl Drop for ProbeViewer {
 fn report(stats: &FrameStats) -> Option<ProbeReport> {
     stats.first.map(|(width, height, after)| ProbeReport {
         frames: stats.frames,
+        keyframes: stats.keyframes,
+        video_bytes: stats.video_bytes,
         width,
         height,
         first_frame_after: after,
     })
 }
 
+/// Keeps the jitter buffers webrtcbin makes, for their statistics.
+fn keep_jitterbuffers(webrtcbin: &gst::Element, keep: Arc<Mutex<Vec<gst::Element>>>) {
+    let Some(bin) = webrtcbin.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    bin.connect_deep_element_added(move |_, _, element| {
+        if element
+            .factory()
+            .is_some_and(|f| f.name() == "rtpjitterbuffer")
+        {
+            keep.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(element.clone());
+        }
+    });
+}
+
 /// What the probe offers to receive: H.264 constrained baseline,
 /// packetization-mode 1, any level (level-asymmetry-allowed), with PLI so the
-/// gateway can ask the publisher for a keyframe on our behalf.
+/// gateway can ask the publisher for a keyframe on our behalf, NACK, and
+/// transport-wide feedback (TWCC) so the gateway can estimate this link.
 fn h264_receive_caps() -> gst::Caps {
     gst::Caps::builder("application/x-rtp")
         .field("media", "video")
@@ -330,11 +404,45 @@ fn h264_receive_caps() -> gst::Caps {
         .field("rtcp-fb-nack", true)
         .field("rtcp-fb-nack-pli", true)
         .field("rtcp-fb-ccm-fir", true)
+        .field("rtcp-fb-transport-cc", true)
+        .field(
+            format!("extmap-{}", webrtc::TWCC_EXTENSION_ID),
+            webrtc::TWCC_URI,
+        )
         .field(
             format!("extmap-{}", abs_capture_time::OFFERED_ID).as_str(),
             abs_capture_time::URI,
         )
         .build()
+}
+
+/// Counts the RTP payload entering `depay` and the keyframes leaving `parse`.
+fn count_received(
+    depay: &gst::Element,
+    parse: &gst::Element,
+    stats: Arc<watch::Sender<FrameStats>>,
+) {
+    if let Some(pad) = depay.static_pad("sink") {
+        let stats = stats.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                let bytes = buffer.size() as u64;
+                stats.send_modify(|s| s.video_bytes += bytes);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    if let Some(pad) = parse.static_pad("src") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if info
+                .buffer()
+                .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT))
+            {
+                stats.send_modify(|s| s.keyframes += 1);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
 }
 
 /// Links a new webrtcbin source pad to depayloader → decoder → appsink.
@@ -369,6 +477,7 @@ fn attach_decoder(
             .map_err(|e| format!("{e:?}"));
     }
 
+    let stats_counter = stats.clone();
     let extension_id = pad
         .current_caps()
         .and_then(|c| abs_capture_time::id_from_caps(&c));
@@ -417,9 +526,17 @@ fn attach_decoder(
             .build(),
     );
 
+    let depay = elements::make("rtph264depay").map_err(|e| e.to_string())?;
+    // Ask for a keyframe (PLI) when the jitter buffer gives a packet up, as
+    // a browser's decoder would.
+    if depay.find_property("request-keyframe").is_some() {
+        depay.set_property("request-keyframe", true);
+    }
+    let parse = elements::make("h264parse").map_err(|e| e.to_string())?;
+    count_received(&depay, &parse, stats_counter.clone());
     let chain = [
-        elements::make("rtph264depay").map_err(|e| e.to_string())?,
-        elements::make("h264parse").map_err(|e| e.to_string())?,
+        depay,
+        parse,
         elements::make("avdec_h264").map_err(|e| e.to_string())?,
         elements::make("videoconvert").map_err(|e| e.to_string())?,
         appsink.upcast(),

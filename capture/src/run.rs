@@ -1,17 +1,54 @@
-//! The daemon's life: build the pipeline, publish over WHIP, stream until
-//! told to stop, then end the session cleanly.
+//! The daemon's life: start the camera, publish over WHIP, stay connected
+//! through network drops and gateway restarts, and end the session cleanly
+//! when told to stop.
+//!
+//! The camera and the encoder start once and keep running; only the WHIP
+//! session (webrtcbin) is replaced when the connection is lost:
+//!
+//! - **Lost**: nothing has come back from the gateway for
+//!   [`SILENCE_LIMIT`] (no RTCP at all: the gateway's transport-wide
+//!   feedback normally arrives many times a second), or webrtcbin reports
+//!   the connection failed.
+//! - **Recover**: the session is kept while the daemon asks the gateway
+//!   (`PATCH` with unchanged ICE credentials) whether it still has it. When
+//!   the path comes back by itself (a Wi-Fi hiccup, a blackout), media simply
+//!   resumes on the same session and a keyframe is sent at once.
+//! - **New session**: when the gateway has forgotten the session (404: it
+//!   restarted), or answers but media does not get through (the laptop
+//!   changed networks), a new WHIP session is made at once. webrtcbin in
+//!   GStreamer 1.22 cannot restart ICE (its offers have no `ice-restart`
+//!   option), so a new session stands in for an ICE restart over `PATCH`;
+//!   it costs one DTLS handshake more.
+//!
+//! Retries back off with jitter ([`Backoff`]); every try is logged as the
+//! nurse should read it: "reconnecting, 3rd try: gateway unreachable (…)".
 
 use std::time::{Duration, Instant};
 
 use samsyn_config::{CaptureConfig, ConfigError};
 use url::Url;
 
+use crate::congestion::{BitrateLimits, EncoderBudget};
 use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
 use crate::latency::{endpoint, status};
+use crate::rate_control::{self, RateSettings, SharedRoundTrip, retransmission_window};
+use crate::reconnect::{Backoff, ordinal, unchanged_ice_fragment};
 use crate::settings::VideoSettings;
-use crate::webrtc::{PublishError, Publisher, PublisherOptions, ice};
+use crate::webrtc::{PublishError, Publisher, PublisherEvent, PublisherOptions, SessionEvent, ice};
 use crate::whip::{self, SessionKind, WhipClient, WhipError};
+
+/// No RTCP from the gateway for this long: the connection is lost.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(2);
+/// A new session must connect (ICE and DTLS) within this.
+const CONNECT_LIMIT: Duration = Duration::from_secs(10);
+/// The gateway answers but no media gets through for this long: the path
+/// changed under the session, so make a new one.
+const STALE_PATH_LIMIT: Duration = Duration::from_secs(3);
+/// How long ending the session may take when stopping.
+const DELETE_LIMIT: Duration = Duration::from_secs(3);
+/// The microphone's Opus stream with its packet headers, bit/s.
+const AUDIO_BPS: u64 = 45_000;
 
 /// Publishing stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +68,7 @@ pub enum RunError {
     /// The media pipeline failed.
     #[error(transparent)]
     Publish(#[from] PublishError),
-    /// The WHIP exchange failed.
+    /// The WHIP exchange failed in a way retrying cannot fix.
     #[error(transparent)]
     Whip(#[from] WhipError),
     /// The certificate settings cannot be used.
@@ -39,8 +76,8 @@ pub enum RunError {
     Trust(#[from] TrustError),
 }
 
-/// Publishes as configured until Ctrl-C or SIGTERM, then deletes the WHIP
-/// session and stops the pipeline.
+/// Publishes as configured until Ctrl-C or SIGTERM, reconnecting as needed,
+/// then deletes the WHIP session and stops the pipeline.
 pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     gstreamer::init().map_err(|e| RunError::Gstreamer(e.to_string()))?;
     let gateway = config
@@ -67,32 +104,37 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     let trust = GatewayTrust::from_config(&config.tls)?;
     let client = WhipClient::with_trust(SessionKind::Publish, token, &trust)?;
     let mut publisher = Publisher::build(&options)?;
-    // Kept for the session; the bitrate controller constrains the ladder through it.
-    let _latency = watch_latency(config, &options, &publisher).await;
-
-    let session = tokio::select! {
-        started = start(&mut publisher, &client, &whip_url) => started?,
+    // The bitrate loop constrains the quality ladder through it.
+    let latency = watch_latency(config, &options, &publisher).await;
+    tokio::select! {
+        started = publisher.start() => started?,
         () = shutdown_signal() => {
-            tracing::info!("stopping before the session was established");
+            tracing::info!("stopping before the camera started");
             publisher.stop();
             return Ok(());
         }
-    };
+    }
 
+    let round_trip = SharedRoundTrip::default();
+    if let Some(feedback) = publisher.take_feedback() {
+        rate_control::spawn(
+            rate_settings(config, publisher.has_audio()),
+            feedback,
+            publisher.pipeline().clone(),
+            round_trip.clone(),
+            Some(latency.clone()),
+        );
+    }
+
+    let mut uplink = Uplink::new(client, whip_url, round_trip);
     let outcome = tokio::select! {
         () = shutdown_signal() => {
             tracing::info!("stopping");
             Ok(())
         }
-        event = publisher.next_event() => match event {
-            Some(event) => Err(RunError::Publish(PublishError::Pipeline(event))),
-            None => Ok(()),
-        },
+        result = uplink.keep_connected(&mut publisher) => result,
     };
-
-    if let Err(e) = client.delete(&session).await {
-        tracing::warn!(error = %e, "could not end the WHIP session; the gateway will time it out");
-    }
+    uplink.end().await;
     publisher.stop();
     outcome
 }
@@ -152,19 +194,317 @@ pub fn publisher_options(
     })
 }
 
-async fn start(
-    publisher: &mut Publisher,
-    client: &WhipClient,
-    url: &Url,
-) -> Result<whip::Session, RunError> {
-    let offer = publisher.start_and_offer().await?;
-    let session = client.post_offer(url, &offer).await?;
-    if let Err(e) = publisher.accept_answer(&session.answer).await {
-        // Do not leave a half-made session occupying the room.
-        let _ = client.delete(&session).await;
-        return Err(e.into());
+/// What the bitrate loop needs from the configuration.
+fn rate_settings(config: &CaptureConfig, audio: bool) -> RateSettings {
+    RateSettings {
+        limits: BitrateLimits::new(
+            u64::from(config.min_bitrate_kbps) * 1000,
+            u64::from(config.bitrate_kbps) * 1000,
+        ),
+        budget: EncoderBudget {
+            audio_bps: if audio { AUDIO_BPS } else { 0 },
+            ..EncoderBudget::default()
+        },
     }
-    Ok(session)
+}
+
+/// The WHIP side of the connection: which session the gateway has for us.
+struct Uplink {
+    client: WhipClient,
+    url: Url,
+    /// The round trip the bitrate loop measured (sizes the RTX history).
+    round_trip: SharedRoundTrip,
+    backoff: Backoff,
+    /// The current WHIP session and the ICE fragment that checks it.
+    session: Option<(whip::Session, String)>,
+    /// Whether a session has connected since the daemon started.
+    was_connected: bool,
+}
+
+/// Why connecting failed.
+enum Lost {
+    /// Something failed on the way; try again after a pause.
+    Retry(String),
+    /// Trying again cannot help: the token or the room was refused (the
+    /// consultation has ended, or the invitation is wrong).
+    Fatal(RunError),
+}
+
+impl Uplink {
+    fn new(client: WhipClient, url: Url, round_trip: SharedRoundTrip) -> Self {
+        Self {
+            client,
+            url,
+            round_trip,
+            backoff: Backoff::default(),
+            session: None,
+            was_connected: false,
+        }
+    }
+
+    /// Connects and stays connected; returns only on an error retrying
+    /// cannot fix (token refused, camera pipeline failed).
+    async fn keep_connected(&mut self, publisher: &mut Publisher) -> Result<(), RunError> {
+        let mut attempt: u32 = 0;
+        let mut outage_started: Option<Instant> = None;
+        loop {
+            match self.connect(publisher).await {
+                Ok(()) => {
+                    match outage_started.take() {
+                        None => tracing::info!("connected to the gateway; the video is live"),
+                        Some(since) => tracing::info!(
+                            "reconnected to the gateway after {:.1} s ({} {}); the video is live again",
+                            since.elapsed().as_secs_f64(),
+                            attempt + 1,
+                            if attempt == 0 { "try" } else { "tries" },
+                        ),
+                    }
+                    attempt = 0;
+                }
+                Err(Lost::Fatal(error)) => return Err(error),
+                Err(Lost::Retry(why)) => {
+                    attempt += 1;
+                    let since = *outage_started.get_or_insert_with(Instant::now);
+                    let delay = self.backoff.delay(attempt, since.elapsed(), rand::random());
+                    tracing::warn!(
+                        "reconnecting, {} try in {:.1} s: {why}",
+                        ordinal(attempt + 1),
+                        delay.as_secs_f64()
+                    );
+                    pause(publisher, delay).await?;
+                    continue;
+                }
+            }
+
+            // Connected: watch until the path is lost, then try to keep the
+            // session, or replace it.
+            loop {
+                let why = watch(publisher, &self.round_trip).await?;
+                let since = Instant::now();
+                tracing::warn!("connection to the gateway lost: {why}; reconnecting");
+                match self.recover(publisher, since).await? {
+                    None => {
+                        tracing::info!(
+                            "the connection to the gateway came back after {:.1} s; the video is live again",
+                            since.elapsed().as_secs_f64()
+                        );
+                        publisher.request_keyframe();
+                    }
+                    Some(why) => {
+                        tracing::warn!("starting a new session: {why}");
+                        outage_started = Some(since);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens a new session (replacing any old one) and waits until it is
+    /// connected.
+    async fn connect(&mut self, publisher: &mut Publisher) -> Result<(), Lost> {
+        self.forget_session();
+        let offer = publisher
+            .open_session()
+            .await
+            .map_err(|e| Lost::Retry(format!("the session could not be prepared: {e}")))?;
+        let session = match self.client.post_offer(&self.url, &offer).await {
+            Ok(session) => session,
+            Err(e) if e.is_permanent() => return Err(Lost::Fatal(e.into())),
+            // Until the first connection the whole message, with its fix
+            // (check --gateway): the URL may simply be wrong.
+            Err(e) if !self.was_connected => return Err(Lost::Retry(e.to_string())),
+            Err(e) => return Err(Lost::Retry(e.short())),
+        };
+        let check = unchanged_ice_fragment(&offer).unwrap_or_default();
+        self.session = Some((session.clone(), check));
+        if let Err(e) = publisher.accept_answer(&session.answer).await {
+            return Err(Lost::Retry(format!(
+                "the gateway's answer was not usable: {e}"
+            )));
+        }
+        let connected = tokio::time::timeout(CONNECT_LIMIT, async {
+            match publisher.next_event().await {
+                Some(PublisherEvent::Session(SessionEvent::Connected)) => Ok(()),
+                Some(PublisherEvent::Session(SessionEvent::Failed(why))) => {
+                    Err(Lost::Retry(why.to_owned()))
+                }
+                Some(PublisherEvent::Session(SessionEvent::Error(e))) => {
+                    Err(Lost::Retry(e.to_string()))
+                }
+                Some(PublisherEvent::Capture(e)) => {
+                    Err(Lost::Fatal(PublishError::Pipeline(e).into()))
+                }
+                None => Err(Lost::Retry("the pipeline stopped".into())),
+            }
+        })
+        .await;
+        match connected {
+            Ok(Ok(())) => {
+                self.was_connected = true;
+                Ok(())
+            }
+            Ok(Err(lost)) => Err(lost),
+            Err(_) => Err(Lost::Retry(format!(
+                "no media connection within {} s (UDP to the gateway blocked?)",
+                CONNECT_LIMIT.as_secs()
+            ))),
+        }
+    }
+
+    /// Keeps the session while the path is down, asking the gateway now and
+    /// then whether it still has it. `None` when media flows again on the
+    /// same session; `Some(why)` when a new session is needed.
+    async fn recover(
+        &mut self,
+        publisher: &mut Publisher,
+        since: Instant,
+    ) -> Result<Option<String>, RunError> {
+        let mut attempt: u32 = 0;
+        let mut answering_since: Option<Instant> = None;
+        loop {
+            if heard_recently(publisher) {
+                return Ok(None);
+            }
+            let Some((session, fragment)) = self.session.clone() else {
+                return Ok(Some("no session to keep".into()));
+            };
+            attempt += 1;
+            let reason = match self.client.check(&session, &fragment).await {
+                Ok(()) => {
+                    let answering = *answering_since.get_or_insert_with(Instant::now);
+                    if answering.elapsed() >= STALE_PATH_LIMIT {
+                        return Ok(Some(
+                            "the gateway answers but media does not get through \
+                             (the network changed?)"
+                                .into(),
+                        ));
+                    }
+                    "the gateway answers; waiting for media to get through".to_owned()
+                }
+                Err(WhipError::SessionGone { .. }) => {
+                    return Ok(Some(
+                        "the gateway no longer knows this session (it restarted?)".into(),
+                    ));
+                }
+                Err(e) if e.is_permanent() => return Err(e.into()),
+                Err(e) => {
+                    answering_since = None;
+                    e.short()
+                }
+            };
+            if heard_recently(publisher) {
+                return Ok(None);
+            }
+            let delay = self.backoff.delay(attempt, since.elapsed(), rand::random());
+            tracing::warn!("reconnecting, {} try: {reason}", ordinal(attempt));
+            // Wake early if media comes back by itself.
+            let deadline = Instant::now() + delay;
+            while Instant::now() < deadline {
+                if heard_recently(publisher) {
+                    return Ok(None);
+                }
+                match tokio::time::timeout(Duration::from_millis(100), publisher.next_event()).await
+                {
+                    Ok(Some(PublisherEvent::Capture(e))) => {
+                        return Err(PublishError::Pipeline(e).into());
+                    }
+                    Ok(Some(PublisherEvent::Session(SessionEvent::Failed(why)))) => {
+                        return Ok(Some(why.to_owned()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Forgets the current WHIP session, deleting it in the background (best
+    /// effort: the gateway replaces it anyway when the new one arrives).
+    fn forget_session(&mut self) {
+        if let Some((session, _)) = self.session.take() {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(DELETE_LIMIT, client.delete(&session)).await;
+            });
+        }
+    }
+
+    /// Ends the current WHIP session, if any (when stopping).
+    async fn end(&mut self) {
+        if let Some((session, _)) = self.session.take() {
+            match tokio::time::timeout(DELETE_LIMIT, self.client.delete(&session)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    error = %e,
+                    "could not end the WHIP session; the gateway will time it out"
+                ),
+                Err(_) => tracing::warn!(
+                    "the gateway did not answer the end of the session; it will time it out"
+                ),
+            }
+        }
+    }
+}
+
+/// Watches a connected session until the path is lost; returns why. Keeps
+/// the session's retransmission history sized to the round trip meanwhile.
+async fn watch(
+    publisher: &mut Publisher,
+    round_trip: &SharedRoundTrip,
+) -> Result<String, RunError> {
+    let mut last_sizing: Option<Instant> = None;
+    loop {
+        if last_sizing.is_none_or(|t| t.elapsed() >= Duration::from_secs(2))
+            && let Some(session) = publisher.session()
+        {
+            let rtt = *round_trip.lock().unwrap_or_else(|e| e.into_inner());
+            session.set_retransmission_window(retransmission_window(rtt));
+            last_sizing = Some(Instant::now());
+        }
+        let tick = tokio::time::sleep(Duration::from_millis(250));
+        tokio::select! {
+            event = publisher.next_event() => match event {
+                Some(PublisherEvent::Capture(e)) => return Err(PublishError::Pipeline(e).into()),
+                Some(PublisherEvent::Session(SessionEvent::Failed(why))) => return Ok(why.to_owned()),
+                Some(PublisherEvent::Session(SessionEvent::Error(e))) => return Ok(e.to_string()),
+                Some(PublisherEvent::Session(SessionEvent::Connected)) => {}
+                None => return Ok("the pipeline stopped".into()),
+            },
+            () = tick => {
+                let silent = publisher
+                    .session()
+                    .and_then(|s| s.silent_for(Instant::now()));
+                if let Some(silent) = silent
+                    && silent >= SILENCE_LIMIT
+                {
+                    return Ok(format!(
+                        "nothing heard from the gateway for {:.1} s",
+                        silent.as_secs_f64()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Whether the current session heard from the gateway in the last second.
+fn heard_recently(publisher: &Publisher) -> bool {
+    publisher
+        .session()
+        .and_then(|s| s.silent_for(Instant::now()))
+        .is_some_and(|silent| silent < Duration::from_secs(1))
+}
+
+/// Waits `delay`, but fails at once if the camera pipeline does.
+async fn pause(publisher: &mut Publisher, delay: Duration) -> Result<(), RunError> {
+    let deadline = tokio::time::Instant::now() + delay;
+    loop {
+        match tokio::time::timeout_at(deadline, publisher.next_event()).await {
+            Err(_) => return Ok(()),
+            Ok(Some(PublisherEvent::Capture(e))) => return Err(PublishError::Pipeline(e).into()),
+            Ok(_) => {}
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

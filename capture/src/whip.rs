@@ -125,6 +125,12 @@ pub enum WhipError {
         /// What was wrong.
         why: String,
     },
+    /// The session resource is gone: the gateway restarted, or ended it.
+    #[error("the gateway no longer knows session {url}")]
+    SessionGone {
+        /// The session URL.
+        url: String,
+    },
     /// The gateway URL cannot be used.
     #[error("gateway URL {url} cannot be used: {why}")]
     BadUrl {
@@ -142,8 +148,38 @@ impl WhipError {
             WhipError::TokenRefused { status, .. } | WhipError::Rejected { status, .. } => {
                 Some(*status)
             }
-            WhipError::RoomUnknown { .. } => Some(404),
+            WhipError::RoomUnknown { .. } | WhipError::SessionGone { .. } => Some(404),
             _ => None,
+        }
+    }
+
+    /// Whether trying again cannot help: the token, the room or the
+    /// gateway's certificate was refused, or the configuration is wrong.
+    /// Anything else (unreachable, 5xx, a vanished session) may heal.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            WhipError::TokenRefused { .. }
+                // Trusting another certificate is a decision for the person
+                // who set the daemon up, never something to retry into.
+                | WhipError::Certificate { .. }
+                | WhipError::RoomUnknown { .. }
+                | WhipError::NotWhip { .. }
+                | WhipError::BadUrl { .. }
+        )
+    }
+
+    /// A short account for the nurse's terminal: what is wrong, not the URL.
+    pub fn short(&self) -> String {
+        match self {
+            WhipError::Unreachable { cause, .. } => format!("gateway unreachable ({cause})"),
+            WhipError::Rejected { status, detail, .. } => {
+                format!("the gateway answered {status}: {detail}")
+            }
+            WhipError::SessionGone { .. } => {
+                "the gateway no longer knows this session (it restarted?)".into()
+            }
+            other => other.to_string(),
         }
     }
 }
@@ -187,6 +223,9 @@ impl std::fmt::Debug for Session {
 /// unreachable rather than leaving the nurse waiting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// A session check while reconnecting must not hang on a dead path: a new
+/// check soon is worth more than a late answer.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Posts offers and deletes sessions with one bearer token.
 #[derive(Clone)]
@@ -277,6 +316,36 @@ impl WhipClient {
         if status.is_success() || status == StatusCode::NOT_FOUND {
             tracing::info!(location = %url, "session ended");
             return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(self.status_error(url, status, &body))
+    }
+
+    /// Asks whether the gateway still has `session`, with a trickle-ICE
+    /// `PATCH` that changes nothing (the current ICE credentials, no
+    /// candidates). `Ok` when it does; [`WhipError::SessionGone`] when it
+    /// answers 404.
+    pub async fn check(&self, session: &Session, ice_fragment: &str) -> Result<(), WhipError> {
+        let url = &session.location;
+        let mut request = self
+            .http
+            .patch(url.clone())
+            .timeout(CHECK_TIMEOUT)
+            .header(header::CONTENT_TYPE, "application/trickle-ice-sdpfrag")
+            .bearer_auth(&self.token)
+            .body(ice_fragment.to_owned());
+        if let Some(etag) = &session.etag {
+            request = request.header(header::IF_MATCH, etag);
+        }
+        let response = request.send().await.map_err(|e| unreachable(url, &e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status == StatusCode::NOT_FOUND {
+            return Err(WhipError::SessionGone {
+                url: url.to_string(),
+            });
         }
         let body = response.text().await.unwrap_or_default();
         Err(self.status_error(url, status, &body))

@@ -89,12 +89,12 @@ fn missing_gateway_is_a_configuration_error() {
 }
 
 #[test]
-fn unreachable_gateway_fails_with_the_fix() {
+fn an_unreachable_gateway_is_retried_with_the_fix_on_screen() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let out = capture()
+    let mut child = capture()
         .args([
             "--gateway",
             &format!("http://127.0.0.1:{port}"),
@@ -103,15 +103,48 @@ fn unreachable_gateway_fails_with_the_fix() {
         ])
         .args(["--token", "secret-publisher-token"])
         .args(SMALL)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    // The nurse may start the laptop before the network is up: the daemon
+    // keeps trying, and says what is wrong and what to check each time.
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the daemon keeps running while the gateway is unreachable"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = common::wait_until(Duration::from_secs(5), || child.try_wait().unwrap())
+        .expect("the daemon exits on SIGTERM");
+    assert_eq!(exit.code(), Some(0));
+    let err = lines.join().unwrap().join("\n");
     assert!(
         err.contains(&format!(
             "gateway unreachable at http://127.0.0.1:{port}/whip/ward7"
         )),
         "{err}"
+    );
+    assert!(err.contains("reconnecting, 2nd try in "), "{err}");
+    assert!(
+        err.contains("check --gateway and that samsyn-gateway is running"),
+        "the fix is named: {err}"
+    );
+    assert!(
+        err.contains("reconnecting, 3rd try"),
+        "tries are counted: {err}"
     );
     assert!(
         err.contains("x264enc chosen"),

@@ -56,6 +56,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         properties: &[],
         output_caps: "video/x-h264",
         fastest: &[],
+        live_bitrate: None,
     },
     EncoderCandidate {
         // Exists, but cannot produce H.264: the probe pipeline fails, as a
@@ -66,6 +67,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         properties: &[],
         output_caps: "video/x-h264",
         fastest: &[],
+        live_bitrate: None,
     },
     EncoderCandidate {
         element: "x264enc",
@@ -74,6 +76,7 @@ static MISSING_FIRST: &[EncoderCandidate] = &[
         properties: &[("bframes", "0")],
         output_caps: "video/x-h264,profile=constrained-baseline",
         fastest: &[],
+        live_bitrate: None,
     },
 ];
 
@@ -100,6 +103,7 @@ static NOTHING_USABLE: &[EncoderCandidate] = &[EncoderCandidate {
     properties: &[],
     output_caps: "video/x-h264",
     fastest: &[],
+    live_bitrate: None,
 }];
 
 #[test]

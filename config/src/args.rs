@@ -235,9 +235,17 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "KBPS",
-        help = "Target video bitrate in kbit/s [default: 2500] (env SAMSYN_BITRATE_KBPS)"
+        help = "Highest video bitrate in kbit/s; congestion control stays at or under it [default: 2500] (env SAMSYN_BITRATE_KBPS)"
     )]
     pub bitrate_kbps: Option<u32>,
+
+    /// `--min-bitrate-kbps`; see its help text.
+    #[arg(
+        long,
+        value_name = "KBPS",
+        help = "Lowest video bitrate congestion control may go down to, in kbit/s [default: 300] (env SAMSYN_MIN_BITRATE_KBPS)"
+    )]
+    pub min_bitrate_kbps: Option<u32>,
 
     /// `--ca-file`; see its help text.
     #[arg(
@@ -335,6 +343,7 @@ impl CaptureArgs {
             // Only the negative is a flag; without it the file or environment decides.
             audio: self.no_audio.then_some(false),
             bitrate_kbps: self.bitrate_kbps,
+            min_bitrate_kbps: self.min_bitrate_kbps,
             x264_preset: self.x264_preset,
             ice: IceOverlay {
                 local_addresses: &self.ice_addresses,
@@ -422,6 +431,8 @@ struct CaptureOverlay<'a> {
     audio: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bitrate_kbps: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_bitrate_kbps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     x264_preset: Option<X264Preset>,
     ice: IceOverlay<'a>,

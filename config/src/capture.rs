@@ -34,8 +34,12 @@ pub struct CaptureConfig {
     pub codec: VideoCodec,
     /// Send the nurse's microphone too.
     pub audio: bool,
-    /// Target video bitrate in kbit/s; congestion control stays at or under it.
+    /// Highest video bitrate in kbit/s; congestion control moves the encoder
+    /// between `min_bitrate_kbps` and this, as the line allows.
     pub bitrate_kbps: u32,
+    /// Lowest video bitrate in kbit/s congestion control goes down to; below
+    /// it the picture is not worth sending.
+    pub min_bitrate_kbps: u32,
     /// x264's speed preset when x264 encodes (slower: better picture per
     /// bit, more CPU); the quality ladder switches to `ultrafast` when the
     /// latency budget is not held. Other encoders ignore it.
@@ -214,6 +218,7 @@ impl Default for CaptureConfig {
             codec: VideoCodec::H264,
             audio: true,
             bitrate_kbps: 2500,
+            min_bitrate_kbps: 300,
             x264_preset: X264Preset::default(),
             ice: IceConfig::default(),
             latency: LatencyConfig::default(),
@@ -327,6 +332,23 @@ impl CaptureConfig {
         checks.even_in_range("height", self.height, 16..=7680);
         checks.in_range("fps", self.fps, 1..=120, "");
         checks.in_range("bitrate_kbps", self.bitrate_kbps, 100..=50_000, " kbit/s");
+        checks.in_range(
+            "min_bitrate_kbps",
+            self.min_bitrate_kbps,
+            100..=50_000,
+            " kbit/s",
+        );
+        // Only once bitrate_kbps itself is usable: one mistake, one message.
+        checks.require(
+            !(100..=50_000).contains(&self.bitrate_kbps)
+                || self.min_bitrate_kbps <= self.bitrate_kbps,
+            "min_bitrate_kbps",
+            self.min_bitrate_kbps,
+            format!(
+                "must not exceed bitrate_kbps ({}); lower min_bitrate_kbps or raise bitrate_kbps",
+                self.bitrate_kbps
+            ),
+        );
         for address in &self.ice.local_addresses {
             checks.require(
                 !address.is_unspecified(),

@@ -104,6 +104,10 @@ pub struct SfuConfig {
     pub pli_throttle_ms: u64,
     /// How many recent packets per stream are kept to answer NACKs.
     pub retransmit_buffer_packets: usize,
+    /// The camera is never asked to send less than this for the sake of one
+    /// slow viewer (kbit/s): the slowest viewer decides the room's bitrate,
+    /// down to this floor.
+    pub viewer_floor_kbps: u32,
 }
 
 /// Bounds on client input.
@@ -184,6 +188,7 @@ impl Default for SfuConfig {
         SfuConfig {
             pli_throttle_ms: 500,
             retransmit_buffer_packets: 1024,
+            viewer_floor_kbps: 500,
         }
     }
 }
@@ -325,6 +330,12 @@ impl GatewayConfig {
             "sfu.retransmit_buffer_packets",
             self.sfu.retransmit_buffer_packets,
             "must be a power of two (16, 32, …, 1024, …, 32768)",
+        );
+        checks.in_range(
+            "sfu.viewer_floor_kbps",
+            self.sfu.viewer_floor_kbps,
+            100..=50_000,
+            " kbit/s",
         );
         checks.in_range(
             "limits.max_sdp_bytes",

@@ -197,6 +197,10 @@ fn capture_value_rules() {
             "bitrate_kbps = 60000: must be 100..=50000 kbit/s",
         ),
         (
+            |c| c.min_bitrate_kbps = 3000,
+            "min_bitrate_kbps = 3000: must not exceed bitrate_kbps (2500); lower min_bitrate_kbps",
+        ),
+        (
             |c| c.source = "webcam".into(),
             "source = \"webcam\": unknown source; allowed forms: test, v4l2, v4l2:/dev/videoN, file:<path>",
         ),
@@ -417,6 +421,7 @@ fn values_at_the_edges_are_accepted() {
     capture.height = 16;
     capture.fps = 120;
     capture.bitrate_kbps = 100;
+    capture.min_bitrate_kbps = 100;
     capture.latency.encode_budget_ms = Some(149);
     capture.latency.glass_to_glass_target_ms = 150;
     capture.status.port = 65535;

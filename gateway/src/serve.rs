@@ -56,6 +56,7 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
                 // Validated as a power of two in 16..=32768.
                 retransmit_buffer_packets: u16::try_from(config.sfu.retransmit_buffer_packets)
                     .unwrap_or(u16::MAX / 2 + 1),
+                viewer_floor_bps: u64::from(config.sfu.viewer_floor_kbps) * 1000,
             },
         },
         events,

@@ -41,6 +41,7 @@ fn sfu() -> Sfu {
             max_viewers_per_room: 50,
             connect_timeout: Duration::from_secs(30),
             retransmit_buffer_packets: 1024,
+            viewer_floor_bps: 500_000,
         },
         LocalCandidates {
             host: vec!["10.213.0.1:50000".parse().unwrap()],

@@ -261,6 +261,51 @@ fn the_nurses_audio_reaches_viewers_without_waiting_for_a_keyframe() {
 }
 
 #[test]
+fn a_lost_camera_packet_is_nacked_and_only_an_unrepairable_one_costs_a_keyframe() {
+    let mut world = World::new();
+    let cam = world.publish("room1", "10.213.0.2:40000");
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    let viewer = world.view("room1", "10.213.0.3:40001").expect("viewer");
+    world.run_for(Duration::from_secs(2), 5 * MS);
+    assert!(world.clients[viewer].connected);
+
+    // Arriving out of order is not a loss: repaired, no keyframe needed.
+    let requests = world.clients[cam].keyframe_requests;
+    let now = world.now;
+    let seq = world.clients[cam].camera.as_ref().unwrap().seq;
+    world.clients[cam].send_video(now, seq.wrapping_add(1), 0, loopback::DELTA);
+    world.clients[cam].send_video(now, seq, 0, loopback::DELTA);
+    world.clients[cam].camera.as_mut().unwrap().seq = seq.wrapping_add(2);
+    world.run_for(Duration::from_millis(1500), 5 * MS);
+    let stats = world.sfu.stats();
+    assert_eq!((stats.uplink_missing, stats.uplink_repaired), (1, 1));
+    assert_eq!(
+        world.clients[cam].keyframe_requests, requests,
+        "a repaired gap costs no keyframe"
+    );
+
+    // A packet that never comes is NACKed, then given up: one keyframe.
+    world.clients[cam].camera.as_mut().unwrap().seq += 1;
+    world.run_for(Duration::from_millis(500), 5 * MS);
+    let stats = world.sfu.stats();
+    assert!(stats.uplink_nacks >= 2, "NACKed: {stats:?}");
+    assert_eq!(stats.uplink_lost, 0, "not given up yet");
+    assert_eq!(world.clients[cam].keyframe_requests, requests);
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    let stats = world.sfu.stats();
+    assert_eq!(
+        (stats.uplink_missing, stats.uplink_lost),
+        (2, 1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        world.clients[cam].keyframe_requests,
+        requests + 1,
+        "an unrepairable loss asks the camera for one keyframe"
+    );
+}
+
+#[test]
 fn a_connection_test_is_measured_and_never_reaches_the_rooms_viewers() {
     let mut world = World::new();
     let cam = world.publish("ward", "10.213.0.2:40000");

@@ -1,14 +1,15 @@
 //! The specialist's page in a real browser: headless Chromium opens the
 //! viewer link while the capture daemon publishes the test source, and the
 //! video really plays; a wrong link shows a plain message instead of a blank
-//! page. Driven by `tests/browser/viewer-plays.mjs` (Node + playwright-core
+//! page; after a gateway restart the page plays again by itself. Driven by `tests/browser/viewer-plays.mjs` (Node + playwright-core
 //! with the system Chromium). In a private network namespace; needs root.
 
 mod support;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::netns::{self, GATEWAY_IP};
 use support::{Capture, Gateway, Invite, runtime, start_viewer};
@@ -310,4 +311,81 @@ fn the_page_plays_over_https_from_a_gateway_with_its_own_certificate() {
         String::from_utf8_lossy(&refused.stdout)
     );
     assert!(camera.terminate().success());
+}
+
+/// Milliseconds since the Unix epoch: the browser driver's clock.
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as u64
+}
+
+#[test]
+fn the_page_plays_again_by_itself_after_a_gateway_restart() {
+    if !netns::isolate("the_page_plays_again_by_itself_after_a_gateway_restart") {
+        return;
+    }
+    let dir = browser_dir();
+    gstreamer::init().expect("GStreamer initialises");
+    let mut gateway = Gateway::start(GATEWAY_IP);
+    let invite = gateway.create_room();
+    let _camera = Capture::test_source(&gateway, &invite, WIDTH, HEIGHT);
+    runtime().block_on(wait_until_live(&invite));
+
+    let mut driver = Command::new("node")
+        .current_dir(&dir)
+        .arg(dir.join("viewer-plays.mjs"))
+        .args(["--url", &invite.viewer_link, "--recover"])
+        .args(["--min-frames", "30", "--timeout-ms", "60000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (Node 20+ is needed for the browser tests)");
+    let mut stdout = BufReader::new(driver.stdout.take().expect("piped stdout"));
+    let mut first = String::new();
+    stdout
+        .read_line(&mut first)
+        .expect("the driver's first line");
+    assert_eq!(first.trim(), "live", "the page plays before the restart");
+
+    // The hospital restarts the gateway (an update, a crash): same room,
+    // same links. Nobody touches the page or the daemon.
+    gateway.start_again();
+    let gateway_back = unix_ms();
+    let mut rest = String::new();
+    stdout
+        .read_to_string(&mut rest)
+        .expect("the driver's result");
+    let mut stderr = String::new();
+    driver
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr)
+        .ok();
+    let status = driver.wait().expect("the driver ends");
+    assert!(
+        status.success(),
+        "viewer-plays.mjs --recover failed:\n{stderr}\n{rest}"
+    );
+    let result: serde_json::Value = serde_json::from_str(
+        rest.lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON line: {rest}")),
+    )
+    .expect("the driver prints JSON");
+    let recovery = &result["recovery"];
+    let live_again_at = recovery["liveAgainAt"].as_u64().expect("a time");
+    let after_gateway = live_again_at.saturating_sub(gateway_back);
+    println!(
+        "page after a gateway restart: live again {after_gateway} ms after the gateway answered \
+         ({} ms after the page lost the stream); states {}; reconnect attempts {}",
+        recovery["msLostToLive"], recovery["statesSeen"], recovery["maxAttempt"]
+    );
+    assert_eq!(result["state"], "live");
+    assert!(
+        after_gateway < 20_000,
+        "the page plays again within 20 s of the gateway's return: {after_gateway} ms"
+    );
 }

@@ -501,6 +501,46 @@
 
   setInterval(() => { tick().catch((e) => console.warn('[samsyn] stats: ' + e)); }, 1000);
 
+  // --- the viewer's own link ---------------------------------------------------------------
+  // The gateway measures each viewer's connection (GET <session>/link). When
+  // this viewer's own network is what makes the picture stutter, say so: the
+  // specialist should not blame the nurse's camera.
+  const linkNote = $('link-note');
+  const LINK_POLL = 3000;
+  samsyn.link = null;
+
+  function describeLink(r) {
+    if (!r || !r.weak) return '';
+    const through = r.estimate_kbps ? 'about ' + r.estimate_kbps + ' kbit/s gets through' : null;
+    const needs = r.stream_kbps ? 'the video needs ' + r.stream_kbps + ' kbit/s' : null;
+    const lossy = r.loss_percent && r.loss_percent > 5 ? Math.round(r.loss_percent) + ' % of the video is lost on the way' : null;
+    const facts = [through, needs, lossy].filter(Boolean).join(', ');
+    return 'Your own network connection is too weak for this video' + (facts ? ' (' + facts + ')' : '') +
+      '. The picture may stutter; the nurse\u2019s camera is fine. A wired or better Wi-Fi connection helps.';
+  }
+
+  async function checkOwnLink() {
+    const s = cur;
+    if (!s || !s.location || samsyn.state !== 'live') {
+      linkNote.hidden = true;
+      return;
+    }
+    let report = null;
+    try {
+      const res = await fetch(s.location + '/link', {
+        headers: { Authorization: 'Bearer ' + token },
+        cache: 'no-store',
+      });
+      if (res.ok) report = await res.json();
+    } catch (_) { /* the connection watchdogs handle outages */ }
+    if (cur !== s) return;
+    samsyn.link = report;
+    const text = describeLink(report);
+    linkNote.textContent = text;
+    linkNote.hidden = !text;
+  }
+  setInterval(() => { checkOwnLink().catch(() => { /* ignore */ }); }, LINK_POLL);
+
   // --- end-to-end delay (abs-capture-time) ---------------------------------------------
   // The camera stamps each video packet with the wall-clock time its frame was
   // captured (RTP header extension abs-capture-time); the gateway forwards it.

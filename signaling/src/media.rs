@@ -38,6 +38,22 @@ pub struct SessionAnswer {
     pub sdp: String,
 }
 
+/// How a viewer's own network link is doing, for their page: whether it is
+/// the reason the picture suffers. Served at `GET /whep/{room}/{session}/link`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LinkReport {
+    /// What the viewer's link can take, kbit/s, once congestion has shown it.
+    pub estimate_kbps: Option<u32>,
+    /// What the room's stream carries now, kbit/s.
+    pub stream_kbps: Option<u32>,
+    /// Packets lost on the way to this viewer lately, percent.
+    pub loss_percent: Option<f32>,
+    /// The viewer's own connection cannot carry the stream well.
+    pub weak: bool,
+    /// This viewer's link is what limits the room's quality now.
+    pub limits_room: bool,
+}
+
 /// What a media plane can refuse, each mapped to an HTTP status by signaling.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MediaError {
@@ -138,4 +154,18 @@ pub trait MediaPlane: Send + Sync + 'static {
 
     /// Ends every session of `room` at once: the consultation is over.
     fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()>;
+
+    /// How a viewer's (WHEP) session's own link is doing. A media plane that
+    /// does not measure links says so (503).
+    fn link_report<'a>(
+        &'a self,
+        _room: &'a str,
+        _session: &'a SessionId,
+    ) -> MediaFuture<'a, LinkReport> {
+        Box::pin(async {
+            Err(MediaError::Unavailable(
+                "this media plane does not measure viewers' links".into(),
+            ))
+        })
+    }
 }

@@ -235,6 +235,62 @@ async fn patch_trickles_with_204_and_restarts_with_200() {
 }
 
 #[tokio::test]
+async fn a_viewer_reads_its_own_link_report() {
+    let gw = TestGateway::start().await;
+    let viewer = gw.token(ROOM, Role::Specialist);
+    let publisher = gw.token(ROOM, Role::Publisher);
+    let created = gw.offer(&format!("/whep/{ROOM}"), &viewer, OFFER).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let get = |path: String, token: Option<String>| {
+        let mut request = gw.http.get(gw.url(&path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+
+    let ok = get(format!("/whep/{ROOM}/view-1/link"), Some(viewer.clone()))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(
+        ok.headers().get("cache-control").unwrap(),
+        "no-store",
+        "a link report is always fresh"
+    );
+    let report: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(
+        report,
+        serde_json::json!({
+            "estimate_kbps": 420,
+            "stream_kbps": 900,
+            "loss_percent": 1.5,
+            "weak": true,
+            "limits_room": true,
+        })
+    );
+
+    let anonymous = get(format!("/whep/{ROOM}/view-1/link"), None)
+        .await
+        .unwrap();
+    assert_error(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+    let camera = get(format!("/whep/{ROOM}/view-1/link"), Some(publisher))
+        .await
+        .unwrap();
+    assert_error(camera, StatusCode::FORBIDDEN, "wrong_role").await;
+    // A colleague's token does not read someone else's link.
+    let colleague = gw.token(ROOM, Role::Specialist);
+    let other = get(format!("/whep/{ROOM}/view-1/link"), Some(colleague))
+        .await
+        .unwrap();
+    assert_error(other, StatusCode::NOT_FOUND, "unknown_session").await;
+    let gone = get(format!("/whep/{ROOM}/{ENDED_SESSION}/link"), Some(viewer))
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn patch_refusals() {
     let gw = TestGateway::start().await;
     let publisher = gw.token(ROOM, Role::Publisher);

@@ -6,6 +6,9 @@
 //   node viewer-plays.mjs --url 'http://10.213.0.1:8080/r/ab12#token=…' \
 //     --width 1280 --height 720 --screenshot out.png [--timeout-ms 20000] [--min-frames 30]
 //   node viewer-plays.mjs --url '…' --expect-error token_expired --screenshot out.png
+//   node viewer-plays.mjs --url '…' --recover
+//     (prints "live" once the video plays, then waits for the page to lose
+//     the stream and to play again by itself; the JSON line says how)
 //
 // Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
 
@@ -17,6 +20,8 @@ const USAGE = `usage: node viewer-plays.mjs --url <viewer link incl. #token=…>
          [--timeout-ms 20000] [--min-frames 30]
          [--expect-error <text>]          succeed only if the page shows this error
          [--expect-latency]               also wait until the page shows the camera delay
+         [--recover]                      once live, print "live", then wait until the page
+                                          loses the stream and plays again by itself
          [--viewport 1280x720]            browser window size
          [--trust-spki <base64 sha256>]   trust a server key that no CA signed (a
                                           gateway's self-signed certificate)
@@ -52,6 +57,7 @@ function parseArgs(argv) {
     minFrames: 30,
     expectError: null,
     expectLatency: false,
+    recover: false,
     viewport: { width: 1280, height: 720 },
     chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium',
     trustSpki: null,
@@ -79,6 +85,7 @@ function parseArgs(argv) {
     else if (flag === '--screenshot') o.screenshot = next();
     else if (flag === '--expect-error') o.expectError = next();
     else if (flag === '--expect-latency') o.expectLatency = true;
+    else if (flag === '--recover') o.recover = true;
     else if (flag === '--chromium') o.chromium = next();
     else if (flag === '--trust-spki') o.trustSpki = next();
     else if (flag === '--viewport') {
@@ -230,6 +237,8 @@ async function main() {
   const deadline = started + opt.timeoutMs;
   const samples = []; // { t, frames }
   let firstFrameSeenAt = null; // driver clock, fallback for msToFirstFrame
+  // --recover: first → live → lost → back (live again) → recovered.
+  const recovery = { phase: 'first', states: [], maxAttempt: 0, lostAt: null, liveAgainAt: null };
   const navigatedAt = Date.now();
 
   while (Date.now() < deadline) {
@@ -269,7 +278,35 @@ async function main() {
       const growing = samples.length > 1 && snap.framesRendered > samples[0].frames;
       const sizeOk = opt.width === null || (snap.videoWidth === opt.width && snap.videoHeight === opt.height);
       const latencyOk = !opt.expectLatency || (snap.latency && typeof snap.latency.ms === 'number');
-      if (snap.hasSamsyn && snap.state === 'live' && snap.framesRendered >= opt.minFrames && growing && sizeOk && latencyOk) {
+      const playing = snap.hasSamsyn && snap.state === 'live' && snap.framesRendered >= opt.minFrames && growing && sizeOk && latencyOk;
+      if (opt.recover && recovery.phase !== 'recovered') {
+        // live → (the test breaks the stream) → not live → live again.
+        if (recovery.phase === 'first' && playing) {
+          recovery.phase = 'live';
+          recovery.framesBefore = snap.framesRendered;
+          process.stdout.write('live\n');
+        } else if (recovery.phase === 'live' && snap.state !== 'live') {
+          recovery.phase = 'lost';
+          recovery.lostAt = now;
+        } else if (recovery.phase === 'lost' || recovery.phase === 'back') {
+          if (!recovery.states.includes(snap.state)) recovery.states.push(snap.state);
+          recovery.maxAttempt = Math.max(recovery.maxAttempt, snap.attempt || 0);
+          if (recovery.phase === 'lost' && snap.state === 'live') {
+            recovery.phase = 'back';
+            recovery.liveAgainAt = now;
+            recovery.framesAtReturn = snap.framesRendered;
+          } else if (recovery.phase === 'back' && snap.state !== 'live') {
+            recovery.phase = 'lost';
+          } else if (recovery.phase === 'back' && playing && snap.framesRendered >= recovery.framesAtReturn + opt.minFrames) {
+            recovery.phase = 'recovered';
+          }
+        }
+        if (recovery.phase !== 'recovered') {
+          await sleep(POLL_MS);
+          continue;
+        }
+      }
+      if (playing) {
         if (opt.screenshot) await page.screenshot({ path: opt.screenshot });
         // Stats are refreshed once a second; take the freshest.
         const fresh = await page.evaluate(snapshotInPage).catch(() => snap);
@@ -287,6 +324,16 @@ async function main() {
           roomShown: fresh.roomShown,
           roomLabel: fresh.roomLabel,
           gatewayName: fresh.gatewayName,
+          recovery: opt.recover
+            ? {
+              msLostToLive: recovery.liveAgainAt - recovery.lostAt,
+              lostAt: recovery.lostAt,
+              liveAgainAt: recovery.liveAgainAt,
+              statesSeen: recovery.states,
+              maxAttempt: recovery.maxAttempt,
+              framesBefore: recovery.framesBefore,
+            }
+            : null,
         });
       }
     }
@@ -298,6 +345,7 @@ async function main() {
     return fail(`timed out after ${opt.timeoutMs} ms waiting for an error containing ${JSON.stringify(opt.expectError)}`);
   }
   const why = [];
+  if (opt.recover) why.push(`recovery phase ${recovery.phase} (states seen after the loss: ${recovery.states.join(', ') || 'none'})`);
   if (snap.framesRendered === 0) why.push('no video frame was ever rendered');
   else if (snap.framesRendered < opt.minFrames) why.push(`only ${snap.framesRendered} of ${opt.minFrames} frames rendered`);
   else why.push(`${snap.framesRendered} frames rendered`);

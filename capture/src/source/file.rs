@@ -179,17 +179,11 @@ fn forward_frames(sink: &gst_app::AppSink, appsrc: &gst_app::AppSrc, frames: Arc
                     appsrc.set_caps(sample.caps().map(|c| c.to_owned()).as_ref());
                     caps_set = true;
                 }
-                let Some(mut buffer) = sample.buffer_owned() else {
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                {
-                    let buffer = buffer.make_mut();
-                    buffer.set_pts(gst::ClockTime::NONE);
-                    buffer.set_dts(gst::ClockTime::NONE);
+                // When the main pipeline stops, the loop thread notices and
+                // shuts the decoder down.
+                if let Some(buffer) = sample.buffer_owned() {
+                    super::push_untimed(&appsrc, buffer);
                 }
-                // Flushing here only means the main pipeline is stopping;
-                // the loop thread notices and shuts the decoder down.
-                let _ = appsrc.push_buffer(buffer);
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),

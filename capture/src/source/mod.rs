@@ -5,9 +5,11 @@
 //! itself) H.264 ready to be parsed and sent without re-encoding.
 
 mod file;
+mod supervised;
 mod test_pattern;
 mod v4l2;
 
+pub use supervised::{RETRY_EVERY, Rebuild, SLATE_TEXT, STALL_LIMIT, supervise};
 pub use v4l2::for_mode as camera_for_mode;
 
 use std::path::PathBuf;
@@ -119,6 +121,19 @@ pub(crate) fn assemble_chain(
 }
 
 /// A capsfilter element.
+/// Pushes a buffer from another pipeline into `appsrc` without its
+/// timestamps: they belong to the other pipeline's clock, and the appsrc
+/// (live, `do-timestamp`) stamps it on arrival in its own.
+pub(crate) fn push_untimed(appsrc: &gstreamer_app::AppSrc, mut buffer: gst::Buffer) {
+    {
+        let buffer = buffer.make_mut();
+        buffer.set_pts(gst::ClockTime::NONE);
+        buffer.set_dts(gst::ClockTime::NONE);
+    }
+    // Flushing only means the receiving pipeline is stopping.
+    let _ = appsrc.push_buffer(buffer);
+}
+
 pub(crate) fn capsfilter(caps: &gst::Caps) -> Result<gst::Element, ElementError> {
     use gst::prelude::*;
     let filter = crate::elements::make("capsfilter")?;

@@ -37,8 +37,20 @@ impl std::fmt::Display for PipelineEvent {
 /// logs warnings. Runs in the posting thread, so no main loop is needed.
 pub fn forward_bus(pipeline: &gst::Pipeline) -> mpsc::UnboundedReceiver<PipelineEvent> {
     let (tx, rx) = mpsc::unbounded_channel();
+    on_bus_events(pipeline, move |event| {
+        let _ = tx.send(event);
+    });
+    rx
+}
+
+/// Calls `handle` with every error and end-of-stream on `pipeline`'s bus, in
+/// the posting thread; logs warnings.
+pub fn on_bus_events(
+    pipeline: &gst::Pipeline,
+    handle: impl Fn(PipelineEvent) + Send + Sync + 'static,
+) {
     let Some(bus) = pipeline.bus() else {
-        return rx;
+        return;
     };
     bus.set_sync_handler(move |_, msg| {
         let source = || {
@@ -47,16 +59,12 @@ pub fn forward_bus(pipeline: &gst::Pipeline) -> mpsc::UnboundedReceiver<Pipeline
                 .unwrap_or_else(|| "pipeline".into())
         };
         match msg.view() {
-            gst::MessageView::Error(err) => {
-                let _ = tx.send(PipelineEvent::Error {
-                    element: source(),
-                    message: err.error().to_string(),
-                    debug: err.debug().map(|d| d.to_string()),
-                });
-            }
-            gst::MessageView::Eos(_) => {
-                let _ = tx.send(PipelineEvent::Eos);
-            }
+            gst::MessageView::Error(err) => handle(PipelineEvent::Error {
+                element: source(),
+                message: err.error().to_string(),
+                debug: err.debug().map(|d| d.to_string()),
+            }),
+            gst::MessageView::Eos(_) => handle(PipelineEvent::Eos),
             gst::MessageView::Warning(w) => {
                 tracing::warn!(element = %source(), "{}", w.error());
             }
@@ -64,7 +72,6 @@ pub fn forward_bus(pipeline: &gst::Pipeline) -> mpsc::UnboundedReceiver<Pipeline
         }
         gst::BusSyncReply::Drop
     });
-    rx
 }
 
 /// Logs ICE connection and peer connection state changes at info.

@@ -1,21 +1,35 @@
-//! The publishing pipeline: video chain (and microphone) → RTP payloaders →
-//! webrtcbin, all send-only.
+//! The publisher: the capture pipeline (camera → encoder → RTP payloaders),
+//! which runs for the daemon's whole life, and the WHIP session it currently
+//! sends into.
+//!
+//! ```text
+//! capture pipeline:  video chain ─▶ payloader ─▶ outlet ┐        session pipeline (one per WHIP session)
+//!                    microphone ─▶ opus ─▶ payloader ─▶ outlet ┼──▶ appsrc ─▶ webrtcbin ─▶ gateway
+//! ```
+//!
+//! A lost connection or a restarted gateway only replaces the session
+//! ([`Publisher::open_session`]); the camera and the encoder keep running,
+//! so the picture is there the moment the new session connects.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_webrtc as gst_webrtc;
-use tokio::sync::{mpsc, oneshot};
+use gstreamer_rtp::prelude::*;
+use tokio::sync::mpsc;
 
-use super::events::{PipelineEvent, forward_bus, log_state_changes};
-use super::negotiate::{self, GATHER_TIMEOUT, NegotiationError};
+use super::events::{PipelineEvent, forward_bus};
+use super::negotiate::NegotiationError;
+use super::outlet::Outlet;
+use super::session::{self, Session, SessionEvent, SessionStream, SharedClock};
 use crate::audio;
 use crate::chain::{ChainError, EncoderControl, VideoChain};
+use crate::congestion::Feedback;
 use crate::elements::{self, ElementError};
+use crate::encoder;
 use crate::latency::abs_capture_time::{self, CaptureTimeWriter};
 use crate::latency::frames::Point;
 use crate::latency::probes::FrameTimer;
@@ -26,10 +40,17 @@ use crate::source::SourceSpec;
 pub const VIDEO_PAYLOAD: i32 = 96;
 /// RTP payload type of the Opus stream.
 pub const AUDIO_PAYLOAD: i32 = 111;
+/// Header extension ID of the transport-wide sequence number (TWCC).
+pub const TWCC_EXTENSION_ID: u32 = 1;
+/// The transport-wide congestion control header extension.
+pub const TWCC_URI: &str =
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
 /// How long the source may take to deliver its first encoded frame. A UVC
 /// camera can take a second or two to start streaming.
 const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the microphone's first packet once video runs.
+const FIRST_AUDIO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What to publish.
 #[derive(Debug, Clone)]
@@ -60,7 +81,7 @@ pub enum PublishError {
     /// The pipeline would not start.
     #[error("the media pipeline would not start: {0}")]
     Start(String),
-    /// Linking webrtcbin failed.
+    /// Linking the stream failed.
     #[error("could not link the stream into webrtcbin: {0}")]
     Link(String),
     /// The source delivered nothing.
@@ -75,17 +96,29 @@ pub enum PublishError {
     Pipeline(PipelineEvent),
 }
 
-/// A built publishing pipeline.
+/// Something the publisher reports.
+#[derive(Debug, Clone)]
+pub enum PublisherEvent {
+    /// The capture pipeline failed: nothing more can be sent.
+    Capture(PipelineEvent),
+    /// The current session reported something.
+    Session(SessionEvent),
+}
+
+/// A built publisher: the capture pipeline, and a session when connected.
 #[derive(Debug)]
 pub struct Publisher {
     pipeline: gst::Pipeline,
-    webrtcbin: gst::Element,
-    video_transceiver: gst_webrtc::WebRTCRTPTransceiver,
-    video_payloader: gst::Element,
+    video: Outlet,
+    audio: Option<Outlet>,
     codec: VideoCodec,
     encoder: Option<&'static str>,
-    audio: bool,
+    ice_addresses: Vec<IpAddr>,
     events: mpsc::UnboundedReceiver<PipelineEvent>,
+    session: Option<Session>,
+    feedback_tx: mpsc::UnboundedSender<Feedback>,
+    feedback_rx: Option<mpsc::UnboundedReceiver<Feedback>>,
+    started: bool,
     timer: FrameTimer,
     control: Option<EncoderControl>,
     capture_time: CaptureTimeWriter,
@@ -93,24 +126,25 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Builds the pipeline (not started yet).
+    /// Builds the capture pipeline (not started yet).
     pub fn build(options: &PublisherOptions) -> Result<Self, PublishError> {
         let chain = VideoChain::build(&options.source, &options.video)?;
-        let webrtcbin = negotiate::new_webrtcbin("webrtc", &options.ice_addresses)?;
         let pipeline = gst::Pipeline::with_name("publisher");
-        pipeline
-            .add_many([chain.bin.upcast_ref::<gst::Element>(), &webrtcbin])
-            .map_err(|e| PublishError::Link(e.to_string()))?;
-
         let video_payloader = video_payloader(chain.codec)?;
+        let video = Outlet::new("video");
         pipeline
-            .add(&video_payloader)
+            .add_many([
+                chain.bin.upcast_ref::<gst::Element>(),
+                &video_payloader,
+                &video.element(),
+            ])
             .map_err(|e| PublishError::Link(e.to_string()))?;
-        chain
-            .bin
-            .link(&video_payloader)
-            .map_err(|e| PublishError::Link(e.to_string()))?;
-        let video_transceiver = link_sendonly(&video_payloader, &webrtcbin)?;
+        gst::Element::link_many([
+            chain.bin.upcast_ref::<gst::Element>(),
+            &video_payloader,
+            &video.element(),
+        ])
+        .map_err(|e| PublishError::Link(e.to_string()))?;
         let payloaded = video_payloader
             .static_pad("src")
             .ok_or_else(|| PublishError::Link("payloader has no src pad".into()))?;
@@ -118,23 +152,27 @@ impl Publisher {
         chain.timer.add_point(Point::Payloaded);
         chain.timer.attach(Point::Payloaded, &payloaded);
 
-        let audio = options.audio && add_microphone(&pipeline, &webrtcbin)?;
-        if !options.audio {
+        let audio = if options.audio {
+            add_microphone(&pipeline)?
+        } else {
             tracing::info!("audio disabled (--no-audio or audio = false)");
-        }
+            None
+        };
 
         let events = forward_bus(&pipeline);
-        log_state_changes(&webrtcbin, "gateway");
-
+        let (feedback_tx, feedback_rx) = mpsc::unbounded_channel();
         Ok(Self {
             pipeline,
-            webrtcbin,
-            video_transceiver,
-            video_payloader,
+            video,
+            audio,
             codec: chain.codec,
             encoder: chain.encoder,
-            audio,
+            ice_addresses: options.ice_addresses.clone(),
             events,
+            session: None,
+            feedback_tx,
+            feedback_rx: Some(feedback_rx),
+            started: false,
             timer: chain.timer,
             control: chain.control,
             capture_time,
@@ -142,10 +180,12 @@ impl Publisher {
         })
     }
 
-    /// Starts the media, waits for the first encoded frame, and returns the
-    /// SDP offer with its ICE candidates.
-    pub async fn start_and_offer(&mut self) -> Result<String, PublishError> {
-        let caps = wait_for_caps(&self.video_payloader);
+    /// Starts the camera and the encoder and waits for the first encoded
+    /// frame. Idempotent.
+    pub async fn start(&mut self) -> Result<(), PublishError> {
+        if self.started {
+            return Ok(());
+        }
         if self.pipeline.set_state(gst::State::Playing).is_err() {
             let detail = self
                 .events
@@ -154,28 +194,79 @@ impl Publisher {
                 .unwrap_or_else(|_| "no detail on the bus".into());
             return Err(PublishError::Start(detail));
         }
-        let caps = tokio::select! {
-            caps = tokio::time::timeout(FIRST_FRAME_TIMEOUT, caps) => match caps {
-                Ok(Ok(caps)) => caps,
-                _ => return Err(PublishError::NoVideo(FIRST_FRAME_TIMEOUT)),
-            },
+        tokio::select! {
+            caps = self.video.wait_for_caps(FIRST_FRAME_TIMEOUT) => {
+                if caps.is_none() {
+                    return Err(PublishError::NoVideo(FIRST_FRAME_TIMEOUT));
+                }
+            }
             Some(event) = self.events.recv() => return Err(PublishError::Pipeline(event)),
-        };
-        self.video_transceiver
-            .set_codec_preferences(Some(&codec_preferences(&caps, self.codec)));
+        }
+        if let Some(audio) = &self.audio
+            && audio.wait_for_caps(FIRST_AUDIO_TIMEOUT).await.is_none()
+        {
+            tracing::warn!("the microphone delivered nothing; sending video only");
+            self.audio = None;
+        }
+        self.started = true;
+        Ok(())
+    }
 
+    /// Replaces the current session (if any) with a new one and returns its
+    /// SDP offer; starts the capture pipeline first if needed.
+    pub async fn open_session(&mut self) -> Result<String, PublishError> {
+        self.start().await?;
+        self.close_session();
+        let mut streams = Vec::new();
+        for (outlet, codec) in [
+            (Some(&self.video), Some(self.codec)),
+            (self.audio.as_ref(), None),
+        ] {
+            let Some(outlet) = outlet else { continue };
+            let Some(caps) = outlet.caps() else { continue };
+            streams.push(SessionStream {
+                outlet: outlet.clone(),
+                codec_preferences: session::codec_preferences(&caps, codec),
+                caps,
+            });
+        }
+        let clock = SharedClock {
+            clock: self
+                .pipeline
+                .clock()
+                .ok_or_else(|| PublishError::Start("the capture pipeline has no clock".into()))?,
+            base_time: self.pipeline.base_time().ok_or_else(|| {
+                PublishError::Start("the capture pipeline has no base time".into())
+            })?,
+        };
+        let mut session = Session::build(
+            &streams,
+            &self.ice_addresses,
+            &clock,
+            self.feedback_tx.clone(),
+        )?;
         let offer = tokio::select! {
-            offer = negotiate::make_offer(&self.webrtcbin, GATHER_TIMEOUT) => offer?,
+            offer = session.start_and_offer() => offer?,
             Some(event) = self.events.recv() => return Err(PublishError::Pipeline(event)),
         };
+        self.session = Some(session);
         Ok(offer)
+    }
+
+    /// Starts (if needed) and opens a first session: the offer to post.
+    pub async fn start_and_offer(&mut self) -> Result<String, PublishError> {
+        self.open_session().await
     }
 
     /// Applies the gateway's answer; media flows once ICE and DTLS connect.
     /// When the answer accepts abs-capture-time, every video packet carries
     /// its frame's capture time from now on.
     pub async fn accept_answer(&self, sdp: &str) -> Result<(), PublishError> {
-        negotiate::apply_answer(&self.webrtcbin, sdp).await?;
+        let session = self
+            .session
+            .as_ref()
+            .ok_or_else(|| PublishError::Start("no session to apply the answer to".into()))?;
+        session.accept_answer(sdp).await?;
         self.publishing.store(true, Ordering::Relaxed);
         match abs_capture_time::negotiated_id(sdp) {
             Some(id) => {
@@ -206,7 +297,7 @@ impl Publisher {
         self.capture_time.is_enabled()
     }
 
-    /// Set once the gateway's answer is applied and media may flow.
+    /// Set once a gateway's answer is applied and media may flow.
     pub fn publishing(&self) -> Arc<AtomicBool> {
         self.publishing.clone()
     }
@@ -216,35 +307,90 @@ impl Publisher {
         &self.capture_time
     }
 
-    /// The next error or end-of-stream from the pipeline that ends the
-    /// stream. A failing microphone is only logged: video goes on without it.
-    pub async fn next_event(&mut self) -> Option<PipelineEvent> {
-        loop {
-            let event = self.events.recv().await?;
-            match &event {
-                PipelineEvent::Error { element, .. }
-                    if element.contains(&format!("/{}/", audio::CHAIN_NAME)) =>
-                {
-                    tracing::warn!(%event, "the microphone failed; continuing with video only");
-                }
-                _ => return Some(event),
-            }
+    /// Ends the current session's pipeline (not the WHIP resource: that is
+    /// the caller's `DELETE`). The camera keeps running.
+    pub fn close_session(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.stop();
         }
     }
 
-    /// Stops the pipeline (state Null).
-    pub fn stop(&self) {
+    /// The current session, if one is open.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// The next thing to act on: the capture pipeline failing (a failing
+    /// microphone is only logged: video goes on without it), or an event of
+    /// the current session. A session that connects gets a keyframe at once.
+    pub async fn next_event(&mut self) -> Option<PublisherEvent> {
+        loop {
+            let session = &mut self.session;
+            let session_event = async {
+                match session.as_mut() {
+                    Some(session) => session.next_event().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let event = tokio::select! {
+                event = self.events.recv() => PublisherEvent::Capture(event?),
+                Some(event) = session_event => PublisherEvent::Session(event),
+            };
+            match &event {
+                PublisherEvent::Capture(PipelineEvent::Error { element, .. })
+                    if element.contains(&format!("/{}/", audio::CHAIN_NAME)) =>
+                {
+                    tracing::warn!(?event, "the microphone failed; continuing with video only");
+                    continue;
+                }
+                PublisherEvent::Session(SessionEvent::Connected) => self.request_keyframe(),
+                _ => {}
+            }
+            return Some(event);
+        }
+    }
+
+    /// The congestion feedback of every session, in order; there is one
+    /// receiver, taken once.
+    pub fn take_feedback(&mut self) -> Option<mpsc::UnboundedReceiver<Feedback>> {
+        self.feedback_rx.take()
+    }
+
+    /// Asks the encoder for a keyframe now.
+    pub fn request_keyframe(&self) {
+        let event = gstreamer_video::UpstreamForceKeyUnitEvent::builder()
+            .all_headers(true)
+            .build();
+        self.video.send_upstream(event);
+    }
+
+    /// Sets the video encoder's target bitrate, in bits per second. Returns
+    /// false when the encoder cannot change it while running (or when the
+    /// camera's own H.264 is passed through).
+    pub fn set_video_bitrate(&self, bps: u64) -> bool {
+        self.video_encoder()
+            .is_some_and(|element| encoder::set_bitrate(&element, bps))
+    }
+
+    /// The video encoder element, `None` for camera H.264 passthrough.
+    pub fn video_encoder(&self) -> Option<gst::Element> {
+        self.pipeline.by_name(encoder::ENCODER_NAME)
+    }
+
+    /// Stops everything (state Null).
+    pub fn stop(&mut self) {
+        self.close_session();
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 
-    /// The GStreamer pipeline.
+    /// The capture pipeline.
     pub fn pipeline(&self) -> &gst::Pipeline {
         &self.pipeline
     }
 
-    /// The webrtcbin element.
-    pub fn webrtcbin(&self) -> &gst::Element {
-        &self.webrtcbin
+    /// The current session's webrtcbin.
+    pub fn webrtcbin(&self) -> Option<&gst::Element> {
+        self.session.as_ref().map(Session::webrtcbin)
     }
 
     /// The encoder element used, `None` for camera H.264 passthrough.
@@ -254,146 +400,67 @@ impl Publisher {
 
     /// Whether a microphone is being sent.
     pub fn has_audio(&self) -> bool {
-        self.audio
+        self.audio.is_some()
     }
 }
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
+        self.stop();
     }
 }
 
 fn video_payloader(codec: VideoCodec) -> Result<gst::Element, ElementError> {
-    match codec {
+    let pay = match codec {
         VideoCodec::H264 => {
             let pay = elements::make_named("rtph264pay", Some("video-pay"))?;
-            pay.set_property("pt", VIDEO_PAYLOAD as u32);
             // SPS/PPS with every keyframe, and in the same packet as the
             // first slice (STAP-A) without waiting for the next frame.
             pay.set_property("config-interval", -1i32);
             elements::set_property_str(&pay, "aggregate-mode", "zero-latency")?;
-            Ok(pay)
+            pay
         }
         VideoCodec::Vp8 => {
             let pay = elements::make_named("rtpvp8pay", Some("video-pay"))?;
-            pay.set_property("pt", VIDEO_PAYLOAD as u32);
             elements::set_property_str(&pay, "picture-id-mode", "15-bit")?;
-            Ok(pay)
+            pay
         }
-    }
+    };
+    pay.set_property("pt", VIDEO_PAYLOAD as u32);
+    add_transport_wide_cc(&pay)?;
+    Ok(pay)
 }
 
-/// Links a payloader to a new webrtcbin sink pad and makes its transceiver
-/// send-only.
-fn link_sendonly(
-    payloader: &gst::Element,
-    webrtcbin: &gst::Element,
-) -> Result<gst_webrtc::WebRTCRTPTransceiver, PublishError> {
-    let sink = webrtcbin
-        .request_pad_simple("sink_%u")
-        .ok_or_else(|| PublishError::Link("webrtcbin gave no sink pad".into()))?;
-    let src = payloader
-        .static_pad("src")
-        .ok_or_else(|| PublishError::Link("payloader has no src pad".into()))?;
-    src.link(&sink)
-        .map_err(|e| PublishError::Link(format!("{e:?}")))?;
-    let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
-    transceiver.set_direction(gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
-    // Keep sent packets for retransmission when the gateway NACKs them.
-    transceiver.set_property("do-nack", true);
-    Ok(transceiver)
+/// Reserves the transport-wide sequence number in every packet the
+/// payloader makes; webrtcbin's RTP session fills it in as the packet
+/// leaves, and the gateway's feedback refers to it.
+fn add_transport_wide_cc(payloader: &gst::Element) -> Result<(), ElementError> {
+    let extension = gstreamer_rtp::RTPHeaderExtension::create_from_uri(TWCC_URI)
+        .ok_or_else(|| elements::missing("rtphdrexttwcc"))?;
+    extension.set_id(TWCC_EXTENSION_ID);
+    payloader.emit_by_name::<()>("add-extension", &[&extension]);
+    Ok(())
 }
 
-/// Adds microphone → Opus → RTP to the pipeline. Returns whether audio is
-/// sent; a missing or broken microphone leaves the video untouched.
-fn add_microphone(
-    pipeline: &gst::Pipeline,
-    webrtcbin: &gst::Element,
-) -> Result<bool, PublishError> {
+/// Adds microphone → Opus → RTP → outlet to the pipeline. Returns the outlet,
+/// or `None` when there is no working microphone (video goes on alone).
+fn add_microphone(pipeline: &gst::Pipeline) -> Result<Option<Outlet>, PublishError> {
     let bin = match audio::microphone_chain() {
         Ok(Some(bin)) => bin,
-        Ok(None) => return Ok(false),
+        Ok(None) => return Ok(None),
         Err(e) => {
             tracing::warn!(error = %e, "audio unavailable; sending video only");
-            return Ok(false);
+            return Ok(None);
         }
     };
     let pay = elements::make_named("rtpopuspay", Some("audio-pay"))?;
     pay.set_property("pt", AUDIO_PAYLOAD as u32);
+    add_transport_wide_cc(&pay)?;
+    let outlet = Outlet::new("audio");
+    let chain = [bin.upcast_ref::<gst::Element>(), &pay, &outlet.element()];
     pipeline
-        .add_many([bin.upcast_ref::<gst::Element>(), &pay])
+        .add_many(chain)
         .map_err(|e| PublishError::Link(e.to_string()))?;
-    bin.link(&pay)
-        .map_err(|e| PublishError::Link(e.to_string()))?;
-    let transceiver = link_sendonly(&pay, webrtcbin)?;
-    let caps = gst::Caps::builder("application/x-rtp")
-        .field("media", "audio")
-        .field("encoding-name", "OPUS")
-        .field("payload", AUDIO_PAYLOAD)
-        .field("clock-rate", 48_000i32)
-        .field("encoding-params", "2")
-        .build();
-    transceiver.set_codec_preferences(Some(&caps));
-    Ok(true)
-}
-
-/// Resolves with the caps of the first buffer leaving `element`'s src pad,
-/// once that buffer is on its way (its caps already in webrtcbin).
-fn wait_for_caps(element: &gst::Element) -> oneshot::Receiver<gst::Caps> {
-    let (tx, rx) = oneshot::channel();
-    let Some(pad) = element.static_pad("src") else {
-        return rx;
-    };
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    // On the first buffer, not on the caps event: the event has then been
-    // pushed on into webrtcbin, so an offer made right after sees the same
-    // caps (with sprop-parameter-sets) that webrtcbin now holds.
-    pad.add_probe(
-        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-        move |pad, _| {
-            let Some(caps) = pad.current_caps() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            if let Some(tx) = tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                let _ = tx.send(caps);
-            }
-            gst::PadProbeReturn::Remove
-        },
-    );
-    rx
-}
-
-/// The codec the offer announces, taken from what the payloader actually
-/// produces (so profile-level-id matches the encoder's real level), plus
-/// the feedback the gateway may send: NACK, PLI and FIR.
-fn codec_preferences(payloader_caps: &gst::Caps, codec: VideoCodec) -> gst::Caps {
-    let keep: &[&str] = match codec {
-        VideoCodec::H264 => &[
-            "media",
-            "encoding-name",
-            "payload",
-            "clock-rate",
-            "packetization-mode",
-            "profile-level-id",
-        ],
-        VideoCodec::Vp8 => &["media", "encoding-name", "payload", "clock-rate"],
-    };
-    let mut out = gst::Structure::new_empty("application/x-rtp");
-    if let Some(s) = payloader_caps.structure(0) {
-        for (name, value) in s.iter() {
-            if keep.contains(&name.as_str()) {
-                out.set_value(name, value.clone());
-            }
-        }
-    }
-    out.set("rtcp-fb-nack", true);
-    out.set("rtcp-fb-nack-pli", true);
-    out.set("rtcp-fb-ccm-fir", true);
-    // webrtcbin writes `extmap-N` fields as `a=extmap:N <uri>`.
-    out.set(
-        format!("extmap-{}", abs_capture_time::OFFERED_ID).as_str(),
-        abs_capture_time::URI,
-    );
-    gst::Caps::builder_full().structure(out).build()
+    gst::Element::link_many(chain).map_err(|e| PublishError::Link(e.to_string()))?;
+    Ok(Some(outlet))
 }

@@ -5,6 +5,9 @@
 //! - [`sfu`] holds rooms and peers and forwards packets, time passed in.
 //! - [`routing`], [`rewrite`], [`keyframe`], [`throttle`]: the pieces of the
 //!   forwarding decision, each a pure function of its inputs.
+//! - [`recovery`] (the camera's uplink losses: NACK, or a keyframe when a
+//!   loss is beyond repair) and [`viewer_cap`] (how much the room's viewers
+//!   can take: the cap sent to the camera as REMB): pure as well.
 //! - [`probe`] measures what a connection test (`samsyn-bench connect`) sends.
 //! - [`node`] owns the sockets and the one thread that drives the SFU;
 //!   [`gso`] sends each viewer's burst in one system call.
@@ -20,10 +23,12 @@ pub mod keyframe;
 pub mod node;
 pub mod peer;
 pub mod probe;
+pub mod recovery;
 pub mod rewrite;
 pub mod routing;
 pub mod sfu;
 pub mod throttle;
+pub mod viewer_cap;
 
 pub use node::{MediaNode, MediaNodeConfig};
 pub use sfu::{SfuOccupancy, SfuSettings, SfuStats, Timing};

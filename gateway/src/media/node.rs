@@ -12,7 +12,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
-    MediaError, MediaEvent, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
+    LinkReport, MediaError, MediaEvent, MediaFuture, MediaPlane, SessionAnswer, SessionId,
+    SessionKind,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -60,6 +61,11 @@ enum Command {
         SessionKind,
         SessionId,
         oneshot::Sender<Result<(), MediaError>>,
+    ),
+    Link(
+        String,
+        SessionId,
+        oneshot::Sender<Result<LinkReport, MediaError>>,
     ),
     StartConnectionTest(
         String,
@@ -254,6 +260,14 @@ impl MediaPlane for MediaNode {
         )
     }
 
+    fn link_report<'a>(
+        &'a self,
+        room: &'a str,
+        session: &'a SessionId,
+    ) -> MediaFuture<'a, LinkReport> {
+        Box::pin(self.call(move |reply| Command::Link(room.to_owned(), session.clone(), reply)))
+    }
+
     fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()> {
         Box::pin(self.call(move |reply| Command::EndRoom(room.to_owned(), reply)))
     }
@@ -341,6 +355,9 @@ impl MediaLoop {
             }
             Command::End(room, kind, session, reply) => {
                 let _ = reply.send(self.sfu.end(&room, kind, &session));
+            }
+            Command::Link(room, session, reply) => {
+                let _ = reply.send(self.sfu.link_report(&room, &session));
             }
             Command::StartConnectionTest(room, offer, reply) => {
                 let _ = reply.send(self.sfu.start_connection_test(now, &room, offer));

@@ -5,7 +5,7 @@
 //! it joined mid-stream or the camera reconnected. The payload is never
 //! touched: it stays shared between all viewers.
 
-use rtc::rtp::header::{Extension, Header};
+use rtc::rtp::header::{EXTENSION_PROFILE_ONE_BYTE, EXTENSION_PROFILE_TWO_BYTE, Extension, Header};
 
 use super::keyframe::VideoCodec;
 
@@ -94,17 +94,19 @@ impl TrackRewriter {
         {
             self.last_out = Some((seq, ts));
         }
+        let extensions = self.map_extensions(&header.extensions);
         Some(Header {
             ssrc: self.out.ssrc,
             payload_type: self.out.payload_type,
             sequence_number: seq,
             timestamp: ts,
-            extensions: self.map_extensions(&header.extensions),
-            extension: header.extension
-                && header
-                    .extensions
-                    .iter()
-                    .any(|e| self.viewer_extension_id(e.id).is_some()),
+            extension: header.extension && !extensions.is_empty(),
+            // The publisher's padding belonged to its own set of extensions.
+            // `rtp` keeps this count in step as extensions are added (the
+            // gateway's transport-wide sequence number is, after this), so
+            // it must be right for the viewer's set from the start.
+            extensions_padding: extension_padding(header.extension_profile, &extensions),
+            extensions,
             ..header.clone()
         })
     }
@@ -147,6 +149,21 @@ impl TrackRewriter {
             })
             .collect()
     }
+}
+
+/// The zero bytes that align `extensions` to 32 bits in an RTP header with
+/// `profile` (RFC 8285: one byte of id and length per element, or two).
+fn extension_padding(profile: u16, extensions: &[Extension]) -> usize {
+    let per_element = match profile {
+        EXTENSION_PROFILE_ONE_BYTE => 1,
+        EXTENSION_PROFILE_TWO_BYTE => 2,
+        _ => 0,
+    };
+    let len: usize = extensions
+        .iter()
+        .map(|e| per_element + e.payload.len())
+        .sum();
+    (4 - len % 4) % 4
 }
 
 /// RFC 1982 serial-number comparison for 16-bit sequence numbers.
@@ -223,6 +240,44 @@ mod tests {
         let first = rw.rewrite(2, &packet(8, 1_003_000), IDR).unwrap();
         assert_eq!(first.sequence_number, last.sequence_number + 1);
         assert_eq!(first.timestamp, last.timestamp + 3000);
+    }
+
+    #[test]
+    fn a_rewritten_header_takes_the_gateways_own_extension_and_marshals_whole() {
+        use rtc::shared::marshal::{Marshal, MarshalSize, Unmarshal};
+        // The camera's packet: its transport-wide number (id 1, dropped: it
+        // is per hop) and a forwarded extension (id 3).
+        let raw = {
+            let mut header = packet(1, 0);
+            header
+                .set_extension(1, Bytes::from_static(&[0, 7]))
+                .unwrap();
+            header
+                .set_extension(3, Bytes::from_static(&[1, 2, 3]))
+                .unwrap();
+            header.marshal().unwrap()
+        };
+        // A forwarded abs-capture-time (8 bytes: 9 with its one-byte
+        // element header, so the set needs 3 bytes of padding).
+        let raw_capture_time = {
+            let mut header = packet(3, 0);
+            header
+                .set_extension(3, Bytes::from_static(&[9; 8]))
+                .unwrap();
+            header.marshal().unwrap()
+        };
+        let parsed = Header::unmarshal(&mut &raw[..]).unwrap();
+        let with_capture_time = Header::unmarshal(&mut &raw_capture_time[..]).unwrap();
+        let mut rw = TrackRewriter::ungated(out(), 0, 0);
+        for camera in [parsed.clone(), with_capture_time, packet(2, 0)] {
+            let mut viewer = rw.rewrite(1, &camera, DELTA).unwrap();
+            // What the gateway's TWCC sender does on the way out.
+            viewer
+                .set_extension(9, Bytes::from_static(&[0, 1]))
+                .unwrap();
+            let bytes = viewer.marshal().unwrap();
+            assert_eq!(bytes.len(), viewer.marshal_size(), "{viewer:?}");
+        }
     }
 
     #[test]

@@ -20,9 +20,11 @@ use super::peer::{
     LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SourceTrack, Transmit, WireCounters,
 };
 use super::probe::{ProbeReceiver, ProbeReport};
+use super::recovery::RecoveryStats;
 use super::rewrite::{OutboundTrack, TrackRewriter};
 use super::routing::DatagramRouter;
 use super::throttle::KeyframeThrottle;
+use super::viewer_cap::{self, CapSmoother, ViewerLink};
 
 /// How the SFU behaves; from the gateway configuration.
 #[derive(Debug, Clone)]
@@ -33,7 +35,13 @@ pub struct SfuSettings {
     pub connect_timeout: Duration,
     /// Packets kept per viewer stream to answer NACKs (a power of two).
     pub retransmit_buffer_packets: u16,
+    /// The camera is never capped below this for the sake of a slow viewer
+    /// (see [`super::viewer_cap`]), bit/s.
+    pub viewer_floor_bps: u64,
 }
+
+/// How often the viewers' cap is sent to the camera (REMB).
+const CAP_INTERVAL: Duration = Duration::from_secs(1);
 
 type PeerId = u64;
 
@@ -60,6 +68,16 @@ pub struct SfuStats {
     pub rtp_gated: u64,
     /// Keyframe requests (PLI) sent to cameras, after throttling.
     pub keyframe_requests_sent: u64,
+    /// Camera video packets found missing on the uplink.
+    pub uplink_missing: u64,
+    /// Of those, repaired by retransmission (NACK/RTX).
+    pub uplink_repaired: u64,
+    /// Of those, never repaired (a keyframe was asked for instead).
+    pub uplink_lost: u64,
+    /// NACK entries sent to cameras.
+    pub uplink_nacks: u64,
+    /// Caps sent to cameras for their slowest viewer (REMB).
+    pub viewer_caps_sent: u64,
     /// Keyframe requests (PLI, FIR) that viewers sent.
     pub keyframe_requests_received: u64,
     /// Packets viewers asked to have resent (NACK).
@@ -90,6 +108,9 @@ pub enum Timing {
     KeyframeWait(Duration),
 }
 
+/// What a viewer's page is told about its own link.
+pub use samsyn_signaling::media::LinkReport;
+
 struct Room {
     publisher: Option<PeerId>,
     /// Increments with every publisher session, so viewers re-anchor.
@@ -99,6 +120,43 @@ struct Room {
     video_codec: Option<VideoCodec>,
     viewers: Vec<PeerId>,
     keyframes: KeyframeThrottle,
+    /// The camera's video arriving, and the cap sent for the viewers.
+    uplink: UplinkRate,
+}
+
+/// The room's incoming video rate and the viewers' cap.
+#[derive(Debug)]
+struct UplinkRate {
+    bytes: u64,
+    since: Instant,
+    stream_bps: Option<u64>,
+    cap_bps: Option<u64>,
+    smoother: CapSmoother,
+    next_tick: Instant,
+}
+
+impl UplinkRate {
+    fn new(now: Instant) -> Self {
+        Self {
+            bytes: 0,
+            since: now,
+            stream_bps: None,
+            cap_bps: None,
+            smoother: CapSmoother::default(),
+            next_tick: now + CAP_INTERVAL,
+        }
+    }
+
+    /// Closes the measurement interval: the rate of the last one.
+    fn measure(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.since).as_secs_f64();
+        if elapsed > 0.0 {
+            self.stream_bps = Some((self.bytes as f64 * 8.0 / elapsed) as u64);
+        }
+        self.bytes = 0;
+        self.since = now;
+        self.next_tick = now + CAP_INTERVAL;
+    }
 }
 
 enum Role {
@@ -137,6 +195,8 @@ pub struct Sfu {
     /// What signaling must hear about: sessions connected or gone.
     events: Vec<MediaEvent>,
     stats: SfuStats,
+    /// Loss-repair counts of camera sessions that have ended.
+    ended_recovery: RecoveryStats,
     timings: Vec<Timing>,
 }
 
@@ -157,6 +217,7 @@ impl Sfu {
             transmits: Vec::new(),
             events: Vec::new(),
             stats: SfuStats::default(),
+            ended_recovery: RecoveryStats::default(),
             timings: Vec::new(),
         }
     }
@@ -164,11 +225,52 @@ impl Sfu {
     pub fn stats(&self) -> SfuStats {
         use std::sync::atomic::Ordering::Relaxed;
         let wire: &WireCounters = &self.peer_settings.wire_counters;
+        let mut recovery = self.ended_recovery;
+        for slot in self.peers.values() {
+            if matches!(slot.role, Role::Publisher) {
+                add_recovery(&mut recovery, slot.peer.recovery_stats());
+            }
+        }
         SfuStats {
+            uplink_missing: recovery.missing,
+            uplink_repaired: recovery.repaired,
+            uplink_lost: recovery.lost,
+            uplink_nacks: recovery.nacks,
             nacked_packets: wire.nacked_packets.load(Relaxed),
             retransmitted_packets: wire.retransmitted_packets.load(Relaxed),
             ..self.stats
         }
+    }
+
+    /// What a viewer's page is told about its own link (WHEP session
+    /// `session` in `room`).
+    pub fn link_report(
+        &self,
+        room_name: &str,
+        session: &SessionId,
+    ) -> Result<LinkReport, MediaError> {
+        let id = self.session_peer(room_name, SessionKind::View, session)?;
+        let room = self
+            .rooms
+            .get(room_name)
+            .ok_or(MediaError::UnknownSession)?;
+        let link = self
+            .peers
+            .get(&id)
+            .map(|slot| viewer_link(&slot.peer))
+            .unwrap_or_default();
+        let verdict = viewer_cap::verdict(&link, room.uplink.stream_bps, room.uplink.cap_bps);
+        let kbps = |bps: u64| u32::try_from(bps / 1000).unwrap_or(u32::MAX);
+        Ok(LinkReport {
+            estimate_kbps: link
+                .estimate_bps
+                .filter(|bps| *bps < viewer_cap::UNLIMITED_BPS)
+                .map(kbps),
+            stream_kbps: room.uplink.stream_bps.map(kbps),
+            loss_percent: link.loss.map(|loss| (loss * 100.0) as f32),
+            weak: verdict.weak,
+            limits_room: verdict.limits_room,
+        })
     }
 
     /// Rooms, cameras, viewers and connection tests present now.
@@ -222,6 +324,7 @@ impl Sfu {
                 video_codec: None,
                 viewers: Vec::new(),
                 keyframes: KeyframeThrottle::new(interval),
+                uplink: UplinkRate::new(now),
             });
         let replaced = room.publisher.replace(id);
         room.epoch += 1;
@@ -465,7 +568,12 @@ impl Sfu {
             .rooms
             .values()
             .filter_map(|room| room.keyframes.deadline());
-        peers.chain(throttles).min()
+        let caps = self
+            .rooms
+            .values()
+            .filter(|room| room.publisher.is_some() && !room.viewers.is_empty())
+            .map(|room| room.uplink.next_tick);
+        peers.chain(throttles).chain(caps).min()
     }
 
     /// Runs timers that are due at `now`.
@@ -510,6 +618,54 @@ impl Sfu {
             if due {
                 self.send_keyframe_request(now, &room);
             }
+            if self
+                .rooms
+                .get(&room)
+                .is_some_and(|r| r.uplink.next_tick <= now)
+            {
+                self.cap_camera(now, &room);
+            }
+        }
+    }
+
+    /// Measures the camera's rate and sends it the cap its slowest viewer
+    /// allows (REMB), if any viewer limits it.
+    fn cap_camera(&mut self, now: Instant, room_name: &str) {
+        let floor = self.settings.viewer_floor_bps;
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        room.uplink.measure(now);
+        let links: Vec<ViewerLink> = room
+            .viewers
+            .iter()
+            .filter_map(|id| self.peers.get(id))
+            .filter(|slot| slot.peer.is_connected())
+            .map(|slot| viewer_link(&slot.peer))
+            .collect();
+        let cap = room.uplink.smoother.next(
+            viewer_cap::room_cap(&links, floor),
+            CAP_INTERVAL.as_secs_f64(),
+        );
+        if cap.is_some() != room.uplink.cap_bps.is_some() {
+            match cap {
+                Some(bps) => tracing::info!(
+                    room = room_name,
+                    cap_kbps = bps / 1000,
+                    "a viewer's link limits the room: asking the camera for at most this"
+                ),
+                None => tracing::info!(room = room_name, "no viewer limits the room any more"),
+            }
+        }
+        room.uplink.cap_bps = cap;
+        let (Some(bps), Some(publisher)) = (cap, room.publisher) else {
+            return;
+        };
+        if let Some(slot) = self.peers.get_mut(&publisher) {
+            slot.peer.send_receiver_estimate(now, bps);
+            self.stats.viewer_caps_sent += 1;
+            self.transmits
+                .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
         }
     }
 
@@ -593,6 +749,9 @@ impl Sfu {
         if let Some(room) = self.rooms.get_mut(&*slot.room) {
             if room.publisher == Some(id) {
                 room.publisher = None;
+                let recovery = slot.peer.recovery_stats();
+                add_recovery(&mut self.ended_recovery, recovery);
+                log_uplink_repairs(&slot.room, recovery);
             }
             room.viewers.retain(|v| *v != id);
             empty = room.publisher.is_none() && room.viewers.is_empty();
@@ -627,7 +786,7 @@ impl Sfu {
             let Some(slot) = self.peers.get_mut(&id) else {
                 return;
             };
-            let Some(event) = slot.peer.poll_event() else {
+            let Some(event) = slot.peer.poll_event(now) else {
                 break;
             };
             let is_viewer = matches!(slot.role, Role::Viewer(_));
@@ -666,6 +825,9 @@ impl Sfu {
                     self.stats.keyframe_requests_received += 1;
                     self.ask_keyframe(now, &room);
                 }
+                // The uplink lost packets for good: every viewer's picture
+                // is broken until the next keyframe.
+                PeerEvent::UnrepairableLoss => self.ask_keyframe(now, &room),
                 PeerEvent::Rtp(kind, packet) if !is_viewer => {
                     self.forward(now, &room, kind, packet);
                 }
@@ -715,6 +877,7 @@ impl Sfu {
         };
         let epoch = room.epoch;
         if kind == MediaKind::Video {
+            room.uplink.bytes += packet.payload.len() as u64 + RTP_HEADER_BYTES;
             let starts_keyframe = room
                 .video_codec
                 .is_some_and(|codec| codec.starts_keyframe(&packet.payload));
@@ -765,6 +928,51 @@ impl Sfu {
             }
         }
     }
+}
+
+/// RTP header bytes per packet (fixed header and typical extensions), for
+/// the camera's measured rate.
+const RTP_HEADER_BYTES: u64 = 20;
+
+/// A viewer peer's link, as far as known.
+fn viewer_link(peer: &Peer) -> ViewerLink {
+    peer.link_estimate()
+        .map(|estimate| ViewerLink {
+            estimate_bps: estimate.target_bps(),
+            loss: estimate.loss(),
+        })
+        .unwrap_or_default()
+}
+
+fn add_recovery(total: &mut RecoveryStats, more: RecoveryStats) {
+    total.received += more.received;
+    total.missing += more.missing;
+    total.repaired += more.repaired;
+    total.lost += more.lost;
+    total.nacks += more.nacks;
+}
+
+/// One line per camera session about its uplink: how much was lost on the
+/// way and how much of that retransmission repaired.
+fn log_uplink_repairs(room: &str, stats: RecoveryStats) {
+    if stats.missing == 0 {
+        tracing::info!(
+            room,
+            packets = stats.received,
+            "camera session ended; no packet lost on its uplink"
+        );
+        return;
+    }
+    tracing::info!(
+        room,
+        packets = stats.received,
+        missing = stats.missing,
+        repaired = stats.repaired,
+        lost = stats.lost,
+        "camera session ended; {:.1} % of its packets went missing on the uplink, {:.0} % of those were repaired by retransmission",
+        100.0 * stats.missing as f64 / (stats.received + stats.lost).max(1) as f64,
+        100.0 * stats.repaired as f64 / stats.missing as f64,
+    );
 }
 
 /// Publisher extension IDs mapped to a viewer's, by URI.

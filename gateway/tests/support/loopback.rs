@@ -354,6 +354,7 @@ impl World {
                 max_viewers_per_room: 3,
                 connect_timeout: Duration::from_secs(30),
                 retransmit_buffer_packets: 1024,
+                viewer_floor_bps: 500_000,
             },
             LocalCandidates {
                 host: vec![GATEWAY.parse().unwrap()],

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset.
 
 pub mod health;
+pub mod link;
 pub mod netns;
 
 use std::io::{BufRead, BufReader};
@@ -34,66 +35,155 @@ pub struct Invite {
 
 /// A running `samsyn-gateway serve`, killed on drop.
 pub struct Gateway {
-    child: Child,
+    /// `None` while stopped.
+    child: Option<Child>,
     pub base_url: String,
     pub data_dir: tempfile::TempDir,
+    pub http_port: u16,
     pub udp_port: u16,
+    media_ips: Vec<String>,
+    /// The namespace it runs in, when not the test's own.
+    namespace: Option<String>,
     /// Serving HTTPS with a self-signed certificate.
     pub tls: bool,
+    /// `SAMSYN_…` configuration given to `serve`.
+    env: Vec<(String, String)>,
 }
 
 impl Gateway {
     /// Starts the gateway with HTTP on loopback and media on `media_ip`.
     pub fn start(media_ip: &str) -> Self {
-        Self::start_with_env(media_ip, &[])
+        Self::launch(&[media_ip], &[], false)
+    }
+
+    /// Starts the gateway with HTTP on loopback and media on each of
+    /// `media_ips` (one port).
+    pub fn start_on(media_ips: &[&str]) -> Self {
+        Self::launch(media_ips, &[], false)
     }
 
     /// Like [`Gateway::start`], with configuration from `SAMSYN_…`
     /// variables. Tests make many requests from one address, so the rate
     /// limit is raised unless `env` sets it.
     pub fn start_with_env(media_ip: &str, env: &[(&str, &str)]) -> Self {
-        Self::launch(media_ip, env, false)
+        Self::launch(&[media_ip], env, false)
     }
 
     /// Starts the gateway with HTTPS (a self-signed certificate made in its
     /// data directory) on loopback and media on `media_ip`.
     pub fn start_tls(media_ip: &str) -> Self {
-        Self::launch(media_ip, &[], true)
+        Self::launch(&[media_ip], &[], true)
     }
 
-    fn launch(media_ip: &str, env: &[(&str, &str)], tls: bool) -> Self {
+    fn launch(media_ips: &[&str], env: &[(&str, &str)], tls: bool) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let http_port = free_tcp_port();
-        let udp_port = free_udp_port(media_ip);
+        let udp_port = free_udp_port(media_ips[0]);
         let scheme = if tls { "https" } else { "http" };
         let mut gateway = Self {
-            child: Command::new("true").spawn().expect("a placeholder child"),
+            child: None,
             base_url: format!("{scheme}://127.0.0.1:{http_port}"),
             data_dir,
+            http_port,
             udp_port,
+            media_ips: media_ips.iter().map(|ip| (*ip).to_owned()).collect(),
+            namespace: None,
             tls,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
-        gateway.child = gateway
-            .command("serve")
-            .args(["--listen", &format!("127.0.0.1:{http_port}")])
-            .args(["--media-address", media_ip])
-            .args(["--media-udp-port", &udp_port.to_string()])
+        gateway.child = Some(gateway.spawn());
+        gateway.wait_healthy(Duration::from_secs(10));
+        gateway
+    }
+
+    /// Starts the gateway on the far side of `link`, media on
+    /// [`link::FAR_IP`] (reached over the link) and
+    /// [`link::FAR_GATEWAY_IP`] (for a camera on the far side too); its HTTP
+    /// listener (loopback there) is reached through a relay over the link,
+    /// at `base_url`, and directly at [`Gateway::local_url`] on the far side.
+    pub fn start_far(link: &link::EmulatedLink) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        // A fresh namespace has every port free.
+        let http_port = free_tcp_port();
+        let udp_port = free_udp_port("0.0.0.0");
+        let relay = link.relay_to_far(http_port);
+        let mut gateway = Self {
+            child: None,
+            base_url: format!("http://127.0.0.1:{relay}"),
+            data_dir,
+            http_port,
+            udp_port,
+            media_ips: vec![link::FAR_IP.to_owned(), link::FAR_GATEWAY_IP.to_owned()],
+            namespace: Some(link.far_namespace().to_owned()),
+            tls: false,
+            env: Vec::new(),
+        };
+        gateway.child = Some(gateway.spawn());
+        gateway.wait_healthy(Duration::from_secs(10));
+        gateway
+    }
+
+    /// `samsyn-gateway serve`, in the gateway's namespace.
+    fn spawn(&self) -> Child {
+        let mut command = match &self.namespace {
+            None => Command::new(gateway_binary()),
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", namespace])
+                    .arg(gateway_binary());
+                command
+            }
+        };
+        self.add_common_args(&mut command, "serve");
+        command
+            .args(["--listen", &format!("127.0.0.1:{}", self.http_port)])
+            .args(["--media-udp-port", &self.udp_port.to_string()])
             .env("SAMSYN_LOG", test_log_filter())
             .env("SAMSYN_LIMITS__REQUESTS_PER_MINUTE", "6000")
             .env("SAMSYN_LIMITS__REQUEST_BURST", "1000")
-            .envs(env.iter().copied())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("samsyn-gateway starts");
-        gateway.wait_healthy(Duration::from_secs(10));
-        gateway
+            .stderr(Stdio::inherit());
+        for ip in &self.media_ips {
+            command.args(["--media-address", ip]);
+        }
+        command.spawn().expect("samsyn-gateway starts")
+    }
+
+    /// The gateway's own URL in its namespace (loopback there).
+    pub fn local_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Stops the gateway process (SIGTERM) and leaves it stopped.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop(&mut child);
+        }
+    }
+
+    /// Starts the gateway process again on the same ports and data
+    /// directory, as after an update or a crash, and waits for `/healthz`.
+    pub fn start_again(&mut self) {
+        self.stop();
+        self.child = Some(self.spawn());
+        self.wait_healthy(Duration::from_secs(10));
     }
 
     /// `samsyn-gateway <subcommand…>` with this gateway's data directory,
     /// public URL and TLS setting, as every command needs them.
     fn command(&self, subcommand: &str) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_samsyn-gateway"));
+        let mut command = Command::new(gateway_binary());
+        self.add_common_args(&mut command, subcommand);
+        command
+    }
+
+    fn add_common_args(&self, command: &mut Command, subcommand: &str) {
         command
             .args(subcommand.split(' '))
             .arg("--data-dir")
@@ -102,7 +192,6 @@ impl Gateway {
         if self.tls {
             command.arg("--tls");
         }
-        command
     }
 
     /// Runs a CLI command to completion; its stdout.
@@ -239,7 +328,7 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        self.stop();
     }
 }
 
@@ -255,12 +344,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// Starts a WHEP viewer (GStreamer webrtcbin, decoding) once the camera is in
 /// the room: the gateway answers 409 until then.
 pub async fn start_viewer(invite: &Invite) -> ProbeViewer {
+    start_viewer_on(invite, netns::CLIENT_IP).await
+}
+
+/// [`start_viewer`] with ICE on `address` (an address of the interface that
+/// leads to the gateway).
+pub async fn start_viewer_on(invite: &Invite, address: &str) -> ProbeViewer {
     // Generous: on a loaded 2-core machine the camera's start-up (encoder
     // probe, first frame, ICE) can take several seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
-        options.ice_addresses = vec![netns::CLIENT_IP.parse().unwrap()];
+        options.ice_addresses = vec![address.parse().unwrap()];
         if let Some(pin) = &invite.tls_pin_sha256 {
             options.trust =
                 GatewayTrust::Pinned(samsyn_config::parse_sha256_fingerprint(pin).unwrap());
@@ -284,8 +379,25 @@ pub struct Capture {
 impl Capture {
     /// Publishes the test source into the invite's room.
     pub fn start(gateway: &Gateway, invite: &Invite, extra: &[&str]) -> Self {
-        let child = Command::new(capture_binary())
-            .args(["--gateway", &gateway.base_url, "--room", &invite.room])
+        Self::start_with(
+            Command::new(capture_binary()),
+            &gateway.base_url,
+            invite,
+            extra,
+        )
+    }
+
+    /// Publishes into the invite's room through `gateway_url` with `command`
+    /// (the capture binary, possibly wrapped, e.g. to run in another
+    /// namespace).
+    pub fn start_with(
+        mut command: Command,
+        gateway_url: &str,
+        invite: &Invite,
+        extra: &[&str],
+    ) -> Self {
+        let child = command
+            .args(["--gateway", gateway_url, "--room", &invite.room])
             .args(["--token", &invite.publisher_token])
             .args(extra)
             .env("SAMSYN_LOG", test_log_filter())
@@ -294,6 +406,11 @@ impl Capture {
             .spawn()
             .expect("samsyn-capture starts");
         Self { child }
+    }
+
+    /// Whether the daemon is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Publishes the moving test picture at `width`x`height`, 30 fps, no
@@ -337,6 +454,11 @@ fn test_log_filter() -> String {
     std::env::var("SAMSYN_TEST_LOG").unwrap_or_else(|_| {
         "warn,rtc_dtls=error,samsyn_gateway=info,samsyn_signaling=info,samsyn_capture=info".into()
     })
+}
+
+/// The gateway binary cargo built for this test.
+pub fn gateway_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_samsyn-gateway"))
 }
 
 /// The capture daemon binary, built beside the gateway's.

@@ -5,6 +5,10 @@
 //! interfaces. So each media test re-executes itself inside a namespace it
 //! creates: `lo` plus a veth pair on 10.213.0.0/24 and a default route over
 //! it. Nothing can leave; every stack gathers usable candidates unmodified.
+//!
+//! Network-fault tests add a second namespace (the nurse's laptop, usually),
+//! joined to the first by an emulated path the test can slow down, make lossy
+//! or cut: see `link::isolate_with_link`.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,6 +19,8 @@ pub const GATEWAY_IP: &str = "10.213.0.1";
 pub const CLIENT_IP: &str = "10.213.0.2";
 
 const CHILD_MARKER: &str = "SAMSYN_NETNS_TEST";
+/// Tells the re-executed test which namespace is the far side of its link.
+const FAR_NAMESPACE: &str = "SAMSYN_NETNS_FAR";
 
 /// Call first in a media test: `if !netns::isolate("name") { return; }`.
 ///
@@ -26,12 +32,58 @@ pub fn isolate(test_name: &str) -> bool {
         return true;
     }
     let namespace = Namespace::create();
+    run_inside(&namespace, test_name, &[]);
+    false
+}
+
+/// Like [`isolate`], plus a second, empty namespace for the test to fill
+/// (`link::isolate_with_link` joins the two).
+///
+/// Inside the re-executed test: `Ok(Some(name of the second namespace))`.
+/// Outside, after the run passed: `Ok(None)`. Where namespaces or TUN devices
+/// cannot be made: `Err(why)`, without running the test.
+pub fn isolate_with_second_namespace(test_name: &str) -> Result<Option<String>, String> {
+    if std::env::var(CHILD_MARKER).as_deref() == Ok(test_name) {
+        let far = std::env::var(FAR_NAMESPACE).expect("the harness names the far namespace");
+        return Ok(Some(far));
+    }
+    if let Some(why) = cannot_emulate_a_path() {
+        return Err(why);
+    }
+    let namespace = Namespace::create();
+    let far = Namespace::bare("f");
+    run_inside(&namespace, test_name, &[(FAR_NAMESPACE, &far.name)]);
+    Ok(None)
+}
+
+/// Why this machine cannot run a network-fault test, if it cannot.
+fn cannot_emulate_a_path() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some(
+            "network-fault tests create network namespaces and TUN devices, which needs \
+             root; run them as root, as CI does"
+                .into(),
+        );
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Some("/dev/net/tun is missing (kernel without CONFIG_TUN)".into());
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        return Some("`ip` is missing; install iproute2".into());
+    }
+    None
+}
+
+/// Runs `test_name` again inside `namespace` and asserts that run passed.
+fn run_inside(namespace: &Namespace, test_name: &str, env: &[(&str, &str)]) {
     let exe = std::env::current_exe().expect("the test binary knows its path");
     let status = Command::new("ip")
         .args(["netns", "exec", &namespace.name])
         .arg(exe)
         .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(CHILD_MARKER, test_name)
+        .envs(env.iter().copied())
         .status()
         .expect("ip netns exec runs");
     assert!(
@@ -39,7 +91,6 @@ pub fn isolate(test_name: &str) -> bool {
         "{test_name} failed inside network namespace {} ({status})",
         namespace.name
     );
-    false
 }
 
 struct Namespace {
@@ -47,8 +98,21 @@ struct Namespace {
 }
 
 impl Namespace {
-    fn create() -> Self {
+    /// An empty namespace (only `lo`, down), removed on drop; `kind` goes
+    /// into its name.
+    fn bare(kind: &str) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "samsyn-{kind}{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let namespace = Self { name };
+        namespace.ip(&["netns", "add", &namespace.name]);
+        namespace
+    }
+
+    fn create() -> Self {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         assert!(
@@ -56,65 +120,76 @@ impl Namespace {
             "media tests create a private network namespace and need root and iproute2 \
              (`ip netns`, veth); run them as root, as CI does"
         );
-        let name = format!(
-            "samsyn-t{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
+        let namespace = Self::bare("t");
+        ip(&["-n", &namespace.name, "link", "set", "lo", "up"]);
+        add_local_pair(
+            &namespace.name,
+            ("veth-gw", GATEWAY_IP),
+            ("veth-cl", CLIENT_IP),
         );
-        let namespace = Self { name };
-        namespace.ip(&["netns", "add", &namespace.name]);
-        for args in [
-            "link set lo up",
-            "link add veth-gw type veth peer name veth-cl",
-            &format!("addr add {GATEWAY_IP}/24 dev veth-gw"),
-            &format!("addr add {CLIENT_IP}/24 dev veth-cl"),
-            "link set veth-gw up",
-            "link set veth-cl up",
-            "route add default dev veth-gw",
-        ] {
-            let mut full = vec!["-n", namespace.name.as_str()];
-            full.extend(args.split(' '));
-            namespace.ip(&full);
-        }
-        // libnice sends out of a chosen interface (IP_UNICAST_IF), so a
-        // packet between the two local addresses crosses the veth pair and
-        // arrives with a local source address: accept it.
-        let mut sysctl = vec![
-            "netns",
-            "exec",
-            namespace.name.as_str(),
-            "sysctl",
-            "-q",
-            "-w",
-        ];
-        let settings: Vec<String> = ["all", "default", "veth-gw", "veth-cl"]
-            .iter()
-            .flat_map(|dev| {
-                [
-                    format!("net.ipv4.conf.{dev}.accept_local=1"),
-                    format!("net.ipv4.conf.{dev}.rp_filter=0"),
-                ]
-            })
-            .collect();
-        sysctl.extend(settings.iter().map(String::as_str));
-        namespace.ip(&sysctl);
+        ip(&[
+            "-n",
+            &namespace.name,
+            "route",
+            "add",
+            "default",
+            "dev",
+            "veth-gw",
+        ]);
         namespace
     }
-
     fn ip(&self, args: &[&str]) {
-        let output = Command::new("ip")
-            .args(args)
-            .output()
-            .unwrap_or_else(|err| {
-                panic!("cannot run `ip` ({err}): media tests need iproute2 and root")
-            });
-        assert!(
-            output.status.success(),
-            "`ip {}` failed: {}; media tests need root and iproute2",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        ip(args);
     }
+}
+
+/// Adds a veth pair to `namespace` with an address (/24) on each end: two
+/// local addresses that talk over a real link, as libnice needs.
+pub fn add_local_pair(namespace: &str, (a, a_ip): (&str, &str), (b, b_ip): (&str, &str)) {
+    let a_address = format!("{a_ip}/24");
+    let b_address = format!("{b_ip}/24");
+    for args in [
+        ["link", "add", a, "type", "veth", "peer", "name", b].as_slice(),
+        &["addr", "add", &a_address, "dev", a],
+        &["addr", "add", &b_address, "dev", b],
+        &["link", "set", a, "up"],
+        &["link", "set", b, "up"],
+    ] {
+        let mut full = vec!["-n", namespace];
+        full.extend_from_slice(args);
+        ip(&full);
+    }
+    // libnice sends out of a chosen interface (IP_UNICAST_IF), so a packet
+    // between the two local addresses crosses the veth pair and arrives with
+    // a local source address: accept it.
+    let mut sysctl = vec!["netns", "exec", namespace, "sysctl", "-q", "-w"];
+    let settings: Vec<String> = ["all", "default", a, b]
+        .iter()
+        .flat_map(|dev| {
+            [
+                format!("net.ipv4.conf.{dev}.accept_local=1"),
+                format!("net.ipv4.conf.{dev}.rp_filter=0"),
+            ]
+        })
+        .collect();
+    sysctl.extend(settings.iter().map(String::as_str));
+    ip(&sysctl);
+}
+
+/// Runs `ip args…`, failing the test with its error output.
+pub fn ip(args: &[&str]) {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| {
+            panic!("cannot run `ip` ({err}): media tests need iproute2 and root")
+        });
+    assert!(
+        output.status.success(),
+        "`ip {}` failed: {}; media tests need root and iproute2",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
 }
 
 impl Drop for Namespace {

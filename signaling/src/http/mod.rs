@@ -54,6 +54,7 @@ pub fn router_with(
     let token_checked = Router::new()
         .merge(whip)
         .merge(whep)
+        .merge(sessions::link_routes())
         .merge(api::routes())
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(

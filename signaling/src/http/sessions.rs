@@ -56,6 +56,33 @@ impl Endpoint for Whep {
     const KIND: SessionKind = SessionKind::View;
 }
 
+/// `GET /whep/{room}/{session}/link`: how the viewer's own link is doing
+/// (JSON [`LinkReport`](crate::media::LinkReport)), for the page to say
+/// when the viewer's network is the problem.
+pub(crate) fn link_routes() -> Router<Arc<AppState>> {
+    Router::new().route(
+        &format!("{}/{{room}}/{{session}}/link", Whep::PREFIX),
+        axum::routing::get(link),
+    )
+}
+
+async fn link(
+    State(state): State<Arc<AppState>>,
+    auth: RoomAccess<Whep>,
+    SessionPath(session): SessionPath,
+) -> Result<Response, ApiError> {
+    own_session(&state, &auth, &session)?;
+    let report = state
+        .media
+        .link_report(auth.room.as_str(), &session)
+        .await?;
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(report),
+    )
+        .into_response())
+}
+
 /// The token-checked routes (rate limited by the caller) and the `OPTIONS`
 /// probe (not: it checks nothing and costs nothing).
 pub(crate) fn routes<E: Endpoint>() -> (Router<Arc<AppState>>, Router<Arc<AppState>>) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use samsyn_signaling::media::{
-    MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
+    LinkReport, MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
 };
 use samsyn_signaling::server::{ServeOptions, serve};
 use samsyn_signaling::tls::ServerTls;
@@ -155,6 +155,25 @@ impl MediaPlane for RecordingMedia {
                 return Err(MediaError::UnknownSession);
             }
             Ok(())
+        })
+    }
+
+    fn link_report<'a>(
+        &'a self,
+        _room: &'a str,
+        session: &'a SessionId,
+    ) -> MediaFuture<'a, LinkReport> {
+        Box::pin(async move {
+            if session.0 != "view-1" {
+                return Err(MediaError::UnknownSession);
+            }
+            Ok(LinkReport {
+                estimate_kbps: Some(420),
+                stream_kbps: Some(900),
+                loss_percent: Some(1.5),
+                weak: true,
+                limits_room: true,
+            })
         })
     }
 

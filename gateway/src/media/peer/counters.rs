@@ -98,17 +98,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for WireTap {
         Ok(())
     }
 
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.writes.pop_front()
-    }
-
-    fn handle_timeout(&mut self, _now: Instant) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    fn poll_timeout(&mut self) -> Option<Self::Time> {
-        None
-    }
+    queued_writes_without_timers!();
 }
 
 impl Interceptor for WireTap {

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::interceptor::{
+    CongestionControlBuilder, NackResponderBuilder, Registry, Slot, TwccSenderBuilder,
+};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
@@ -27,6 +29,10 @@ use rtc::peer_connection::transport::{
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
+    TransportLayerNack, nack_pairs_from_sequence_numbers,
+};
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
@@ -36,10 +42,48 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use samsyn_signaling::media::MediaError;
 
+/// The methods our interceptors share: they queue writes in `self.writes`
+/// and keep no timers. Used inside their `Protocol` impls.
+macro_rules! queued_writes_without_timers {
+    () => {
+        fn poll_write(&mut self) -> Option<Self::Wout> {
+            self.writes.pop_front()
+        }
+
+        fn handle_timeout(&mut self, _now: Instant) -> Result<(), Self::Error> {
+            Ok(())
+        }
+
+        fn poll_timeout(&mut self) -> Option<Self::Time> {
+            None
+        }
+    };
+}
+
+/// `Interceptor` for an interceptor that keeps nothing per stream.
+macro_rules! interceptor_without_stream_state {
+    ($interceptor:ty) => {
+        impl Interceptor for $interceptor {
+            fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+            fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+            fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+            fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+        }
+    };
+}
+
+mod budget;
 mod counters;
+mod estimate;
 mod feedback;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use super::h264_profile::H264Profile;
+use super::recovery::{LossRecovery, RecoveryStats};
 pub use counters::{WireCounters, WireTap};
+pub use estimate::LinkEstimate;
+use estimate::ObservedGcc;
 pub use feedback::{KeyframeRequestTap, asks_for_keyframe};
 
 /// Audio or video.
@@ -114,6 +158,9 @@ pub enum PeerEvent {
     Rtp(MediaKind, rtp::Packet),
     /// A viewer asked for a keyframe (PLI or FIR).
     KeyframeRequest,
+    /// Packets of the camera's video were lost on the uplink and could not
+    /// be repaired: only a keyframe restores the picture.
+    UnrepairableLoss,
 }
 
 /// Header extensions forwarded end to end. Per-hop ones (transport-cc, mid,
@@ -135,6 +182,14 @@ pub struct Peer {
     video_ssrc: Option<u32>,
     /// Viewer side: what this viewer receives.
     sinks: Vec<SinkTrack>,
+    /// Publisher side: the payload type of the video's RTX stream.
+    rtx_payload: Option<u8>,
+    /// Publisher side: NACKs for the camera's lost video packets.
+    recovery: LossRecovery,
+    /// Events found while handling timers, for the next poll.
+    pending: VecDeque<PeerEvent>,
+    /// Viewer side: what the viewer's link can take.
+    link: Option<Arc<LinkEstimate>>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -169,7 +224,7 @@ impl Peer {
                     .map_err(internal)?;
             }
         }
-        let pc = build_peer_connection(media_engine, settings, now)?;
+        let pc = build_peer_connection(media_engine, settings, None, now)?;
         let mut peer = Self::new(pc);
         let answer = peer.answer(offer_sdp, &settings.candidates, now)?;
         let sources = peer.negotiated_sources();
@@ -233,8 +288,10 @@ impl Peer {
                     .map_err(internal)?;
             }
         }
-        let pc = build_peer_connection(media_engine, settings, now)?;
+        let link = Arc::new(LinkEstimate::default());
+        let pc = build_peer_connection(media_engine, settings, Some(link.clone()), now)?;
         let mut peer = Self::new(pc);
+        peer.link = Some(link);
         for source in sources {
             let ssrc = rand::random::<u32>();
             let label = match source.kind {
@@ -277,6 +334,10 @@ impl Peer {
             inbound: Vec::new(),
             video_ssrc: None,
             sinks: Vec::new(),
+            rtx_payload: None,
+            recovery: LossRecovery::default(),
+            pending: VecDeque::new(),
+            link: None,
         }
     }
 
@@ -330,6 +391,9 @@ impl Peer {
                 self.video_ssrc = receiver.track().ssrcs().next();
             }
             let params = receiver.get_parameters().rtp_parameters.clone();
+            if kind == MediaKind::Video {
+                self.rtx_payload = rtx_payload_for(&params.codecs);
+            }
             // The first codec that is not a repair stream is what the camera sends.
             let Some(codec) = params.codecs.iter().find(|c| {
                 let mime = c.rtp_codec.mime_type.to_ascii_lowercase();
@@ -482,7 +546,7 @@ impl Peer {
     }
 
     /// The next thing that happened on this peer.
-    pub fn poll_event(&mut self) -> Option<PeerEvent> {
+    pub fn poll_event(&mut self, now: Instant) -> Option<PeerEvent> {
         while let Some(event) = self.pc.poll_event() {
             if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = event {
                 tracing::debug!(ufrag = %self.ufrag, "peer connection {state}");
@@ -501,9 +565,21 @@ impl Peer {
                 }
             }
         }
+        if let Some(event) = self.pending.pop_front() {
+            return Some(event);
+        }
         while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
             match message {
                 RTCMessage::RtpPacket(_, packet) => {
+                    let packet = match self.rtx_payload {
+                        Some(rtx) if packet.header.payload_type == rtx => {
+                            match self.unwrap_retransmission(packet) {
+                                Some(packet) => packet,
+                                None => continue,
+                            }
+                        }
+                        _ => packet,
+                    };
                     let kind = self
                         .inbound
                         .iter()
@@ -512,6 +588,7 @@ impl Peer {
                     if let Some(kind) = kind {
                         if kind == MediaKind::Video {
                             self.video_ssrc = Some(packet.header.ssrc);
+                            self.recovery.on_packet(now, packet.header.sequence_number);
                         }
                         return Some(PeerEvent::Rtp(kind, packet));
                     }
@@ -551,20 +628,88 @@ impl Peer {
         let Some(media_ssrc) = self.video_ssrc else {
             return;
         };
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        self.write_video_rtcp(now, Box::new(pli), "keyframe request");
+    }
+
+    /// Tells the publisher the most the room's viewers can take (REMB).
+    pub fn send_receiver_estimate(&mut self, now: Instant, bps: u64) {
+        let Some(media_ssrc) = self.video_ssrc else {
+            return;
+        };
+        let remb = ReceiverEstimatedMaximumBitrate {
+            sender_ssrc: 0,
+            bitrate: bps as f32,
+            ssrcs: vec![media_ssrc],
+        };
+        self.write_video_rtcp(now, Box::new(remb), "receiver estimate");
+    }
+
+    /// How the camera's uplink losses were repaired so far.
+    pub fn recovery_stats(&self) -> RecoveryStats {
+        self.recovery.stats()
+    }
+
+    /// Viewer side: what this viewer's link can take, as far as known.
+    pub fn link_estimate(&self) -> Option<&LinkEstimate> {
+        self.link.as_deref()
+    }
+
+    fn write_video_rtcp(&mut self, now: Instant, packet: Box<dyn rtc::rtcp::Packet>, what: &str) {
         let receiver_ids: Vec<_> = self.pc.get_receivers().collect();
         for id in receiver_ids {
             if let Some(mut receiver) = self.pc.rtp_receiver(id)
                 && receiver.track().kind() == RtpCodecKind::Video
             {
-                let pli = PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc,
-                };
-                if let Err(err) = receiver.write_rtcp(now, vec![Box::new(pli)]) {
-                    tracing::debug!(ufrag = %self.ufrag, "keyframe request not sent: {err}");
+                if let Err(err) = receiver.write_rtcp(now, vec![packet]) {
+                    tracing::debug!(ufrag = %self.ufrag, "{what} not sent: {err}");
                 }
                 return;
             }
+        }
+    }
+
+    /// An RTX packet (RFC 4588) as the packet it repairs: the original
+    /// sequence number from the first two payload bytes, the camera's SSRC and
+    /// payload type. Padding-only RTX (bandwidth probes) yields `None`.
+    fn unwrap_retransmission(&self, mut packet: rtp::Packet) -> Option<rtp::Packet> {
+        if packet.payload.len() <= 2 {
+            return None;
+        }
+        let (media_ssrc, media_payload) = (
+            self.video_ssrc?,
+            self.inbound
+                .iter()
+                .find(|(_, kind)| *kind == MediaKind::Video)
+                .map(|(pt, _)| *pt)?,
+        );
+        let original = u16::from_be_bytes([packet.payload[0], packet.payload[1]]);
+        packet.header.sequence_number = original;
+        packet.header.ssrc = media_ssrc;
+        packet.header.payload_type = media_payload;
+        packet.header.padding = false;
+        packet.payload = packet.payload.slice(2..);
+        Some(packet)
+    }
+
+    /// NACKs what the camera's video is missing, and reports losses that can
+    /// no longer be repaired.
+    fn recover_losses(&mut self, now: Instant) {
+        let due = self.recovery.poll(now);
+        if let (false, Some(media_ssrc)) = (due.nack.is_empty(), self.video_ssrc) {
+            let nack = TransportLayerNack {
+                sender_ssrc: 0,
+                media_ssrc,
+                nacks: nack_pairs_from_sequence_numbers(&due.nack),
+            };
+            self.write_video_rtcp(now, Box::new(nack), "NACK");
+        }
+        if due.given_up > 0 {
+            tracing::debug!(ufrag = %self.ufrag, packets = due.given_up, "camera packets lost for good");
+            self.pending.push_back(PeerEvent::UnrepairableLoss);
         }
     }
 
@@ -623,12 +768,18 @@ impl Peer {
     }
 
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.pc.poll_timeout()
+        [self.pc.poll_timeout(), self.recovery.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Err(err) = self.pc.handle_timeout(now) {
             tracing::debug!(ufrag = %self.ufrag, "timeout handling failed: {err}");
+        }
+        if self.recovery.deadline().is_some_and(|due| due <= now) {
+            self.recover_losses(now);
         }
     }
 
@@ -639,14 +790,23 @@ impl Peer {
     }
 }
 
+/// The peer connection with the gateway's interceptor chain:
+///
+/// - viewers' NACKs are answered from what was sent to them (the NACK
+///   responder, its buffer sized from the configuration), within a budget
+///   ([`budget`]) so repairs cannot swamp a congested viewer;
+/// - the camera's losses are NACKed by the peer itself ([`LossRecovery`]),
+///   which also knows when a loss is beyond repair; its RTX stream is
+///   unwrapped into the original packets;
+/// - transport-wide feedback (TWCC) goes to the camera for its congestion
+///   control; for a viewer (`link` given), what the gateway sends is numbered
+///   and the viewer's feedback drives a GCC estimate of its link.
 fn build_peer_connection(
     mut media_engine: MediaEngine,
     settings: &PeerSettings,
+    link: Option<Arc<LinkEstimate>>,
     now: Instant,
 ) -> Result<RTCPeerConnection, MediaError> {
-    // webrtc-rs's default chain, with the retransmission buffer sized from
-    // the configuration: viewers' NACKs are answered from what was sent to
-    // them, and the camera's losses are NACKed.
     for parameter in ["", "pli"] {
         media_engine.register_feedback(
             RTCPFeedback {
@@ -656,7 +816,7 @@ fn build_peer_connection(
             RtpCodecKind::Video,
         );
     }
-    let registry = Registry::new()
+    let mut registry = Registry::new()
         .with(KeyframeRequestTap::slot(), KeyframeRequestTap::default())
         .with(
             WireTap::slot(),
@@ -667,8 +827,19 @@ fn build_peer_connection(
             NackResponderBuilder::new()
                 .with_size(settings.retransmit_buffer_packets)
                 .build(),
-        )
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+        );
+    if let Some(link) = link {
+        registry = registry
+            .with(
+                budget::RetransmitBudget::slot(),
+                budget::RetransmitBudget::default(),
+            )
+            .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+            .with(
+                Slot::CongestionControl,
+                CongestionControlBuilder::new(ObservedGcc::new(link)).build(),
+            );
+    }
     configure_simulcast_extension_headers(&mut media_engine).map_err(internal)?;
     let registry = configure_twcc_receiver_only(registry, &mut media_engine).map_err(internal)?;
     let registry = configure_rtcp_reports(registry);
@@ -739,14 +910,39 @@ fn candidate_inits(candidates: &LocalCandidates) -> Result<Vec<RTCIceCandidateIn
     Ok(inits)
 }
 
-fn video_feedback() -> Vec<RTCPFeedback> {
-    [("nack", ""), ("nack", "pli"), ("ccm", "fir")]
-        .into_iter()
-        .map(|(typ, parameter)| RTCPFeedback {
-            typ: typ.to_owned(),
-            parameter: parameter.to_owned(),
+/// The payload type of the RTX codec that repairs the first non-repair
+/// codec in `codecs` (its `apt`).
+fn rtx_payload_for(codecs: &[RTCRtpCodecParameters]) -> Option<u8> {
+    let media = codecs.iter().find(|c| {
+        let mime = c.rtp_codec.mime_type.to_ascii_lowercase();
+        !mime.ends_with("/rtx") && !mime.contains("fec") && !mime.ends_with("/red")
+    })?;
+    codecs
+        .iter()
+        .filter(|c| c.rtp_codec.mime_type.to_ascii_lowercase().ends_with("/rtx"))
+        .find(|c| {
+            c.rtp_codec
+                .sdp_fmtp_line
+                .split(';')
+                .filter_map(|p| p.trim().strip_prefix("apt="))
+                .any(|apt| apt.parse::<u8>().ok() == Some(media.payload_type))
         })
-        .collect()
+        .map(|c| c.payload_type)
+}
+
+fn video_feedback() -> Vec<RTCPFeedback> {
+    [
+        ("nack", ""),
+        ("nack", "pli"),
+        ("ccm", "fir"),
+        ("transport-cc", ""),
+    ]
+    .into_iter()
+    .map(|(typ, parameter)| RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    })
+    .collect()
 }
 
 fn rtc_kind(kind: MediaKind) -> RtpCodecKind {

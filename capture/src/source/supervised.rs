@@ -1,0 +1,389 @@
+//! A video source that outlives its camera.
+//!
+//! A USB head camera gets unplugged, knocked loose, or reset by a power-saving
+//! hub. Its GStreamer source then fails (v4l2src posts a read error on
+//! `ENODEV`) or simply stops delivering. Either way the capture pipeline must
+//! not stop: the specialists would be left with a frozen frame and the
+//! encoder, the session and the gateway would all have to start over.
+//!
+//! So the source runs in a small pipeline of its own, handing frames to the
+//! capture pipeline through an `appsrc`. When it fails, ends, or delivers
+//! nothing for [`STALL_LIMIT`], a generated slate ("Camera disconnected —
+//! reconnecting…", with the time) takes its place in the same stream, and the
+//! source is rebuilt every [`RETRY_EVERY`] until it delivers frames again;
+//! then the camera's picture replaces the slate. The encoder, the session and
+//! the viewers see one continuous stream throughout.
+//!
+//! Both the camera and the slate deliver raw I420 at the configured size and
+//! rate, so the switch needs no renegotiation.
+//!
+//! A source that fails before it ever delivered a picture (a file that is
+//! not a video, a camera another program holds) is not an unplug but a
+//! setup error: its error goes to the capture pipeline's bus as before, so
+//! the daemon says what is wrong instead of showing a slate forever.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::{Source, SourceError, SourceOutput, capsfilter};
+use crate::elements::{make, set_property_str};
+use crate::settings::VideoSettings;
+
+/// A source that delivers nothing for this long counts as disconnected.
+pub const STALL_LIMIT: Duration = Duration::from_secs(2);
+/// How often a disconnected source is rebuilt.
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// What the slate says.
+pub const SLATE_TEXT: &str = "Camera disconnected \u{2014} reconnecting\u{2026}";
+
+const KIND: &str = "supervised";
+
+/// Builds the camera source again (after an unplug).
+pub type Rebuild = Box<dyn Fn() -> Result<Source, SourceError> + Send + Sync>;
+
+/// Which picture the stream carries.
+const SHOWING_CAMERA: u8 = 0;
+const SHOWING_SLATE: u8 = 1;
+
+struct Shared {
+    appsrc: gst::glib::WeakRef<gst_app::AppSrc>,
+    showing: AtomicU8,
+    last_camera_frame: Mutex<Instant>,
+    /// Whether the camera has ever delivered a picture.
+    camera_delivered: AtomicBool,
+}
+
+/// Wraps `first` (a raw source, already built: its errors were reported at
+/// start) so the stream survives the camera going away. `rebuild` makes a
+/// new camera source after an unplug.
+pub fn supervise(
+    first: Source,
+    video: &VideoSettings,
+    rebuild: Rebuild,
+) -> Result<Source, SourceError> {
+    if first.output != SourceOutput::Raw {
+        return Ok(first);
+    }
+    let caps = frame_caps(video);
+    let appsrc = gst_app::AppSrc::builder()
+        .name("camera-frames")
+        .caps(&caps)
+        .is_live(true)
+        .format(gst::Format::Time)
+        // Frames are stamped with the capture pipeline's clock on arrival.
+        .do_timestamp(true)
+        .max_buffers(2)
+        .leaky_type(gst_app::AppLeakyType::Downstream)
+        .block(false)
+        .build();
+    let bin = gst::Bin::with_name("source-supervised");
+    let filter = capsfilter(&caps)?;
+    super::assemble_chain(&bin, &[appsrc.clone().upcast(), filter], KIND)?;
+
+    let shared = Arc::new(Shared {
+        appsrc: appsrc.downgrade(),
+        showing: AtomicU8::new(SHOWING_CAMERA),
+        last_camera_frame: Mutex::new(Instant::now()),
+        camera_delivered: AtomicBool::new(false),
+    });
+    let camera = SourcePipeline::build("camera", first.bin, &caps, shared.clone(), SHOWING_CAMERA)?;
+    let slate = slate_bin(video)?;
+    let slate = SourcePipeline::build("slate", slate, &caps, shared.clone(), SHOWING_SLATE)?;
+    let video = *video;
+    std::thread::Builder::new()
+        .name("camera-watch".into())
+        .spawn(move || watch(shared, camera, slate, rebuild, &video))
+        .map_err(|e| SourceError::assemble(KIND, e))?;
+    Ok(Source {
+        bin,
+        output: SourceOutput::Raw,
+    })
+}
+
+/// Raw frames as both the camera and the slate deliver them.
+fn frame_caps(video: &VideoSettings) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", video.width as i32)
+        .field("height", video.height as i32)
+        .field("framerate", gst::Fraction::new(video.fps as i32, 1))
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .build()
+}
+
+/// A source bin in a pipeline of its own, its frames going to the shared
+/// `appsrc` while it is the one showing.
+struct SourcePipeline {
+    pipeline: gst::Pipeline,
+    failed: Arc<AtomicBool>,
+    /// The first error it posted.
+    error: Arc<Mutex<Option<gst::glib::Error>>>,
+}
+
+impl SourcePipeline {
+    fn build(
+        name: &str,
+        source: gst::Bin,
+        caps: &gst::Caps,
+        shared: Arc<Shared>,
+        role: u8,
+    ) -> Result<Self, SourceError> {
+        let pipeline = gst::Pipeline::with_name(&format!("{name}-source"));
+        let convert = make("videoconvert")?;
+        let scale = make("videoscale")?;
+        let filter = capsfilter(caps)?;
+        let sink = gst_app::AppSink::builder()
+            .name(format!("{name}-frames"))
+            .sync(false)
+            .max_buffers(1)
+            .drop(true)
+            .build();
+        let chain = [
+            source.upcast(),
+            convert,
+            scale,
+            filter,
+            sink.clone().upcast(),
+        ];
+        pipeline
+            .add_many(&chain)
+            .map_err(|e| SourceError::assemble(KIND, e))?;
+        gst::Element::link_many(&chain).map_err(|e| SourceError::assemble(KIND, e))?;
+
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    if role == SHOWING_CAMERA {
+                        shared.camera_delivered.store(true, Ordering::Relaxed);
+                        *shared
+                            .last_camera_frame
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                        // The camera's first frame after a slate takes over.
+                        shared.showing.store(SHOWING_CAMERA, Ordering::Relaxed);
+                    }
+                    if shared.showing.load(Ordering::Relaxed) != role {
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    if let (Some(appsrc), Some(buffer)) =
+                        (shared.appsrc.upgrade(), sample.buffer_owned())
+                    {
+                        super::push_untimed(&appsrc, buffer);
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+
+        let failed = Arc::new(AtomicBool::new(false));
+        let error = Arc::new(Mutex::new(None));
+        if let Some(bus) = pipeline.bus() {
+            let (failed, error) = (failed.clone(), error.clone());
+            let name = name.to_owned();
+            bus.set_sync_handler(move |_, msg| {
+                match msg.view() {
+                    gst::MessageView::Error(err) if !failed.swap(true, Ordering::Relaxed) => {
+                        tracing::debug!(source = %name, "{}", err.error());
+                        *error.lock().unwrap_or_else(|e| e.into_inner()) = Some(err.error());
+                    }
+                    gst::MessageView::Eos(_) => {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+                gst::BusSyncReply::Drop
+            });
+        }
+        Ok(Self {
+            pipeline,
+            failed,
+            error,
+        })
+    }
+
+    /// The error it failed with, if it posted one.
+    fn error(&self) -> Option<gst::glib::Error> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn start(&self) -> bool {
+        self.pipeline.set_state(gst::State::Playing).is_ok()
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    fn stop(&self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+impl Drop for SourcePipeline {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The slate: dark grey, the message, and the time, so a viewer sees it is
+/// live and not a frozen frame.
+fn slate_bin(video: &VideoSettings) -> Result<gst::Bin, SourceError> {
+    let src = make("videotestsrc")?;
+    src.set_property("is-live", true);
+    set_property_str(&src, "pattern", "solid-color")?;
+    set_property_str(&src, "foreground-color", "0xff303030")?;
+    let caps = capsfilter(&video.raw_caps())?;
+    let text = make("textoverlay")?;
+    text.set_property("text", SLATE_TEXT);
+    set_property_str(&text, "valignment", "center")?;
+    set_property_str(&text, "halignment", "center")?;
+    set_property_str(&text, "font-desc", "Sans Bold 28")?;
+    let clock = make("clockoverlay")?;
+    set_property_str(&clock, "time-format", "%H:%M:%S")?;
+    set_property_str(&clock, "halignment", "right")?;
+    set_property_str(&clock, "valignment", "top")?;
+    let bin = gst::Bin::with_name("slate");
+    super::assemble_chain(&bin, &[src, caps, text, clock], "slate")?;
+    Ok(bin)
+}
+
+/// The supervisor: watches the camera, runs the slate while it is gone, and
+/// rebuilds it until it comes back. Ends when the capture pipeline stops.
+fn watch(
+    shared: Arc<Shared>,
+    first: SourcePipeline,
+    slate: SourcePipeline,
+    rebuild: Rebuild,
+    video: &VideoSettings,
+) {
+    let mut camera = Some(first);
+    let mut started = false;
+    let mut next_retry = Instant::now();
+    let mut outage: Option<(Instant, u32)> = None;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let Some(appsrc) = shared.appsrc.upgrade() else {
+            break;
+        };
+        let running = appsrc.current_state() >= gst::State::Paused;
+        if started && !running {
+            break;
+        }
+        if !running {
+            continue;
+        }
+        if !started {
+            started = true;
+            *shared
+                .last_camera_frame
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            if let Some(camera) = &camera
+                && !camera.start()
+            {
+                camera.failed.store(true, Ordering::Relaxed);
+            }
+        }
+
+        let stalled = shared
+            .last_camera_frame
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            >= STALL_LIMIT;
+        let showing_camera = shared.showing.load(Ordering::Relaxed) == SHOWING_CAMERA;
+
+        match (&camera, showing_camera) {
+            // The camera is delivering: make sure the slate is off.
+            (Some(current), true) if !current.has_failed() && !stalled => {
+                if let Some((since, tries)) = outage.take() {
+                    slate.stop();
+                    tracing::info!(
+                        "the camera is back after {:.0} s ({tries} {}); sending its video again",
+                        since.elapsed().as_secs_f64(),
+                        if tries == 1 { "try" } else { "tries" }
+                    );
+                }
+            }
+            // Failed before it ever delivered: a setup error, not an unplug.
+            // (A camera still starting up is given the publisher's
+            // first-frame timeout, not the stall limit.)
+            (Some(current), true) if !shared.camera_delivered.load(Ordering::Relaxed) => {
+                if !current.has_failed() {
+                    continue;
+                }
+                let error = current.error().unwrap_or_else(|| {
+                    gst::glib::Error::new(
+                        gst::ResourceError::Read,
+                        "the video source ended before it delivered a picture",
+                    )
+                });
+                let _ = appsrc.post_message(
+                    gst::message::Error::builder_from_error(error)
+                        .src(&appsrc)
+                        .build(),
+                );
+                break;
+            }
+            // Lost: failed, ended, or silent.
+            (Some(current), true) => {
+                let why = if current.has_failed() {
+                    "it failed or was unplugged"
+                } else {
+                    "it stopped delivering pictures"
+                };
+                tracing::warn!(
+                    "camera disconnected ({why}); the specialists see a \"camera \
+                     disconnected\" picture until it is back"
+                );
+                shared.showing.store(SHOWING_SLATE, Ordering::Relaxed);
+                slate.start();
+                camera = None;
+                outage = Some((Instant::now(), 0));
+                next_retry = Instant::now() + RETRY_EVERY;
+            }
+            // A rebuilt camera that has not delivered yet: give it time,
+            // then try again.
+            (Some(current), false) => {
+                if current.has_failed() || Instant::now() >= next_retry + STALL_LIMIT {
+                    camera = None;
+                }
+            }
+            (None, _) => {
+                if Instant::now() < next_retry {
+                    continue;
+                }
+                next_retry = Instant::now() + RETRY_EVERY;
+                if let Some((_, tries)) = outage.as_mut() {
+                    *tries += 1;
+                }
+                match rebuild().and_then(|source| {
+                    SourcePipeline::build(
+                        "camera",
+                        source.bin,
+                        &frame_caps(video),
+                        shared.clone(),
+                        SHOWING_CAMERA,
+                    )
+                }) {
+                    Ok(rebuilt) => {
+                        if rebuilt.start() {
+                            camera = Some(rebuilt);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "camera not back yet"),
+                }
+            }
+        }
+    }
+    slate.stop();
+    if let Some(camera) = camera {
+        camera.stop();
+    }
+}
