@@ -24,7 +24,7 @@ use super::recovery::RecoveryStats;
 use super::rewrite::{OutboundTrack, TrackRewriter};
 use super::routing::DatagramRouter;
 use super::throttle::KeyframeThrottle;
-use super::viewer_cap::{self, CapSmoother, ViewerLink};
+use super::viewer_cap::{self, CapSmoother, RoomLinks, ViewerLink};
 
 /// How the SFU behaves; from the gateway configuration.
 #[derive(Debug, Clone)]
@@ -259,7 +259,14 @@ impl Sfu {
             .get(&id)
             .map(|slot| viewer_link(&slot.peer))
             .unwrap_or_default();
-        let verdict = viewer_cap::verdict(&link, room.uplink.stream_bps, room.uplink.cap_bps);
+        let verdict = viewer_cap::verdict(
+            &link,
+            RoomLinks {
+                stream_bps: room.uplink.stream_bps,
+                cap_bps: room.uplink.cap_bps,
+                slowest_bps: viewer_cap::slowest(&viewer_links_of(&self.peers, room)),
+            },
+        );
         let kbps = |bps: u64| u32::try_from(bps / 1000).unwrap_or(u32::MAX);
         Ok(LinkReport {
             estimate_kbps: link
@@ -636,13 +643,7 @@ impl Sfu {
             return;
         };
         room.uplink.measure(now);
-        let links: Vec<ViewerLink> = room
-            .viewers
-            .iter()
-            .filter_map(|id| self.peers.get(id))
-            .filter(|slot| slot.peer.is_connected())
-            .map(|slot| viewer_link(&slot.peer))
-            .collect();
+        let links = viewer_links_of(&self.peers, room);
         let cap = room.uplink.smoother.next(
             viewer_cap::room_cap(&links, floor),
             CAP_INTERVAL.as_secs_f64(),
@@ -935,6 +936,16 @@ impl Sfu {
 const RTP_HEADER_BYTES: u64 = 20;
 
 /// A viewer peer's link, as far as known.
+/// The links of `room`'s connected viewers.
+fn viewer_links_of(peers: &HashMap<PeerId, Slot>, room: &Room) -> Vec<ViewerLink> {
+    room.viewers
+        .iter()
+        .filter_map(|id| peers.get(id))
+        .filter(|slot| slot.peer.is_connected())
+        .map(|slot| viewer_link(&slot.peer))
+        .collect()
+}
+
 fn viewer_link(peer: &Peer) -> ViewerLink {
     peer.link_estimate()
         .map(|estimate| ViewerLink {

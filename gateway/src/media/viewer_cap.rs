@@ -71,12 +71,7 @@ pub fn room_cap<'a>(
     links: impl IntoIterator<Item = &'a ViewerLink>,
     floor_bps: u64,
 ) -> Option<u64> {
-    links
-        .into_iter()
-        .filter_map(|link| link.estimate_bps)
-        .filter(|bps| *bps < UNLIMITED_BPS)
-        .min()
-        .map(|slowest| slowest.max(floor_bps))
+    slowest(links).map(|slowest| slowest.max(floor_bps))
 }
 
 /// What one viewer's page is told about its own link.
@@ -88,9 +83,38 @@ pub struct LinkVerdict {
     pub limits_room: bool,
 }
 
-/// Judges `link` against the stream the room receives (`stream_bps`) and the
-/// cap in force.
-pub fn verdict(link: &ViewerLink, stream_bps: Option<u64>, cap_bps: Option<u64>) -> LinkVerdict {
+/// The slowest known link among `links`, bit/s.
+pub fn slowest<'a>(links: impl IntoIterator<Item = &'a ViewerLink>) -> Option<u64> {
+    links
+        .into_iter()
+        .filter_map(|link| link.estimate_bps)
+        .filter(|bps| *bps < UNLIMITED_BPS)
+        .min()
+}
+
+/// What one viewer's verdict needs to know of its room.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RoomLinks {
+    /// What the room's camera sends now, bit/s.
+    pub stream_bps: Option<u64>,
+    /// The cap in force (REMB to the camera), bit/s.
+    pub cap_bps: Option<u64>,
+    /// The slowest known viewer link in the room, bit/s.
+    pub slowest_bps: Option<u64>,
+}
+
+/// A cap this far above what the camera sends does not hold it back.
+const CAP_BINDS_WITHIN: f64 = 1.5;
+
+/// Judges `link` against its room: weak when it cannot carry the stream or
+/// loses much of it; limiting the room when it is the slowest link and the
+/// cap in force actually holds the camera back.
+pub fn verdict(link: &ViewerLink, room: RoomLinks) -> LinkVerdict {
+    let RoomLinks {
+        stream_bps,
+        cap_bps,
+        slowest_bps,
+    } = room;
     let estimate = link.estimate_bps.filter(|bps| *bps < UNLIMITED_BPS);
     let too_slow = match (estimate, stream_bps) {
         (Some(estimate), Some(stream)) => (estimate as f64) < WEAK_SHARE * stream as f64,
@@ -99,7 +123,11 @@ pub fn verdict(link: &ViewerLink, stream_bps: Option<u64>, cap_bps: Option<u64>)
     let lossy = link.loss.is_some_and(|loss| loss > WEAK_LOSS);
     LinkVerdict {
         weak: too_slow || lossy,
-        limits_room: matches!((estimate, cap_bps), (Some(e), Some(cap)) if e <= cap),
+        limits_room: estimate.is_some()
+            && estimate == slowest_bps
+            && cap_bps.is_some_and(|cap| {
+                stream_bps.is_none_or(|stream| (cap as f64) <= CAP_BINDS_WITHIN * stream as f64)
+            }),
     }
 }
 
@@ -147,22 +175,51 @@ mod tests {
 
     #[test]
     fn a_link_below_the_stream_or_lossy_is_weak() {
-        let stream = Some(500_000);
-        let cap = Some(500_000);
-        let slow = verdict(&link(Some(200_000)), stream, cap);
+        let room = RoomLinks {
+            stream_bps: Some(500_000),
+            cap_bps: Some(500_000),
+            slowest_bps: Some(200_000),
+        };
+        let slow = verdict(&link(Some(200_000)), room);
         assert!(slow.weak && slow.limits_room);
-        let fine = verdict(&link(Some(2_000_000)), stream, cap);
+        let fine = verdict(&link(Some(2_000_000)), room);
         assert!(!fine.weak && !fine.limits_room);
-        let unknown = verdict(&link(None), stream, cap);
-        assert!(!unknown.weak);
+        let unknown = verdict(&link(None), room);
+        assert!(!unknown.weak && !unknown.limits_room);
         let lossy = verdict(
             &ViewerLink {
                 estimate_bps: Some(50_000_000),
                 loss: Some(0.12),
             },
-            stream,
-            None,
+            RoomLinks {
+                cap_bps: None,
+                ..room
+            },
         );
         assert!(lossy.weak && !lossy.limits_room);
+    }
+
+    #[test]
+    fn the_slowest_link_limits_the_room_while_the_cap_holds_the_camera_back() {
+        let room = RoomLinks {
+            stream_bps: Some(840_000),
+            cap_bps: Some(900_000),
+            slowest_bps: Some(1_020_000),
+        };
+        // Its estimate has risen past the cap (which rises slowly): it is
+        // still the one link holding the room back.
+        assert!(verdict(&link(Some(1_020_000)), room).limits_room);
+        assert!(
+            !verdict(&link(Some(3_000_000)), room).limits_room,
+            "a faster colleague does not limit the room"
+        );
+        let loose_cap = RoomLinks {
+            cap_bps: Some(14_000_000),
+            ..room
+        };
+        assert!(
+            !verdict(&link(Some(1_020_000)), loose_cap).limits_room,
+            "a cap far above the stream holds nothing back"
+        );
     }
 }
