@@ -71,6 +71,9 @@ pub enum ApiError {
     /// A handler panicked (details are logged).
     #[error("internal error")]
     Internal,
+    /// A plain request to the room events address, which takes WebSockets.
+    #[error("WebSocket upgrade required")]
+    WebSocketRequired,
 }
 
 impl ApiError {
@@ -102,6 +105,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::WebSocketRequired => StatusCode::UPGRADE_REQUIRED,
         }
     }
 
@@ -141,6 +145,7 @@ impl ApiError {
             ApiError::BadRequestBody(_) => "bad_request_body",
             ApiError::Storage => "storage_error",
             ApiError::Internal => "internal_error",
+            ApiError::WebSocketRequired => "websocket_required",
         }
     }
 
@@ -197,6 +202,9 @@ impl ApiError {
                 .to_owned(),
             ApiError::Internal => "the gateway failed while handling this request; try again, \
                  and tell the hospital's IT if it happens again"
+                .to_owned(),
+            ApiError::WebSocketRequired => "this address takes the room events WebSocket only; \
+                 connect with a WebSocket client (the page and the capture daemon do)"
                 .to_owned(),
         }
     }

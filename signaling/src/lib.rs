@@ -11,6 +11,8 @@
 //! - [`rooms`]: the registry of consultations in `<data_dir>/rooms/` (what
 //!   makes ending a room revoke its links), and the invites that open them.
 //! - [`participants`]: who is in which room now; one camera per room.
+//! - [`events`]: the room events WebSocket's message set (version 1) and
+//!   the per-room hub: participants, chat, photo requests.
 //! - [`audit`]: the trail of who joined and left, for the people who must
 //!   answer "who watched this consultation".
 //! - [`http`]: the axum [`Router`](axum::Router); [`server`] serves it over
@@ -25,6 +27,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod media;
 pub mod participants;

@@ -1,4 +1,5 @@
-//! The HTTP surface: WHIP, WHEP, the rooms API, the viewer page, health.
+//! The HTTP surface: WHIP, WHEP, the rooms API, room events, the viewer
+//! page, health.
 //!
 //! [`router`] composes one small router per concern and wraps them in the
 //! shared layers (body limit, rate limit on token-checked routes, timeout,
@@ -9,6 +10,7 @@
 
 mod api;
 mod auth;
+mod events_socket;
 mod extract;
 mod fallback;
 mod health;
@@ -55,6 +57,7 @@ pub fn router_with(
         .merge(whip)
         .merge(whep)
         .merge(api::routes())
+        .merge(events_socket::routes())
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

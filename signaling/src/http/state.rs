@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::unix_now;
+use crate::events::RoomEvents;
 use crate::media::{EndReason, MediaEvent, MediaPlane, SessionId};
 use crate::participants::{Participant, Participants};
 use crate::private_files::PathError;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub tokens: TokenAuthority,
     pub rooms: RoomRegistry,
     pub participants: Participants,
+    /// The room events sockets: participants, chat, requests.
+    pub events: RoomEvents,
     pub audit: AuditLog,
     pub settings: SignalingSettings,
     pub pages: PageAssets,
@@ -73,6 +76,7 @@ impl AppState {
             tokens,
             rooms,
             participants: Participants::default(),
+            events: RoomEvents::default(),
             audit,
             settings,
             pages,
@@ -86,7 +90,11 @@ impl AppState {
         while let Some(event) = events.recv().await {
             match event {
                 MediaEvent::Connected { session } => {
-                    self.participants.connected(&session);
+                    if self.participants.connected(&session)
+                        && let Some(participant) = self.participants.get(&session)
+                    {
+                        self.events.media_connected(&participant);
+                    }
                 }
                 MediaEvent::Ended { session, reason } => {
                     self.session_ended(&session, reason);
@@ -136,11 +144,13 @@ impl AppState {
         for participant in self.participants.clear_room(room) {
             self.record_left(&participant, "room ended");
         }
+        self.events.close_room(room);
     }
 
     /// A session is gone: forget it and record that it left, once.
     pub(crate) fn session_ended(&self, session: &SessionId, reason: EndReason) {
         if let Some(participant) = self.participants.leave(session) {
+            self.events.media_left(&participant);
             let words = match reason {
                 EndReason::Closed => "left",
                 other => other.as_str(),
