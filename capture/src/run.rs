@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use samsyn_config::{CaptureConfig, ConfigError};
 use url::Url;
 
+use crate::consultation::{self, ConsultationOptions};
 use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
 use crate::latency::{endpoint, status};
@@ -79,6 +80,15 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
         }
     };
 
+    let consultation = config.consultation.then(|| {
+        tokio::spawn(consultation::run(ConsultationOptions {
+            gateway: gateway.clone(),
+            room: room.to_owned(),
+            token: token.to_owned(),
+            trust: trust.clone(),
+        }))
+    });
+
     let outcome = tokio::select! {
         () = shutdown_signal() => {
             tracing::info!("stopping");
@@ -90,6 +100,9 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
         },
     };
 
+    if let Some(consultation) = consultation {
+        consultation.abort();
+    }
     if let Err(e) = client.delete(&session).await {
         tracing::warn!(error = %e, "could not end the WHIP session; the gateway will time it out");
     }

@@ -34,6 +34,9 @@ pub struct CaptureConfig {
     pub codec: VideoCodec,
     /// Send the nurse's microphone too.
     pub audio: bool,
+    /// Join the room's events: show who is in the consultation and the chat
+    /// on standard output, send lines typed on standard input as chat.
+    pub consultation: bool,
     /// Target video bitrate in kbit/s; congestion control stays at or under it.
     pub bitrate_kbps: u32,
     /// x264's speed preset when x264 encodes (slower: better picture per
@@ -213,6 +216,7 @@ impl Default for CaptureConfig {
             fps: 30,
             codec: VideoCodec::H264,
             audio: true,
+            consultation: true,
             bitrate_kbps: 2500,
             x264_preset: X264Preset::default(),
             ice: IceConfig::default(),

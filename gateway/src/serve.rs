@@ -20,6 +20,8 @@ pub const PAGE: PageAssets = PageAssets {
     viewer_html: include_str!("../web/viewer.html"),
     viewer_js: include_str!("../web/viewer.js"),
     viewer_css: include_str!("../web/viewer.css"),
+    consultation_js: include_str!("../web/consultation.js"),
+    consultation_css: include_str!("../web/consultation.css"),
 };
 
 /// How often rooms that expired or were ended from the command line are

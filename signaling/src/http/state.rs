@@ -30,6 +30,9 @@ pub struct PageAssets {
     pub viewer_html: &'static str,
     pub viewer_js: &'static str,
     pub viewer_css: &'static str,
+    /// The consultation panel: participants and chat over the room events.
+    pub consultation_js: &'static str,
+    pub consultation_css: &'static str,
 }
 
 /// Why signaling could not start.

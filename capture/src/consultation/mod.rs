@@ -1,0 +1,152 @@
+//! The consultation from the nurse's side: the daemon joins the room
+//! events with its publisher token, shows who is in the consultation and
+//! the chat on standard output, and sends each line typed on standard
+//! input as a chat message.
+//!
+//! The message set is the gateway's ([`samsyn_signaling::events`]).
+//! Names and chat texts go to standard output only, never to the log; a
+//! daemon whose output is redirected to a file keeps them there, so run it
+//! with `--no-consultation` where that must not happen.
+//!
+//! The socket reconnects by itself (1, 2, 4, 8, then every 10 s) while the
+//! video goes on; a refused token or an ended room stops it for good.
+
+mod connection;
+mod console;
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use samsyn_signaling::events::{ClientMessage, ServerMessage};
+use tokio::sync::mpsc;
+use url::Url;
+
+pub use connection::{EventsError, GatewayEvents, events_url};
+pub use console::Console;
+
+use crate::gateway_tls::GatewayTrust;
+
+/// Where the consultation's socket goes and how it authenticates.
+#[derive(Debug, Clone)]
+pub struct ConsultationOptions {
+    pub gateway: Url,
+    pub room: String,
+    pub token: String,
+    pub trust: GatewayTrust,
+}
+
+/// Codes after which joining again cannot help.
+const FINAL_REFUSALS: &[&str] = &[
+    "invalid_token",
+    "token_expired",
+    "wrong_room",
+    "wrong_role",
+    "room_ended",
+    "unknown_room",
+];
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Runs the consultation console until the room ends or the token is
+/// refused; spawn it and abort it when the daemon stops.
+pub async fn run(options: ConsultationOptions) {
+    let url = match events_url(&options.gateway, &options.room) {
+        Ok(url) => url,
+        Err(err) => {
+            tracing::warn!("no consultation events: {err}");
+            return;
+        }
+    };
+    let mut typed = typed_lines();
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match GatewayEvents::join(&url, &options.token, &options.trust).await {
+            Ok((mut events, welcome)) => {
+                tracing::info!("joined the consultation's events");
+                backoff = Duration::from_secs(1);
+                let mut console = Console::default();
+                console::print(&console.apply(&welcome));
+                if follow(&mut events, &mut console, &mut typed).await == Followed::RoomEnded {
+                    return;
+                }
+                tracing::warn!("the consultation's events connection was lost; joining again");
+            }
+            Err(EventsError::Refused { code, message })
+                if FINAL_REFUSALS.contains(&code.as_str()) =>
+            {
+                tracing::warn!("the gateway refused the consultation's events ({code}): {message}");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!("{err}; trying again in {} s", backoff.as_secs());
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Followed {
+    RoomEnded,
+    Lost,
+}
+
+/// Shows the room's events and sends typed lines until the socket ends.
+async fn follow(
+    events: &mut GatewayEvents,
+    console: &mut Console,
+    typed: &mut Option<mpsc::Receiver<String>>,
+) -> Followed {
+    loop {
+        tokio::select! {
+            message = events.next() => match message {
+                Some(Ok(envelope)) => {
+                    console::print(&console.apply(&envelope.body));
+                    if envelope.body == (ServerMessage::RoomEnded {}) {
+                        return Followed::RoomEnded;
+                    }
+                }
+                Some(Err(err)) => {
+                    tracing::warn!("{err}");
+                    return Followed::Lost;
+                }
+                None => return Followed::Lost,
+            },
+            line = next_line(typed) => match line {
+                Some(text) => {
+                    if let Err(err) = events.send(ClientMessage::Chat { text }).await {
+                        tracing::warn!("{err}");
+                        return Followed::Lost;
+                    }
+                }
+                // Standard input ended (no terminal): keep showing the room.
+                None => *typed = None,
+            },
+        }
+    }
+}
+
+async fn next_line(typed: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
+    match typed {
+        Some(lines) => lines.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Non-empty lines typed on standard input, until it ends. Read on a
+/// thread of its own: reading a terminal blocks.
+fn typed_lines() -> Option<mpsc::Receiver<String>> {
+    let (sender, receiver) = mpsc::channel(16);
+    let reader = std::thread::Builder::new()
+        .name("chat-input".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { return };
+                let line = line.trim().to_owned();
+                if !line.is_empty() && sender.blocking_send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    reader.ok().map(|_| receiver)
+}

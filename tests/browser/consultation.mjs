@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// Two specialists' pages in one headless Chromium: both play the live video,
+// both list everyone in the consultation, and chat goes round between the
+// pages and the nurse's capture daemon.
+//
+//   node consultation.mjs --url '<link of specialist 1>' --url '<link of specialist 2>' \
+//     --expect-name 'Dr. Berg' --expect-name 'Dr. Lie' --camera-chat 'Foot turned' \
+//     [--screenshot-prefix out/consultation] [--timeout-ms 30000]
+//
+// Progress goes to stdout as JSON lines, which the calling test reads:
+//   {"event":"joined", …}   both pages play and list everyone: the caller
+//                           now makes the daemon send --camera-chat
+//   {"ok":true, …}          the end: the camera's chat reached both pages, and
+//                           each page's chat reached the other page
+// The pages send "Hello from <name>" for the caller to look for at the daemon.
+// Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
+
+import { chromium } from 'playwright-core';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+const POLL_MS = 100;
+
+function usage(msg) {
+  process.stderr.write(`consultation: ${msg}\nsee the head of consultation.mjs for usage\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const o = { urls: [], names: [], cameraChat: null, screenshotPrefix: null, timeoutMs: 30000,
+    chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium' };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) usage(`${flag} needs a value`);
+      return argv[++i];
+    };
+    if (flag === '--url') o.urls.push(next());
+    else if (flag === '--expect-name') o.names.push(next());
+    else if (flag === '--camera-chat') o.cameraChat = next();
+    else if (flag === '--screenshot-prefix') o.screenshotPrefix = next();
+    else if (flag === '--timeout-ms') o.timeoutMs = Number(next());
+    else if (flag === '--chromium') o.chromium = next();
+    else usage(`unknown argument ${flag}`);
+  }
+  if (o.urls.length !== 2 || o.names.length !== 2) usage('give two --url and two --expect-name, in the same order');
+  if (!o.cameraChat) usage('--camera-chat is required');
+  return o;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const say = (line) => new Promise((r) => process.stdout.write(JSON.stringify(line) + '\n', r));
+
+// What the checks need from one page.
+function readPage() {
+  const v = window.samsyn || {};
+  const c = window.samsynConsultation || null;
+  const items = [...document.querySelectorAll('#participants li')].map((li) => ({
+    text: li.textContent, role: li.dataset.role, media: li.dataset.media,
+  }));
+  return {
+    videoState: v.state || null,
+    framesRendered: v.framesRendered || 0,
+    consultation: c ? c.state : null,
+    you: c ? c.you : null,
+    participants: c ? c.participants : [],
+    listed: items,
+    chat: c ? c.chat.map((m) => ({ text: m.text, from: m.from, seq: m.seq })) : [],
+    chatShown: [...document.querySelectorAll('#chat-log li .chat-text')].map((e) => e.textContent),
+    errors: c ? c.errors : [],
+  };
+}
+
+async function main() {
+  const opt = parseArgs(process.argv.slice(2));
+  const watchdog = setTimeout(() => {
+    process.stderr.write('consultation: FAIL: hard timeout\n');
+    process.exit(1);
+  }, opt.timeoutMs * 3 + 30000);
+  watchdog.unref();
+
+  const browser = await chromium.launch({ executablePath: opt.chromium, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
+  const logs = [];
+  const pages = [];
+  let last = [];
+  const fail = async (reason) => {
+    if (opt.screenshotPrefix) {
+      for (const [i, page] of pages.entries()) await page.screenshot({ path: `${opt.screenshotPrefix}-${i + 1}.png` }).catch(() => {});
+    }
+    await browser.close().catch(() => {});
+    const text = [`consultation: FAIL: ${reason}`, `  last state: ${JSON.stringify(last)}`, ...logs.slice(-80).map((l) => `  ${l}`)]
+      .join('\n').replace(/#token=[^\s"'&]*/g, '#token=…');
+    process.stderr.write(text + '\n', () => process.exit(1));
+  };
+
+  // One context per specialist: separate tabs, as two people would have.
+  for (const [i, url] of opt.urls.entries()) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    const page = await context.newPage();
+    page.on('console', (m) => logs.push(`[page ${i + 1} ${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => logs.push(`[page ${i + 1} pageerror] ${e.message}`));
+    await page.goto(url, { waitUntil: 'domcontentloaded', timeout: opt.timeoutMs });
+    pages.push(page);
+  }
+
+  // Polls every page until `check(states)` returns a truthy value.
+  const until = async (what, check) => {
+    const deadline = Date.now() + opt.timeoutMs;
+    while (Date.now() < deadline) {
+      last = await Promise.all(pages.map((p) => p.evaluate(readPage).catch((e) => ({ error: e.message }))));
+      const result = check(last);
+      if (result) return result;
+      await sleep(POLL_MS);
+    }
+    await fail(`timed out after ${opt.timeoutMs} ms waiting until ${what}`);
+    return null;
+  };
+
+  const started = Date.now();
+  // Both pages play, and list the camera and both specialists, all with video flowing.
+  const everyoneListed = (s) => {
+    const specialists = s.participants.filter((p) => p.role === 'specialist' && p.media === 'connected');
+    const camera = s.participants.find((p) => p.role === 'publisher');
+    return camera && camera.media === 'connected' && camera.sockets >= 1 &&
+      opt.names.every((n) => specialists.some((p) => p.name === n)) &&
+      s.listed.length === s.participants.length;
+  };
+  if (!await until('both pages play and list everyone', (states) => states.every((s) =>
+    s.videoState === 'live' && s.framesRendered >= 30 && s.consultation === 'joined' && everyoneListed(s)))) return;
+  const joinedMs = Date.now() - started;
+  await say({ event: 'joined', msAfterStart: joinedMs, listed: last.map((s) => s.listed.map((l) => l.text)) });
+
+  // Each page chats through its own form, as a person would.
+  for (const [i, page] of pages.entries()) {
+    await page.fill('#chat-input', `Hello from ${opt.names[i]}`);
+    await page.click('#chat-send');
+  }
+  const texts = [...opt.names.map((n) => `Hello from ${n}`), opt.cameraChat];
+  if (!await until('every chat message reached both pages', (states) => states.every((s) =>
+    texts.every((t) => s.chat.some((m) => m.text === t) && s.chatShown.includes(t))))) return;
+
+  // The same order on both pages.
+  const order = (s) => s.chat.map((m) => m.seq).join(',');
+  if (order(last[0]) !== order(last[1])) return fail('the pages saw the chat in different orders');
+  const fromCamera = last[0].chat.find((m) => m.text === opt.cameraChat).from;
+  if (fromCamera.role !== 'publisher') return fail(`the camera's chat came from a ${fromCamera.role}`);
+
+  if (opt.screenshotPrefix) {
+    for (const [i, page] of pages.entries()) await page.screenshot({ path: `${opt.screenshotPrefix}-${i + 1}.png` });
+  }
+  await browser.close();
+  await say({
+    ok: true,
+    joinedMs,
+    framesRendered: last.map((s) => s.framesRendered),
+    listed: last.map((s) => s.listed.map((l) => l.text)),
+    chat: last[0].chat.map((m) => m.text),
+    errors: last.map((s) => s.errors),
+  });
+  process.exit(0);
+}
+
+main().catch((e) => {
+  process.stderr.write(`consultation: FAIL: ${e && e.stack ? e.stack : e}`.replace(/#token=[^\s"'&]*/g, '#token=…') + '\n');
+  process.exit(1);
+});
