@@ -15,6 +15,8 @@
 //!   the per-room hub: participants, chat, photo requests.
 //! - [`audit`]: the trail of who joined and left, for the people who must
 //!   answer "who watched this consultation".
+//! - [`consultation_log`]: one record per consultation (times, participants
+//!   by role, bytes, quality; no personal data) for the statistics.
 //! - [`http`]: the axum [`Router`](axum::Router); [`server`] serves it over
 //!   plain HTTP (loopback) or TLS ([`tls`]: configured or self-signed
 //!   certificate).
@@ -26,6 +28,7 @@
 //! `audit/audit.log*`; all 0600 in 0700 directories ([`private_files`]).
 
 pub mod audit;
+pub mod consultation_log;
 pub mod error;
 pub mod events;
 pub mod http;

@@ -38,9 +38,17 @@ pub struct SignalingSettings {
     /// The self-signed certificate's fingerprint, handed out in invites for
     /// clients to pin; `None` with a CA-issued certificate or without TLS.
     pub tls_pin_sha256: Option<String>,
-    /// The audit trail; `None` keeps none.
+    /// The audit trail; `None` keeps none (and no consultation log).
     pub audit: Option<Rotation>,
+    /// How long a room stays empty before its consultation counts as over
+    /// (the consultation log); a camera or a viewer that comes back sooner
+    /// continues it.
+    pub consultation_idle: Duration,
 }
+
+/// The default of [`SignalingSettings::consultation_idle`]: long enough to
+/// ride out a reconnect or a short break, short enough for the statistics.
+pub const CONSULTATION_IDLE: Duration = Duration::from_secs(300);
 
 /// Requests per client address: `burst` at once, then `per_minute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +101,7 @@ impl From<&GatewayConfig> for SignalingSettings {
                 max_file_bytes: config.audit.max_file_bytes,
                 max_files: config.audit.max_files,
             }),
+            consultation_idle: CONSULTATION_IDLE,
         }
     }
 }

@@ -99,6 +99,15 @@ struct Room {
     video_codec: Option<VideoCodec>,
     viewers: Vec<PeerId>,
     keyframes: KeyframeThrottle,
+    /// What the room carried, for the consultation log (issue 7).
+    traffic: RoomTraffic,
+}
+
+/// Media payload bytes of one room since its first session.
+#[derive(Debug, Default, Clone, Copy)]
+struct RoomTraffic {
+    from_camera: u64,
+    to_viewers: u64,
 }
 
 enum Role {
@@ -222,6 +231,7 @@ impl Sfu {
                 video_codec: None,
                 viewers: Vec::new(),
                 keyframes: KeyframeThrottle::new(interval),
+                traffic: RoomTraffic::default(),
             });
         let replaced = room.publisher.replace(id);
         room.epoch += 1;
@@ -597,8 +607,12 @@ impl Sfu {
             room.viewers.retain(|v| *v != id);
             empty = room.publisher.is_none() && room.viewers.is_empty();
         }
-        if empty {
-            self.rooms.remove(&*slot.room);
+        if empty && let Some(room) = self.rooms.remove(&*slot.room) {
+            self.events.push(MediaEvent::RoomTraffic {
+                room: slot.room.to_string(),
+                bytes_from_camera: room.traffic.from_camera,
+                bytes_to_viewers: room.traffic.to_viewers,
+            });
         }
     }
 
@@ -714,6 +728,7 @@ impl Sfu {
             return;
         };
         let epoch = room.epoch;
+        room.traffic.from_camera += packet.payload.len() as u64;
         if kind == MediaKind::Video {
             let starts_keyframe = room
                 .video_codec
@@ -758,6 +773,7 @@ impl Sfu {
                         .send_rtp(now, index, header, packet.payload.clone());
                     self.stats.rtp_forwarded += 1;
                     self.stats.rtp_forwarded_bytes += packet.payload.len() as u64;
+                    room.traffic.to_viewers += packet.payload.len() as u64;
                     self.transmits
                         .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
                 }

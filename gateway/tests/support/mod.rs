@@ -228,6 +228,11 @@ impl Gateway {
         String::from_utf8(self.run("audit", &["--room", room])).expect("UTF-8 text")
     }
 
+    /// `samsyn-gateway report <args>`: the consultation log (issue 7).
+    pub fn report(&self, args: &[&str]) -> String {
+        String::from_utf8(self.run("report", args)).expect("UTF-8 text")
+    }
+
     /// An admin token, made with the CLI as hospital IT would.
     pub fn admin_token(&self) -> String {
         let stdout = self.run("token create", &["--role", "admin", "--json"]);

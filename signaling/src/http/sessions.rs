@@ -141,6 +141,7 @@ fn join<A>(state: &AppState, auth: &RoomAccess<A>, session: SessionId, kind: Ses
         connected: false,
     };
     state.events.media_joined(&participant);
+    state.consultations.session_joined(&participant, unix_now());
     state.participants.join(participant);
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::unix_now;
+use crate::consultation_log::ConsultationLog;
 use crate::events::RoomEvents;
 use crate::media::{EndReason, MediaEvent, MediaPlane, SessionId};
 use crate::participants::{Participant, Participants};
@@ -52,6 +53,8 @@ pub struct AppState {
     pub participants: Participants,
     /// The room events sockets: participants, chat, requests.
     pub events: RoomEvents,
+    /// Consultations in progress, logged when they are over.
+    pub consultations: ConsultationLog,
     pub audit: AuditLog,
     pub settings: SignalingSettings,
     pub pages: PageAssets,
@@ -67,9 +70,12 @@ impl AppState {
         pages: PageAssets,
     ) -> Result<Self, StateError> {
         let rooms = RoomRegistry::open(&settings.data_dir, settings.max_rooms)?;
-        let audit = match settings.audit {
-            Some(rotation) => AuditLog::open(&settings.data_dir, rotation)?,
-            None => AuditLog::disabled(),
+        let (audit, consultations) = match settings.audit {
+            Some(rotation) => (
+                AuditLog::open(&settings.data_dir, rotation)?,
+                ConsultationLog::open(&settings.data_dir)?,
+            ),
+            None => (AuditLog::disabled(), ConsultationLog::disabled()),
         };
         let limit = settings.rate_limit;
         let quota = Quota::per_minute(NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN))
@@ -80,6 +86,7 @@ impl AppState {
             rooms,
             participants: Participants::default(),
             events: RoomEvents::default(),
+            consultations,
             audit,
             settings,
             pages,
@@ -102,6 +109,16 @@ impl AppState {
                 MediaEvent::Ended { session, reason } => {
                     self.session_ended(&session, reason);
                 }
+                MediaEvent::RoomTraffic {
+                    room,
+                    bytes_from_camera,
+                    bytes_to_viewers,
+                } => {
+                    if let Ok(room) = RoomId::parse(&room) {
+                        self.consultations
+                            .traffic(&room, bytes_from_camera, bytes_to_viewers);
+                    }
+                }
             }
         }
     }
@@ -114,6 +131,8 @@ impl AppState {
         loop {
             ticker.tick().await;
             self.close_rooms_no_longer_open().await;
+            self.consultations
+                .finish(unix_now(), self.settings.consultation_idle);
             if let Err(err) = self.rooms.sweep_expired() {
                 tracing::warn!("expired room records could not be removed: {err}");
             }
@@ -148,12 +167,15 @@ impl AppState {
             self.record_left(&participant, "room ended");
         }
         self.events.close_room(room);
+        self.consultations.room_ended(room, unix_now());
     }
 
     /// A session is gone: forget it and record that it left, once.
     pub(crate) fn session_ended(&self, session: &SessionId, reason: EndReason) {
         if let Some(participant) = self.participants.leave(session) {
             self.events.media_left(&participant);
+            self.consultations
+                .session_ended(&participant, reason, unix_now());
             let words = match reason {
                 EndReason::Closed => "left",
                 other => other.as_str(),

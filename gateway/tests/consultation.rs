@@ -1,9 +1,14 @@
-//! The consultation around the video, end to end: two specialists' pages in
-//! headless Chromium and the real capture daemon on the test source, through
-//! the real gateway. Both pages play the video and list everyone; chat goes
-//! from each page to the other and to the nurse's terminal, and from the
-//! nurse's terminal to both pages. Driven by
-//! `tests/browser/consultation.mjs`. In a private network namespace; needs root.
+//! The consultation around the video, end to end, through the real gateway
+//! and the real capture daemon on the test source:
+//!
+//! - two specialists' pages in headless Chromium play the video and list
+//!   everyone; chat goes from each page to the other and to the nurse's
+//!   terminal, and from the nurse's terminal to both pages (driven by
+//!   `tests/browser/consultation.mjs`);
+//! - the daemon joins the room events over TLS with the pinned certificate;
+//! - a consultation ends up in `samsyn-gateway report`, CSV and JSON.
+//!
+//! In a private network namespace; needs root.
 
 mod support;
 
@@ -14,7 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
-use support::{Gateway, Invite};
+use support::{Capture, Gateway, Invite, runtime, start_viewer};
 
 const NAMES: [&str; 2] = ["Dr. Berg", "Dr. Lie"];
 const CAMERA_CHAT: &str = "The foot is turned";
@@ -226,11 +231,85 @@ fn the_nurse_joins_over_tls_trusting_only_the_pinned_certificate() {
     }
     let gateway = Gateway::start_tls(GATEWAY_IP);
     let invite = gateway.create_room();
-    let pin = invite.tls_pin_sha256.clone().expect("a self-signed gateway's pin");
+    let pin = invite
+        .tls_pin_sha256
+        .clone()
+        .expect("a self-signed gateway's pin");
     let nurse = NurseTerminal::start(&gateway, &invite, &["--pin-sha256", &pin]);
     nurse.wait_for(
         "the participant list over wss://",
         Duration::from_secs(30),
         |line| line.starts_with("in the consultation: this camera (publisher"),
+    );
+}
+
+#[test]
+fn a_finished_consultation_is_in_the_report_without_personal_data() {
+    if !netns::isolate("a_finished_consultation_is_in_the_report_without_personal_data") {
+        return;
+    }
+    gstreamer::init().expect("GStreamer initialises");
+    let gateway = Gateway::start(GATEWAY_IP);
+    let invite = gateway.create_labelled_room("Home visit, district north");
+    let camera = Capture::test_source(&gateway, &invite, 640, 360);
+    runtime().block_on(async {
+        let mut viewer = start_viewer(&invite).await;
+        viewer
+            .wait_frames(30, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|err| panic!("the viewer decodes the camera: {err}"));
+        viewer.stop().await.expect("WHEP DELETE succeeds");
+    });
+    // The hospital ends the consultation; the running gateway notices on
+    // its next housekeeping round and logs it a moment later.
+    gateway.end_room(&invite.room);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let records = loop {
+        let json = gateway.report(&["--room", &invite.room, "--format", "json"]);
+        let records: Vec<serde_json::Value> =
+            serde_json::from_str(&json).expect("report --format json prints a JSON array");
+        if !records.is_empty() || Instant::now() > deadline {
+            break records;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    drop(camera);
+    println!("report: {records:#?}");
+    assert_eq!(records.len(), 1, "one consultation logged");
+    let record = &records[0];
+    assert_eq!(record["room"], invite.room.as_str());
+    assert_eq!(record["ended_by"], "room ended");
+    assert_eq!(
+        record["participants"],
+        serde_json::json!({"publisher": 1, "specialist": 1, "observer": 0})
+    );
+    assert!(record["duration_secs"].as_u64().unwrap() >= 1, "{record}");
+    // 30 frames of 640x360 went through to the viewer at least.
+    for field in ["bytes_from_camera", "bytes_to_viewers"] {
+        let bytes = record[field].as_u64().unwrap();
+        assert!(bytes > 20_000, "{field} = {bytes}");
+    }
+    assert!(
+        record["bytes_from_camera"].as_u64() >= record["bytes_to_viewers"].as_u64(),
+        "one viewer, who joined late, got at most what the camera sent: {record}"
+    );
+    assert_eq!(record["quality"]["media_sessions"], 2);
+    assert_eq!(record["quality"]["camera_reconnects"], 0);
+
+    let csv = gateway.report(&["--format", "csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("room,started_at,ended_at,duration_secs,"));
+    assert!(lines[1].starts_with(&format!("{},", invite.room)), "{csv}");
+    assert!(lines[1].ends_with(",room ended"), "{csv}");
+    let later = gateway.report(&["--since", "2999-01-01", "--format", "csv"]);
+    assert_eq!(later.lines().count(), 1, "only the header: {later}");
+
+    let log = std::fs::read_to_string(gateway.data_dir.path().join("audit/consultations.log"))
+        .expect("the log is in the audit directory");
+    assert!(!log.contains("Home visit"), "no label in the log: {log}");
+    assert!(
+        !log.contains(&invite.publisher_token),
+        "no token in the log"
     );
 }
