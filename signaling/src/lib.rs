@@ -13,6 +13,7 @@
 //! - [`participants`]: who is in which room now; one camera per room.
 //! - [`events`]: the room events WebSocket's message set (version 1) and
 //!   the per-room hub: participants, chat, photo requests.
+//! - [`photos`]: still photos, in memory for the room's lifetime.
 //! - [`audit`]: the trail of who joined and left, for the people who must
 //!   answer "who watched this consultation".
 //! - [`consultation_log`]: one record per consultation (times, participants
@@ -34,6 +35,7 @@ pub mod events;
 pub mod http;
 pub mod media;
 pub mod participants;
+pub mod photos;
 pub mod private_files;
 pub mod rooms;
 pub mod sdp;

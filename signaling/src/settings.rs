@@ -21,6 +21,9 @@ pub struct SignalingSettings {
     pub data_dir: PathBuf,
     /// Largest SDP offer or ICE fragment accepted, in bytes.
     pub max_sdp_bytes: usize,
+    /// Largest still photo accepted, in bytes; photos a room keeps.
+    pub max_photo_bytes: usize,
+    pub max_photos_per_room: usize,
     /// How long the tokens of a new room stay valid.
     pub token_ttl: Duration,
     /// Longest time one HTTP request may take, body and media plane included.
@@ -81,6 +84,8 @@ impl From<&GatewayConfig> for SignalingSettings {
             public_base_url: config.public_base_url(),
             data_dir: config.data_dir.clone(),
             max_sdp_bytes: limits.max_sdp_bytes,
+            max_photo_bytes: limits.max_photo_bytes,
+            max_photos_per_room: limits.max_photos_per_room,
             token_ttl: Duration::from_secs(config.tokens.ttl_hours.saturating_mul(3600)),
             request_timeout: Duration::from_secs(limits.request_timeout_secs),
             display_name: config.display_name(),

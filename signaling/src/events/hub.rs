@@ -32,6 +32,15 @@ pub const MAX_SOCKETS_PER_ROOM: u32 = 64;
 pub struct Published {
     pub seq: u64,
     pub json: Utf8Bytes,
+    /// Only sockets of this role get it; `None`: everyone.
+    pub only_for: Option<Role>,
+}
+
+impl Published {
+    /// Whether a socket of `role` gets this event.
+    pub fn is_for(&self, role: Role) -> bool {
+        self.only_for.is_none_or(|only| only == role)
+    }
 }
 
 /// What a socket gets when it joins (or catches up): the snapshot and the
@@ -81,6 +90,10 @@ impl RoomHub {
 
     /// Numbers and sends a room-wide event. Nobody listening is fine.
     fn publish(&mut self, body: ServerMessage) {
+        self.publish_to(None, body);
+    }
+
+    fn publish_to(&mut self, only_for: Option<Role>, body: ServerMessage) {
         self.seq += 1;
         let envelope = Envelope {
             v: super::PROTOCOL_VERSION,
@@ -91,6 +104,7 @@ impl RoomHub {
         let _ = self.channel.send(Published {
             seq: self.seq,
             json,
+            only_for,
         });
     }
 
@@ -243,6 +257,11 @@ impl RoomEvents {
     /// A chat message or request from `from`, to everyone in the room.
     pub fn publish(&self, room: &RoomId, body: ServerMessage) {
         self.change(room, |hub| hub.publish(body));
+    }
+
+    /// An event for the sockets of one role only (a photo is for specialists).
+    pub fn publish_to(&self, room: &RoomId, role: Role, body: ServerMessage) {
+        self.change(room, |hub| hub.publish_to(Some(role), body));
     }
 
     /// The room ended: sockets hear it, then their channel closes.

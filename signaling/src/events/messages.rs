@@ -68,6 +68,8 @@ pub enum ServerMessage {
     },
     /// A specialist asked for a still photo; the camera takes it.
     PhotoRequested { by: Sender },
+    /// The camera's photo is at the gateway (to specialists only).
+    PhotoReady { photo: PhotoView },
     /// The room was ended (or expired); the gateway closes the socket next.
     RoomEnded {},
     /// Something this socket sent was refused, or the socket fell behind.
@@ -81,6 +83,19 @@ pub struct Sender {
     pub id: ParticipantId,
     pub role: Role,
     pub name: Option<String>,
+}
+
+/// A still photo, as specialists are told of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoView {
+    pub id: String,
+    /// `GET` it with the specialist's token (`Authorization: Bearer`).
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    /// When the camera took it, milliseconds since the Unix epoch.
+    pub captured_at_ms: u64,
 }
 
 /// One participant as everyone in the room sees it.

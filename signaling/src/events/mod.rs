@@ -23,7 +23,8 @@
 //!
 //! Every message is a JSON object with `"v": 1` and a `"type"`. Room-wide
 //! events also carry `"seq"`, the room's event counter: every socket in a
-//! room sees the same events in the same order, `seq` rising by one. The
+//! room sees the same events in the same order, `seq` rising by one (a
+//! socket skips the numbers of events meant for other roles only). The
 //! `welcome` carries the `seq` of the snapshot it holds; the events that
 //! follow it start at `seq + 1`.
 //!
@@ -44,6 +45,7 @@
 //! | `left` | `id` | someone has neither socket nor video session left |
 //! | `chat` | `from` (`id`, `role`, `name`), `text`, `sent_at_ms` | a chat message, also back to its sender |
 //! | `photo_requested` | `by` | a specialist asked the camera for a photo |
+//! | `photo_ready` | `photo` (`id`, `url`, `width`, `height`, `bytes`, `captured_at_ms`) | to specialists only: the photo is at the gateway, `GET url` with the token |
 //! | `room_ended` | | the room was ended or expired; the socket closes next |
 //! | `error` | `error`, `message` | to the sender only: what was refused and what to do |
 //!
@@ -78,5 +80,5 @@ pub use hub::{
 };
 pub use messages::{
     ClientMessage, DecodeError, Envelope, MediaState, PROTOCOL_VERSION, ParticipantId,
-    ParticipantView, Sender, ServerMessage, decode_client, decode_server, encode_client,
+    ParticipantView, PhotoView, Sender, ServerMessage, decode_client, decode_server, encode_client,
 };

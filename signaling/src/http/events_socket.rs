@@ -22,6 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::{client_address, open_room, refused};
 use super::extract::RoomPath;
 use super::state::AppState;
+use crate::clock::unix_millis;
 use crate::error::ApiError;
 use crate::events::policy::{self, MessageBudget, Refusal};
 use crate::events::{ClientMessage, Envelope, RoomEvents, ServerMessage, decode_client};
@@ -187,6 +188,7 @@ async fn relay(
                 }
             }
             event = subscription.events.recv() => match event {
+                Ok(event) if !event.is_for(claims.role) => {}
                 Ok(event) => {
                     if socket.send(Message::Text(event.json)).await.is_err() {
                         return;
@@ -270,14 +272,6 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
         reason: Utf8Bytes::from_static(reason),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
-}
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 /// The time from now until `unix_secs` (zero if it has passed).

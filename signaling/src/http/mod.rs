@@ -16,6 +16,7 @@ mod fallback;
 mod health;
 mod layers;
 mod pages;
+mod photos;
 mod rate_limit;
 mod sessions;
 mod state;
@@ -58,6 +59,7 @@ pub fn router_with(
         .merge(whep)
         .merge(api::routes())
         .merge(events_socket::routes())
+        .merge(photos::routes(state.settings.max_photo_bytes))
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

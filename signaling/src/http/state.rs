@@ -17,6 +17,7 @@ use crate::consultation_log::ConsultationLog;
 use crate::events::RoomEvents;
 use crate::media::{EndReason, MediaEvent, MediaPlane, SessionId};
 use crate::participants::{Participant, Participants};
+use crate::photos::PhotoStore;
 use crate::private_files::PathError;
 use crate::rooms::{RegistryError, RoomId, RoomRegistry};
 use crate::settings::SignalingSettings;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub events: RoomEvents,
     /// Consultations in progress, logged when they are over.
     pub consultations: ConsultationLog,
+    /// Still photos, in memory while their room is open.
+    pub photos: PhotoStore,
     pub audit: AuditLog,
     pub settings: SignalingSettings,
     pub pages: PageAssets,
@@ -87,6 +90,7 @@ impl AppState {
             participants: Participants::default(),
             events: RoomEvents::default(),
             consultations,
+            photos: PhotoStore::new(settings.max_photos_per_room),
             audit,
             settings,
             pages,
@@ -142,7 +146,9 @@ impl AppState {
 
     async fn close_rooms_no_longer_open(&self) {
         let now = unix_now();
-        for room in self.participants.rooms() {
+        let mut rooms = self.participants.rooms();
+        rooms.extend(self.photos.rooms());
+        for room in rooms {
             let open = match self.rooms.get(&room) {
                 Ok(record) => record.is_some_and(|r| r.is_open(now)),
                 // Unreadable: keep the consultation going; IT sees the warning.
@@ -168,6 +174,7 @@ impl AppState {
         }
         self.events.close_room(room);
         self.consultations.room_ended(room, unix_now());
+        self.photos.clear_room(room);
     }
 
     /// A session is gone: forget it and record that it left, once.
