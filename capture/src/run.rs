@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use samsyn_config::{CaptureConfig, ConfigError};
 use url::Url;
 
+use crate::consultation::still::StillSource;
 use crate::consultation::{self, ConsultationOptions};
 use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
@@ -86,6 +87,7 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
             room: room.to_owned(),
             token: token.to_owned(),
             trust: trust.clone(),
+            stills: StillSource::for_source(&options.source),
         }))
     });
 

@@ -3,8 +3,9 @@
 //!
 //! - two specialists' pages in headless Chromium play the video and list
 //!   everyone; chat goes from each page to the other and to the nurse's
-//!   terminal, and from the nurse's terminal to both pages (driven by
-//!   `tests/browser/consultation.mjs`);
+//!   terminal, and from the nurse's terminal to both pages; a photo the
+//!   first page asks for is taken by the daemon larger than the stream and
+//!   shows on the second page (driven by `tests/browser/consultation.mjs`);
 //! - the daemon joins the room events over TLS with the pinned certificate;
 //! - a consultation ends up in `samsyn-gateway report`, CSV and JSON.
 //!
@@ -139,8 +140,8 @@ fn named_link(gateway: &Gateway, invite: &Invite, name: &str) -> String {
 }
 
 #[test]
-fn two_specialists_and_the_nurse_see_each_other_and_chat() {
-    if !netns::isolate("two_specialists_and_the_nurse_see_each_other_and_chat") {
+fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
+    if !netns::isolate("two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo") {
         return;
     }
     let dir = browser_dir();
@@ -222,6 +223,29 @@ fn two_specialists_and_the_nurse_see_each_other_and_chat() {
         .collect();
     expected.push(format!("chat: you: {CAMERA_CHAT}"));
     nurse.wait_for_all(&expected, Duration::from_secs(10));
+
+    // The photo: at the test source's still size, larger than the stream.
+    let photo = &result["photo"];
+    println!(
+        "photo: {}x{} JPEG of {} bytes on the second page {} ms after the click, stream {}x{}",
+        photo["naturalWidth"],
+        photo["naturalHeight"],
+        photo["bytes"],
+        photo["msFromClick"],
+        result["video"]["width"],
+        result["video"]["height"]
+    );
+    assert_eq!(photo["naturalWidth"], 2560);
+    assert_eq!(photo["naturalHeight"], 1440);
+    assert_eq!(photo["type"], "image/jpeg");
+    assert_eq!(
+        result["video"]["width"], 640,
+        "the stream stayed at its size"
+    );
+    assert!(photo["bytes"].as_u64().unwrap() > 10_000);
+    nurse.wait_for("the photo sent", Duration::from_secs(10), |line| {
+        line.starts_with("photo sent (2560x1440, ")
+    });
 }
 
 #[test]

@@ -1,4 +1,5 @@
-// samsyn consultation panel: who is in the consultation, and the chat.
+// samsyn consultation panel: who is in the consultation, the chat, and the
+// still photos (specialists ask the camera for one, and see them in a strip).
 //
 // Served at /r/assets/consultation.js beside viewer.js, which plays the
 // video; this file only talks to the room events WebSocket
@@ -7,8 +8,11 @@
 // token in sessionStorage ('samsyn.token.<room>'); this file reads it there.
 // The token goes in the first message, never in the URL.
 //
+// Photos are fetched with the token (fetch + Authorization) and shown from
+// blob: URLs; they live in this tab's memory only.
+//
 // For tests: window.samsynConsultation = { state, you, role, participants,
-// chat, errors } and <aside id="consultation" data-state="…">.
+// chat, photos, errors } and <aside id="consultation" data-state="…">.
 'use strict';
 
 (() => {
@@ -31,6 +35,7 @@
     role: null,
     participants: [],   // as the gateway sends them: id, role, name, sockets, media
     chat: [],           // { from: {id, role, name}, text, sent_at_ms, seq }
+    photos: [],         // { id, width, height, bytes, captured_at_ms, type, naturalWidth, naturalHeight }
     errors: [],         // { error, message } refusals of what this page sent
     lastSeq: null,
   };
@@ -55,12 +60,25 @@
   const note = el('p', { id: 'chat-note', className: 'chat-note' });
   const form = el('form', { id: 'chat-form', className: 'chat-form' }, [input, send]);
   const status = el('p', { id: 'consultation-status', className: 'consultation-status', textContent: 'Joining…' });
+  const takePhoto = el('button', { id: 'take-photo', type: 'button', textContent: 'Take photo', hidden: true });
+  const photoNote = el('p', { id: 'photo-note', className: 'chat-note' });
+  const strip = el('ul', { id: 'photo-strip', className: 'photo-strip' });
+  const photosSection = el('section', { id: 'photos', className: 'photos', hidden: true }, [
+    el('h2', { textContent: 'Photos' }), takePhoto, photoNote, strip,
+  ]);
+  const viewerImg = el('img', { id: 'photo-full', alt: 'Photo at full size' });
+  const download = el('a', { id: 'photo-download', textContent: 'Download' });
+  const closeView = el('button', { id: 'photo-close', type: 'button', textContent: 'Close' });
+  const photoView = el('dialog', { id: 'photo-view', className: 'photo-view' }, [
+    el('div', { className: 'photo-view-bar' }, [download, closeView]),
+    el('div', { className: 'photo-view-image' }, [viewerImg]),
+  ]);
   const panel = el('aside', { id: 'consultation', className: 'consultation' }, [
-    el('h2', { textContent: 'In the consultation' }), status, list,
+    el('h2', { textContent: 'In the consultation' }), status, list, photosSection,
     el('h2', { textContent: 'Chat' }), log, form, note,
   ]);
   panel.setAttribute('aria-label', 'Consultation');
-  document.body.append(panel);
+  document.body.append(panel, photoView);
   document.body.classList.add('with-consultation');
 
   function setState(next, words) {
@@ -71,6 +89,10 @@
     const canWrite = next === 'joined' && state.role !== 'observer';
     input.disabled = !canWrite;
     send.disabled = !canWrite;
+    // Photos are for specialists: they take them and they see them.
+    photosSection.hidden = state.role !== 'specialist';
+    takePhoto.hidden = state.role !== 'specialist';
+    takePhoto.disabled = next !== 'joined';
   }
 
   const ROLE_WORDS = { publisher: 'nurse', specialist: 'specialist', observer: 'observer' };
@@ -114,6 +136,60 @@
     while (log.children.length > 200) log.firstElementChild.remove();
     log.scrollTop = log.scrollHeight;
   }
+
+  // --- photos --------------------------------------------------------------------
+  const stamp = (ms) => {
+    const d = new Date(ms);
+    const two = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
+  };
+
+  async function receivePhoto(photo) {
+    let blob;
+    try {
+      const response = await fetch(new URL(photo.url, location.href).href, {
+        headers: { Authorization: 'Bearer ' + token },
+        cache: 'no-store',
+      });
+      if (!response.ok) throw new Error('HTTP ' + response.status);
+      blob = await response.blob();
+    } catch (e) {
+      photoNote.textContent = 'A photo could not be loaded (' + e.message + ').';
+      return;
+    }
+    const url = URL.createObjectURL(blob);
+    const entry = { id: photo.id, width: photo.width, height: photo.height, bytes: photo.bytes,
+      captured_at_ms: photo.captured_at_ms, type: blob.type, naturalWidth: 0, naturalHeight: 0 };
+    const thumb = el('img', { className: 'photo-thumb', src: url,
+      alt: 'Photo taken at ' + new Date(photo.captured_at_ms).toLocaleTimeString() });
+    thumb.addEventListener('load', () => {
+      entry.naturalWidth = thumb.naturalWidth;
+      entry.naturalHeight = thumb.naturalHeight;
+    });
+    const name = `samsyn-${room}-${stamp(photo.captured_at_ms)}.jpg`;
+    const open = el('button', { type: 'button', className: 'photo-open', title: 'Show at full size' }, [thumb]);
+    open.addEventListener('click', () => {
+      viewerImg.src = url;
+      download.href = url;
+      download.download = name;
+      photoView.showModal();
+    });
+    const item = el('li', { className: 'photo' }, [
+      open,
+      el('a', { className: 'photo-save', href: url, download: name, textContent: 'Download' }),
+    ]);
+    item.dataset.id = photo.id;
+    strip.prepend(item);
+    state.photos.push(entry);
+    photoNote.textContent = `Photo ${photo.width}×${photo.height} received.`;
+  }
+
+  takePhoto.addEventListener('click', () => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    socket.send(JSON.stringify({ v: VERSION, type: 'photo_request' }));
+    photoNote.textContent = 'Asking the camera for a photo…';
+  });
+  closeView.addEventListener('click', () => photoView.close());
 
   // --- the socket ----------------------------------------------------------------
   let socket = null;
@@ -167,6 +243,12 @@
       case 'chat':
         state.chat.push({ from: message.from, text: message.text, sent_at_ms: message.sent_at_ms, seq: message.seq });
         showChat(message);
+        break;
+      case 'photo_requested':
+        if (message.by.id !== state.you) photoNote.textContent = nameOf(message.by) + ' asked for a photo…';
+        break;
+      case 'photo_ready':
+        receivePhoto(message.photo);
         break;
       case 'room_ended':
         finished = true;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Two specialists' pages in one headless Chromium: both play the live video,
-// both list everyone in the consultation, and chat goes round between the
-// pages and the nurse's capture daemon.
+// both list everyone in the consultation, chat goes round between the pages
+// and the nurse's capture daemon, and a photo the first page asks for
+// reaches the second, larger than the stream, viewable and downloadable.
 //
 //   node consultation.mjs --url '<link of specialist 1>' --url '<link of specialist 2>' \
 //     --expect-name 'Dr. Berg' --expect-name 'Dr. Lie' --camera-chat 'Foot turned' \
@@ -10,8 +11,9 @@
 // Progress goes to stdout as JSON lines, which the calling test reads:
 //   {"event":"joined", …}   both pages play and list everyone: the caller
 //                           now makes the daemon send --camera-chat
-//   {"ok":true, …}          the end: the camera's chat reached both pages, and
-//                           each page's chat reached the other page
+//   {"ok":true, …}          the end: the camera's chat reached both pages,
+//                           each page's chat reached the other page, and
+//                           the photo reached both pages
 // The pages send "Hello from <name>" for the caller to look for at the daemon.
 // Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
 
@@ -76,6 +78,16 @@ function readPage() {
     chat: c ? c.chat.map((m) => ({ text: m.text, from: m.from, seq: m.seq })) : [],
     chatShown: [...document.querySelectorAll('#chat-log li .chat-text')].map((e) => e.textContent),
     errors: c ? c.errors : [],
+    photos: c ? c.photos : [],
+    videoWidth: (document.querySelector('video') || {}).videoWidth || 0,
+    videoHeight: (document.querySelector('video') || {}).videoHeight || 0,
+    fullView: (() => {
+      const d = document.getElementById('photo-view');
+      const img = document.getElementById('photo-full');
+      const a = document.getElementById('photo-download');
+      return d ? { open: d.open, naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
+        download: a.getAttribute('download'), href: a.getAttribute('href') || '' } : null;
+    })(),
   };
 }
 
@@ -153,6 +165,27 @@ async function main() {
   const fromCamera = last[0].chat.find((m) => m.text === opt.cameraChat).from;
   if (fromCamera.role !== 'publisher') return fail(`the camera's chat came from a ${fromCamera.role}`);
 
+  // The first specialist asks for a photo; both get it, decoded.
+  const photoStarted = Date.now();
+  await pages[0].click('#take-photo');
+  if (!await until('the photo reached both pages', (states) => states.every((s) =>
+    s.photos.length === 1 && s.photos[0].naturalWidth > 0))) return;
+  const photoMs = Date.now() - photoStarted;
+  const second = last[1];
+  const photo = second.photos[0];
+  if (photo.type !== 'image/jpeg') return fail(`the photo is ${photo.type}, not image/jpeg`);
+  if (!(photo.naturalWidth > second.videoWidth && photo.naturalHeight > second.videoHeight)) {
+    return fail(`the photo (${photo.naturalWidth}x${photo.naturalHeight}) is not larger than the stream (${second.videoWidth}x${second.videoHeight})`);
+  }
+  // Full size on the second page, with a download link.
+  await pages[1].click('#photo-strip .photo-open');
+  if (!await until('the photo shows at full size', (states) => {
+    const v = states[1].fullView;
+    return v && v.open && v.naturalWidth === photo.width && v.href.startsWith('blob:');
+  })) return;
+  const fullView = last[1].fullView;
+  if (!/\.jpg$/.test(fullView.download || '')) return fail(`the download is named ${fullView.download}`);
+
   if (opt.screenshotPrefix) {
     for (const [i, page] of pages.entries()) await page.screenshot({ path: `${opt.screenshotPrefix}-${i + 1}.png` });
   }
@@ -164,6 +197,8 @@ async function main() {
     listed: last.map((s) => s.listed.map((l) => l.text)),
     chat: last[0].chat.map((m) => m.text),
     errors: last.map((s) => s.errors),
+    photo: { ...photo, msFromClick: photoMs, download: fullView.download },
+    video: { width: second.videoWidth, height: second.videoHeight },
   });
   process.exit(0);
 }

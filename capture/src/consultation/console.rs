@@ -53,6 +53,8 @@ impl Console {
             ServerMessage::PhotoRequested { by } => {
                 vec![format!("photo requested by {}", self.who(by))]
             }
+            // Sent to specialists only; the camera took it.
+            ServerMessage::PhotoReady { .. } => Vec::new(),
             ServerMessage::RoomEnded {} => vec!["the consultation has ended".to_owned()],
             ServerMessage::Error { message, .. } => vec![format!("not sent: {message}")],
         }

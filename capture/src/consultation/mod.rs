@@ -8,13 +8,19 @@
 //! daemon whose output is redirected to a file keeps them there, so run it
 //! with `--no-consultation` where that must not happen.
 //!
+//! When a specialist asks for a photo, the daemon takes a still at the
+//! source's largest size ([`still`]) and sends it to the gateway, which
+//! passes it on to the specialists.
+//!
 //! The socket reconnects by itself (1, 2, 4, 8, then every 10 s) while the
 //! video goes on; a refused token or an ended room stops it for good.
 
 mod connection;
 mod console;
+pub mod still;
 
 use std::io::BufRead;
+use std::sync::Arc;
 use std::time::Duration;
 
 use samsyn_signaling::events::{ClientMessage, ServerMessage};
@@ -25,6 +31,7 @@ pub use connection::{EventsError, GatewayEvents, events_url};
 pub use console::Console;
 
 use crate::gateway_tls::GatewayTrust;
+use still::StillSource;
 
 /// Where the consultation's socket goes and how it authenticates.
 #[derive(Debug, Clone)]
@@ -33,6 +40,38 @@ pub struct ConsultationOptions {
     pub room: String,
     pub token: String,
     pub trust: GatewayTrust,
+    /// Where photos come from.
+    pub stills: StillSource,
+}
+
+/// What taking and sending a photo needs.
+struct PhotoTaker {
+    stills: StillSource,
+    http: reqwest::Client,
+    url: Url,
+    token: String,
+}
+
+impl PhotoTaker {
+    /// Takes a still and sends it; tells the nurse how it went.
+    async fn take_and_send(self: Arc<Self>) {
+        let stills = self.stills.clone();
+        let taken = tokio::task::spawn_blocking(move || still::take(&stills))
+            .await
+            .unwrap_or_else(|e| Err(still::StillError::Pipeline(e.to_string())));
+        let line = match taken {
+            Ok(photo) => {
+                let (width, height, bytes) = (photo.width, photo.height, photo.jpeg.len());
+                match still::upload(&self.http, &self.url, &self.token, photo).await {
+                    Ok(()) => format!("photo sent ({width}x{height}, {} kB)", bytes.div_ceil(1024)),
+                    Err(err) => format!("photo not sent: {err}"),
+                }
+            }
+            Err(err) => format!("photo not taken: {err}"),
+        };
+        tracing::info!("{line}");
+        console::print(&[line]);
+    }
 }
 
 /// Codes after which joining again cannot help.
@@ -56,6 +95,24 @@ pub async fn run(options: ConsultationOptions) {
             return;
         }
     };
+    let photos = match (
+        still::upload_url(&options.gateway, &options.room),
+        options
+            .trust
+            .http_client(Duration::from_secs(10), Duration::from_secs(60)),
+    ) {
+        (Some(url), Ok(http)) => Some(Arc::new(PhotoTaker {
+            stills: options.stills.clone(),
+            http,
+            url,
+            token: options.token.clone(),
+        })),
+        (_, Err(err)) => {
+            tracing::warn!("photos cannot be sent: {err}");
+            None
+        }
+        (None, _) => None,
+    };
     let mut typed = typed_lines();
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -65,7 +122,9 @@ pub async fn run(options: ConsultationOptions) {
                 backoff = Duration::from_secs(1);
                 let mut console = Console::default();
                 console::print(&console.apply(&welcome));
-                if follow(&mut events, &mut console, &mut typed).await == Followed::RoomEnded {
+                if follow(&mut events, &mut console, &mut typed, photos.as_ref()).await
+                    == Followed::RoomEnded
+                {
                     return;
                 }
                 tracing::warn!("the consultation's events connection was lost; joining again");
@@ -96,14 +155,22 @@ async fn follow(
     events: &mut GatewayEvents,
     console: &mut Console,
     typed: &mut Option<mpsc::Receiver<String>>,
+    photos: Option<&Arc<PhotoTaker>>,
 ) -> Followed {
     loop {
         tokio::select! {
             message = events.next() => match message {
                 Some(Ok(envelope)) => {
                     console::print(&console.apply(&envelope.body));
-                    if envelope.body == (ServerMessage::RoomEnded {}) {
-                        return Followed::RoomEnded;
+                    match envelope.body {
+                        ServerMessage::RoomEnded {} => return Followed::RoomEnded,
+                        ServerMessage::PhotoRequested { .. } => {
+                            if let Some(photos) = photos {
+                                // Off the socket's loop: the room goes on meanwhile.
+                                tokio::spawn(photos.clone().take_and_send());
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 Some(Err(err)) => {
