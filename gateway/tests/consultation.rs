@@ -14,13 +14,12 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
-use support::{Capture, Gateway, Invite, runtime, start_viewer};
+use support::{Capture, Gateway, Invite, browser_dir, runtime, start_viewer};
 
 const NAMES: [&str; 2] = ["Dr. Berg", "Dr. Lie"];
 const CAMERA_CHAT: &str = "The foot is turned";
@@ -100,30 +99,8 @@ impl NurseTerminal {
 
 impl Drop for NurseTerminal {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        support::stop(&mut self.child);
     }
-}
-
-fn browser_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "{} has no node_modules/playwright-core: run scripts/install-deps (npm ci in tests/browser)",
-        dir.display()
-    );
-    dir
 }
 
 /// A specialist's link with a named token, as `token create --name` makes.

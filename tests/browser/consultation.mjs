@@ -18,17 +18,8 @@
 // Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
 
 import { chromium } from 'playwright-core';
+import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS } from './chromium.mjs';
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-];
 const POLL_MS = 100;
 
 function usage(msg) {

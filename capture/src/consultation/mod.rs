@@ -200,6 +200,17 @@ async fn next_line(typed: &mut Option<mpsc::Receiver<String>>) -> Option<String>
     }
 }
 
+/// `<gateway base URL>/<segments…>`, under the base's own path (a gateway
+/// behind a reverse proxy may live below `/samsyn/`).
+fn gateway_path(gateway: &Url, segments: &[&str]) -> Option<Url> {
+    let mut url = gateway.clone();
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(segments);
+    Some(url)
+}
+
 /// Non-empty lines typed on standard input, until it ends. Read on a
 /// thread of its own: reading a terminal blocks.
 fn typed_lines() -> Option<mpsc::Receiver<String>> {
@@ -216,4 +227,39 @@ fn typed_lines() -> Option<mpsc::Receiver<String>> {
             }
         });
     reader.ok().map(|_| receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_follow_the_gateway_url() {
+        let events = |base: &str| {
+            events_url(&base.parse().unwrap(), "r1")
+                .unwrap()
+                .to_string()
+        };
+        let photos = |base: &str| {
+            still::upload_url(&base.parse().unwrap(), "r1")
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            events("https://gw.example:8443"),
+            "wss://gw.example:8443/events/r1"
+        );
+        assert_eq!(
+            events("http://127.0.0.1:8080/"),
+            "ws://127.0.0.1:8080/events/r1"
+        );
+        assert_eq!(
+            events("https://gw.example/samsyn/"),
+            "wss://gw.example/samsyn/events/r1"
+        );
+        assert_eq!(
+            photos("https://gw.example/samsyn"),
+            "https://gw.example/samsyn/api/rooms/r1/photos"
+        );
+    }
 }

@@ -355,6 +355,17 @@ pub fn capture_binary() -> PathBuf {
     path
 }
 
+/// The browser drivers' directory, with their dependencies installed.
+pub fn browser_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "{} has no node_modules/playwright-core: run scripts/install-deps (npm ci in tests/browser)",
+        dir.display()
+    );
+    dir
+}
+
 /// Where tests leave screenshots and other artifacts.
 pub fn artifacts_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
@@ -378,7 +389,8 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     child.wait().expect("child exits")
 }
 
-fn stop(child: &mut Child) {
+/// Stops a child that may still run: SIGTERM, then kill after 5 s.
+pub fn stop(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
         terminate(child);
     }
