@@ -70,7 +70,7 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     let client = WhipClient::with_trust(SessionKind::Publish, token, &trust)?;
     let mut publisher = Publisher::build(&options)?;
     // Kept for the session; the bitrate controller constrains the ladder through it.
-    let _latency = watch_latency(config, &options, &publisher).await;
+    let latency = watch_latency(config, &options, &publisher).await;
 
     let session = tokio::select! {
         started = start(&mut publisher, &client, &whip_url) => started?,
@@ -88,6 +88,7 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
             token: token.to_owned(),
             trust: trust.clone(),
             stills: StillSource::for_source(&options.source),
+            status: Some(latency.status.clone()),
         }))
     });
 

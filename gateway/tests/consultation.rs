@@ -13,6 +13,7 @@
 
 mod support;
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -25,11 +26,13 @@ const NAMES: [&str; 2] = ["Dr. Berg", "Dr. Lie"];
 const CAMERA_CHAT: &str = "The foot is turned";
 
 /// The capture daemon with its terminal in pipes: stdin to chat, stdout
-/// read line by line on a thread.
+/// read line by line on a thread and kept, so each check looks at
+/// everything shown so far, whatever order the lines came in.
 struct NurseTerminal {
     child: Child,
     stdin: ChildStdin,
     lines: mpsc::Receiver<String>,
+    shown: RefCell<Vec<String>>,
 }
 
 impl NurseTerminal {
@@ -61,6 +64,7 @@ impl NurseTerminal {
             child,
             stdin,
             lines,
+            shown: RefCell::new(Vec::new()),
         }
     }
 
@@ -72,25 +76,22 @@ impl NurseTerminal {
 
     /// Waits until each of `lines` has been shown, in any order.
     fn wait_for_all(&self, lines: &[String], timeout: Duration) {
-        let mut missing: Vec<&String> = lines.iter().collect();
-        let deadline = Instant::now() + timeout;
-        while !missing.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => missing.retain(|wanted| **wanted != line),
-                Err(_) => panic!("the nurse's terminal never showed {missing:?}"),
-            }
+        for line in lines {
+            self.wait_for(line, timeout, |shown| shown == line);
         }
     }
 
-    /// Waits for a line that satisfies `pred`; panics after `timeout`.
+    /// Waits until a line satisfying `pred` has been shown (now or
+    /// before); panics after `timeout`.
     fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + timeout;
         loop {
+            if let Some(line) = self.shown.borrow().iter().find(|line| pred(line)) {
+                return line.clone();
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
-                Ok(_) => {}
+                Ok(line) => self.shown.borrow_mut().push(line),
                 Err(_) => panic!("the nurse's terminal never showed {what}"),
             }
         }
@@ -189,9 +190,9 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
         Duration::from_secs(10),
         |line| {
             line.starts_with("in the consultation: ")
-                && line.contains("Dr. Berg (specialist, watching)")
-                && line.contains("Dr. Lie (specialist, watching)")
-                && line.contains("this camera (publisher, sending)")
+                && line.contains("Dr. Berg (specialist, watching")
+                && line.contains("Dr. Lie (specialist, watching")
+                && line.contains("this camera (publisher, sending")
         },
     );
     let mut expected: Vec<String> = NAMES
@@ -223,6 +224,34 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
     nurse.wait_for("the photo sent", Duration::from_secs(10), |line| {
         line.starts_with("photo sent (2560x1440, ")
     });
+
+    // Everyone's connection quality, as each measured it: the pages their
+    // round trip and loss, the camera its frame rate and bitrate.
+    println!("qualities: {}", result["qualities"]);
+    for quality in result["qualities"].as_array().unwrap() {
+        assert!(
+            ["good", "fair", "poor"].contains(&quality["level"].as_str().unwrap_or("")),
+            "{quality}"
+        );
+        if quality["role"] == "specialist" {
+            assert!(
+                quality["rtt_ms"].as_u64().is_some(),
+                "a page's round trip: {quality}"
+            );
+        } else {
+            assert!(
+                quality["fps"].as_f64().unwrap_or(0.0) > 0.0,
+                "the camera's frame rate: {quality}"
+            );
+        }
+    }
+    nurse.wait_for(
+        "the specialists' connection quality",
+        Duration::from_secs(15),
+        |line| {
+            line.starts_with("in the consultation: ") && line.matches(" connection)").count() == 3
+        },
+    );
 }
 
 #[test]

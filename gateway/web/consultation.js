@@ -18,6 +18,7 @@
 (() => {
   const VERSION = 1;
   const BACKOFF_MAX = 10000;   // 1 s, 2 s, 4 s, 8 s, 10 s, …
+  const QUALITY_EVERY = 5000;  // this page's connection figures, to the room
   const MAX_CHAT_CHARS = 500;
   // Refusals of the hello after which a new attempt cannot help.
   const FINAL = ['invalid_token', 'token_expired', 'wrong_room', 'wrong_role',
@@ -106,6 +107,17 @@
     return { publisher: 'Nurse\u2019s camera', specialist: 'A specialist', observer: 'An observer' }[p.role] || p.role;
   }
 
+  const LEVEL_WORDS = { good: 'good connection', fair: 'fair connection', poor: 'poor connection' };
+
+  function qualityText(q) {
+    if (!q) return '';
+    const figures = [];
+    if (typeof q.rtt_ms === 'number') figures.push(q.rtt_ms + ' ms');
+    if (typeof q.loss_percent === 'number') figures.push(q.loss_percent + ' % lost');
+    if (typeof q.fps === 'number') figures.push(q.fps + ' fps');
+    return ' \u00b7 ' + (LEVEL_WORDS[q.level] || q.level) + (figures.length ? ' (' + figures.join(', ') + ')' : '');
+  }
+
   function renderParticipants() {
     const order = { publisher: 0, specialist: 1, observer: 2 };
     const sorted = [...state.participants].sort((a, b) =>
@@ -115,9 +127,10 @@
       const item = el('li', { className: 'participant' }, [
         el('span', { className: 'participant-name', textContent: nameOf(p) + (p.id === state.you ? ' (you)' : '') }),
         el('span', { className: 'participant-role', textContent: ROLE_WORDS[p.role] || p.role }),
-        el('span', { className: 'participant-media', textContent: media }),
+        el('span', { className: 'participant-media', textContent: media + qualityText(p.quality) }),
       ]);
       item.dataset.id = p.id;
+      item.dataset.quality = p.quality ? p.quality.level : '';
       item.dataset.role = p.role;
       item.dataset.media = p.media;
       return item;
@@ -276,6 +289,22 @@
     input.value = '';
     note.textContent = '';
   });
+
+  // This page's own figures (viewer.js measures them), for everyone's list.
+  setInterval(() => {
+    const viewer = window.samsyn;
+    if (!viewer || viewer.state !== 'live' || !socket || socket.readyState !== WebSocket.OPEN) return;
+    const s = viewer.stats || {};
+    const report = { v: VERSION, type: 'quality' };
+    const put = (key, value, max) => {
+      if (typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= max) report[key] = value;
+    };
+    put('rtt_ms', s.rttMs, 60000);
+    put('loss_percent', s.lossPercent, 100);
+    put('fps', s.fps, 1000);
+    put('bitrate_kbps', s.bitrateKbps, 10000000);
+    socket.send(JSON.stringify(report));
+  }, QUALITY_EVERY);
 
   window.addEventListener('pagehide', () => {
     finished = true;

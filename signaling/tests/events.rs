@@ -153,7 +153,7 @@ async fn participants_see_each_other_with_role_and_name() {
     assert_eq!(welcome["room"], ROOM);
     assert_eq!(
         welcome["participants"],
-        json!([{"id": me, "role": "specialist", "name": "Dr. Berg", "sockets": 1, "media": "none"}])
+        json!([{"id": me, "role": "specialist", "name": "Dr. Berg", "sockets": 1, "media": "none", "quality": null}])
     );
     let first_seq = welcome["seq"].as_u64().unwrap();
 
@@ -168,7 +168,7 @@ async fn participants_see_each_other_with_role_and_name() {
     assert_eq!(joined["seq"].as_u64(), Some(first_seq + 1));
     assert_eq!(
         joined["participant"],
-        json!({"id": nurse_id, "role": "publisher", "name": null, "sockets": 1, "media": "none"})
+        json!({"id": nurse_id, "role": "publisher", "name": null, "sockets": 1, "media": "none", "quality": null})
     );
 
     drop(nurse);
@@ -210,6 +210,43 @@ async fn the_camera_session_and_the_daemon_socket_are_one_participant() {
 
 fn room_id() -> samsyn_signaling::RoomId {
     samsyn_signaling::RoomId::parse(ROOM).unwrap()
+}
+
+#[tokio::test]
+async fn quality_reports_reach_everyone_with_their_level() {
+    let gw = TestGateway::start().await;
+    let (mut reporter, welcome) = Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Observer)).await;
+    let id = welcome["you"].as_str().unwrap().to_owned();
+    let (mut other, _) = Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Specialist)).await;
+    reporter.next_of("participant").await;
+
+    for (report, level) in [
+        (
+            json!({"rtt_ms": 20, "loss_percent": 0.2, "fps": 29.8, "bitrate_kbps": 1800}),
+            "good",
+        ),
+        (json!({"rtt_ms": 200, "loss_percent": 0.0}), "fair"),
+        (json!({"loss_percent": 12.5}), "poor"),
+    ] {
+        let mut message = report.clone();
+        message["v"] = json!(1);
+        message["type"] = json!("quality");
+        reporter.send(message).await;
+        for socket in [&mut reporter, &mut other] {
+            let update = socket.next_of("participant").await;
+            assert_eq!(update["participant"]["id"], id.as_str());
+            let quality = &update["participant"]["quality"];
+            assert_eq!(quality["level"], level, "{update}");
+            for (field, value) in report.as_object().unwrap() {
+                assert_eq!(&quality[field], value, "{field} in {update}");
+            }
+        }
+    }
+    reporter
+        .send(json!({"v": 1, "type": "quality", "loss_percent": 150}))
+        .await;
+    assert!(reporter.refused("bad_quality").await.contains("0 to 100"));
+    other.quiet().await;
 }
 
 #[tokio::test]

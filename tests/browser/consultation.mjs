@@ -12,8 +12,9 @@
 //   {"event":"joined", …}   both pages play and list everyone: the caller
 //                           now makes the daemon send --camera-chat
 //   {"ok":true, …}          the end: the camera's chat reached both pages,
-//                           each page's chat reached the other page, and
-//                           the photo reached both pages
+//                           each page's chat reached the other page, the
+//                           photo reached both pages, and everyone's
+//                           connection quality is listed
 // The pages send "Hello from <name>" for the caller to look for at the daemon.
 // Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
 
@@ -57,7 +58,7 @@ function readPage() {
   const v = window.samsyn || {};
   const c = window.samsynConsultation || null;
   const items = [...document.querySelectorAll('#participants li')].map((li) => ({
-    text: li.textContent, role: li.dataset.role, media: li.dataset.media,
+    text: li.textContent, role: li.dataset.role, media: li.dataset.media, quality: li.dataset.quality,
   }));
   return {
     videoState: v.state || null,
@@ -177,6 +178,14 @@ async function main() {
   const fullView = last[1].fullView;
   if (!/\.jpg$/.test(fullView.download || '')) return fail(`the download is named ${fullView.download}`);
 
+  // Every participant's connection quality is listed on both pages (each
+  // reports every 5 s: the pages from their WebRTC statistics, the camera
+  // from its stream).
+  if (!await until('everyone\'s connection quality is listed', (states) => states.every((s) =>
+    s.participants.length === 3 && s.participants.every((p) => p.quality && p.quality.level) &&
+    s.listed.every((l) => l.quality)))) return;
+  const qualities = last[0].participants.map((p) => ({ role: p.role, name: p.name, ...p.quality }));
+
   if (opt.screenshotPrefix) {
     for (const [i, page] of pages.entries()) await page.screenshot({ path: `${opt.screenshotPrefix}-${i + 1}.png` });
   }
@@ -190,6 +199,8 @@ async function main() {
     errors: last.map((s) => s.errors),
     photo: { ...photo, msFromClick: photoMs, download: fullView.download },
     video: { width: second.videoWidth, height: second.videoHeight },
+    qualities,
+    listedWithQuality: last[0].listed.map((l) => l.text),
   });
   process.exit(0);
 }

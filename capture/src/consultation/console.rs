@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use samsyn_signaling::Role;
-use samsyn_signaling::events::{MediaState, ParticipantView, Sender, ServerMessage};
+use samsyn_signaling::events::{MediaState, ParticipantView, QualityLevel, Sender, ServerMessage};
 
 /// The participant list as the terminal last showed it.
 #[derive(Debug, Default)]
@@ -32,8 +32,12 @@ impl Console {
                 let previous = self
                     .participants
                     .insert(participant.id.clone(), participant.clone());
-                // A socket count changing is not news for the nurse.
-                let changed = previous.is_none_or(|p| p.media != participant.media);
+                // A socket count or a figure changing is not news for the
+                // nurse; video coming or going, or the connection's level, is.
+                let level = |p: &ParticipantView| p.quality.map(|q| q.level);
+                let changed = previous.is_none_or(|p| {
+                    p.media != participant.media || level(&p) != level(participant)
+                });
                 if changed {
                     vec![self.list_line()]
                 } else {
@@ -71,7 +75,17 @@ impl Console {
                 } else {
                     display_name(p.name.as_deref(), p.role)
                 };
-                format!("{name} ({}, {})", p.role, media_words(p.role, p.media))
+                let quality = match p.quality.map(|q| q.level) {
+                    Some(QualityLevel::Good) => ", good connection",
+                    Some(QualityLevel::Fair) => ", fair connection",
+                    Some(QualityLevel::Poor) => ", poor connection",
+                    None => "",
+                };
+                format!(
+                    "{name} ({}, {}{quality})",
+                    p.role,
+                    media_words(p.role, p.media)
+                )
             })
             .collect();
         format!("in the consultation: {}", people.join(", "))
@@ -132,6 +146,7 @@ mod tests {
             name: name.map(Into::into),
             sockets: 1,
             media,
+            quality: None,
         }
     }
 

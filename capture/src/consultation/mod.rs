@@ -23,14 +23,15 @@ use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Duration;
 
-use samsyn_signaling::events::{ClientMessage, ServerMessage};
-use tokio::sync::mpsc;
+use samsyn_signaling::events::{ClientMessage, QualityReport, ServerMessage};
+use tokio::sync::{mpsc, watch};
 use url::Url;
 
 pub use connection::{EventsError, GatewayEvents, events_url};
 pub use console::Console;
 
 use crate::gateway_tls::GatewayTrust;
+use crate::latency::status::Status;
 use still::StillSource;
 
 /// Where the consultation's socket goes and how it authenticates.
@@ -42,7 +43,13 @@ pub struct ConsultationOptions {
     pub trust: GatewayTrust,
     /// Where photos come from.
     pub stills: StillSource,
+    /// The stream's status (frame rate, bitrate), reported to the room as
+    /// the camera's quality every [`QUALITY_INTERVAL`].
+    pub status: Option<watch::Receiver<Status>>,
 }
+
+/// How often the camera tells the room how its stream does.
+pub const QUALITY_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What taking and sending a photo needs.
 struct PhotoTaker {
@@ -122,9 +129,12 @@ pub async fn run(options: ConsultationOptions) {
                 backoff = Duration::from_secs(1);
                 let mut console = Console::default();
                 console::print(&console.apply(&welcome));
-                if follow(&mut events, &mut console, &mut typed, photos.as_ref()).await
-                    == Followed::RoomEnded
-                {
+                let sides = Sides {
+                    typed: &mut typed,
+                    photos: photos.as_ref(),
+                    status: options.status.as_ref(),
+                };
+                if follow(&mut events, &mut console, sides).await == Followed::RoomEnded {
                     return;
                 }
                 tracing::warn!("the consultation's events connection was lost; joining again");
@@ -150,15 +160,33 @@ enum Followed {
     Lost,
 }
 
-/// Shows the room's events and sends typed lines until the socket ends.
-async fn follow(
-    events: &mut GatewayEvents,
-    console: &mut Console,
-    typed: &mut Option<mpsc::Receiver<String>>,
-    photos: Option<&Arc<PhotoTaker>>,
-) -> Followed {
+/// What the socket's loop serves besides the room's events.
+struct Sides<'a> {
+    typed: &'a mut Option<mpsc::Receiver<String>>,
+    photos: Option<&'a Arc<PhotoTaker>>,
+    status: Option<&'a watch::Receiver<Status>>,
+}
+
+/// Shows the room's events, sends typed lines, takes photos and reports
+/// the stream's quality, until the socket ends.
+async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<'_>) -> Followed {
+    let Sides {
+        typed,
+        photos,
+        status,
+    } = sides;
+    let mut quality_due = tokio::time::interval(QUALITY_INTERVAL);
     loop {
         tokio::select! {
+            _ = quality_due.tick(), if status.is_some() => {
+                let Some(report) = status.map(|s| camera_quality(&s.borrow())) else {
+                    continue;
+                };
+                if let Err(err) = events.send(ClientMessage::Quality(report)).await {
+                    tracing::warn!("{err}");
+                    return Followed::Lost;
+                }
+            },
             message = events.next() => match message {
                 Some(Ok(envelope)) => {
                     console::print(&console.apply(&envelope.body));
@@ -190,6 +218,16 @@ async fn follow(
                 None => *typed = None,
             },
         }
+    }
+}
+
+/// The camera's side of its quality: what it manages to send.
+fn camera_quality(status: &Status) -> QualityReport {
+    let positive = |v: f64| (v.is_finite() && v > 0.0).then_some(v);
+    QualityReport {
+        fps: positive(status.video.fps).map(|fps| (fps * 10.0).round() / 10.0),
+        bitrate_kbps: positive(status.video.bitrate_kbps).map(|kbps| kbps.round() as u32),
+        ..QualityReport::default()
     }
 }
 

@@ -14,7 +14,8 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
 
 use super::messages::{
-    Envelope, MediaState, ParticipantId, ParticipantView, Sender, ServerMessage,
+    Envelope, MediaState, ParticipantId, ParticipantView, Quality, QualityReport, Sender,
+    ServerMessage,
 };
 use crate::media::SessionId;
 use crate::participants::Participant;
@@ -76,6 +77,7 @@ struct Member {
     sockets: u32,
     /// Its WebRTC sessions and whether each one's media flows.
     media: BTreeMap<SessionId, bool>,
+    quality: Option<Quality>,
 }
 
 impl RoomHub {
@@ -122,6 +124,7 @@ impl RoomHub {
             name: member.name.clone(),
             sockets: member.sockets,
             media,
+            quality: member.quality,
         }
     }
 
@@ -145,6 +148,7 @@ impl RoomHub {
             name: name.cloned(),
             sockets: 0,
             media: BTreeMap::new(),
+            quality: None,
         })
     }
 
@@ -249,6 +253,22 @@ impl RoomEvents {
             if let Some(member) = hub.members.get_mut(id)
                 && member.media.remove(&participant.session).is_some()
             {
+                if member.media.is_empty() {
+                    member.quality = None;
+                }
+                hub.announce(id);
+            }
+        });
+    }
+
+    /// Participant `id` reported how its connection does.
+    pub fn set_quality(&self, room: &RoomId, id: &str, report: QualityReport) {
+        self.change(room, |hub| {
+            if let Some(member) = hub.members.get_mut(id) {
+                member.quality = Some(Quality {
+                    level: report.level(),
+                    report,
+                });
                 hub.announce(id);
             }
         });

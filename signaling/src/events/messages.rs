@@ -19,7 +19,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub type ParticipantId = String;
 
 /// Sent by a participant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// The first message on every socket: the room token (the one of the
@@ -29,6 +29,62 @@ pub enum ClientMessage {
     Chat { text: String },
     /// A specialist asks the camera for a still photo.
     PhotoRequest {},
+    /// How the sender's own connection does, measured where it is (a page
+    /// from its WebRTC statistics, every few seconds); each field optional.
+    Quality(QualityReport),
+}
+
+/// A participant's measurements of its own connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct QualityReport {
+    /// Round-trip time to the gateway, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<u32>,
+    /// Packets lost lately, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_percent: Option<f64>,
+    /// Video frames per second received (a page) or sent (the camera).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    /// Media bitrate received or sent, kbit/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<u32>,
+}
+
+/// What a participant's connection quality comes to, for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualityLevel {
+    Good,
+    Fair,
+    Poor,
+}
+
+impl QualityReport {
+    /// Poor at 5 % loss, 400 ms round trip or under 10 frames a second;
+    /// fair at 1 %, 150 ms or under 20; good otherwise. A loss of a few
+    /// percent already shows in the picture; a round trip above 150 ms
+    /// makes talking over each other likely.
+    pub fn level(&self) -> QualityLevel {
+        let loss = self.loss_percent.unwrap_or(0.0);
+        let rtt = self.rtt_ms.unwrap_or(0);
+        let fps = self.fps.unwrap_or(f64::MAX);
+        if loss >= 5.0 || rtt >= 400 || fps < 10.0 {
+            QualityLevel::Poor
+        } else if loss >= 1.0 || rtt >= 150 || fps < 20.0 {
+            QualityLevel::Fair
+        } else {
+            QualityLevel::Good
+        }
+    }
+}
+
+/// A participant's last quality report and what it comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Quality {
+    pub level: QualityLevel,
+    #[serde(flatten)]
+    pub report: QualityReport,
 }
 
 impl ClientMessage {
@@ -38,12 +94,13 @@ impl ClientMessage {
             ClientMessage::Hello { .. } => "hello",
             ClientMessage::Chat { .. } => "chat",
             ClientMessage::PhotoRequest {} => "photo_request",
+            ClientMessage::Quality(_) => "quality",
         }
     }
 }
 
 /// Sent by the gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The answer to a good `hello` (and again after the socket fell
@@ -99,7 +156,7 @@ pub struct PhotoView {
 }
 
 /// One participant as everyone in the room sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParticipantView {
     pub id: ParticipantId,
     pub role: Role,
@@ -109,6 +166,8 @@ pub struct ParticipantView {
     pub sockets: u32,
     /// The state of its WebRTC session (camera or viewer).
     pub media: MediaState,
+    /// Its last quality report while its media flows; `null` before.
+    pub quality: Option<Quality>,
 }
 
 /// Where a participant's WebRTC session stands.
@@ -126,7 +185,7 @@ pub enum MediaState {
 /// A message with its version and, for room-wide events, the room's
 /// sequence number: every socket of a room sees the events in the same
 /// order, `seq` rising by one from event to event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope<T> {
     pub v: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,7 +224,7 @@ impl ServerMessage {
 }
 
 /// Why a text frame is not a message of this set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DecodeError {
     /// Not JSON, or a known type with missing or mistyped fields.
     Malformed(String),
@@ -199,7 +258,7 @@ impl DecodeError {
             }
             DecodeError::UnknownType(kind) => format!(
                 "version {PROTOCOL_VERSION} of the room events has no message type \"{kind}\"; \
-                 the types are hello, chat and photo_request"
+                 the types are hello, chat, photo_request and quality"
             ),
         }
     }
@@ -222,7 +281,7 @@ pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
         Some(serde_json::Value::String(kind)) => kind.clone(),
         _ => return Err(DecodeError::Malformed("no \"type\"".to_owned())),
     };
-    if !["hello", "chat", "photo_request"].contains(&kind.as_str()) {
+    if !["hello", "chat", "photo_request", "quality"].contains(&kind.as_str()) {
         return Err(DecodeError::UnknownType(kind));
     }
     serde_json::from_value::<ClientMessage>(value)
@@ -266,10 +325,22 @@ mod tests {
             decode_client(r#"{"v":1,"type":"photo_request"}"#),
             Ok(ClientMessage::PhotoRequest {})
         );
+        assert_eq!(
+            decode_client(r#"{"v":1,"type":"quality","rtt_ms":12,"loss_percent":0.5}"#),
+            Ok(ClientMessage::Quality(QualityReport {
+                rtt_ms: Some(12),
+                loss_percent: Some(0.5),
+                ..QualityReport::default()
+            }))
+        );
         for message in [
             ClientMessage::Hello { token: "t".into() },
             ClientMessage::Chat { text: "x".into() },
             ClientMessage::PhotoRequest {},
+            ClientMessage::Quality(QualityReport {
+                fps: Some(29.5),
+                ..QualityReport::default()
+            }),
         ] {
             assert_eq!(decode_client(&encode_client(message.clone())), Ok(message));
         }

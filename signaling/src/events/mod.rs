@@ -35,13 +35,14 @@
 //! | `hello` | `token` | everyone, once, first |
 //! | `chat` | `text` (at most [`MAX_CHAT_CHARS`](policy::MAX_CHAT_CHARS) characters) | publisher, specialist |
 //! | `photo_request` | | specialist |
+//! | `quality` | `rtt_ms`, `loss_percent`, `fps`, `bitrate_kbps` (each optional) | everyone, every few seconds while media flows |
 //!
 //! From the gateway ([`ServerMessage`]):
 //!
 //! | type | fields | when |
 //! |---|---|---|
 //! | `welcome` | `you`, `room`, `participants` | after `hello`; again after the socket fell behind |
-//! | `participant` | `participant` (`id`, `role`, `name`, `sockets`, `media`: `none`/`connecting`/`connected`) | someone joined, or their socket or video session came or went |
+//! | `participant` | `participant` (`id`, `role`, `name`, `sockets`, `media`: `none`/`connecting`/`connected`, `quality`: `null` or the last report with `level`: `good`/`fair`/`poor`) | someone joined, their socket or video session came or went, or they reported their quality |
 //! | `left` | `id` | someone has neither socket nor video session left |
 //! | `chat` | `from` (`id`, `role`, `name`), `text`, `sent_at_ms` | a chat message, also back to its sender |
 //! | `photo_requested` | `by` | a specialist asked the camera for a photo |
@@ -80,5 +81,6 @@ pub use hub::{
 };
 pub use messages::{
     ClientMessage, DecodeError, Envelope, MediaState, PROTOCOL_VERSION, ParticipantId,
-    ParticipantView, PhotoView, Sender, ServerMessage, decode_client, decode_server, encode_client,
+    ParticipantView, PhotoView, Quality, QualityLevel, QualityReport, Sender, ServerMessage,
+    decode_client, decode_server, encode_client,
 };

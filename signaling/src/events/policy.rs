@@ -5,6 +5,7 @@
 //! | `hello`         | yes       | yes        | yes      |
 //! | `chat`          | yes       | yes        | no       |
 //! | `photo_request` | no        | yes        | no       |
+//! | `quality`       | yes       | yes        | yes      |
 //!
 //! The nurse (publisher) and the specialists (the GP is one too) run the
 //! consultation, so both write in the chat. Observers (a relative, a
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota};
 
-use super::messages::ClientMessage;
+use super::messages::{ClientMessage, QualityReport};
 use crate::tokens::Role;
 
 /// The roles that may open an events socket.
@@ -83,6 +84,27 @@ pub fn check(role: Role, message: &ClientMessage) -> Result<(), Refusal> {
             format!("only a specialist can ask for a photo; this is a {role}'s link"),
         )),
         ClientMessage::PhotoRequest {} => Ok(()),
+        ClientMessage::Quality(report) => check_quality(report),
+    }
+}
+
+/// Measurements a connection can have: finite, not negative, loss at most
+/// 100 %, round trip at most a minute.
+fn check_quality(report: &QualityReport) -> Result<(), Refusal> {
+    let number_ok = |value: Option<f64>, max: f64| {
+        value.is_none_or(|v| v.is_finite() && (0.0..=max).contains(&v))
+    };
+    let fine = number_ok(report.loss_percent, 100.0)
+        && number_ok(report.fps, 1000.0)
+        && report.rtt_ms.is_none_or(|rtt| rtt <= 60_000);
+    if fine {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "bad_quality",
+            "quality values out of range: loss_percent 0 to 100, fps 0 to 1000, \
+             rtt_ms at most 60000",
+        ))
     }
 }
 
