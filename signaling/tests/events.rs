@@ -177,6 +177,23 @@ async fn participants_see_each_other_with_role_and_name() {
         left,
         json!({"v": 1, "seq": first_seq + 2, "type": "left", "id": nurse_id})
     );
+
+    // The audit trail has both sockets, with the name, and the nurse's leaving.
+    let trail: Vec<Value> = samsyn_signaling::audit::read_trail(gw.data_dir.path(), |_, _| {})
+        .unwrap()
+        .iter()
+        .map(|record| serde_json::to_value(record).unwrap())
+        .collect();
+    let events =
+        |kind: &str| -> Vec<&Value> { trail.iter().filter(|r| r["event"] == kind).collect() };
+    let joined = events("events_joined");
+    assert_eq!(joined.len(), 2, "{trail:?}");
+    assert_eq!(joined[0]["name"], "Dr. Berg");
+    assert_eq!(joined[0]["token_id"], me.as_str());
+    assert_eq!(joined[0]["address"], "127.0.0.1");
+    let left = events("events_left");
+    assert_eq!(left.len(), 1, "{trail:?}");
+    assert_eq!(left[0]["token_id"], nurse_id.as_str());
 }
 
 #[tokio::test]

@@ -22,7 +22,8 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::{client_address, open_room, refused};
 use super::extract::RoomPath;
 use super::state::AppState;
-use crate::clock::unix_millis;
+use crate::audit::AuditEvent;
+use crate::clock::{unix_millis, unix_now};
 use crate::error::ApiError;
 use crate::events::policy::{self, MessageBudget, Refusal};
 use crate::events::{ClientMessage, Envelope, RoomEvents, ServerMessage, decode_client};
@@ -81,9 +82,25 @@ async fn run(state: Arc<AppState>, room: RoomId, client: Option<IpAddr>, mut soc
         return;
     };
     tracing::info!(%room, role = %claims.role, token_id = %claims.jti, "events socket joined");
+    // In the audit trail: an events socket reads the chat, video or not.
+    state.audit.record(AuditEvent::EventsJoined {
+        room: room.to_string(),
+        role: claims.role.to_string(),
+        name: claims.name.clone(),
+        token_id: claims.jti.clone(),
+        address: client,
+    });
+    let joined_at = unix_now();
     relay(&state, &room, &claims, subscription, &mut socket).await;
-    state.events.disconnect(&room, &claims.jti);
     tracing::info!(%room, role = %claims.role, token_id = %claims.jti, "events socket left");
+    // Recorded before the room hears of it, so the trail is never behind.
+    state.audit.record(AuditEvent::EventsLeft {
+        room: room.to_string(),
+        role: claims.role.to_string(),
+        token_id: claims.jti.clone(),
+        seconds: unix_now().saturating_sub(joined_at),
+    });
+    state.events.disconnect(&room, &claims.jti);
 }
 
 /// Waits for `hello` and checks its token, the room and the role.
