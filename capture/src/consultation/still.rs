@@ -2,6 +2,9 @@
 //! source offers (not the stream's size), taken by a pipeline of its own so
 //! the live stream goes on untouched, and sent to the gateway over HTTPS.
 //!
+//! The JPEG carries its capture time in its EXIF (`DateTimeOriginal`, local
+//! time); the upload also sends it as `Samsyn-Captured-At`.
+//!
 //! The test source acts as a camera whose largest size is
 //! [`TEST_STILL_WIDTH`]x[`TEST_STILL_HEIGHT`]. A V4L2 camera is held by the
 //! live pipeline in the stream's mode; a still at its largest mode needs that
@@ -110,16 +113,32 @@ pub fn take(source: &StillSource) -> Result<Still, StillError> {
     let convert = elements::make("videoconvert")?;
     let encoder = elements::make("jpegenc")?;
     encoder.set_property("quality", JPEG_QUALITY);
-    let sink = gst_app::AppSink::builder().sync(false).build();
-    pipeline
-        .add_many([&source, &caps, &convert, &encoder, sink.upcast_ref()])
-        .map_err(|e| pipeline_error(&e))?;
-    gst::Element::link_many([&source, &caps, &convert, &encoder, sink.upcast_ref()])
-        .map_err(|e| pipeline_error(&e))?;
-
-    let captured_at_ms = SystemTime::now()
+    // jifmux writes the capture time into the file's EXIF (DateTimeOriginal),
+    // so it stays with the photo in the patient record.
+    let muxer = elements::make("jifmux")?;
+    let captured_at = SystemTime::now();
+    let captured_at_ms = captured_at
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if let Some(setter) = muxer.dynamic_cast_ref::<gst::TagSetter>()
+        && let Ok(time) = gst::DateTime::from_unix_epoch_local_time(
+            i64::try_from(captured_at_ms / 1000).unwrap_or(0),
+        )
+    {
+        setter.add_tag::<gst::tags::DateTime>(&time, gst::TagMergeMode::Replace);
+    }
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    let chain = [
+        &source,
+        &caps,
+        &convert,
+        &encoder,
+        &muxer,
+        sink.upcast_ref(),
+    ];
+    pipeline.add_many(chain).map_err(|e| pipeline_error(&e))?;
+    gst::Element::link_many(chain).map_err(|e| pipeline_error(&e))?;
+
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| pipeline_error(&e))?;
@@ -187,6 +206,26 @@ mod tests {
         );
         assert_eq!(&still.jpeg[..2], &[0xFF, 0xD8], "starts like a JPEG");
         assert!(still.jpeg.len() > 10_000, "{} bytes", still.jpeg.len());
+        // The capture time is in the EXIF, as "YYYY:MM:DD HH:MM:SS" (local time).
+        let exif = String::from_utf8_lossy(&still.jpeg[..still.jpeg.len().min(4096)]).into_owned();
+        assert!(exif.contains("Exif"), "an EXIF segment");
+        let t = gst::DateTime::from_unix_epoch_local_time(
+            i64::try_from(still.captured_at_ms / 1000).unwrap(),
+        )
+        .unwrap();
+        let stamp = format!(
+            "{:04}:{:02}:{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            t.month().unwrap(),
+            t.day().unwrap(),
+            t.hour().unwrap(),
+            t.minute().unwrap(),
+            t.second().unwrap()
+        );
+        assert!(
+            exif.contains(&stamp),
+            "the capture time {stamp} in the EXIF"
+        );
         assert!(matches!(
             take(&StillSource::for_source(&SourceSpec::V4l2(None))),
             Err(StillError::Unsupported(_))
