@@ -98,11 +98,17 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         tls,
         header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
     };
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Room events sockets would otherwise hold the shutdown for its grace.
+        closing.events.close_all();
+    };
     serve_http(
         listener,
         samsyn_signaling::router_with(state, connection_tests, metrics),
         options,
-        shutdown_signal(),
+        shutdown,
     )
     .await
     .context("the HTTP server failed")?;

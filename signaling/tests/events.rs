@@ -314,7 +314,7 @@ async fn a_socket_in_an_ended_room_is_refused() {
         .unwrap();
     assert!(ended.status().is_success(), "{}", ended.status());
     assert_eq!(specialist.next_of("room_ended").await["type"], "room_ended");
-    specialist.closed_with(CloseCode::Normal).await;
+    specialist.closed_with(CloseCode::Away).await;
 
     let mut late = Socket::open(&gw, ROOM).await;
     late.send(json!({"v": 1, "type": "hello", "token": token}))

@@ -291,6 +291,12 @@ impl RoomEvents {
         }
     }
 
+    /// The gateway stops: every socket's channel closes (the pages join
+    /// again when it is back).
+    pub fn close_all(&self) {
+        self.lock().clear();
+    }
+
     /// The sender fields of participant `id` (for chat and requests).
     pub fn sender(claims: &Claims) -> Sender {
         Sender {
@@ -423,6 +429,14 @@ mod tests {
         let mut sub = hub.connect(&room, &claims("a", Role::Specialist)).unwrap();
         hub.close_room(&room);
         assert_eq!(next(&mut sub).1, ServerMessage::RoomEnded {});
+        assert!(matches!(
+            sub.events.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+
+        // The gateway stopping closes every room's channel.
+        let mut sub = hub.connect(&room, &claims("a", Role::Specialist)).unwrap();
+        hub.close_all();
         assert!(matches!(
             sub.events.try_recv(),
             Err(broadcast::error::TryRecvError::Closed)

@@ -227,8 +227,9 @@ async fn relay(
                         return;
                     }
                 }
+                // The room ended (`room_ended` went before) or the gateway stops.
                 Err(RecvError::Closed) => {
-                    close(socket, close_code::NORMAL, "room ended").await;
+                    close(socket, close_code::AWAY, "closed by the gateway").await;
                     return;
                 }
             },
