@@ -62,18 +62,19 @@ pub fn show(
 
 const CSV_HEADER: &str = "room,started_at,ended_at,duration_secs,publishers,specialists,\
     observers,bytes_from_camera,bytes_to_viewers,media_sessions,connections_lost,\
-    never_connected,camera_reconnects,ended_by";
+    never_connected,camera_reconnects,quality_reports,fair_reports,poor_reports,\
+    worst_rtt_ms,worst_loss_percent,ended_by";
 
-/// The records as CSV. Every field is a number, an RFC 3339 time, a room
-/// id (lowercase letters and digits) or one of two fixed phrases, so no
-/// field needs quoting.
+/// The records as CSV. Every field is a number (empty when not measured),
+/// an RFC 3339 time, a room id (lowercase letters and digits) or one of two
+/// fixed phrases, so no field needs quoting.
 pub fn csv(records: &[ConsultationRecord]) -> String {
     let mut out = format!("{CSV_HEADER}\n");
     for r in records {
         let q = &r.quality;
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.room,
             r.started_at,
             r.ended_at,
@@ -87,6 +88,13 @@ pub fn csv(records: &[ConsultationRecord]) -> String {
             q.connections_lost,
             q.never_connected,
             q.camera_reconnects,
+            q.quality_reports,
+            q.fair_reports,
+            q.poor_reports,
+            q.worst_rtt_ms.map(|v| v.to_string()).unwrap_or_default(),
+            q.worst_loss_percent
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             r.ended_by,
         );
     }
@@ -138,6 +146,11 @@ mod tests {
                 connections_lost: 1,
                 never_connected: 0,
                 camera_reconnects: 1,
+                quality_reports: 10,
+                fair_reports: 2,
+                poor_reports: 0,
+                worst_rtt_ms: Some(180),
+                worst_loss_percent: None,
             },
             ended_by: "room ended".into(),
         };
@@ -147,7 +160,7 @@ mod tests {
         assert_eq!(lines[0].split(',').count(), lines[1].split(',').count());
         assert_eq!(
             lines[1],
-            "k3v9x2m4qa,2026-11-30T08:00:00Z,2026-11-30T08:20:00Z,1200,1,2,0,10,20,4,1,0,1,room ended"
+            "k3v9x2m4qa,2026-11-30T08:00:00Z,2026-11-30T08:20:00Z,1200,1,2,0,10,20,4,1,0,1,10,2,0,180,,room ended"
         );
     }
 

@@ -325,6 +325,11 @@ fn a_finished_consultation_is_in_the_report_without_personal_data() {
     );
     assert_eq!(record["quality"]["media_sessions"], 2);
     assert_eq!(record["quality"]["camera_reconnects"], 0);
+    // The daemon reports its stream every 5 s; the WHEP probe reports none.
+    assert!(
+        record["quality"]["quality_reports"].as_u64().is_some(),
+        "{record}"
+    );
 
     let csv = gateway.report(&["--format", "csv"]);
     let lines: Vec<&str> = csv.lines().collect();

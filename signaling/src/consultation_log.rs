@@ -7,7 +7,8 @@
 //! (crate::SignalingSettings::consultation_idle). Its record holds the
 //! start, the end, the duration, how many took part in each role (distinct
 //! tokens), the media bytes the gateway carried, and a quality summary
-//! (sessions, lost connections, camera reconnects). No names, no labels, no
+//! (sessions, lost connections, camera reconnects, the participants'
+//! quality reports). No names, no labels, no
 //! addresses: nothing about the patient or the people.
 //!
 //! Records are appended, one JSON object per line, to
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AUDIT_DIR;
 use crate::clock::rfc3339_utc;
+use crate::events::{QualityLevel, QualityReport};
 use crate::media::{EndReason, SessionId, SessionKind};
 use crate::participants::Participant;
 use crate::private_files::{self, PathError};
@@ -39,7 +41,7 @@ pub const LOG_FILE: &str = "consultations.log";
 const SETTLE: Duration = Duration::from_secs(2);
 
 /// One finished consultation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsultationRecord {
     pub room: String,
     /// RFC 3339 UTC.
@@ -66,7 +68,7 @@ pub struct RoleCounts {
 }
 
 /// How well the connections held.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct QualitySummary {
     /// WebRTC sessions (camera and viewers), reconnects included.
     pub media_sessions: u32,
@@ -77,6 +79,19 @@ pub struct QualitySummary {
     /// Camera sessions after the first: the nurse's line dropped or the
     /// daemon restarted.
     pub camera_reconnects: u32,
+    /// Connection quality reports of the participants (every few seconds
+    /// each), and how many of them were rated fair or poor.
+    #[serde(default)]
+    pub quality_reports: u32,
+    #[serde(default)]
+    pub fair_reports: u32,
+    #[serde(default)]
+    pub poor_reports: u32,
+    /// The worst round trip and loss any participant reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_rtt_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_loss_percent: Option<f64>,
 }
 
 /// The consultations in progress, and where finished ones are written.
@@ -174,6 +189,28 @@ impl ConsultationLog {
         }
         if running.active.is_empty() {
             running.empty_since = Some(now);
+        }
+    }
+
+    /// A participant's connection quality report (room events).
+    pub fn quality(&self, room: &RoomId, report: &QualityReport) {
+        let mut inner = self.lock();
+        let Some(running) = inner.running.get_mut(room) else {
+            return;
+        };
+        let summary = &mut running.quality;
+        summary.quality_reports += 1;
+        match report.level() {
+            QualityLevel::Good => {}
+            QualityLevel::Fair => summary.fair_reports += 1,
+            QualityLevel::Poor => summary.poor_reports += 1,
+        }
+        if let Some(rtt) = report.rtt_ms {
+            summary.worst_rtt_ms = Some(summary.worst_rtt_ms.map_or(rtt, |w| w.max(rtt)));
+        }
+        if let Some(loss) = report.loss_percent {
+            summary.worst_loss_percent =
+                Some(summary.worst_loss_percent.map_or(loss, |w| w.max(loss)));
         }
     }
 
@@ -339,6 +376,16 @@ mod tests {
             log.session_ended(p, EndReason::Closed, t);
         }
         log.traffic(&room, 5_000, 9_000);
+        for (rtt, loss) in [(20, 0.0), (180, 0.4), (30, 7.5)] {
+            log.quality(
+                &room,
+                &QualityReport {
+                    rtt_ms: Some(rtt),
+                    loss_percent: Some(loss),
+                    ..QualityReport::default()
+                },
+            );
+        }
         // Not over yet: nobody in it, but not for long enough.
         assert!(log.finish(1250, Duration::from_secs(120)).is_empty());
         log.traffic(&room, 100, 0);
@@ -361,7 +408,12 @@ mod tests {
                     media_sessions: 5,
                     connections_lost: 1,
                     never_connected: 0,
-                    camera_reconnects: 1
+                    camera_reconnects: 1,
+                    quality_reports: 3,
+                    fair_reports: 1,
+                    poor_reports: 1,
+                    worst_rtt_ms: Some(180),
+                    worst_loss_percent: Some(7.5),
                 },
                 ended_by: "everyone left".into(),
             }]

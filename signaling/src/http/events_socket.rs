@@ -269,7 +269,10 @@ fn receive(state: &AppState, room: &RoomId, claims: &Claims, text: &str) -> Resu
                 .events
                 .publish(room, ServerMessage::PhotoRequested { by: from });
         }
-        ClientMessage::Quality(report) => state.events.set_quality(room, &claims.jti, report),
+        ClientMessage::Quality(report) => {
+            state.consultations.quality(room, &report);
+            state.events.set_quality(room, &claims.jti, report);
+        }
         // `policy::check` refuses a second hello.
         ClientMessage::Hello { .. } => {}
     }
