@@ -3,8 +3,8 @@
 //!
 //! A consultation starts with the first WebRTC session in a room (camera or
 //! viewer) and ends when its room is ended (or expires), or when nobody has
-//! been in it for [`SignalingSettings::consultation_idle`]
-//! (crate::SignalingSettings::consultation_idle). Its record holds the
+//! been in it for
+//! [`SignalingSettings::consultation_idle`](crate::SignalingSettings::consultation_idle). Its record holds the
 //! start, the end, the duration, how many took part in each role (distinct
 //! tokens), the media bytes the gateway carried, and a quality summary
 //! (sessions, lost connections, camera reconnects, the participants'
