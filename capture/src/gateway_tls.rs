@@ -103,6 +103,35 @@ impl GatewayTrust {
     }
 }
 
+impl GatewayTrust {
+    /// The TLS client settings of this trust, for connections that are not
+    /// HTTP requests (the room events WebSocket).
+    pub fn rustls_config(&self) -> Result<rustls::ClientConfig, TrustError> {
+        match self {
+            GatewayTrust::SystemRoots => system_roots_config(),
+            GatewayTrust::CaFile(path) => ca_file_config(path),
+            GatewayTrust::Pinned(pin) => Ok(pinned_config(*pin)),
+        }
+    }
+}
+
+fn system_roots_config() -> Result<rustls::ClientConfig, TrustError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (_added, _unusable) = roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        return Err(TrustError::Client(
+            "the system has no trusted CA certificates; install ca-certificates, or give \
+             --ca-file or --pin-sha256"
+                .to_owned(),
+        ));
+    }
+    rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| TrustError::Client(e.to_string()))
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

@@ -23,6 +23,8 @@
 //!   shows the status (terminal line, local JSON endpoint).
 //! - [`probe`] is a WHEP viewer that decodes and counts frames and measures
 //!   glass-to-glass latency, for tests and benchmarks.
+//! - [`consultation`] joins the room's events: who is in the consultation
+//!   and the chat, on the nurse's terminal.
 //! - [`elements`] creates elements and names the Debian package of a missing
 //!   one.
 
@@ -31,6 +33,7 @@ pub mod camera;
 pub mod chain;
 pub mod cli;
 pub mod congestion;
+pub mod consultation;
 pub mod elements;
 pub mod encoder;
 pub mod gateway_tls;

@@ -29,6 +29,8 @@ use samsyn_config::{CaptureConfig, ConfigError};
 use url::Url;
 
 use crate::congestion::{BitrateLimits, EncoderBudget};
+use crate::consultation::still::StillSource;
+use crate::consultation::{self, ConsultationOptions};
 use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
 use crate::latency::{endpoint, status};
@@ -127,6 +129,18 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     }
 
     let mut uplink = Uplink::new(client, whip_url, round_trip);
+
+    let consultation = config.consultation.then(|| {
+        tokio::spawn(consultation::run(ConsultationOptions {
+            gateway: gateway.clone(),
+            room: room.to_owned(),
+            token: token.to_owned(),
+            trust: trust.clone(),
+            stills: StillSource::for_source(&options.source),
+            status: Some(latency.status.clone()),
+        }))
+    });
+
     let outcome = tokio::select! {
         () = shutdown_signal() => {
             tracing::info!("stopping");
@@ -134,6 +148,10 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
         }
         result = uplink.keep_connected(&mut publisher) => result,
     };
+
+    if let Some(consultation) = consultation {
+        consultation.abort();
+    }
     uplink.end().await;
     publisher.stop();
     outcome

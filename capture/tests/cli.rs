@@ -20,6 +20,8 @@ fn capture() -> Command {
         }
     }
     cmd.env("SAMSYN_LOG", "info");
+    // These tests stand up a WHIP endpoint, not a gateway: no room events.
+    cmd.env("SAMSYN_CONSULTATION", "false");
     cmd
 }
 

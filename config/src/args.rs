@@ -231,6 +231,13 @@ pub struct CaptureArgs {
     #[arg(long, help = "Send video only, no microphone (env SAMSYN_AUDIO=false)")]
     pub no_audio: bool,
 
+    /// `--no-consultation`; see its help text.
+    #[arg(
+        long,
+        help = "Do not join the room's events (participants and chat on stdout, chat from stdin) (env SAMSYN_CONSULTATION=false)"
+    )]
+    pub no_consultation: bool,
+
     /// `--bitrate-kbps`; see its help text.
     #[arg(
         long,
@@ -342,6 +349,7 @@ impl CaptureArgs {
             codec: self.codec,
             // Only the negative is a flag; without it the file or environment decides.
             audio: self.no_audio.then_some(false),
+            consultation: self.no_consultation.then_some(false),
             bitrate_kbps: self.bitrate_kbps,
             min_bitrate_kbps: self.min_bitrate_kbps,
             x264_preset: self.x264_preset,
@@ -429,6 +437,8 @@ struct CaptureOverlay<'a> {
     codec: Option<VideoCodec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     audio: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consultation: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bitrate_kbps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]

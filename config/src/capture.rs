@@ -34,6 +34,9 @@ pub struct CaptureConfig {
     pub codec: VideoCodec,
     /// Send the nurse's microphone too.
     pub audio: bool,
+    /// Join the room's events: show who is in the consultation and the chat
+    /// on standard output, send lines typed on standard input as chat.
+    pub consultation: bool,
     /// Highest video bitrate in kbit/s; congestion control moves the encoder
     /// between `min_bitrate_kbps` and this, as the line allows.
     pub bitrate_kbps: u32,
@@ -217,6 +220,7 @@ impl Default for CaptureConfig {
             fps: 30,
             codec: VideoCodec::H264,
             audio: true,
+            consultation: true,
             bitrate_kbps: 2500,
             min_bitrate_kbps: 300,
             x264_preset: X264Preset::default(),

@@ -131,6 +131,11 @@ pub struct LimitsConfig {
     pub header_timeout_secs: u64,
     /// Longest time one request may take, body and media plane included.
     pub request_timeout_secs: u64,
+    /// Largest still photo the camera may upload, in bytes. Photos are kept
+    /// in memory for the room's lifetime, never on disk.
+    pub max_photo_bytes: usize,
+    /// Photos one room keeps; the oldest goes when a new one would exceed it.
+    pub max_photos_per_room: usize,
 }
 
 /// Access tokens.
@@ -203,6 +208,8 @@ impl Default for LimitsConfig {
             request_burst: 30,
             header_timeout_secs: 10,
             request_timeout_secs: 15,
+            max_photo_bytes: 8 * 1024 * 1024,
+            max_photos_per_room: 50,
         }
     }
 }
@@ -342,6 +349,18 @@ impl GatewayConfig {
             self.limits.max_sdp_bytes,
             1024..=1_048_576,
             " bytes",
+        );
+        checks.in_range(
+            "limits.max_photo_bytes",
+            self.limits.max_photo_bytes,
+            16_384..=67_108_864,
+            " bytes",
+        );
+        checks.in_range(
+            "limits.max_photos_per_room",
+            self.limits.max_photos_per_room,
+            1..=1000,
+            " photos",
         );
         checks.in_range(
             "limits.max_viewers_per_room",

@@ -326,6 +326,7 @@ fn capture_flags_override_environment() {
             "--codec",
             "h264",
             "--no-audio",
+            "--no-consultation",
             "--bitrate-kbps",
             "800",
             "--ice-address",
@@ -341,6 +342,7 @@ fn capture_flags_override_environment() {
         assert_eq!((config.width, config.height, config.fps), (640, 480, 15));
         assert_eq!(config.codec, VideoCodec::H264);
         assert!(!config.audio);
+        assert!(!config.consultation);
         assert_eq!(config.bitrate_kbps, 800);
         assert_eq!(
             config.ice.local_addresses,
@@ -357,6 +359,17 @@ fn without_no_audio_the_lower_layers_decide() {
         jail.set_env("SAMSYN_AUDIO", "false");
         let config = jailed(capture_flags(&[]).load_unvalidated())?;
         assert!(!config.audio);
+        Ok(())
+    });
+}
+
+#[test]
+fn the_consultation_is_joined_unless_turned_off() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        assert!(jailed(capture_flags(&[]).load_unvalidated())?.consultation);
+        jail.set_env("SAMSYN_CONSULTATION", "false");
+        assert!(!jailed(capture_flags(&[]).load_unvalidated())?.consultation);
         Ok(())
     });
 }

@@ -117,6 +117,33 @@ fn columns(event: &AuditEvent) -> Columns<'_> {
             String::new(),
             format!("{reason}, after {}", duration(*seconds)),
         ),
+        AuditEvent::EventsJoined {
+            room,
+            role,
+            name,
+            token_id,
+            address,
+        } => (
+            "events joined",
+            room,
+            role,
+            display(name),
+            address.map(|a| a.to_string()).unwrap_or_default(),
+            format!("room events (chat), token {token_id}"),
+        ),
+        AuditEvent::EventsLeft {
+            room,
+            role,
+            token_id,
+            seconds,
+        } => (
+            "events left",
+            room,
+            role,
+            String::new(),
+            String::new(),
+            format!("token {token_id}, after {}", duration(*seconds)),
+        ),
         AuditEvent::Refused {
             room,
             code,

@@ -7,7 +7,8 @@
 //! - [`serve`]: the server; [`setup`]: what it and the offline commands
 //!   open from the configuration.
 //! - [`rooms`]: `room create/end/list` and `token create`.
-//! - [`audit`]: `samsyn-gateway audit`.
+//! - [`audit`]: `samsyn-gateway audit`; [`report`]: `samsyn-gateway report`,
+//!   the consultation log for the statistics.
 //! - [`metrics`]: `GET /metrics`; [`http`]: the gateway's own routes
 //!   (metrics, connection tests).
 
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod http;
 pub mod media;
 pub mod metrics;
+pub mod report;
 pub mod rooms;
 pub mod serve;
 pub mod setup;

@@ -52,6 +52,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Report the consultations (start, end, duration, participants by role, bytes, quality;
+    /// no personal data) for the statistics, from the consultation log in the audit directory
+    Report {
+        #[command(flatten)]
+        config: GatewayArgs,
+        /// Only this room's consultations
+        #[arg(long, value_name = "ROOM")]
+        room: Option<String>,
+        /// Only consultations that started on or after this date (2026-11-30) or UTC time
+        /// (2026-11-30T08:00:00Z)
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value = "csv")]
+        format: samsyn_gateway::report::ReportFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -189,6 +205,14 @@ fn main() -> ExitCode {
             .load()
             .map_err(Into::into)
             .and_then(|config| samsyn_gateway::audit::show(&config, room.as_deref(), json)),
+        Command::Report {
+            config,
+            room,
+            since,
+            format,
+        } => config.load().map_err(Into::into).and_then(|config| {
+            samsyn_gateway::report::show(&config, room.as_deref(), since.as_deref(), format)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

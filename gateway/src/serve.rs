@@ -20,6 +20,8 @@ pub const PAGE: PageAssets = PageAssets {
     viewer_html: include_str!("../web/viewer.html"),
     viewer_js: include_str!("../web/viewer.js"),
     viewer_css: include_str!("../web/viewer.css"),
+    consultation_js: include_str!("../web/consultation.js"),
+    consultation_css: include_str!("../web/consultation.css"),
 };
 
 /// How often rooms that expired or were ended from the command line are
@@ -97,11 +99,17 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         tls,
         header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
     };
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Room events sockets would otherwise hold the shutdown for its grace.
+        closing.events.close_all();
+    };
     serve_http(
         listener,
         samsyn_signaling::router_with(state, connection_tests, metrics),
         options,
-        shutdown_signal(),
+        shutdown,
     )
     .await
     .context("the HTTP server failed")?;

@@ -7,26 +7,14 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::netns::{self, GATEWAY_IP};
-use support::{Capture, Gateway, Invite, runtime, start_viewer};
+use support::{Capture, Gateway, Invite, browser_dir, runtime, start_viewer};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
-
-/// The browser driver's directory, with its dependencies installed.
-fn browser_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "{} has no node_modules/playwright-core: run scripts/install-deps (npm ci in tests/browser)",
-        dir.display()
-    );
-    dir
-}
 
 /// Runs `viewer-plays.mjs` with `args`, in this test's namespace, and
 /// returns its JSON line; panics with its diagnostics if it fails.

@@ -76,6 +76,25 @@ pub enum AuditEvent {
         /// How long they were in.
         seconds: u64,
     },
+    /// A room events socket (participants, chat, photo requests) joined:
+    /// it reads the chat even without watching.
+    EventsJoined {
+        room: String,
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        token_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<IpAddr>,
+    },
+    /// That socket closed.
+    EventsLeft {
+        room: String,
+        role: String,
+        token_id: String,
+        /// How long it was open.
+        seconds: u64,
+    },
     /// A request with a token that did not admit it (the error code says why).
     Refused {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,7 +112,9 @@ impl AuditEvent {
             AuditEvent::RoomCreated { room, .. }
             | AuditEvent::RoomEnded { room, .. }
             | AuditEvent::Joined { room, .. }
-            | AuditEvent::Left { room, .. } => Some(room),
+            | AuditEvent::Left { room, .. }
+            | AuditEvent::EventsJoined { room, .. }
+            | AuditEvent::EventsLeft { room, .. } => Some(room),
             AuditEvent::Refused { room, .. } => room.as_deref(),
         }
     }

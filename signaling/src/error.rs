@@ -71,6 +71,18 @@ pub enum ApiError {
     /// A handler panicked (details are logged).
     #[error("internal error")]
     Internal,
+    /// A photo larger than `limits.max_photo_bytes`.
+    #[error("photo larger than {limit} bytes")]
+    PhotoTooLarge { limit: usize },
+    /// An upload that is not a JPEG picture.
+    #[error("not a JPEG photo: {0}")]
+    NotAJpeg(#[from] crate::photos::JpegError),
+    /// A photo id that the room does not hold (any more).
+    #[error("no such photo")]
+    UnknownPhoto,
+    /// A plain request to the room events address, which takes WebSockets.
+    #[error("WebSocket upgrade required")]
+    WebSocketRequired,
 }
 
 impl ApiError {
@@ -102,6 +114,10 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::WebSocketRequired => StatusCode::UPGRADE_REQUIRED,
+            ApiError::PhotoTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotAJpeg(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownPhoto => StatusCode::NOT_FOUND,
         }
     }
 
@@ -141,6 +157,10 @@ impl ApiError {
             ApiError::BadRequestBody(_) => "bad_request_body",
             ApiError::Storage => "storage_error",
             ApiError::Internal => "internal_error",
+            ApiError::WebSocketRequired => "websocket_required",
+            ApiError::PhotoTooLarge { .. } => "photo_too_large",
+            ApiError::NotAJpeg(_) => "not_a_jpeg",
+            ApiError::UnknownPhoto => "unknown_photo",
         }
     }
 
@@ -197,6 +217,20 @@ impl ApiError {
                 .to_owned(),
             ApiError::Internal => "the gateway failed while handling this request; try again, \
                  and tell the hospital's IT if it happens again"
+                .to_owned(),
+            ApiError::PhotoTooLarge { limit } => format!(
+                "the photo is larger than the {limit} bytes allowed; send it with a lower JPEG \
+                 quality, or raise limits.max_photo_bytes in the gateway's configuration"
+            ),
+            ApiError::NotAJpeg(err) => format!(
+                "the body is not a JPEG photo ({err}); send the JPEG file's bytes with \
+                 Content-Type: image/jpeg"
+            ),
+            ApiError::UnknownPhoto => "this room holds no such photo (photos are kept only \
+                 while the room is open); take a new one"
+                .to_owned(),
+            ApiError::WebSocketRequired => "this address takes the room events WebSocket only; \
+                 connect with a WebSocket client (the page and the capture daemon do)"
                 .to_owned(),
         }
     }
@@ -293,7 +327,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let ApiError::SdpTooLarge { .. } = self {
+        if let ApiError::SdpTooLarge { .. } | ApiError::PhotoTooLarge { .. } = self {
             // The rest of the body was never read: the connection cannot
             // carry another request, so say so rather than let a client
             // reuse it and find it closed.

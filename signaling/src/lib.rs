@@ -11,8 +11,13 @@
 //! - [`rooms`]: the registry of consultations in `<data_dir>/rooms/` (what
 //!   makes ending a room revoke its links), and the invites that open them.
 //! - [`participants`]: who is in which room now; one camera per room.
+//! - [`events`]: the room events WebSocket's message set (version 1) and
+//!   the per-room hub: participants, chat, photo requests.
+//! - [`photos`]: still photos, in memory for the room's lifetime.
 //! - [`audit`]: the trail of who joined and left, for the people who must
 //!   answer "who watched this consultation".
+//! - [`consultation_log`]: one record per consultation (times, participants
+//!   by role, bytes, quality; no personal data) for the statistics.
 //! - [`http`]: the axum [`Router`](axum::Router); [`server`] serves it over
 //!   plain HTTP (loopback) or TLS ([`tls`]: configured or self-signed
 //!   certificate).
@@ -24,10 +29,13 @@
 //! `audit/audit.log*`; all 0600 in 0700 directories ([`private_files`]).
 
 pub mod audit;
+pub mod consultation_log;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod media;
 pub mod participants;
+pub mod photos;
 pub mod private_files;
 pub mod rooms;
 pub mod sdp;

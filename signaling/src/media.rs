@@ -91,6 +91,13 @@ pub enum MediaEvent {
         session: SessionId,
         reason: EndReason,
     },
+    /// A room's last session is gone: the media payload bytes it carried
+    /// since its first (for the consultation log).
+    RoomTraffic {
+        room: String,
+        bytes_from_camera: u64,
+        bytes_to_viewers: u64,
+    },
 }
 
 /// Why a session ended.

@@ -21,6 +21,9 @@ pub struct SignalingSettings {
     pub data_dir: PathBuf,
     /// Largest SDP offer or ICE fragment accepted, in bytes.
     pub max_sdp_bytes: usize,
+    /// Largest still photo accepted, in bytes; photos a room keeps.
+    pub max_photo_bytes: usize,
+    pub max_photos_per_room: usize,
     /// How long the tokens of a new room stay valid.
     pub token_ttl: Duration,
     /// Longest time one HTTP request may take, body and media plane included.
@@ -38,9 +41,17 @@ pub struct SignalingSettings {
     /// The self-signed certificate's fingerprint, handed out in invites for
     /// clients to pin; `None` with a CA-issued certificate or without TLS.
     pub tls_pin_sha256: Option<String>,
-    /// The audit trail; `None` keeps none.
+    /// The audit trail; `None` keeps none (and no consultation log).
     pub audit: Option<Rotation>,
+    /// How long a room stays empty before its consultation counts as over
+    /// (the consultation log); a camera or a viewer that comes back sooner
+    /// continues it.
+    pub consultation_idle: Duration,
 }
+
+/// The default of [`SignalingSettings::consultation_idle`]: long enough to
+/// ride out a reconnect or a short break, short enough for the statistics.
+pub const CONSULTATION_IDLE: Duration = Duration::from_secs(300);
 
 /// Requests per client address: `burst` at once, then `per_minute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +84,8 @@ impl From<&GatewayConfig> for SignalingSettings {
             public_base_url: config.public_base_url(),
             data_dir: config.data_dir.clone(),
             max_sdp_bytes: limits.max_sdp_bytes,
+            max_photo_bytes: limits.max_photo_bytes,
+            max_photos_per_room: limits.max_photos_per_room,
             token_ttl: Duration::from_secs(config.tokens.ttl_hours.saturating_mul(3600)),
             request_timeout: Duration::from_secs(limits.request_timeout_secs),
             display_name: config.display_name(),
@@ -93,6 +106,7 @@ impl From<&GatewayConfig> for SignalingSettings {
                 max_file_bytes: config.audit.max_file_bytes,
                 max_files: config.audit.max_files,
             }),
+            consultation_idle: CONSULTATION_IDLE,
         }
     }
 }

@@ -55,6 +55,16 @@ async fn viewer_assets_are_served() {
             "text/css; charset=utf-8",
             PAGES.viewer_css,
         ),
+        (
+            "/r/assets/consultation.js",
+            "text/javascript; charset=utf-8",
+            PAGES.consultation_js,
+        ),
+        (
+            "/r/assets/consultation.css",
+            "text/css; charset=utf-8",
+            PAGES.consultation_css,
+        ),
     ] {
         let response = gw.http.get(gw.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");

@@ -9,20 +9,11 @@
 // Exit status: 0 success, 1 failure (why on stderr), 2 bad usage.
 
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS } from './chromium.mjs';
 import { pathToFileURL } from 'node:url';
 
 const USAGE = `usage: node report-renders.mjs --file <report.html> [--min-charts N] [--screenshot <path.png>]
          [--chromium /usr/bin/chromium]   browser binary (or $SAMSYN_CHROMIUM)`;
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 function usage(msg) {
   if (msg) process.stderr.write(`report-renders: ${msg}\n`);

@@ -13,6 +13,7 @@
 // Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
 
 import { chromium } from 'playwright-core';
+import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS } from './chromium.mjs';
 
 const USAGE = `usage: node viewer-plays.mjs --url <viewer link incl. #token=…>
          [--width <px> --height <px>]     expected video size (checked when given)
@@ -26,17 +27,6 @@ const USAGE = `usage: node viewer-plays.mjs --url <viewer link incl. #token=…>
          [--trust-spki <base64 sha256>]   trust a server key that no CA signed (a
                                           gateway's self-signed certificate)
          [--chromium /usr/bin/chromium]   browser binary (or $SAMSYN_CHROMIUM)`;
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 const POLL_MS = 100;
 const STILL_PLAYING_MS = 1000; // frames must also have grown within this window

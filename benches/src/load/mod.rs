@@ -417,6 +417,9 @@ impl LoadTest<'_> {
                         "--source",
                         "test",
                         "--no-audio",
+                        // Load on the media path only: many daemons from one
+                        // address would spend the rate limit on room events.
+                        "--no-consultation",
                     ])
                     .args(["--bitrate-kbps", &self.args.bitrate_kbps.to_string()])
                     .args(&self.args.capture_arg)

@@ -122,6 +122,15 @@ struct Room {
     keyframes: KeyframeThrottle,
     /// The camera's video arriving, and the cap sent for the viewers.
     uplink: UplinkRate,
+    /// What the room carried, for the consultation log.
+    traffic: RoomTraffic,
+}
+
+/// Media payload bytes of one room since its first session.
+#[derive(Debug, Default, Clone, Copy)]
+struct RoomTraffic {
+    from_camera: u64,
+    to_viewers: u64,
 }
 
 /// The room's incoming video rate and the viewers' cap.
@@ -332,6 +341,7 @@ impl Sfu {
                 viewers: Vec::new(),
                 keyframes: KeyframeThrottle::new(interval),
                 uplink: UplinkRate::new(now),
+                traffic: RoomTraffic::default(),
             });
         let replaced = room.publisher.replace(id);
         room.epoch += 1;
@@ -757,8 +767,12 @@ impl Sfu {
             room.viewers.retain(|v| *v != id);
             empty = room.publisher.is_none() && room.viewers.is_empty();
         }
-        if empty {
-            self.rooms.remove(&*slot.room);
+        if empty && let Some(room) = self.rooms.remove(&*slot.room) {
+            self.events.push(MediaEvent::RoomTraffic {
+                room: slot.room.to_string(),
+                bytes_from_camera: room.traffic.from_camera,
+                bytes_to_viewers: room.traffic.to_viewers,
+            });
         }
     }
 
@@ -877,6 +891,7 @@ impl Sfu {
             return;
         };
         let epoch = room.epoch;
+        room.traffic.from_camera += packet.payload.len() as u64;
         if kind == MediaKind::Video {
             room.uplink.bytes += packet.payload.len() as u64 + RTP_HEADER_BYTES;
             let starts_keyframe = room
@@ -922,6 +937,7 @@ impl Sfu {
                         .send_rtp(now, index, header, packet.payload.clone());
                     self.stats.rtp_forwarded += 1;
                     self.stats.rtp_forwarded_bytes += packet.payload.len() as u64;
+                    room.traffic.to_viewers += packet.payload.len() as u64;
                     self.transmits
                         .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
                 }

@@ -317,6 +317,11 @@ impl Gateway {
         String::from_utf8(self.run("audit", &["--room", room])).expect("UTF-8 text")
     }
 
+    /// `samsyn-gateway report <args>`: the consultation log.
+    pub fn report(&self, args: &[&str]) -> String {
+        String::from_utf8(self.run("report", args)).expect("UTF-8 text")
+    }
+
     /// An admin token, made with the CLI as hospital IT would.
     pub fn admin_token(&self) -> String {
         let stdout = self.run("token create", &["--role", "admin", "--json"]);
@@ -472,6 +477,17 @@ pub fn capture_binary() -> PathBuf {
     path
 }
 
+/// The browser drivers' directory, with their dependencies installed.
+pub fn browser_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "{} has no node_modules/playwright-core: run scripts/install-deps (npm ci in tests/browser)",
+        dir.display()
+    );
+    dir
+}
+
 /// Where tests leave screenshots and other artifacts.
 pub fn artifacts_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
@@ -495,7 +511,8 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     child.wait().expect("child exits")
 }
 
-fn stop(child: &mut Child) {
+/// Stops a child that may still run: SIGTERM, then kill after 5 s.
+pub fn stop(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
         terminate(child);
     }

@@ -111,7 +111,7 @@ async fn admit(
 }
 
 /// The room's record if the room is open; why not otherwise.
-fn open_room(state: &AppState, room: &RoomId) -> Result<RoomRecord, ApiError> {
+pub(crate) fn open_room(state: &AppState, room: &RoomId) -> Result<RoomRecord, ApiError> {
     let record = state
         .rooms
         .get(room)
@@ -136,7 +136,7 @@ fn open_room(state: &AppState, room: &RoomId) -> Result<RoomRecord, ApiError> {
 /// Missing and forged tokens are anyone's to send, so they would let a
 /// stranger flood the trail and rotate real records out of it; they are
 /// held back by the rate limit instead.
-fn refused(
+pub(crate) fn refused(
     state: &AppState,
     room: Option<&RoomId>,
     client: Option<IpAddr>,

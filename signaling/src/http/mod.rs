@@ -1,4 +1,5 @@
-//! The HTTP surface: WHIP, WHEP, the rooms API, the viewer page, health.
+//! The HTTP surface: WHIP, WHEP, the rooms API, room events, the viewer
+//! page, health.
 //!
 //! [`router`] composes one small router per concern and wraps them in the
 //! shared layers (body limit, rate limit on token-checked routes, timeout,
@@ -9,11 +10,13 @@
 
 mod api;
 mod auth;
+mod events_socket;
 mod extract;
 mod fallback;
 mod health;
 mod layers;
 mod pages;
+mod photos;
 mod rate_limit;
 mod sessions;
 mod state;
@@ -56,6 +59,8 @@ pub fn router_with(
         .merge(whep)
         .merge(sessions::link_routes())
         .merge(api::routes())
+        .merge(events_socket::routes())
+        .merge(photos::routes(state.settings.max_photo_bytes))
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

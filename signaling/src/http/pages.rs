@@ -1,4 +1,5 @@
-//! The specialists' viewer page: `GET /r/{room}` and its two assets.
+//! The specialists' viewer page: `GET /r/{room}` and its assets (the
+//! viewer's script and style, and the consultation panel's).
 //!
 //! The page takes its token from the URL fragment, which browsers never
 //! send, so the page itself needs no authorisation; the WHEP request it
@@ -10,11 +11,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::extract::RoomPath;
-use super::state::AppState;
+use super::state::{AppState, PageAssets};
 
 /// Scripts, styles and fetches only from the gateway itself; stills taken
 /// from the video are shown and saved as `blob:`/`data:` images. Media
@@ -26,8 +27,16 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/r/{room}", get(viewer_page))
-        .route("/r/assets/viewer.js", get(viewer_js))
-        .route("/r/assets/viewer.css", get(viewer_css))
+        .route("/r/assets/viewer.js", asset(|p| (JAVASCRIPT, p.viewer_js)))
+        .route("/r/assets/viewer.css", asset(|p| (CSS, p.viewer_css)))
+        .route(
+            "/r/assets/consultation.js",
+            asset(|p| (JAVASCRIPT, p.consultation_js)),
+        )
+        .route(
+            "/r/assets/consultation.css",
+            asset(|p| (CSS, p.consultation_css)),
+        )
         // The page is small and carries no secret, but a cached copy would
         // outlive a fix; and no address of it may leak through a Referer.
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))
@@ -53,16 +62,14 @@ async fn viewer_page(
     )
 }
 
-async fn viewer_js(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        state.pages.viewer_js,
-    )
-}
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
 
-async fn viewer_css(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        state.pages.viewer_css,
-    )
+/// A `GET` route answering one of the page's files: `pick` says which, with
+/// its content type.
+fn asset(pick: fn(&PageAssets) -> (&'static str, &'static str)) -> MethodRouter<Arc<AppState>> {
+    get(move |State(state): State<Arc<AppState>>| async move {
+        let (content_type, body) = pick(&state.pages);
+        ([(header::CONTENT_TYPE, content_type)], body)
+    })
 }

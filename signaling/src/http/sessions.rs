@@ -156,7 +156,7 @@ fn join<A>(state: &AppState, auth: &RoomAccess<A>, session: SessionId, kind: Ses
         token_id: auth.claims.jti.clone(),
         address: auth.client,
     });
-    state.participants.join(Participant {
+    let participant = Participant {
         session,
         room: auth.room.clone(),
         kind,
@@ -166,7 +166,10 @@ fn join<A>(state: &AppState, auth: &RoomAccess<A>, session: SessionId, kind: Ses
         address: auth.client,
         joined_at: unix_now(),
         connected: false,
-    });
+    };
+    state.events.media_joined(&participant);
+    state.consultations.session_joined(&participant, unix_now());
+    state.participants.join(participant);
 }
 
 /// The session of the path, if it was started with the presented token: a

@@ -13,8 +13,11 @@ use tokio::sync::mpsc;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::unix_now;
+use crate::consultation_log::ConsultationLog;
+use crate::events::RoomEvents;
 use crate::media::{EndReason, MediaEvent, MediaPlane, SessionId};
 use crate::participants::{Participant, Participants};
+use crate::photos::PhotoStore;
 use crate::private_files::PathError;
 use crate::rooms::{RegistryError, RoomId, RoomRegistry};
 use crate::settings::SignalingSettings;
@@ -29,6 +32,9 @@ pub struct PageAssets {
     pub viewer_html: &'static str,
     pub viewer_js: &'static str,
     pub viewer_css: &'static str,
+    /// The consultation panel: participants and chat over the room events.
+    pub consultation_js: &'static str,
+    pub consultation_css: &'static str,
 }
 
 /// Why signaling could not start.
@@ -46,6 +52,12 @@ pub struct AppState {
     pub tokens: TokenAuthority,
     pub rooms: RoomRegistry,
     pub participants: Participants,
+    /// The room events sockets: participants, chat, requests.
+    pub events: RoomEvents,
+    /// Consultations in progress, logged when they are over.
+    pub consultations: ConsultationLog,
+    /// Still photos, in memory while their room is open.
+    pub photos: PhotoStore,
     pub audit: AuditLog,
     pub settings: SignalingSettings,
     pub pages: PageAssets,
@@ -61,9 +73,12 @@ impl AppState {
         pages: PageAssets,
     ) -> Result<Self, StateError> {
         let rooms = RoomRegistry::open(&settings.data_dir, settings.max_rooms)?;
-        let audit = match settings.audit {
-            Some(rotation) => AuditLog::open(&settings.data_dir, rotation)?,
-            None => AuditLog::disabled(),
+        let (audit, consultations) = match settings.audit {
+            Some(rotation) => (
+                AuditLog::open(&settings.data_dir, rotation)?,
+                ConsultationLog::open(&settings.data_dir)?,
+            ),
+            None => (AuditLog::disabled(), ConsultationLog::disabled()),
         };
         let limit = settings.rate_limit;
         let quota = Quota::per_minute(NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN))
@@ -73,6 +88,9 @@ impl AppState {
             tokens,
             rooms,
             participants: Participants::default(),
+            events: RoomEvents::default(),
+            consultations,
+            photos: PhotoStore::new(settings.max_photos_per_room),
             audit,
             settings,
             pages,
@@ -86,10 +104,24 @@ impl AppState {
         while let Some(event) = events.recv().await {
             match event {
                 MediaEvent::Connected { session } => {
-                    self.participants.connected(&session);
+                    if self.participants.connected(&session)
+                        && let Some(participant) = self.participants.get(&session)
+                    {
+                        self.events.media_connected(&participant);
+                    }
                 }
                 MediaEvent::Ended { session, reason } => {
                     self.session_ended(&session, reason);
+                }
+                MediaEvent::RoomTraffic {
+                    room,
+                    bytes_from_camera,
+                    bytes_to_viewers,
+                } => {
+                    if let Ok(room) = RoomId::parse(&room) {
+                        self.consultations
+                            .traffic(&room, bytes_from_camera, bytes_to_viewers);
+                    }
                 }
             }
         }
@@ -103,6 +135,8 @@ impl AppState {
         loop {
             ticker.tick().await;
             self.close_rooms_no_longer_open().await;
+            self.consultations
+                .finish(unix_now(), self.settings.consultation_idle);
             if let Err(err) = self.rooms.sweep_expired() {
                 tracing::warn!("expired room records could not be removed: {err}");
             }
@@ -112,7 +146,9 @@ impl AppState {
 
     async fn close_rooms_no_longer_open(&self) {
         let now = unix_now();
-        for room in self.participants.rooms() {
+        let mut rooms = self.participants.rooms();
+        rooms.extend(self.photos.rooms());
+        for room in rooms {
             let open = match self.rooms.get(&room) {
                 Ok(record) => record.is_some_and(|r| r.is_open(now)),
                 // Unreadable: keep the consultation going; IT sees the warning.
@@ -136,11 +172,17 @@ impl AppState {
         for participant in self.participants.clear_room(room) {
             self.record_left(&participant, "room ended");
         }
+        self.events.close_room(room);
+        self.consultations.room_ended(room, unix_now());
+        self.photos.clear_room(room);
     }
 
     /// A session is gone: forget it and record that it left, once.
     pub(crate) fn session_ended(&self, session: &SessionId, reason: EndReason) {
         if let Some(participant) = self.participants.leave(session) {
+            self.events.media_left(&participant);
+            self.consultations
+                .session_ended(&participant, reason, unix_now());
             let words = match reason {
                 EndReason::Closed => "left",
                 other => other.as_str(),

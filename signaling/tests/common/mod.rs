@@ -36,6 +36,8 @@ pub const PAGES: PageAssets = PageAssets {
     viewer_html: "<!doctype html><title>viewer</title><script src=\"/r/assets/viewer.js\"></script>",
     viewer_js: "console.log('viewer');",
     viewer_css: "body { margin: 0 }",
+    consultation_js: "console.log('consultation');",
+    consultation_css: ".consultation { margin: 0 }",
 };
 
 /// Rooms and sessions that make the media plane refuse.

@@ -1,0 +1,201 @@
+//! What the nurse's terminal shows of the consultation: who is in it and
+//! the chat, one plain line each on standard output (logs go to stderr).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use samsyn_signaling::Role;
+use samsyn_signaling::events::{MediaState, ParticipantView, QualityLevel, Sender, ServerMessage};
+
+/// The participant list as the terminal last showed it.
+#[derive(Debug, Default)]
+pub struct Console {
+    you: String,
+    participants: BTreeMap<String, ParticipantView>,
+}
+
+impl Console {
+    /// Applies a gateway message; returns the lines to print for it.
+    pub fn apply(&mut self, message: &ServerMessage) -> Vec<String> {
+        match message {
+            ServerMessage::Welcome {
+                you, participants, ..
+            } => {
+                self.you.clone_from(you);
+                self.participants = participants
+                    .iter()
+                    .map(|p| (p.id.clone(), p.clone()))
+                    .collect();
+                vec![self.list_line()]
+            }
+            ServerMessage::Participant { participant } => {
+                let previous = self
+                    .participants
+                    .insert(participant.id.clone(), participant.clone());
+                // A socket count or a figure changing is not news for the
+                // nurse; video coming or going, or the connection's level, is.
+                let level = |p: &ParticipantView| p.quality.map(|q| q.level);
+                let changed = previous.is_none_or(|p| {
+                    p.media != participant.media || level(&p) != level(participant)
+                });
+                if changed {
+                    vec![self.list_line()]
+                } else {
+                    Vec::new()
+                }
+            }
+            ServerMessage::Left { id } => {
+                if self.participants.remove(id).is_some() {
+                    vec![self.list_line()]
+                } else {
+                    Vec::new()
+                }
+            }
+            ServerMessage::Chat { from, text, .. } => {
+                vec![format!("chat: {}: {text}", self.who(from))]
+            }
+            ServerMessage::PhotoRequested { by } => {
+                vec![format!("photo requested by {}", self.who(by))]
+            }
+            // Sent to specialists only; the camera took it.
+            ServerMessage::PhotoReady { .. } => Vec::new(),
+            ServerMessage::RoomEnded {} => vec!["the consultation has ended".to_owned()],
+            ServerMessage::Error { message, .. } => vec![format!("not sent: {message}")],
+        }
+    }
+
+    /// `in the consultation: Dr. Berg (specialist, watching), this camera (publisher, sending)`
+    pub fn list_line(&self) -> String {
+        let people: Vec<String> = self
+            .participants
+            .values()
+            .map(|p| {
+                let name = if p.id == self.you {
+                    "this camera".to_owned()
+                } else {
+                    display_name(p.name.as_deref(), p.role)
+                };
+                let quality = match p.quality.map(|q| q.level) {
+                    Some(QualityLevel::Good) => ", good connection",
+                    Some(QualityLevel::Fair) => ", fair connection",
+                    Some(QualityLevel::Poor) => ", poor connection",
+                    None => "",
+                };
+                format!(
+                    "{name} ({}, {}{quality})",
+                    p.role,
+                    media_words(p.role, p.media)
+                )
+            })
+            .collect();
+        format!("in the consultation: {}", people.join(", "))
+    }
+
+    fn who(&self, sender: &Sender) -> String {
+        if sender.id == self.you {
+            "you".to_owned()
+        } else {
+            format!(
+                "{} ({})",
+                display_name(sender.name.as_deref(), sender.role),
+                sender.role
+            )
+        }
+    }
+}
+
+fn display_name(name: Option<&str>, role: Role) -> String {
+    match name {
+        Some(name) => name.to_owned(),
+        None => match role {
+            Role::Publisher => "the camera",
+            Role::Specialist => "a specialist",
+            Role::Observer => "an observer",
+            Role::Admin => "an administrator",
+        }
+        .to_owned(),
+    }
+}
+
+fn media_words(role: Role, media: MediaState) -> &'static str {
+    match (role, media) {
+        (_, MediaState::None) => "not connected to the video",
+        (_, MediaState::Connecting) => "connecting",
+        (Role::Publisher, MediaState::Connected) => "sending",
+        (_, MediaState::Connected) => "watching",
+    }
+}
+
+/// Prints lines on standard output, flushed at once (the terminal may be a pipe).
+pub fn print(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: &str, role: Role, name: Option<&str>, media: MediaState) -> ParticipantView {
+        ParticipantView {
+            id: id.into(),
+            role,
+            name: name.map(Into::into),
+            sockets: 1,
+            media,
+            quality: None,
+        }
+    }
+
+    #[test]
+    fn the_list_names_everyone_and_what_they_do() {
+        let mut console = Console::default();
+        let lines = console.apply(&ServerMessage::Welcome {
+            you: "cam".into(),
+            room: "r".into(),
+            participants: vec![
+                view("cam", Role::Publisher, None, MediaState::Connected),
+                view(
+                    "berg",
+                    Role::Specialist,
+                    Some("Dr. Berg"),
+                    MediaState::Connected,
+                ),
+            ],
+        });
+        assert_eq!(
+            lines,
+            [
+                "in the consultation: Dr. Berg (specialist, watching), this camera (publisher, sending)"
+            ]
+        );
+        let lines = console.apply(&ServerMessage::Participant {
+            participant: view("obs", Role::Observer, None, MediaState::None),
+        });
+        assert!(
+            lines[0].ends_with("an observer (observer, not connected to the video)"),
+            "{lines:?}"
+        );
+        assert_eq!(
+            console.apply(&ServerMessage::Chat {
+                from: Sender {
+                    id: "berg".into(),
+                    role: Role::Specialist,
+                    name: Some("Dr. Berg".into())
+                },
+                text: "turn the foot".into(),
+                sent_at_ms: 0
+            }),
+            ["chat: Dr. Berg (specialist): turn the foot"]
+        );
+        assert_eq!(
+            console.apply(&ServerMessage::Left { id: "obs".into() }),
+            [
+                "in the consultation: Dr. Berg (specialist, watching), this camera (publisher, sending)"
+            ]
+        );
+    }
+}

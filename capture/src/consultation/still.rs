@@ -1,0 +1,234 @@
+//! Still photos for the patient record: a JPEG at the largest size the
+//! source offers (not the stream's size), taken by a pipeline of its own so
+//! the live stream goes on untouched, and sent to the gateway over HTTPS.
+//!
+//! The JPEG carries its capture time in its EXIF (`DateTimeOriginal`, local
+//! time); the upload also sends it as `Samsyn-Captured-At`.
+//!
+//! The test source acts as a camera whose largest size is
+//! [`TEST_STILL_WIDTH`]x[`TEST_STILL_HEIGHT`]. A V4L2 camera is held by the
+//! live pipeline in the stream's mode; a still at its largest mode needs that
+//! pipeline to switch modes, which is not done yet, so cameras and files
+//! answer a request with a clear "not supported" on the nurse's terminal.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use samsyn_config::SourceSpec;
+use url::Url;
+
+use crate::elements::{self, ElementError};
+
+/// The test source's largest still size: larger than any stream size the
+/// daemon sends by default (1280x720), as a camera's still mode is.
+pub const TEST_STILL_WIDTH: u32 = 2560;
+pub const TEST_STILL_HEIGHT: u32 = 1440;
+/// JPEG quality of stills: for a patient record, detail over size.
+const JPEG_QUALITY: i32 = 92;
+/// Time a still pipeline may take before it is given up.
+const STILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where stills come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StillSource {
+    /// The test pattern at the given size.
+    TestPattern { width: u32, height: u32 },
+    /// This source cannot give stills (yet); the text says why.
+    Unsupported(&'static str),
+}
+
+impl StillSource {
+    /// The still source that goes with the live `--source`.
+    pub fn for_source(source: &SourceSpec) -> Self {
+        match source {
+            SourceSpec::Test => StillSource::TestPattern {
+                width: TEST_STILL_WIDTH,
+                height: TEST_STILL_HEIGHT,
+            },
+            SourceSpec::V4l2(_) => StillSource::Unsupported(
+                "photos from a V4L2 camera at its largest size are not supported yet \
+                 (the live stream holds the camera in its streaming mode)",
+            ),
+            SourceSpec::File(_) => {
+                StillSource::Unsupported("photos from a recording are not supported yet")
+            }
+        }
+    }
+}
+
+/// A taken still.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Still {
+    pub jpeg: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// Milliseconds since the Unix epoch, when the frame was taken.
+    pub captured_at_ms: u64,
+}
+
+impl std::fmt::Debug for Still {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Still")
+            .field("bytes", &self.jpeg.len())
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why no still was taken or delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum StillError {
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error(transparent)]
+    Element(#[from] ElementError),
+    #[error("the still pipeline failed: {0}")]
+    Pipeline(String),
+    #[error("the gateway did not take the photo: {0}")]
+    Upload(String),
+}
+
+/// Takes one still (blocking: run it off the async threads).
+pub fn take(source: &StillSource) -> Result<Still, StillError> {
+    let (width, height) = match source {
+        StillSource::TestPattern { width, height } => (*width, *height),
+        StillSource::Unsupported(why) => return Err(StillError::Unsupported(why)),
+    };
+    let pipeline_error = |e: &dyn std::fmt::Display| StillError::Pipeline(e.to_string());
+    let pipeline = gst::Pipeline::with_name("still");
+    let source = elements::make("videotestsrc")?;
+    source.set_property("num-buffers", 1i32);
+    elements::set_property_str(&source, "pattern", "smpte")?;
+    let caps = elements::make("capsfilter")?;
+    caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("width", i32::try_from(width).unwrap_or(i32::MAX))
+            .field("height", i32::try_from(height).unwrap_or(i32::MAX))
+            .build(),
+    );
+    let convert = elements::make("videoconvert")?;
+    let encoder = elements::make("jpegenc")?;
+    encoder.set_property("quality", JPEG_QUALITY);
+    // jifmux writes the capture time into the file's EXIF (DateTimeOriginal),
+    // so it stays with the photo in the patient record.
+    let muxer = elements::make("jifmux")?;
+    let captured_at = SystemTime::now();
+    let captured_at_ms = captured_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if let Some(setter) = muxer.dynamic_cast_ref::<gst::TagSetter>()
+        && let Ok(time) = gst::DateTime::from_unix_epoch_local_time(
+            i64::try_from(captured_at_ms / 1000).unwrap_or(0),
+        )
+    {
+        setter.add_tag::<gst::tags::DateTime>(&time, gst::TagMergeMode::Replace);
+    }
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    let chain = [
+        &source,
+        &caps,
+        &convert,
+        &encoder,
+        &muxer,
+        sink.upcast_ref(),
+    ];
+    pipeline.add_many(chain).map_err(|e| pipeline_error(&e))?;
+    gst::Element::link_many(chain).map_err(|e| pipeline_error(&e))?;
+
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| pipeline_error(&e))?;
+    let sample = sink.try_pull_sample(gst::ClockTime::from_seconds(STILL_TIMEOUT.as_secs()));
+    let _ = pipeline.set_state(gst::State::Null);
+    let sample = sample.ok_or_else(|| {
+        StillError::Pipeline(format!("no picture within {} s", STILL_TIMEOUT.as_secs()))
+    })?;
+    let buffer = sample
+        .buffer()
+        .ok_or_else(|| StillError::Pipeline("an empty picture".to_owned()))?;
+    let map = buffer.map_readable().map_err(|e| pipeline_error(&e))?;
+    Ok(Still {
+        jpeg: map.as_slice().to_vec(),
+        width,
+        height,
+        captured_at_ms,
+    })
+}
+
+/// `POST <gateway>/api/rooms/{room}/photos`.
+pub fn upload_url(gateway: &Url, room: &str) -> Option<Url> {
+    super::gateway_path(gateway, &["api", "rooms", room, "photos"])
+}
+
+/// Sends `still` to the gateway with the publisher token.
+pub async fn upload(
+    http: &reqwest::Client,
+    url: &Url,
+    token: &str,
+    still: Still,
+) -> Result<(), StillError> {
+    let response = http
+        .post(url.clone())
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, "image/jpeg")
+        .header("Samsyn-Captured-At", still.captured_at_ms.to_string())
+        .body(still.jpeg)
+        .send()
+        .await
+        .map_err(|e| StillError::Upload(e.to_string()))?;
+    if response.status().is_success() {
+        return Ok(());
+    }
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    Err(StillError::Upload(format!(
+        "{status} {}: {}",
+        body["error"].as_str().unwrap_or("error"),
+        body["message"].as_str().unwrap_or("no details")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_pattern_still_is_a_jpeg_at_the_still_size() {
+        gst::init().unwrap();
+        let still = take(&StillSource::for_source(&SourceSpec::Test)).unwrap();
+        assert_eq!(
+            (still.width, still.height),
+            (TEST_STILL_WIDTH, TEST_STILL_HEIGHT)
+        );
+        assert_eq!(&still.jpeg[..2], &[0xFF, 0xD8], "starts like a JPEG");
+        assert!(still.jpeg.len() > 10_000, "{} bytes", still.jpeg.len());
+        // The capture time is in the EXIF, as "YYYY:MM:DD HH:MM:SS" (local time).
+        let exif = String::from_utf8_lossy(&still.jpeg[..still.jpeg.len().min(4096)]).into_owned();
+        assert!(exif.contains("Exif"), "an EXIF segment");
+        let t = gst::DateTime::from_unix_epoch_local_time(
+            i64::try_from(still.captured_at_ms / 1000).unwrap(),
+        )
+        .unwrap();
+        let stamp = format!(
+            "{:04}:{:02}:{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            t.month().unwrap(),
+            t.day().unwrap(),
+            t.hour().unwrap(),
+            t.minute().unwrap(),
+            t.second().unwrap()
+        );
+        assert!(
+            exif.contains(&stamp),
+            "the capture time {stamp} in the EXIF"
+        );
+        assert!(matches!(
+            take(&StillSource::for_source(&SourceSpec::V4l2(None))),
+            Err(StillError::Unsupported(_))
+        ));
+    }
+}
