@@ -359,6 +359,23 @@ impl EmulatedLink {
         entry_port
     }
 
+    /// A relay from this side's loopback to `port` on the far side's
+    /// loopback that does not cross the emulated path: the test process
+    /// copies the bytes itself. For a test's own look at the far side (a
+    /// figure it must read whatever the path does), never for the traffic
+    /// under test. Returns the local port.
+    pub fn side_channel_to_far(&self, port: u16) -> u16 {
+        let entry = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("relay listener");
+        let entry_port = entry.local_addr().expect("relay address").port();
+        spawn_relay(
+            entry,
+            loopback(port),
+            Some(self.far_namespace.clone()),
+            self.stop.clone(),
+        );
+        entry_port
+    }
+
     /// The other way round: a loopback listener of the far side
     /// (127.0.0.1:`port` there) reachable at 127.0.0.1:<returned port> here.
     pub fn relay_to_far(&self, port: u16) -> u16 {
