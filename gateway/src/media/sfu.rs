@@ -663,9 +663,12 @@ impl Sfu {
                 Some(bps) => tracing::info!(
                     room = room_name,
                     cap_kbps = bps / 1000,
-                    "a viewer's link limits the room: asking the camera for at most this"
+                    "a viewer's link is measured: the camera is asked to send at most this"
                 ),
-                None => tracing::info!(room = room_name, "no viewer limits the room any more"),
+                None => tracing::info!(
+                    room = room_name,
+                    "no viewer's link caps the camera any more"
+                ),
             }
         }
         room.uplink.cap_bps = cap;
