@@ -36,16 +36,7 @@ pub(super) fn build(path: &Path, video: &VideoSettings) -> Result<Source, Source
 
     let decoder = Decoder::build(&path, video)?;
 
-    let appsrc = gst_app::AppSrc::builder()
-        .name("file-appsrc")
-        .is_live(true)
-        .format(gst::Format::Time)
-        .do_timestamp(true)
-        // A frame the encoder has not taken yet is replaced by the next one.
-        .max_buffers(2)
-        .leaky_type(gst_app::AppLeakyType::Downstream)
-        .block(false)
-        .build();
+    let appsrc = super::frames_from_elsewhere("file-appsrc");
 
     // The decoder's output already has the configured caps; the filter makes
     // the contract explicit for the elements downstream.

@@ -121,6 +121,22 @@ pub(crate) fn assemble_chain(
 }
 
 /// A capsfilter element.
+/// The entry for frames that another pipeline produces (a decoder, a
+/// supervised camera): live, stamped with this pipeline's clock on arrival,
+/// and never behind: a frame the encoder has not taken yet is replaced by
+/// the next one. See [`push_untimed`].
+pub(crate) fn frames_from_elsewhere(name: &str) -> gstreamer_app::AppSrc {
+    gstreamer_app::AppSrc::builder()
+        .name(name)
+        .is_live(true)
+        .format(gst::Format::Time)
+        .do_timestamp(true)
+        .max_buffers(2)
+        .leaky_type(gstreamer_app::AppLeakyType::Downstream)
+        .block(false)
+        .build()
+}
+
 /// Pushes a buffer from another pipeline into `appsrc` without its
 /// timestamps: they belong to the other pipeline's clock, and the appsrc
 /// (live, `do-timestamp`) stamps it on arrival in its own.

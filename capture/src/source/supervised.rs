@@ -70,17 +70,8 @@ pub fn supervise(
         return Ok(first);
     }
     let caps = frame_caps(video);
-    let appsrc = gst_app::AppSrc::builder()
-        .name("camera-frames")
-        .caps(&caps)
-        .is_live(true)
-        .format(gst::Format::Time)
-        // Frames are stamped with the capture pipeline's clock on arrival.
-        .do_timestamp(true)
-        .max_buffers(2)
-        .leaky_type(gst_app::AppLeakyType::Downstream)
-        .block(false)
-        .build();
+    let appsrc = super::frames_from_elsewhere("camera-frames");
+    appsrc.set_caps(Some(&caps));
     let bin = gst::Bin::with_name("source-supervised");
     let filter = capsfilter(&caps)?;
     super::assemble_chain(&bin, &[appsrc.clone().upcast(), filter], KIND)?;
