@@ -324,6 +324,31 @@ pub struct CaptureArgs {
         help = "Do not serve the status endpoint (env SAMSYN_STATUS__ENDPOINT=false)"
     )]
     pub no_status_endpoint: bool,
+
+    // talkback: begin
+    /// `--no-talkback`; see its help text.
+    #[arg(
+        long,
+        help = "Do not play the specialists' voices (env SAMSYN_TALKBACK__ENABLED=false)"
+    )]
+    pub no_talkback: bool,
+
+    /// `--speaker`; see its help text.
+    #[arg(
+        long,
+        value_name = "OUTPUT",
+        help = "Where the specialists' voices play: auto | none | <PulseAudio sink name> [default: auto] (env SAMSYN_TALKBACK__SPEAKER)"
+    )]
+    pub speaker: Option<String>,
+
+    /// `--talkback-volume`; see its help text.
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        help = "Volume of the specialists' voices, 0-400 percent [default: 100]; change it while running with /volume, /louder, /softer (env SAMSYN_TALKBACK__VOLUME_PERCENT)"
+    )]
+    pub talkback_volume: Option<u32>,
+    // talkback: end
 }
 
 impl CaptureArgs {
@@ -368,6 +393,11 @@ impl CaptureArgs {
             tls: ClientTlsOverlay {
                 ca_file: self.ca_file.as_deref(),
                 pin_sha256: self.pin_sha256.as_deref(),
+            },
+            talkback: TalkbackOverlay {
+                enabled: self.no_talkback.then_some(false),
+                speaker: self.speaker.as_deref(),
+                volume_percent: self.talkback_volume,
             },
         }
     }
@@ -449,6 +479,17 @@ struct CaptureOverlay<'a> {
     latency: LatencyOverlay,
     status: StatusOverlay,
     tls: ClientTlsOverlay<'a>,
+    talkback: TalkbackOverlay<'a>,
+}
+
+#[derive(Serialize)]
+struct TalkbackOverlay<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speaker: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume_percent: Option<u32>,
 }
 
 #[derive(Serialize)]

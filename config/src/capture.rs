@@ -55,7 +55,40 @@ pub struct CaptureConfig {
     pub status: StatusConfig,
     /// How the gateway's HTTPS certificate is checked.
     pub tls: ClientTlsConfig,
+    /// The specialists' voices in the nurse's headset.
+    pub talkback: TalkbackConfig,
 }
+
+// talkback: begin
+/// Talk-back (`[talkback]`): the specialists' voices, mixed, played on the
+/// nurse's headset or speaker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TalkbackConfig {
+    /// Receive and play the specialists' voices.
+    pub enabled: bool,
+    /// Where to play them: `auto` (the system's default output), `none`
+    /// (nowhere: a laptop without a sound card, tests), or a PulseAudio
+    /// sink name.
+    pub speaker: String,
+    /// Playback volume in percent of the received level, 0 to 400; the
+    /// nurse changes it while running with `/volume`, `/louder`, `/softer`.
+    pub volume_percent: u32,
+}
+
+/// The loudest talk-back volume, in percent.
+pub const MAX_TALKBACK_VOLUME_PERCENT: u32 = 400;
+
+impl Default for TalkbackConfig {
+    fn default() -> Self {
+        TalkbackConfig {
+            enabled: true,
+            speaker: "auto".to_owned(),
+            volume_percent: 100,
+        }
+    }
+}
+// talkback: end
 
 /// x264's speed presets, fastest first.
 #[derive(
@@ -228,6 +261,7 @@ impl Default for CaptureConfig {
             latency: LatencyConfig::default(),
             status: StatusConfig::default(),
             tls: ClientTlsConfig::default(),
+            talkback: TalkbackConfig::default(),
         }
     }
 }
@@ -393,6 +427,24 @@ impl CaptureConfig {
             1..=3600,
             " s",
         );
+        // talkback: begin
+        checks.require(
+            self.talkback.volume_percent <= MAX_TALKBACK_VOLUME_PERCENT,
+            "talkback.volume_percent",
+            self.talkback.volume_percent,
+            format!(
+                "must be a percentage from 0 to {MAX_TALKBACK_VOLUME_PERCENT} (100 plays the \
+                 specialists as they are received); pass e.g. --talkback-volume 150"
+            ),
+        );
+        checks.require(
+            !self.talkback.speaker.trim().is_empty(),
+            "talkback.speaker",
+            quoted(&self.talkback.speaker),
+            "must be auto, none, or the name of an audio output (see `pactl list short sinks`); \
+             pass e.g. --speaker auto",
+        );
+        // talkback: end
         checks.finish()
     }
 

@@ -52,8 +52,9 @@ mod rules;
 
 pub use args::{CaptureArgs, GatewayArgs};
 pub use capture::{
-    CaptureConfig, ClientTlsConfig, IceConfig, LatencyConfig, SOURCE_FORMS, SourceSpec,
-    StatusConfig, VideoCodec, X264Preset, parse_sha256_fingerprint,
+    CaptureConfig, ClientTlsConfig, IceConfig, LatencyConfig, MAX_TALKBACK_VOLUME_PERCENT,
+    SOURCE_FORMS, SourceSpec, StatusConfig, TalkbackConfig, VideoCodec, X264Preset,
+    parse_sha256_fingerprint,
 };
 pub use error::{ConfigError, Problem};
 pub use gateway::{

@@ -99,6 +99,11 @@ fn capture_print_round_trips() {
                 log_interval_secs: 30,
             },
             tls: ClientTlsConfig::default(),
+            talkback: samsyn_config::TalkbackConfig {
+                enabled: false,
+                speaker: "none".into(),
+                volume_percent: 250,
+            },
         };
         let printed = config.to_toml();
         assert!(printed.contains("codec = \"vp8\""), "{printed}");
