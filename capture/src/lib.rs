@@ -25,6 +25,8 @@
 //!   glass-to-glass latency, for tests and benchmarks.
 //! - [`consultation`] joins the room's events: who is in the consultation
 //!   and the chat, on the nurse's terminal.
+//! - [`talkback`] plays the specialists' voices, mixed, on the nurse's
+//!   headset, and cancels their echo in the microphone.
 //! - [`elements`] creates elements and names the Debian package of a missing
 //!   one.
 
@@ -44,5 +46,6 @@ pub mod reconnect;
 pub mod run;
 pub mod settings;
 pub mod source;
+pub mod talkback;
 pub mod webrtc;
 pub mod whip;

@@ -364,6 +364,8 @@ impl LatencyController {
                 setting: self.describe(&self.setting),
                 steps: self.steps.iter().cloned().collect(),
             },
+            // Filled in beside this status by the talk-back module.
+            talkback: Default::default(),
         }
     }
 }

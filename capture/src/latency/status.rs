@@ -24,6 +24,11 @@ pub struct Status {
     pub latency: LatencyStatus,
     /// The quality ladder.
     pub ladder: LadderStatus,
+    // talkback: begin
+    /// Talk-back: the specialists' voices on the nurse's headset.
+    #[serde(default)]
+    pub talkback: crate::talkback::TalkbackStatus,
+    // talkback: end
 }
 
 /// What is being sent.
@@ -122,13 +127,19 @@ impl Status {
             .latency
             .budget_held_percent
             .map_or_else(|| "–".to_owned(), |h| format!("{h:.1} %"));
-        format!(
+        let line = format!(
             "{:.1} fps | {} | encode p95 {p95} ms / budget {:.1} ms | budget held {held} | {}",
             self.video.fps,
             format_bitrate(self.video.bitrate_kbps),
             self.latency.encode_budget_ms,
             self.ladder.setting,
-        )
+        );
+        // talkback: begin
+        match self.talkback.summary() {
+            Some(talkback) => format!("{line} | {talkback}"),
+            None => line,
+        }
+        // talkback: end
     }
 }
 

@@ -22,3 +22,4 @@ pub use publisher::{
     PublishError, Publisher, PublisherEvent, PublisherOptions, TWCC_EXTENSION_ID, TWCC_URI,
 };
 pub use session::{Session, SessionEvent};
+pub(crate) use session::{forward_errors, report_connection};

@@ -337,14 +337,15 @@ fn watch_rtp_session(
     });
 }
 
-fn forward_errors(pipeline: &gst::Pipeline, tx: mpsc::UnboundedSender<SessionEvent>) {
+/// Reports every error on a session pipeline's bus as [`SessionEvent::Error`].
+pub(crate) fn forward_errors(pipeline: &gst::Pipeline, tx: mpsc::UnboundedSender<SessionEvent>) {
     on_bus_events(pipeline, move |event| {
         let _ = tx.send(SessionEvent::Error(event));
     });
 }
 
 /// Reports connection state changes that matter to the daemon.
-fn report_connection(webrtcbin: &gst::Element, tx: mpsc::UnboundedSender<SessionEvent>) {
+pub(crate) fn report_connection(webrtcbin: &gst::Element, tx: mpsc::UnboundedSender<SessionEvent>) {
     webrtcbin.connect_notify(Some("connection-state"), move |bin, _| {
         use gst_webrtc::WebRTCPeerConnectionState as S;
         let event = match bin.property::<S>("connection-state") {
