@@ -29,15 +29,23 @@ pub enum AudioError {
     Assemble(String),
 }
 
-/// Builds microphone → queue → Opus as a bin with a ghost `src` pad, or
-/// returns `Ok(None)` (with a log line saying why) when there is no working
-/// microphone.
-pub fn microphone_chain() -> Result<Option<gst::Bin>, AudioError> {
+/// Builds microphone → queue → (echo canceller) → Opus as a bin with a
+/// ghost `src` pad, or returns `Ok(None)` (with a log line saying why) when
+/// there is no working microphone. `echo_probe` names the talk-back
+/// playout's `webrtcechoprobe`: what the headset plays is taken out of what
+/// the microphone hears.
+pub fn microphone_chain(echo_probe: Option<&str>) -> Result<Option<gst::Bin>, AudioError> {
     elements::require_all(&["audioconvert", "audioresample", "opusenc", "queue"])?;
     let Some(mic) = find_microphone() else {
         return Ok(None);
     };
+    voice_chain(mic, echo_probe).map(Some)
+}
 
+/// `source` → queue → (echo canceller) → Opus, as a bin named
+/// [`CHAIN_NAME`] with a ghost `src` pad. The echo canceller is left out
+/// (with a log line) when `echo_probe` is `None` or `webrtcdsp` is missing.
+pub fn voice_chain(source: gst::Element, echo_probe: Option<&str>) -> Result<gst::Bin, AudioError> {
     let queue = elements::make_named("queue", Some("audio-queue"))?;
     // Audio is cheap to keep but stale audio is as useless as stale video:
     // hold at most 200 ms and drop the oldest beyond that.
@@ -45,8 +53,6 @@ pub fn microphone_chain() -> Result<Option<gst::Bin>, AudioError> {
     queue.set_property("max-size-bytes", 0u32);
     queue.set_property("max-size-time", 200_000_000u64);
     elements::set_property_str(&queue, "leaky", "downstream")?;
-    let convert = elements::make("audioconvert")?;
-    let resample = elements::make("audioresample")?;
     let opus = elements::make_named("opusenc", Some("audio-encoder"))?;
     elements::set_property_str(&opus, "audio-type", "voice")?;
     elements::set_property_str(&opus, "bitrate", "32000")?;
@@ -55,13 +61,34 @@ pub fn microphone_chain() -> Result<Option<gst::Bin>, AudioError> {
     // on a lossy 4G uplink.
     elements::set_property_str(&opus, "inband-fec", "true")?;
 
+    let mut chain = vec![
+        source,
+        queue,
+        elements::make("audioconvert")?,
+        elements::make("audioresample")?,
+    ];
+    if let Some(probe) = echo_probe {
+        match echo_canceller(probe) {
+            Ok(canceller) => {
+                chain.push(canceller);
+                chain.push(elements::make("audioconvert")?);
+                chain.push(elements::make("audioresample")?);
+            }
+            Err(e) => tracing::info!(
+                "{e}; the microphone is sent without echo cancellation (the nurse should \
+                 wear a headset)"
+            ),
+        }
+    }
+    chain.push(opus);
+
     let bin = gst::Bin::with_name(CHAIN_NAME);
-    let chain = [mic, queue, convert, resample, opus];
     bin.add_many(&chain)
         .map_err(|e| AudioError::Assemble(e.to_string()))?;
     gst::Element::link_many(&chain).map_err(|e| AudioError::Assemble(e.to_string()))?;
-    let pad = chain[4]
-        .static_pad("src")
+    let pad = chain
+        .last()
+        .and_then(|opus| opus.static_pad("src"))
         .ok_or_else(|| AudioError::Assemble("opusenc has no src pad".into()))?;
     let ghost = gst::GhostPad::builder_with_target(&pad)
         .map_err(|e| AudioError::Assemble(e.to_string()))?
@@ -69,7 +96,20 @@ pub fn microphone_chain() -> Result<Option<gst::Bin>, AudioError> {
         .build();
     bin.add_pad(&ghost)
         .map_err(|e| AudioError::Assemble(e.to_string()))?;
-    Ok(Some(bin))
+    Ok(bin)
+}
+
+/// `webrtcdsp` cancelling the echo of what `probe` (a `webrtcechoprobe`
+/// by name, in the talk-back playout) plays, and suppressing noise.
+fn echo_canceller(probe: &str) -> Result<gst::Element, ElementError> {
+    let dsp = elements::make_named("webrtcdsp", Some("echo-canceller"))?;
+    dsp.set_property("probe", probe);
+    dsp.set_property("echo-cancel", true);
+    dsp.set_property("noise-suppression", true);
+    // The playout and the microphone run in different pipelines, whose
+    // delay to each other is not known in advance: let the canceller find it.
+    dsp.set_property("delay-agnostic", true);
+    Ok(dsp)
 }
 
 /// Finds the default audio capture device and checks it delivers sound.

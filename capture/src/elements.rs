@@ -33,6 +33,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("uridecodebin", "gstreamer1.0-plugins-base"),
     ("appsrc", "gstreamer1.0-plugins-base"),
     ("appsink", "gstreamer1.0-plugins-base"),
+    ("audiomixer", "gstreamer1.0-plugins-base"),
+    ("volume", "gstreamer1.0-plugins-base"),
     ("alsasrc", "gstreamer1.0-alsa"),
     // Text overlays (Pango) ship with the X11 plugin package on Debian.
     ("clockoverlay", "gstreamer1.0-x"),
@@ -53,6 +55,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("rtpbin", "gstreamer1.0-plugins-good"),
     ("autoaudiosrc", "gstreamer1.0-plugins-good"),
     ("pulsesrc", "gstreamer1.0-pulseaudio"),
+    ("pulsesink", "gstreamer1.0-plugins-good"),
+    ("autoaudiosink", "gstreamer1.0-plugins-good"),
+    ("level", "gstreamer1.0-plugins-good"),
     ("mp4mux", "gstreamer1.0-plugins-good"),
     ("qtdemux", "gstreamer1.0-plugins-good"),
     // gst-plugins-bad
@@ -62,6 +67,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("nvh264enc", "gstreamer1.0-plugins-bad"),
     ("dtlssrtpenc", "gstreamer1.0-plugins-bad"),
     ("srtpenc", "gstreamer1.0-plugins-bad"),
+    ("interaudiosrc", "gstreamer1.0-plugins-bad"),
+    ("interaudiosink", "gstreamer1.0-plugins-bad"),
+    ("webrtcdsp", "gstreamer1.0-plugins-bad"),
+    ("webrtcechoprobe", "gstreamer1.0-plugins-bad"),
     // gst-plugins-ugly
     ("x264enc", "gstreamer1.0-plugins-ugly"),
     // others

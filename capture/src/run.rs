@@ -26,6 +26,7 @@
 use std::time::{Duration, Instant};
 
 use samsyn_config::{CaptureConfig, ConfigError};
+use tokio::sync::watch;
 use url::Url;
 
 use crate::congestion::{BitrateLimits, EncoderBudget};
@@ -37,6 +38,7 @@ use crate::latency::{endpoint, status};
 use crate::rate_control::{self, RateSettings, SharedRoundTrip, retransmission_window};
 use crate::reconnect::{Backoff, ordinal, unchanged_ice_fragment};
 use crate::settings::VideoSettings;
+use crate::talkback::{self, LinkOptions, PlayoutOptions, Speaker, Talkback};
 use crate::webrtc::{PublishError, Publisher, PublisherEvent, PublisherOptions, SessionEvent, ice};
 use crate::whip::{self, SessionKind, WhipClient, WhipError};
 
@@ -89,7 +91,13 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     let room = config.room.as_deref().ok_or(RunError::Missing("room"))?;
     let token = config.token.as_deref().ok_or(RunError::Missing("token"))?;
     let whip_url = whip::endpoint_url(gateway, SessionKind::Publish, room)?;
-    let options = publisher_options(config, gateway)?;
+    let mut options = publisher_options(config, gateway)?;
+    // Before the microphone's chain is built: its echo canceller looks the
+    // playout's echo probe up by name when it starts.
+    let talkback = start_talkback(config);
+    options.echo_probe = talkback
+        .as_ref()
+        .map(|t| t.playout().echo_probe().to_owned());
 
     tracing::info!(
         source = %config.source,
@@ -107,7 +115,13 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     let client = WhipClient::with_trust(SessionKind::Publish, token, &trust)?;
     let mut publisher = Publisher::build(&options)?;
     // The bitrate loop constrains the quality ladder through it.
-    let latency = watch_latency(config, &options, &publisher).await;
+    let latency = watch_latency(
+        config,
+        &options,
+        &publisher,
+        talkback.as_ref().map(Talkback::status),
+    )
+    .await;
     tokio::select! {
         started = publisher.start() => started?,
         () = shutdown_signal() => {
@@ -129,6 +143,18 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     }
 
     let mut uplink = Uplink::new(client, whip_url, round_trip);
+    let talkback_link = match &talkback {
+        Some(talkback) => Some(talkback.follow_uplink(
+            LinkOptions {
+                whep_url: whip::endpoint_url(gateway, SessionKind::View, room)?,
+                client: WhipClient::with_trust(SessionKind::View, token, &trust)?,
+                ice_addresses: options.ice_addresses.clone(),
+            },
+            uplink.connected_sessions(),
+        )),
+        None => None,
+    };
+    let volume = talkback.as_ref().map(|t| t.playout().clone());
 
     let consultation = config.consultation.then(|| {
         tokio::spawn(consultation::run(ConsultationOptions {
@@ -138,8 +164,15 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
             trust: trust.clone(),
             stills: StillSource::for_source(&options.source),
             status: Some(latency.status.clone()),
+            talkback: volume.clone(),
         }))
     });
+    // Without the consultation console, standard input still takes the
+    // talk-back commands.
+    let commands = match (&consultation, volume) {
+        (None, Some(volume)) => Some(tokio::spawn(consultation::commands_only(volume))),
+        _ => None,
+    };
 
     let outcome = tokio::select! {
         () = shutdown_signal() => {
@@ -149,10 +182,15 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
         result = uplink.keep_connected(&mut publisher) => result,
     };
 
-    if let Some(consultation) = consultation {
-        consultation.abort();
+    for task in [consultation, commands].into_iter().flatten() {
+        task.abort();
     }
     uplink.end().await;
+    // Dropping the uplink tells talk-back to end its session too.
+    drop(uplink);
+    if let Some(link) = talkback_link {
+        let _ = tokio::time::timeout(DELETE_LIMIT, link).await;
+    }
     publisher.stop();
     outcome
 }
@@ -163,6 +201,7 @@ async fn watch_latency(
     config: &CaptureConfig,
     options: &PublisherOptions,
     publisher: &Publisher,
+    talkback: Option<watch::Receiver<talkback::TalkbackStatus>>,
 ) -> LatencyHandle {
     let budget = Duration::from_secs_f64(config.encode_budget_ms() / 1e3);
     let mut controller = LatencyController::new(
@@ -178,7 +217,10 @@ async fn watch_latency(
     controller.watch_capture_time(publisher.capture_time_writer().clone());
     controller.wait_for_publishing(publisher.publishing());
     let latency = controller::spawn(controller, publisher.frame_timer().subscribe());
-    let status = latency.status.clone();
+    let status = match talkback {
+        Some(talkback) => talkback::status::merged(latency.status.clone(), talkback),
+        None => latency.status.clone(),
+    };
     tracing::info!(
         budget_ms = format!("{:.1}", budget.as_secs_f64() * 1e3),
         glass_to_glass_target_ms = config.latency.glass_to_glass_target_ms,
@@ -208,8 +250,31 @@ pub fn publisher_options(
         source: config.source_spec()?,
         video: VideoSettings::from_config(config),
         audio: config.audio,
+        echo_probe: None,
         ice_addresses: ice::pinned_addresses(&config.ice.local_addresses, gateway),
     })
+}
+
+/// Starts the talk-back playout if it is on; a playout that cannot start
+/// leaves the video going without it.
+fn start_talkback(config: &CaptureConfig) -> Option<Talkback> {
+    if !config.talkback.enabled {
+        tracing::info!("talk-back off (--no-talkback or talkback.enabled = false)");
+        return None;
+    }
+    let options = PlayoutOptions {
+        speaker: Speaker::parse(&config.talkback.speaker),
+        volume_percent: config.talkback.volume_percent,
+    };
+    match Talkback::start(&options) {
+        Ok(talkback) => Some(talkback),
+        Err(e) => {
+            tracing::warn!(
+                "talk-back unavailable: {e}; the video goes on without the specialists' voices"
+            );
+            None
+        }
+    }
 }
 
 /// What the bitrate loop needs from the configuration.
@@ -237,6 +302,9 @@ struct Uplink {
     session: Option<(whip::Session, String)>,
     /// Whether a session has connected since the daemon started.
     was_connected: bool,
+    /// How many WHIP sessions have connected: talk-back opens its session
+    /// beside each new one.
+    connected_sessions: watch::Sender<u64>,
 }
 
 /// Why connecting failed.
@@ -257,7 +325,13 @@ impl Uplink {
             backoff: Backoff::default(),
             session: None,
             was_connected: false,
+            connected_sessions: watch::channel(0).0,
         }
+    }
+
+    /// Follows how many WHIP sessions have connected.
+    fn connected_sessions(&self) -> watch::Receiver<u64> {
+        self.connected_sessions.subscribe()
     }
 
     /// Connects and stays connected; returns only on an error retrying
@@ -268,6 +342,7 @@ impl Uplink {
         loop {
             match self.connect(publisher).await {
                 Ok(()) => {
+                    self.connected_sessions.send_modify(|n| *n += 1);
                     match outage_started.take() {
                         None => tracing::info!("connected to the gateway; the video is live"),
                         Some(since) => tracing::info!(

@@ -20,6 +20,7 @@ fn options(codec: VideoCodec) -> PublisherOptions {
             x264_preset: Default::default(),
         },
         audio: false,
+        echo_probe: None,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
     }
 }

@@ -8,6 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use samsyn_signaling::events::{
     ClientMessage, DecodeError, Envelope, ServerMessage, decode_server, encode_client,
 };
+use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -37,6 +38,47 @@ pub enum EventsError {
 impl From<DecodeError> for EventsError {
     fn from(err: DecodeError) -> Self {
         EventsError::Decode(err.message())
+    }
+}
+
+/// A message from the gateway as the daemon reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// One of the room events of the shared message set.
+    Room(Envelope<ServerMessage>),
+    /// Who is speaking on talk-back: `{"v":1,"type":"speaking","id":…,
+    /// "speaking":true|false}`, read here until the shared message set
+    /// carries it.
+    Speaking(Speaking),
+}
+
+/// A participant started or stopped speaking.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Speaking {
+    /// The participant's id, as in the participant list.
+    pub id: String,
+    /// Whether they speak now.
+    pub speaking: bool,
+}
+
+/// Reads one text frame from the gateway.
+pub fn decode(text: &str) -> Result<Incoming, EventsError> {
+    match decode_server(text) {
+        Ok(envelope) => Ok(Incoming::Room(envelope)),
+        Err(error) => {
+            #[derive(Deserialize)]
+            struct Typed {
+                v: u32,
+                #[serde(rename = "type")]
+                kind: String,
+            }
+            match serde_json::from_str::<Typed>(text) {
+                Ok(typed) if typed.v == 1 && typed.kind == "speaking" => serde_json::from_str(text)
+                    .map(Incoming::Speaking)
+                    .map_err(|e| EventsError::Decode(e.to_string())),
+                _ => Err(error.into()),
+            }
+        }
     }
 }
 
@@ -111,20 +153,19 @@ impl GatewayEvents {
         })
         .await?;
         match self.next().await {
-            Some(Ok(Envelope {
+            Some(Ok(Incoming::Room(Envelope {
                 body: welcome @ ServerMessage::Welcome { .. },
                 ..
-            })) => Ok(welcome),
-            Some(Ok(Envelope {
+            }))) => Ok(welcome),
+            Some(Ok(Incoming::Room(Envelope {
                 body: ServerMessage::Error { error, message },
                 ..
-            })) => Err(EventsError::Refused {
+            }))) => Err(EventsError::Refused {
                 code: error,
                 message,
             }),
             Some(Ok(other)) => Err(EventsError::Decode(format!(
-                "expected welcome, got {:?}",
-                other.body
+                "expected welcome, got {other:?}"
             ))),
             Some(Err(err)) => Err(err),
             None => Err(EventsError::Socket(
@@ -134,12 +175,10 @@ impl GatewayEvents {
     }
 
     /// The next message from the gateway; `None` when the socket closed.
-    pub async fn next(&mut self) -> Option<Result<Envelope<ServerMessage>, EventsError>> {
+    pub async fn next(&mut self) -> Option<Result<Incoming, EventsError>> {
         loop {
             match self.ws.next().await? {
-                Ok(Message::Text(text)) => {
-                    return Some(decode_server(&text).map_err(EventsError::from));
-                }
+                Ok(Message::Text(text)) => return Some(decode(&text)),
                 Ok(Message::Close(_)) => return None,
                 // Pings are answered by tungstenite itself.
                 Ok(_) => {}
@@ -154,5 +193,31 @@ impl GatewayEvents {
             .send(Message::text(encode_client(message)))
             .await
             .map_err(|e| EventsError::Socket(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speaking_is_read_beside_the_room_events() {
+        assert_eq!(
+            decode(r#"{"v":1,"seq":7,"type":"speaking","id":"p3","speaking":true}"#).unwrap(),
+            Incoming::Speaking(Speaking {
+                id: "p3".into(),
+                speaking: true
+            })
+        );
+        assert!(matches!(
+            decode(r#"{"v":1,"seq":8,"type":"left","id":"p3"}"#).unwrap(),
+            Incoming::Room(Envelope {
+                body: ServerMessage::Left { .. },
+                ..
+            })
+        ));
+        // A malformed speaking event, or another unknown type, is still an error.
+        assert!(decode(r#"{"v":1,"type":"speaking","id":"p3"}"#).is_err());
+        assert!(decode(r#"{"v":1,"type":"dancing"}"#).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! What the nurse's terminal shows of the consultation: who is in it and
 //! the chat, one plain line each on standard output (logs go to stderr).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use samsyn_signaling::Role;
@@ -12,6 +12,8 @@ use samsyn_signaling::events::{MediaState, ParticipantView, QualityLevel, Sender
 pub struct Console {
     you: String,
     participants: BTreeMap<String, ParticipantView>,
+    /// Who is speaking on talk-back now.
+    speaking: BTreeSet<String>,
 }
 
 impl Console {
@@ -22,6 +24,7 @@ impl Console {
                 you, participants, ..
             } => {
                 self.you.clone_from(you);
+                self.speaking.clear();
                 self.participants = participants
                     .iter()
                     .map(|p| (p.id.clone(), p.clone()))
@@ -45,6 +48,7 @@ impl Console {
                 }
             }
             ServerMessage::Left { id } => {
+                self.speaking.remove(id);
                 if self.participants.remove(id).is_some() {
                     vec![self.list_line()]
                 } else {
@@ -64,6 +68,23 @@ impl Console {
         }
     }
 
+    /// A participant started or stopped speaking on talk-back: "Dr. Berg
+    /// is speaking" when they start (the list marks them while they do).
+    pub fn speaking(&mut self, id: &str, speaking: bool) -> Vec<String> {
+        if !speaking {
+            self.speaking.remove(id);
+            return Vec::new();
+        }
+        if !self.speaking.insert(id.to_owned()) {
+            return Vec::new();
+        }
+        let name = self.participants.get(id).map_or_else(
+            || "a specialist".to_owned(),
+            |p| display_name(p.name.as_deref(), p.role),
+        );
+        vec![format!("{name} is speaking")]
+    }
+
     /// `in the consultation: Dr. Berg (specialist, watching), this camera (publisher, sending)`
     pub fn list_line(&self) -> String {
         let people: Vec<String> = self
@@ -81,8 +102,13 @@ impl Console {
                     Some(QualityLevel::Poor) => ", poor connection",
                     None => "",
                 };
+                let speaking = if self.speaking.contains(&p.id) {
+                    ", speaking"
+                } else {
+                    ""
+                };
                 format!(
-                    "{name} ({}, {}{quality})",
+                    "{name} ({}, {}{quality}{speaking})",
                     p.role,
                     media_words(p.role, p.media)
                 )
@@ -196,6 +222,37 @@ mod tests {
             [
                 "in the consultation: Dr. Berg (specialist, watching), this camera (publisher, sending)"
             ]
+        );
+    }
+
+    #[test]
+    fn who_is_speaking_is_told_once_and_marked_in_the_list() {
+        let mut console = Console::default();
+        console.apply(&ServerMessage::Welcome {
+            you: "cam".into(),
+            room: "r".into(),
+            participants: vec![view(
+                "berg",
+                Role::Specialist,
+                Some("Dr. Berg"),
+                MediaState::Connected,
+            )],
+        });
+        assert_eq!(console.speaking("berg", true), ["Dr. Berg is speaking"]);
+        // Still speaking: nothing new to tell.
+        assert!(console.speaking("berg", true).is_empty());
+        assert_eq!(
+            console.list_line(),
+            "in the consultation: Dr. Berg (specialist, watching, speaking)"
+        );
+        assert!(console.speaking("berg", false).is_empty());
+        assert_eq!(
+            console.list_line(),
+            "in the consultation: Dr. Berg (specialist, watching)"
+        );
+        assert_eq!(
+            console.speaking("unknown", true),
+            ["a specialist is speaking"]
         );
     }
 }

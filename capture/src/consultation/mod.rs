@@ -27,11 +27,12 @@ use samsyn_signaling::events::{ClientMessage, QualityReport, ServerMessage};
 use tokio::sync::{mpsc, watch};
 use url::Url;
 
-pub use connection::{EventsError, GatewayEvents, events_url};
+pub use connection::{EventsError, GatewayEvents, Incoming, Speaking, events_url};
 pub use console::Console;
 
 use crate::gateway_tls::GatewayTrust;
 use crate::latency::status::Status;
+use crate::talkback::{Command, Playout, commands};
 use still::StillSource;
 
 /// Where the consultation's socket goes and how it authenticates.
@@ -46,6 +47,8 @@ pub struct ConsultationOptions {
     /// The stream's status (frame rate, bitrate), reported to the room as
     /// the camera's quality every [`QUALITY_INTERVAL`].
     pub status: Option<watch::Receiver<Status>>,
+    /// The talk-back playout, whose volume typed commands change.
+    pub talkback: Option<Arc<Playout>>,
 }
 
 /// How often the camera tells the room how its stream does.
@@ -80,6 +83,10 @@ impl PhotoTaker {
         console::print(&[line]);
     }
 }
+
+/// Told once on the terminal when talk-back is on.
+const COMMANDS_HINT: &str =
+    "talk-back: type /louder, /softer, /volume 150 or /help; any other line is sent as chat";
 
 /// Codes after which joining again cannot help.
 const FINAL_REFUSALS: &[&str] = &[
@@ -121,6 +128,9 @@ pub async fn run(options: ConsultationOptions) {
         (None, _) => None,
     };
     let mut typed = typed_lines();
+    if options.talkback.is_some() {
+        console::print(&[COMMANDS_HINT.to_owned()]);
+    }
     let mut backoff = Duration::from_secs(1);
     loop {
         match GatewayEvents::join(&url, &options.token, &options.trust).await {
@@ -133,6 +143,7 @@ pub async fn run(options: ConsultationOptions) {
                     typed: &mut typed,
                     photos: photos.as_ref(),
                     status: options.status.as_ref(),
+                    talkback: options.talkback.as_deref(),
                 };
                 if follow(&mut events, &mut console, sides).await == Followed::RoomEnded {
                     return;
@@ -165,6 +176,7 @@ struct Sides<'a> {
     typed: &'a mut Option<mpsc::Receiver<String>>,
     photos: Option<&'a Arc<PhotoTaker>>,
     status: Option<&'a watch::Receiver<Status>>,
+    talkback: Option<&'a Playout>,
 }
 
 /// Shows the room's events, sends typed lines, takes photos and reports
@@ -174,6 +186,7 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
         typed,
         photos,
         status,
+        talkback,
     } = sides;
     let mut quality_due = tokio::time::interval(QUALITY_INTERVAL);
     loop {
@@ -188,7 +201,10 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
                 }
             },
             message = events.next() => match message {
-                Some(Ok(envelope)) => {
+                Some(Ok(Incoming::Speaking(Speaking { id, speaking }))) => {
+                    console::print(&console.speaking(&id, speaking));
+                }
+                Some(Ok(Incoming::Room(envelope))) => {
                     console::print(&console.apply(&envelope.body));
                     match envelope.body {
                         ServerMessage::RoomEnded {} => return Followed::RoomEnded,
@@ -209,6 +225,13 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
             },
             line = next_line(typed) => match line {
                 Some(text) => {
+                    if let Some(command) = Command::parse(&text) {
+                        console::print(&match command {
+                            Ok(command) => commands::run(command, talkback),
+                            Err(why) => vec![why],
+                        });
+                        continue;
+                    }
                     if let Err(err) = events.send(ClientMessage::Chat { text }).await {
                         tracing::warn!("{err}");
                         return Followed::Lost;
@@ -228,6 +251,24 @@ fn camera_quality(status: &Status) -> QualityReport {
         fps: positive(status.video.fps).map(|fps| (fps * 10.0).round() / 10.0),
         bitrate_kbps: positive(status.video.bitrate_kbps).map(|kbps| kbps.round() as u32),
         ..QualityReport::default()
+    }
+}
+
+/// Takes the talk-back commands typed on standard input when the
+/// consultation console is off; other lines are answered with a hint.
+pub async fn commands_only(talkback: Arc<Playout>) {
+    let Some(mut typed) = typed_lines() else {
+        return;
+    };
+    console::print(&[COMMANDS_HINT.to_owned()]);
+    while let Some(line) = typed.recv().await {
+        console::print(&match Command::parse(&line) {
+            Some(Ok(command)) => commands::run(command, Some(&talkback)),
+            Some(Err(why)) => vec![why],
+            None => vec![
+                "chat is off (--no-consultation); type /help for the talk-back commands".to_owned(),
+            ],
+        });
     }
 }
 

@@ -10,6 +10,8 @@
 
 use samsyn_config::MAX_TALKBACK_VOLUME_PERCENT;
 
+use super::playout::Playout;
+
 /// How much `/louder` and `/softer` change the volume, in points.
 pub const VOLUME_STEP: u32 = 25;
 
@@ -69,6 +71,32 @@ impl Command {
             Command::Help => None,
         }
     }
+}
+
+/// Carries out a command on the playout (`None`: talk-back is off);
+/// returns what to tell the nurse.
+pub fn run(command: Command, playout: Option<&Playout>) -> Vec<String> {
+    if command == Command::Help {
+        return HELP.iter().map(|line| (*line).to_owned()).collect();
+    }
+    let Some(playout) = playout else {
+        return vec![
+            "talk-back is off (--no-talkback, or it could not start): there is no volume to \
+             change"
+                .to_owned(),
+        ];
+    };
+    let Some(volume) = command.volume_after(playout.volume_percent()) else {
+        return Vec::new();
+    };
+    playout.set_volume_percent(volume);
+    tracing::info!(volume_percent = volume, "talk-back volume changed");
+    let note = match volume {
+        0 => " (the specialists are muted; /volume 100 brings them back)",
+        MAX_TALKBACK_VOLUME_PERCENT => " (the loudest)",
+        _ => "",
+    };
+    vec![format!("talk-back volume {volume} %{note}")]
 }
 
 fn parse_percent(text: &str) -> Result<u32, String> {

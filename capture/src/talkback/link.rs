@@ -180,13 +180,11 @@ impl Link {
             return Err(OpenError::Retry("the session was lost".into()));
         };
         let connected = tokio::time::timeout(CONNECT_LIMIT, async {
-            loop {
-                match pipeline.next_event().await {
-                    Some(SessionEvent::Connected) => return Ok(()),
-                    Some(SessionEvent::Failed(why)) => return Err(why.to_owned()),
-                    Some(SessionEvent::Error(e)) => return Err(e.to_string()),
-                    None => return Err("the session pipeline stopped".to_owned()),
-                }
+            match pipeline.next_event().await {
+                Some(SessionEvent::Connected) => Ok(()),
+                Some(SessionEvent::Failed(why)) => Err(why.to_owned()),
+                Some(SessionEvent::Error(e)) => Err(e.to_string()),
+                None => Err("the session pipeline stopped".to_owned()),
             }
         })
         .await;

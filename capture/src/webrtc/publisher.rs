@@ -61,6 +61,9 @@ pub struct PublisherOptions {
     pub video: VideoSettings,
     /// Whether to send the microphone (skipped quietly when there is none).
     pub audio: bool,
+    /// The talk-back playout's echo probe, whose sound the microphone's
+    /// echo canceller takes out; `None` without talk-back.
+    pub echo_probe: Option<String>,
     /// Local addresses ICE is restricted to; empty for all interfaces. See
     /// [`crate::webrtc::ice::pinned_addresses`] for the usual rule.
     pub ice_addresses: Vec<IpAddr>,
@@ -153,7 +156,7 @@ impl Publisher {
         chain.timer.attach(Point::Payloaded, &payloaded);
 
         let audio = if options.audio {
-            add_microphone(&pipeline)?
+            add_microphone(&pipeline, options.echo_probe.as_deref())?
         } else {
             tracing::info!("audio disabled (--no-audio or audio = false)");
             None
@@ -444,8 +447,11 @@ fn add_transport_wide_cc(payloader: &gst::Element) -> Result<(), ElementError> {
 
 /// Adds microphone → Opus → RTP → outlet to the pipeline. Returns the outlet,
 /// or `None` when there is no working microphone (video goes on alone).
-fn add_microphone(pipeline: &gst::Pipeline) -> Result<Option<Outlet>, PublishError> {
-    let bin = match audio::microphone_chain() {
+fn add_microphone(
+    pipeline: &gst::Pipeline,
+    echo_probe: Option<&str>,
+) -> Result<Option<Outlet>, PublishError> {
+    let bin = match audio::microphone_chain(echo_probe) {
         Ok(Some(bin)) => bin,
         Ok(None) => return Ok(None),
         Err(e) => {
