@@ -1,4 +1,5 @@
-//! The publisher's SDP offer: H.264 send-only, with ICE pinned to loopback.
+//! The publisher's SDP offer: H.264 send-only, with ICE pinned to loopback;
+//! and the talk-back session's: Opus receive-only on every slot.
 
 mod common;
 
@@ -123,4 +124,64 @@ fn is_constrained_baseline(sdp: &str) -> bool {
     let id = &sdp[start + "profile-level-id=".len()..][..6];
     let profile_iop = u8::from_str_radix(&id[2..4], 16).unwrap_or(0);
     id[..2].eq_ignore_ascii_case("42") && profile_iop & 0x40 != 0
+}
+
+/// The talk-back session's WHEP offer: only audio, one recvonly Opus
+/// 48000/2 m-line per slot, bundled on one transport with rtcp-mux.
+#[tokio::test]
+async fn talkback_offer_receives_opus_on_every_slot() {
+    use samsyn_capture::talkback::{TALKBACK_SLOTS, TalkbackSession};
+
+    common::init();
+    let channels = (0..TALKBACK_SLOTS)
+        .map(|slot| format!("offer-test-{slot}"))
+        .collect();
+    let mut session = TalkbackSession::build(channels, &[IpAddr::V4(Ipv4Addr::LOCALHOST)])
+        .expect("the talk-back session builds");
+    let sdp = session.start_and_offer().await.expect("offer is made");
+    println!("{sdp}");
+    session.stop();
+
+    let sections: Vec<&str> = sdp.split("\r\nm=").skip(1).collect();
+    assert_eq!(sections.len(), TALKBACK_SLOTS, "one m-line per slot: {sdp}");
+    let mut mids = Vec::new();
+    for (slot, section) in sections.iter().enumerate() {
+        let mline = section.lines().next().unwrap_or_default();
+        assert!(
+            mline.starts_with("audio ") && mline.ends_with(" 111"),
+            "m-line {slot} is audio with Opus only: {mline}"
+        );
+        let attribute = |name: &str| section.lines().any(|l| l.trim() == name);
+        assert!(attribute("a=recvonly"), "m-line {slot} is recvonly");
+        assert!(attribute("a=rtcp-mux"), "m-line {slot} muxes RTCP");
+        assert!(
+            attribute("a=rtpmap:111 OPUS/48000/2"),
+            "m-line {slot} offers Opus 48000/2: {section}"
+        );
+        assert_eq!(
+            section.matches("a=rtpmap:").count(),
+            1,
+            "m-line {slot} offers nothing besides Opus: {section}"
+        );
+        assert!(
+            section.contains("useinbandfec=1"),
+            "FEC asked for: {section}"
+        );
+        let mid = section
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("a=mid:"))
+            .expect("every m-line has a mid");
+        mids.push(mid.to_owned());
+    }
+    assert!(!sdp.contains("m=video"), "no video in a talk-back offer");
+    assert!(!sdp.contains("a=sendrecv") && !sdp.contains("a=sendonly"));
+    let bundle = sdp
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("a=group:BUNDLE "))
+        .expect("the m-lines are bundled");
+    assert_eq!(bundle.split(' ').collect::<Vec<_>>(), mids);
+    assert!(
+        sdp.contains("127.0.0.1"),
+        "ICE is pinned to the given address: {sdp}"
+    );
 }

@@ -183,3 +183,88 @@ async fn the_status_follows_the_levels_and_the_volume() {
     .expect("the status shows the new volume")
     .expect("the status goes on");
 }
+
+/// Runs the microphone's chain with a tone standing in for the microphone
+/// (this machine has none) into a fakesink; returns the Opus packets made
+/// within `run_for`, or the pipeline's error.
+fn run_voice_chain(echo_probe: &str, run_for: Duration) -> Result<u64, String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let microphone = gst::ElementFactory::make("audiotestsrc")
+        .property("is-live", true)
+        .build()
+        .unwrap();
+    let chain =
+        samsyn_capture::audio::voice_chain(microphone, Some(echo_probe)).expect("chain builds");
+    assert!(
+        chain.by_name("echo-canceller").is_some(),
+        "the echo canceller is in the chain"
+    );
+    let sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    let pipeline = gst::Pipeline::new();
+    pipeline
+        .add_many([chain.upcast_ref::<gst::Element>(), &sink])
+        .unwrap();
+    chain.link(&sink).unwrap();
+    let packets = Arc::new(AtomicU64::new(0));
+    let counted = packets.clone();
+    sink.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    let started = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().unwrap();
+    let error = bus.timed_pop_filtered(
+        gst::ClockTime::from_nseconds(run_for.as_nanos() as u64),
+        &[gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    match (started, error) {
+        (_, Some(message)) => match message.view() {
+            gst::MessageView::Error(e) => Err(e.error().to_string()),
+            _ => unreachable!(),
+        },
+        (Err(e), None) => Err(e.to_string()),
+        (Ok(_), None) => Ok(packets.load(Ordering::Relaxed)),
+    }
+}
+
+#[test]
+fn the_microphone_chain_runs_with_the_playouts_echo_canceller() {
+    let playout = playout(100);
+    let _berg = Speaker_::speak(&playout.slot_channel(0), 440.0);
+    let packets = run_voice_chain(playout.echo_probe(), Duration::from_secs(2))
+        .expect("the echo-cancelled microphone chain runs beside the playout");
+    println!("{packets} Opus packets in 2 s through webrtcdsp");
+    // 20 ms frames: 100 in 2 s; allow for the start.
+    assert!(packets >= 50, "{packets} Opus packets in 2 s");
+}
+
+#[test]
+fn the_echo_canceller_needs_the_playout_running_first() {
+    common::init();
+    // No playout with this probe: webrtcdsp refuses to start. This is why
+    // the daemon starts the playout before the microphone's chain.
+    let error = run_voice_chain("no-such-probe", Duration::from_secs(2))
+        .expect_err("webrtcdsp cannot start without its probe");
+    println!("without the probe: {error}");
+}
+
+#[test]
+fn without_a_sound_card_auto_plays_nowhere_and_says_so() {
+    common::init();
+    // This machine has no sound server: `auto` must not fail the daemon.
+    let playout = Playout::start(&PlayoutOptions {
+        speaker: Speaker::Auto,
+        volume_percent: 100,
+    })
+    .expect("the playout starts even without a sound card");
+    println!("auto plays on: {}", playout.speaker());
+    let _berg = Speaker_::speak(&playout.slot_channel(3), 440.0);
+    wait_levels(&playout, Duration::from_secs(5), "the speaker heard", |l| {
+        l.active(3) && l.mix_db > SPEECH_LIKE_DB - 1.5
+    });
+}

@@ -159,7 +159,7 @@ impl Playout {
 
         let meters = Arc::new(Mutex::new(HashMap::new()));
         watch_bus(&pipeline, meters.clone());
-        let playout = Self {
+        let mut playout = Self {
             pipeline,
             volume,
             volume_percent: Arc::new(AtomicU32::new(volume_percent)),
@@ -169,6 +169,14 @@ impl Playout {
             speaker: speaker.clone(),
         };
         playout.play()?;
+        if *speaker == Speaker::Auto && playout.plays_nowhere() {
+            tracing::warn!(
+                "talk-back: no audio output could be opened; the specialists' voices are \
+                 received but not played. Check the headset is plugged in and the sound \
+                 server runs, or name an output with --speaker (see `pactl list short sinks`)"
+            );
+            playout.speaker = Speaker::None;
+        }
         tracing::info!(
             output = %playout.speaker,
             volume_percent,
@@ -197,6 +205,21 @@ impl Playout {
                 })))
             }
         }
+    }
+
+    /// Whether `autoaudiosink` found no working output and fell back to
+    /// its own fake sink (it does that with only a warning).
+    fn plays_nowhere(&self) -> bool {
+        let Some(sink) = self
+            .pipeline
+            .by_name("talkback-speaker")
+            .and_then(|sink| sink.downcast::<gst::Bin>().ok())
+        else {
+            return false;
+        };
+        sink.children()
+            .iter()
+            .any(|child| child.factory().is_some_and(|f| f.name() == "fakesink"))
     }
 
     fn first_error(&self) -> Option<String> {
