@@ -88,6 +88,32 @@ pub fn package_for(factory: &str) -> Option<&'static str> {
         .map(|(_, package)| *package)
 }
 
+/// Adds `chain` to a running `pipeline`, links it in order, brings each
+/// element to the pipeline's state, and returns the first element's sink
+/// pad for the stream to be linked to (what a new webrtcbin pad needs).
+pub fn add_running_chain(
+    pipeline: &gst::Pipeline,
+    chain: &[gst::Element],
+) -> Result<gst::Pad, String> {
+    pipeline.add_many(chain).map_err(|e| e.to_string())?;
+    gst::Element::link_many(chain).map_err(|e| e.to_string())?;
+    for element in chain {
+        element
+            .sync_state_with_parent()
+            .map_err(|e| e.to_string())?;
+    }
+    let first = chain.first().ok_or("an empty chain")?;
+    first.static_pad("sink").ok_or_else(|| {
+        format!(
+            "{} has no sink pad",
+            first
+                .factory()
+                .map(|f| f.name().to_string())
+                .unwrap_or_default()
+        )
+    })
+}
+
 /// A GStreamer element this program needs is not installed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ElementError {

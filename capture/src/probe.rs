@@ -541,16 +541,7 @@ fn attach_decoder(
         elements::make("videoconvert").map_err(|e| e.to_string())?,
         appsink.upcast(),
     ];
-    pipeline.add_many(&chain).map_err(|e| e.to_string())?;
-    gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
-    for element in &chain {
-        element
-            .sync_state_with_parent()
-            .map_err(|e| e.to_string())?;
-    }
-    let sink_pad = chain[0]
-        .static_pad("sink")
-        .ok_or("depayloader has no sink pad")?;
+    let sink_pad = elements::add_running_chain(pipeline, &chain)?;
     sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buffer) = info.buffer() {
             packet_arrived(&latency, buffer, extension_id, SystemTime::now());

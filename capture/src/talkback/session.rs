@@ -174,16 +174,7 @@ fn play_into_slot(
         caps,
         sink,
     ];
-    pipeline.add_many(&chain).map_err(|e| e.to_string())?;
-    gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
-    for element in &chain {
-        element
-            .sync_state_with_parent()
-            .map_err(|e| e.to_string())?;
-    }
-    let sink_pad = chain[0]
-        .static_pad("sink")
-        .ok_or("the depayloader has no sink pad")?;
+    let sink_pad = elements::add_running_chain(pipeline, &chain)?;
     pad.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
     tracing::debug!(slot, "a specialist's voice plays into its slot");
     Ok(())

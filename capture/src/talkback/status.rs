@@ -153,4 +153,36 @@ mod tests {
         assert_eq!(json["slots"][0]["level_db"], -20.0);
         assert_eq!(json["slots"][0]["active"], true);
     }
+
+    #[tokio::test]
+    async fn the_merged_status_carries_both_and_follows_each() {
+        let (status_tx, status_rx) = watch::channel(Status::default());
+        let (talkback_tx, talkback_rx) = watch::channel(TalkbackStatus::default());
+        let mut merged = merged(status_rx, talkback_rx);
+        status_tx.send_modify(|s| s.video.fps = 30.0);
+        let seen = merged
+            .wait_for(|s| s.video.fps == 30.0)
+            .await
+            .unwrap()
+            .clone();
+        assert_eq!(seen.talkback.state, TalkbackState::Off);
+        talkback_tx.send_replace(TalkbackStatus {
+            state: TalkbackState::Connected,
+            volume_percent: 150,
+            ..TalkbackStatus::default()
+        });
+        let seen = merged
+            .wait_for(|s| s.talkback.state == TalkbackState::Connected)
+            .await
+            .unwrap()
+            .clone();
+        assert_eq!(seen.video.fps, 30.0);
+        assert!(
+            seen.line().ends_with("| talk-back: quiet, volume 150 %"),
+            "{}",
+            seen.line()
+        );
+        let json = serde_json::to_value(&seen).unwrap();
+        assert_eq!(json["talkback"]["state"], "connected");
+    }
 }
