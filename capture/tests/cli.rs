@@ -22,6 +22,8 @@ fn capture() -> Command {
     cmd.env("SAMSYN_LOG", "info");
     // These tests stand up a WHIP endpoint, not a gateway: no room events.
     cmd.env("SAMSYN_CONSULTATION", "false");
+    // A bare WHIP endpoint has no talk-back to receive from.
+    cmd.env("SAMSYN_TALKBACK__ENABLED", "false");
     cmd
 }
 
@@ -58,6 +60,9 @@ fn help_lists_the_flags() {
         "--bitrate-kbps",
         "--ice-address",
         "--print-config",
+        "--no-talkback",
+        "--speaker",
+        "--talkback-volume",
     ] {
         assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
     }

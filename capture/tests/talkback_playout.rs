@@ -89,11 +89,18 @@ fn two_speakers_are_heard_in_the_mix_and_an_unused_slot_stays_silent() {
 
     let _berg = Speaker_::speak(&playout.slot_channel(0), 440.0);
     let _lie = Speaker_::speak(&playout.slot_channel(1), 660.0);
+    // The meters average over a second, so each rises to its full level
+    // within about that; the mix of two equal, unrelated tones settles
+    // about 3 dB above each.
     let (heard, after) = wait_levels(
         &playout,
         Duration::from_secs(5),
-        "both speakers heard over a full second",
-        |l| l.slots_db[0] > SPEECH_LIKE_DB - 1.5 && l.slots_db[1] > SPEECH_LIKE_DB - 1.5,
+        "both speakers and the mix at full level",
+        |l| {
+            l.slots_db[0] > SPEECH_LIKE_DB - 1.0
+                && l.slots_db[1] > SPEECH_LIKE_DB - 1.0
+                && l.mix_db > SPEECH_LIKE_DB + 1.5
+        },
     );
     println!(
         "both slots at full level {:.0} ms after the speakers started; levels: {heard:?}",
@@ -101,11 +108,7 @@ fn two_speakers_are_heard_in_the_mix_and_an_unused_slot_stays_silent() {
     );
     assert!(heard.active(0) && heard.active(1));
     assert_eq!(heard.hearing(), 2);
-    // Two uncorrelated tones of equal level: the mix is about 3 dB above each.
-    assert!(
-        heard.mix_db > SPEECH_LIKE_DB && heard.mix_db < SPEECH_LIKE_DB + 6.0,
-        "{heard:?}"
-    );
+    assert!(heard.mix_db < SPEECH_LIKE_DB + 6.0, "{heard:?}");
     assert!(heard.slots_db[2] <= -90.0 && !heard.active(2), "{heard:?}");
     assert!(heard.slots_db[3] <= -90.0, "{heard:?}");
 }

@@ -420,6 +420,8 @@ impl LoadTest<'_> {
                         // Load on the media path only: many daemons from one
                         // address would spend the rate limit on room events.
                         "--no-consultation",
+                        // The camera's fan-out is measured, not talk-back.
+                        "--no-talkback",
                     ])
                     .args(["--bitrate-kbps", &self.args.bitrate_kbps.to_string()])
                     .args(&self.args.capture_arg)
