@@ -1,6 +1,6 @@
 //! A real webrtcbin on the far side, standing in for the gateway in tests
 //! that move media on loopback: it answers an offer, and either decodes what
-//! it receives or sends a test stream.
+//! it receives or sends a test stream (video, or a voice on talk-back).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -143,6 +143,67 @@ impl Peer {
             pay.static_pad("src").unwrap().current_caps()
         })
         .expect("the sender produces RTP");
+        let answer = answer(&webrtcbin, offer);
+        (
+            Self {
+                pipeline,
+                webrtcbin,
+                received: Arc::default(),
+                decoder_sink: Arc::default(),
+            },
+            answer,
+        )
+    }
+
+    /// A specialist speaking (a tone, Opus) on m-line `slot` of a
+    /// talk-back offer, as the gateway forwards one; the other m-lines
+    /// carry nothing.
+    pub fn speaker(offer: &str, slot: u32) -> (Self, String) {
+        let webrtcbin = samsyn_capture::webrtc::new_webrtcbin("peer", &loopback()).unwrap();
+        let pipeline = gst::Pipeline::with_name("peer-speaker");
+        let voice = gst::parse::bin_from_description(
+            "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 ! audioconvert ! \
+             audioresample ! opusenc ! rtpopuspay pt=111",
+            true,
+        )
+        .unwrap();
+        pipeline
+            .add_many([voice.upcast_ref::<gst::Element>(), &webrtcbin])
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        // Transceivers added before the offer is applied take its m-lines
+        // in order: one per m-line up to the slot's, only that one sending.
+        for mline in 0..=slot {
+            use gst_webrtc::WebRTCRTPTransceiverDirection as Direction;
+            let pad = webrtcbin.request_pad_simple("sink_%u").unwrap();
+            let transceiver = pad.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+            // The payloader's own caps (not the daemon's offer, which asks
+            // for in-band FEC): with preferences its caps do not match,
+            // webrtcbin leaves `a=ssrc` out of the answer, and the daemon
+            // could not tell which m-line the packets belong to.
+            transceiver.set_property(
+                "codec-preferences",
+                gst::Caps::builder("application/x-rtp")
+                    .field("media", "audio")
+                    .field("encoding-name", "OPUS")
+                    .field("payload", 111i32)
+                    .field("clock-rate", 48_000i32)
+                    .field("encoding-params", "2")
+                    .build(),
+            );
+            if mline == slot {
+                transceiver.set_direction(Direction::Sendonly);
+                voice.static_pad("src").unwrap().link(&pad).unwrap();
+            } else {
+                transceiver.set_direction(Direction::Inactive);
+            }
+        }
+        // The answer announces the stream's SSRC only once its caps are
+        // known (as for the video sender).
+        super::wait_until(Duration::from_secs(5), || {
+            voice.static_pad("src").unwrap().current_caps()
+        })
+        .expect("the speaker produces RTP");
         let answer = answer(&webrtcbin, offer);
         (
             Self {
