@@ -139,20 +139,7 @@ impl Peer {
         let sink = webrtcbin.request_pad_simple("sink_%u").unwrap();
         pay.static_pad("src").unwrap().link(&sink).unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
-        super::wait_until(Duration::from_secs(5), || {
-            pay.static_pad("src").unwrap().current_caps()
-        })
-        .expect("the sender produces RTP");
-        let answer = answer(&webrtcbin, offer);
-        (
-            Self {
-                pipeline,
-                webrtcbin,
-                received: Arc::default(),
-                decoder_sink: Arc::default(),
-            },
-            answer,
-        )
+        Self::sending(pipeline, webrtcbin, &pay.static_pad("src").unwrap(), offer)
     }
 
     /// A specialist speaking (a tone, Opus) on m-line `slot` of a
@@ -198,12 +185,25 @@ impl Peer {
                 transceiver.set_direction(Direction::Inactive);
             }
         }
-        // The answer announces the stream's SSRC only once its caps are
-        // known (as for the video sender).
-        super::wait_until(Duration::from_secs(5), || {
-            voice.static_pad("src").unwrap().current_caps()
-        })
-        .expect("the speaker produces RTP");
+        Self::sending(
+            pipeline,
+            webrtcbin,
+            &voice.static_pad("src").unwrap(),
+            offer,
+        )
+    }
+
+    /// Answers `offer` once the stream from `rtp` has its caps: only then
+    /// does the answer announce the stream's SSRC, by which the other end
+    /// tells which m-line its packets belong to.
+    fn sending(
+        pipeline: gst::Pipeline,
+        webrtcbin: gst::Element,
+        rtp: &gst::Pad,
+        offer: &str,
+    ) -> (Self, String) {
+        super::wait_until(Duration::from_secs(5), || rtp.current_caps())
+            .expect("the sender produces RTP");
         let answer = answer(&webrtcbin, offer);
         (
             Self {
