@@ -51,6 +51,19 @@ impl Console {
                     Vec::new()
                 }
             }
+            ServerMessage::Speaking { id, speaking } => {
+                let Some(participant) = self.participants.get_mut(id) else {
+                    return Vec::new();
+                };
+                participant.speaking = *speaking;
+                // Only the start is news: a line per pause would bury the chat.
+                if *speaking {
+                    let who = display_name(participant.name.as_deref(), participant.role);
+                    vec![format!("{who} is speaking")]
+                } else {
+                    Vec::new()
+                }
+            }
             ServerMessage::Chat { from, text, .. } => {
                 vec![format!("chat: {}: {text}", self.who(from))]
             }
@@ -147,7 +160,38 @@ mod tests {
             sockets: 1,
             media,
             quality: None,
+            speaking: false,
         }
+    }
+
+    #[test]
+    fn a_speaker_is_named_when_they_start() {
+        let mut console = Console::default();
+        console.apply(&ServerMessage::Welcome {
+            you: "cam".into(),
+            room: "r".into(),
+            participants: vec![view(
+                "berg",
+                Role::Specialist,
+                Some("Dr. Berg"),
+                MediaState::Connected,
+            )],
+        });
+        let start = ServerMessage::Speaking {
+            id: "berg".into(),
+            speaking: true,
+        };
+        assert_eq!(console.apply(&start), ["Dr. Berg is speaking"]);
+        let stop = ServerMessage::Speaking {
+            id: "berg".into(),
+            speaking: false,
+        };
+        assert!(console.apply(&stop).is_empty());
+        let unknown = ServerMessage::Speaking {
+            id: "nobody".into(),
+            speaking: true,
+        };
+        assert!(console.apply(&unknown).is_empty());
     }
 
     #[test]

@@ -113,6 +113,15 @@ impl AppState {
                 MediaEvent::Ended { session, reason } => {
                     self.session_ended(&session, reason);
                 }
+                MediaEvent::Speaking { session, speaking } => {
+                    if let Some(participant) = self.participants.get(&session) {
+                        self.events.set_speaking(
+                            &participant.room,
+                            &participant.token_id,
+                            speaking,
+                        );
+                    }
+                }
                 MediaEvent::RoomTraffic {
                     room,
                     bytes_from_camera,

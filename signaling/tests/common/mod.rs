@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use samsyn_signaling::media::{
-    LinkReport, MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
+    LinkReport, Listener, MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId,
+    SessionKind,
 };
 use samsyn_signaling::server::{ServeOptions, serve};
 use samsyn_signaling::tls::ServerTls;
@@ -55,6 +56,7 @@ pub enum Call {
     },
     View {
         room: String,
+        listener: Listener,
         offer: String,
     },
     Patch {
@@ -103,10 +105,16 @@ impl MediaPlane for RecordingMedia {
         })
     }
 
-    fn view<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer> {
+    fn view<'a>(
+        &'a self,
+        room: &'a str,
+        listener: Listener,
+        offer_sdp: String,
+    ) -> MediaFuture<'a, SessionAnswer> {
         Box::pin(async move {
             self.record(Call::View {
                 room: room.into(),
+                listener,
                 offer: offer_sdp,
             });
             match room {
