@@ -22,6 +22,7 @@ pub const PAGE: PageAssets = PageAssets {
     viewer_css: include_str!("../web/viewer.css"),
     consultation_js: include_str!("../web/consultation.js"),
     consultation_css: include_str!("../web/consultation.css"),
+    talkback_js: include_str!("../web/talkback.js"),
 };
 
 /// How often rooms that expired or were ended from the command line are

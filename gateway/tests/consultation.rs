@@ -141,7 +141,13 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
         .arg(dir.join("consultation.mjs"))
         .args(["--url", &links[0], "--url", &links[1]])
         .args(["--expect-name", NAMES[0], "--expect-name", NAMES[1]])
-        .args(["--camera-chat", CAMERA_CHAT, "--timeout-ms", "40000"])
+        .args([
+            "--camera-chat",
+            CAMERA_CHAT,
+            "--timeout-ms",
+            "40000",
+            "--talk",
+        ])
         .arg("--screenshot-prefix")
         .arg(&screenshots)
         .stdout(Stdio::piped())
@@ -172,6 +178,11 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
         );
         assert!(text.contains("camera live"), "{text}");
     }
+
+    // Both pages speak (fake microphones) and hear each other, each listing
+    // the other as speaking.
+    let talking = next_json();
+    assert_eq!(talking["event"], "talking", "{talking}");
     nurse.type_line(CAMERA_CHAT);
 
     let result = next_json();

@@ -35,6 +35,8 @@ pub struct PageAssets {
     /// The consultation panel: participants and chat over the room events.
     pub consultation_js: &'static str,
     pub consultation_css: &'static str,
+    /// Talk-back: the page's microphone and the other speakers.
+    pub talkback_js: &'static str,
 }
 
 /// Why signaling could not start.

@@ -39,6 +39,7 @@ pub const PAGES: PageAssets = PageAssets {
     viewer_css: "body { margin: 0 }",
     consultation_js: "console.log('consultation');",
     consultation_css: ".consultation { margin: 0 }",
+    talkback_js: "console.log('talkback');",
 };
 
 /// Rooms and sessions that make the media plane refuse.
