@@ -105,6 +105,9 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         shutdown_signal().await;
         // Room events sockets would otherwise hold the shutdown for its grace.
         closing.events.close_all();
+        closing
+            .consultations
+            .finish_all(samsyn_signaling::unix_now());
     };
     serve_http(
         listener,

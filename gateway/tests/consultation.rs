@@ -359,3 +359,33 @@ fn a_finished_consultation_is_in_the_report_without_personal_data() {
         "no token in the log"
     );
 }
+
+#[test]
+fn a_consultation_running_when_the_gateway_stops_is_logged_as_such() {
+    if !netns::isolate("a_consultation_running_when_the_gateway_stops_is_logged_as_such") {
+        return;
+    }
+    gstreamer::init().expect("GStreamer initialises");
+    let mut gateway = Gateway::start(GATEWAY_IP);
+    let invite = gateway.create_labelled_room("Home visit, district north");
+    let camera = Capture::test_source(&gateway, &invite, 640, 360);
+    runtime().block_on(async {
+        let mut viewer = start_viewer(&invite).await;
+        viewer
+            .wait_frames(10, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|err| panic!("the viewer decodes the camera: {err}"));
+        // The gateway stops (an update, a reboot) in mid-consultation.
+        gateway.stop();
+    });
+    drop(camera);
+    let json = gateway.report(&["--room", &invite.room, "--format", "json"]);
+    let records: Vec<serde_json::Value> = serde_json::from_str(&json).expect("a JSON array");
+    println!("report: {records:#?}");
+    assert_eq!(records.len(), 1, "the running consultation was logged");
+    assert_eq!(records[0]["ended_by"], "gateway stopped");
+    assert_eq!(
+        records[0]["participants"],
+        serde_json::json!({"publisher": 1, "specialist": 1, "observer": 0})
+    );
+}
