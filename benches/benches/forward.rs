@@ -99,7 +99,7 @@ impl Fanout {
                 max_viewers_per_room: viewers,
                 connect_timeout: Duration::from_secs(30),
                 // The gateway's default (`sfu.retransmit_buffer_packets`).
-                retransmit_buffer_packets: 1024,
+                retransmit_buffer_packets: 512,
                 // The gateway's default (`sfu.viewer_floor_kbps`).
                 viewer_floor_bps: 500_000,
             },

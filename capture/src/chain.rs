@@ -25,7 +25,7 @@ use crate::latency::frames::Point;
 use crate::latency::ladder::Rung;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{SettingsError, VideoCodec, VideoSettings};
-use crate::source::{self, SourceError, SourceOutput, SourceSpec, leaky_queue};
+use crate::source::{self, FullSizeFrames, SourceError, SourceOutput, SourceSpec, leaky_queue};
 
 /// Source plus encoder, as one bin with a ghost `src` pad of encoded video.
 #[derive(Debug)]
@@ -42,6 +42,8 @@ pub struct VideoChain {
     /// Changes size, rate and encoder preset while running; `None` when the
     /// camera's own H.264 is passed through (nothing to change).
     pub control: Option<EncoderControl>,
+    /// The source's newest frame at its own size (a recording's), for stills.
+    pub full_size_frames: FullSizeFrames,
 }
 
 /// The video chain could not be built.
@@ -68,15 +70,21 @@ impl VideoChain {
     /// Builds source → leaky queue → convert → encoder → parser.
     pub fn build(spec: &SourceSpec, video: &VideoSettings) -> Result<Self, ChainError> {
         video.validate()?;
-        let source = source::build(spec, video, video.codec == VideoCodec::H264)?;
+        let full_size_frames = FullSizeFrames::default();
+        let source = source::build(
+            spec,
+            video,
+            video.codec == VideoCodec::H264,
+            &full_size_frames,
+        )?;
         // A raw source survives an unplugged camera (a slate stands in until
         // it is back); rebuilt sources always deliver raw frames.
         let source = {
-            let (spec, video) = (spec.clone(), *video);
+            let (spec, video, frames) = (spec.clone(), *video, full_size_frames.clone());
             source::supervise(
                 source,
                 &video,
-                Box::new(move || source::build(&spec, &video, false)),
+                Box::new(move || source::build(&spec, &video, false, &frames)),
             )?
         };
 
@@ -174,6 +182,7 @@ impl VideoChain {
             codec: video.codec,
             timer,
             control,
+            full_size_frames,
         })
     }
 }

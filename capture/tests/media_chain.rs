@@ -274,3 +274,39 @@ fn file_that_is_not_video_is_reported_on_the_bus() {
         "{text}"
     );
 }
+
+#[test]
+fn a_photo_of_a_recording_is_the_frame_on_screen_at_the_recordings_own_size() {
+    use samsyn_capture::consultation::still::{self, StillSource};
+    common::init();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("visit.mp4");
+    common::make_h264_file(&path, 60, 1280, 720, 30);
+    let spec = SourceSpec::File(path);
+    let chain = VideoChain::build(&spec, &small(VideoCodec::H264)).expect("video chain builds");
+    let pipeline = gst::Pipeline::new();
+    let sink = gst_app::AppSink::builder().sync(false).build();
+    pipeline
+        .add_many([chain.bin.upcast_ref::<gst::Element>(), sink.upcast_ref()])
+        .unwrap();
+    chain.bin.link(&sink).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let stream = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(10))
+        .expect("the stream runs");
+
+    let photo = still::take(&StillSource::for_source(&spec, &chain.full_size_frames));
+    let streaming = sink.try_pull_sample(gst::ClockTime::from_seconds(5));
+    let _ = pipeline.set_state(gst::State::Null);
+
+    let photo = photo.expect("a photo of the recording");
+    assert_eq!((photo.width, photo.height), (1280, 720));
+    assert_eq!(&photo.jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+    let stream_caps = stream.caps().unwrap().structure(0).unwrap().to_owned();
+    assert_eq!(
+        stream_caps.get::<i32>("width").unwrap(),
+        320,
+        "{stream_caps}"
+    );
+    assert!(streaming.is_some(), "the stream goes on after the photo");
+}

@@ -102,7 +102,10 @@ pub struct SfuConfig {
     /// Minimum time between keyframe requests (PLI) forwarded to the publisher;
     /// every joining viewer wants one, and the nurse's uplink pays for each.
     pub pli_throttle_ms: u64,
-    /// How many recent packets per stream are kept to answer NACKs.
+    /// How many recent packets per stream are kept to answer NACKs. 512 is
+    /// about 2 s of a 2.5 Mbit/s stream: a resend arriving later than that
+    /// is too late for a live picture, and each packet kept costs memory per
+    /// viewer (the buffer is allocated when the viewer joins).
     pub retransmit_buffer_packets: usize,
     /// The camera is never asked to send less than this for the sake of one
     /// slow viewer (kbit/s): the slowest viewer decides the room's bitrate,
@@ -192,7 +195,7 @@ impl Default for SfuConfig {
     fn default() -> Self {
         SfuConfig {
             pli_throttle_ms: 500,
-            retransmit_buffer_packets: 1024,
+            retransmit_buffer_packets: 512,
             viewer_floor_kbps: 500,
         }
     }

@@ -38,7 +38,7 @@ fn defaults_without_file_env_or_flags() {
         assert!(gateway.media.addresses.is_empty());
         assert!(gateway.media.public_addresses.is_empty());
         assert_eq!(gateway.sfu.pli_throttle_ms, 500);
-        assert_eq!(gateway.sfu.retransmit_buffer_packets, 1024);
+        assert_eq!(gateway.sfu.retransmit_buffer_packets, 512);
         assert_eq!(gateway.limits.max_sdp_bytes, 65536);
         assert_eq!(gateway.limits.max_viewers_per_room, 50);
         assert_eq!(gateway.tokens.ttl_hours, 12);
@@ -145,7 +145,7 @@ fn file_overrides_defaults() {
             "https://wound.example.org/"
         );
         // Untouched keys keep their defaults, also inside a table the file names.
-        assert_eq!(config.sfu.retransmit_buffer_packets, 1024);
+        assert_eq!(config.sfu.retransmit_buffer_packets, 512);
         assert_eq!(config.data_dir, PathBuf::from("samsyn-data"));
         assert_eq!(config.limits, GatewayConfig::default().limits);
         Ok(())

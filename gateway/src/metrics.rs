@@ -73,6 +73,8 @@ pub struct GatewayMetrics {
     keyframe_requests_received: Counter,
     keyframe_requests_sent: Counter,
     connection_test_packets: Counter,
+    talkback_packets: Counter,
+    talkback_without_slot: Counter,
     bitrate_in: Gauge<f64, AtomicU64>,
     bitrate_out: Gauge<f64, AtomicU64>,
     keyframe_wait: Histogram,
@@ -107,6 +109,8 @@ impl GatewayMetrics {
             keyframe_requests_received: Counter::default(),
             keyframe_requests_sent: Counter::default(),
             connection_test_packets: Counter::default(),
+            talkback_packets: Counter::default(),
+            talkback_without_slot: Counter::default(),
             bitrate_in: Gauge::default(),
             bitrate_out: Gauge::default(),
             // 10 ms … 20 s.
@@ -183,6 +187,16 @@ impl GatewayMetrics {
             "samsyn_keyframe_requests_sent",
             "Keyframe requests (PLI) sent to cameras, after throttling",
             m.keyframe_requests_sent.clone(),
+        );
+        r.register(
+            "samsyn_talkback_received_packets",
+            "Talk-back packets from specialists' microphones",
+            m.talkback_packets.clone(),
+        );
+        r.register(
+            "samsyn_talkback_without_slot_packets",
+            "Talk-back packets a listener had no free audio m-line for (more speakers at once than it offered)",
+            m.talkback_without_slot.clone(),
         );
         r.register(
             "samsyn_connection_test_rtp_received_packets",
@@ -337,6 +351,13 @@ impl MetricsUpdater {
         metrics.connection_test_packets.inc_by(delta(
             stats.connection_test_rtp_in,
             last.connection_test_rtp_in,
+        ));
+        metrics
+            .talkback_packets
+            .inc_by(delta(stats.talkback_in, last.talkback_in));
+        metrics.talkback_without_slot.inc_by(delta(
+            stats.talkback_without_slot,
+            last.talkback_without_slot,
         ));
         for timing in timings {
             match timing {

@@ -22,6 +22,7 @@ pub const PAGE: PageAssets = PageAssets {
     viewer_css: include_str!("../web/viewer.css"),
     consultation_js: include_str!("../web/consultation.js"),
     consultation_css: include_str!("../web/consultation.css"),
+    talkback_js: include_str!("../web/talkback.js"),
 };
 
 /// How often rooms that expired or were ended from the command line are
@@ -104,6 +105,9 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         shutdown_signal().await;
         // Room events sockets would otherwise hold the shutdown for its grace.
         closing.events.close_all();
+        closing
+            .consultations
+            .finish_all(samsyn_signaling::unix_now());
     };
     serve_http(
         listener,

@@ -141,7 +141,13 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
         .arg(dir.join("consultation.mjs"))
         .args(["--url", &links[0], "--url", &links[1]])
         .args(["--expect-name", NAMES[0], "--expect-name", NAMES[1]])
-        .args(["--camera-chat", CAMERA_CHAT, "--timeout-ms", "40000"])
+        .args([
+            "--camera-chat",
+            CAMERA_CHAT,
+            "--timeout-ms",
+            "40000",
+            "--talk",
+        ])
         .arg("--screenshot-prefix")
         .arg(&screenshots)
         .stdout(Stdio::piped())
@@ -172,6 +178,11 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
         );
         assert!(text.contains("camera live"), "{text}");
     }
+
+    // Both pages speak (fake microphones) and hear each other, each listing
+    // the other as speaking.
+    let talking = next_json();
+    assert_eq!(talking["event"], "talking", "{talking}");
     nurse.type_line(CAMERA_CHAT);
 
     let result = next_json();
@@ -346,5 +357,35 @@ fn a_finished_consultation_is_in_the_report_without_personal_data() {
     assert!(
         !log.contains(&invite.publisher_token),
         "no token in the log"
+    );
+}
+
+#[test]
+fn a_consultation_running_when_the_gateway_stops_is_logged_as_such() {
+    if !netns::isolate("a_consultation_running_when_the_gateway_stops_is_logged_as_such") {
+        return;
+    }
+    gstreamer::init().expect("GStreamer initialises");
+    let mut gateway = Gateway::start(GATEWAY_IP);
+    let invite = gateway.create_labelled_room("Home visit, district north");
+    let camera = Capture::test_source(&gateway, &invite, 640, 360);
+    runtime().block_on(async {
+        let mut viewer = start_viewer(&invite).await;
+        viewer
+            .wait_frames(10, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|err| panic!("the viewer decodes the camera: {err}"));
+        // The gateway stops (an update, a reboot) in mid-consultation.
+        gateway.stop();
+    });
+    drop(camera);
+    let json = gateway.report(&["--room", &invite.room, "--format", "json"]);
+    let records: Vec<serde_json::Value> = serde_json::from_str(&json).expect("a JSON array");
+    println!("report: {records:#?}");
+    assert_eq!(records.len(), 1, "the running consultation was logged");
+    assert_eq!(records[0]["ended_by"], "gateway stopped");
+    assert_eq!(
+        records[0]["participants"],
+        serde_json::json!({"publisher": 1, "specialist": 1, "observer": 0})
     );
 }

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use samsyn_gateway::media::peer::LocalCandidates;
 use samsyn_gateway::media::sfu::{Sfu, SfuSettings};
-use samsyn_signaling::media::SessionKind;
+use samsyn_signaling::media::{Listener, SessionKind};
 
 const WHIP_OFFER: &str = include_str!("data/offers/webrtcbin-whip.sdp");
 const WHEP_OFFER: &str = include_str!("data/offers/chromium-whep.sdp");
@@ -200,7 +200,7 @@ fn mutated_whep_offers_are_answered_or_refused_never_a_panic() {
             sfu.publish(now, "room", WHIP_OFFER.to_owned())
                 .expect("the real camera offer is accepted");
             let offer = mutate(WHEP_OFFER, &mutations);
-            let ok = sfu.view(now, "room", offer).is_ok();
+            let ok = sfu.view(now, "room", Listener::Specialist, offer).is_ok();
             accepted.fetch_add(usize::from(ok), Ordering::Relaxed);
             let viewers = sfu.room_viewers()[0].2;
             prop_assert_eq!(viewers, usize::from(ok));
@@ -242,7 +242,7 @@ fn mangled_ice_fragments_are_applied_or_refused_never_a_panic() {
                 .publish(now, "room", WHIP_OFFER.to_owned())
                 .expect("the real camera offer is accepted");
             let viewer = sfu
-                .view(now, "room", WHEP_OFFER.to_owned())
+                .view(now, "room", Listener::Specialist, WHEP_OFFER.to_owned())
                 .expect("the real viewer offer is accepted");
             let (kind, session) = if to_camera {
                 (SessionKind::Publish, camera.session)

@@ -8,7 +8,7 @@ mod loopback;
 use std::time::Duration;
 
 use loopback::{IDR, MS, World};
-use samsyn_signaling::media::{MediaError, SessionKind};
+use samsyn_signaling::media::{Listener, MediaError, SessionKind};
 
 fn received_frames(world: &World, viewer: usize) -> usize {
     world.clients[viewer].received.len()
@@ -172,7 +172,7 @@ fn a_malformed_offer_is_refused_without_touching_other_rooms() {
     assert!(matches!(err, MediaError::BadOffer(_)), "{err:?}");
     let err = world
         .sfu
-        .view(world.now, "room-a", "v=0\r\n".into())
+        .view(world.now, "room-a", Listener::Specialist, "v=0\r\n".into())
         .unwrap_err();
     assert!(matches!(err, MediaError::BadOffer(_)), "{err:?}");
 

@@ -34,7 +34,7 @@
     state: 'connecting',
     you: null,
     role: null,
-    participants: [],   // as the gateway sends them: id, role, name, sockets, media
+    participants: [],   // as the gateway sends them: id, role, name, sockets, media, quality, speaking
     chat: [],           // { from: {id, role, name}, text, sent_at_ms, seq }
     photos: [],         // { id, width, height, bytes, captured_at_ms, type, naturalWidth, naturalHeight }
     errors: [],         // { error, message } refusals of what this page sent
@@ -126,13 +126,14 @@
       const media = (MEDIA_WORDS[p.role === 'publisher' ? 'publisher' : 'other'])[p.media] || p.media;
       const item = el('li', { className: 'participant' }, [
         el('span', { className: 'participant-name', textContent: nameOf(p) + (p.id === state.you ? ' (you)' : '') }),
-        el('span', { className: 'participant-role', textContent: ROLE_WORDS[p.role] || p.role }),
+        el('span', { className: 'participant-role', textContent: (p.speaking ? 'speaking · ' : '') + (ROLE_WORDS[p.role] || p.role) }),
         el('span', { className: 'participant-media', textContent: media + qualityText(p.quality) }),
       ]);
       item.dataset.id = p.id;
       item.dataset.quality = p.quality ? p.quality.level : '';
       item.dataset.role = p.role;
       item.dataset.media = p.media;
+      item.dataset.speaking = p.speaking ? 'true' : 'false';
       return item;
     }));
   }
@@ -253,6 +254,14 @@
         state.participants = state.participants.filter((p) => p.id !== message.id);
         renderParticipants();
         break;
+      case 'speaking': {
+        const who = state.participants.find((p) => p.id === message.id);
+        if (who) {
+          who.speaking = message.speaking;
+          renderParticipants();
+        }
+        break;
+      }
       case 'chat':
         state.chat.push({ from: message.from, text: message.text, sent_at_ms: message.sent_at_ms, seq: message.seq });
         showChat(message);

@@ -146,6 +146,7 @@
     samsyn.stats = {};
     renderStats();
     showLatency(null, 'not connected');
+    if (window.samsynTalkback) window.samsynTalkback.reset();
   }
 
   function retryIn(ms) {
@@ -278,10 +279,19 @@
     cur = s;
 
     s.captureTimesOffered = offerCaptureTimes(pc.addTransceiver('video', { direction: 'recvonly' }));
-    pc.addTransceiver('audio', { direction: 'recvonly' });
+    // Talk-back (talkback.js): the nurse's voice, this page's microphone
+    // and the other speakers' m-lines; without it, the nurse's voice only.
+    const talkback = window.samsynTalkback;
+    s.nurseAudio = talkback
+      ? talkback.addTransceivers(pc, samsyn.roomInfo ? samsyn.roomInfo.role : null)
+      : pc.addTransceiver('audio', { direction: 'recvonly' });
 
     pc.ontrack = (ev) => {
       if (cur !== s) return;
+      if (talkback && ev.track.kind === 'audio' && ev.transceiver !== s.nurseAudio) {
+        talkback.play(ev.track, ev.receiver);
+        return;
+      }
       s.stream.addTrack(ev.track);
       if (video.srcObject !== s.stream) video.srcObject = s.stream;
       if (ev.track.kind === 'audio') {

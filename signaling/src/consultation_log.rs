@@ -15,7 +15,15 @@
 //! `<data_dir>/audit/consultations.log` (0600): the audit directory is the
 //! data the gateway is already configured to keep on disk, and with
 //! `audit.enabled = false` no consultation log is kept either. Records are
-//! small (about 400 bytes) and not rotated. `samsyn-gateway report` reads them.
+//! small (about 400 bytes): at [`ROTATE_AT_BYTES`] the file becomes
+//! `consultations.log.1` (the older ones moving up to `.5`, the oldest
+//! dropped), which is tens of thousands of consultations per file.
+//! `samsyn-gateway report` reads them all, oldest first.
+//!
+//! Consultations still running when the gateway stops are written then,
+//! `ended_by: "gateway stopped"`; their media bytes are those the media
+//! plane reported so far (it reports a room's bytes when its last session
+//! ends).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -37,6 +45,10 @@ use crate::tokens::Role;
 
 /// The log's file in the audit directory.
 pub const LOG_FILE: &str = "consultations.log";
+/// The file is rotated when a record would take it past this size.
+pub const ROTATE_AT_BYTES: u64 = 8 * 1024 * 1024;
+/// Rotated files kept: `consultations.log.1` (newest) to `.5`.
+pub const ROTATED_FILES: u32 = 5;
 /// Time after a room ended for the media plane's last report to arrive.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -98,6 +110,7 @@ pub struct QualitySummary {
 #[derive(Debug)]
 pub struct ConsultationLog {
     path: Option<PathBuf>,
+    rotate_at_bytes: u64,
     inner: Mutex<Inner>,
 }
 
@@ -130,6 +143,7 @@ impl ConsultationLog {
         let file = private_files::open_private_append(&path)?;
         Ok(Self {
             path: Some(path),
+            rotate_at_bytes: ROTATE_AT_BYTES,
             inner: Mutex::new(Inner {
                 file: Some(file),
                 running: HashMap::new(),
@@ -141,8 +155,15 @@ impl ConsultationLog {
     pub fn disabled() -> Self {
         Self {
             path: None,
+            rotate_at_bytes: ROTATE_AT_BYTES,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Rotates at `bytes` instead of [`ROTATE_AT_BYTES`] (for tests).
+    pub fn rotating_at(mut self, bytes: u64) -> Self {
+        self.rotate_at_bytes = bytes;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -249,34 +270,85 @@ impl ConsultationLog {
             })
             .map(|(room, _)| room.clone())
             .collect();
-        let mut records = Vec::new();
-        for room in over {
-            let Some(running) = inner.running.remove(&room) else {
-                continue;
-            };
-            let record = running.record(&room, now);
-            if let Some(file) = inner.file.as_mut() {
-                let mut line = serde_json::to_vec(&record).unwrap_or_default();
-                line.push(b'\n');
-                if let Err(err) = file.write_all(&line).and_then(|()| file.sync_data()) {
-                    let path = self.path.as_deref().unwrap_or(Path::new(LOG_FILE));
-                    tracing::error!(
-                        "the consultation log {} could not be written: {err}; check free space \
-                         and permissions of the data directory's audit/ folder",
-                        path.display()
-                    );
-                }
-            }
-            tracing::info!(%room, duration_secs = record.duration_secs, "consultation logged");
-            records.push(record);
+        over.into_iter()
+            .filter_map(|room| {
+                let running = inner.running.remove(&room)?;
+                Some(self.write(&mut inner, running.record(&room, now, None)))
+            })
+            .collect()
+    }
+
+    /// The gateway stops: every consultation still running is over now.
+    pub fn finish_all(&self, now: u64) -> Vec<ConsultationRecord> {
+        let mut inner = self.lock();
+        let running: Vec<(RoomId, Running)> = inner.running.drain().collect();
+        running
+            .into_iter()
+            .map(|(room, running)| {
+                let record = running.record(&room, now, Some("gateway stopped"));
+                self.write(&mut inner, record)
+            })
+            .collect()
+    }
+
+    /// Appends `record` to the file (rotating it first when it is full).
+    fn write(&self, inner: &mut Inner, record: ConsultationRecord) -> ConsultationRecord {
+        let mut line = serde_json::to_vec(&record).unwrap_or_default();
+        line.push(b'\n');
+        if let Err(err) = self.append(inner, &line) {
+            let path = self.path.as_deref().unwrap_or(Path::new(LOG_FILE));
+            tracing::error!(
+                "the consultation log {} could not be written: {err}; check free space \
+                 and permissions of the data directory's audit/ folder",
+                path.display()
+            );
         }
-        records
+        tracing::info!(room = %record.room, duration_secs = record.duration_secs, "consultation logged");
+        record
+    }
+
+    fn append(&self, inner: &mut Inner, line: &[u8]) -> std::io::Result<()> {
+        let (Some(path), Some(file)) = (self.path.as_deref(), inner.file.as_mut()) else {
+            return Ok(());
+        };
+        let size = file.metadata()?.len();
+        if size > 0 && size + line.len() as u64 > self.rotate_at_bytes {
+            rotate(path)?;
+            inner.file =
+                Some(private_files::open_private_append(path).map_err(std::io::Error::other)?);
+        }
+        let file = inner.file.as_mut().expect("opened above");
+        file.write_all(line)?;
+        file.sync_data()
     }
 }
 
+/// `consultations.log` → `.1`, `.1` → `.2`, …; the oldest goes.
+fn rotate(path: &Path) -> std::io::Result<()> {
+    for n in (1..ROTATED_FILES).rev() {
+        let from = rotated_path(path, n);
+        if from.exists() {
+            std::fs::rename(&from, rotated_path(path, n + 1))?;
+        }
+    }
+    std::fs::rename(path, rotated_path(path, 1))
+}
+
+fn rotated_path(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
 impl Running {
-    fn record(self, room: &RoomId, now: u64) -> ConsultationRecord {
-        let ended = self.empty_since.unwrap_or(now).max(self.started_at);
+    /// The record of this consultation, over at `now` (or when the last
+    /// one left); `ended_by` when something other than the room says why.
+    fn record(self, room: &RoomId, now: u64, ended_by: Option<&str>) -> ConsultationRecord {
+        let ended = match ended_by {
+            Some(_) if !self.active.is_empty() => now,
+            _ => self.empty_since.unwrap_or(now),
+        }
+        .max(self.started_at);
         let count = |role| {
             self.tokens
                 .get(&role)
@@ -295,12 +367,13 @@ impl Running {
             bytes_from_camera: self.bytes_from_camera,
             bytes_to_viewers: self.bytes_to_viewers,
             quality: self.quality,
-            ended_by: if self.room_ended {
-                "room ended"
-            } else {
-                "everyone left"
-            }
-            .to_owned(),
+            ended_by: ended_by
+                .unwrap_or(if self.room_ended {
+                    "room ended"
+                } else {
+                    "everyone left"
+                })
+                .to_owned(),
         }
     }
 }
@@ -312,21 +385,27 @@ pub fn read_log(
     data_dir: &Path,
     mut bad_line: impl FnMut(&Path, usize),
 ) -> Result<Vec<ConsultationRecord>, PathError> {
-    let path = data_dir.join(AUDIT_DIR).join(LOG_FILE);
-    let file = match File::open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(PathError::new(&path, e)),
-    };
+    let current = data_dir.join(AUDIT_DIR).join(LOG_FILE);
+    let oldest_first = (1..=ROTATED_FILES)
+        .rev()
+        .map(|n| rotated_path(&current, n))
+        .chain([current.clone()]);
     let mut records = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| PathError::new(&path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str(&line) {
-            Ok(record) => records.push(record),
-            Err(_) => bad_line(&path, n + 1),
+    for path in oldest_first {
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(PathError::new(&path, e)),
+        };
+        for (n, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| PathError::new(&path, e))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(&line) {
+                Ok(record) => records.push(record),
+                Err(_) => bad_line(&path, n + 1),
+            }
         }
     }
     Ok(records)
@@ -437,5 +516,61 @@ mod tests {
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].duration_secs, 60);
         assert_eq!(records[0].ended_by, "room ended");
+    }
+
+    #[test]
+    fn consultations_running_when_the_gateway_stops_are_logged_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ConsultationLog::open(dir.path()).unwrap();
+        let room = RoomId::parse("ward").unwrap();
+        log.session_joined(&session(&room, "c1", Role::Publisher, "cam"), 100);
+        log.session_joined(&session(&room, "v1", Role::Specialist, "berg"), 110);
+
+        let records = log.finish_all(400);
+
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].duration_secs, 300);
+        assert_eq!(records[0].ended_by, "gateway stopped");
+        assert_eq!(records[0].participants.specialist, 1);
+        assert_eq!(read_log(dir.path(), |_, _| ()).unwrap(), records);
+        assert!(log.finish_all(500).is_empty(), "written once");
+    }
+
+    #[test]
+    fn a_full_log_is_rotated_and_read_back_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        // About two records per file.
+        let log = ConsultationLog::open(dir.path()).unwrap().rotating_at(900);
+        let mut rooms = Vec::new();
+        for n in 0..14u64 {
+            let room = RoomId::parse(&format!("ward{n:02}")).unwrap();
+            log.session_joined(
+                &session(&room, &format!("c{n}"), Role::Publisher, "cam"),
+                n * 10,
+            );
+            log.room_ended(&room, n * 10 + 5);
+            log.finish(n * 10 + 8, Duration::from_secs(3600));
+            rooms.push(room.to_string());
+        }
+        let audit = dir.path().join("audit");
+        for n in 1..=ROTATED_FILES {
+            let rotated = audit.join(format!("{LOG_FILE}.{n}"));
+            assert!(rotated.exists(), "{} exists", rotated.display());
+            assert!(std::fs::metadata(&rotated).unwrap().len() <= 900);
+        }
+        assert!(
+            !audit
+                .join(format!("{LOG_FILE}.{}", ROTATED_FILES + 1))
+                .exists()
+        );
+        let read: Vec<String> =
+            read_log(dir.path(), |p, n| panic!("bad line {n} in {}", p.display()))
+                .unwrap()
+                .into_iter()
+                .map(|r| r.room)
+                .collect();
+        // The oldest went with the oldest file; the rest in order.
+        assert!(read.len() >= 10 && read.len() < 14, "{read:?}");
+        assert_eq!(read, rooms[rooms.len() - read.len()..]);
     }
 }

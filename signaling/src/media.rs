@@ -20,6 +20,32 @@ pub enum SessionKind {
     View,
 }
 
+/// Who a viewing (WHEP) session is for: it decides what the session
+/// receives and whether its audio is heard by the room.
+///
+/// Talk-back rides on WHEP: a specialist's page offers its microphone on its
+/// first audio m-line (`sendrecv`), and every further `recvonly` audio m-line
+/// is a slot in which the gateway forwards one other speaker. The nurse's
+/// daemon hears the speakers through a WHEP session of its own, made with its
+/// publisher token, whose offer holds only audio slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Listener {
+    /// A wound specialist or GP: sees the camera, hears the nurse and the
+    /// other speakers, and may speak.
+    Specialist,
+    /// A relative or student: sees and hears, is never heard.
+    Observer,
+    /// The nurse's own daemon: hears the speakers, for the headset.
+    Camera,
+}
+
+impl Listener {
+    /// Whether this listener's microphone is forwarded to the room.
+    pub fn may_speak(self) -> bool {
+        self == Listener::Specialist
+    }
+}
+
 /// Opaque identifier of one WebRTC session; the last segment of its `Location`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub String);
@@ -91,6 +117,9 @@ pub enum MediaEvent {
         session: SessionId,
         reason: EndReason,
     },
+    /// A speaker started or stopped speaking (from the audio levels their
+    /// packets carry), for the room's "who is speaking".
+    Speaking { session: SessionId, speaking: bool },
     /// A room's last session is gone: the media payload bytes it carried
     /// since its first (for the consultation log).
     RoomTraffic {
@@ -134,8 +163,14 @@ pub trait MediaPlane: Send + Sync + 'static {
     /// older one in the same room (the capture daemon reconnecting).
     fn publish<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer>;
 
-    /// Accepts a WHEP offer: one more viewer of the room's camera.
-    fn view<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer>;
+    /// Accepts a WHEP offer: one more viewer of the room's camera, or the
+    /// camera's own talk-back session (see [`Listener`]).
+    fn view<'a>(
+        &'a self,
+        room: &'a str,
+        listener: Listener,
+        offer_sdp: String,
+    ) -> MediaFuture<'a, SessionAnswer>;
 
     /// Applies a trickle-ICE or ICE-restart `application/trickle-ice-sdpfrag`.
     /// Returns `Some(answer fragment)` for an ICE restart, `None` for trickle.

@@ -153,7 +153,7 @@ async fn participants_see_each_other_with_role_and_name() {
     assert_eq!(welcome["room"], ROOM);
     assert_eq!(
         welcome["participants"],
-        json!([{"id": me, "role": "specialist", "name": "Dr. Berg", "sockets": 1, "media": "none", "quality": null}])
+        json!([{"id": me, "role": "specialist", "name": "Dr. Berg", "sockets": 1, "media": "none", "quality": null, "speaking": false}])
     );
     let first_seq = welcome["seq"].as_u64().unwrap();
 
@@ -168,7 +168,7 @@ async fn participants_see_each_other_with_role_and_name() {
     assert_eq!(joined["seq"].as_u64(), Some(first_seq + 1));
     assert_eq!(
         joined["participant"],
-        json!({"id": nurse_id, "role": "publisher", "name": null, "sockets": 1, "media": "none", "quality": null})
+        json!({"id": nurse_id, "role": "publisher", "name": null, "sockets": 1, "media": "none", "quality": null, "speaking": false})
     );
 
     drop(nurse);

@@ -65,6 +65,11 @@ async fn viewer_assets_are_served() {
             "text/css; charset=utf-8",
             PAGES.consultation_css,
         ),
+        (
+            "/r/assets/talkback.js",
+            "text/javascript; charset=utf-8",
+            PAGES.talkback_js,
+        ),
     ] {
         let response = gw.http.get(gw.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::*;
 use reqwest::StatusCode;
 use samsyn_signaling::Role;
+use samsyn_signaling::media::Listener;
 
 const ROOM: &str = "ward7abc23";
 
@@ -52,6 +53,7 @@ async fn whep_offer_creates_a_session() {
         gw.media.calls(),
         [Call::View {
             room: ROOM.into(),
+            listener: Listener::Specialist,
             offer: OFFER.into()
         }]
     );
@@ -73,14 +75,26 @@ async fn viewer_tokens_on_whip_are_403_wrong_role() {
 }
 
 #[tokio::test]
-async fn publisher_token_on_whep_is_403_wrong_role() {
+async fn whep_tells_the_media_plane_who_listens() {
     let gw = TestGateway::start().await;
-    let token = gw.token(ROOM, Role::Publisher);
-
-    let response = gw.offer(&format!("/whep/{ROOM}"), &token, OFFER).await;
-
-    assert_error(response, StatusCode::FORBIDDEN, "wrong_role").await;
-    assert!(gw.media.calls().is_empty());
+    for (role, listener) in [
+        (Role::Specialist, Listener::Specialist),
+        (Role::Observer, Listener::Observer),
+        // The camera's own WHEP session: talk-back for the nurse's headset.
+        (Role::Publisher, Listener::Camera),
+    ] {
+        let token = gw.token(ROOM, role);
+        let response = gw.offer(&format!("/whep/{ROOM}"), &token, OFFER).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{role}");
+        assert_eq!(
+            gw.media.calls().last(),
+            Some(&Call::View {
+                room: ROOM.into(),
+                listener,
+                offer: OFFER.into()
+            })
+        );
+    }
 }
 
 #[tokio::test]
@@ -277,7 +291,8 @@ async fn a_viewer_reads_its_own_link_report() {
     let camera = get(format!("/whep/{ROOM}/view-1/link"), Some(publisher))
         .await
         .unwrap();
-    assert_error(camera, StatusCode::FORBIDDEN, "wrong_role").await;
+    // The camera may hold a WHEP session (talk-back), but not this one.
+    assert_error(camera, StatusCode::NOT_FOUND, "unknown_session").await;
     // A colleague's token does not read someone else's link.
     let colleague = gw.token(ROOM, Role::Specialist);
     let other = get(format!("/whep/{ROOM}/view-1/link"), Some(colleague))

@@ -6,11 +6,18 @@
 //
 //   node consultation.mjs --url '<link of specialist 1>' --url '<link of specialist 2>' \
 //     --expect-name 'Dr. Berg' --expect-name 'Dr. Lie' --camera-chat 'Foot turned' \
-//     [--screenshot-prefix out/consultation] [--timeout-ms 30000]
+//     [--talk] [--screenshot-prefix out/consultation] [--timeout-ms 30000]
+//
+// With --talk, both pages have a fake microphone playing a tone in
+// syllables (Chromium's fake capture device), and the talk-back checks run:
+// each page hears the other and lists it as speaking, "Mute" silences a
+// page for the other and "hold to talk" (the space bar) brings it back.
 //
 // Progress goes to stdout as JSON lines, which the calling test reads:
 //   {"event":"joined", …}   both pages play and list everyone: the caller
 //                           now makes the daemon send --camera-chat
+//   {"event":"talking", …}  (--talk) both pages speak and hear each other:
+//                           the caller now checks what the daemon hears
 //   {"ok":true, …}          the end: the camera's chat reached both pages,
 //                           each page's chat reached the other page, the
 //                           photo reached both pages, and everyone's
@@ -18,6 +25,9 @@
 // The pages send "Hello from <name>" for the caller to look for at the daemon.
 // Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
 
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS } from './chromium.mjs';
 
@@ -29,7 +39,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { urls: [], names: [], cameraChat: null, screenshotPrefix: null, timeoutMs: 30000,
+  const o = { urls: [], names: [], cameraChat: null, screenshotPrefix: null, timeoutMs: 30000, talk: false,
     chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -40,6 +50,7 @@ function parseArgs(argv) {
     if (flag === '--url') o.urls.push(next());
     else if (flag === '--expect-name') o.names.push(next());
     else if (flag === '--camera-chat') o.cameraChat = next();
+    else if (flag === '--talk') o.talk = true;
     else if (flag === '--screenshot-prefix') o.screenshotPrefix = next();
     else if (flag === '--timeout-ms') o.timeoutMs = Number(next());
     else if (flag === '--chromium') o.chromium = next();
@@ -51,6 +62,31 @@ function parseArgs(argv) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A voice stand-in for the fake microphone: 10 s of a two-tone sound in
+// 250 ms syllables with short gaps, at about -12 dBFS, as 48 kHz mono WAV.
+// Syllables, not a steady tone: the browser's noise suppression learns a
+// steady tone as background noise and takes it away.
+function voiceWav() {
+  const rate = 48000;
+  const samples = rate * 10;
+  const data = Buffer.alloc(samples * 2);
+  for (let i = 0; i < samples; i++) {
+    const t = i / rate;
+    const voiced = (t % 0.33) < 0.25;
+    const v = voiced ? 0.25 * (Math.sin(2 * Math.PI * 220 * t) + Math.sin(2 * Math.PI * 330 * t)) : 0;
+    data.writeInt16LE(Math.round(v * 32767), i * 2);
+  }
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0); header.writeUInt32LE(36 + data.length, 4); header.write('WAVE', 8);
+  header.write('fmt ', 12); header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22); header.writeUInt32LE(rate, 24); header.writeUInt32LE(rate * 2, 28);
+  header.writeUInt16LE(2, 32); header.writeUInt16LE(16, 34);
+  header.write('data', 36); header.writeUInt32LE(data.length, 40);
+  const path = join(tmpdir(), `samsyn-voice-${process.pid}.wav`);
+  writeFileSync(path, Buffer.concat([header, data]));
+  return path;
+}
 const say = (line) => new Promise((r) => process.stdout.write(JSON.stringify(line) + '\n', r));
 
 // What the checks need from one page.
@@ -71,6 +107,8 @@ function readPage() {
     chatShown: [...document.querySelectorAll('#chat-log li .chat-text')].map((e) => e.textContent),
     errors: c ? c.errors : [],
     photos: c ? c.photos : [],
+    talkback: window.samsynTalkback
+      ? { mic: window.samsynTalkback.mic, speakers: window.samsynTalkback.speakers } : null,
     videoWidth: (document.querySelector('video') || {}).videoWidth || 0,
     videoHeight: (document.querySelector('video') || {}).videoHeight || 0,
     fullView: (() => {
@@ -91,7 +129,14 @@ async function main() {
   }, opt.timeoutMs * 3 + 30000);
   watchdog.unref();
 
-  const browser = await chromium.launch({ executablePath: opt.chromium, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
+  // A fake microphone, allowed without asking, or none at all.
+  const microphone = opt.talk
+    ? ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${voiceWav()}`]
+    : [];
+  const browser = await chromium.launch({
+    executablePath: opt.chromium, headless: true, args: [...CHROMIUM_ARGS, ...microphone], timeout: 30000,
+  });
   const logs = [];
   const pages = [];
   let last = [];
@@ -141,6 +186,43 @@ async function main() {
     s.videoState === 'live' && s.framesRendered >= 30 && s.consultation === 'joined' && everyoneListed(s)))) return;
   const joinedMs = Date.now() - started;
   await say({ event: 'joined', msAfterStart: joinedMs, listed: last.map((s) => s.listed.map((l) => l.text)) });
+
+  let talk = null;
+  if (opt.talk) {
+    // Each page speaks and hears the other, and lists the other as speaking.
+    const speakingName = (s, name) => s.participants.some((p) => p.name === name && p.speaking);
+    const talkStarted = Date.now();
+    // Sound plays after a click on "Unmute", as for a person.
+    for (const page of pages) await page.click('#unmute');
+    if (!await until('both pages speak and list each other as speaking', (states) => states.every((s, i) =>
+      s.talkback && s.talkback.mic === 'on' && speakingName(s, opt.names[1 - i])))) return;
+    const msToSpeaking = Date.now() - talkStarted;
+    // What each page heard from the other: sound energy on a talk-back m-line.
+    let energies = [];
+    const deadline = Date.now() + opt.timeoutMs;
+    while (Date.now() < deadline) {
+      energies = await Promise.all(pages.map((p) => p.evaluate(() => window.samsynTalkback.energies())));
+      if (energies.every((e) => e.some((x) => x > 0))) break;
+      await sleep(POLL_MS * 5);
+    }
+    if (!energies.every((e) => e.some((x) => x > 0))) return fail(`a page heard no sound from the other: ${JSON.stringify(energies)}`);
+    talk = { msToSpeaking, energies };
+    await say({ event: 'talking', ...talk });
+
+    // Mute on the first page: the second hears it stop; holding the space
+    // bar speaks again; unmuting leaves it on.
+    await pages[0].click('#mic-mute');
+    if (!await until('muting the first page stops its speech for the second', (states) =>
+      states[0].talkback.mic === 'muted' && !speakingName(states[1], opt.names[0]))) return;
+    await pages[0].locator('body').click({ position: { x: 5, y: 5 } });
+    await pages[0].keyboard.down('Space');
+    if (!await until('holding the space bar speaks while muted', (states) =>
+      states[0].talkback.mic === 'on' && speakingName(states[1], opt.names[0]))) return;
+    await pages[0].keyboard.up('Space');
+    if (!await until('letting go mutes again', (states) => states[0].talkback.mic === 'muted')) return;
+    await pages[0].click('#mic-mute');
+    if (!await until('unmuted again', (states) => states[0].talkback.mic === 'on')) return;
+  }
 
   // Each page chats through its own form, as a person would.
   for (const [i, page] of pages.entries()) {
@@ -201,6 +283,7 @@ async function main() {
     video: { width: second.videoWidth, height: second.videoHeight },
     qualities,
     listedWithQuality: last[0].listed.map((l) => l.text),
+    talk,
   });
   process.exit(0);
 }

@@ -8,7 +8,6 @@ use futures_util::{SinkExt, StreamExt};
 use samsyn_signaling::events::{
     ClientMessage, DecodeError, Envelope, ServerMessage, decode_server, encode_client,
 };
-use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -38,47 +37,6 @@ pub enum EventsError {
 impl From<DecodeError> for EventsError {
     fn from(err: DecodeError) -> Self {
         EventsError::Decode(err.message())
-    }
-}
-
-/// A message from the gateway as the daemon reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Incoming {
-    /// One of the room events of the shared message set.
-    Room(Envelope<ServerMessage>),
-    /// Who is speaking on talk-back: `{"v":1,"type":"speaking","id":…,
-    /// "speaking":true|false}`, read here until the shared message set
-    /// carries it.
-    Speaking(Speaking),
-}
-
-/// A participant started or stopped speaking.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Speaking {
-    /// The participant's id, as in the participant list.
-    pub id: String,
-    /// Whether they speak now.
-    pub speaking: bool,
-}
-
-/// Reads one text frame from the gateway.
-pub fn decode(text: &str) -> Result<Incoming, EventsError> {
-    match decode_server(text) {
-        Ok(envelope) => Ok(Incoming::Room(envelope)),
-        Err(error) => {
-            #[derive(Deserialize)]
-            struct Typed {
-                v: u32,
-                #[serde(rename = "type")]
-                kind: String,
-            }
-            match serde_json::from_str::<Typed>(text) {
-                Ok(typed) if typed.v == 1 && typed.kind == "speaking" => serde_json::from_str(text)
-                    .map(Incoming::Speaking)
-                    .map_err(|e| EventsError::Decode(e.to_string())),
-                _ => Err(error.into()),
-            }
-        }
     }
 }
 
@@ -153,19 +111,20 @@ impl GatewayEvents {
         })
         .await?;
         match self.next().await {
-            Some(Ok(Incoming::Room(Envelope {
+            Some(Ok(Envelope {
                 body: welcome @ ServerMessage::Welcome { .. },
                 ..
-            }))) => Ok(welcome),
-            Some(Ok(Incoming::Room(Envelope {
+            })) => Ok(welcome),
+            Some(Ok(Envelope {
                 body: ServerMessage::Error { error, message },
                 ..
-            }))) => Err(EventsError::Refused {
+            })) => Err(EventsError::Refused {
                 code: error,
                 message,
             }),
             Some(Ok(other)) => Err(EventsError::Decode(format!(
-                "expected welcome, got {other:?}"
+                "expected welcome, got {:?}",
+                other.body
             ))),
             Some(Err(err)) => Err(err),
             None => Err(EventsError::Socket(
@@ -175,10 +134,12 @@ impl GatewayEvents {
     }
 
     /// The next message from the gateway; `None` when the socket closed.
-    pub async fn next(&mut self) -> Option<Result<Incoming, EventsError>> {
+    pub async fn next(&mut self) -> Option<Result<Envelope<ServerMessage>, EventsError>> {
         loop {
             match self.ws.next().await? {
-                Ok(Message::Text(text)) => return Some(decode(&text)),
+                Ok(Message::Text(text)) => {
+                    return Some(decode_server(&text).map_err(EventsError::from));
+                }
                 Ok(Message::Close(_)) => return None,
                 // Pings are answered by tungstenite itself.
                 Ok(_) => {}
@@ -193,31 +154,5 @@ impl GatewayEvents {
             .send(Message::text(encode_client(message)))
             .await
             .map_err(|e| EventsError::Socket(e.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn speaking_is_read_beside_the_room_events() {
-        assert_eq!(
-            decode(r#"{"v":1,"seq":7,"type":"speaking","id":"p3","speaking":true}"#).unwrap(),
-            Incoming::Speaking(Speaking {
-                id: "p3".into(),
-                speaking: true
-            })
-        );
-        assert!(matches!(
-            decode(r#"{"v":1,"seq":8,"type":"left","id":"p3"}"#).unwrap(),
-            Incoming::Room(Envelope {
-                body: ServerMessage::Left { .. },
-                ..
-            })
-        ));
-        // A malformed speaking event, or another unknown type, is still an error.
-        assert!(decode(r#"{"v":1,"type":"speaking","id":"p3"}"#).is_err());
-        assert!(decode(r#"{"v":1,"type":"dancing"}"#).is_err());
     }
 }

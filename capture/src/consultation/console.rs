@@ -1,7 +1,7 @@
 //! What the nurse's terminal shows of the consultation: who is in it and
 //! the chat, one plain line each on standard output (logs go to stderr).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use samsyn_signaling::Role;
@@ -12,8 +12,6 @@ use samsyn_signaling::events::{MediaState, ParticipantView, QualityLevel, Sender
 pub struct Console {
     you: String,
     participants: BTreeMap<String, ParticipantView>,
-    /// Who is speaking on talk-back now.
-    speaking: BTreeSet<String>,
 }
 
 impl Console {
@@ -24,7 +22,6 @@ impl Console {
                 you, participants, ..
             } => {
                 self.you.clone_from(you);
-                self.speaking.clear();
                 self.participants = participants
                     .iter()
                     .map(|p| (p.id.clone(), p.clone()))
@@ -48,9 +45,21 @@ impl Console {
                 }
             }
             ServerMessage::Left { id } => {
-                self.speaking.remove(id);
                 if self.participants.remove(id).is_some() {
                     vec![self.list_line()]
+                } else {
+                    Vec::new()
+                }
+            }
+            ServerMessage::Speaking { id, speaking } => {
+                let Some(participant) = self.participants.get_mut(id) else {
+                    return Vec::new();
+                };
+                participant.speaking = *speaking;
+                // Only the start is news: a line per pause would bury the chat.
+                if *speaking {
+                    let who = display_name(participant.name.as_deref(), participant.role);
+                    vec![format!("{who} is speaking")]
                 } else {
                     Vec::new()
                 }
@@ -66,23 +75,6 @@ impl Console {
             ServerMessage::RoomEnded {} => vec!["the consultation has ended".to_owned()],
             ServerMessage::Error { message, .. } => vec![format!("not sent: {message}")],
         }
-    }
-
-    /// A participant started or stopped speaking on talk-back: "Dr. Berg
-    /// is speaking" when they start (the list marks them while they do).
-    pub fn speaking(&mut self, id: &str, speaking: bool) -> Vec<String> {
-        if !speaking {
-            self.speaking.remove(id);
-            return Vec::new();
-        }
-        if !self.speaking.insert(id.to_owned()) {
-            return Vec::new();
-        }
-        let name = self.participants.get(id).map_or_else(
-            || "a specialist".to_owned(),
-            |p| display_name(p.name.as_deref(), p.role),
-        );
-        vec![format!("{name} is speaking")]
     }
 
     /// `in the consultation: Dr. Berg (specialist, watching), this camera (publisher, sending)`
@@ -102,11 +94,7 @@ impl Console {
                     Some(QualityLevel::Poor) => ", poor connection",
                     None => "",
                 };
-                let speaking = if self.speaking.contains(&p.id) {
-                    ", speaking"
-                } else {
-                    ""
-                };
+                let speaking = if p.speaking { ", speaking" } else { "" };
                 format!(
                     "{name} ({}, {}{quality}{speaking})",
                     p.role,
@@ -173,7 +161,47 @@ mod tests {
             sockets: 1,
             media,
             quality: None,
+            speaking: false,
         }
+    }
+
+    #[test]
+    fn a_speaker_is_named_when_they_start() {
+        let mut console = Console::default();
+        console.apply(&ServerMessage::Welcome {
+            you: "cam".into(),
+            room: "r".into(),
+            participants: vec![view(
+                "berg",
+                Role::Specialist,
+                Some("Dr. Berg"),
+                MediaState::Connected,
+            )],
+        });
+        let start = ServerMessage::Speaking {
+            id: "berg".into(),
+            speaking: true,
+        };
+        assert_eq!(console.apply(&start), ["Dr. Berg is speaking"]);
+        // The list marks them while they speak.
+        assert_eq!(
+            console.list_line(),
+            "in the consultation: Dr. Berg (specialist, watching, speaking)"
+        );
+        let stop = ServerMessage::Speaking {
+            id: "berg".into(),
+            speaking: false,
+        };
+        assert!(console.apply(&stop).is_empty());
+        assert_eq!(
+            console.list_line(),
+            "in the consultation: Dr. Berg (specialist, watching)"
+        );
+        let unknown = ServerMessage::Speaking {
+            id: "nobody".into(),
+            speaking: true,
+        };
+        assert!(console.apply(&unknown).is_empty());
     }
 
     #[test]
@@ -222,37 +250,6 @@ mod tests {
             [
                 "in the consultation: Dr. Berg (specialist, watching), this camera (publisher, sending)"
             ]
-        );
-    }
-
-    #[test]
-    fn who_is_speaking_is_told_once_and_marked_in_the_list() {
-        let mut console = Console::default();
-        console.apply(&ServerMessage::Welcome {
-            you: "cam".into(),
-            room: "r".into(),
-            participants: vec![view(
-                "berg",
-                Role::Specialist,
-                Some("Dr. Berg"),
-                MediaState::Connected,
-            )],
-        });
-        assert_eq!(console.speaking("berg", true), ["Dr. Berg is speaking"]);
-        // Still speaking: nothing new to tell.
-        assert!(console.speaking("berg", true).is_empty());
-        assert_eq!(
-            console.list_line(),
-            "in the consultation: Dr. Berg (specialist, watching, speaking)"
-        );
-        assert!(console.speaking("berg", false).is_empty());
-        assert_eq!(
-            console.list_line(),
-            "in the consultation: Dr. Berg (specialist, watching)"
-        );
-        assert_eq!(
-            console.speaking("unknown", true),
-            ["a specialist is speaking"]
         );
     }
 }

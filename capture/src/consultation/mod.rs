@@ -27,7 +27,7 @@ use samsyn_signaling::events::{ClientMessage, QualityReport, ServerMessage};
 use tokio::sync::{mpsc, watch};
 use url::Url;
 
-pub use connection::{EventsError, GatewayEvents, Incoming, Speaking, events_url};
+pub use connection::{EventsError, GatewayEvents, events_url};
 pub use console::Console;
 
 use crate::gateway_tls::GatewayTrust;
@@ -201,10 +201,7 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
                 }
             },
             message = events.next() => match message {
-                Some(Ok(Incoming::Speaking(Speaking { id, speaking }))) => {
-                    console::print(&console.speaking(&id, speaking));
-                }
-                Some(Ok(Incoming::Room(envelope))) => {
+                Some(Ok(envelope)) => {
                     console::print(&console.apply(&envelope.body));
                     match envelope.body {
                         ServerMessage::RoomEnded {} => return Followed::RoomEnded,

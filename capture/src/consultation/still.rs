@@ -6,10 +6,12 @@
 //! time); the upload also sends it as `Samsyn-Captured-At`.
 //!
 //! The test source acts as a camera whose largest size is
-//! [`TEST_STILL_WIDTH`]x[`TEST_STILL_HEIGHT`]. A V4L2 camera is held by the
-//! live pipeline in the stream's mode; a still at its largest mode needs that
-//! pipeline to switch modes, which is not done yet, so cameras and files
-//! answer a request with a clear "not supported" on the nurse's terminal.
+//! [`TEST_STILL_WIDTH`]x[`TEST_STILL_HEIGHT`]. A recording gives the frame
+//! on screen at the recording's own size (the stream is scaled from it; see
+//! [`FullSizeFrames`]). A V4L2 camera is held by the live pipeline in the
+//! stream's mode; a still at its largest mode needs that pipeline to switch
+//! modes, which is not done yet, so a camera answers a request with a clear
+//! "not supported" on the nurse's terminal.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,6 +22,7 @@ use samsyn_config::SourceSpec;
 use url::Url;
 
 use crate::elements::{self, ElementError};
+use crate::source::FullSizeFrames;
 
 /// The test source's largest still size: larger than any stream size the
 /// daemon sends by default (1280x720), as a camera's still mode is.
@@ -31,17 +34,20 @@ const JPEG_QUALITY: i32 = 92;
 const STILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where stills come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum StillSource {
     /// The test pattern at the given size.
     TestPattern { width: u32, height: u32 },
+    /// A recording's newest frame at its own size.
+    Recording(FullSizeFrames),
     /// This source cannot give stills (yet); the text says why.
     Unsupported(&'static str),
 }
 
 impl StillSource {
-    /// The still source that goes with the live `--source`.
-    pub fn for_source(source: &SourceSpec) -> Self {
+    /// The still source that goes with the live `--source`; `frames` is
+    /// where a recording keeps its newest full-size frame.
+    pub fn for_source(source: &SourceSpec, frames: &FullSizeFrames) -> Self {
         match source {
             SourceSpec::Test => StillSource::TestPattern {
                 width: TEST_STILL_WIDTH,
@@ -51,9 +57,7 @@ impl StillSource {
                 "photos from a V4L2 camera at its largest size are not supported yet \
                  (the live stream holds the camera in its streaming mode)",
             ),
-            SourceSpec::File(_) => {
-                StillSource::Unsupported("photos from a recording are not supported yet")
-            }
+            SourceSpec::File(_) => StillSource::Recording(frames.clone()),
         }
     }
 }
@@ -93,23 +97,54 @@ pub enum StillError {
 
 /// Takes one still (blocking: run it off the async threads).
 pub fn take(source: &StillSource) -> Result<Still, StillError> {
-    let (width, height) = match source {
-        StillSource::TestPattern { width, height } => (*width, *height),
-        StillSource::Unsupported(why) => return Err(StillError::Unsupported(why)),
-    };
+    match source {
+        StillSource::TestPattern { width, height } => {
+            let source = elements::make("videotestsrc")?;
+            source.set_property("num-buffers", 1i32);
+            elements::set_property_str(&source, "pattern", "smpte")?;
+            let caps = elements::make("capsfilter")?;
+            caps.set_property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("width", i32::try_from(*width).unwrap_or(i32::MAX))
+                    .field("height", i32::try_from(*height).unwrap_or(i32::MAX))
+                    .build(),
+            );
+            encode(&[source, caps], (*width, *height))
+        }
+        StillSource::Recording(frames) => {
+            let frame = frames.latest().ok_or(StillError::Unsupported(
+                "the recording has not shown a picture yet; ask again in a moment",
+            ))?;
+            let caps = frame
+                .caps_owned()
+                .ok_or_else(|| StillError::Pipeline("a frame without caps".to_owned()))?;
+            let size = gstreamer_video::VideoInfo::from_caps(&caps)
+                .map(|info| (info.width(), info.height()))
+                .map_err(|e| StillError::Pipeline(format!("a frame of unknown size: {e}")))?;
+            let source = gst_app::AppSrc::builder()
+                .caps(&caps)
+                .format(gst::Format::Time)
+                .build();
+            if let Some(buffer) = frame.buffer_owned() {
+                source
+                    .push_buffer(buffer)
+                    .map_err(|e| StillError::Pipeline(e.to_string()))?;
+            }
+            source
+                .end_of_stream()
+                .map_err(|e| StillError::Pipeline(e.to_string()))?;
+            encode(&[source.upcast()], size)
+        }
+        StillSource::Unsupported(why) => Err(StillError::Unsupported(why)),
+    }
+}
+
+/// One picture from `head` (elements producing exactly one raw frame of
+/// `width`x`height`) as a JPEG with its capture time.
+fn encode(head: &[gst::Element], (width, height): (u32, u32)) -> Result<Still, StillError> {
     let pipeline_error = |e: &dyn std::fmt::Display| StillError::Pipeline(e.to_string());
     let pipeline = gst::Pipeline::with_name("still");
-    let source = elements::make("videotestsrc")?;
-    source.set_property("num-buffers", 1i32);
-    elements::set_property_str(&source, "pattern", "smpte")?;
-    let caps = elements::make("capsfilter")?;
-    caps.set_property(
-        "caps",
-        gst::Caps::builder("video/x-raw")
-            .field("width", i32::try_from(width).unwrap_or(i32::MAX))
-            .field("height", i32::try_from(height).unwrap_or(i32::MAX))
-            .build(),
-    );
     let convert = elements::make("videoconvert")?;
     let encoder = elements::make("jpegenc")?;
     encoder.set_property("quality", JPEG_QUALITY);
@@ -128,16 +163,14 @@ pub fn take(source: &StillSource) -> Result<Still, StillError> {
         setter.add_tag::<gst::tags::DateTime>(&time, gst::TagMergeMode::Replace);
     }
     let sink = gst_app::AppSink::builder().sync(false).build();
-    let chain = [
-        &source,
-        &caps,
-        &convert,
-        &encoder,
-        &muxer,
-        sink.upcast_ref(),
-    ];
-    pipeline.add_many(chain).map_err(|e| pipeline_error(&e))?;
-    gst::Element::link_many(chain).map_err(|e| pipeline_error(&e))?;
+    let chain: Vec<&gst::Element> = head
+        .iter()
+        .chain([&convert, &encoder, &muxer, sink.upcast_ref()])
+        .collect();
+    pipeline
+        .add_many(chain.iter().copied())
+        .map_err(|e| pipeline_error(&e))?;
+    gst::Element::link_many(chain.iter().copied()).map_err(|e| pipeline_error(&e))?;
 
     pipeline
         .set_state(gst::State::Playing)
@@ -199,7 +232,8 @@ mod tests {
     #[test]
     fn a_test_pattern_still_is_a_jpeg_at_the_still_size() {
         gst::init().unwrap();
-        let still = take(&StillSource::for_source(&SourceSpec::Test)).unwrap();
+        let frames = FullSizeFrames::default();
+        let still = take(&StillSource::for_source(&SourceSpec::Test, &frames)).unwrap();
         assert_eq!(
             (still.width, still.height),
             (TEST_STILL_WIDTH, TEST_STILL_HEIGHT)
@@ -227,8 +261,20 @@ mod tests {
             "the capture time {stamp} in the EXIF"
         );
         assert!(matches!(
-            take(&StillSource::for_source(&SourceSpec::V4l2(None))),
+            take(&StillSource::for_source(&SourceSpec::V4l2(None), &frames)),
             Err(StillError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn a_recording_that_has_shown_nothing_yet_says_so() {
+        gst::init().unwrap();
+        let recording = SourceSpec::File("/nonexistent/visit.mp4".into());
+        let err = take(&StillSource::for_source(
+            &recording,
+            &FullSizeFrames::default(),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("ask again in a moment"), "{err}");
     }
 }

@@ -23,7 +23,11 @@ use crate::settings::VideoSettings;
 
 const KIND: &str = "file";
 
-pub(super) fn build(path: &Path, video: &VideoSettings) -> Result<Source, SourceError> {
+pub(super) fn build(
+    path: &Path,
+    video: &VideoSettings,
+    full_size: &super::FullSizeFrames,
+) -> Result<Source, SourceError> {
     let path = check_file(path)?;
     require_all(&[
         "uridecodebin",
@@ -35,6 +39,7 @@ pub(super) fn build(path: &Path, video: &VideoSettings) -> Result<Source, Source
     ])?;
 
     let decoder = Decoder::build(&path, video)?;
+    full_size.keep_from(&decoder.full_size_pad);
 
     let appsrc = super::frames_from_elsewhere("file-appsrc");
 
@@ -84,6 +89,8 @@ fn check_file(path: &Path) -> Result<PathBuf, SourceError> {
 struct Decoder {
     pipeline: gst::Pipeline,
     sink: gst_app::AppSink,
+    /// Where frames pass at the file's own size (converted, not yet scaled).
+    full_size_pad: gst::Pad,
 }
 
 impl Decoder {
@@ -137,7 +144,14 @@ impl Decoder {
             }
         });
 
-        Ok(Self { pipeline, sink })
+        let full_size_pad = tail[1]
+            .static_pad("sink")
+            .ok_or_else(|| SourceError::assemble(KIND, "videoscale has no sink pad"))?;
+        Ok(Self {
+            pipeline,
+            sink,
+            full_size_pad,
+        })
     }
 }
 

@@ -5,10 +5,12 @@
 //! itself) H.264 ready to be parsed and sent without re-encoding.
 
 mod file;
+mod full_size;
 mod supervised;
 mod test_pattern;
 mod v4l2;
 
+pub use full_size::FullSizeFrames;
 pub use supervised::{RETRY_EVERY, Rebuild, SLATE_TEXT, STALL_LIMIT, supervise};
 pub use v4l2::for_mode as camera_for_mode;
 
@@ -82,15 +84,19 @@ impl SourceError {
 ///
 /// `allow_native_h264` lets a camera that encodes H.264 itself deliver it
 /// untouched (only sensible when the stream is H.264).
+///
+/// A recording keeps its newest frame at its own size in `full_size` (for
+/// still photos); the other sources have larger pictures of their own.
 pub fn build(
     spec: &SourceSpec,
     video: &VideoSettings,
     allow_native_h264: bool,
+    full_size: &FullSizeFrames,
 ) -> Result<Source, SourceError> {
     match spec {
         SourceSpec::Test => test_pattern::build(video),
         SourceSpec::V4l2(device) => v4l2::build(device.as_deref(), video, allow_native_h264),
-        SourceSpec::File(path) => file::build(path, video),
+        SourceSpec::File(path) => file::build(path, video, full_size),
     }
 }
 

@@ -34,7 +34,7 @@ use crate::latency::abs_capture_time::{self, CaptureTimeWriter};
 use crate::latency::frames::Point;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{VideoCodec, VideoSettings};
-use crate::source::SourceSpec;
+use crate::source::{FullSizeFrames, SourceSpec};
 
 /// RTP payload type of the video stream.
 pub const VIDEO_PAYLOAD: i32 = 96;
@@ -124,6 +124,7 @@ pub struct Publisher {
     started: bool,
     timer: FrameTimer,
     control: Option<EncoderControl>,
+    full_size_frames: FullSizeFrames,
     capture_time: CaptureTimeWriter,
     publishing: Arc<AtomicBool>,
 }
@@ -178,6 +179,7 @@ impl Publisher {
             started: false,
             timer: chain.timer,
             control: chain.control,
+            full_size_frames: chain.full_size_frames,
             capture_time,
             publishing: Arc::default(),
         })
@@ -293,6 +295,11 @@ impl Publisher {
     /// camera's H.264 is passed through.
     pub fn encoder_control(&self) -> Option<&EncoderControl> {
         self.control.as_ref()
+    }
+
+    /// The source's newest frame at its own size (a recording's), for stills.
+    pub fn full_size_frames(&self) -> &FullSizeFrames {
+        &self.full_size_frames
     }
 
     /// Whether video packets carry abs-capture-time.

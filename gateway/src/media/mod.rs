@@ -8,6 +8,7 @@
 //! - [`recovery`] (the camera's uplink losses: NACK, or a keyframe when a
 //!   loss is beyond repair) and [`viewer_cap`] (how much the room's viewers
 //!   can take: the cap sent to the camera as REMB): pure as well.
+//! - [`speech`] tells from a speaker's audio levels when they speak.
 //! - [`probe`] measures what a connection test (`samsyn-bench connect`) sends.
 //! - [`node`] owns the sockets and the one thread that drives the SFU;
 //!   [`gso`] sends each viewer's burst in one system call.
@@ -27,6 +28,7 @@ pub mod recovery;
 pub mod rewrite;
 pub mod routing;
 pub mod sfu;
+pub mod speech;
 pub mod throttle;
 pub mod viewer_cap;
 

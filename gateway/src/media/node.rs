@@ -12,8 +12,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
-    LinkReport, MediaError, MediaEvent, MediaFuture, MediaPlane, SessionAnswer, SessionId,
-    SessionKind,
+    LinkReport, Listener, MediaError, MediaEvent, MediaFuture, MediaPlane, SessionAnswer,
+    SessionId, SessionKind,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -46,6 +46,7 @@ enum Command {
     ),
     View(
         String,
+        Listener,
         String,
         oneshot::Sender<Result<SessionAnswer, MediaError>>,
     ),
@@ -233,8 +234,13 @@ impl MediaPlane for MediaNode {
         Box::pin(self.call(|reply| Command::Publish(room.to_owned(), offer_sdp, reply)))
     }
 
-    fn view<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer> {
-        Box::pin(self.call(|reply| Command::View(room.to_owned(), offer_sdp, reply)))
+    fn view<'a>(
+        &'a self,
+        room: &'a str,
+        listener: Listener,
+        offer_sdp: String,
+    ) -> MediaFuture<'a, SessionAnswer> {
+        Box::pin(self.call(move |reply| Command::View(room.to_owned(), listener, offer_sdp, reply)))
     }
 
     fn patch<'a>(
@@ -347,8 +353,8 @@ impl MediaLoop {
             Command::Publish(room, offer, reply) => {
                 let _ = reply.send(self.sfu.publish(now, &room, offer));
             }
-            Command::View(room, offer, reply) => {
-                let _ = reply.send(self.sfu.view(now, &room, offer));
+            Command::View(room, listener, offer, reply) => {
+                let _ = reply.send(self.sfu.view(now, &room, listener, offer));
             }
             Command::Patch(room, kind, session, frag, reply) => {
                 let _ = reply.send(self.sfu.patch(now, &room, kind, &session, &frag));

@@ -60,6 +60,12 @@ impl TrackRewriter {
         }
     }
 
+    /// Maps another source's extension IDs from now on (a talk-back slot
+    /// passing to the next speaker).
+    pub fn set_extension_ids(&mut self, extension_ids: Vec<(u8, u8)>) {
+        self.out.extension_ids = extension_ids;
+    }
+
     /// True while the viewer waits for a keyframe.
     pub fn waiting_for_keyframe(&self) -> bool {
         self.gate.is_some()

@@ -12,17 +12,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
-    EndReason, MediaError, MediaEvent, SessionAnswer, SessionId, SessionKind,
+    EndReason, Listener, MediaError, MediaEvent, SessionAnswer, SessionId, SessionKind,
 };
 
 use super::keyframe::VideoCodec;
 use super::peer::{
-    LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SourceTrack, Transmit, WireCounters,
+    AUDIO_LEVEL_URI, Feed, LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SinkTrack,
+    SourceTrack, Transmit, WireCounters,
 };
 use super::probe::{ProbeReceiver, ProbeReport};
 use super::recovery::RecoveryStats;
 use super::rewrite::{OutboundTrack, TrackRewriter};
 use super::routing::DatagramRouter;
+use super::speech::{self, SpeechDetector};
 use super::throttle::KeyframeThrottle;
 use super::viewer_cap::{self, CapSmoother, RoomLinks, ViewerLink};
 
@@ -86,6 +88,11 @@ pub struct SfuStats {
     pub retransmitted_packets: u64,
     /// RTP packets received from connection tests (never forwarded).
     pub connection_test_rtp_in: u64,
+    /// Talk-back packets from specialists' microphones.
+    pub talkback_in: u64,
+    /// Talk-back packets a listener had no free slot for (more speakers at
+    /// once than its offer has audio m-lines).
+    pub talkback_without_slot: u64,
 }
 
 /// Who is connected right now.
@@ -176,11 +183,145 @@ enum Role {
 }
 
 struct ViewerState {
+    listener: Listener,
+    /// One per sink, by the sink's index.
     rewriters: Vec<TrackRewriter>,
+    /// The sinks that carry the camera's video and the nurse's voice.
+    camera_video: Option<usize>,
+    camera_audio: Option<usize>,
+    /// The sinks that carry other speakers, and whom each carries now.
+    talkback: Vec<TalkbackSlot>,
+    /// A specialist's own microphone: its packets' extensions (as its first
+    /// audio m-line negotiated them) and whether it speaks now.
+    microphone: Microphone,
     /// Since when the video gate has waited for a keyframe.
     gate_closed_at: Option<Instant>,
     first_frame_sent: bool,
 }
+
+/// One talk-back m-line of a listener. A speaker keeps the slot it was
+/// given for as long as it is in the room.
+#[derive(Debug, Clone, Copy)]
+struct TalkbackSlot {
+    sink: usize,
+    speaker: Option<PeerId>,
+}
+
+#[derive(Debug, Default)]
+struct Microphone {
+    extensions: Arc<[(u8, String)]>,
+    level_extension: Option<u8>,
+    speech: SpeechDetector,
+}
+
+impl ViewerState {
+    fn new(listener: Listener, sinks: &[SinkTrack], sources: &[SourceTrack]) -> Self {
+        let rewriters = sinks
+            .iter()
+            .map(|sink| {
+                let source = match sink.feed {
+                    Feed::Camera => sources.iter().find(|s| s.kind == sink.kind),
+                    Feed::Talkback => None,
+                };
+                let out = OutboundTrack {
+                    ssrc: sink.ssrc,
+                    payload_type: sink.payload_type,
+                    extension_ids: source
+                        .map(|s| extension_mapping(&s.extensions, &sink.extensions))
+                        .unwrap_or_default(),
+                    clock_rate: source.map_or(OPUS_CLOCK_RATE, |s| s.codec.clock_rate),
+                };
+                let (seq, ts) = (rand::random(), rand::random());
+                match source.and_then(|s| VideoCodec::from_mime(&s.codec.mime_type)) {
+                    Some(codec) if sink.kind == MediaKind::Video => {
+                        TrackRewriter::gated(out, codec, seq, ts)
+                    }
+                    _ => TrackRewriter::ungated(out, seq, ts),
+                }
+            })
+            .collect();
+        let camera_sink = |kind| {
+            sinks
+                .iter()
+                .position(|s| s.feed == Feed::Camera && s.kind == kind)
+        };
+        let microphone = sinks
+            .iter()
+            .find(|s| s.kind == MediaKind::Audio && listener.may_speak())
+            .map(|sink| Microphone {
+                extensions: sink.extensions.clone().into(),
+                level_extension: sink
+                    .extensions
+                    .iter()
+                    .find(|(_, uri)| uri == AUDIO_LEVEL_URI)
+                    .map(|(id, _)| *id),
+                speech: SpeechDetector::default(),
+            })
+            .unwrap_or_default();
+        Self {
+            listener,
+            rewriters,
+            camera_video: camera_sink(MediaKind::Video),
+            camera_audio: camera_sink(MediaKind::Audio),
+            talkback: sinks
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.feed == Feed::Talkback)
+                .map(|(sink, _)| TalkbackSlot {
+                    sink,
+                    speaker: None,
+                })
+                .collect(),
+            microphone,
+            gate_closed_at: None,
+            first_frame_sent: false,
+        }
+    }
+
+    /// The sink carrying the camera's `kind`.
+    fn camera_sink(&self, kind: MediaKind) -> Option<usize> {
+        match kind {
+            MediaKind::Video => self.camera_video,
+            MediaKind::Audio => self.camera_audio,
+        }
+    }
+
+    /// The sink that carries `speaker`, giving it a free slot if it has
+    /// none yet; `None` when every slot is taken.
+    fn talkback_sink(
+        &mut self,
+        speaker: PeerId,
+        speaker_extensions: &[(u8, String)],
+        sinks: &[SinkTrack],
+    ) -> Option<usize> {
+        if let Some(slot) = self.talkback.iter().find(|t| t.speaker == Some(speaker)) {
+            return Some(slot.sink);
+        }
+        let slot = self.talkback.iter_mut().find(|t| t.speaker.is_none())?;
+        slot.speaker = Some(speaker);
+        let mapping = extension_mapping(speaker_extensions, &sinks[slot.sink].extensions);
+        self.rewriters[slot.sink].set_extension_ids(mapping);
+        Some(slot.sink)
+    }
+
+    /// `speaker` left: its slot is free for the next one.
+    fn release_speaker(&mut self, speaker: PeerId) {
+        for slot in &mut self.talkback {
+            if slot.speaker == Some(speaker) {
+                slot.speaker = None;
+            }
+        }
+    }
+
+    /// Whether this session watches the camera (the camera's own talk-back
+    /// session does not).
+    fn watches(&self) -> bool {
+        self.listener != Listener::Camera
+    }
+}
+
+/// Opus's RTP clock.
+const OPUS_CLOCK_RATE: u32 = 48_000;
 
 struct Slot {
     peer: Peer,
@@ -298,7 +439,8 @@ impl Sfu {
         for slot in self.peers.values() {
             match slot.role {
                 Role::Publisher => occupancy.publishers += 1,
-                Role::Viewer(_) => occupancy.viewers += 1,
+                Role::Viewer(ref state) if state.watches() => occupancy.viewers += 1,
+                Role::Viewer(_) => {}
                 Role::ConnectionTest(_) => occupancy.connection_tests += 1,
             }
         }
@@ -365,11 +507,12 @@ impl Sfu {
         Ok(self.answer(id, sdp))
     }
 
-    /// Accepts one more viewer (WHEP).
+    /// Accepts one more viewer (WHEP), or the camera's talk-back session.
     pub fn view(
         &mut self,
         now: Instant,
         room_name: &str,
+        listener: Listener,
         offer: String,
     ) -> Result<SessionAnswer, MediaError> {
         let room = self
@@ -377,44 +520,19 @@ impl Sfu {
             .get(room_name)
             .filter(|room| room.publisher.is_some())
             .ok_or(MediaError::NoPublisher)?;
-        if room.viewers.len() >= self.settings.max_viewers_per_room {
+        let watching = room
+            .viewers
+            .iter()
+            .filter(|id| self.peers.get(id).is_some_and(|slot| slot.watches()))
+            .count();
+        if listener != Listener::Camera && watching >= self.settings.max_viewers_per_room {
             return Err(MediaError::TooManyViewers(
                 self.settings.max_viewers_per_room,
             ));
         }
-        let (peer, sdp) = Peer::viewer(offer, &room.sources, &self.peer_settings, now)?;
-        let rewriters = peer
-            .sinks()
-            .iter()
-            .map(|sink| {
-                let source = room.sources.iter().find(|s| s.kind == sink.kind);
-                let out = OutboundTrack {
-                    ssrc: sink.ssrc,
-                    payload_type: sink.payload_type,
-                    extension_ids: source
-                        .map(|s| extension_mapping(&s.extensions, &sink.extensions))
-                        .unwrap_or_default(),
-                    clock_rate: source.map_or(90_000, |s| s.codec.clock_rate),
-                };
-                let (seq, ts) = (rand::random(), rand::random());
-                match source.and_then(|s| VideoCodec::from_mime(&s.codec.mime_type)) {
-                    Some(codec) if sink.kind == MediaKind::Video => {
-                        TrackRewriter::gated(out, codec, seq, ts)
-                    }
-                    _ => TrackRewriter::ungated(out, seq, ts),
-                }
-            })
-            .collect();
-        let id = self.add_peer(
-            now,
-            peer,
-            room_name,
-            Role::Viewer(ViewerState {
-                rewriters,
-                gate_closed_at: None,
-                first_frame_sent: false,
-            }),
-        );
+        let (peer, sdp) = Peer::viewer(offer, &room.sources, listener, &self.peer_settings, now)?;
+        let state = ViewerState::new(listener, peer.sinks(), &room.sources);
+        let id = self.add_peer(now, peer, room_name, Role::Viewer(state));
         if let Some(room) = self.rooms.get_mut(room_name) {
             room.viewers.push(id);
         }
@@ -611,6 +729,7 @@ impl Sfu {
             }
             self.process(now, id);
         }
+        self.end_quiet_speech(now);
         let stale: Vec<PeerId> = self
             .peers
             .iter()
@@ -641,6 +760,20 @@ impl Sfu {
                 .is_some_and(|r| r.uplink.next_tick <= now)
             {
                 self.cap_camera(now, &room);
+            }
+        }
+    }
+
+    /// Speakers whose packets went quiet (or stopped) stop speaking.
+    fn end_quiet_speech(&mut self, now: Instant) {
+        for slot in self.peers.values_mut() {
+            if let Role::Viewer(state) = &mut slot.role
+                && let Some(speaking) = state.microphone.speech.poll(now)
+            {
+                self.events.push(MediaEvent::Speaking {
+                    session: slot.session.clone(),
+                    speaking,
+                });
             }
         }
     }
@@ -747,6 +880,15 @@ impl Sfu {
         let Some(mut slot) = self.peers.remove(&id) else {
             return;
         };
+        if let Role::Viewer(state) = &slot.role
+            && state.microphone.speech.is_speaking()
+        {
+            // Before `Ended`: signaling forgets the session then.
+            self.events.push(MediaEvent::Speaking {
+                session: slot.session.clone(),
+                speaking: false,
+            });
+        }
         // Signaling tracks cameras and viewers, not connection tests.
         if !matches!(slot.role, Role::ConnectionTest(_)) {
             self.events.push(MediaEvent::Ended {
@@ -768,6 +910,15 @@ impl Sfu {
                 log_uplink_repairs(&slot.room, recovery);
             }
             room.viewers.retain(|v| *v != id);
+            for listener in &room.viewers {
+                if let Some(Slot {
+                    role: Role::Viewer(state),
+                    ..
+                }) = self.peers.get_mut(listener)
+                {
+                    state.release_speaker(id);
+                }
+            }
             empty = room.publisher.is_none() && room.viewers.is_empty();
         }
         if empty && let Some(room) = self.rooms.remove(&*slot.room) {
@@ -791,7 +942,7 @@ impl Sfu {
                 state.gate_closed_at = Some(now);
             }
             for (rewriter, sink) in state.rewriters.iter_mut().zip(slot.peer.sinks()) {
-                if sink.kind == MediaKind::Video {
+                if sink.kind == MediaKind::Video && sink.feed == Feed::Camera {
                     rewriter.wait_for_keyframe(codec);
                 }
             }
@@ -848,6 +999,9 @@ impl Sfu {
                 PeerEvent::UnrepairableLoss => self.ask_keyframe(now, &room),
                 PeerEvent::Rtp(kind, packet) if !is_viewer => {
                     self.forward(now, &room, kind, packet);
+                }
+                PeerEvent::Rtp(MediaKind::Audio, packet) => {
+                    self.forward_talkback(now, &room, id, packet);
                 }
                 PeerEvent::Rtp(..) => {}
             }
@@ -914,7 +1068,7 @@ impl Sfu {
             let Role::Viewer(state) = &mut slot.role else {
                 continue;
             };
-            let Some(index) = slot.peer.sinks().iter().position(|s| s.kind == kind) else {
+            let Some(index) = state.camera_sink(kind) else {
                 continue;
             };
             let rewriter = &mut state.rewriters[index];
@@ -950,6 +1104,72 @@ impl Sfu {
     }
 }
 
+impl Sfu {
+    /// A specialist's microphone packet to everyone else in the room who
+    /// listens: the other pages' talk-back slots and the nurse's daemon.
+    fn forward_talkback(
+        &mut self,
+        now: Instant,
+        room_name: &str,
+        speaker: PeerId,
+        packet: rtc::rtp::Packet,
+    ) {
+        self.stats.talkback_in += 1;
+        let Some(slot) = self.peers.get_mut(&speaker) else {
+            return;
+        };
+        let Role::Viewer(state) = &mut slot.role else {
+            return;
+        };
+        let microphone = &mut state.microphone;
+        let level = microphone
+            .level_extension
+            .and_then(|id| packet.header.get_extension(id))
+            .and_then(|element| speech::audio_level(&element));
+        if let Some(speaking) = microphone.speech.on_packet(now, level) {
+            self.events.push(MediaEvent::Speaking {
+                session: slot.session.clone(),
+                speaking,
+            });
+        }
+        let extensions = microphone.extensions.clone();
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        for listener in &room.viewers {
+            if *listener == speaker {
+                continue;
+            }
+            let Some(slot) = self.peers.get_mut(listener) else {
+                continue;
+            };
+            if !slot.peer.is_connected() {
+                continue;
+            }
+            let Role::Viewer(state) = &mut slot.role else {
+                continue;
+            };
+            let Some(sink) = state.talkback_sink(speaker, &extensions, slot.peer.sinks()) else {
+                self.stats.talkback_without_slot += 1;
+                continue;
+            };
+            // The speaker's id names its stream: a slot that passes to
+            // another speaker re-anchors, so the listener's stream goes on.
+            if let Some(header) =
+                state.rewriters[sink].rewrite(speaker, &packet.header, &packet.payload)
+            {
+                slot.peer
+                    .send_rtp(now, sink, header, packet.payload.clone());
+                self.stats.rtp_forwarded += 1;
+                self.stats.rtp_forwarded_bytes += packet.payload.len() as u64;
+                room.traffic.to_viewers += packet.payload.len() as u64;
+                self.transmits
+                    .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
+            }
+        }
+    }
+}
+
 /// RTP header bytes per packet (fixed header and typical extensions), for
 /// the camera's measured rate.
 const RTP_HEADER_BYTES: u64 = 20;
@@ -960,7 +1180,7 @@ fn viewer_links_of(peers: &HashMap<PeerId, Slot>, room: &Room) -> Vec<ViewerLink
     room.viewers
         .iter()
         .filter_map(|id| peers.get(id))
-        .filter(|slot| slot.peer.is_connected())
+        .filter(|slot| slot.peer.is_connected() && slot.watches())
         .map(|slot| viewer_link(&slot.peer))
         .collect()
 }
@@ -972,6 +1192,14 @@ fn viewer_link(peer: &Peer) -> ViewerLink {
             loss: estimate.loss(),
         })
         .unwrap_or_default()
+}
+
+impl Slot {
+    /// A viewer that watches the camera (not the camera's own talk-back
+    /// session, and not a connection test).
+    fn watches(&self) -> bool {
+        matches!(&self.role, Role::Viewer(state) if state.watches())
+    }
 }
 
 fn add_recovery(total: &mut RecoveryStats, more: RecoveryStats) {

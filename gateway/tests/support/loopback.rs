@@ -25,13 +25,14 @@ use rtc::rtp;
 use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
 use rtc::rtp_transceiver::RTCRtpTransceiverInit;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability,
+    RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use samsyn_gateway::media::peer::{KeyframeRequestTap, LocalCandidates};
 use samsyn_gateway::media::sfu::{Sfu, SfuSettings};
-use samsyn_signaling::media::{MediaError, SessionId};
+use samsyn_signaling::media::{Listener, MediaError, SessionId};
 
 pub const GATEWAY: &str = "10.213.0.1:50000";
 pub const MS: Duration = Duration::from_millis(1);
@@ -41,6 +42,8 @@ pub const H264_FMTP: &str =
 /// here offers.
 pub const OPUS_PT: u8 = 111;
 const AUDIO_SSRC: u32 = 0x5a5a_0002;
+/// The RFC 6464 audio level extension, which every client here offers.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 pub const IDR: &[u8] = &[0x65, 0x88, 0x84, 0x00];
 pub const DELTA: &[u8] = &[0x41, 0x9a, 0x02, 0x00];
 
@@ -71,6 +74,15 @@ impl Client {
     pub fn new(addr: &str, now: Instant) -> Self {
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs().unwrap();
+        media_engine
+            .register_header_extension(
+                RTCRtpHeaderExtensionCapability {
+                    uri: AUDIO_LEVEL_URI.into(),
+                },
+                RtpCodecKind::Audio,
+                None,
+            )
+            .unwrap();
         let registry =
             Registry::new().with(KeyframeRequestTap::slot(), KeyframeRequestTap::default());
         let registry = register_default_interceptors(registry, &mut media_engine).unwrap();
@@ -137,6 +149,12 @@ impl Client {
     /// A camera that also sends Opus audio (the nurse's microphone).
     pub fn camera_with_audio(addr: &str, now: Instant) -> Self {
         let mut client = Self::camera(addr, now);
+        client.add_microphone();
+        client
+    }
+
+    /// An Opus track from this client: a camera's microphone, or a page's.
+    fn add_microphone(&mut self) {
         let track = MediaStreamTrack::new(
             "cam".into(),
             "audio".into(),
@@ -157,8 +175,7 @@ impl Client {
                 ..Default::default()
             }],
         );
-        client.pc.add_track(track).unwrap();
-        client
+        self.pc.add_track(track).unwrap();
     }
 
     /// A viewer receiving video and audio, as the specialist's page does.
@@ -177,6 +194,86 @@ impl Client {
                 .unwrap();
         }
         client
+    }
+
+    /// A specialist's page: video received, its microphone sent and the
+    /// nurse heard on the first audio m-line (`sendrecv`), and `slots`
+    /// more audio m-lines to hear the other speakers.
+    pub fn speaker(addr: &str, now: Instant, slots: usize) -> Self {
+        let mut client = Self::new(addr, now);
+        client
+            .pc
+            .add_transceiver_from_kind(
+                RtpCodecKind::Video,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    ..Default::default()
+                }),
+            )
+            .unwrap();
+        client.add_microphone();
+        client.add_audio_slots(slots);
+        client
+    }
+
+    /// The nurse's daemon hearing the speakers: `slots` audio m-lines, nothing else.
+    pub fn talkback_listener(addr: &str, now: Instant, slots: usize) -> Self {
+        let mut client = Self::new(addr, now);
+        client.add_audio_slots(slots);
+        client
+    }
+
+    fn add_audio_slots(&mut self, slots: usize) {
+        for _ in 0..slots {
+            self.pc
+                .add_transceiver_from_kind(
+                    RtpCodecKind::Audio,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        ..Default::default()
+                    }),
+                )
+                .unwrap();
+        }
+    }
+
+    /// Sends one 20 ms Opus packet from this client's microphone, carrying
+    /// `level` (-dBov) in the audio level extension.
+    pub fn speak(&mut self, now: Instant, seq: u16, level: u8) {
+        let senders: Vec<_> = self.pc.get_senders().collect();
+        let sender = senders
+            .into_iter()
+            .find(|id| {
+                self.pc
+                    .rtp_sender(*id)
+                    .is_some_and(|s| s.track().kind() == RtpCodecKind::Audio)
+            })
+            .expect("a client with a microphone");
+        let mut sender = self.pc.rtp_sender(sender).unwrap();
+        let level_id = sender
+            .get_parameters()
+            .rtp_parameters
+            .header_extensions
+            .iter()
+            .find(|e| e.uri == AUDIO_LEVEL_URI)
+            .map(|e| e.id as u8)
+            .expect("the audio level extension was negotiated");
+        let mut header = rtp::header::Header {
+            version: 2,
+            payload_type: OPUS_PT,
+            sequence_number: seq,
+            timestamp: u32::from(seq) * 960,
+            ssrc: AUDIO_SSRC,
+            ..Default::default()
+        };
+        header
+            .set_extension(level_id, Bytes::copy_from_slice(&[0x80 | level]))
+            .unwrap();
+        let packet = rtp::Packet {
+            header,
+            payload: Bytes::from_static(&[0xfc, 0xff, 0xfe]),
+        };
+        sender.write_rtp(now, packet).unwrap();
     }
 
     /// Sends one 20 ms Opus packet from the camera's audio track.
@@ -405,9 +502,19 @@ impl World {
     }
 
     pub fn view(&mut self, room: &str, addr: &str) -> Result<usize, MediaError> {
-        let mut viewer = Client::viewer(addr, self.now);
+        let viewer = Client::viewer(addr, self.now);
+        self.view_as(room, viewer, Listener::Specialist)
+    }
+
+    /// Joins `client` to `room` over WHEP as `listener`.
+    pub fn view_as(
+        &mut self,
+        room: &str,
+        mut viewer: Client,
+        listener: Listener,
+    ) -> Result<usize, MediaError> {
         let offer = viewer.offer(self.now);
-        let answer = self.sfu.view(self.now, room, offer)?;
+        let answer = self.sfu.view(self.now, room, listener, offer)?;
         viewer.accept(self.now, answer.sdp);
         self.sessions.push(answer.session);
         self.clients.push(viewer);

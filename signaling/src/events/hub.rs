@@ -78,6 +78,7 @@ struct Member {
     /// Its WebRTC sessions and whether each one's media flows.
     media: BTreeMap<SessionId, bool>,
     quality: Option<Quality>,
+    speaking: bool,
 }
 
 impl RoomHub {
@@ -125,6 +126,7 @@ impl RoomHub {
             sockets: member.sockets,
             media,
             quality: member.quality,
+            speaking: member.speaking,
         }
     }
 
@@ -149,6 +151,7 @@ impl RoomHub {
             sockets: 0,
             media: BTreeMap::new(),
             quality: None,
+            speaking: false,
         })
     }
 
@@ -255,6 +258,7 @@ impl RoomEvents {
             {
                 if member.media.is_empty() {
                     member.quality = None;
+                    member.speaking = false;
                 }
                 hub.announce(id);
             }
@@ -270,6 +274,22 @@ impl RoomEvents {
                     report,
                 });
                 hub.announce(id);
+            }
+        });
+    }
+
+    /// Participant `id` started or stopped speaking; the room hears of
+    /// changes only.
+    pub fn set_speaking(&self, room: &RoomId, id: &str, speaking: bool) {
+        self.change(room, |hub| {
+            if let Some(member) = hub.members.get_mut(id)
+                && member.speaking != speaking
+            {
+                member.speaking = speaking;
+                hub.publish(ServerMessage::Speaking {
+                    id: id.to_owned(),
+                    speaking,
+                });
             }
         });
     }

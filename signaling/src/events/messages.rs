@@ -116,6 +116,9 @@ pub enum ServerMessage {
     Participant { participant: ParticipantView },
     /// A participant has neither an events socket nor a media session left.
     Left { id: ParticipantId },
+    /// A participant started or stopped speaking (the gateway hears it in
+    /// the audio levels of their talk-back).
+    Speaking { id: ParticipantId, speaking: bool },
     /// A chat message, as the gateway received it.
     Chat {
         from: Sender,
@@ -168,6 +171,9 @@ pub struct ParticipantView {
     pub media: MediaState,
     /// Its last quality report while its media flows; `null` before.
     pub quality: Option<Quality>,
+    /// Whether the gateway hears it speak now (talk-back audio levels).
+    #[serde(default)]
+    pub speaking: bool,
 }
 
 /// Where a participant's WebRTC session stands.

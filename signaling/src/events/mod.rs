@@ -42,8 +42,9 @@
 //! | type | fields | when |
 //! |---|---|---|
 //! | `welcome` | `you`, `room`, `participants` | after `hello`; again after the socket fell behind |
-//! | `participant` | `participant` (`id`, `role`, `name`, `sockets`, `media`: `none`/`connecting`/`connected`, `quality`: `null` or the last report with `level`: `good`/`fair`/`poor`) | someone joined, their socket or video session came or went, or they reported their quality |
+//! | `participant` | `participant` (`id`, `role`, `name`, `sockets`, `media`: `none`/`connecting`/`connected`, `quality`: `null` or the last report with `level`: `good`/`fair`/`poor`, `speaking`) | someone joined, their socket or video session came or went, or they reported their quality |
 //! | `left` | `id` | someone has neither socket nor video session left |
+//! | `speaking` | `id`, `speaking` | someone started or stopped speaking, as the gateway hears it in their talk-back audio |
 //! | `chat` | `from` (`id`, `role`, `name`), `text`, `sent_at_ms` | a chat message, also back to its sender |
 //! | `photo_requested` | `by` | a specialist asked the camera for a photo |
 //! | `photo_ready` | `photo` (`id`, `url`, `width`, `height`, `bytes`, `captured_at_ms`) | to specialists only: the photo is at the gateway, `GET url` with the token |

@@ -37,6 +37,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/r/assets/consultation.css",
             asset(|p| (CSS, p.consultation_css)),
         )
+        .route(
+            "/r/assets/talkback.js",
+            asset(|p| (JAVASCRIPT, p.talkback_js)),
+        )
         // The page is small and carries no secret, but a cached copy would
         // outlive a fix; and no address of it may leak through a Referer.
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))

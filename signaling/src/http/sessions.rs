@@ -4,6 +4,10 @@
 //! restarts it, `DELETE …/{session}` ends, `OPTIONS /{prefix}/{room}` answers
 //! the probes some clients send first.
 //!
+//! WHEP also carries talk-back: a specialist's page sends its microphone in
+//! its viewing session, and the nurse's daemon hears the speakers through a
+//! WHEP session made with its publisher token (see [`Listener`]).
+//!
 //! A room has one camera. A second publisher is refused with 409 unless it
 //! presents the same publisher token as the camera in the room: that is
 //! the camera reconnecting, and its new session replaces the old one.
@@ -25,7 +29,7 @@ use super::state::AppState;
 use crate::audit::AuditEvent;
 use crate::clock::unix_now;
 use crate::error::ApiError;
-use crate::media::{EndReason, MediaError, SessionId, SessionKind};
+use crate::media::{EndReason, Listener, MediaError, SessionId, SessionKind};
 use crate::participants::Participant;
 use crate::tokens::Role;
 
@@ -37,7 +41,7 @@ pub(crate) trait Endpoint: Access {
 
 /// The nurse's camera publishes here.
 pub(crate) struct Whip;
-/// Specialists and observers watch here.
+/// Specialists and observers watch here; the camera listens to talk-back here.
 pub(crate) struct Whep;
 
 impl Access for Whip {
@@ -49,7 +53,17 @@ impl Endpoint for Whip {
 }
 
 impl Access for Whep {
-    const ROLES: &'static [Role] = &[Role::Specialist, Role::Observer];
+    const ROLES: &'static [Role] = &[Role::Specialist, Role::Observer, Role::Publisher];
+}
+
+/// What a WHEP session of `role` receives and may send.
+fn listener(role: Role) -> Listener {
+    match role {
+        Role::Specialist => Listener::Specialist,
+        Role::Publisher => Listener::Camera,
+        // Admin tokens never reach WHEP (Access::ROLES).
+        Role::Observer | Role::Admin => Listener::Observer,
+    }
 }
 impl Endpoint for Whep {
     const PREFIX: &'static str = "/whep";
@@ -117,7 +131,10 @@ async fn offer<E: Endpoint>(
     };
     let answer = match E::KIND {
         SessionKind::Publish => state.media.publish(room, sdp).await?,
-        SessionKind::View => state.media.view(room, sdp).await?,
+        SessionKind::View => {
+            let listener = listener(auth.claims.role);
+            state.media.view(room, listener, sdp).await?
+        }
     };
     if let Some(previous) = camera_claim.as_ref().and_then(|c| c.replaces.as_ref()) {
         state.session_ended(previous, EndReason::Replaced);

@@ -35,6 +35,8 @@ pub struct PageAssets {
     /// The consultation panel: participants and chat over the room events.
     pub consultation_js: &'static str,
     pub consultation_css: &'static str,
+    /// Talk-back: the page's microphone and the other speakers.
+    pub talkback_js: &'static str,
 }
 
 /// Why signaling could not start.
@@ -112,6 +114,15 @@ impl AppState {
                 }
                 MediaEvent::Ended { session, reason } => {
                     self.session_ended(&session, reason);
+                }
+                MediaEvent::Speaking { session, speaking } => {
+                    if let Some(participant) = self.participants.get(&session) {
+                        self.events.set_speaking(
+                            &participant.room,
+                            &participant.token_id,
+                            speaking,
+                        );
+                    }
                 }
                 MediaEvent::RoomTraffic {
                     room,

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use samsyn_signaling::media::{
-    LinkReport, MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId, SessionKind,
+    LinkReport, Listener, MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId,
+    SessionKind,
 };
 use samsyn_signaling::server::{ServeOptions, serve};
 use samsyn_signaling::tls::ServerTls;
@@ -38,6 +39,7 @@ pub const PAGES: PageAssets = PageAssets {
     viewer_css: "body { margin: 0 }",
     consultation_js: "console.log('consultation');",
     consultation_css: ".consultation { margin: 0 }",
+    talkback_js: "console.log('talkback');",
 };
 
 /// Rooms and sessions that make the media plane refuse.
@@ -55,6 +57,7 @@ pub enum Call {
     },
     View {
         room: String,
+        listener: Listener,
         offer: String,
     },
     Patch {
@@ -103,10 +106,16 @@ impl MediaPlane for RecordingMedia {
         })
     }
 
-    fn view<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer> {
+    fn view<'a>(
+        &'a self,
+        room: &'a str,
+        listener: Listener,
+        offer_sdp: String,
+    ) -> MediaFuture<'a, SessionAnswer> {
         Box::pin(async move {
             self.record(Call::View {
                 room: room.into(),
+                listener,
                 offer: offer_sdp,
             });
             match room {

@@ -40,7 +40,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use samsyn_signaling::media::MediaError;
+use samsyn_signaling::media::{Listener, MediaError};
 
 /// The methods our interceptors share: they queue writes in `self.writes`
 /// and keep no timers. Used inside their `Protocol` impls.
@@ -112,10 +112,20 @@ pub struct SourceTrack {
     pub extensions: Vec<(u8, String)>,
 }
 
+/// What a viewer's track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// The room's camera: its video, or the nurse's voice.
+    Camera,
+    /// One speaker at a time from the room's talk-back.
+    Talkback,
+}
+
 /// A track the gateway sends to one viewer, as that viewer negotiated it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkTrack {
     pub kind: MediaKind,
+    pub feed: Feed,
     pub ssrc: u32,
     pub payload_type: u8,
     pub extensions: Vec<(u8, String)>,
@@ -154,7 +164,7 @@ pub enum PeerEvent {
     Connected,
     /// The connection failed or was closed; the peer can be dropped.
     Gone,
-    /// An RTP packet from the publisher.
+    /// An RTP packet from the publisher, or a specialist's talk-back.
     Rtp(MediaKind, rtp::Packet),
     /// A viewer asked for a keyframe (PLI or FIR).
     KeyframeRequest,
@@ -166,17 +176,25 @@ pub enum PeerEvent {
 /// Header extensions forwarded end to end. Per-hop ones (transport-cc, mid,
 /// rid) are regenerated or meaningless per leg and are not in this list.
 const FORWARDED_EXTENSIONS: &[&str] = &[
-    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    AUDIO_LEVEL_URI,
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
     "urn:3gpp:video-orientation",
 ];
+
+/// The audio level of each packet (RFC 6464).
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// Audio m-lines one viewing session may offer: the camera's and seven
+/// speakers. More are answered as inactive.
+const MAX_AUDIO_LINES: usize = 8;
 
 pub struct Peer {
     pc: RTCPeerConnection,
     ufrag: String,
     connected: bool,
     gone: bool,
-    /// Publisher side: payload type → kind of what arrives.
+    /// Payload type → kind of what arrives: the camera's media from a
+    /// publisher, the microphone from a specialist.
     inbound: Vec<(u8, MediaKind)>,
     /// Publisher side: the video SSRC, for keyframe requests.
     video_ssrc: Option<u32>,
@@ -249,14 +267,39 @@ impl Peer {
     }
 
     /// Answers a WHEP offer for a room whose publisher sends `sources`.
+    ///
+    /// The offer's video m-line and first audio m-line carry the camera (not
+    /// for [`Listener::Camera`], which hears only the speakers); every other
+    /// audio m-line is a talk-back slot ([`Feed::Talkback`]). A specialist's
+    /// first audio m-line, offered `sendrecv`, also brings their microphone.
     pub fn viewer(
         offer_sdp: String,
         sources: &[SourceTrack],
+        listener: Listener,
         settings: &PeerSettings,
         now: Instant,
     ) -> Result<(Self, String), MediaError> {
+        let camera_sources: &[SourceTrack] = match listener {
+            Listener::Camera => &[],
+            Listener::Specialist | Listener::Observer => sources,
+        };
+        let audio_lines = media_lines(&offer_sdp, "audio").min(MAX_AUDIO_LINES);
+        if listener == Listener::Camera && audio_lines == 0 {
+            return Err(no_talkback_audio());
+        }
+        // Talk-back uses the camera's Opus when there is one, so every
+        // audio m-line of the session negotiates the same codec.
+        let audio = sources
+            .iter()
+            .find(|s| s.kind == MediaKind::Audio)
+            .cloned()
+            .unwrap_or_else(talkback_source);
         let mut media_engine = MediaEngine::default();
-        for source in sources {
+        let mut registered: Vec<&SourceTrack> = camera_sources.iter().collect();
+        if audio_lines > 0 && !registered.iter().any(|s| s.kind == MediaKind::Audio) {
+            registered.push(&audio);
+        }
+        for source in registered {
             let kind = rtc_kind(source.kind);
             let feedback = if source.kind == MediaKind::Video {
                 video_feedback()
@@ -266,22 +309,23 @@ impl Peer {
             media_engine
                 .register_codec(
                     RTCRtpCodecParameters {
-                        rtp_codec: RTCRtpCodec {
-                            mime_type: source.codec.mime_type.clone(),
-                            clock_rate: source.codec.clock_rate,
-                            channels: source.codec.channels,
-                            sdp_fmtp_line: source.codec.fmtp.clone(),
-                            rtcp_feedback: feedback,
-                        },
+                        rtp_codec: rtc_codec(&source.codec, feedback),
                         payload_type: source.codec.payload_type,
                     },
                     kind,
                 )
                 .map_err(internal)?;
-            for (_, uri) in &source.extensions {
+            let mut uris: Vec<&str> = source.extensions.iter().map(|(_, u)| u.as_str()).collect();
+            if source.kind == MediaKind::Audio && !uris.contains(&AUDIO_LEVEL_URI) {
+                // Speakers' levels: forwarded, and read for "who is speaking".
+                uris.push(AUDIO_LEVEL_URI);
+            }
+            for uri in uris {
                 media_engine
                     .register_header_extension(
-                        RTCRtpHeaderExtensionCapability { uri: uri.clone() },
+                        RTCRtpHeaderExtensionCapability {
+                            uri: uri.to_owned(),
+                        },
                         kind,
                         None,
                     )
@@ -292,11 +336,12 @@ impl Peer {
         let pc = build_peer_connection(media_engine, settings, Some(link.clone()), now)?;
         let mut peer = Self::new(pc);
         peer.link = Some(link);
-        for source in sources {
-            let ssrc = rand::random::<u32>();
+        let video = camera_sources.iter().filter(|s| s.kind == MediaKind::Video);
+        let audio_tracks = std::iter::repeat_n(&audio, audio_lines);
+        for (index, source) in video.chain(audio_tracks).enumerate() {
             let label = match source.kind {
-                MediaKind::Video => "video",
-                MediaKind::Audio => "audio",
+                MediaKind::Video => "video".to_owned(),
+                MediaKind::Audio => format!("audio-{index}"),
             };
             let track = MediaStreamTrack::new(
                 "samsyn".to_owned(),
@@ -305,23 +350,28 @@ impl Peer {
                 rtc_kind(source.kind),
                 vec![RTCRtpEncodingParameters {
                     rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
+                        ssrc: Some(rand::random::<u32>()),
                         ..Default::default()
                     },
-                    codec: RTCRtpCodec {
-                        mime_type: source.codec.mime_type.clone(),
-                        clock_rate: source.codec.clock_rate,
-                        channels: source.codec.channels,
-                        sdp_fmtp_line: source.codec.fmtp.clone(),
-                        rtcp_feedback: Vec::new(),
-                    },
+                    codec: rtc_codec(&source.codec, Vec::new()),
                     ..Default::default()
                 }],
             );
             peer.pc.add_track(track).map_err(internal)?;
         }
         let answer = peer.answer(offer_sdp, &settings.candidates, now)?;
-        peer.sinks = peer.negotiated_sinks(sources)?;
+        let video_source = camera_sources.iter().find(|s| s.kind == MediaKind::Video);
+        peer.sinks = peer.negotiated_sinks(video_source, &audio.codec, listener)?;
+        if listener.may_speak() {
+            // What a specialist's microphone arrives in: the session's Opus.
+            peer.inbound = peer
+                .sinks
+                .iter()
+                .filter(|sink| sink.kind == MediaKind::Audio)
+                .map(|sink| (sink.payload_type, MediaKind::Audio))
+                .take(1)
+                .collect();
+        }
         Ok((peer, answer))
     }
 
@@ -421,10 +471,17 @@ impl Peer {
         sources
     }
 
-    /// What this viewer receives, or why it cannot receive `sources`.
-    fn negotiated_sinks(&mut self, sources: &[SourceTrack]) -> Result<Vec<SinkTrack>, MediaError> {
+    /// What this viewer receives, or why it cannot: the camera's video
+    /// (`video_source`), and audio in `audio` on every audio m-line.
+    fn negotiated_sinks(
+        &mut self,
+        video_source: Option<&SourceTrack>,
+        audio: &Codec,
+        listener: Listener,
+    ) -> Result<Vec<SinkTrack>, MediaError> {
         let sender_ids: Vec<_> = self.pc.get_senders().collect();
         let mut sinks = Vec::new();
+        let mut camera_audio_taken = listener == Listener::Camera;
         for id in sender_ids {
             let Some(mut sender) = self.pc.rtp_sender(id) else {
                 continue;
@@ -437,15 +494,19 @@ impl Peer {
                 continue;
             };
             let params = sender.get_parameters().rtp_parameters.clone();
-            let Some(source) = sources.iter().find(|s| s.kind == kind) else {
-                continue;
+            let expected = match kind {
+                MediaKind::Video => match video_source {
+                    Some(source) => &source.codec,
+                    None => continue,
+                },
+                MediaKind::Audio => audio,
             };
             let Some(codec) = params.codecs.iter().find(|c| {
                 c.rtp_codec
                     .mime_type
-                    .eq_ignore_ascii_case(&source.codec.mime_type)
+                    .eq_ignore_ascii_case(&expected.mime_type)
             }) else {
-                if kind == MediaKind::Video {
+                if let (MediaKind::Video, Some(source)) = (kind, video_source) {
                     return Err(MediaError::CodecMismatch(format!(
                         "this viewer cannot receive the camera's video ({} {}); \
                          use a browser that decodes it (Chrome, Edge, Firefox) \
@@ -455,11 +516,21 @@ impl Peer {
                 }
                 continue;
             };
-            if let Some(reason) = self.undecodable_h264(source, codec.payload_type) {
+            if let (MediaKind::Video, Some(source)) = (kind, video_source)
+                && let Some(reason) = self.undecodable_h264(source, codec.payload_type)
+            {
                 return Err(MediaError::CodecMismatch(reason));
             }
+            let feed = match kind {
+                MediaKind::Audio if camera_audio_taken => Feed::Talkback,
+                MediaKind::Audio | MediaKind::Video => {
+                    camera_audio_taken |= kind == MediaKind::Audio;
+                    Feed::Camera
+                }
+            };
             sinks.push(SinkTrack {
                 kind,
+                feed,
                 ssrc,
                 payload_type: codec.payload_type,
                 extensions: params
@@ -469,14 +540,21 @@ impl Peer {
                     .collect(),
             });
         }
-        if !sinks.iter().any(|s| s.kind == MediaKind::Video) {
-            return Err(MediaError::CodecMismatch(
-                "the offer has no video m-line that can receive the camera's stream \
-                 (it must be recvonly or sendrecv and offer the same codec)"
-                    .into(),
-            ));
+        match listener {
+            Listener::Camera if !sinks.iter().any(|s| s.kind == MediaKind::Audio) => {
+                Err(no_talkback_audio())
+            }
+            Listener::Specialist | Listener::Observer
+                if !sinks.iter().any(|s| s.kind == MediaKind::Video) =>
+            {
+                Err(MediaError::CodecMismatch(
+                    "the offer has no video m-line that can receive the camera's stream \
+                     (it must be recvonly or sendrecv and offer the same codec)"
+                        .into(),
+                ))
+            }
+            _ => Ok(sinks),
         }
-        Ok(sinks)
     }
 
     /// Why this viewer cannot decode the camera's H.264, judged from the
@@ -943,6 +1021,44 @@ fn video_feedback() -> Vec<RTCPFeedback> {
         parameter: parameter.to_owned(),
     })
     .collect()
+}
+
+fn rtc_codec(codec: &Codec, rtcp_feedback: Vec<RTCPFeedback>) -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: codec.mime_type.clone(),
+        clock_rate: codec.clock_rate,
+        channels: codec.channels,
+        sdp_fmtp_line: codec.fmtp.clone(),
+        rtcp_feedback,
+    }
+}
+
+/// Talk-back's codec when the camera sends no audio to take it from: Opus
+/// as browsers offer it.
+fn talkback_source() -> SourceTrack {
+    SourceTrack {
+        kind: MediaKind::Audio,
+        codec: Codec {
+            mime_type: "audio/opus".to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            fmtp: "minptime=10;useinbandfec=1".to_owned(),
+            payload_type: 111,
+        },
+        extensions: Vec::new(),
+    }
+}
+
+fn no_talkback_audio() -> MediaError {
+    MediaError::BadOffer(
+        "a camera's talk-back session needs at least one audio m-line (recvonly, Opus)".into(),
+    )
+}
+
+/// How many m-lines of `kind` ("audio", "video") an SDP has.
+fn media_lines(sdp: &str, kind: &str) -> usize {
+    let prefix = format!("m={kind} ");
+    sdp.lines().filter(|line| line.starts_with(&prefix)).count()
 }
 
 fn rtc_kind(kind: MediaKind) -> RtpCodecKind {

@@ -1,0 +1,184 @@
+// samsyn talk-back: the specialist speaks to the nurse (and everyone else
+// in the consultation) from this page, and hears the other speakers.
+//
+// Served at /r/assets/talkback.js and loaded before viewer.js, which asks
+// it for the audio part of each WHEP offer:
+//   - the first audio m-line carries the nurse's voice down and, for a
+//     specialist with a microphone, this page's voice up (sendrecv);
+//   - SLOTS more recvonly audio m-lines carry the other speakers, one each
+//     (the gateway fills them; see signaling/src/media.rs, `Listener`).
+// Observers listen only: they are never asked for a microphone.
+//
+// The microphone is asked for once per page and kept across reconnects.
+// "Mute" stops sending speech (the track sends silence); "Hold to talk"
+// (or holding the space bar) speaks while muted. The volume slider sets
+// how loud everyone else is, the nurse included.
+//
+// For tests: window.samsynTalkback = { mic, muted, talking, volume, slots,
+// speakers, energies() } and <body data-mic="on|muted|none|denied|off">.
+'use strict';
+
+(() => {
+  const SLOTS = 3;   // other speakers heard at once: a second specialist, the GP, one more
+
+  const state = {
+    mic: 'off',       // on | muted | none (no device) | denied | off (observer, or not asked yet)
+    muted: false,
+    talking: false,   // "hold to talk" held
+    volume: 1,        // 0..1, for everyone this page plays
+    slots: SLOTS,
+    speakers: 0,      // talk-back tracks received in the current session
+  };
+  window.samsynTalkback = state;
+
+  let microphone = null;      // MediaStreamTrack, once granted
+  let asked = null;           // the one getUserMedia promise
+  const players = new Set();  // <audio> elements of the other speakers
+  let receivers = [];         // their RTCRtpReceivers, for the energy they carried
+
+  // --- controls ------------------------------------------------------------------
+  const el = (tag, props) => Object.assign(document.createElement(tag), props || {});
+  const muteBtn = el('button', { id: 'mic-mute', type: 'button', textContent: 'Mute', hidden: true });
+  const talkBtn = el('button', { id: 'mic-talk', type: 'button', textContent: 'Hold to talk', hidden: true });
+  talkBtn.title = 'Speak while muted: hold this button, or hold the space bar';
+  const micNote = el('span', { id: 'mic-note', className: 'mic-note' });
+  const volume = el('input', { id: 'volume', type: 'range', min: '0', max: '100', value: '100' });
+  volume.setAttribute('aria-label', 'Volume of the nurse and the other speakers');
+  const volumeLabel = el('label', { className: 'volume', textContent: 'Volume ' });
+  volumeLabel.append(volume);
+
+  function mount() {
+    const buttons = document.querySelector('.controls .buttons');
+    if (buttons) buttons.append(muteBtn, talkBtn, micNote, volumeLabel);
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', mount);
+  else mount();
+
+  const MIC_WORDS = {
+    on: 'Microphone on',
+    muted: 'Microphone muted',
+    none: 'No microphone found \u2014 you can listen and use the chat',
+    denied: 'Microphone not allowed \u2014 allow it in the browser to speak',
+    off: '',
+  };
+
+  function render() {
+    const speaking = microphone && (!state.muted || state.talking);
+    if (microphone) microphone.enabled = Boolean(speaking);
+    state.mic = microphone ? (speaking ? 'on' : 'muted') : state.mic;
+    document.body.dataset.mic = state.mic;
+    muteBtn.hidden = talkBtn.hidden = !microphone;
+    muteBtn.textContent = state.muted ? 'Unmute microphone' : 'Mute';
+    muteBtn.setAttribute('aria-pressed', state.muted ? 'true' : 'false');
+    talkBtn.disabled = !state.muted;
+    talkBtn.setAttribute('aria-pressed', state.talking ? 'true' : 'false');
+    micNote.textContent = MIC_WORDS[state.mic] || '';
+  }
+
+  muteBtn.addEventListener('click', () => { state.muted = !state.muted; render(); });
+  const hold = (on) => { if (state.talking !== on) { state.talking = on; render(); } };
+  talkBtn.addEventListener('pointerdown', () => hold(true));
+  for (const ev of ['pointerup', 'pointerleave', 'pointercancel']) talkBtn.addEventListener(ev, () => hold(false));
+  document.addEventListener('keydown', (ev) => {
+    const typing = ev.target && /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(ev.target.tagName);
+    if (ev.code === 'Space' && state.muted && microphone && !typing) { ev.preventDefault(); hold(true); }
+  });
+  document.addEventListener('keyup', (ev) => { if (ev.code === 'Space') hold(false); });
+  window.addEventListener('blur', () => hold(false));
+
+  volume.addEventListener('input', () => {
+    state.volume = Number(volume.value) / 100;
+    const video = document.getElementById('video');
+    if (video) video.volume = state.volume;
+    for (const player of players) player.volume = state.volume;
+  });
+
+  // The other speakers follow the page's own "Unmute" (autoplay rules).
+  function followVideoMute(player) {
+    const video = document.getElementById('video');
+    player.muted = video ? video.muted : false;
+  }
+  document.addEventListener('volumechange', (ev) => {
+    if (ev.target && ev.target.id === 'video') for (const player of players) followVideoMute(player);
+  }, true);
+
+  async function askForMicrophone() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      state.mic = 'none';
+      return null;
+    }
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      });
+      microphone = stream.getAudioTracks()[0] || null;
+      if (!microphone) state.mic = 'none';
+    } catch (e) {
+      state.mic = e && (e.name === 'NotAllowedError' || e.name === 'SecurityError') ? 'denied' : 'none';
+      console.info('[samsyn] no microphone: ' + (e && e.name));
+    }
+    render();
+    return microphone;
+  }
+
+  // --- what viewer.js calls ---------------------------------------------------------
+  // Adds the offer's audio m-lines to `pc`; returns the transceiver that
+  // carries the nurse's voice. Never waits for the microphone: the video
+  // must not wait for someone to answer the browser's question. A
+  // specialist's first m-line is sendrecv from the start, and the
+  // microphone joins it when granted (no new offer needed).
+  let upline = null;   // the current session's sendrecv transceiver
+  state.addTransceivers = (pc, role) => {
+    state.speakers = 0;
+    const specialist = role === 'specialist';
+    const nurse = pc.addTransceiver('audio', { direction: specialist ? 'sendrecv' : 'recvonly' });
+    for (let i = 0; i < SLOTS; i++) pc.addTransceiver('audio', { direction: 'recvonly' });
+    upline = specialist ? nurse : null;
+    if (specialist) {
+      asked = asked || askForMicrophone();
+      asked.then((track) => {
+        if (track && upline === nurse) nurse.sender.replaceTrack(track).catch(() => { /* session gone */ });
+      });
+    }
+    render();
+    return nurse;
+  };
+
+  // Plays another speaker's track; viewer.js hands over every audio track
+  // that is not the nurse's.
+  state.play = (track, receiver) => {
+    if (receiver) receivers.push(receiver);
+    const player = el('audio', { autoplay: true });
+    player.srcObject = new MediaStream([track]);
+    player.volume = state.volume;
+    followVideoMute(player);
+    player.dataset.talkback = '';
+    player.hidden = true;
+    document.body.append(player);
+    players.add(player);
+    state.speakers++;
+    track.addEventListener('ended', () => { players.delete(player); player.remove(); });
+    const p = player.play();
+    if (p && p.catch) p.catch(() => { /* waits for the page's Unmute */ });
+  };
+
+  // The session ended: its speakers' players go with it.
+  state.reset = () => {
+    for (const player of players) player.remove();
+    players.clear();
+    receivers = [];
+    state.speakers = 0;
+  };
+
+  // The sound energy (WebRTC's totalAudioEnergy) each other speaker's
+  // m-line has brought so far; silence adds nothing.
+  state.energies = async () => Promise.all(receivers.map(async (receiver) => {
+    let energy = 0;
+    try {
+      (await receiver.getStats()).forEach((r) => {
+        if (r.type === 'inbound-rtp') energy = r.totalAudioEnergy || 0;
+      });
+    } catch (_) { /* the session ended */ }
+    return energy;
+  }));
+})();
