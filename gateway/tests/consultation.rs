@@ -6,6 +6,10 @@
 //!   terminal, and from the nurse's terminal to both pages; a photo the
 //!   first page asks for is taken by the daemon larger than the stream and
 //!   shows on the second page (driven by `tests/browser/consultation.mjs`);
+//! - talk-back: both pages speak through fake microphones and hear each
+//!   other, "Mute" and "hold to talk" work, and the daemon hears both
+//!   specialists on slots of their own in its mixed output (its status
+//!   endpoint's levels) and names who is speaking;
 //! - the daemon joins the room events over TLS with the pinned certificate;
 //! - a consultation ends up in `samsyn-gateway report`, CSV and JSON.
 //!
@@ -19,6 +23,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use samsyn_capture::latency::endpoint;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{Capture, Gateway, Invite, browser_dir, runtime, start_viewer};
 
@@ -125,7 +130,13 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
     let dir = browser_dir();
     let gateway = Gateway::start(GATEWAY_IP);
     let invite = gateway.create_labelled_room("Home visit, district north");
-    let mut nurse = NurseTerminal::start(&gateway, &invite, &[]);
+    let status_port = support::free_tcp_port();
+    let status_port_arg = status_port.to_string();
+    let mut nurse = NurseTerminal::start(
+        &gateway,
+        &invite,
+        &["--speaker", "none", "--status-port", &status_port_arg],
+    );
     nurse.wait_for("the participant list", Duration::from_secs(30), |line| {
         line.starts_with("in the consultation: this camera (publisher")
     });
@@ -183,6 +194,41 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
     // the other as speaking.
     let talking = next_json();
     assert_eq!(talking["event"], "talking", "{talking}");
+    // The daemon hears both specialists, each on a slot of its own, and
+    // the mix it plays carries their energy.
+    let heard = runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = endpoint::fetch(&http, status_port).await.ok();
+            if let Some(status) = &status {
+                let active = status.talkback.slots.iter().filter(|s| s.active).count();
+                if active >= 2 && status.talkback.mix_level_db > -55.0 {
+                    break status.talkback.clone();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not hear both speakers: {:#?}",
+                status.map(|s| s.talkback)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    println!(
+        "the daemon hears: mix {:.1} dBFS, slots {:?}",
+        heard.mix_level_db,
+        heard
+            .slots
+            .iter()
+            .map(|s| format!("{}: {:.1} dBFS", s.slot, s.level_db))
+            .collect::<Vec<_>>()
+    );
+    nurse.wait_for("a specialist speaking", Duration::from_secs(10), |line| {
+        NAMES
+            .iter()
+            .any(|name| line == format!("{name} is speaking"))
+    });
     nurse.type_line(CAMERA_CHAT);
 
     let result = next_json();
@@ -260,7 +306,7 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
         "the specialists' connection quality",
         Duration::from_secs(15),
         |line| {
-            line.starts_with("in the consultation: ") && line.matches(" connection)").count() == 3
+            line.starts_with("in the consultation: ") && line.matches(" connection").count() == 3
         },
     );
 }
@@ -334,7 +380,8 @@ fn a_finished_consultation_is_in_the_report_without_personal_data() {
         record["bytes_from_camera"].as_u64() >= record["bytes_to_viewers"].as_u64(),
         "one viewer, who joined late, got at most what the camera sent: {record}"
     );
-    assert_eq!(record["quality"]["media_sessions"], 2);
+    // The camera's, its talk-back's and the viewer's.
+    assert_eq!(record["quality"]["media_sessions"], 3);
     assert_eq!(record["quality"]["camera_reconnects"], 0);
     // The daemon reports its stream every 5 s; the WHEP probe reports none.
     assert!(

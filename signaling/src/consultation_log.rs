@@ -82,7 +82,8 @@ pub struct RoleCounts {
 /// How well the connections held.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct QualitySummary {
-    /// WebRTC sessions (camera and viewers), reconnects included.
+    /// WebRTC sessions (the camera's, its talk-back's, the viewers'),
+    /// reconnects included.
     pub media_sessions: u32,
     /// Sessions whose connection was lost after it worked.
     pub connections_lost: u32,
