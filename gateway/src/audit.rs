@@ -93,6 +93,7 @@ fn columns(event: &AuditEvent) -> Columns<'_> {
             name,
             token_id,
             address,
+            talkback,
             ..
         } => (
             "joined",
@@ -100,7 +101,11 @@ fn columns(event: &AuditEvent) -> Columns<'_> {
             role,
             display(name),
             address.map(|a| a.to_string()).unwrap_or_default(),
-            format!("token {token_id}"),
+            if *talkback {
+                format!("talk-back, token {token_id}")
+            } else {
+                format!("token {token_id}")
+            },
         ),
         AuditEvent::Left {
             room,
@@ -159,7 +164,8 @@ fn columns(event: &AuditEvent) -> Columns<'_> {
     }
 }
 
-/// Everyone who joined, with their role, name, when and for how long.
+/// Everyone who joined, with their role, name, when and for how long. The
+/// camera's talk-back sessions are the camera itself, not listed again.
 fn who_was_there(records: &[AuditRecord]) -> String {
     let mut out = String::from("Who was there:\n");
     for record in records {
@@ -168,6 +174,7 @@ fn who_was_there(records: &[AuditRecord]) -> String {
             role,
             name,
             address,
+            talkback: false,
             ..
         } = &record.event
         else {
@@ -231,6 +238,7 @@ mod tests {
                     name: Some("Dr. Berg".into()),
                     token_id: "t1".into(),
                     address: Some("10.0.0.7".parse().unwrap()),
+                    talkback: false,
                 },
             ),
             record(
@@ -246,7 +254,24 @@ mod tests {
                 },
             ),
         ];
+        let mut records = records;
+        records.push(record(
+            "2026-11-29T10:00:02Z",
+            AuditEvent::Joined {
+                room: "ward".into(),
+                session: "s2".into(),
+                role: "publisher".into(),
+                name: Some("camera".into()),
+                token_id: "t2".into(),
+                address: None,
+                talkback: true,
+            },
+        ));
         let text = who_was_there(&records);
+        assert!(
+            !text.contains("publisher"),
+            "the camera's talk-back session is not another participant: {text}"
+        );
         assert!(
             text.contains("specialist Dr. Berg")
                 && text.contains("from 10.0.0.7")
@@ -255,5 +280,6 @@ mod tests {
         );
         let table = table(&records);
         assert!(table.contains("2026-11-29 10:00:00"), "{table}");
+        assert!(table.contains("talk-back, token t2"), "{table}");
     }
 }

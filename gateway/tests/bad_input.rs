@@ -266,11 +266,13 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
             "wrong_role",
         )
         .await;
+        // A publisher token on WHEP is the camera's talk-back, which needs
+        // the camera to be there first.
         c.refused(
-            "WHEP with B's publisher token",
+            "WHEP with B's publisher token before B's camera",
             Request::post(&whep_b).token(&b.publisher_token).offer(),
-            StatusCode::FORBIDDEN,
-            "wrong_role",
+            StatusCode::CONFLICT,
+            "no_publisher",
         )
         .await;
         let unsigned = unsigned_token(&b.room);

@@ -63,6 +63,10 @@ pub enum AuditEvent {
         token_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         address: Option<IpAddr>,
+        /// The camera's talk-back session (it hears the speakers): the same
+        /// device as the camera's video session, not another participant.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        talkback: bool,
     },
     Left {
         room: String,
@@ -296,6 +300,7 @@ mod tests {
             name: Some("Dr. Berg".into()),
             token_id: "tok".into(),
             address: Some("10.0.0.7".parse().unwrap()),
+            talkback: false,
         }
     }
 

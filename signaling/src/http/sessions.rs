@@ -172,6 +172,7 @@ fn join<A>(state: &AppState, auth: &RoomAccess<A>, session: SessionId, kind: Ses
         name: auth.claims.name.clone(),
         token_id: auth.claims.jti.clone(),
         address: auth.client,
+        talkback: kind == SessionKind::View && auth.claims.role == Role::Publisher,
     });
     let participant = Participant {
         session,
