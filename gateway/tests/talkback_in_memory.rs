@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use loopback::{Client, MS, World};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use samsyn_signaling::media::{Listener, MediaEvent, SessionId, SessionKind};
 
 const ROOM: &str = "room1";
@@ -208,16 +207,7 @@ fn the_cameras_talkback_session_needs_audio_and_does_not_count_as_a_viewer() {
     world.run_for(Duration::from_secs(1), 5 * MS);
     let now = world.now;
     let mut video_only = Client::new("10.213.0.2:40002", now);
-    video_only
-        .pc
-        .add_transceiver_from_kind(
-            RtpCodecKind::Video,
-            Some(RTCRtpTransceiverInit {
-                direction: RTCRtpTransceiverDirection::Recvonly,
-                ..Default::default()
-            }),
-        )
-        .unwrap();
+    video_only.add_recvonly(RtpCodecKind::Video);
     let err = world
         .view_as(ROOM, video_only, Listener::Camera)
         .unwrap_err();

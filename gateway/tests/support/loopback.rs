@@ -181,19 +181,22 @@ impl Client {
     /// A viewer receiving video and audio, as the specialist's page does.
     pub fn viewer(addr: &str, now: Instant) -> Self {
         let mut client = Self::new(addr, now);
-        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
-            client
-                .pc
-                .add_transceiver_from_kind(
-                    kind,
-                    Some(RTCRtpTransceiverInit {
-                        direction: RTCRtpTransceiverDirection::Recvonly,
-                        ..Default::default()
-                    }),
-                )
-                .unwrap();
-        }
+        client.add_recvonly(RtpCodecKind::Video);
+        client.add_recvonly(RtpCodecKind::Audio);
         client
+    }
+
+    /// One more m-line of `kind` that only receives.
+    pub fn add_recvonly(&mut self, kind: RtpCodecKind) {
+        self.pc
+            .add_transceiver_from_kind(
+                kind,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    ..Default::default()
+                }),
+            )
+            .unwrap();
     }
 
     /// A specialist's page: video received, its microphone sent and the
@@ -201,16 +204,7 @@ impl Client {
     /// more audio m-lines to hear the other speakers.
     pub fn speaker(addr: &str, now: Instant, slots: usize) -> Self {
         let mut client = Self::new(addr, now);
-        client
-            .pc
-            .add_transceiver_from_kind(
-                RtpCodecKind::Video,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Recvonly,
-                    ..Default::default()
-                }),
-            )
-            .unwrap();
+        client.add_recvonly(RtpCodecKind::Video);
         client.add_microphone();
         client.add_audio_slots(slots);
         client
@@ -225,15 +219,7 @@ impl Client {
 
     fn add_audio_slots(&mut self, slots: usize) {
         for _ in 0..slots {
-            self.pc
-                .add_transceiver_from_kind(
-                    RtpCodecKind::Audio,
-                    Some(RTCRtpTransceiverInit {
-                        direction: RTCRtpTransceiverDirection::Recvonly,
-                        ..Default::default()
-                    }),
-                )
-                .unwrap();
+            self.add_recvonly(RtpCodecKind::Audio);
         }
     }
 
@@ -258,42 +244,21 @@ impl Client {
             .find(|e| e.uri == AUDIO_LEVEL_URI)
             .map(|e| e.id as u8)
             .expect("the audio level extension was negotiated");
-        let mut header = rtp::header::Header {
-            version: 2,
-            payload_type: OPUS_PT,
-            sequence_number: seq,
-            timestamp: u32::from(seq) * 960,
-            ssrc: AUDIO_SSRC,
-            ..Default::default()
-        };
-        header
+        let mut packet = opus_packet(seq);
+        packet
+            .header
             .set_extension(level_id, Bytes::copy_from_slice(&[0x80 | level]))
             .unwrap();
-        let packet = rtp::Packet {
-            header,
-            payload: Bytes::from_static(&[0xfc, 0xff, 0xfe]),
-        };
         sender.write_rtp(now, packet).unwrap();
     }
 
     /// Sends one 20 ms Opus packet from the camera's audio track.
     pub fn send_audio(&mut self, now: Instant, seq: u16) {
         let sender = self.pc.get_senders().nth(1).expect("a camera with audio");
-        let packet = rtp::Packet {
-            header: rtp::header::Header {
-                version: 2,
-                payload_type: OPUS_PT,
-                sequence_number: seq,
-                timestamp: u32::from(seq) * 960,
-                ssrc: AUDIO_SSRC,
-                ..Default::default()
-            },
-            payload: Bytes::from_static(&[0xfc, 0xff, 0xfe]),
-        };
         self.pc
             .rtp_sender(sender)
             .unwrap()
-            .write_rtp(now, packet)
+            .write_rtp(now, opus_packet(seq))
             .unwrap();
     }
 
@@ -427,6 +392,21 @@ impl Client {
                 _ => {}
             }
         }
+    }
+}
+
+/// Packet `seq` of a 20 ms Opus stream (the payload a DTX frame's size).
+fn opus_packet(seq: u16) -> rtp::Packet {
+    rtp::Packet {
+        header: rtp::header::Header {
+            version: 2,
+            payload_type: OPUS_PT,
+            sequence_number: seq,
+            timestamp: u32::from(seq) * 960,
+            ssrc: AUDIO_SSRC,
+            ..Default::default()
+        },
+        payload: Bytes::from_static(&[0xfc, 0xff, 0xfe]),
     }
 }
 
