@@ -17,9 +17,14 @@
 //!   - *marginal*: the p95 hovers around the budget, so windows flip over and
 //!     under it, but misses keep coming: over the same windows plus one, the
 //!     last window missed, and even leaving out the two worst windows more
-//!     than [`LadderConfig::max_missed_share`] of the frames missed.
+//!     than [`LadderConfig::max_missed_share`] of the frames missed;
+//!   - *recurring*: the overload comes in bursts, each too short for the
+//!     rules above: within [`LadderConfig::recurring_span`] the p95 went over
+//!     in two separate bursts, the last one now, and more than
+//!     [`LadderConfig::recurring_missed_share`] of the frames missed.
 //!
-//!   Either way one bad second (a hiccup, a keyframe) is ridden out. When the
+//!   One bad second (a hiccup, a keyframe), or one short spike, is ridden
+//!   out. When the
 //!   p95 stays under `budget ×` [`LadderConfig::headroom`] for
 //!   [`LadderConfig::climb_after`], the ladder climbs one rung. A climb that
 //!   is followed by a step back down within [`LadderConfig::probation`]
@@ -148,6 +153,27 @@ fn even(v: u32) -> u32 {
     v & !1
 }
 
+/// The share of the frames of `windows` that missed the budget.
+fn missed_share(windows: &[JudgedWindow]) -> f64 {
+    let frames: usize = windows.iter().map(|w| w.frames).sum();
+    let missed: usize = windows.iter().map(|w| w.missed).sum();
+    missed as f64 / frames.max(1) as f64
+}
+
+/// How many separate runs of windows with the p95 over the budget `windows`
+/// hold.
+fn bursts_over_budget(windows: &[JudgedWindow]) -> usize {
+    let mut before = false;
+    let mut bursts = 0;
+    for window in windows {
+        if window.p95_over && !before {
+            bursts += 1;
+        }
+        before = window.p95_over;
+    }
+    bursts
+}
+
 /// A p95 in ms as causes carry it: infinite when most frames were dropped.
 fn p95_ms(p95: Duration) -> f64 {
     if p95 == Duration::MAX {
@@ -174,6 +200,13 @@ pub struct LadderConfig {
     /// and more than this share of the frames over the budget even leaving
     /// out the two worst windows: step down (a marginal overload).
     pub max_missed_share: f64,
+    /// Or, over this span: the p95 over the budget in the last window and in
+    /// at least one separate burst before it, and more than
+    /// `recurring_missed_share` of all frames missed: step down (an overload
+    /// that comes back in bursts, each too short for the rules above).
+    pub recurring_span: Duration,
+    /// See `recurring_span`.
+    pub recurring_missed_share: f64,
     /// After any step, samples are ignored this long (the encoder restarts,
     /// the first frames at the new setting are keyframes).
     pub settle: Duration,
@@ -194,7 +227,9 @@ impl LadderConfig {
     /// The defaults for a budget: 1 s windows; down after 3 s with the p95
     /// over, or when more than 3 % of the frames of the last 4 s missed the
     /// budget even without its two worst seconds (at 30 fps: 2 frames in the
-    /// two best seconds); up after 10 s under 60 % of the budget; a step down within 30 s
+    /// two best seconds), or when the p95 went over in two separate bursts
+    /// of the last 15 s with more than 5 % of its frames missed; up after
+    /// 10 s under 60 % of the budget; a step down within 30 s
     /// of a climb fails it, failed climbs back off up to 5 minutes and are
     /// forgotten after 10 minutes without a step down.
     pub fn for_budget(budget: Duration) -> Self {
@@ -204,6 +239,8 @@ impl LadderConfig {
             min_frames_per_window: 5,
             step_down_after: Duration::from_secs(3),
             max_missed_share: 0.03,
+            recurring_span: Duration::from_secs(15),
+            recurring_missed_share: 0.05,
             settle: Duration::from_secs(1),
             headroom: 0.6,
             climb_after: Duration::from_secs(10),
@@ -215,7 +252,12 @@ impl LadderConfig {
 
     /// How many windows `step_down_after` spans.
     fn windows_to_step_down(&self) -> usize {
-        (self.step_down_after.as_secs_f64() / self.window.as_secs_f64())
+        self.windows_in(self.step_down_after)
+    }
+
+    /// How many windows `span` covers (at least one).
+    fn windows_in(&self, span: Duration) -> usize {
+        (span.as_secs_f64() / self.window.as_secs_f64())
             .ceil()
             .max(1.0) as usize
     }
@@ -247,6 +289,9 @@ pub enum Cause {
         budget_ms: f64,
         /// Over how long, ms.
         for_ms: f64,
+        /// Separate bursts with the p95 over the budget (0: the misses were
+        /// spread over the windows).
+        bursts: usize,
         /// The last window's p95, ms (infinite when most frames were dropped).
         p95_ms: f64,
         /// Set when this step ends a climb that failed.
@@ -333,16 +378,21 @@ impl fmt::Display for Cause {
                 frames,
                 budget_ms,
                 for_ms,
+                bursts,
                 p95_ms,
                 failed_climb,
             } => {
                 write!(
                     f,
                     "encode path: {missed} of {frames} frames ({:.1} %) over the {budget_ms:.1} ms \
-                     budget in {:.0} s, spread over the seconds (",
+                     budget in {:.0} s, ",
                     100.0 * *missed as f64 / (*frames).max(1) as f64,
                     for_ms / 1e3,
                 )?;
+                match bursts {
+                    0 => f.write_str("spread over the seconds (")?,
+                    n => write!(f, "in {n} separate bursts (")?,
+                }
                 if p95_ms.is_finite() {
                     write!(f, "last p95 {p95_ms:.1} ms)")?;
                 } else {
@@ -581,7 +631,9 @@ impl QualityLadder {
             missed,
             p95_over: p95 > budget,
         });
-        while self.judged.len() > self.config.windows_to_step_down() + 1 {
+        let kept = (self.config.windows_to_step_down() + 1)
+            .max(self.config.windows_in(self.config.recurring_span));
+        while self.judged.len() > kept {
             self.judged.pop_front();
         }
         if let Some(overload) = self.overload(p95) {
@@ -618,47 +670,59 @@ impl QualityLadder {
     /// The overload the judged windows show, if any; `p95` is the last
     /// window's.
     fn overload(&self, p95: Duration) -> Option<Cause> {
-        let last = self.judged.back()?;
         let needed = self.config.windows_to_step_down();
+        let recent: Vec<JudgedWindow> =
+            self.judged.iter().rev().take(needed + 1).copied().collect();
+        let last = recent.first()?;
         let budget_ms = ms(self.config.budget);
+        let p95_ms = p95_ms(p95);
         // Clear: over budget in all but one of the last `needed + 1` windows,
         // and in the last. A load that lets one window through now and then
         // (a CPU hog sharing the core) still counts as staying over, while a
         // spike shorter than `step_down_after` does not.
-        let p95_over = self.judged.iter().filter(|w| w.p95_over).count();
+        let p95_over = recent.iter().filter(|w| w.p95_over).count();
         if last.p95_over && p95_over >= needed {
             return Some(Cause::OverBudget {
-                p95_ms: p95_ms(p95),
+                p95_ms,
                 budget_ms,
                 for_ms: ms(self.config.window * p95_over as u32),
                 failed_climb: None,
             });
         }
-        // Marginal: the p95 hovers around the budget, so single windows flip
-        // over and under it; pooled over all `needed + 1` windows the misses
-        // show the overload steadily. The two worst windows are left out, so
-        // one bad second (a keyframe, a hiccup, even split across two
-        // windows) amid a few stray misses is no overload.
-        if self.judged.len() <= needed || last.missed == 0 {
-            return None;
+        let missed_budget = |windows: &[JudgedWindow], bursts: usize| Cause::MissedBudget {
+            missed: windows.iter().map(|w| w.missed).sum(),
+            frames: windows.iter().map(|w| w.frames).sum(),
+            budget_ms,
+            for_ms: ms(self.config.window * windows.len() as u32),
+            bursts,
+            p95_ms,
+            failed_climb: None,
+        };
+        if recent.len() > needed && self.misses_keep_coming(&recent) {
+            return Some(missed_budget(&recent, 0));
         }
-        let mut by_misses: Vec<JudgedWindow> = self.judged.iter().copied().collect();
+        let span = self.config.windows_in(self.config.recurring_span);
+        let recurring: Vec<JudgedWindow> = self.judged.iter().rev().take(span).copied().collect();
+        let bursts = bursts_over_budget(&recurring);
+        (last.p95_over
+            && bursts >= 2
+            && missed_share(&recurring) > self.config.recurring_missed_share)
+            .then(|| missed_budget(&recurring, bursts))
+    }
+
+    /// Marginal: the p95 hovers around the budget, so single windows flip
+    /// over and under it, but the misses of all `recent` windows (newest
+    /// first) show the overload steadily. The two worst windows are left
+    /// out, so one bad second (a keyframe, a hiccup, even split across two
+    /// windows) amid a few stray misses is no overload.
+    fn misses_keep_coming(&self, recent: &[JudgedWindow]) -> bool {
+        if recent.first().is_none_or(|last| last.missed == 0) {
+            return false;
+        }
+        let mut by_misses = recent.to_vec();
         by_misses.sort_unstable_by_key(|w| w.missed);
-        let best = &by_misses[..by_misses.len() - 2];
-        let best_missed: usize = best.iter().map(|w| w.missed).sum();
-        let best_frames: usize = best.iter().map(|w| w.frames).sum();
-        let frames: usize = self.judged.iter().map(|w| w.frames).sum();
-        let missed: usize = self.judged.iter().map(|w| w.missed).sum();
-        (best_missed as f64 > best_frames as f64 * self.config.max_missed_share).then(|| {
-            Cause::MissedBudget {
-                missed,
-                frames,
-                budget_ms,
-                for_ms: ms(self.config.window * self.judged.len() as u32),
-                p95_ms: p95_ms(p95),
-                failed_climb: None,
-            }
-        })
+        let best = &by_misses[..by_misses.len().saturating_sub(2)];
+        missed_share(best) > self.config.max_missed_share
     }
 
     /// How long the p95 must stay well under the budget before climbing from
