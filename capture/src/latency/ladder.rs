@@ -701,6 +701,8 @@ impl QualityLadder {
         if recent.len() > needed && self.misses_keep_coming(&recent) {
             return Some(missed_budget(&recent, 0));
         }
+        // Recurring: bursts each shorter than `step_down_after`; one alone is
+        // a spike, a second within the span is the overload coming back.
         let span = self.config.windows_in(self.config.recurring_span);
         let recurring: Vec<JudgedWindow> = self.judged.iter().rev().take(span).copied().collect();
         let bursts = bursts_over_budget(&recurring);
