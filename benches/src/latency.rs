@@ -63,6 +63,11 @@ pub struct LatencyArgs {
     /// Print one JSON object instead of the table
     #[arg(long)]
     pub json: bool,
+    /// Keep samsyn-capture's log in this file (its filter: $SAMSYN_LOG, or
+    /// info; e.g. SAMSYN_LOG=info,samsyn_capture::latency::ladder=debug
+    /// logs every second the quality ladder judges)
+    #[arg(long, value_name = "PATH")]
+    pub capture_log: Option<PathBuf>,
 }
 
 /// The result, as `--json` prints it.
@@ -158,7 +163,10 @@ pub fn run(args: &LatencyArgs) -> anyhow::Result<()> {
                 .split_whitespace(),
         )
         .env("SAMSYN_TOKEN", &invite.publisher_token)
-        .env("SAMSYN_LOG", "info")
+        .env(
+            "SAMSYN_LOG",
+            std::env::var("SAMSYN_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
         .stdout(Stdio::null())
         .stderr(log_file(work.path(), "capture.log")?);
     let _capture = Process::spawn(&mut capture)
@@ -172,6 +180,10 @@ pub fn run(args: &LatencyArgs) -> anyhow::Result<()> {
         for line in tail.iter().rev() {
             eprintln!("  {line}");
         }
+    }
+    if let Some(path) = &args.capture_log {
+        std::fs::copy(work.path().join("capture.log"), path)
+            .with_context(|| format!("cannot keep the daemon's log in {}", path.display()))?;
     }
     let result = result?;
     if args.json {

@@ -1,11 +1,15 @@
 //! The quality ladder's decisions on recorded timing sequences: frames at
 //! 30 fps on a made-up clock, each with its encode-path time, in phases
-//! (idle laptop, a CPU hog, an encoder too slow for the setting). No
-//! pipeline, no sleeps: the same sequence always gives the same steps.
+//! (idle laptop, a CPU hog, an encoder too slow for the setting, a marginal
+//! overload). No pipeline, no sleeps: the same sequence always gives the
+//! same steps.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use samsyn_capture::latency::ladder::{Cause, LadderConfig, QualityLadder, Rung, Step, rungs};
+use samsyn_capture::latency::ladder::{
+    Cause, FailedClimb, LadderConfig, QualityLadder, Rung, Step, rungs,
+};
 
 const FRAME: Duration = Duration::from_nanos(33_333_333);
 const BUDGET: Duration = Duration::from_nanos(33_333_333);
@@ -14,7 +18,7 @@ const BUDGET: Duration = Duration::from_nanos(33_333_333);
 /// cycle through `ms` (None: the frame was dropped, encoder busy).
 struct Phase {
     secs: u64,
-    ms: &'static [Option<f64>],
+    ms: Cow<'static, [Option<f64>]>,
 }
 
 const IDLE: &[Option<f64>] = &[
@@ -40,29 +44,18 @@ const HOGGED_FASTER: &[Option<f64>] = &[Some(21.0), Some(24.6), Some(19.8), Some
 const RELIEVED: &[Option<f64>] = &[Some(6.1), Some(7.5), Some(6.8), Some(9.2), Some(7.0)];
 /// Two seconds of trouble (an antivirus scan starting).
 const SPIKE: &[Option<f64>] = &[Some(48.0), Some(55.0), Some(39.0)];
-/// 1 frame in 20 dropped, the rest fine: 5 % missed.
-const FEW_DROPS: &[Option<f64>] = &[
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    Some(9.0),
-    None,
-];
+/// 1 frame in 60 dropped, the rest fine: a dropped frame now and then.
+const FEW_DROPS: &[Option<f64>] = &{
+    let mut frames = [Some(9.0); 60];
+    frames[59] = None;
+    frames
+};
+/// 1 frame in 20 dropped, the rest fine: a steady 5 % missed.
+const STEADY_DROPS: &[Option<f64>] = &{
+    let mut frames = [Some(9.0); 20];
+    frames[19] = None;
+    frames
+};
 /// Every other frame dropped.
 const HALF_DROPPED: &[Option<f64>] = &[Some(20.0), None];
 
@@ -76,13 +69,13 @@ struct Run {
 
 impl Run {
     fn new() -> Self {
+        Self::with_config(LadderConfig::for_budget(BUDGET))
+    }
+
+    fn with_config(config: LadderConfig) -> Self {
         let start = Instant::now();
         Self {
-            ladder: QualityLadder::new(
-                rungs(1280, 720, 30, true),
-                LadderConfig::for_budget(BUDGET),
-                start,
-            ),
+            ladder: QualityLadder::new(rungs(1280, 720, 30, true), config, start),
             start,
             now: start,
             steps: Vec::new(),
@@ -123,13 +116,114 @@ impl Run {
         }
     }
 
+    /// Plays one second at a time, as the load answers the ladder: `at_top`
+    /// (given the second's number) while the ladder is at the top rung,
+    /// `below` otherwise; until `done` or for at most `max_secs`.
+    fn play_closed_loop(
+        &mut self,
+        max_secs: usize,
+        at_top: impl Fn(usize) -> Phase,
+        below: impl Fn(usize) -> Phase,
+        done: impl Fn(&Run) -> bool,
+    ) -> &mut Self {
+        for second in 0..max_secs {
+            if done(self) {
+                break;
+            }
+            let phase = if self.rung() == 0 {
+                at_top(second)
+            } else {
+                below(second)
+            };
+            self.play(&[phase]);
+        }
+        self
+    }
+
     fn rung(&self) -> usize {
         self.ladder.current().0
     }
+
+    /// For each climb: seconds since the step down before it.
+    fn climb_waits(&self) -> Vec<f64> {
+        self.steps
+            .windows(2)
+            .filter(|pair| matches!(pair[1].1.cause, Cause::Headroom { .. }))
+            .map(|pair| pair[1].0 - pair[0].0)
+            .collect()
+    }
+
+    fn failed_climbs(&self) -> Vec<FailedClimb> {
+        self.steps
+            .iter()
+            .filter_map(|(_, step)| match step.cause {
+                Cause::OverBudget { failed_climb, .. }
+                | Cause::MissedBudget { failed_climb, .. } => failed_climb,
+                _ => None,
+            })
+            .collect()
+    }
 }
 
-fn secs(s: u64, ms: &'static [Option<f64>]) -> Phase {
-    Phase { secs: s, ms }
+fn secs(s: u64, ms: impl Into<Cow<'static, [Option<f64>]>>) -> Phase {
+    Phase {
+        secs: s,
+        ms: ms.into(),
+    }
+}
+
+/// Frames over the budget in each second of a marginal overload, recorded
+/// with `samsyn-bench latency` (1920x1080@30, x264 `ultrafast`, two busy
+/// threads, budget 33.3 ms): the per-second p95 went 28.4, 39.3, 31.7, 29.0,
+/// 33.6, 34.7, 27.6, 30.8, 32.5, 34.4, 54.5 ms, around the budget.
+const MARGINAL_MISSES: [usize; 11] = [1, 3, 1, 1, 2, 2, 1, 0, 1, 2, 3];
+
+/// Frames over the budget in each second of an overload that comes back in
+/// bursts, recorded with `samsyn-bench latency` (1920x1080@30, x264 `slow`,
+/// two busy threads from the start, budget 33.3 ms): the p95 was 25–30 ms
+/// between the bursts, 60–85 ms in them.
+const BURSTS_MISSES: [usize; 38] = [
+    0, 0, 0, 0, 0, 3, 0, 0, 1, 0, 0, 0, 0, 1, 0, 10, 16, 0, 0, 0, 0, 0, 0, 0, 0, 12, 5, 0, 0, 0, 0,
+    0, 0, 0, 0, 5, 15, 16,
+];
+
+/// One second of 30 frames of which `missed` are over the budget, spread
+/// over the second; the rest inside it but not by much (as recorded).
+fn marginal_second(missed: usize) -> Phase {
+    const INSIDE: [f64; 6] = [14.2, 19.0, 22.5, 16.1, 25.3, 29.4];
+    const OVER: [f64; 3] = [36.8, 44.1, 58.0];
+    let frames: Vec<Option<f64>> = (0..30)
+        .map(|i| {
+            if (i + 1) * missed / 30 > i * missed / 30 {
+                Some(OVER[i % OVER.len()])
+            } else {
+                Some(INSIDE[i % INSIDE.len()])
+            }
+        })
+        .collect();
+    secs(1, frames)
+}
+
+/// Second `n` of the recorded marginal overload, played in a loop.
+fn marginal(n: usize) -> Phase {
+    marginal_second(MARGINAL_MISSES[n % MARGINAL_MISSES.len()])
+}
+
+/// The recorded marginal overload, once.
+fn marginal_overload() -> Vec<Phase> {
+    (0..MARGINAL_MISSES.len()).map(marginal).collect()
+}
+
+/// One second of 30 frames: `over` of them over the budget at the start or
+/// the end of the second, the rest idle.
+fn bad_part_of_second(over: usize, at_start: bool) -> Phase {
+    let frames: Vec<Option<f64>> = (0..30)
+        .map(|i| {
+            let bad = if at_start { i < over } else { i >= 30 - over };
+            Some(if bad { 48.0 } else { 8.5 })
+        })
+        .collect();
+    secs(1, frames)
 }
 
 #[test]
@@ -160,6 +254,7 @@ fn a_cpu_hog_steps_down_within_five_seconds_and_the_budget_holds_again() {
         p95_ms,
         budget_ms,
         for_ms,
+        ..
     } = first.cause
     else {
         panic!("{:?}", first.cause);
@@ -287,7 +382,7 @@ fn dropped_frames_count_against_the_budget() {
     run.play(&[secs(20, FEW_DROPS)]);
     assert!(
         run.steps.is_empty(),
-        "5 % dropped is within the p95: {:?}",
+        "a dropped frame now and then is ridden out: {:?}",
         run.steps
     );
     run.play(&[secs(5, HALF_DROPPED)]);
@@ -373,4 +468,255 @@ fn the_bitrate_constraint_lowers_size_and_rate_but_not_the_preset() {
             fastest_preset: true
         }
     );
+}
+
+#[test]
+fn a_marginal_overload_steps_down_within_five_seconds_and_the_budget_holds_again() {
+    // The p95 rule alone (the share rule switched off) rides the recording
+    // out: its p95 is over the budget in only 5 of 11 seconds, never 3 of 4.
+    let mut p95_only = Run::with_config(LadderConfig {
+        max_missed_share: 1.0,
+        ..LadderConfig::for_budget(BUDGET)
+    });
+    p95_only.play(&[secs(10, IDLE)]).play(&marginal_overload());
+    assert!(p95_only.steps.is_empty(), "{:?}", p95_only.steps);
+
+    let mut run = Run::new();
+    run.play(&[secs(10, IDLE)]);
+    // The load answers the ladder: the faster preset holds the budget.
+    run.play_closed_loop(60, marginal, |_| secs(1, HOGGED_FASTER), |_| false);
+    let (at, first) = run.steps.first().copied().expect("a step down");
+    assert_eq!((first.from, first.to), (0, 1));
+    assert!(first.rung.fastest_preset);
+    assert!(
+        at - 10.0 <= 5.0,
+        "stepped down {:.1} s after the marginal overload began; the target is 5 s",
+        at - 10.0
+    );
+    let Cause::MissedBudget {
+        missed,
+        frames,
+        failed_climb: None,
+        ..
+    } = first.cause
+    else {
+        panic!("{:?}", first.cause);
+    };
+    assert!(missed * 100 > frames * 3, "{missed} of {frames}");
+    let shown = first.cause.to_string();
+    assert!(
+        shown.contains(&format!("{missed} of {frames} frames"))
+            && shown.contains("over the 33.3 ms budget in 4 s"),
+        "{shown}"
+    );
+    assert_eq!(
+        run.steps.len(),
+        1,
+        "held at the faster preset: {:?}",
+        run.steps
+    );
+    assert!(run.ladder.last_p95().unwrap() < BUDGET);
+}
+
+#[test]
+fn a_steady_five_percent_of_frames_dropped_steps_down() {
+    // One frame in 20 dropped: the p95 sits at the budget, each second's
+    // p95 flips over and under it, and the share of misses stays at 5 %.
+    let mut run = Run::new();
+    run.play(&[secs(10, IDLE), secs(5, STEADY_DROPS)]);
+    let (at, step) = run.steps.first().copied().expect("a step down");
+    assert!(at - 10.0 <= 5.0, "stepped down {:.1} s in", at - 10.0);
+    assert!(
+        matches!(step.cause, Cause::MissedBudget { .. }),
+        "{:?}",
+        step.cause
+    );
+}
+
+#[test]
+fn a_single_bad_second_amid_stray_misses_does_not_step() {
+    let mut run = Run::new();
+    let stray = || marginal_second(1);
+    let clean = || marginal_second(0);
+    run.play(&[secs(10, IDLE)]);
+    run.play(&[
+        stray(),
+        clean(),
+        stray(),
+        clean(),
+        // A bad second split across two windows (a hiccup of half a second
+        // each side of a window's end)…
+        bad_part_of_second(15, false),
+        bad_part_of_second(15, true),
+        clean(),
+        stray(),
+        clean(),
+        secs(20, IDLE),
+        // … and one filling a whole window (a keyframe storm).
+        secs(1, SPIKE),
+        clean(),
+        stray(),
+        clean(),
+        secs(20, IDLE),
+    ]);
+    assert!(run.steps.is_empty(), "{:?}", run.steps);
+}
+
+#[test]
+fn climbing_back_into_a_marginal_overload_doubles_the_wait_each_time() {
+    let mut run = Run::new();
+    // The configured preset overloads (marginally) whenever it runs; the
+    // faster one leaves plenty of headroom.
+    run.play_closed_loop(420, marginal, |_| secs(1, RELIEVED), |_| false);
+    let waits = run.climb_waits();
+    println!("climbs after {waits:?} s");
+    // Each climb waits for its headroom (plus the second of settling after
+    // the step down): 10, 20, 40, 80, 160 s.
+    assert!(waits.len() >= 4, "{waits:?}");
+    for (wait, needed) in waits.iter().zip([10.0, 20.0, 40.0, 80.0, 160.0]) {
+        assert!(
+            *wait >= needed && *wait <= needed + 3.0,
+            "climbed after {wait} s, the wait was {needed} s: {waits:?}"
+        );
+    }
+    // Every climb failed within its probation and says so, with the wait it
+    // set for the next one.
+    let failed = run.failed_climbs();
+    assert_eq!(failed.len(), waits.len(), "{:?}", run.steps);
+    for (failure, next) in failed.iter().zip([20.0, 40.0, 80.0, 160.0, 300.0]) {
+        assert!(failure.after_ms <= 30_000.0, "{failure:?}");
+        assert_eq!(failure.next_wait_ms, next * 1e3);
+    }
+    let second_down = run
+        .steps
+        .iter()
+        .filter(|(_, s)| s.to > s.from)
+        .nth(1)
+        .unwrap()
+        .1;
+    let shown = second_down.cause.to_string();
+    assert!(
+        shown.contains("after climbing: the next climb waits 20 s"),
+        "{shown}"
+    );
+    let second_up = run
+        .steps
+        .iter()
+        .filter(|(_, s)| matches!(s.cause, Cause::Headroom { .. }))
+        .nth(1)
+        .unwrap()
+        .1;
+    let Cause::Headroom { failed_climbs, .. } = second_up.cause else {
+        panic!("{:?}", second_up.cause);
+    };
+    assert_eq!(failed_climbs, 1);
+    assert!(
+        second_up
+            .cause
+            .to_string()
+            .contains("the last climb from here failed"),
+        "{}",
+        second_up.cause
+    );
+}
+
+/// Two climbs into the marginal overload fail (the next climb waits 40 s);
+/// then the load is gone and the ladder climbs and stays at the top for
+/// `quiet` before the overload comes back and the ladder steps down again.
+/// Returns how long the climb after that step waited.
+fn climb_wait_after_quiet(quiet: Duration) -> f64 {
+    let mut run = Run::new();
+    run.play_closed_loop(
+        300,
+        marginal,
+        |_| secs(1, RELIEVED),
+        |run| run.failed_climbs().len() == 2,
+    );
+    assert_eq!(run.failed_climbs()[1].next_wait_ms, 40_000.0);
+    run.play_closed_loop(
+        120,
+        |_| secs(1, IDLE),
+        |_| secs(1, RELIEVED),
+        |run| run.rung() == 0,
+    );
+    assert_eq!(run.rung(), 0);
+    run.play(&[secs(quiet.as_secs(), IDLE)]);
+    let before = run.steps.len();
+    run.play_closed_loop(
+        200,
+        marginal,
+        |_| secs(1, RELIEVED),
+        |run| run.rung() == 0 && run.steps.len() > before + 1,
+    );
+    let new = &run.steps[before..];
+    println!("after {quiet:?} at the top: {new:?}");
+    assert!(new.len() >= 2, "{new:?}");
+    let Cause::MissedBudget { failed_climb, .. } = new[0].1.cause else {
+        panic!("{:?}", new[0].1.cause);
+    };
+    assert_eq!(
+        failed_climb, None,
+        "the climb had held for {quiet:?}: not a failed one"
+    );
+    new[1].0 - new[0].0
+}
+
+#[test]
+fn a_long_quiet_period_forgets_the_failed_climbs() {
+    // Ten minutes without a step down: the next climb waits 10 s again.
+    let wait = climb_wait_after_quiet(Duration::from_secs(620));
+    assert!((10.0..13.0).contains(&wait), "climbed after {wait} s");
+    // Two minutes are not enough: the failed climbs still count.
+    let wait = climb_wait_after_quiet(Duration::from_secs(120));
+    assert!((40.0..43.0).contains(&wait), "climbed after {wait} s");
+}
+
+#[test]
+fn an_overload_that_comes_back_in_bursts_steps_at_the_second_burst() {
+    let onset = 10.0;
+    // Without the rule for bursts, only the third burst (3 s long) steps.
+    let mut without = Run::with_config(LadderConfig {
+        recurring_span: Duration::ZERO,
+        ..LadderConfig::for_budget(BUDGET)
+    });
+    without.play(&[secs(10, IDLE)]);
+    without.play(&BURSTS_MISSES.map(marginal_second));
+    without.play(&[secs(1, HOGGED)]);
+    let (at, _) = without.steps.first().copied().expect("a step down");
+    assert!(at - onset >= 35.0, "{:?}", without.steps);
+
+    let mut run = Run::new();
+    run.play(&[secs(10, IDLE)]);
+    // The load answers the ladder: the faster preset holds the budget.
+    run.play_closed_loop(
+        60,
+        |n| marginal_second(BURSTS_MISSES.get(n).copied().unwrap_or(0)),
+        |_| secs(1, HOGGED_FASTER),
+        |_| false,
+    );
+    let (at, first) = run.steps.first().copied().expect("a step down");
+    println!("stepped {:.0} s after the onset", at - onset);
+    // The p95 first went over at second 5 (3 late frames), then in the 2 s
+    // burst at seconds 15–16: the overload came back, step (the old rules
+    // waited for the 3 s burst at seconds 35–37).
+    assert!(
+        (16.0..=17.0).contains(&(at - onset)),
+        "stepped {:.1} s in: {:?}",
+        at - onset,
+        run.steps
+    );
+    let Cause::MissedBudget {
+        bursts,
+        missed,
+        frames,
+        ..
+    } = first.cause
+    else {
+        panic!("{:?}", first.cause);
+    };
+    assert_eq!(bursts, 2);
+    assert!(missed * 20 > frames, "{missed} of {frames}");
+    let shown = first.cause.to_string();
+    assert!(shown.contains("in 15 s, in 2 separate bursts"), "{shown}");
+    assert_eq!(run.steps.len(), 1, "{:?}", run.steps);
 }

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::abs_capture_time::CaptureTimeWriter;
 use super::frames::{DropReason, FrameEvent};
-use super::ladder::{Cause, LadderConfig, QualityLadder, Rung, Step, rungs};
+use super::ladder::{LadderConfig, QualityLadder, Rung, Step, rungs};
 use super::probes::TimedEvent;
 use super::stats::{Rolling, SessionHistogram, ms};
 use super::status::{LadderStatus, LatencyStatus, SessionStatus, Status, StepRecord, VideoStatus};
@@ -254,10 +254,7 @@ impl LatencyController {
             return;
         }
         self.setting = step.rung;
-        if matches!(
-            step.cause,
-            Cause::OverBudget { .. } | Cause::Headroom { .. }
-        ) {
+        if step.cause.is_encode_budget() {
             // The next frames come from a restarted or resized encoder.
             self.encode_path = Rolling::new(STATUS_WINDOW);
         }
