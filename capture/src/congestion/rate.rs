@@ -182,7 +182,7 @@ impl LossRate {
         self.last_fraction
     }
 
-    /// Counts `lost` of `total` reported packets; every [`LOSS_WINDOW`]
+    /// Counts `lost` of `total` reported packets; every `LOSS_WINDOW`
     /// adjusts the target. With little loss it grows to at least `follow`
     /// (the delay-based target), never above `ceiling` (the maximum).
     pub fn update(
