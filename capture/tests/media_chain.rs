@@ -13,6 +13,16 @@ use samsyn_capture::chain::{ChainError, VideoChain};
 use samsyn_capture::settings::{VideoCodec, VideoSettings};
 use samsyn_capture::source::{SourceError, SourceSpec};
 
+/// A pipeline of `chain` into `sink`, not started.
+fn into_sink(chain: &VideoChain, sink: &gst::Element) -> gst::Pipeline {
+    let pipeline = gst::Pipeline::new();
+    pipeline
+        .add_many([chain.bin.upcast_ref::<gst::Element>(), sink])
+        .unwrap();
+    chain.bin.link(sink).unwrap();
+    pipeline
+}
+
 #[derive(Debug, Default, Clone)]
 struct Seen {
     buffers: usize,
@@ -31,12 +41,8 @@ struct Harness {
 impl Harness {
     fn start(spec: SourceSpec, video: VideoSettings) -> Self {
         let chain = VideoChain::build(&spec, &video).expect("video chain builds");
-        let pipeline = gst::Pipeline::new();
         let sink = gst_app::AppSink::builder().sync(false).build();
-        pipeline
-            .add_many([chain.bin.upcast_ref::<gst::Element>(), sink.upcast_ref()])
-            .unwrap();
-        chain.bin.link(&sink).unwrap();
+        let pipeline = into_sink(&chain, sink.upcast_ref());
 
         let seen = Arc::new(Mutex::new(Seen::default()));
         let record = seen.clone();
@@ -250,12 +256,8 @@ fn file_that_is_not_video_is_reported_on_the_bus() {
 
     let chain = VideoChain::build(&SourceSpec::File(path.clone()), &small(VideoCodec::H264))
         .expect("the chain builds; the content is only read once it runs");
-    let pipeline = gst::Pipeline::new();
     let sink = gst::ElementFactory::make("fakesink").build().unwrap();
-    pipeline
-        .add_many([chain.bin.upcast_ref::<gst::Element>(), &sink])
-        .unwrap();
-    chain.bin.link(&sink).unwrap();
+    let pipeline = into_sink(&chain, &sink);
     pipeline.set_state(gst::State::Playing).unwrap();
     let msg = pipeline
         .bus()
@@ -284,12 +286,8 @@ fn a_photo_of_a_recording_is_the_frame_on_screen_at_the_recordings_own_size() {
     common::make_h264_file(&path, 60, 1280, 720, 30);
     let spec = SourceSpec::File(path);
     let chain = VideoChain::build(&spec, &small(VideoCodec::H264)).expect("video chain builds");
-    let pipeline = gst::Pipeline::new();
     let sink = gst_app::AppSink::builder().sync(false).build();
-    pipeline
-        .add_many([chain.bin.upcast_ref::<gst::Element>(), sink.upcast_ref()])
-        .unwrap();
-    chain.bin.link(&sink).unwrap();
+    let pipeline = into_sink(&chain, sink.upcast_ref());
     pipeline.set_state(gst::State::Playing).unwrap();
     let stream = sink
         .try_pull_sample(gst::ClockTime::from_seconds(10))
