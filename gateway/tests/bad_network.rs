@@ -53,24 +53,11 @@ fn busy_video(dir: &Path) -> PathBuf {
 /// through the gateway's HTTP relayed over the same path.
 fn far_camera(link: &EmulatedLink, gateway: &Gateway, invite: &Invite, source: &str) -> Capture {
     let relay = link.relay_to_near(gateway.http_port);
-    let (width, height) = (WIDTH.to_string(), HEIGHT.to_string());
     Capture::start_with(
         link.far_command(support::capture_binary()),
         &format!("http://127.0.0.1:{relay}"),
         invite,
-        &[
-            "--source",
-            source,
-            "--width",
-            &width,
-            "--height",
-            &height,
-            "--fps",
-            "30",
-            "--no-audio",
-            "--ice-address",
-            FAR_IP,
-        ],
+        &support::stream_args(source, WIDTH, HEIGHT, FAR_IP),
     )
 }
 
@@ -414,24 +401,11 @@ fn the_slowest_viewer_caps_the_camera_down_to_the_floor() {
     let invite = gateway.create_room();
     let dir = tempfile::tempdir().unwrap();
     let source = format!("file:{}", busy_video(dir.path()).display());
-    let (width, height) = (WIDTH.to_string(), HEIGHT.to_string());
     let _daemon = Capture::start_with(
         link.far_command(support::capture_binary()),
         &gateway.local_url(),
         &invite,
-        &[
-            "--source",
-            &source,
-            "--width",
-            &width,
-            "--height",
-            &height,
-            "--fps",
-            "30",
-            "--no-audio",
-            "--ice-address",
-            FAR_CLIENT_IP,
-        ],
+        &support::stream_args(&source, WIDTH, HEIGHT, FAR_CLIENT_IP),
     );
     // The viewer's page reads its link report over the narrow path; the
     // test reads the same report beside it, so that its figures arrive

@@ -383,7 +383,11 @@ pub struct Capture {
 
 impl Capture {
     /// Publishes the test source into the invite's room.
-    pub fn start(gateway: &Gateway, invite: &Invite, extra: &[&str]) -> Self {
+    pub fn start<S: AsRef<std::ffi::OsStr>>(
+        gateway: &Gateway,
+        invite: &Invite,
+        extra: &[S],
+    ) -> Self {
         Self::start_with(
             Command::new(capture_binary()),
             &gateway.base_url,
@@ -395,11 +399,11 @@ impl Capture {
     /// Publishes into the invite's room through `gateway_url` with `command`
     /// (the capture binary, possibly wrapped, e.g. to run in another
     /// namespace).
-    pub fn start_with(
+    pub fn start_with<S: AsRef<std::ffi::OsStr>>(
         mut command: Command,
         gateway_url: &str,
         invite: &Invite,
-        extra: &[&str],
+        extra: &[S],
     ) -> Self {
         let child = command
             .args(["--gateway", gateway_url, "--room", &invite.room])
@@ -422,22 +426,9 @@ impl Capture {
     /// audio, ICE on the namespace's client address.
     /// Over TLS it pins the gateway's certificate.
     pub fn test_source(gateway: &Gateway, invite: &Invite, width: u32, height: u32) -> Self {
-        let (width, height) = (width.to_string(), height.to_string());
-        let mut args = vec![
-            "--source",
-            "test",
-            "--width",
-            &width,
-            "--height",
-            &height,
-            "--fps",
-            "30",
-            "--no-audio",
-            "--ice-address",
-            netns::CLIENT_IP,
-        ];
+        let mut args = stream_args("test", width, height, netns::CLIENT_IP);
         if let Some(pin) = &invite.tls_pin_sha256 {
-            args.extend(["--pin-sha256", pin]);
+            args.extend(["--pin-sha256".to_owned(), pin.clone()]);
         }
         Self::start(gateway, invite, &args)
     }
@@ -446,6 +437,26 @@ impl Capture {
     pub fn terminate(mut self) -> std::process::ExitStatus {
         terminate(&mut self.child)
     }
+}
+
+/// The daemon's flags to send `source` at `width`x`height`, 30 fps, without
+/// audio, ICE on `ice_address`.
+pub fn stream_args(source: &str, width: u32, height: u32, ice_address: &str) -> Vec<String> {
+    [
+        "--source",
+        source,
+        "--width",
+        &width.to_string(),
+        "--height",
+        &height.to_string(),
+        "--fps",
+        "30",
+        "--no-audio",
+        "--ice-address",
+        ice_address,
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 impl Drop for Capture {
