@@ -99,4 +99,17 @@ impl VideoSettings {
             .field("framerate", gstreamer::Fraction::new(self.fps as i32, 1))
             .build()
     }
+
+    /// [`raw_caps`](Self::raw_caps) with the format (I420) and square
+    /// pixels fixed too: a source that loops or is rebuilt hands over the
+    /// same caps every time, so nothing downstream renegotiates.
+    pub fn fixed_raw_caps(&self) -> gstreamer::Caps {
+        gstreamer::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", self.width as i32)
+            .field("height", self.height as i32)
+            .field("framerate", gstreamer::Fraction::new(self.fps as i32, 1))
+            .field("pixel-aspect-ratio", gstreamer::Fraction::new(1, 1))
+            .build()
+    }
 }

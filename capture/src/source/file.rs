@@ -114,7 +114,7 @@ impl Decoder {
         let convert = make("videoconvert")?;
         let scale = make("videoscale")?;
         let rate = make("videorate")?;
-        let caps = capsfilter(&fixed_caps(video))?;
+        let caps = capsfilter(&video.fixed_raw_caps())?;
         let sink = gst_app::AppSink::builder()
             .name("file-decoded")
             .sync(true)
@@ -153,18 +153,6 @@ impl Decoder {
             full_size_pad,
         })
     }
-}
-
-/// Raw caps with a fixed format and square pixels, so every loop of the file
-/// hands the main pipeline identical caps (no renegotiation per loop).
-fn fixed_caps(video: &VideoSettings) -> gst::Caps {
-    gst::Caps::builder("video/x-raw")
-        .field("format", "I420")
-        .field("width", video.width as i32)
-        .field("height", video.height as i32)
-        .field("framerate", gst::Fraction::new(video.fps as i32, 1))
-        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-        .build()
 }
 
 /// Hands every decoded frame to the live `appsrc`, without its file

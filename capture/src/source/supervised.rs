@@ -69,7 +69,7 @@ pub fn supervise(
     if first.output != SourceOutput::Raw {
         return Ok(first);
     }
-    let caps = frame_caps(video);
+    let caps = video.fixed_raw_caps();
     let appsrc = super::frames_from_elsewhere("camera-frames");
     appsrc.set_caps(Some(&caps));
     let bin = gst::Bin::with_name("source-supervised");
@@ -94,17 +94,6 @@ pub fn supervise(
         bin,
         output: SourceOutput::Raw,
     })
-}
-
-/// Raw frames as both the camera and the slate deliver them.
-fn frame_caps(video: &VideoSettings) -> gst::Caps {
-    gst::Caps::builder("video/x-raw")
-        .field("format", "I420")
-        .field("width", video.width as i32)
-        .field("height", video.height as i32)
-        .field("framerate", gst::Fraction::new(video.fps as i32, 1))
-        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-        .build()
 }
 
 /// A source bin in a pipeline of its own, its frames going to the shared
@@ -358,7 +347,7 @@ fn watch(
                     SourcePipeline::build(
                         "camera",
                         source.bin,
-                        &frame_caps(video),
+                        &video.fixed_raw_caps(),
                         shared.clone(),
                         SHOWING_CAMERA,
                     )
