@@ -66,19 +66,11 @@ impl RetransmitBudget {
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for RetransmitBudget {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
+    queued_packets_without_timers!();
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         self.reads.push_back(msg);
         Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.reads.pop_front()
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
@@ -91,8 +83,6 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RetransmitBudget {
         self.writes.push_back(msg);
         Ok(())
     }
-
-    queued_writes_without_timers!();
 }
 
 interceptor_without_stream_state!(RetransmitBudget);

@@ -51,11 +51,7 @@ impl WireTap {
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for WireTap {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
+    queued_packets_without_timers!();
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
@@ -73,10 +69,6 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for WireTap {
         }
         self.reads.push_back(msg);
         Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.reads.pop_front()
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
@@ -97,8 +89,6 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for WireTap {
         self.writes.push_back(msg);
         Ok(())
     }
-
-    queued_writes_without_timers!();
 }
 
 impl Interceptor for WireTap {

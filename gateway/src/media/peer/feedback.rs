@@ -39,11 +39,7 @@ pub fn asks_for_keyframe(packets: &[Box<dyn rtc::rtcp::Packet>]) -> bool {
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
+    queued_packets_without_timers!();
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet
@@ -55,16 +51,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
         Ok(())
     }
 
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.reads.pop_front()
-    }
-
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         self.writes.push_back(msg);
         Ok(())
     }
-
-    queued_writes_without_timers!();
 }
 
 interceptor_without_stream_state!(KeyframeRequestTap);

@@ -42,10 +42,21 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use samsyn_signaling::media::{Listener, MediaError};
 
-/// The methods our interceptors share: they queue writes in `self.writes`
-/// and keep no timers. Used inside their `Protocol` impls.
-macro_rules! queued_writes_without_timers {
+/// What our interceptors share: packets in and out, queued in `self.reads`
+/// and `self.writes`, and no timers. Used inside their `Protocol` impls,
+/// which write only `handle_read` and `handle_write`.
+macro_rules! queued_packets_without_timers {
     () => {
+        type Rout = TaggedPacket;
+        type Wout = TaggedPacket;
+        type Eout = ();
+        type Error = Error;
+        type Time = Instant;
+
+        fn poll_read(&mut self) -> Option<Self::Rout> {
+            self.reads.pop_front()
+        }
+
         fn poll_write(&mut self) -> Option<Self::Wout> {
             self.writes.pop_front()
         }
