@@ -238,10 +238,11 @@ fn print_stages(label: &str, json: &serde_json::Value) {
     }
     println!(
         "{label:<8} all: TTFF p50 {:.1} ms, p95 {:.1} ms; memory per viewer {:.0} KiB; \
-         forwarded {} / received {}",
+         {} keyframe requests; forwarded {} / received {}",
         json["ttff_ms_p50"].as_f64().unwrap_or(f64::NAN),
         json["ttff_ms_p95"].as_f64().unwrap_or(f64::NAN),
         json["memory_per_viewer_kib"].as_f64().unwrap_or(f64::NAN),
+        json["keyframe_requests"],
         json["agreement"]["forwarded_packets_metrics"],
         json["agreement"]["received_packets_viewers"],
     );

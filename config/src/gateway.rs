@@ -100,7 +100,9 @@ pub struct MediaConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SfuConfig {
     /// Minimum time between keyframe requests (PLI) forwarded to the publisher;
-    /// every joining viewer wants one, and the nurse's uplink pays for each.
+    /// every viewer that loses its picture wants one, and the nurse's uplink
+    /// pays for each. Joining viewers may ask sooner a few times in a burst
+    /// (see the gateway's keyframe throttle).
     pub pli_throttle_ms: u64,
     /// How many recent packets per stream are kept to answer NACKs. 512 is
     /// about 2 s of a 2.5 Mbit/s stream: a resend arriving later than that

@@ -66,7 +66,8 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 10.0)]
     window_secs: f64,
     /// Wait this long between two viewers joining (0: as fast as the gateway
-    /// answers). Joins closer than the gateway's keyframe-request interval
+    /// answers). Past the gateway's allowance of four immediate keyframe
+    /// requests for joins, joins closer than its keyframe-request interval
     /// (sfu.pli_throttle_ms) share its keyframes and wait for them.
     #[arg(long, default_value_t = 0)]
     join_interval_ms: u64,
@@ -174,6 +175,9 @@ pub struct LoadOutcome {
     /// Growth of the gateway's resident memory per viewer added, KiB (from
     /// the first stage to the last when there are several).
     pub memory_per_viewer_kib: Option<f64>,
+    /// Keyframe requests the gateway sent the cameras from the first viewer
+    /// on: what the joins cost the cameras' uplinks.
+    pub keyframe_requests: u64,
     pub agreement: Agreement,
     #[serde(skip)]
     ttff_samples_ms: Vec<f64>,
@@ -309,6 +313,11 @@ impl LoadTest<'_> {
             .map(|v| v.counters.packets.load(Ordering::Relaxed))
             .sum();
         let forwarded = counter_delta(&first, &last, "samsyn_rtp_forwarded_packets_total");
+        let keyframe_requests = counter_delta(
+            &before_viewers,
+            &last,
+            "samsyn_keyframe_requests_sent_total",
+        );
         let ttff = &last;
         let gateway_ttff_ms_mean = {
             let count = ttff.value("samsyn_time_to_first_frame_seconds_count")
@@ -337,6 +346,7 @@ impl LoadTest<'_> {
             ttff_ms_p95: report::percentile(&ttff_samples_ms, 95.0),
             ttff_ms_max: report::percentile(&ttff_samples_ms, 100.0),
             memory_per_viewer_kib,
+            keyframe_requests,
             agreement: Agreement {
                 forwarded_packets_metrics: forwarded,
                 received_packets_viewers: received,
@@ -766,6 +776,10 @@ fn outcome_report(outcome: &LoadOutcome) -> Report {
             (
                 "Gateway memory per viewer".into(),
                 opt(outcome.memory_per_viewer_kib, "KiB"),
+            ),
+            (
+                "Keyframe requests to the cameras".into(),
+                outcome.keyframe_requests.to_string(),
             ),
             (
                 "Forwarded (gateway) / received (viewers)".into(),

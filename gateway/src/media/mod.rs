@@ -28,6 +28,7 @@ pub mod recovery;
 pub mod rewrite;
 pub mod routing;
 pub mod sfu;
+pub mod socket_buffers;
 pub mod speech;
 pub mod throttle;
 pub mod viewer_cap;

@@ -111,6 +111,7 @@ impl MediaNode {
                 )
             })?;
             socket.set_nonblocking(true)?;
+            super::socket_buffers::enlarge(&socket)?;
             sockets.push(socket);
         }
         if sockets.is_empty() {

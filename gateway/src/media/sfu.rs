@@ -980,7 +980,7 @@ impl Sfu {
                     if let Role::Viewer(state) = &mut slot.role {
                         state.gate_closed_at = Some(now);
                         tracing::info!(room = &*room, "viewer connected");
-                        self.ask_keyframe(now, &room);
+                        self.ask_keyframe_for_joiner(now, &room);
                     } else {
                         tracing::info!(room = &*room, "camera connected");
                     }
@@ -1017,6 +1017,16 @@ impl Sfu {
             .rooms
             .get_mut(room)
             .is_some_and(|r| r.keyframes.request(now));
+        if due {
+            self.send_keyframe_request(now, room);
+        }
+    }
+
+    fn ask_keyframe_for_joiner(&mut self, now: Instant, room: &str) {
+        let due = self
+            .rooms
+            .get_mut(room)
+            .is_some_and(|r| r.keyframes.request_for_join(now));
         if due {
             self.send_keyframe_request(now, room);
         }
