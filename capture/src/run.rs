@@ -29,6 +29,7 @@ use samsyn_config::{CaptureConfig, ConfigError};
 use tokio::sync::watch;
 use url::Url;
 
+use crate::audio::VoiceInput;
 use crate::congestion::{BitrateLimits, EncoderBudget};
 use crate::consultation::still::StillSource;
 use crate::consultation::{self, ConsultationOptions};
@@ -249,7 +250,11 @@ pub fn publisher_options(
     Ok(PublisherOptions {
         source: config.source_spec()?,
         video: VideoSettings::from_config(config),
-        audio: config.audio,
+        audio: if config.audio {
+            VoiceInput::Microphone
+        } else {
+            VoiceInput::Off
+        },
         echo_probe: None,
         ice_addresses: ice::pinned_addresses(&config.ice.local_addresses, gateway),
     })
