@@ -39,11 +39,21 @@ pub enum VoiceInput {
 /// What a [`VoiceInput::Test`] source plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestSound {
-    /// A 440 Hz tone at about -13 dBFS RMS, as loud as speech near a microphone.
+    /// A 440 Hz tone in phrases ([`TONE_PHRASE`] on, then silence until
+    /// the next [`TONE_PERIOD`]), at about -13 dBFS RMS while on: as loud as
+    /// speech near a microphone, with pauses longer than the gateway's
+    /// one-second hangover, so the nurse is seen to start and stop speaking.
     Tone,
     /// Digital silence.
     Silence,
 }
+
+/// How long each phrase of [`TestSound::Tone`] sounds.
+pub const TONE_PHRASE: Duration = Duration::from_millis(1500);
+/// From the start of one phrase of [`TestSound::Tone`] to the next.
+pub const TONE_PERIOD: Duration = Duration::from_secs(4);
+/// The tone's pitch, Hz.
+const TONE_HZ: u32 = 440;
 
 /// Why audio was not set up.
 #[derive(Debug, thiserror::Error)]
@@ -83,8 +93,12 @@ fn test_source(sound: TestSound) -> Result<gst::Element, ElementError> {
     source.set_property("is-live", true);
     match sound {
         TestSound::Tone => {
-            elements::set_property_str(&source, "wave", "sine")?;
-            source.set_property("freq", 440.0f64);
+            // "Ticks" are whole numbers of sine periods, one per interval.
+            elements::set_property_str(&source, "wave", "ticks")?;
+            source.set_property("freq", f64::from(TONE_HZ));
+            let periods = TONE_PHRASE.as_millis() as u32 * TONE_HZ / 1000;
+            source.set_property("sine-periods-per-tick", periods);
+            source.set_property("tick-interval", TONE_PERIOD.as_nanos() as u64);
             // A sine's RMS is 3 dB below its peak: 0.3 peak is about -13 dBFS.
             source.set_property("volume", 0.3f64);
         }

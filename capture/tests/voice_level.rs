@@ -1,8 +1,9 @@
 //! The nurse's voice carries its loudness: the publisher's offer announces
 //! the RFC 6464 audio level extension on the Opus m-line, and each Opus
 //! packet the real pipeline makes (test sound → level → opusenc →
-//! rtpopuspay) carries a level that is loud for a tone and at the floor
-//! for silence. The gateway tells "the nurse is speaking" from it.
+//! rtpopuspay) carries a level that is loud while the test tone sounds and
+//! at the floor in its pauses and in silence. The gateway tells "the nurse
+//! is speaking" from it.
 
 mod common;
 
@@ -12,15 +13,15 @@ use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use samsyn_capture::audio::{TestSound, VoiceInput};
+use samsyn_capture::audio::{TONE_PERIOD, TONE_PHRASE, TestSound, VoiceInput};
 use samsyn_capture::settings::{VideoCodec, VideoSettings};
 use samsyn_capture::source::SourceSpec;
 use samsyn_capture::webrtc::{
     AUDIO_LEVEL_EXTENSION_ID, AUDIO_LEVEL_URI, Publisher, PublisherOptions,
 };
 
-/// Opus packets to collect: a second of 20 ms frames.
-const PACKETS: usize = 50;
+/// One Opus packet's duration.
+const PACKET_MS: usize = 20;
 
 fn options(sound: TestSound) -> PublisherOptions {
     PublisherOptions {
@@ -48,9 +49,10 @@ fn audio_section(sdp: &str) -> &str {
 }
 
 /// Publishes `sound`, checks the offer, and returns the audio levels
-/// (-dBov; `None` for a packet without the extension) of the first
-/// [`PACKETS`] Opus packets the payloader makes.
-async fn levels_sent(sound: TestSound) -> Vec<Option<u8>> {
+/// (-dBov; `None` for a packet without the extension) of the Opus packets
+/// the payloader makes in the first `seconds`.
+async fn levels_sent(sound: TestSound, seconds: usize) -> Vec<Option<u8>> {
+    let packets = seconds * 1000 / PACKET_MS;
     common::init();
     let mut publisher = Publisher::build(&options(sound)).expect("the publisher builds");
     let levels: Arc<Mutex<Vec<Option<u8>>>> = Arc::default();
@@ -88,30 +90,50 @@ async fn levels_sent(sound: TestSound) -> Vec<Option<u8>> {
 
     let collected = common::wait_until(Duration::from_secs(10), || {
         let levels = levels.lock().unwrap();
-        (levels.len() >= PACKETS).then(|| levels[..PACKETS].to_vec())
+        (levels.len() >= packets).then(|| levels[..packets].to_vec())
     });
     publisher.stop();
-    collected.expect("a second of Opus packets within 10 s")
+    collected.expect("the Opus packets within 10 s")
+}
+
+/// The levels of the packets from `from` to `to` into the stream (a
+/// packet's place is its sequence: the stream starts at the first one).
+fn levels_between(levels: &[Option<u8>], from: Duration, to: Duration) -> Vec<u8> {
+    let index = |at: Duration| at.as_millis() as usize / PACKET_MS;
+    levels[index(from)..index(to)]
+        .iter()
+        .map(|level| level.expect("every packet carries a level"))
+        .collect()
 }
 
 #[tokio::test]
-async fn a_tone_is_sent_loud() {
-    let levels = levels_sent(TestSound::Tone).await;
+async fn the_test_tone_is_sent_loud_in_phrases_and_at_the_floor_between() {
+    let levels = levels_sent(TestSound::Tone, 5).await;
     println!("tone: levels {levels:?}");
-    // The encoder's first frames may predate the first measured buffer.
-    let measured: Vec<u8> = levels.iter().skip(5).map(|l| l.expect("a level")).collect();
+    // 100 ms of margin around each edge: the encoder's delay, and packets
+    // that straddle one.
+    let margin = Duration::from_millis(100);
+    let first_phrase = levels_between(&levels, margin, TONE_PHRASE - margin);
+    let pause = levels_between(&levels, TONE_PHRASE + margin, TONE_PERIOD - margin);
+    let second_phrase = levels_between(&levels, TONE_PERIOD + margin, Duration::from_secs(5));
     // A sine of peak 0.3 has an RMS of -13.5 dBov.
+    for phrase in [&first_phrase, &second_phrase] {
+        assert!(
+            phrase.iter().all(|level| (12..=15).contains(level)),
+            "every packet of a phrase carries about -13 dBov: {phrase:?}"
+        );
+    }
     assert!(
-        measured.iter().all(|level| (12..=15).contains(level)),
-        "every packet of the tone carries about -13 dBov: {levels:?}"
+        pause.iter().all(|level| *level >= 55),
+        "every packet of the pause carries a level at the floor: {pause:?}"
     );
 }
 
 #[tokio::test]
 async fn silence_is_sent_silent() {
-    let levels = levels_sent(TestSound::Silence).await;
+    let levels = levels_sent(TestSound::Silence, 1).await;
     println!("silence: levels {levels:?}");
-    let measured: Vec<u8> = levels.iter().skip(5).map(|l| l.expect("a level")).collect();
+    let measured = levels_between(&levels, Duration::from_millis(100), Duration::from_secs(1));
     // `level` floors its measure near -60 dBov (1.22 gives -59 for digital
     // silence): far below speech, and below the gateway's "voiced" -45.
     assert!(

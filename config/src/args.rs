@@ -236,7 +236,7 @@ pub struct CaptureArgs {
         long,
         value_enum,
         value_name = "MICROPHONE",
-        help = "What to send as the nurse's voice: auto (the default microphone), or test-tone / test-silence instead of one [default: auto] (env SAMSYN_MICROPHONE)"
+        help = "What to send as the nurse's voice: auto (the default microphone), or instead of one test-tone (a tone in 1.5 s phrases) or test-silence [default: auto] (env SAMSYN_MICROPHONE)"
     )]
     pub microphone: Option<Microphone>,
 

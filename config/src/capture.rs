@@ -221,7 +221,8 @@ pub enum Microphone {
     /// The system's default microphone, if one works (video goes alone otherwise).
     #[default]
     Auto,
-    /// A steady 440 Hz tone at speaking loudness, no microphone needed (tests).
+    /// A 440 Hz tone at speaking loudness in phrases (1.5 s on, 2.5 s off),
+    /// no microphone needed (tests, demos).
     TestTone,
     /// Digital silence, no microphone needed (tests).
     TestSilence,
