@@ -76,13 +76,15 @@ pub fn microphone_chain(
     echo_probe: Option<&str>,
 ) -> Result<Option<gst::Bin>, AudioError> {
     elements::require_all(&["audioconvert", "audioresample", "level", "opusenc", "queue"])?;
-    let source = match input {
+    let (source, echo_probe) = match input {
         VoiceInput::Off => return Ok(None),
         VoiceInput::Microphone => match find_microphone() {
-            Some(mic) => mic,
+            Some(mic) => (mic, echo_probe),
             None => return Ok(None),
         },
-        VoiceInput::Test(sound) => test_source(sound)?,
+        // A generated sound hears no headset: nothing to cancel, and noise
+        // suppression would only wear the tone down.
+        VoiceInput::Test(sound) => (test_source(sound)?, None),
     };
     voice_chain(source, echo_probe).map(Some)
 }

@@ -6,12 +6,16 @@
 //
 //   node consultation.mjs --url '<link of specialist 1>' --url '<link of specialist 2>' \
 //     --expect-name 'Dr. Berg' --expect-name 'Dr. Lie' --camera-chat 'Foot turned' \
-//     [--talk] [--screenshot-prefix out/consultation] [--timeout-ms 30000]
+//     [--talk] [--nurse-speaks] [--screenshot-prefix out/consultation] [--timeout-ms 30000]
 //
 // With --talk, both pages have a fake microphone playing a tone in
 // syllables (Chromium's fake capture device), and the talk-back checks run:
 // each page hears the other and lists it as speaking, "Mute" silences a
 // page for the other and "hold to talk" (the space bar) brings it back.
+//
+// With --nurse-speaks (the daemon sends its test tone, in 1.5 s phrases
+// with 2.5 s pauses), both pages list the nurse as speaking, then not in
+// a pause, then speaking again.
 //
 // Progress goes to stdout as JSON lines, which the calling test reads:
 //   {"event":"joined", …}   both pages play and list everyone: the caller
@@ -39,7 +43,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { urls: [], names: [], cameraChat: null, screenshotPrefix: null, timeoutMs: 30000, talk: false,
+  const o = { urls: [], names: [], cameraChat: null, screenshotPrefix: null, timeoutMs: 30000, talk: false, nurseSpeaks: false,
     chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -51,6 +55,7 @@ function parseArgs(argv) {
     else if (flag === '--expect-name') o.names.push(next());
     else if (flag === '--camera-chat') o.cameraChat = next();
     else if (flag === '--talk') o.talk = true;
+    else if (flag === '--nurse-speaks') o.nurseSpeaks = true;
     else if (flag === '--screenshot-prefix') o.screenshotPrefix = next();
     else if (flag === '--timeout-ms') o.timeoutMs = Number(next());
     else if (flag === '--chromium') o.chromium = next();
@@ -95,6 +100,7 @@ function readPage() {
   const c = window.samsynConsultation || null;
   const items = [...document.querySelectorAll('#participants li')].map((li) => ({
     text: li.textContent, role: li.dataset.role, media: li.dataset.media, quality: li.dataset.quality,
+    speaking: li.dataset.speaking,
   }));
   return {
     videoState: v.state || null,
@@ -186,6 +192,22 @@ async function main() {
     s.videoState === 'live' && s.framesRendered >= 30 && s.consultation === 'joined' && everyoneListed(s)))) return;
   const joinedMs = Date.now() - started;
   await say({ event: 'joined', msAfterStart: joinedMs, listed: last.map((s) => s.listed.map((l) => l.text)) });
+
+  // The nurse's phrases: both pages mark her as she starts and stops.
+  let nurse = null;
+  if (opt.nurseSpeaks) {
+    const nurseSpeaking = (s) => s.participants.some((p) => p.role === 'publisher' && p.speaking);
+    const marked = (s) => s.listed.some((l) => l.role === 'publisher' && l.speaking === 'true');
+    const nurseStarted = Date.now();
+    const changes = [];
+    for (const speaking of [true, false, true]) {
+      const what = `both pages list the nurse as ${speaking ? '' : 'not '}speaking`;
+      if (!await until(what, (states) => states.every((s) =>
+        nurseSpeaking(s) === speaking && marked(s) === speaking))) return;
+      changes.push({ speaking, msAfterStart: Date.now() - nurseStarted });
+    }
+    nurse = { changes };
+  }
 
   let talk = null;
   if (opt.talk) {
@@ -284,6 +306,7 @@ async function main() {
     qualities,
     listedWithQuality: last[0].listed.map((l) => l.text),
     talk,
+    nurse,
   });
   process.exit(0);
 }
