@@ -9,7 +9,8 @@
 //! - talk-back: both pages speak through fake microphones and hear each
 //!   other, "Mute" and "hold to talk" work, and the daemon hears both
 //!   specialists on slots of their own in its mixed output (its status
-//!   endpoint's levels) and names who is speaking; the daemon's test tone
+//!   endpoint's levels) and names who is speaking; a page's volume at
+//!   300 % plays about three times louder than at 100 %; the daemon's test tone
 //!   (the nurse's voice, in phrases) has both pages list the nurse as
 //!   speaking, not in a pause, and speaking again;
 //! - the daemon joins the room events over TLS with the pinned certificate;
@@ -243,6 +244,9 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
     let status = driver.wait().expect("the driver exits");
     assert!(status.success(), "consultation.mjs failed: {result}");
     assert_eq!(result["ok"], true);
+    // Above 100 %: checked by consultation.mjs (about 9.5 dB louder at 300 %).
+    println!("the first page's volume: {}", result["talk"]["volume"]);
+    assert!(result["talk"]["volume"]["boostDb"].as_f64().is_some());
     // The nurse's phrases, as both pages marked them.
     println!("the nurse speaking on both pages: {}", result["nurse"]);
     let changes: Vec<bool> = result["nurse"]["changes"]

@@ -11,7 +11,9 @@
 // With --talk, both pages have a fake microphone playing a tone in
 // syllables (Chromium's fake capture device), and the talk-back checks run:
 // each page hears the other and lists it as speaking, "Mute" silences a
-// page for the other and "hold to talk" (the space bar) brings it back.
+// page for the other and "hold to talk" (the space bar) brings it back,
+// and the first page's volume at 300 % plays about three times (9.5 dB)
+// louder than at 100 % (WebAudio's level of what it plays).
 //
 // With --nurse-speaks (the daemon sends its test tone, in 1.5 s phrases
 // with 2.5 s pauses), both pages list the nurse as speaking, then not in
@@ -92,6 +94,24 @@ function voiceWav() {
   writeFileSync(path, Buffer.concat([header, data]));
   return path;
 }
+// Moves a page's volume slider, as a person would drag it.
+async function setVolume(page, percent) {
+  await page.evaluate((value) => {
+    const slider = document.getElementById('volume');
+    slider.value = String(value);
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+  }, percent);
+}
+
+// The loudest a page played (dBFS, its amplifier's level) over `ms`.
+async function loudestPlayed(page, ms) {
+  let loudest = -100;
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(POLL_MS)) {
+    loudest = Math.max(loudest, await page.evaluate(() => window.samsynTalkback.playedLevel()));
+  }
+  return loudest;
+}
+
 const say = (line) => new Promise((r) => process.stdout.write(JSON.stringify(line) + '\n', r));
 
 // What the checks need from one page.
@@ -244,6 +264,19 @@ async function main() {
     if (!await until('letting go mutes again', (states) => states[0].talkback.mic === 'muted')) return;
     await pages[0].click('#mic-mute');
     if (!await until('unmuted again', (states) => states[0].talkback.mic === 'on')) return;
+
+    // Above 100 %: the first page plays what it hears three times louder.
+    const loudest = {};
+    for (const percent of [300, 100]) {
+      await setVolume(pages[0], percent);
+      loudest[percent] = await loudestPlayed(pages[0], 4500);
+    }
+    const elements = await pages[0].evaluate(() =>
+      [...document.querySelectorAll('video, audio')].map((e) => e.volume));
+    const boostDb = loudest[300] - loudest[100];
+    talk.volume = { loudestAt300Db: loudest[300], loudestAt100Db: loudest[100], boostDb, elements };
+    if (!(boostDb > 7 && boostDb < 12)) return fail(`300 % played ${boostDb.toFixed(1)} dB above 100 %, not about 9.5: ${JSON.stringify(talk.volume)}`);
+    if (elements.some((v) => v !== 0)) return fail(`media elements still play beside the amplifier: ${elements}`);
   }
 
   // Each page chats through its own form, as a person would.
