@@ -49,6 +49,14 @@ fn speaking_events(world: &mut World) -> Vec<(SessionId, bool)> {
         .collect()
 }
 
+/// A page with a microphone and two talk-back slots joins as `listener`.
+fn join_with_microphone(world: &mut World, addr: &str, listener: Listener) -> usize {
+    let now = world.now;
+    world
+        .view_as(ROOM, Client::speaker(addr, now, 2), listener)
+        .unwrap()
+}
+
 /// A room with a camera (video only) and everyone joined and connected.
 struct Consultation {
     world: World,
@@ -62,33 +70,14 @@ fn consultation(nurse_slots: usize) -> Consultation {
     let mut world = World::new();
     world.publish(ROOM, "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
-    let now = world.now;
-    let berg = world
-        .view_as(
-            ROOM,
-            Client::speaker("10.213.0.10:41000", now, 2),
-            Listener::Specialist,
-        )
-        .unwrap();
-    let lie = world
-        .view_as(
-            ROOM,
-            Client::speaker("10.213.0.11:41000", now, 2),
-            Listener::Specialist,
-        )
-        .unwrap();
+    let berg = join_with_microphone(&mut world, "10.213.0.10:41000", Listener::Specialist);
+    let lie = join_with_microphone(&mut world, "10.213.0.11:41000", Listener::Specialist);
     // An observer's page may offer its microphone too; nobody hears it.
-    let observer = world
-        .view_as(
-            ROOM,
-            Client::speaker("10.213.0.12:41000", now, 2),
-            Listener::Observer,
-        )
-        .unwrap();
+    let observer = join_with_microphone(&mut world, "10.213.0.12:41000", Listener::Observer);
     let nurse = world
         .view_as(
             ROOM,
-            Client::talkback_listener("10.213.0.2:40002", now, nurse_slots),
+            Client::talkback_listener("10.213.0.2:40002", world.now, nurse_slots),
             Listener::Camera,
         )
         .unwrap();
@@ -256,14 +245,7 @@ fn the_nurse_is_heard_speaking_in_the_cameras_audio() {
     world.sessions.push(answer.session);
     let (nurse, nurse_session) = (0, world.sessions[0].clone());
     world.run_for(Duration::from_secs(1), 5 * MS);
-    let now = world.now;
-    let berg = world
-        .view_as(
-            ROOM,
-            Client::speaker("10.213.0.10:41000", now, 2),
-            Listener::Specialist,
-        )
-        .unwrap();
+    let berg = join_with_microphone(&mut world, "10.213.0.10:41000", Listener::Specialist);
     world.run_for(Duration::from_secs(1), 5 * MS);
     assert!(world.clients[berg].connected);
     speaking_events(&mut world);
