@@ -11,11 +11,14 @@
 //! `SAMSYN_BENCH_VIEWERS` (default 50), `SAMSYN_BENCH_STEP` (default 10),
 //! `SAMSYN_BENCH_WINDOW_SECS` (default 10), `SAMSYN_BENCH_ROUNDS` (default 2:
 //! GSO on, off, on, off).
+//! `SAMSYN_BENCH_BASELINE_GATEWAY=<path to another samsyn-gateway>`: instead of
+//! GSO against `sendto`, this build against that one (both with GSO), so a
+//! change to the gateway is judged by a ratio from one run.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
@@ -82,7 +85,8 @@ fn run() -> anyhow::Result<()> {
         "loss %",
         "RSS MiB"
     );
-    let mut per_packet: Vec<(bool, f64)> = Vec::new();
+    let variants = compared_variants(&gateway_bin)?;
+    let mut per_packet: Vec<(usize, f64)> = Vec::new();
     let ramp = [
         "--viewers".to_owned(),
         viewers.to_string(),
@@ -92,18 +96,13 @@ fn run() -> anyhow::Result<()> {
         window.to_string(),
     ];
     for round in 0..rounds * 2 {
-        let gso = round % 2 == 0;
-        let env: &[(&str, &str)] = if gso {
-            &[]
-        } else {
-            &[("SAMSYN_MEDIA_GSO", "off")]
-        };
-        let label = if gso { "gso" } else { "sendto" };
-        let json = load(&gateway_bin, &bench_bin, env, &ramp)?;
-        print_stages(label, &json);
+        let which = round as usize % 2;
+        let variant = &variants[which];
+        let json = load(&variant.gateway_bin, &bench_bin, variant.env, &ramp)?;
+        print_stages(variant.label, &json);
         if let Some(last) = json["stages"].as_array().and_then(|s| s.last()) {
             per_packet.push((
-                gso,
+                which,
                 last["gateway_cpu_us_per_packet"]
                     .as_f64()
                     .unwrap_or(f64::NAN),
@@ -133,21 +132,67 @@ fn run() -> anyhow::Result<()> {
     if per_packet.is_empty() {
         return Ok(());
     }
-    let mean = |on: bool| {
+    let mean = |which: usize| {
         let v: Vec<f64> = per_packet
             .iter()
-            .filter(|p| p.0 == on)
+            .filter(|p| p.0 == which)
             .map(|p| p.1)
             .collect();
         v.iter().sum::<f64>() / v.len().max(1) as f64
     };
+    let (first, second) = (variants[0].label, variants[1].label);
     println!(
-        "µs per forwarded packet at {viewers} viewers: GSO {:.2}, sendto {:.2}; GSO / sendto = {:.2}",
-        mean(true),
-        mean(false),
-        mean(true) / mean(false)
+        "µs per forwarded packet at {viewers} viewers: {first} {:.2}, {second} {:.2}; \
+         {first} / {second} = {:.2}",
+        mean(0),
+        mean(1),
+        mean(0) / mean(1)
     );
     Ok(())
+}
+
+/// One of the two gateways (or send paths) a run alternates between.
+struct Variant {
+    label: &'static str,
+    gateway_bin: PathBuf,
+    env: &'static [(&'static str, &'static str)],
+}
+
+/// GSO against one `sendto` per datagram, or this build against a baseline.
+fn compared_variants(gateway_bin: &Path) -> anyhow::Result<[Variant; 2]> {
+    let this = |label| Variant {
+        label,
+        gateway_bin: gateway_bin.to_owned(),
+        env: &[],
+    };
+    Ok(match std::env::var_os("SAMSYN_BENCH_BASELINE_GATEWAY") {
+        Some(baseline) => {
+            let baseline = PathBuf::from(baseline);
+            if !baseline.exists() {
+                bail!(
+                    "SAMSYN_BENCH_BASELINE_GATEWAY: {} does not exist; give the path of a \
+                     samsyn-gateway binary to compare with",
+                    baseline.display()
+                );
+            }
+            [
+                this("this"),
+                Variant {
+                    label: "baseline",
+                    gateway_bin: baseline,
+                    env: &[],
+                },
+            ]
+        }
+        None => [
+            this("gso"),
+            Variant {
+                label: "sendto",
+                gateway_bin: gateway_bin.to_owned(),
+                env: &[("SAMSYN_MEDIA_GSO", "off")],
+            },
+        ],
+    })
 }
 
 /// One `samsyn-bench load` run against a fresh gateway.

@@ -9,9 +9,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{
-    CongestionControlBuilder, NackResponderBuilder, Registry, Slot, TwccSenderBuilder,
-};
+use rtc::interceptor::{NackResponderBuilder, Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
@@ -87,6 +85,7 @@ mod budget;
 mod counters;
 mod estimate;
 mod feedback;
+mod link_feedback;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -96,6 +95,7 @@ pub use counters::{WireCounters, WireTap};
 pub use estimate::LinkEstimate;
 use estimate::ObservedGcc;
 pub use feedback::{KeyframeRequestTap, asks_for_keyframe};
+use link_feedback::LinkFeedback;
 
 /// Audio or video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -889,7 +889,8 @@ impl Peer {
 ///   unwrapped into the original packets;
 /// - transport-wide feedback (TWCC) goes to the camera for its congestion
 ///   control; for a viewer (`link` given), what the gateway sends is numbered
-///   and the viewer's feedback drives a GCC estimate of its link.
+///   and the viewer's feedback drives a GCC estimate of its link
+///   ([`link_feedback`]).
 fn build_peer_connection(
     mut media_engine: MediaEngine,
     settings: &PeerSettings,
@@ -923,10 +924,9 @@ fn build_peer_connection(
                 budget::RetransmitBudget::slot(),
                 budget::RetransmitBudget::default(),
             )
-            .with(Slot::TwccSender, TwccSenderBuilder::new().build())
             .with(
-                Slot::CongestionControl,
-                CongestionControlBuilder::new(ObservedGcc::new(link)).build(),
+                LinkFeedback::slot(),
+                LinkFeedback::new(ObservedGcc::new(link)),
             );
     }
     configure_simulcast_extension_headers(&mut media_engine).map_err(internal)?;
