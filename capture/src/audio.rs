@@ -4,6 +4,12 @@
 //! video. The microphone is therefore found and test-opened *before* it joins
 //! the main pipeline, because a source that fails to start there would stop
 //! the whole pipeline, video included.
+//!
+//! Each Opus frame leaves with its loudness attached (`GstAudioLevelMeta`,
+//! measured by `level` on what is actually encoded, after the echo
+//! canceller): the RTP payloader writes it into the RFC 6464 audio level
+//! header extension, from which the gateway tells the room that the nurse
+//! is speaking without decoding anything.
 
 use std::time::Duration;
 
@@ -18,6 +24,37 @@ pub const CHAIN_NAME: &str = "audio-chain";
 /// How long a microphone may take to deliver its first buffer in the probe.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// Where the nurse's voice comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceInput {
+    /// No audio is sent.
+    Off,
+    /// The system's default microphone, when one works.
+    Microphone,
+    /// A generated sound instead of a microphone: checks the audio path on
+    /// a machine without one.
+    Test(TestSound),
+}
+
+/// What a [`VoiceInput::Test`] source plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestSound {
+    /// A 440 Hz tone in phrases ([`TONE_PHRASE`] on, then silence until
+    /// the next [`TONE_PERIOD`]), at about -13 dBFS RMS while on: as loud as
+    /// speech near a microphone, with pauses longer than the gateway's
+    /// one-second hangover, so the nurse is seen to start and stop speaking.
+    Tone,
+    /// Digital silence.
+    Silence,
+}
+
+/// How long each phrase of [`TestSound::Tone`] sounds.
+pub const TONE_PHRASE: Duration = Duration::from_millis(1500);
+/// From the start of one phrase of [`TestSound::Tone`] to the next.
+pub const TONE_PERIOD: Duration = Duration::from_secs(4);
+/// The tone's pitch, Hz.
+const TONE_HZ: u32 = 440;
+
 /// Why audio was not set up.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
@@ -29,20 +66,51 @@ pub enum AudioError {
     Assemble(String),
 }
 
-/// Builds microphone → queue → (echo canceller) → Opus as a bin with a
-/// ghost `src` pad, or returns `Ok(None)` (with a log line saying why) when
-/// there is no working microphone. `echo_probe` names the talk-back
-/// playout's `webrtcechoprobe`: what the headset plays is taken out of what
-/// the microphone hears.
-pub fn microphone_chain(echo_probe: Option<&str>) -> Result<Option<gst::Bin>, AudioError> {
-    elements::require_all(&["audioconvert", "audioresample", "opusenc", "queue"])?;
-    let Some(mic) = find_microphone() else {
-        return Ok(None);
+/// Builds microphone → queue → (echo canceller) → level → Opus as a bin
+/// with a ghost `src` pad, or returns `Ok(None)` (with a log line saying
+/// why) when `input` is off or there is no working microphone. `echo_probe`
+/// names the talk-back playout's `webrtcechoprobe`: what the headset plays
+/// is taken out of what the microphone hears.
+pub fn microphone_chain(
+    input: VoiceInput,
+    echo_probe: Option<&str>,
+) -> Result<Option<gst::Bin>, AudioError> {
+    elements::require_all(&["audioconvert", "audioresample", "level", "opusenc", "queue"])?;
+    let (source, echo_probe) = match input {
+        VoiceInput::Off => return Ok(None),
+        VoiceInput::Microphone => match find_microphone() {
+            Some(mic) => (mic, echo_probe),
+            None => return Ok(None),
+        },
+        // A generated sound hears no headset: nothing to cancel, and noise
+        // suppression would only wear the tone down.
+        VoiceInput::Test(sound) => (test_source(sound)?, None),
     };
-    voice_chain(mic, echo_probe).map(Some)
+    voice_chain(source, echo_probe).map(Some)
 }
 
-/// `source` → queue → (echo canceller) → Opus, as a bin named
+/// A live `audiotestsrc` playing `sound`, in place of a microphone.
+fn test_source(sound: TestSound) -> Result<gst::Element, ElementError> {
+    let source = elements::make_named("audiotestsrc", Some("microphone"))?;
+    source.set_property("is-live", true);
+    match sound {
+        TestSound::Tone => {
+            // "Ticks" are whole numbers of sine periods, one per interval.
+            elements::set_property_str(&source, "wave", "ticks")?;
+            source.set_property("freq", f64::from(TONE_HZ));
+            let periods = TONE_PHRASE.as_millis() as u32 * TONE_HZ / 1000;
+            source.set_property("sine-periods-per-tick", periods);
+            source.set_property("tick-interval", TONE_PERIOD.as_nanos() as u64);
+            // A sine's RMS is 3 dB below its peak: 0.3 peak is about -13 dBFS.
+            source.set_property("volume", 0.3f64);
+        }
+        TestSound::Silence => elements::set_property_str(&source, "wave", "silence")?,
+    }
+    tracing::info!(?sound, "audio from a test source instead of a microphone");
+    Ok(source)
+}
+
+/// `source` → queue → (echo canceller) → level → Opus, as a bin named
 /// [`CHAIN_NAME`] with a ghost `src` pad. The echo canceller is left out
 /// (with a log line) when `echo_probe` is `None` or `webrtcdsp` is missing.
 pub fn voice_chain(source: gst::Element, echo_probe: Option<&str>) -> Result<gst::Bin, AudioError> {
@@ -80,6 +148,7 @@ pub fn voice_chain(source: gst::Element, echo_probe: Option<&str>) -> Result<gst
             ),
         }
     }
+    chain.push(voice_level()?);
     chain.push(opus);
 
     let bin = gst::Bin::with_name(CHAIN_NAME);
@@ -97,6 +166,18 @@ pub fn voice_chain(source: gst::Element, echo_probe: Option<&str>) -> Result<gst
     bin.add_pad(&ghost)
         .map_err(|e| AudioError::Assemble(e.to_string()))?;
     Ok(bin)
+}
+
+/// `level` attaching each buffer's loudness (`GstAudioLevelMeta`, -dBov)
+/// for the audio level header extension. It sits last before the encoder so
+/// that it measures what is sent: the specialists' voices that the echo
+/// canceller took out do not make the nurse look as if she were speaking.
+fn voice_level() -> Result<gst::Element, ElementError> {
+    let level = elements::make_named("level", Some("voice-level"))?;
+    level.set_property("audio-level-meta", true);
+    // The meta is all that is wanted: no bus message ten times a second.
+    level.set_property("post-messages", false);
+    Ok(level)
 }
 
 /// `webrtcdsp` cancelling the echo of what `probe` (a `webrtcechoprobe`

@@ -53,6 +53,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("rtpopuspay", "gstreamer1.0-plugins-good"),
     ("rtpopusdepay", "gstreamer1.0-plugins-good"),
     ("rtpbin", "gstreamer1.0-plugins-good"),
+    ("rtphdrexttwcc", "gstreamer1.0-plugins-good"),
+    ("rtphdrextclientaudiolevel", "gstreamer1.0-plugins-good"),
     ("autoaudiosrc", "gstreamer1.0-plugins-good"),
     ("pulsesrc", "gstreamer1.0-pulseaudio"),
     ("pulsesink", "gstreamer1.0-plugins-good"),

@@ -25,10 +25,11 @@
 
 use std::time::{Duration, Instant};
 
-use samsyn_config::{CaptureConfig, ConfigError};
+use samsyn_config::{CaptureConfig, ConfigError, Microphone};
 use tokio::sync::watch;
 use url::Url;
 
+use crate::audio::{TestSound, VoiceInput};
 use crate::congestion::{BitrateLimits, EncoderBudget};
 use crate::consultation::still::StillSource;
 use crate::consultation::{self, ConsultationOptions};
@@ -249,10 +250,20 @@ pub fn publisher_options(
     Ok(PublisherOptions {
         source: config.source_spec()?,
         video: VideoSettings::from_config(config),
-        audio: config.audio,
+        audio: voice_input(config),
         echo_probe: None,
         ice_addresses: ice::pinned_addresses(&config.ice.local_addresses, gateway),
     })
+}
+
+/// What the configuration asks to send as the nurse's voice.
+fn voice_input(config: &CaptureConfig) -> VoiceInput {
+    match (config.audio, config.microphone) {
+        (false, _) => VoiceInput::Off,
+        (true, Microphone::Auto) => VoiceInput::Microphone,
+        (true, Microphone::TestTone) => VoiceInput::Test(TestSound::Tone),
+        (true, Microphone::TestSilence) => VoiceInput::Test(TestSound::Silence),
+    }
 }
 
 /// Starts the talk-back playout if it is on; a playout that cannot start

@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::peer::Peer;
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use samsyn_capture::audio::VoiceInput;
 use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
 use samsyn_capture::settings::{VideoCodec, VideoSettings};
 use samsyn_capture::source::SourceSpec;
@@ -62,7 +63,7 @@ async fn published_video_arrives_and_a_pli_brings_a_keyframe() {
             bitrate_kbps: 400,
             x264_preset: Default::default(),
         },
-        audio: false,
+        audio: VoiceInput::Off,
         echo_probe: None,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
     })

@@ -5,6 +5,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use samsyn_capture::audio::VoiceInput;
 use samsyn_capture::settings::{VideoCodec, VideoSettings};
 use samsyn_capture::source::SourceSpec;
 use samsyn_capture::webrtc::{Publisher, PublisherOptions};
@@ -20,7 +21,7 @@ fn options(codec: VideoCodec) -> PublisherOptions {
             bitrate_kbps: 500,
             x264_preset: Default::default(),
         },
-        audio: false,
+        audio: VoiceInput::Off,
         echo_probe: None,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
     }
@@ -90,7 +91,7 @@ async fn ice_pinned_to_a_foreign_address_is_reported() {
 async fn missing_microphone_does_not_stop_video() {
     common::init();
     let mut options = options(VideoCodec::H264);
-    options.audio = true;
+    options.audio = VoiceInput::Microphone;
     let mut publisher = Publisher::build(&options).expect("publisher builds with audio asked for");
     let sdp = publisher.start_and_offer().await.expect("offer is made");
     publisher.stop();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use url::Url;
 
-use crate::capture::{CaptureConfig, VideoCodec, X264Preset};
+use crate::capture::{CaptureConfig, Microphone, VideoCodec, X264Preset};
 use crate::error::ConfigError;
 use crate::gateway::GatewayConfig;
 use crate::layers::{load, load_unvalidated};
@@ -231,6 +231,15 @@ pub struct CaptureArgs {
     #[arg(long, help = "Send video only, no microphone (env SAMSYN_AUDIO=false)")]
     pub no_audio: bool,
 
+    /// `--microphone`; see its help text.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MICROPHONE",
+        help = "What to send as the nurse's voice: auto (the default microphone), or instead of one test-tone (a tone in 1.5 s phrases) or test-silence [default: auto] (env SAMSYN_MICROPHONE)"
+    )]
+    pub microphone: Option<Microphone>,
+
     /// `--no-consultation`; see its help text.
     #[arg(
         long,
@@ -374,6 +383,7 @@ impl CaptureArgs {
             codec: self.codec,
             // Only the negative is a flag; without it the file or environment decides.
             audio: self.no_audio.then_some(false),
+            microphone: self.microphone,
             consultation: self.no_consultation.then_some(false),
             bitrate_kbps: self.bitrate_kbps,
             min_bitrate_kbps: self.min_bitrate_kbps,
@@ -467,6 +477,8 @@ struct CaptureOverlay<'a> {
     codec: Option<VideoCodec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     audio: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    microphone: Option<Microphone>,
     #[serde(skip_serializing_if = "Option::is_none")]
     consultation: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]

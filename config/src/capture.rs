@@ -34,6 +34,8 @@ pub struct CaptureConfig {
     pub codec: VideoCodec,
     /// Send the nurse's microphone too.
     pub audio: bool,
+    /// What is sent as the nurse's voice when `audio` is on.
+    pub microphone: Microphone,
     /// Join the room's events: show who is in the consultation and the chat
     /// on standard output, send lines typed on standard input as chat.
     pub consultation: bool,
@@ -210,6 +212,22 @@ pub fn parse_sha256_fingerprint(text: &str) -> Option<[u8; 32]> {
     Some(bytes)
 }
 
+/// What the daemon sends as the nurse's voice.
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Microphone {
+    /// The system's default microphone, if one works (video goes alone otherwise).
+    #[default]
+    Auto,
+    /// A 440 Hz tone at speaking loudness in phrases (1.5 s on, 2.5 s off),
+    /// no microphone needed (tests, demos).
+    TestTone,
+    /// Digital silence, no microphone needed (tests).
+    TestSilence,
+}
+
 /// Video codec of the published stream.
 #[derive(
     Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash, clap::ValueEnum,
@@ -253,6 +271,7 @@ impl Default for CaptureConfig {
             fps: 30,
             codec: VideoCodec::H264,
             audio: true,
+            microphone: Microphone::Auto,
             consultation: true,
             bitrate_kbps: 2500,
             min_bitrate_kbps: 300,

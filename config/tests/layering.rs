@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use common::{capture_flags, error_text, gateway_flags, jailed};
 use figment::Jail;
 use samsyn_config::{
-    CaptureArgs, CaptureConfig, ConfigError, GatewayArgs, GatewayConfig, VideoCodec, X264Preset,
-    load,
+    CaptureArgs, CaptureConfig, ConfigError, GatewayArgs, GatewayConfig, Microphone, VideoCodec,
+    X264Preset, load,
 };
 
 fn ip(text: &str) -> IpAddr {
@@ -408,4 +408,22 @@ fn flag_definitions_are_consistent() {
     use clap::CommandFactory;
     common::GatewayCli::command().debug_assert();
     common::CaptureCli::command().debug_assert();
+}
+
+#[test]
+fn the_microphone_comes_from_the_file_environment_or_flag() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        let microphone = |args: &[&str]| -> figment::error::Result<Microphone> {
+            Ok(jailed(capture_flags(args).load_unvalidated())?.microphone)
+        };
+        assert_eq!(microphone(&[])?, Microphone::Auto);
+        jail.create_file("capture.toml", "microphone = \"test-silence\"\n")?;
+        jail.set_env("SAMSYN_CONFIG", "capture.toml");
+        assert_eq!(microphone(&[])?, Microphone::TestSilence);
+        jail.set_env("SAMSYN_MICROPHONE", "test-tone");
+        assert_eq!(microphone(&[])?, Microphone::TestTone);
+        assert_eq!(microphone(&["--microphone", "auto"])?, Microphone::Auto);
+        Ok(())
+    });
 }

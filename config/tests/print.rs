@@ -81,6 +81,7 @@ fn capture_print_round_trips() {
             fps: 25,
             codec: VideoCodec::Vp8,
             audio: false,
+            microphone: samsyn_config::Microphone::TestTone,
             consultation: false,
             bitrate_kbps: 4000,
             min_bitrate_kbps: 500,

@@ -9,7 +9,10 @@
 //! - talk-back: both pages speak through fake microphones and hear each
 //!   other, "Mute" and "hold to talk" work, and the daemon hears both
 //!   specialists on slots of their own in its mixed output (its status
-//!   endpoint's levels) and names who is speaking;
+//!   endpoint's levels) and names who is speaking; a page's volume at
+//!   300 % plays about three times louder than at 100 %; the daemon's test tone
+//!   (the nurse's voice, in phrases) has both pages list the nurse as
+//!   speaking, not in a pause, and speaking again;
 //! - the daemon joins the room events over TLS with the pinned certificate;
 //! - a consultation ends up in `samsyn-gateway report`, CSV and JSON.
 //!
@@ -41,11 +44,16 @@ struct NurseTerminal {
 }
 
 impl NurseTerminal {
-    fn start(gateway: &Gateway, invite: &Invite, extra: &[&str]) -> Self {
+    /// The daemon on the test source, sending `microphone` (`test-tone`,
+    /// `test-silence`) as the nurse's voice.
+    fn start(gateway: &Gateway, invite: &Invite, microphone: &str, extra: &[&str]) -> Self {
+        let mut stream = support::stream_args("test", 640, 360, CLIENT_IP);
+        stream.retain(|arg| arg != "--no-audio");
         let mut child = Command::new(support::capture_binary())
             .args(["--gateway", &gateway.base_url, "--room", &invite.room])
             .args(extra)
-            .args(support::stream_args("test", 640, 360, CLIENT_IP))
+            .args(stream)
+            .args(["--microphone", microphone])
             .env("SAMSYN_TOKEN", &invite.publisher_token)
             .env("SAMSYN_LOG", "warn,samsyn_capture=info")
             .stdin(Stdio::piped())
@@ -134,6 +142,7 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
     let mut nurse = NurseTerminal::start(
         &gateway,
         &invite,
+        "test-tone",
         &["--speaker", "none", "--status-port", &status_port_arg],
     );
     nurse.wait_for("the participant list", Duration::from_secs(30), |line| {
@@ -157,6 +166,7 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
             "--timeout-ms",
             "40000",
             "--talk",
+            "--nurse-speaks",
         ])
         .arg("--screenshot-prefix")
         .arg(&screenshots)
@@ -234,6 +244,18 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
     let status = driver.wait().expect("the driver exits");
     assert!(status.success(), "consultation.mjs failed: {result}");
     assert_eq!(result["ok"], true);
+    // Above 100 %: checked by consultation.mjs (about 9.5 dB louder at 300 %).
+    println!("the first page's volume: {}", result["talk"]["volume"]);
+    assert!(result["talk"]["volume"]["boostDb"].as_f64().is_some());
+    // The nurse's phrases, as both pages marked them.
+    println!("the nurse speaking on both pages: {}", result["nurse"]);
+    let changes: Vec<bool> = result["nurse"]["changes"]
+        .as_array()
+        .expect("the nurse's speaking was followed")
+        .iter()
+        .map(|change| change["speaking"].as_bool().unwrap())
+        .collect();
+    assert_eq!(changes, [true, false, true]);
     let chat = result["chat"].to_string();
     for text in ["Hello from Dr. Berg", "Hello from Dr. Lie", CAMERA_CHAT] {
         assert!(chat.contains(text), "{text} reached the pages: {chat}");
@@ -321,7 +343,7 @@ fn the_nurse_joins_over_tls_trusting_only_the_pinned_certificate() {
         .tls_pin_sha256
         .clone()
         .expect("a self-signed gateway's pin");
-    let nurse = NurseTerminal::start(&gateway, &invite, &["--pin-sha256", &pin]);
+    let nurse = NurseTerminal::start(&gateway, &invite, "test-silence", &["--pin-sha256", &pin]);
     nurse.wait_for(
         "the participant list over wss://",
         Duration::from_secs(30),

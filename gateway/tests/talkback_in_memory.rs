@@ -1,6 +1,7 @@
-//! Talk-back through the SFU in memory: real webrtc-rs peers as the camera,
-//! specialists who speak, an observer and the camera's own talk-back
-//! session, time passed in (see `support/loopback.rs`).
+//! Talk-back through the SFU in memory: real webrtc-rs peers as the camera
+//! (and the nurse speaking in its audio), specialists who speak, an
+//! observer and the camera's own talk-back session, time passed in (see
+//! `support/loopback.rs`).
 
 #[allow(dead_code)] // Each user of the harness takes its own subset.
 #[path = "support/loopback.rs"]
@@ -9,7 +10,7 @@ mod loopback;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use loopback::{Client, MS, World};
+use loopback::{AUDIO_LEVEL_URI, Client, MS, World};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use samsyn_signaling::media::{Listener, MediaEvent, SessionId, SessionKind};
 
@@ -48,6 +49,14 @@ fn speaking_events(world: &mut World) -> Vec<(SessionId, bool)> {
         .collect()
 }
 
+/// A page with a microphone and two talk-back slots joins as `listener`.
+fn join_with_microphone(world: &mut World, addr: &str, listener: Listener) -> usize {
+    let now = world.now;
+    world
+        .view_as(ROOM, Client::speaker(addr, now, 2), listener)
+        .unwrap()
+}
+
 /// A room with a camera (video only) and everyone joined and connected.
 struct Consultation {
     world: World,
@@ -61,33 +70,14 @@ fn consultation(nurse_slots: usize) -> Consultation {
     let mut world = World::new();
     world.publish(ROOM, "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
-    let now = world.now;
-    let berg = world
-        .view_as(
-            ROOM,
-            Client::speaker("10.213.0.10:41000", now, 2),
-            Listener::Specialist,
-        )
-        .unwrap();
-    let lie = world
-        .view_as(
-            ROOM,
-            Client::speaker("10.213.0.11:41000", now, 2),
-            Listener::Specialist,
-        )
-        .unwrap();
+    let berg = join_with_microphone(&mut world, "10.213.0.10:41000", Listener::Specialist);
+    let lie = join_with_microphone(&mut world, "10.213.0.11:41000", Listener::Specialist);
     // An observer's page may offer its microphone too; nobody hears it.
-    let observer = world
-        .view_as(
-            ROOM,
-            Client::speaker("10.213.0.12:41000", now, 2),
-            Listener::Observer,
-        )
-        .unwrap();
+    let observer = join_with_microphone(&mut world, "10.213.0.12:41000", Listener::Observer);
     let nurse = world
         .view_as(
             ROOM,
-            Client::talkback_listener("10.213.0.2:40002", now, nurse_slots),
+            Client::talkback_listener("10.213.0.2:40002", world.now, nurse_slots),
             Listener::Camera,
         )
         .unwrap();
@@ -225,4 +215,84 @@ fn the_cameras_talkback_session_needs_audio_and_does_not_count_as_a_viewer() {
             Listener::Camera,
         )
         .expect("the camera hears talk-back in a full room");
+}
+
+/// The nurse's voice, as the capture daemon sends it: the camera's Opus
+/// with the audio level extension (`vad=on`, as GStreamer offers it). The
+/// answer accepts the extension, and the room hears the nurse speak by the
+/// same rule as the specialists: not while she is silent (GStreamer's
+/// `level` floors silence at -59 dBov), from a tone on, until a second of
+/// silence, and no longer once the camera hangs up.
+#[test]
+fn the_nurse_is_heard_speaking_in_the_cameras_audio() {
+    let mut world = World::new();
+    let mut camera = Client::camera_with_audio("10.213.0.2:40000", world.now);
+    let offer = camera.offer(world.now).replace(
+        &format!("{AUDIO_LEVEL_URI}\r\n"),
+        &format!("{AUDIO_LEVEL_URI} vad=on\r\n"),
+    );
+    assert!(offer.contains(" vad=on\r\n"), "{offer}");
+    let answer = world.sfu.publish(world.now, ROOM, offer).unwrap();
+    let audio_answer = &answer.sdp[answer.sdp.find("m=audio").expect("audio answered")..];
+    assert!(
+        audio_answer
+            .lines()
+            .any(|l| l.starts_with("a=extmap:") && l.contains(AUDIO_LEVEL_URI)),
+        "the answer accepts the audio level on the camera's audio: {audio_answer}"
+    );
+    camera.accept(world.now, answer.sdp);
+    world.clients.push(camera);
+    world.sessions.push(answer.session);
+    let (nurse, nurse_session) = (0, world.sessions[0].clone());
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    let berg = join_with_microphone(&mut world, "10.213.0.10:41000", Listener::Specialist);
+    world.run_for(Duration::from_secs(1), 5 * MS);
+    assert!(world.clients[berg].connected);
+    speaking_events(&mut world);
+
+    speak(&mut world, &[nurse], 0, 100, 59);
+    assert_eq!(
+        speaking_events(&mut world),
+        [],
+        "silence from the camera is not speech"
+    );
+    speak(&mut world, &[nurse], 100, 4, 13);
+    assert_eq!(
+        speaking_events(&mut world),
+        [],
+        "not before 100 ms of voice"
+    );
+    speak(&mut world, &[nurse], 104, 46, 13);
+    assert_eq!(
+        speaking_events(&mut world),
+        [(nurse_session.clone(), true)],
+        "the nurse speaks"
+    );
+    assert_eq!(
+        audio_by_ssrc(&world, berg).values().sum::<usize>(),
+        150,
+        "the specialist hears the nurse on the first audio m-line meanwhile"
+    );
+    speak(&mut world, &[nurse], 150, 60, 59);
+    assert_eq!(
+        speaking_events(&mut world),
+        [(nurse_session.clone(), false)],
+        "a second of silence ends it"
+    );
+
+    // Hanging up while speaking: the room hears speech end first.
+    speak(&mut world, &[nurse], 210, 10, 13);
+    assert_eq!(speaking_events(&mut world), [(nurse_session.clone(), true)]);
+    world
+        .sfu
+        .end(ROOM, SessionKind::Publish, &nurse_session)
+        .unwrap();
+    let events: Vec<MediaEvent> = world.sfu.drain_events().collect();
+    assert!(
+        matches!(
+            events.first(),
+            Some(MediaEvent::Speaking { session, speaking: false }) if *session == nurse_session
+        ),
+        "speech ends before the session does: {events:?}"
+    );
 }

@@ -12,10 +12,12 @@
 // The microphone is asked for once per page and kept across reconnects.
 // "Mute" stops sending speech (the track sends silence); "Hold to talk"
 // (or holding the space bar) speaks while muted. The volume slider sets
-// how loud everyone else is, the nurse included.
+// how loud everyone else is, the nurse included, up to 300 % for a
+// listener who is hard of hearing (see "above 100 %" below).
 //
 // For tests: window.samsynTalkback = { mic, muted, talking, volume, slots,
-// speakers, energies() } and <body data-mic="on|muted|none|denied|off">.
+// speakers, energies(), playedLevel() } and
+// <body data-mic="on|muted|none|denied|off">.
 'use strict';
 
 (() => {
@@ -25,7 +27,7 @@
     mic: 'off',       // on | muted | none (no device) | denied | off (observer, or not asked yet)
     muted: false,
     talking: false,   // "hold to talk" held
-    volume: 1,        // 0..1, for everyone this page plays
+    volume: 1,        // 0..3, for everyone this page plays
     slots: SLOTS,
     speakers: 0,      // talk-back tracks received in the current session
   };
@@ -42,8 +44,9 @@
   const talkBtn = el('button', { id: 'mic-talk', type: 'button', textContent: 'Hold to talk', hidden: true });
   talkBtn.title = 'Speak while muted: hold this button, or hold the space bar';
   const micNote = el('span', { id: 'mic-note', className: 'mic-note' });
-  const volume = el('input', { id: 'volume', type: 'range', min: '0', max: '100', value: '100' });
+  const volume = el('input', { id: 'volume', type: 'range', min: '0', max: '300', step: '10', value: '100' });
   volume.setAttribute('aria-label', 'Volume of the nurse and the other speakers');
+  volume.setAttribute('aria-valuetext', '100 %');
   const volumeLabel = el('label', { className: 'volume', textContent: 'Volume ' });
   volumeLabel.append(volume);
 
@@ -88,9 +91,9 @@
 
   volume.addEventListener('input', () => {
     state.volume = Number(volume.value) / 100;
-    const video = document.getElementById('video');
-    if (video) video.volume = state.volume;
-    for (const player of players) player.volume = state.volume;
+    volume.setAttribute('aria-valuetext', `${volume.value} %`);
+    volume.title = `${volume.value} %`;
+    applyVolume();
   });
 
   // The other speakers follow the page's own "Unmute" (autoplay rules).
@@ -99,8 +102,66 @@
     player.muted = video ? video.muted : false;
   }
   document.addEventListener('volumechange', (ev) => {
-    if (ev.target && ev.target.id === 'video') for (const player of players) followVideoMute(player);
+    if (!ev.target || ev.target.id !== 'video') return;
+    for (const player of players) followVideoMute(player);
+    applyVolume();
   }, true);
+
+  // --- above 100 % -------------------------------------------------------------------
+  // A media element plays at most at its full volume. From the first time
+  // the slider goes above 100 %, what the page hears goes through WebAudio
+  // instead: each heard track (the nurse's, the other speakers') → one
+  // GainNode (0 to 3) → an AnalyserNode (what is played, for tests) → the
+  // speakers. The elements play on at volume 0: Chromium only pulls a
+  // remote track into WebAudio while an element plays it.
+  let amp = null;          // { ctx, gain, analyser, sources } once boosted
+  let nurseTrack = null;   // the current session's nurse's voice
+
+  function amplifier() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return null;   // no WebAudio: the volume stays capped at 100 %
+    const ctx = new Context();
+    const gain = ctx.createGain();
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 2048;
+    gain.connect(analyser).connect(ctx.destination);
+    return { ctx, gain, analyser, sources: new Map() };
+  }
+
+  // Sends `track` through the amplifier, once.
+  function amplify(track) {
+    if (!amp || !track || amp.sources.has(track)) return;
+    const source = amp.ctx.createMediaStreamSource(new MediaStream([track]));
+    source.connect(amp.gain);
+    amp.sources.set(track, source);
+    track.addEventListener('ended', () => { source.disconnect(); amp.sources.delete(track); });
+  }
+
+  // How loud each element plays: all of it through the amplifier once it exists.
+  const elementVolume = () => (amp ? 0 : Math.min(state.volume, 1));
+
+  function applyVolume() {
+    if (state.volume > 1 && !amp) amp = amplifier();
+    const video = document.getElementById('video');
+    if (video) video.volume = elementVolume();
+    for (const player of players) player.volume = elementVolume();
+    if (!amp) return;
+    amplify(nurseTrack);
+    for (const player of players) amplify(player.srcObject && player.srcObject.getAudioTracks()[0]);
+    // The page's own Unmute (video.muted) silences the amplifier too.
+    amp.gain.gain.value = video && video.muted ? 0 : state.volume;
+    if (amp.ctx.state === 'suspended') amp.ctx.resume().catch(() => { /* waits for a click */ });
+  }
+
+  // What the amplifier plays now: RMS of its last 2048 samples in dBFS
+  // (-100 for silence, or before the volume first went above 100 %).
+  state.playedLevel = () => {
+    if (!amp) return -100;
+    const samples = new Float32Array(amp.analyser.fftSize);
+    amp.analyser.getFloatTimeDomainData(samples);
+    const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
+    return rms > 0 ? Math.max(-100, 20 * Math.log10(rms)) : -100;
+  };
 
   async function askForMicrophone() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
@@ -134,6 +195,8 @@
     const nurse = pc.addTransceiver('audio', { direction: specialist ? 'sendrecv' : 'recvonly' });
     for (let i = 0; i < SLOTS; i++) pc.addTransceiver('audio', { direction: 'recvonly' });
     upline = specialist ? nurse : null;
+    nurseTrack = nurse.receiver.track;
+    applyVolume();
     if (specialist) {
       asked = asked || askForMicrophone();
       asked.then((track) => {
@@ -150,7 +213,8 @@
     if (receiver) receivers.push(receiver);
     const player = el('audio', { autoplay: true });
     player.srcObject = new MediaStream([track]);
-    player.volume = state.volume;
+    player.volume = elementVolume();
+    amplify(track);
     followVideoMute(player);
     player.dataset.talkback = '';
     player.hidden = true;

@@ -6,12 +6,18 @@
 //
 //   node consultation.mjs --url '<link of specialist 1>' --url '<link of specialist 2>' \
 //     --expect-name 'Dr. Berg' --expect-name 'Dr. Lie' --camera-chat 'Foot turned' \
-//     [--talk] [--screenshot-prefix out/consultation] [--timeout-ms 30000]
+//     [--talk] [--nurse-speaks] [--screenshot-prefix out/consultation] [--timeout-ms 30000]
 //
 // With --talk, both pages have a fake microphone playing a tone in
 // syllables (Chromium's fake capture device), and the talk-back checks run:
 // each page hears the other and lists it as speaking, "Mute" silences a
-// page for the other and "hold to talk" (the space bar) brings it back.
+// page for the other and "hold to talk" (the space bar) brings it back,
+// and the first page's volume at 300 % plays about three times (9.5 dB)
+// louder than at 100 % (WebAudio's level of what it plays).
+//
+// With --nurse-speaks (the daemon sends its test tone, in 1.5 s phrases
+// with 2.5 s pauses), both pages list the nurse as speaking, then not in
+// a pause, then speaking again.
 //
 // Progress goes to stdout as JSON lines, which the calling test reads:
 //   {"event":"joined", …}   both pages play and list everyone: the caller
@@ -39,7 +45,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { urls: [], names: [], cameraChat: null, screenshotPrefix: null, timeoutMs: 30000, talk: false,
+  const o = { urls: [], names: [], cameraChat: null, screenshotPrefix: null, timeoutMs: 30000, talk: false, nurseSpeaks: false,
     chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -51,6 +57,7 @@ function parseArgs(argv) {
     else if (flag === '--expect-name') o.names.push(next());
     else if (flag === '--camera-chat') o.cameraChat = next();
     else if (flag === '--talk') o.talk = true;
+    else if (flag === '--nurse-speaks') o.nurseSpeaks = true;
     else if (flag === '--screenshot-prefix') o.screenshotPrefix = next();
     else if (flag === '--timeout-ms') o.timeoutMs = Number(next());
     else if (flag === '--chromium') o.chromium = next();
@@ -87,6 +94,24 @@ function voiceWav() {
   writeFileSync(path, Buffer.concat([header, data]));
   return path;
 }
+// Moves a page's volume slider, as a person would drag it.
+async function setVolume(page, percent) {
+  await page.evaluate((value) => {
+    const slider = document.getElementById('volume');
+    slider.value = String(value);
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+  }, percent);
+}
+
+// The loudest a page played (dBFS, its amplifier's level) over `ms`.
+async function loudestPlayed(page, ms) {
+  let loudest = -100;
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(POLL_MS)) {
+    loudest = Math.max(loudest, await page.evaluate(() => window.samsynTalkback.playedLevel()));
+  }
+  return loudest;
+}
+
 const say = (line) => new Promise((r) => process.stdout.write(JSON.stringify(line) + '\n', r));
 
 // What the checks need from one page.
@@ -95,6 +120,7 @@ function readPage() {
   const c = window.samsynConsultation || null;
   const items = [...document.querySelectorAll('#participants li')].map((li) => ({
     text: li.textContent, role: li.dataset.role, media: li.dataset.media, quality: li.dataset.quality,
+    speaking: li.dataset.speaking,
   }));
   return {
     videoState: v.state || null,
@@ -187,6 +213,22 @@ async function main() {
   const joinedMs = Date.now() - started;
   await say({ event: 'joined', msAfterStart: joinedMs, listed: last.map((s) => s.listed.map((l) => l.text)) });
 
+  // The nurse's phrases: both pages mark her as she starts and stops.
+  let nurse = null;
+  if (opt.nurseSpeaks) {
+    const nurseSpeaking = (s) => s.participants.some((p) => p.role === 'publisher' && p.speaking);
+    const marked = (s) => s.listed.some((l) => l.role === 'publisher' && l.speaking === 'true');
+    const nurseStarted = Date.now();
+    const changes = [];
+    for (const speaking of [true, false, true]) {
+      const what = `both pages list the nurse as ${speaking ? '' : 'not '}speaking`;
+      if (!await until(what, (states) => states.every((s) =>
+        nurseSpeaking(s) === speaking && marked(s) === speaking))) return;
+      changes.push({ speaking, msAfterStart: Date.now() - nurseStarted });
+    }
+    nurse = { changes };
+  }
+
   let talk = null;
   if (opt.talk) {
     // Each page speaks and hears the other, and lists the other as speaking.
@@ -222,6 +264,19 @@ async function main() {
     if (!await until('letting go mutes again', (states) => states[0].talkback.mic === 'muted')) return;
     await pages[0].click('#mic-mute');
     if (!await until('unmuted again', (states) => states[0].talkback.mic === 'on')) return;
+
+    // Above 100 %: the first page plays what it hears three times louder.
+    const loudest = {};
+    for (const percent of [300, 100]) {
+      await setVolume(pages[0], percent);
+      loudest[percent] = await loudestPlayed(pages[0], 4500);
+    }
+    const elements = await pages[0].evaluate(() =>
+      [...document.querySelectorAll('video, audio')].map((e) => e.volume));
+    const boostDb = loudest[300] - loudest[100];
+    talk.volume = { loudestAt300Db: loudest[300], loudestAt100Db: loudest[100], boostDb, elements };
+    if (!(boostDb > 7 && boostDb < 12)) return fail(`300 % played ${boostDb.toFixed(1)} dB above 100 %, not about 9.5: ${JSON.stringify(talk.volume)}`);
+    if (elements.some((v) => v !== 0)) return fail(`media elements still play beside the amplifier: ${elements}`);
   }
 
   // Each page chats through its own form, as a person would.
@@ -284,6 +339,7 @@ async function main() {
     qualities,
     listedWithQuality: last[0].listed.map((l) => l.text),
     talk,
+    nurse,
   });
   process.exit(0);
 }

@@ -56,8 +56,10 @@ impl Console {
                     return Vec::new();
                 };
                 participant.speaking = *speaking;
-                // Only the start is news: a line per pause would bury the chat.
-                if *speaking {
+                // Only the start is news: a line per pause would bury the
+                // chat. The nurse knows when she speaks herself: the list
+                // marks her, without a line of its own.
+                if *speaking && *id != self.you {
                     let who = display_name(participant.name.as_deref(), participant.role);
                     vec![format!("{who} is speaking")]
                 } else {
@@ -202,6 +204,25 @@ mod tests {
             speaking: true,
         };
         assert!(console.apply(&unknown).is_empty());
+    }
+
+    #[test]
+    fn the_nurse_speaking_is_marked_in_the_list_without_a_line() {
+        let mut console = Console::default();
+        console.apply(&ServerMessage::Welcome {
+            you: "cam".into(),
+            room: "r".into(),
+            participants: vec![view("cam", Role::Publisher, None, MediaState::Connected)],
+        });
+        let start = ServerMessage::Speaking {
+            id: "cam".into(),
+            speaking: true,
+        };
+        assert!(console.apply(&start).is_empty());
+        assert_eq!(
+            console.list_line(),
+            "in the consultation: this camera (publisher, sending, speaking)"
+        );
     }
 
     #[test]

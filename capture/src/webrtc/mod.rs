@@ -19,7 +19,8 @@ pub use negotiate::{
 };
 pub use outlet::Outlet;
 pub use publisher::{
-    PublishError, Publisher, PublisherEvent, PublisherOptions, TWCC_EXTENSION_ID, TWCC_URI,
+    AUDIO_LEVEL_EXTENSION_ID, AUDIO_LEVEL_URI, PublishError, Publisher, PublisherEvent,
+    PublisherOptions, TWCC_EXTENSION_ID, TWCC_URI,
 };
 pub use session::{Session, SessionEvent};
 pub(crate) use session::{forward_errors, report_connection};

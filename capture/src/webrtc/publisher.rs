@@ -25,7 +25,7 @@ use super::events::{PipelineEvent, forward_bus};
 use super::negotiate::NegotiationError;
 use super::outlet::Outlet;
 use super::session::{self, Session, SessionEvent, SessionStream, SharedClock};
-use crate::audio;
+use crate::audio::{self, VoiceInput};
 use crate::chain::{ChainError, EncoderControl, VideoChain};
 use crate::congestion::Feedback;
 use crate::elements::{self, ElementError};
@@ -45,6 +45,11 @@ pub const TWCC_EXTENSION_ID: u32 = 1;
 /// The transport-wide congestion control header extension.
 pub const TWCC_URI: &str =
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+/// Header extension ID of the audio level (RFC 6464) on the Opus stream;
+/// unique in the bundle, as every ID here.
+pub const AUDIO_LEVEL_EXTENSION_ID: u32 = 2;
+/// The client-to-mixer audio level header extension (RFC 6464).
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
 /// How long the source may take to deliver its first encoded frame. A UVC
 /// camera can take a second or two to start streaming.
@@ -59,8 +64,9 @@ pub struct PublisherOptions {
     pub source: SourceSpec,
     /// Video size, rate, codec and bitrate.
     pub video: VideoSettings,
-    /// Whether to send the microphone (skipped quietly when there is none).
-    pub audio: bool,
+    /// The voice to send: the microphone (skipped quietly when there is
+    /// none), a test sound, or nothing.
+    pub audio: VoiceInput,
     /// The talk-back playout's echo probe, whose sound the microphone's
     /// echo canceller takes out; `None` without talk-back.
     pub echo_probe: Option<String>,
@@ -156,11 +162,11 @@ impl Publisher {
         chain.timer.add_point(Point::Payloaded);
         chain.timer.attach(Point::Payloaded, &payloaded);
 
-        let audio = if options.audio {
-            add_microphone(&pipeline, options.echo_probe.as_deref())?
-        } else {
+        let audio = if options.audio == VoiceInput::Off {
             tracing::info!("audio disabled (--no-audio or audio = false)");
             None
+        } else {
+            add_microphone(&pipeline, options.audio, options.echo_probe.as_deref())?
         };
 
         let events = forward_bus(&pipeline);
@@ -445,20 +451,44 @@ fn video_payloader(codec: VideoCodec) -> Result<gst::Element, ElementError> {
 /// payloader makes; webrtcbin's RTP session fills it in as the packet
 /// leaves, and the gateway's feedback refers to it.
 fn add_transport_wide_cc(payloader: &gst::Element) -> Result<(), ElementError> {
-    let extension = gstreamer_rtp::RTPHeaderExtension::create_from_uri(TWCC_URI)
-        .ok_or_else(|| elements::missing("rtphdrexttwcc"))?;
-    extension.set_id(TWCC_EXTENSION_ID);
+    add_extension(payloader, TWCC_URI, TWCC_EXTENSION_ID, "rtphdrexttwcc")
+}
+
+/// Has the payloader write header extension `uri` (element `factory`)
+/// under `id`; the payloader's caps then carry `extmap-<id>`, which
+/// webrtcbin offers as `a=extmap`.
+fn add_extension(
+    payloader: &gst::Element,
+    uri: &str,
+    id: u32,
+    factory: &str,
+) -> Result<(), ElementError> {
+    let extension = gstreamer_rtp::RTPHeaderExtension::create_from_uri(uri)
+        .ok_or_else(|| elements::missing(factory))?;
+    extension.set_id(id);
     payloader.emit_by_name::<()>("add-extension", &[&extension]);
     Ok(())
 }
 
-/// Adds microphone → Opus → RTP → outlet to the pipeline. Returns the outlet,
+/// Each Opus packet carries its loudness, from the `GstAudioLevelMeta` of
+/// its frame (see [`audio`]): the gateway reads who is speaking from it.
+fn add_audio_level(payloader: &gst::Element) -> Result<(), ElementError> {
+    add_extension(
+        payloader,
+        AUDIO_LEVEL_URI,
+        AUDIO_LEVEL_EXTENSION_ID,
+        "rtphdrextclientaudiolevel",
+    )
+}
+
+/// Adds voice → Opus → RTP → outlet to the pipeline. Returns the outlet,
 /// or `None` when there is no working microphone (video goes on alone).
 fn add_microphone(
     pipeline: &gst::Pipeline,
+    input: VoiceInput,
     echo_probe: Option<&str>,
 ) -> Result<Option<Outlet>, PublishError> {
-    let bin = match audio::microphone_chain(echo_probe) {
+    let bin = match audio::microphone_chain(input, echo_probe) {
         Ok(Some(bin)) => bin,
         Ok(None) => return Ok(None),
         Err(e) => {
@@ -469,6 +499,7 @@ fn add_microphone(
     let pay = elements::make_named("rtpopuspay", Some("audio-pay"))?;
     pay.set_property("pt", AUDIO_PAYLOAD as u32);
     add_transport_wide_cc(&pay)?;
+    add_audio_level(&pay)?;
     let outlet = Outlet::new("audio");
     let chain = [bin.upcast_ref::<gst::Element>(), &pay, &outlet.element()];
     pipeline

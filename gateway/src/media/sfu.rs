@@ -17,14 +17,14 @@ use samsyn_signaling::media::{
 
 use super::keyframe::VideoCodec;
 use super::peer::{
-    AUDIO_LEVEL_URI, Feed, LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SinkTrack,
-    SourceTrack, Transmit, WireCounters,
+    Feed, LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SinkTrack, SourceTrack,
+    Transmit, WireCounters,
 };
 use super::probe::{ProbeReceiver, ProbeReport};
 use super::recovery::RecoveryStats;
 use super::rewrite::{OutboundTrack, TrackRewriter};
 use super::routing::DatagramRouter;
-use super::speech::{self, SpeechDetector};
+use super::speech::Voice;
 use super::throttle::KeyframeThrottle;
 use super::viewer_cap::{self, CapSmoother, RoomLinks, ViewerLink};
 
@@ -176,10 +176,23 @@ impl UplinkRate {
 }
 
 enum Role {
-    Publisher,
+    /// The room's camera, and the nurse's voice in its audio.
+    Publisher(Voice),
     Viewer(ViewerState),
     /// A connection test: received and measured, never forwarded.
     ConnectionTest(Box<ProbeReceiver>),
+}
+
+impl Role {
+    /// The voice "who is speaking" reads in this session's packets: the
+    /// nurse's in the camera's audio, a specialist's in their microphone.
+    fn voice_mut(&mut self) -> Option<&mut Voice> {
+        match self {
+            Role::Publisher(voice) => Some(voice),
+            Role::Viewer(state) => Some(&mut state.microphone.voice),
+            Role::ConnectionTest(_) => None,
+        }
+    }
 }
 
 struct ViewerState {
@@ -210,8 +223,7 @@ struct TalkbackSlot {
 #[derive(Debug, Default)]
 struct Microphone {
     extensions: Arc<[(u8, String)]>,
-    level_extension: Option<u8>,
-    speech: SpeechDetector,
+    voice: Voice,
 }
 
 impl ViewerState {
@@ -250,12 +262,7 @@ impl ViewerState {
             .find(|s| s.kind == MediaKind::Audio && listener.may_speak())
             .map(|sink| Microphone {
                 extensions: sink.extensions.clone().into(),
-                level_extension: sink
-                    .extensions
-                    .iter()
-                    .find(|(_, uri)| uri == AUDIO_LEVEL_URI)
-                    .map(|(id, _)| *id),
-                speech: SpeechDetector::default(),
+                voice: Voice::new(&sink.extensions),
             })
             .unwrap_or_default();
         Self {
@@ -377,7 +384,7 @@ impl Sfu {
         let wire: &WireCounters = &self.peer_settings.wire_counters;
         let mut recovery = self.ended_recovery;
         for slot in self.peers.values() {
-            if matches!(slot.role, Role::Publisher) {
+            if matches!(slot.role, Role::Publisher(_)) {
                 add_recovery(&mut recovery, slot.peer.recovery_stats());
             }
         }
@@ -438,7 +445,7 @@ impl Sfu {
         };
         for slot in self.peers.values() {
             match slot.role {
-                Role::Publisher => occupancy.publishers += 1,
+                Role::Publisher(_) => occupancy.publishers += 1,
                 Role::Viewer(ref state) if state.watches() => occupancy.viewers += 1,
                 Role::Viewer(_) => {}
                 Role::ConnectionTest(_) => occupancy.connection_tests += 1,
@@ -470,7 +477,12 @@ impl Sfu {
         tracing::trace!(room = room_name, %offer, "WHIP offer");
         let (peer, sdp, sources) = Peer::publisher(offer, &self.peer_settings, now)?;
         tracing::trace!(room = room_name, answer = %sdp, "WHIP answer");
-        let id = self.add_peer(now, peer, room_name, Role::Publisher);
+        let nurse = sources
+            .iter()
+            .find(|s| s.kind == MediaKind::Audio)
+            .map(|audio| Voice::new(&audio.extensions))
+            .unwrap_or_default();
+        let id = self.add_peer(now, peer, room_name, Role::Publisher(nurse));
         let interval = self.settings.keyframe_request_interval;
         let room = self
             .rooms
@@ -767,8 +779,8 @@ impl Sfu {
     /// Speakers whose packets went quiet (or stopped) stop speaking.
     fn end_quiet_speech(&mut self, now: Instant) {
         for slot in self.peers.values_mut() {
-            if let Role::Viewer(state) = &mut slot.role
-                && let Some(speaking) = state.microphone.speech.poll(now)
+            if let Some(voice) = slot.role.voice_mut()
+                && let Some(speaking) = voice.poll(now)
             {
                 self.events.push(MediaEvent::Speaking {
                     session: slot.session.clone(),
@@ -866,7 +878,7 @@ impl Sfu {
                 self.peers.get(id).is_some_and(|slot| {
                     &*slot.room == room
                         && match slot.role {
-                            Role::Publisher => kind == SessionKind::Publish,
+                            Role::Publisher(_) => kind == SessionKind::Publish,
                             Role::Viewer(_) => kind == SessionKind::View,
                             // Reached only through its own endpoint.
                             Role::ConnectionTest(_) => false,
@@ -880,8 +892,10 @@ impl Sfu {
         let Some(mut slot) = self.peers.remove(&id) else {
             return;
         };
-        if let Role::Viewer(state) = &slot.role
-            && state.microphone.speech.is_speaking()
+        if slot
+            .role
+            .voice_mut()
+            .is_some_and(|voice| voice.is_speaking())
         {
             // Before `Ended`: signaling forgets the session then.
             self.events.push(MediaEvent::Speaking {
@@ -998,6 +1012,9 @@ impl Sfu {
                 // is broken until the next keyframe.
                 PeerEvent::UnrepairableLoss => self.ask_keyframe(now, &room),
                 PeerEvent::Rtp(kind, packet) if !is_viewer => {
+                    if kind == MediaKind::Audio {
+                        self.hear(now, id, &packet.header);
+                    }
                     self.forward(now, &room, kind, packet);
                 }
                 PeerEvent::Rtp(MediaKind::Audio, packet) => {
@@ -1115,6 +1132,23 @@ impl Sfu {
 }
 
 impl Sfu {
+    /// Reads "who is speaking" in a packet of `speaker`'s voice (the
+    /// camera's audio or a specialist's microphone) and tells the room
+    /// when it changes.
+    fn hear(&mut self, now: Instant, speaker: PeerId, header: &rtc::rtp::header::Header) {
+        let Some(slot) = self.peers.get_mut(&speaker) else {
+            return;
+        };
+        if let Some(voice) = slot.role.voice_mut()
+            && let Some(speaking) = voice.on_packet(now, header)
+        {
+            self.events.push(MediaEvent::Speaking {
+                session: slot.session.clone(),
+                speaking,
+            });
+        }
+    }
+
     /// A specialist's microphone packet to everyone else in the room who
     /// listens: the other pages' talk-back slots and the nurse's daemon.
     fn forward_talkback(
@@ -1125,24 +1159,15 @@ impl Sfu {
         packet: rtc::rtp::Packet,
     ) {
         self.stats.talkback_in += 1;
-        let Some(slot) = self.peers.get_mut(&speaker) else {
+        self.hear(now, speaker, &packet.header);
+        let Some(Slot {
+            role: Role::Viewer(state),
+            ..
+        }) = self.peers.get(&speaker)
+        else {
             return;
         };
-        let Role::Viewer(state) = &mut slot.role else {
-            return;
-        };
-        let microphone = &mut state.microphone;
-        let level = microphone
-            .level_extension
-            .and_then(|id| packet.header.get_extension(id))
-            .and_then(|element| speech::audio_level(&element));
-        if let Some(speaking) = microphone.speech.on_packet(now, level) {
-            self.events.push(MediaEvent::Speaking {
-                session: slot.session.clone(),
-                speaking,
-            });
-        }
-        let extensions = microphone.extensions.clone();
+        let extensions = state.microphone.extensions.clone();
         let Some(room) = self.rooms.get_mut(room_name) else {
             return;
         };

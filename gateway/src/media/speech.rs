@@ -6,8 +6,16 @@
 //! after a few loud packets close together, so a cough or a click does not
 //! count, and ends after a second without one, so the pauses between words
 //! do not make the indicator flicker. Time is passed in.
+//!
+//! Every voice in a room is read the same way: a specialist's microphone
+//! (from their page) and the nurse's (the camera's Opus, whose capture
+//! daemon writes the same extension).
 
 use std::time::{Duration, Instant};
+
+use rtc::rtp::header::Header;
+
+use super::peer::AUDIO_LEVEL_URI;
 
 /// A packet at least this loud (-dBov; smaller is louder) is voiced.
 /// Speech near a microphone is -10 to -30 dBov; a quiet room -60 or below.
@@ -64,6 +72,47 @@ impl SpeechDetector {
             return Some(false);
         }
         None
+    }
+}
+
+/// One speaker's packets as "who is speaking" reads them: the ID their
+/// level rides under, as their session negotiated it, and the detector.
+#[derive(Debug, Default, Clone)]
+pub struct Voice {
+    level_extension: Option<u8>,
+    detector: SpeechDetector,
+}
+
+impl Voice {
+    /// A voice whose packets carry the header extensions `extensions`
+    /// (`(id, uri)`); without the audio level among them it never speaks.
+    pub fn new(extensions: &[(u8, String)]) -> Self {
+        Self {
+            level_extension: extensions
+                .iter()
+                .find(|(_, uri)| uri == AUDIO_LEVEL_URI)
+                .map(|(id, _)| *id),
+            detector: SpeechDetector::default(),
+        }
+    }
+
+    /// Takes one packet; returns the new state when it changed.
+    pub fn on_packet(&mut self, now: Instant, header: &Header) -> Option<bool> {
+        let level = self
+            .level_extension
+            .and_then(|id| header.get_extension(id))
+            .and_then(|element| audio_level(&element));
+        self.detector.on_packet(now, level)
+    }
+
+    /// See [`SpeechDetector::poll`].
+    pub fn poll(&mut self, now: Instant) -> Option<bool> {
+        self.detector.poll(now)
+    }
+
+    /// Whether the speaker speaks now.
+    pub fn is_speaking(&self) -> bool {
+        self.detector.is_speaking()
     }
 }
 
