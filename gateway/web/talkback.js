@@ -16,7 +16,7 @@
 // listener who is hard of hearing (see "above 100 %" below).
 //
 // For tests: window.samsynTalkback = { mic, muted, talking, volume, slots,
-// speakers, energies(), playedLevel() } and
+// speakers, energies(), amplifierLevels() } and
 // <body data-mic="on|muted|none|denied|off">.
 'use strict';
 
@@ -110,29 +110,34 @@
   // --- above 100 % -------------------------------------------------------------------
   // A media element plays at most at its full volume. From the first time
   // the slider goes above 100 %, what the page hears goes through WebAudio
-  // instead: each heard track (the nurse's, the other speakers') → one
-  // GainNode (0 to 3) → an AnalyserNode (what is played, for tests) → the
-  // speakers. The elements play on at volume 0: Chromium only pulls a
-  // remote track into WebAudio while an element plays it.
-  let amp = null;          // { ctx, gain, analyser, sources } once boosted
+  // instead: each heard track (the nurse's, the other speakers') → a mix
+  // (with an AnalyserNode: what is heard) → one GainNode (0 to 3) → an
+  // AnalyserNode (what is played) → the speakers. The two analysers let a
+  // test compare what is played with what is heard at the same moment.
+  // The elements play on at volume 0: Chromium only pulls a remote track
+  // into WebAudio while an element plays it.
+  let amp = null;          // { ctx, mix, heard, gain, played, sources } once boosted
   let nurseTrack = null;   // the current session's nurse's voice
 
   function amplifier() {
     const Context = window.AudioContext || window.webkitAudioContext;
     if (!Context) return null;   // no WebAudio: the volume stays capped at 100 %
     const ctx = new Context();
+    const mix = ctx.createGain();
     const gain = ctx.createGain();
-    const analyser = ctx.createAnalyser();
-    analyser.fftSize = 2048;
-    gain.connect(analyser).connect(ctx.destination);
-    return { ctx, gain, analyser, sources: new Map() };
+    const heard = ctx.createAnalyser();
+    const played = ctx.createAnalyser();
+    heard.fftSize = played.fftSize = 2048;
+    mix.connect(heard);
+    mix.connect(gain).connect(played).connect(ctx.destination);
+    return { ctx, mix, heard, gain, played, sources: new Map() };
   }
 
   // Sends `track` through the amplifier, once.
   function amplify(track) {
     if (!amp || !track || amp.sources.has(track)) return;
     const source = amp.ctx.createMediaStreamSource(new MediaStream([track]));
-    source.connect(amp.gain);
+    source.connect(amp.mix);
     amp.sources.set(track, source);
     track.addEventListener('ended', () => { source.disconnect(); amp.sources.delete(track); });
   }
@@ -153,15 +158,18 @@
     if (amp.ctx.state === 'suspended') amp.ctx.resume().catch(() => { /* waits for a click */ });
   }
 
-  // What the amplifier plays now: RMS of its last 2048 samples in dBFS
-  // (-100 for silence, or before the volume first went above 100 %).
-  state.playedLevel = () => {
-    if (!amp) return -100;
-    const samples = new Float32Array(amp.analyser.fftSize);
-    amp.analyser.getFloatTimeDomainData(samples);
+  // What the amplifier hears and plays now: RMS of the last 2048 samples
+  // before and after its gain, in dBFS (-100 for silence, or before the
+  // volume first went above 100 %).
+  const levelOf = (analyser) => {
+    const samples = new Float32Array(analyser.fftSize);
+    analyser.getFloatTimeDomainData(samples);
     const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
     return rms > 0 ? Math.max(-100, 20 * Math.log10(rms)) : -100;
   };
+  state.amplifierLevels = () => (amp
+    ? { heard: levelOf(amp.heard), played: levelOf(amp.played) }
+    : { heard: -100, played: -100 });
 
   async function askForMicrophone() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
