@@ -11,6 +11,7 @@
 //! header extension, from which the gateway tells the room that the nurse
 //! is speaking without decoding anything.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -68,25 +69,26 @@ pub enum AudioError {
 
 /// Builds microphone → queue → (echo canceller) → level → Opus as a bin
 /// with a ghost `src` pad, or returns `Ok(None)` (with a log line saying
-/// why) when `input` is off or there is no working microphone. `echo_probe`
-/// names the talk-back playout's `webrtcechoprobe`: what the headset plays
-/// is taken out of what the microphone hears.
+/// why) when `input` is off or there is no working microphone.
+/// `echo_reference` is the talk-back playout's channel of what it plays
+/// ([`Playout::echo_reference`](crate::talkback::Playout::echo_reference)):
+/// that is taken out of what the microphone hears.
 pub fn microphone_chain(
     input: VoiceInput,
-    echo_probe: Option<&str>,
+    echo_reference: Option<&str>,
 ) -> Result<Option<gst::Bin>, AudioError> {
     elements::require_all(&["audioconvert", "audioresample", "level", "opusenc", "queue"])?;
-    let (source, echo_probe) = match input {
+    let (source, echo_reference) = match input {
         VoiceInput::Off => return Ok(None),
         VoiceInput::Microphone => match find_microphone() {
-            Some(mic) => (mic, echo_probe),
+            Some(mic) => (mic, echo_reference),
             None => return Ok(None),
         },
         // A generated sound hears no headset: nothing to cancel, and noise
         // suppression would only wear the tone down.
         VoiceInput::Test(sound) => (test_source(sound)?, None),
     };
-    voice_chain(source, echo_probe).map(Some)
+    voice_chain(source, echo_reference).map(Some)
 }
 
 /// A live `audiotestsrc` playing `sound`, in place of a microphone.
@@ -112,8 +114,19 @@ fn test_source(sound: TestSound) -> Result<gst::Element, ElementError> {
 
 /// `source` → queue → (echo canceller) → level → Opus, as a bin named
 /// [`CHAIN_NAME`] with a ghost `src` pad. The echo canceller is left out
-/// (with a log line) when `echo_probe` is `None` or `webrtcdsp` is missing.
-pub fn voice_chain(source: gst::Element, echo_probe: Option<&str>) -> Result<gst::Bin, AudioError> {
+/// (with a log line) when `echo_reference` is `None` or `webrtcdsp` is
+/// missing.
+///
+/// With it, the bin also holds the canceller's reference: what the playout
+/// plays (`interaudiosrc` on `echo_reference`) through a `webrtcechoprobe`
+/// of this bin's own. The probe must live in the microphone's pipeline and
+/// start with it: in delay-agnostic mode `webrtcdsp` takes the probe's
+/// oldest audio first, so a probe that had been filling for as long as the
+/// playout ran would hand it a reference seconds behind the echo.
+pub fn voice_chain(
+    source: gst::Element,
+    echo_reference: Option<&str>,
+) -> Result<gst::Bin, AudioError> {
     let queue = elements::make_named("queue", Some("audio-queue"))?;
     // Audio is cheap to keep but stale audio is as useless as stale video:
     // hold at most 200 ms and drop the oldest beyond that.
@@ -135,12 +148,14 @@ pub fn voice_chain(source: gst::Element, echo_probe: Option<&str>) -> Result<gst
         elements::make("audioconvert")?,
         elements::make("audioresample")?,
     ];
-    if let Some(probe) = echo_probe {
-        match echo_canceller(probe) {
-            Ok(canceller) => {
+    let mut reference = None;
+    if let Some(channel) = echo_reference {
+        match echo_canceller(channel) {
+            Ok((canceller, reference_chain)) => {
                 chain.push(canceller);
                 chain.push(elements::make("audioconvert")?);
                 chain.push(elements::make("audioresample")?);
+                reference = Some(reference_chain);
             }
             Err(e) => tracing::info!(
                 "{e}; the microphone is sent without echo cancellation (the nurse should \
@@ -152,9 +167,11 @@ pub fn voice_chain(source: gst::Element, echo_probe: Option<&str>) -> Result<gst
     chain.push(opus);
 
     let bin = gst::Bin::with_name(CHAIN_NAME);
-    bin.add_many(&chain)
-        .map_err(|e| AudioError::Assemble(e.to_string()))?;
-    gst::Element::link_many(&chain).map_err(|e| AudioError::Assemble(e.to_string()))?;
+    for chain in std::iter::once(&chain).chain(reference.as_ref()) {
+        bin.add_many(chain)
+            .map_err(|e| AudioError::Assemble(e.to_string()))?;
+        gst::Element::link_many(chain).map_err(|e| AudioError::Assemble(e.to_string()))?;
+    }
     let pad = chain
         .last()
         .and_then(|opus| opus.static_pad("src"))
@@ -180,17 +197,55 @@ fn voice_level() -> Result<gst::Element, ElementError> {
     Ok(level)
 }
 
-/// `webrtcdsp` cancelling the echo of what `probe` (a `webrtcechoprobe`
-/// by name, in the talk-back playout) plays, and suppressing noise.
-fn echo_canceller(probe: &str) -> Result<gst::Element, ElementError> {
+/// Echo probes are looked up by name in a process-wide table, and a
+/// session's old pipeline may still hold its probe while the next one
+/// starts: each chain's probe gets a name of its own.
+static NEXT_ECHO_PROBE: AtomicU32 = AtomicU32::new(0);
+
+/// How much of the playout's audio the reference reads at a time, and the
+/// most it holds: the canceller finds the delay, but only within about a
+/// quarter of a second.
+const REFERENCE_PERIOD: Duration = Duration::from_millis(10);
+const REFERENCE_LATENCY: Duration = Duration::from_millis(20);
+const REFERENCE_BUFFER: Duration = Duration::from_millis(100);
+
+/// `webrtcdsp` cancelling the echo of what the playout plays (its
+/// `channel`) and suppressing noise, and the chain that feeds it that
+/// reference: `interaudiosrc` → `webrtcechoprobe` → `fakesink`.
+fn echo_canceller(channel: &str) -> Result<(gst::Element, Vec<gst::Element>), ElementError> {
+    let played = elements::make_named("interaudiosrc", Some("echo-reference"))?;
+    played.set_property("channel", channel);
+    played.set_property("period-time", nanos(REFERENCE_PERIOD));
+    played.set_property("latency-time", nanos(REFERENCE_LATENCY));
+    played.set_property("buffer-time", nanos(REFERENCE_BUFFER));
+    let name = format!(
+        "samsyn-echo-probe-{}",
+        NEXT_ECHO_PROBE.fetch_add(1, Ordering::Relaxed)
+    );
+    // Made before the canceller, which looks it up by name as it starts.
+    let probe = elements::make_named("webrtcechoprobe", Some(&name))?;
+    let sink = elements::make_named("fakesink", Some("echo-reference-end"))?;
+    sink.set_property("async", false);
+    let reference = vec![
+        played,
+        elements::make("audioconvert")?,
+        elements::make("audioresample")?,
+        probe,
+        sink,
+    ];
+
     let dsp = elements::make_named("webrtcdsp", Some("echo-canceller"))?;
-    dsp.set_property("probe", probe);
+    dsp.set_property("probe", &name);
     dsp.set_property("echo-cancel", true);
     dsp.set_property("noise-suppression", true);
-    // The playout and the microphone run in different pipelines, whose
-    // delay to each other is not known in advance: let the canceller find it.
+    // The playout and the speaker add a delay of their own before the
+    // microphone hears the echo: let the canceller find it.
     dsp.set_property("delay-agnostic", true);
-    Ok(dsp)
+    Ok((dsp, reference))
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Finds the default audio capture device and checks it delivers sound.

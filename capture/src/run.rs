@@ -93,12 +93,11 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
     let token = config.token.as_deref().ok_or(RunError::Missing("token"))?;
     let whip_url = whip::endpoint_url(gateway, SessionKind::Publish, room)?;
     let mut options = publisher_options(config, gateway)?;
-    // Before the microphone's chain is built: its echo canceller looks the
-    // playout's echo probe up by name when it starts.
+    // The microphone's echo canceller hears what the playout plays.
     let talkback = start_talkback(config);
-    options.echo_probe = talkback
+    options.echo_reference = talkback
         .as_ref()
-        .map(|t| t.playout().echo_probe().to_owned());
+        .map(|t| t.playout().echo_reference().to_owned());
 
     tracing::info!(
         source = %config.source,
@@ -251,7 +250,7 @@ pub fn publisher_options(
         source: config.source_spec()?,
         video: VideoSettings::from_config(config),
         audio: voice_input(config),
-        echo_probe: None,
+        echo_reference: None,
         ice_addresses: ice::pinned_addresses(&config.ice.local_addresses, gateway),
     })
 }

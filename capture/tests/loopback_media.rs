@@ -64,7 +64,7 @@ async fn published_video_arrives_and_a_pli_brings_a_keyframe() {
             x264_preset: Default::default(),
         },
         audio: VoiceInput::Off,
-        echo_probe: None,
+        echo_reference: None,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
     })
     .unwrap();

@@ -22,7 +22,7 @@ fn options(codec: VideoCodec) -> PublisherOptions {
             x264_preset: Default::default(),
         },
         audio: VoiceInput::Off,
-        echo_probe: None,
+        echo_reference: None,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
     }
 }

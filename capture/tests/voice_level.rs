@@ -41,7 +41,7 @@ fn options(sound: TestSound) -> PublisherOptions {
             x264_preset: Default::default(),
         },
         audio: VoiceInput::Test(sound),
-        echo_probe: None,
+        echo_reference: None,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
     }
 }

@@ -4,11 +4,11 @@
 //! Opus to the daemon over one WHEP session that the daemon opens with its
 //! own (publisher) token. The daemon mixes them, at the nurse's volume, and
 //! plays them on the headset; the nurse's microphone cancels that playout's
-//! echo (`webrtcdsp`, fed by the playout's `webrtcechoprobe`).
+//! echo (`webrtcdsp`, fed with what the playout plays).
 //!
 //! - [`playout`]: the pipeline that lives as long as the daemon: one
 //!   inter-pipeline channel per slot → levels → mixer → volume → level →
-//!   echo probe → speaker ([`speaker`]).
+//!   speaker ([`speaker`]), and a copy to the microphone's echo canceller.
 //! - [`session`]: one WHEP session's pipeline: [`TALKBACK_SLOTS`] recvonly
 //!   Opus m-lines, m-line k decoded into slot k.
 //! - [`link`]: keeps a session open beside the video's, and opens a new one
@@ -86,9 +86,8 @@ pub struct Talkback {
 }
 
 impl Talkback {
-    /// Starts the playout (before the microphone's chain is built: its echo
-    /// canceller looks the probe up by name) and the status that follows
-    /// it. Needs a Tokio runtime.
+    /// Starts the playout and the status that follows it. Needs a Tokio
+    /// runtime.
     pub fn start(options: &PlayoutOptions) -> Result<Self, TalkbackError> {
         let playout = Arc::new(Playout::start(options)?);
         let (state, mut state_rx) = watch::channel(TalkbackState::Connecting);
@@ -128,7 +127,7 @@ impl Talkback {
         })
     }
 
-    /// The playout (volume, levels, slot channels, echo probe name).
+    /// The playout (volume, levels, slot channels, echo reference).
     pub fn playout(&self) -> &Arc<Playout> {
         &self.playout
     }

@@ -1,16 +1,24 @@
 //! The playout pipeline: every talk-back slot's voice, mixed, at the
-//! nurse's volume, through the echo probe to the speaker. It runs for the
-//! daemon's whole life; sessions come and go and write into its slots.
+//! nurse's volume, to the speaker, and a copy of what is played to the
+//! microphone's echo canceller. It runs for the daemon's whole life;
+//! sessions come and go and write into its slots.
 //!
 //! ```text
 //! interaudiosrc <prefix>-0 ─▶ level ─┐
-//! interaudiosrc <prefix>-1 ─▶ level ─┤
-//!          …                        ├▶ audiomixer ─▶ volume ─▶ level ─▶ webrtcechoprobe ─▶ audioconvert ─▶ audioresample ─▶ speaker
-//! interaudiosrc <prefix>-3 ─▶ level ─┘
+//! interaudiosrc <prefix>-1 ─▶ level ─┤                                     ┌▶ audioconvert ─▶ audioresample ─▶ speaker
+//!          …                        ├▶ audiomixer ─▶ volume ─▶ level ─▶ tee
+//! interaudiosrc <prefix>-3 ─▶ level ─┘                                     └▶ interaudiosink <echo reference>
 //! ```
 //!
 //! A slot no session writes into plays silence; that keeps the mixer
 //! running at the sound card's pace whatever the network does.
+//!
+//! The echo canceller's probe is not here but beside the microphone, in the
+//! capture pipeline (see `audio`): `webrtcdsp` reads its probe by running
+//! time, or in delay-agnostic mode from the oldest audio the probe holds
+//! (up to seconds of it), so a probe in this long-lived pipeline handed a
+//! microphone started later a reference seconds out of step with the echo,
+//! and nothing was cancelled.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -36,9 +44,8 @@ const SLOT_BUFFER_TIME: Duration = Duration::from_millis(200);
 /// How long the speaker may take to start before it counts as not working.
 const START_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Channels and probe names are per process (interaudio channels and echo
-/// probes are looked up by name in a process-wide table), so each playout
-/// gets its own number.
+/// Channels are per process (interaudio channels are looked up by name in a
+/// process-wide table), so each playout gets its own number.
 static NEXT_PLAYOUT: AtomicU32 = AtomicU32::new(0);
 
 /// What to play the mix on and how loud.
@@ -80,7 +87,7 @@ pub struct Playout {
     volume: gst::Element,
     volume_percent: Arc<AtomicU32>,
     channel_prefix: String,
-    echo_probe: String,
+    echo_reference: String,
     meters: Arc<Mutex<HashMap<String, Meter>>>,
     speaker: Speaker,
 }
@@ -116,12 +123,14 @@ impl Playout {
             "level",
             "audiomixer",
             "volume",
-            "webrtcechoprobe",
+            "tee",
+            "queue",
+            "interaudiosink",
             "audioconvert",
             "audioresample",
         ])?;
         let channel_prefix = format!("samsyn-talkback-{number}");
-        let echo_probe = format!("samsyn-echo-probe-{number}");
+        let echo_reference = format!("samsyn-played-{number}");
         let pipeline = gst::Pipeline::with_name(&format!("talkback-playout-{number}"));
         let assemble = |e: gst::glib::BoolError| TalkbackError::Assemble(e.to_string());
 
@@ -129,18 +138,23 @@ impl Playout {
         let volume = elements::make_named("volume", Some("talkback-volume"))?;
         volume.set_property("volume", volume_factor(volume_percent));
         let mix_level = level_meter(MIX_METER)?;
-        let probe = elements::make_named("webrtcechoprobe", Some(&echo_probe))?;
-        let mix_chain = [
-            mixer.clone(),
-            volume.clone(),
-            mix_level,
-            probe,
+        let split = elements::make("tee")?;
+        let mix_chain = [mixer.clone(), volume.clone(), mix_level, split.clone()];
+        let speaker_chain = [
+            elements::make("queue")?,
             elements::make("audioconvert")?,
             elements::make("audioresample")?,
             speaker.sink("talkback-speaker")?,
         ];
-        pipeline.add_many(&mix_chain).map_err(assemble)?;
-        gst::Element::link_many(&mix_chain).map_err(assemble)?;
+        let played = elements::make_named("interaudiosink", Some("played"))?;
+        played.set_property("channel", &echo_reference);
+        let reference_chain = [elements::make("queue")?, played];
+        for chain in [&mix_chain[..], &speaker_chain, &reference_chain] {
+            pipeline.add_many(chain).map_err(assemble)?;
+            gst::Element::link_many(chain).map_err(assemble)?;
+        }
+        split.link(&speaker_chain[0]).map_err(assemble)?;
+        split.link(&reference_chain[0]).map_err(assemble)?;
 
         for slot in 0..TALKBACK_SLOTS {
             let source = elements::make_named("interaudiosrc", Some(&format!("slot-src-{slot}")))?;
@@ -164,7 +178,7 @@ impl Playout {
             volume,
             volume_percent: Arc::new(AtomicU32::new(volume_percent)),
             channel_prefix,
-            echo_probe,
+            echo_reference,
             meters,
             speaker: speaker.clone(),
         };
@@ -237,9 +251,10 @@ impl Playout {
         slot_channel(&self.channel_prefix, slot)
     }
 
-    /// The name of the echo probe, for the microphone's `webrtcdsp`.
-    pub fn echo_probe(&self) -> &str {
-        &self.echo_probe
+    /// The interaudio channel carrying what is played, for the
+    /// microphone's echo canceller.
+    pub fn echo_reference(&self) -> &str {
+        &self.echo_reference
     }
 
     /// Where the mix plays (after any fallback).

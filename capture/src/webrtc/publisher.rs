@@ -67,9 +67,9 @@ pub struct PublisherOptions {
     /// The voice to send: the microphone (skipped quietly when there is
     /// none), a test sound, or nothing.
     pub audio: VoiceInput,
-    /// The talk-back playout's echo probe, whose sound the microphone's
-    /// echo canceller takes out; `None` without talk-back.
-    pub echo_probe: Option<String>,
+    /// The talk-back playout's channel of what it plays, which the
+    /// microphone's echo canceller takes out; `None` without talk-back.
+    pub echo_reference: Option<String>,
     /// Local addresses ICE is restricted to; empty for all interfaces. See
     /// [`crate::webrtc::ice::pinned_addresses`] for the usual rule.
     pub ice_addresses: Vec<IpAddr>,
@@ -166,7 +166,7 @@ impl Publisher {
             tracing::info!("audio disabled (--no-audio or audio = false)");
             None
         } else {
-            add_microphone(&pipeline, options.audio, options.echo_probe.as_deref())?
+            add_microphone(&pipeline, options.audio, options.echo_reference.as_deref())?
         };
 
         let events = forward_bus(&pipeline);
@@ -486,9 +486,9 @@ fn add_audio_level(payloader: &gst::Element) -> Result<(), ElementError> {
 fn add_microphone(
     pipeline: &gst::Pipeline,
     input: VoiceInput,
-    echo_probe: Option<&str>,
+    echo_reference: Option<&str>,
 ) -> Result<Option<Outlet>, PublishError> {
-    let bin = match audio::microphone_chain(input, echo_probe) {
+    let bin = match audio::microphone_chain(input, echo_reference) {
         Ok(Some(bin)) => bin,
         Ok(None) => return Ok(None),
         Err(e) => {
