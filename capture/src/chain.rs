@@ -25,7 +25,10 @@ use crate::latency::frames::Point;
 use crate::latency::ladder::Rung;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{SettingsError, VideoCodec, VideoSettings};
-use crate::source::{self, FullSizeFrames, SourceError, SourceOutput, SourceSpec, leaky_queue};
+use crate::source::{
+    self, CameraPhotos, FullSizeFrames, PhotoSwitch, SourceError, SourceOutput, SourceSpec,
+    leaky_queue,
+};
 
 /// Source plus encoder, as one bin with a ghost `src` pad of encoded video.
 #[derive(Debug)]
@@ -44,6 +47,8 @@ pub struct VideoChain {
     pub control: Option<EncoderControl>,
     /// The source's newest frame at its own size (a recording's), for stills.
     pub full_size_frames: FullSizeFrames,
+    /// Photos from the camera (`--source v4l2` delivering raw video).
+    pub camera_photos: Option<CameraPhotos>,
 }
 
 /// The video chain could not be built.
@@ -77,6 +82,10 @@ impl VideoChain {
             video.codec == VideoCodec::H264,
             &full_size_frames,
         )?;
+        // The camera's photos come from its supervisor, which owns it.
+        let camera_photos = (matches!(spec, SourceSpec::V4l2(_))
+            && source.output == SourceOutput::Raw)
+            .then(|| CameraPhotos::new(PhotoSwitch::StreamingModeOnly));
         // A raw source survives an unplugged camera (a slate stands in until
         // it is back); rebuilt sources always deliver raw frames.
         let source = {
@@ -85,6 +94,7 @@ impl VideoChain {
                 source,
                 &video,
                 Box::new(move || source::build(&spec, &video, false, &frames)),
+                camera_photos.as_ref(),
             )?
         };
 
@@ -183,6 +193,7 @@ impl VideoChain {
             timer,
             control,
             full_size_frames,
+            camera_photos,
         })
     }
 }

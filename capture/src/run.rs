@@ -162,7 +162,11 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
             room: room.to_owned(),
             token: token.to_owned(),
             trust: trust.clone(),
-            stills: StillSource::for_source(&options.source, publisher.full_size_frames()),
+            stills: StillSource::for_source(
+                &options.source,
+                publisher.full_size_frames(),
+                publisher.camera_photos(),
+            ),
             status: Some(latency.status.clone()),
             talkback: volume.clone(),
         }))

@@ -4,12 +4,14 @@
 //! raw video at the configured size and rate, or (a camera that encodes H.264
 //! itself) H.264 ready to be parsed and sent without re-encoding.
 
+mod camera_photos;
 mod file;
 mod full_size;
 mod supervised;
 mod test_pattern;
 mod v4l2;
 
+pub use camera_photos::{CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom, PhotoSwitch};
 pub use full_size::FullSizeFrames;
 pub use supervised::{RETRY_EVERY, Rebuild, SLATE_TEXT, STALL_LIMIT, supervise};
 pub use v4l2::for_mode as camera_for_mode;
@@ -26,7 +28,8 @@ pub use samsyn_config::SourceSpec;
 /// What a source bin's `src` pad carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceOutput {
-    /// Raw video at the configured size and frame rate.
+    /// Raw video: at the configured size and frame rate once supervised
+    /// ([`supervise`]); a camera's bin delivers its mode's size and rate.
     Raw,
     /// H.264 straight from the camera (parsed, not re-encoded).
     H264,

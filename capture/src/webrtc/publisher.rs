@@ -34,7 +34,7 @@ use crate::latency::abs_capture_time::{self, CaptureTimeWriter};
 use crate::latency::frames::Point;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{VideoCodec, VideoSettings};
-use crate::source::{FullSizeFrames, SourceSpec};
+use crate::source::{CameraPhotos, FullSizeFrames, SourceSpec};
 
 /// RTP payload type of the video stream.
 pub const VIDEO_PAYLOAD: i32 = 96;
@@ -125,6 +125,7 @@ pub struct Publisher {
     timer: FrameTimer,
     control: Option<EncoderControl>,
     full_size_frames: FullSizeFrames,
+    camera_photos: Option<CameraPhotos>,
     capture_time: CaptureTimeWriter,
     publishing: Arc<AtomicBool>,
 }
@@ -180,6 +181,7 @@ impl Publisher {
             timer: chain.timer,
             control: chain.control,
             full_size_frames: chain.full_size_frames,
+            camera_photos: chain.camera_photos,
             capture_time,
             publishing: Arc::default(),
         })
@@ -300,6 +302,11 @@ impl Publisher {
     /// The source's newest frame at its own size (a recording's), for stills.
     pub fn full_size_frames(&self) -> &FullSizeFrames {
         &self.full_size_frames
+    }
+
+    /// Photos from the camera, when the source is one delivering raw video.
+    pub fn camera_photos(&self) -> Option<&CameraPhotos> {
+        self.camera_photos.as_ref()
     }
 
     /// Whether video packets carry abs-capture-time.
