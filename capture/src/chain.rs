@@ -26,8 +26,8 @@ use crate::latency::ladder::Rung;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{SettingsError, VideoCodec, VideoSettings};
 use crate::source::{
-    self, CameraPhotos, FullSizeFrames, PhotoSwitch, SourceError, SourceOutput, SourceSpec,
-    leaky_queue,
+    self, CameraPhotos, CameraUse, FullSizeFrames, PhotoSwitch, SourceError, SourceOutput,
+    SourceSpec, leaky_queue,
 };
 
 /// Source plus encoder, as one bin with a ghost `src` pad of encoded video.
@@ -85,7 +85,7 @@ impl VideoChain {
         // The camera's photos come from its supervisor, which owns it.
         let camera_photos = (matches!(spec, SourceSpec::V4l2(_))
             && source.output == SourceOutput::Raw)
-            .then(|| CameraPhotos::new(PhotoSwitch::StreamingModeOnly));
+            .then(|| CameraPhotos::new(PhotoSwitch::StillMode));
         // A raw source survives an unplugged camera (a slate stands in until
         // it is back); rebuilt sources always deliver raw frames.
         let source = {
@@ -93,7 +93,10 @@ impl VideoChain {
             source::supervise(
                 source,
                 &video,
-                Box::new(move || source::build(&spec, &video, false, &frames)),
+                Box::new(move |usage| match usage {
+                    CameraUse::Stream => source::build(&spec, &video, false, &frames),
+                    CameraUse::Still => source::build_still(&spec),
+                }),
                 camera_photos.as_ref(),
             )?
         };

@@ -51,7 +51,7 @@ fn an_unplugged_camera_becomes_a_slate_and_comes_back_by_itself() {
     let first = white_camera(2 * FPS as i32).unwrap();
     let rebuild: source::Rebuild = {
         let (plugged, rebuilds) = (plugged.clone(), rebuilds.clone());
-        Box::new(move || {
+        Box::new(move |_| {
             rebuilds.fetch_add(1, Ordering::SeqCst);
             if plugged.load(Ordering::SeqCst) {
                 white_camera(0)

@@ -21,6 +21,17 @@
 //! the camera's own size for still photos ([`CameraPhotos`]): the
 //! supervisor owns the camera, so it answers the photo requests.
 //!
+//! A photo in the camera's still mode (its largest picture) needs the
+//! camera to switch modes, which a UVC camera only does while stopped. So
+//! the supervisor stops it, the stream repeats the camera's last picture
+//! (not the slate: nothing is wrong), the camera is opened in its still
+//! mode in a pipeline of its own, a frame is taken once it has settled
+//! ([`super::mode_switch`]), and the camera is opened in its streaming mode
+//! again, whose first frame replaces the frozen picture. If the still mode
+//! fails in any way, the photo is the streaming mode's newest frame
+//! instead, and the log says so; if the streaming mode does not come back,
+//! the camera counts as disconnected and is rebuilt as after an unplug.
+//!
 //! A source that fails before it ever delivered a picture (a file that is
 //! not a video, a camera another program holds) is not an unplug but a
 //! setup error: its error goes to the capture pipeline's bus as before, so
@@ -34,7 +45,10 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::camera_photos::{CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom, PhotoRequest};
+use super::camera_photos::{
+    CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom, PhotoRequest, PhotoSwitch,
+};
+use super::mode_switch::{HeldPicture, grab_still};
 use super::{FullSizeFrames, Source, SourceError, SourceOutput, capsfilter};
 use crate::elements::{make, set_property_str};
 use crate::settings::VideoSettings;
@@ -48,12 +62,24 @@ pub const SLATE_TEXT: &str = "Camera disconnected \u{2014} reconnecting\u{2026}"
 
 const KIND: &str = "supervised";
 
-/// Builds the camera source again (after an unplug).
-pub type Rebuild = Box<dyn Fn() -> Result<Source, SourceError> + Send + Sync>;
+/// What a camera source is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraUse {
+    /// The live stream: the camera in its streaming mode.
+    Stream,
+    /// One still photo: the camera in its still mode (its largest picture).
+    Still,
+}
+
+/// Builds the camera source again: in its streaming mode after an unplug or
+/// a photo, in its still mode for a photo.
+pub type Rebuild = Box<dyn Fn(CameraUse) -> Result<Source, SourceError> + Send + Sync>;
 
 /// Which picture the stream carries.
 const SHOWING_CAMERA: u8 = 0;
 const SHOWING_SLATE: u8 = 1;
+/// The camera's last picture, repeated while the camera switches modes.
+const SHOWING_FROZEN: u8 = 2;
 
 /// What a source pipeline delivers.
 #[derive(Debug, Clone)]
@@ -77,8 +103,17 @@ struct Shared {
     appsrc: gst::glib::WeakRef<gst_app::AppSrc>,
     showing: AtomicU8,
     last_camera_frame: Mutex<Instant>,
+    /// The camera's last picture as the stream carries it, held while the
+    /// camera switches modes.
+    last_camera_picture: Mutex<Option<gst::Buffer>>,
     /// Whether the camera has ever delivered a picture.
     camera_delivered: AtomicBool,
+}
+
+impl Shared {
+    fn showing(&self) -> u8 {
+        self.showing.load(Ordering::Relaxed)
+    }
 }
 
 /// Wraps `first` (a raw source, already built: its errors were reported at
@@ -105,6 +140,7 @@ pub fn supervise(
         appsrc: appsrc.downgrade(),
         showing: AtomicU8::new(SHOWING_CAMERA),
         last_camera_frame: Mutex::new(Instant::now()),
+        last_camera_picture: Mutex::new(None),
         camera_delivered: AtomicBool::new(false),
     });
     let camera_role = Role::Camera(photos.map(|photos| photos.frames().clone()));
@@ -121,6 +157,7 @@ pub fn supervise(
         photos: photos.map(|photos| (photos.clone(), photos.open_desk())),
         next_retry: Instant::now(),
         outage: None,
+        held: None,
     };
     std::thread::Builder::new()
         .name("camera-watch".into())
@@ -200,6 +237,12 @@ impl SourcePipeline {
                     if let (Some(appsrc), Some(buffer)) =
                         (shared.appsrc.upgrade(), sample.buffer_owned())
                     {
+                        if role == SHOWING_CAMERA {
+                            *shared
+                                .last_camera_picture
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner()) = Some(buffer.clone());
+                        }
                         super::push_untimed(&appsrc, buffer);
                     }
                     Ok(gst::FlowSuccess::Ok)
@@ -295,6 +338,8 @@ struct Watch {
     next_retry: Instant,
     /// Since when the camera is gone, and how many rebuilds were tried.
     outage: Option<(Instant, u32)>,
+    /// The picture the stream repeats while the camera switches modes.
+    held: Option<HeldPicture>,
 }
 
 /// Whether the supervisor goes on.
@@ -381,7 +426,7 @@ impl Watch {
     }
 
     fn showing_camera(&self) -> bool {
-        self.shared.showing.load(Ordering::Relaxed) == SHOWING_CAMERA
+        self.shared.showing() == SHOWING_CAMERA
     }
 
     /// One look at the camera: keep it, report it lost, or rebuild it.
@@ -466,7 +511,7 @@ impl Watch {
         if let Some((_, tries)) = self.outage.as_mut() {
             *tries += 1;
         }
-        match (self.rebuild)().and_then(|source| self.camera_pipeline(source)) {
+        match (self.rebuild)(CameraUse::Stream).and_then(|source| self.camera_pipeline(source)) {
             Ok(rebuilt) => {
                 if rebuilt.start() {
                     self.camera = Some(rebuilt);
@@ -486,11 +531,14 @@ impl Watch {
         )
     }
 
-    /// A photo: the camera's newest frame at the size it delivers.
+    /// A photo: a frame of the camera's still mode if it may switch, else
+    /// (or if the still mode fails) its newest frame at the size it
+    /// delivers in its streaming mode.
     fn photo(&mut self) -> Result<CameraPhoto, CameraPhotoError> {
         let Some((photos, _)) = &self.photos else {
             return Err(CameraPhotoError::NotRunning);
         };
+        let switch = photos.switch();
         let live = self
             .camera
             .as_ref()
@@ -505,12 +553,123 @@ impl Watch {
                 "the camera is disconnected; ask again when its picture is back",
             ));
         }
-        let frame = photos.frames().latest().ok_or(CameraPhotoError::NoPicture(
+        let streaming_frame = photos.frames().latest().ok_or(CameraPhotoError::NoPicture(
             "the camera has not shown a picture yet; ask again in a moment",
         ))?;
-        Ok(CameraPhoto {
-            frame,
+        let fallback = CameraPhoto {
+            frame: streaming_frame,
             from: PhotoFrom::StreamingMode,
-        })
+        };
+        if switch == PhotoSwitch::StreamingModeOnly {
+            return Ok(fallback);
+        }
+        let started = Instant::now();
+        match self.photo_in_still_mode() {
+            Ok(frame) => {
+                tracing::info!(
+                    "photo taken in the camera's still mode ({}); the picture was held \
+                     for {} ms",
+                    describe(&frame),
+                    started.elapsed().as_millis()
+                );
+                Ok(CameraPhoto {
+                    frame,
+                    from: PhotoFrom::StillMode,
+                })
+            }
+            Err(why) => {
+                tracing::warn!(
+                    "the camera's still mode gave no photo ({why}); the photo is the \
+                     streaming mode's frame ({}) instead",
+                    describe(&fallback.frame)
+                );
+                Ok(fallback)
+            }
+        }
     }
+
+    /// Switches the camera to its still mode for one frame while the stream
+    /// repeats the last picture, then back to its streaming mode, whatever
+    /// happened in the still mode.
+    fn photo_in_still_mode(&mut self) -> Result<gst::Sample, String> {
+        self.freeze();
+        let still = (self.rebuild)(CameraUse::Still)
+            .map_err(|e| format!("it could not be opened: {e}"))
+            .and_then(grab_still);
+        self.resume_streaming();
+        still
+    }
+
+    /// Stops the camera (a mode switch needs it stopped) and repeats its
+    /// last picture in the stream meanwhile.
+    fn freeze(&mut self) {
+        self.shared.showing.store(SHOWING_FROZEN, Ordering::Relaxed);
+        if let Some(camera) = self.camera.take() {
+            camera.stop();
+        }
+        let picture = self
+            .shared
+            .last_camera_picture
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.held = picture.map(|picture| {
+            let shared = self.shared.clone();
+            HeldPicture::hold(
+                self.shared.appsrc.clone(),
+                picture,
+                Duration::from_secs(1) / self.video.fps.max(1),
+                move || shared.showing() == SHOWING_FROZEN,
+            )
+        });
+    }
+
+    /// Opens the camera in its streaming mode again; its first frame takes
+    /// over from the frozen picture. One that cannot be opened or stays
+    /// silent counts as disconnected: the slate shows and it is rebuilt
+    /// until it is back.
+    fn resume_streaming(&mut self) {
+        let camera = (self.rebuild)(CameraUse::Stream)
+            .and_then(|source| self.camera_pipeline(source))
+            .map_err(|e| e.to_string())
+            .and_then(|camera| {
+                if camera.start() {
+                    Ok(camera)
+                } else {
+                    Err("it did not start".to_owned())
+                }
+            });
+        let camera = match camera {
+            Ok(camera) => camera,
+            Err(why) => {
+                self.held = None;
+                return self.lose_camera(&format!(
+                    "its streaming mode could not be opened again after a photo: {why}"
+                ));
+            }
+        };
+        let deadline = Instant::now() + STALL_LIMIT;
+        while self.shared.showing() == SHOWING_FROZEN
+            && !camera.has_failed()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.held = None;
+        self.camera = Some(camera);
+        if !self.showing_camera() {
+            self.lose_camera("it did not deliver in its streaming mode again after a photo");
+        }
+    }
+}
+
+/// `1920x1080 I420` for the log.
+fn describe(frame: &gst::Sample) -> String {
+    frame
+        .caps()
+        .and_then(|caps| gstreamer_video::VideoInfo::from_caps(caps).ok())
+        .map_or_else(
+            || "size unknown".to_owned(),
+            |info| format!("{}x{} {}", info.width(), info.height(), info.format()),
+        )
 }

@@ -13,7 +13,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::{Source, SourceError, SourceOutput, assemble_chain, capsfilter, leaky_queue};
-use crate::camera::{CameraMode, ModeRequest, PixelFormat, open_camera, pick_mode};
+use crate::camera::{
+    CameraMode, ModeRequest, PixelFormat, choose_still_mode, open_camera, pick_mode,
+};
 use crate::elements::make;
 use crate::settings::VideoSettings;
 
@@ -40,6 +42,15 @@ pub(super) fn build(
         "camera mode chosen"
     );
     for_mode(&info.path, &mode, allow_native_h264)
+}
+
+/// Builds the camera bin in its still mode (the largest picture it
+/// offers), delivering raw video at that size.
+pub(super) fn build_still(device: Option<&Path>) -> Result<Source, SourceError> {
+    let (info, formats) = open_camera(device).map_err(|e| SourceError::Camera(e.to_string()))?;
+    let mode = choose_still_mode(&formats).map_err(|e| SourceError::Camera(e.to_string()))?;
+    tracing::info!(device = %info.path.display(), %mode, "camera still mode chosen");
+    for_mode(&info.path, &mode, false)
 }
 
 /// Builds the camera bin for a mode already chosen: capture in that mode,
