@@ -26,7 +26,7 @@ use crate::latency::ladder::Rung;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{SettingsError, VideoCodec, VideoSettings};
 use crate::source::{
-    self, CameraPhotos, CameraUse, FullSizeFrames, PhotoSwitch, SourceError, SourceOutput,
+    self, CameraPhotos, CameraUse, FullSizeFrames, PhotoMode, SourceError, SourceOutput,
     SourceSpec, leaky_queue,
 };
 
@@ -72,8 +72,18 @@ pub enum ChainError {
 }
 
 impl VideoChain {
-    /// Builds source → leaky queue → convert → encoder → parser.
+    /// Builds source → leaky queue → convert → encoder → parser; a camera's
+    /// photos switch it to its largest mode.
     pub fn build(spec: &SourceSpec, video: &VideoSettings) -> Result<Self, ChainError> {
+        Self::with_photo_mode(spec, video, PhotoMode::Largest)
+    }
+
+    /// [`build`](Self::build), with how a camera takes photos.
+    pub fn with_photo_mode(
+        spec: &SourceSpec,
+        video: &VideoSettings,
+        photo_mode: PhotoMode,
+    ) -> Result<Self, ChainError> {
         video.validate()?;
         let full_size_frames = FullSizeFrames::default();
         let source = source::build(
@@ -85,7 +95,7 @@ impl VideoChain {
         // The camera's photos come from its supervisor, which owns it.
         let camera_photos = (matches!(spec, SourceSpec::V4l2(_))
             && source.output == SourceOutput::Raw)
-            .then(|| CameraPhotos::new(PhotoSwitch::StillMode));
+            .then(|| CameraPhotos::new(photo_mode));
         // A raw source survives an unplugged camera (a slate stands in until
         // it is back); rebuilt sources always deliver raw frames.
         let source = {

@@ -253,6 +253,7 @@ pub fn publisher_options(
     Ok(PublisherOptions {
         source: config.source_spec()?,
         video: VideoSettings::from_config(config),
+        photo_mode: config.photo_mode,
         audio: config.audio,
         echo_probe: None,
         ice_addresses: ice::pinned_addresses(&config.ice.local_addresses, gateway),

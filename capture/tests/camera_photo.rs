@@ -17,8 +17,8 @@ use gstreamer::prelude::*;
 use samsyn_capture::consultation::still::{self, StillSource};
 use samsyn_capture::settings::{VideoCodec, VideoSettings};
 use samsyn_capture::source::{
-    self, CameraPhotoError, CameraPhotos, CameraUse, FullSizeFrames, PhotoFrom, PhotoSwitch,
-    Source, SourceError, SourceOutput, SourceSpec,
+    self, CameraPhotoError, CameraPhotos, CameraUse, FullSizeFrames, PhotoFrom, PhotoMode, Source,
+    SourceError, SourceOutput, SourceSpec,
 };
 
 const FPS: u32 = 15;
@@ -49,7 +49,7 @@ fn frame_size(sample: &gst::Sample) -> (u32, u32) {
 fn without_the_switch_a_photo_is_the_cameras_frame_at_its_streaming_size() {
     common::init();
     let (width, height) = STREAMING_MODE;
-    let photos = CameraPhotos::new(PhotoSwitch::StreamingModeOnly);
+    let photos = CameraPhotos::new(PhotoMode::Stream);
     let first = stand_in::camera(width, height, FPS, "white", 0).unwrap();
     let supervised = source::supervise(
         first,
@@ -178,7 +178,7 @@ fn switching_camera(behaviour: Arc<Behaviour>) -> (Source, CameraPhotos, Builds)
         }
     };
     let first = build(CameraUse::Stream).unwrap();
-    let photos = CameraPhotos::new(PhotoSwitch::StillMode);
+    let photos = CameraPhotos::new(PhotoMode::Largest);
     let supervised = source::supervise(first, &video(), Box::new(build), Some(&photos)).unwrap();
     (supervised, photos, builds)
 }

@@ -53,7 +53,7 @@ mod rules;
 pub use args::{CaptureArgs, GatewayArgs};
 pub use capture::{
     CaptureConfig, ClientTlsConfig, IceConfig, LatencyConfig, MAX_TALKBACK_VOLUME_PERCENT,
-    SOURCE_FORMS, SourceSpec, StatusConfig, TalkbackConfig, VideoCodec, X264Preset,
+    PhotoMode, SOURCE_FORMS, SourceSpec, StatusConfig, TalkbackConfig, VideoCodec, X264Preset,
     parse_sha256_fingerprint,
 };
 pub use error::{ConfigError, Problem};

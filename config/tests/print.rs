@@ -82,6 +82,7 @@ fn capture_print_round_trips() {
             codec: VideoCodec::Vp8,
             audio: false,
             consultation: false,
+            photo_mode: samsyn_config::PhotoMode::Stream,
             bitrate_kbps: 4000,
             min_bitrate_kbps: 500,
             x264_preset: samsyn_config::X264Preset::Veryfast,

@@ -14,28 +14,19 @@ use std::time::Duration;
 
 use gstreamer as gst;
 
-use super::FullSizeFrames;
+use super::{FullSizeFrames, PhotoMode};
 
 /// Longest a photo request waits for the supervisor's answer: opening the
 /// still mode, its settling and its frame limit, with room to spare.
 const ANSWER_LIMIT: Duration = Duration::from_secs(20);
-
-/// Whether a photo may switch the camera to its still mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PhotoSwitch {
-    /// Switch to the largest still mode for the photo (the stream shows a
-    /// frozen picture meanwhile).
-    StillMode,
-    /// Never switch: the photo is the streaming mode's newest frame.
-    StreamingModeOnly,
-}
 
 /// Which camera mode a photo's frame came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhotoFrom {
     /// The camera's still mode.
     StillMode,
-    /// The camera's streaming mode (the switch is off, or it failed).
+    /// The camera's streaming mode (`photo_mode = stream`, or the still
+    /// mode failed).
     StreamingMode,
 }
 
@@ -73,7 +64,7 @@ pub struct CameraPhotos(Arc<Desk>);
 
 #[derive(Debug)]
 struct Desk {
-    switch: PhotoSwitch,
+    mode: PhotoMode,
     /// The camera's newest frame at the size it delivers, kept by the
     /// supervisor's camera pipeline.
     frames: FullSizeFrames,
@@ -85,18 +76,18 @@ struct Desk {
 impl CameraPhotos {
     /// A handle for a camera that is not supervised yet; see
     /// [`super::supervise`].
-    pub fn new(switch: PhotoSwitch) -> Self {
+    pub fn new(mode: PhotoMode) -> Self {
         CameraPhotos(Arc::new(Desk {
-            switch,
+            mode,
             frames: FullSizeFrames::default(),
             requests: Mutex::new(None),
             busy: AtomicBool::new(false),
         }))
     }
 
-    /// Whether a photo may switch the camera to its still mode.
-    pub fn switch(&self) -> PhotoSwitch {
-        self.0.switch
+    /// Whether a photo switches the camera to its largest mode.
+    pub fn mode(&self) -> PhotoMode {
+        self.0.mode
     }
 
     /// Where the supervisor keeps the camera's newest frame at its own size.

@@ -12,7 +12,7 @@ mod supervised;
 mod test_pattern;
 mod v4l2;
 
-pub use camera_photos::{CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom, PhotoSwitch};
+pub use camera_photos::{CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom};
 pub use full_size::FullSizeFrames;
 pub use mode_switch::STILL_FRAME_LIMIT;
 pub use supervised::{CameraUse, RETRY_EVERY, Rebuild, SLATE_TEXT, STALL_LIMIT, supervise};
@@ -25,7 +25,7 @@ use gstreamer as gst;
 use crate::elements::ElementError;
 use crate::settings::VideoSettings;
 
-pub use samsyn_config::SourceSpec;
+pub use samsyn_config::{PhotoMode, SourceSpec};
 
 /// What a source bin's `src` pad carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,11 +45,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::camera_photos::{
-    CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom, PhotoRequest, PhotoSwitch,
-};
+use super::camera_photos::{CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom, PhotoRequest};
 use super::mode_switch::{HeldPicture, grab_still};
-use super::{FullSizeFrames, Source, SourceError, SourceOutput, capsfilter};
+use super::{FullSizeFrames, PhotoMode, Source, SourceError, SourceOutput, capsfilter};
 use crate::elements::{make, set_property_str};
 use crate::settings::VideoSettings;
 
@@ -538,7 +536,7 @@ impl Watch {
         let Some((photos, _)) = &self.photos else {
             return Err(CameraPhotoError::NotRunning);
         };
-        let switch = photos.switch();
+        let mode = photos.mode();
         let live = self
             .camera
             .as_ref()
@@ -560,7 +558,7 @@ impl Watch {
             frame: streaming_frame,
             from: PhotoFrom::StreamingMode,
         };
-        if switch == PhotoSwitch::StreamingModeOnly {
+        if mode == PhotoMode::Stream {
             return Ok(fallback);
         }
         let started = Instant::now();

@@ -34,7 +34,7 @@ use crate::latency::abs_capture_time::{self, CaptureTimeWriter};
 use crate::latency::frames::Point;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{VideoCodec, VideoSettings};
-use crate::source::{CameraPhotos, FullSizeFrames, SourceSpec};
+use crate::source::{CameraPhotos, FullSizeFrames, PhotoMode, SourceSpec};
 
 /// RTP payload type of the video stream.
 pub const VIDEO_PAYLOAD: i32 = 96;
@@ -59,6 +59,8 @@ pub struct PublisherOptions {
     pub source: SourceSpec,
     /// Video size, rate, codec and bitrate.
     pub video: VideoSettings,
+    /// How a camera takes photos.
+    pub photo_mode: PhotoMode,
     /// Whether to send the microphone (skipped quietly when there is none).
     pub audio: bool,
     /// The talk-back playout's echo probe, whose sound the microphone's
@@ -133,7 +135,8 @@ pub struct Publisher {
 impl Publisher {
     /// Builds the capture pipeline (not started yet).
     pub fn build(options: &PublisherOptions) -> Result<Self, PublishError> {
-        let chain = VideoChain::build(&options.source, &options.video)?;
+        let chain =
+            VideoChain::with_photo_mode(&options.source, &options.video, options.photo_mode)?;
         let pipeline = gst::Pipeline::with_name("publisher");
         let video_payloader = video_payloader(chain.codec)?;
         let video = Outlet::new("video");
