@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::stand_in::{self, bright, dark, longest_gap, run_pipeline, wait_for};
-use gstreamer as gst;
-use gstreamer::prelude::*;
+use common::stand_in::{self, bright, dark, run_pipeline, wait_for};
 use samsyn_capture::settings::{VideoCodec, VideoSettings};
 use samsyn_capture::source::{self, Source, SourceError};
 
@@ -95,15 +93,7 @@ fn an_unplugged_camera_becomes_a_slate_and_comes_back_by_itself() {
         back_after.as_millis()
     );
     std::thread::sleep(Duration::from_millis(500));
-    let _ = pipeline.set_state(gst::State::Null);
-
-    let frames = frames.lock().unwrap().clone();
-    let longest_gap = longest_gap(&frames);
-    println!(
-        "{} frames decoded; longest gap between frames {} ms",
-        frames.len(),
-        longest_gap.as_millis()
-    );
+    let (frames, longest_gap) = stand_in::stop(&pipeline, &frames);
     assert!(
         longest_gap < Duration::from_millis(700),
         "the stream never stops: the longest gap was {longest_gap:?}"

@@ -565,8 +565,8 @@ impl Watch {
         match self.photo_in_still_mode() {
             Ok(frame) => {
                 tracing::info!(
-                    "photo taken in the camera's still mode ({}); the picture was held \
-                     for {} ms",
+                    "photo taken in the camera's still mode ({}); switching there and \
+                     back took {} ms",
                     describe(&frame),
                     started.elapsed().as_millis()
                 );

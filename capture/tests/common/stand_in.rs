@@ -40,18 +40,24 @@ pub fn camera(
             .field("framerate", gst::Fraction::new(fps as i32, 1))
             .build(),
     );
-    let bin = gst::Bin::with_name("stand-in-camera");
-    bin.add_many([&src, &caps]).unwrap();
-    src.link(&caps).unwrap();
-    let ghost = gst::GhostPad::builder_with_target(&caps.static_pad("src").unwrap())
+    Ok(raw_source("stand-in-camera", &[src, caps]))
+}
+
+/// `elements`, linked in order, as a raw source bin named `name`.
+pub fn raw_source(name: &str, elements: &[gst::Element]) -> Source {
+    let bin = gst::Bin::with_name(name);
+    bin.add_many(elements).unwrap();
+    gst::Element::link_many(elements).unwrap();
+    let last = elements.last().expect("at least one element");
+    let ghost = gst::GhostPad::builder_with_target(&last.static_pad("src").unwrap())
         .unwrap()
         .name("src")
         .build();
     bin.add_pad(&ghost).unwrap();
-    Ok(Source {
+    Source {
         bin,
         output: SourceOutput::Raw,
-    })
+    }
 }
 
 /// (when, mean luma) of every decoded frame.
@@ -114,6 +120,20 @@ pub fn dark(frames: &Frames, after: Instant) -> usize {
         .iter()
         .filter(|(t, l)| *t > after && *l < 100.0)
         .count()
+}
+
+/// Stops the pipeline; prints and returns the decoded frames and the
+/// longest gap between two of them.
+pub fn stop(pipeline: &gst::Pipeline, frames: &Frames) -> (Vec<(Instant, f64)>, Duration) {
+    let _ = pipeline.set_state(gst::State::Null);
+    let frames = frames.lock().unwrap().clone();
+    let gap = longest_gap(&frames);
+    println!(
+        "{} frames decoded; longest gap between frames {} ms",
+        frames.len(),
+        gap.as_millis()
+    );
+    (frames, gap)
 }
 
 /// The longest time between two decoded frames.
