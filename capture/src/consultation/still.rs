@@ -1,6 +1,6 @@
 //! Still photos for the patient record: a JPEG at the largest size the
-//! source offers (not the stream's size), taken by a pipeline of its own so
-//! the live stream goes on untouched, and sent to the gateway over HTTPS.
+//! source offers (not the stream's size), encoded by a pipeline of its own
+//! while the live stream goes on, and sent to the gateway over HTTPS.
 //!
 //! The JPEG carries its capture time in its EXIF (`DateTimeOriginal`, local
 //! time); the upload also sends it as `Samsyn-Captured-At`.
@@ -8,9 +8,11 @@
 //! The test source acts as a camera whose largest size is
 //! [`TEST_STILL_WIDTH`]x[`TEST_STILL_HEIGHT`]. A recording gives the frame
 //! on screen at the recording's own size (the stream is scaled from it; see
-//! [`FullSizeFrames`]). A V4L2 camera gives its newest frame at the size it
-//! delivers it, before the stream's scaling ([`CameraPhotos`], answered by
-//! the camera's supervisor, which owns the camera).
+//! [`FullSizeFrames`]). A V4L2 camera's supervisor, which owns the camera,
+//! switches it to its largest mode for one frame while the stream shows
+//! the last picture, frozen; with `photo_mode = stream`, or when the
+//! switch fails, the photo is the camera's newest frame at the size it
+//! delivers it, before the stream's scaling ([`CameraPhotos`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
