@@ -25,7 +25,10 @@ use crate::latency::frames::Point;
 use crate::latency::ladder::Rung;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{SettingsError, VideoCodec, VideoSettings};
-use crate::source::{self, FullSizeFrames, SourceError, SourceOutput, SourceSpec, leaky_queue};
+use crate::source::{
+    self, CameraPhotos, CameraUse, FullSizeFrames, PhotoMode, SourceError, SourceOutput,
+    SourceSpec, leaky_queue,
+};
 
 /// Source plus encoder, as one bin with a ghost `src` pad of encoded video.
 #[derive(Debug)]
@@ -44,6 +47,8 @@ pub struct VideoChain {
     pub control: Option<EncoderControl>,
     /// The source's newest frame at its own size (a recording's), for stills.
     pub full_size_frames: FullSizeFrames,
+    /// Photos from the camera (`--source v4l2` delivering raw video).
+    pub camera_photos: Option<CameraPhotos>,
 }
 
 /// The video chain could not be built.
@@ -67,8 +72,18 @@ pub enum ChainError {
 }
 
 impl VideoChain {
-    /// Builds source → leaky queue → convert → encoder → parser.
+    /// Builds source → leaky queue → convert → encoder → parser; a camera's
+    /// photos switch it to its largest mode.
     pub fn build(spec: &SourceSpec, video: &VideoSettings) -> Result<Self, ChainError> {
+        Self::with_photo_mode(spec, video, PhotoMode::Largest)
+    }
+
+    /// [`build`](Self::build), with how a camera takes photos.
+    pub fn with_photo_mode(
+        spec: &SourceSpec,
+        video: &VideoSettings,
+        photo_mode: PhotoMode,
+    ) -> Result<Self, ChainError> {
         video.validate()?;
         let full_size_frames = FullSizeFrames::default();
         let source = source::build(
@@ -77,6 +92,10 @@ impl VideoChain {
             video.codec == VideoCodec::H264,
             &full_size_frames,
         )?;
+        // The camera's photos come from its supervisor, which owns it.
+        let camera_photos = (matches!(spec, SourceSpec::V4l2(_))
+            && source.output == SourceOutput::Raw)
+            .then(|| CameraPhotos::new(photo_mode));
         // A raw source survives an unplugged camera (a slate stands in until
         // it is back); rebuilt sources always deliver raw frames.
         let source = {
@@ -84,7 +103,11 @@ impl VideoChain {
             source::supervise(
                 source,
                 &video,
-                Box::new(move || source::build(&spec, &video, false, &frames)),
+                Box::new(move |usage| match usage {
+                    CameraUse::Stream => source::build(&spec, &video, false, &frames),
+                    CameraUse::Still => source::build_still(&spec),
+                }),
+                camera_photos.as_ref(),
             )?
         };
 
@@ -183,6 +206,7 @@ impl VideoChain {
             timer,
             control,
             full_size_frames,
+            camera_photos,
         })
     }
 }

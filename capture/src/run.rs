@@ -162,7 +162,11 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
             room: room.to_owned(),
             token: token.to_owned(),
             trust: trust.clone(),
-            stills: StillSource::for_source(&options.source, publisher.full_size_frames()),
+            stills: StillSource::for_source(
+                &options.source,
+                publisher.full_size_frames(),
+                publisher.camera_photos(),
+            ),
             status: Some(latency.status.clone()),
             talkback: volume.clone(),
         }))
@@ -249,6 +253,7 @@ pub fn publisher_options(
     Ok(PublisherOptions {
         source: config.source_spec()?,
         video: VideoSettings::from_config(config),
+        photo_mode: config.photo_mode,
         audio: voice_input(config),
         echo_reference: None,
         ice_addresses: ice::pinned_addresses(&config.ice.local_addresses, gateway),

@@ -1,7 +1,8 @@
 //! The camera bin for each pixel format a UVC camera offers. There is no
 //! camera on a build machine, so these check the bin's shape (elements and
-//! links); the media path behind it is the same one the test and file
-//! sources run through in `media_chain`.
+//! links); the supervisor behind it (converting and scaling to the stream,
+//! taking photos) runs with stand-in cameras in `camera_unplug` and
+//! `camera_photo`.
 
 mod common;
 
@@ -9,7 +10,6 @@ use std::path::Path;
 
 use gstreamer::prelude::*;
 use samsyn_capture::camera::{CameraMode, PixelFormat};
-use samsyn_capture::settings::{VideoCodec, VideoSettings};
 use samsyn_capture::source::{SourceError, SourceOutput, camera_for_mode};
 
 fn mode(format: PixelFormat) -> CameraMode {
@@ -19,17 +19,6 @@ fn mode(format: PixelFormat) -> CameraMode {
         height: 720,
         fps_num: 30,
         fps_den: 1,
-    }
-}
-
-fn video() -> VideoSettings {
-    VideoSettings {
-        width: 640,
-        height: 360,
-        fps: 15,
-        codec: VideoCodec::H264,
-        bitrate_kbps: 800,
-        x264_preset: Default::default(),
     }
 }
 
@@ -47,56 +36,36 @@ fn factories(bin: &gstreamer::Bin) -> Vec<String> {
 }
 
 #[test]
-fn mjpeg_is_decoded_then_scaled() {
+fn mjpeg_is_decoded_at_the_modes_size() {
     common::init();
-    let source = camera_for_mode(
-        Path::new("/dev/video0"),
-        &mode(PixelFormat::Mjpeg),
-        &video(),
-        true,
-    )
-    .unwrap();
+    let source =
+        camera_for_mode(Path::new("/dev/video0"), &mode(PixelFormat::Mjpeg), true).unwrap();
     assert_eq!(source.output, SourceOutput::Raw);
     assert_eq!(
         factories(&source.bin),
-        [
-            "v4l2src",
-            "capsfilter",
-            "queue",
-            "jpegdec",
-            "videoconvert",
-            "videoscale",
-            "videorate",
-            "capsfilter"
-        ]
+        ["v4l2src", "capsfilter", "queue", "jpegdec"]
     );
     let queue = source.bin.by_name("camera-queue").unwrap();
     assert_eq!(queue.property::<u32>("max-size-buffers"), 1);
 }
 
 #[test]
-fn raw_formats_are_converted() {
+fn raw_formats_are_passed_on_at_the_modes_size() {
     common::init();
     for format in [PixelFormat::Yuyv, PixelFormat::Nv12] {
         let source =
-            camera_for_mode(Path::new("/dev/video0"), &mode(format), &video(), true).unwrap();
+            camera_for_mode(Path::new("/dev/video0"), &mode(format.clone()), true).unwrap();
         assert_eq!(source.output, SourceOutput::Raw);
         let names = factories(&source.bin);
-        assert!(!names.contains(&"jpegdec".to_string()), "{names:?}");
-        assert!(names.contains(&"videoconvert".to_string()), "{names:?}");
+        // Passed on as they come: the supervisor converts and scales.
+        assert_eq!(names, ["v4l2src", "capsfilter", "queue"], "{format}");
     }
 }
 
 #[test]
 fn camera_h264_is_passed_through_without_dropping_frames() {
     common::init();
-    let source = camera_for_mode(
-        Path::new("/dev/video0"),
-        &mode(PixelFormat::H264),
-        &video(),
-        true,
-    )
-    .unwrap();
+    let source = camera_for_mode(Path::new("/dev/video0"), &mode(PixelFormat::H264), true).unwrap();
     assert_eq!(source.output, SourceOutput::H264);
     assert_eq!(
         factories(&source.bin),
@@ -107,13 +76,8 @@ fn camera_h264_is_passed_through_without_dropping_frames() {
 #[test]
 fn camera_h264_is_decoded_when_sending_vp8() {
     common::init();
-    let source = camera_for_mode(
-        Path::new("/dev/video0"),
-        &mode(PixelFormat::H264),
-        &video(),
-        false,
-    )
-    .unwrap();
+    let source =
+        camera_for_mode(Path::new("/dev/video0"), &mode(PixelFormat::H264), false).unwrap();
     assert_eq!(source.output, SourceOutput::Raw);
     let names = factories(&source.bin);
     assert!(names.contains(&"avdec_h264".to_string()), "{names:?}");
@@ -129,7 +93,6 @@ fn unknown_pixel_format_is_refused() {
     let err = camera_for_mode(
         Path::new("/dev/video0"),
         &mode(PixelFormat::Other("GREY".into())),
-        &video(),
         true,
     )
     .unwrap_err();

@@ -63,6 +63,7 @@ fn help_lists_the_flags() {
         "--no-talkback",
         "--speaker",
         "--talkback-volume",
+        "--photo-mode",
     ] {
         assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
     }

@@ -63,6 +63,7 @@ async fn published_video_arrives_and_a_pli_brings_a_keyframe() {
             bitrate_kbps: 400,
             x264_preset: Default::default(),
         },
+        photo_mode: Default::default(),
         audio: VoiceInput::Off,
         echo_reference: None,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],

@@ -293,7 +293,11 @@ fn a_photo_of_a_recording_is_the_frame_on_screen_at_the_recordings_own_size() {
         .try_pull_sample(gst::ClockTime::from_seconds(10))
         .expect("the stream runs");
 
-    let photo = still::take(&StillSource::for_source(&spec, &chain.full_size_frames));
+    let photo = still::take(&StillSource::for_source(
+        &spec,
+        &chain.full_size_frames,
+        None,
+    ));
     let streaming = sink.try_pull_sample(gst::ClockTime::from_seconds(5));
     let _ = pipeline.set_state(gst::State::Null);
 

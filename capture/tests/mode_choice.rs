@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use samsyn_capture::camera::{
     CameraError, CameraMode, FormatCaps, FrameIntervals, ModeChoice, ModeError, ModeRequest,
-    PixelFormat, choose_mode, list_devices, open_camera, parse_listing, pick_mode,
+    PixelFormat, choose_mode, choose_still_mode, list_devices, open_camera, parse_listing,
+    pick_mode,
 };
 
 const USB_PC: &str = "usb-pc-camera-mjpeg-stepwise.txt";
@@ -479,4 +480,53 @@ fn without_a_camera_the_error_says_what_to_do() {
         text.ends_with("plug in the head camera, or use --source test"),
         "{text}"
     );
+}
+
+// ---- the still mode: the largest picture, whatever its rate ----
+
+#[test]
+fn still_modes_of_the_six_cameras_are_their_largest_pictures() {
+    for (name, expected) in [
+        (USB_PC, mode(PixelFormat::Mjpeg, 1280, 720, 30, 1)),
+        // YUYV and MJPEG both reach 1280x960; MJPEG at 30 fps, YUYV at 7.5.
+        (C310, mode(PixelFormat::Mjpeg, 1280, 960, 30, 1)),
+        // Its largest picture is raw only, at 2 fps: a still wants the detail.
+        (C920, mode(PixelFormat::Yuyv, 2304, 1536, 2, 1)),
+        // MJPEG and H.264 at the same size and rate: MJPEG needs no keyframe.
+        (DJI, mode(PixelFormat::Mjpeg, 1920, 1080, 30, 1)),
+        (BRIO, mode(PixelFormat::Mjpeg, 4096, 2160, 30, 1)),
+        // A stepwise range: its fastest end.
+        (RP2040, mode(PixelFormat::Yuyv, 320, 240, 25, 1)),
+    ] {
+        let formats = camera(name);
+        let still = choose_still_mode(&formats).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(still, expected, "{name}");
+        // Never smaller than the streaming mode the daemon opens by default.
+        let stream = pick_mode(&formats, &want(1280, 720, 30, true)).unwrap();
+        assert!(
+            u64::from(still.width) * u64::from(still.height)
+                >= u64::from(stream.width) * u64::from(stream.height),
+            "{name}: still {still} smaller than stream {stream}"
+        );
+    }
+}
+
+#[test]
+fn still_mode_without_the_largest_format_takes_the_next_largest() {
+    // A C920 seen without YUYV (e.g. a driver quirk): MJPEG 1920x1080 over
+    // the camera's own H.264 at the same size and rate.
+    let formats: Vec<FormatCaps> = camera(C920)
+        .into_iter()
+        .filter(|caps| caps.format != PixelFormat::Yuyv)
+        .collect();
+    assert_eq!(
+        choose_still_mode(&formats).unwrap(),
+        mode(PixelFormat::Mjpeg, 1920, 1080, 30, 1)
+    );
+    // BRIO's NV12 alone: its largest NV12 picture.
+    let nv12 = only(camera(BRIO), PixelFormat::Nv12);
+    let still = choose_still_mode(&nv12).unwrap();
+    assert_eq!(still.format, PixelFormat::Nv12);
+    let largest = nv12[0].sizes.iter().map(|s| s.area()).max().unwrap();
+    assert_eq!(u64::from(still.width) * u64::from(still.height), largest);
 }

@@ -21,6 +21,7 @@ fn options(codec: VideoCodec) -> PublisherOptions {
             bitrate_kbps: 500,
             x264_preset: Default::default(),
         },
+        photo_mode: Default::default(),
         audio: VoiceInput::Off,
         echo_reference: None,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],

@@ -40,6 +40,7 @@ fn options(sound: TestSound) -> PublisherOptions {
             bitrate_kbps: 300,
             x264_preset: Default::default(),
         },
+        photo_mode: Default::default(),
         audio: VoiceInput::Test(sound),
         echo_reference: None,
         ice_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],

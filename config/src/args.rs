@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use url::Url;
 
-use crate::capture::{CaptureConfig, Microphone, VideoCodec, X264Preset};
+use crate::capture::{CaptureConfig, Microphone, PhotoMode, VideoCodec, X264Preset};
 use crate::error::ConfigError;
 use crate::gateway::GatewayConfig;
 use crate::layers::{load, load_unvalidated};
@@ -247,6 +247,15 @@ pub struct CaptureArgs {
     )]
     pub no_consultation: bool,
 
+    /// `--photo-mode`; see its help text.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        help = "How a V4L2 camera takes photos: largest = switch to its largest picture for each photo (the stream shows the last picture, frozen, for about a second); stream = the streaming picture, for cameras that misbehave when switched [default: largest] (env SAMSYN_PHOTO_MODE)"
+    )]
+    pub photo_mode: Option<PhotoMode>,
+
     /// `--bitrate-kbps`; see its help text.
     #[arg(
         long,
@@ -385,6 +394,7 @@ impl CaptureArgs {
             audio: self.no_audio.then_some(false),
             microphone: self.microphone,
             consultation: self.no_consultation.then_some(false),
+            photo_mode: self.photo_mode,
             bitrate_kbps: self.bitrate_kbps,
             min_bitrate_kbps: self.min_bitrate_kbps,
             x264_preset: self.x264_preset,
@@ -481,6 +491,8 @@ struct CaptureOverlay<'a> {
     microphone: Option<Microphone>,
     #[serde(skip_serializing_if = "Option::is_none")]
     consultation: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    photo_mode: Option<PhotoMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bitrate_kbps: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]

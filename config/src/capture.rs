@@ -39,6 +39,13 @@ pub struct CaptureConfig {
     /// Join the room's events: show who is in the consultation and the chat
     /// on standard output, send lines typed on standard input as chat.
     pub consultation: bool,
+    // photos: begin
+    /// How a V4L2 camera takes still photos: `largest` switches it to its
+    /// largest picture for each photo (the stream shows its last picture,
+    /// frozen, for about a second meanwhile); `stream` takes the streaming
+    /// mode's frame, for cameras that misbehave when switched.
+    pub photo_mode: PhotoMode,
+    // photos: end
     /// Highest video bitrate in kbit/s; congestion control moves the encoder
     /// between `min_bitrate_kbps` and this, as the line allows.
     pub bitrate_kbps: u32,
@@ -250,6 +257,30 @@ impl fmt::Display for VideoCodec {
     }
 }
 
+// photos: begin
+/// How a V4L2 camera takes still photos (`photo_mode`).
+#[derive(
+    Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoMode {
+    /// Switch the camera to its largest picture for the photo, then back.
+    #[default]
+    Largest,
+    /// Take the streaming mode's frame; never switch the camera.
+    Stream,
+}
+
+impl fmt::Display for PhotoMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PhotoMode::Largest => "largest",
+            PhotoMode::Stream => "stream",
+        })
+    }
+}
+// photos: end
+
 /// ICE settings of the capture daemon.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -273,6 +304,7 @@ impl Default for CaptureConfig {
             audio: true,
             microphone: Microphone::Auto,
             consultation: true,
+            photo_mode: PhotoMode::default(),
             bitrate_kbps: 2500,
             min_bitrate_kbps: 300,
             x264_preset: X264Preset::default(),

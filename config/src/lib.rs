@@ -53,8 +53,8 @@ mod rules;
 pub use args::{CaptureArgs, GatewayArgs};
 pub use capture::{
     CaptureConfig, ClientTlsConfig, IceConfig, LatencyConfig, MAX_TALKBACK_VOLUME_PERCENT,
-    Microphone, SOURCE_FORMS, SourceSpec, StatusConfig, TalkbackConfig, VideoCodec, X264Preset,
-    parse_sha256_fingerprint,
+    Microphone, PhotoMode, SOURCE_FORMS, SourceSpec, StatusConfig, TalkbackConfig, VideoCodec,
+    X264Preset, parse_sha256_fingerprint,
 };
 pub use error::{ConfigError, Problem};
 pub use gateway::{

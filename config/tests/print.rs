@@ -83,6 +83,7 @@ fn capture_print_round_trips() {
             audio: false,
             microphone: samsyn_config::Microphone::TestTone,
             consultation: false,
+            photo_mode: samsyn_config::PhotoMode::Stream,
             bitrate_kbps: 4000,
             min_bitrate_kbps: 500,
             x264_preset: samsyn_config::X264Preset::Veryfast,

@@ -1,6 +1,6 @@
 //! Still photos for the patient record: a JPEG at the largest size the
-//! source offers (not the stream's size), taken by a pipeline of its own so
-//! the live stream goes on untouched, and sent to the gateway over HTTPS.
+//! source offers (not the stream's size), encoded by a pipeline of its own
+//! while the live stream goes on, and sent to the gateway over HTTPS.
 //!
 //! The JPEG carries its capture time in its EXIF (`DateTimeOriginal`, local
 //! time); the upload also sends it as `Samsyn-Captured-At`.
@@ -8,10 +8,11 @@
 //! The test source acts as a camera whose largest size is
 //! [`TEST_STILL_WIDTH`]x[`TEST_STILL_HEIGHT`]. A recording gives the frame
 //! on screen at the recording's own size (the stream is scaled from it; see
-//! [`FullSizeFrames`]). A V4L2 camera is held by the live pipeline in the
-//! stream's mode; a still at its largest mode needs that pipeline to switch
-//! modes, which is not done yet, so a camera answers a request with a clear
-//! "not supported" on the nurse's terminal.
+//! [`FullSizeFrames`]). A V4L2 camera's supervisor, which owns the camera,
+//! switches it to its largest mode for one frame while the stream shows
+//! the last picture, frozen; with `photo_mode = stream`, or when the
+//! switch fails, the photo is the camera's newest frame at the size it
+//! delivers it, before the stream's scaling ([`CameraPhotos`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +23,7 @@ use samsyn_config::SourceSpec;
 use url::Url;
 
 use crate::elements::{self, ElementError};
-use crate::source::FullSizeFrames;
+use crate::source::{CameraPhotoError, CameraPhotos, FullSizeFrames};
 
 /// The test source's largest still size: larger than any stream size the
 /// daemon sends by default (1280x720), as a camera's still mode is.
@@ -40,24 +41,32 @@ pub enum StillSource {
     TestPattern { width: u32, height: u32 },
     /// A recording's newest frame at its own size.
     Recording(FullSizeFrames),
+    /// The camera's frame, from its supervisor.
+    Camera(CameraPhotos),
     /// This source cannot give stills (yet); the text says why.
     Unsupported(&'static str),
 }
 
 impl StillSource {
     /// The still source that goes with the live `--source`; `frames` is
-    /// where a recording keeps its newest full-size frame.
-    pub fn for_source(source: &SourceSpec, frames: &FullSizeFrames) -> Self {
-        match source {
-            SourceSpec::Test => StillSource::TestPattern {
+    /// where a recording keeps its newest full-size frame, `camera` the
+    /// camera's photo handle (`None` when the camera's own H.264 is sent).
+    pub fn for_source(
+        source: &SourceSpec,
+        frames: &FullSizeFrames,
+        camera: Option<&CameraPhotos>,
+    ) -> Self {
+        match (source, camera) {
+            (SourceSpec::Test, _) => StillSource::TestPattern {
                 width: TEST_STILL_WIDTH,
                 height: TEST_STILL_HEIGHT,
             },
-            SourceSpec::V4l2(_) => StillSource::Unsupported(
-                "photos from a V4L2 camera at its largest size are not supported yet \
-                 (the live stream holds the camera in its streaming mode)",
+            (SourceSpec::V4l2(_), Some(camera)) => StillSource::Camera(camera.clone()),
+            (SourceSpec::V4l2(_), None) => StillSource::Unsupported(
+                "photos are not supported while the camera's own H.264 is sent as it is \
+                 (no decoded picture to take them from); run with --codec vp8 for photos",
             ),
-            SourceSpec::File(_) => StillSource::Recording(frames.clone()),
+            (SourceSpec::File(_), _) => StillSource::Recording(frames.clone()),
         }
     }
 }
@@ -88,6 +97,8 @@ pub enum StillError {
     #[error("{0}")]
     Unsupported(&'static str),
     #[error(transparent)]
+    Camera(#[from] CameraPhotoError),
+    #[error(transparent)]
     Element(#[from] ElementError),
     #[error("the still pipeline failed: {0}")]
     Pipeline(String),
@@ -116,28 +127,37 @@ pub fn take(source: &StillSource) -> Result<Still, StillError> {
             let frame = frames.latest().ok_or(StillError::Unsupported(
                 "the recording has not shown a picture yet; ask again in a moment",
             ))?;
-            let caps = frame
-                .caps_owned()
-                .ok_or_else(|| StillError::Pipeline("a frame without caps".to_owned()))?;
-            let size = gstreamer_video::VideoInfo::from_caps(&caps)
-                .map(|info| (info.width(), info.height()))
-                .map_err(|e| StillError::Pipeline(format!("a frame of unknown size: {e}")))?;
-            let source = gst_app::AppSrc::builder()
-                .caps(&caps)
-                .format(gst::Format::Time)
-                .build();
-            if let Some(buffer) = frame.buffer_owned() {
-                source
-                    .push_buffer(buffer)
-                    .map_err(|e| StillError::Pipeline(e.to_string()))?;
-            }
-            source
-                .end_of_stream()
-                .map_err(|e| StillError::Pipeline(e.to_string()))?;
-            encode(&[source.upcast()], size)
+            encode_frame(&frame)
+        }
+        StillSource::Camera(camera) => {
+            let photo = camera.take().map_err(StillError::Camera)?;
+            encode_frame(&photo.frame)
         }
         StillSource::Unsupported(why) => Err(StillError::Unsupported(why)),
     }
+}
+
+/// A raw frame (with its caps) as a JPEG with its capture time.
+fn encode_frame(frame: &gst::Sample) -> Result<Still, StillError> {
+    let caps = frame
+        .caps_owned()
+        .ok_or_else(|| StillError::Pipeline("a frame without caps".to_owned()))?;
+    let size = gstreamer_video::VideoInfo::from_caps(&caps)
+        .map(|info| (info.width(), info.height()))
+        .map_err(|e| StillError::Pipeline(format!("a frame of unknown size: {e}")))?;
+    let source = gst_app::AppSrc::builder()
+        .caps(&caps)
+        .format(gst::Format::Time)
+        .build();
+    if let Some(buffer) = frame.buffer_owned() {
+        source
+            .push_buffer(buffer)
+            .map_err(|e| StillError::Pipeline(e.to_string()))?;
+    }
+    source
+        .end_of_stream()
+        .map_err(|e| StillError::Pipeline(e.to_string()))?;
+    encode(&[source.upcast()], size)
 }
 
 /// One picture from `head` (elements producing exactly one raw frame of
@@ -233,7 +253,7 @@ mod tests {
     fn a_test_pattern_still_is_a_jpeg_at_the_still_size() {
         gst::init().unwrap();
         let frames = FullSizeFrames::default();
-        let still = take(&StillSource::for_source(&SourceSpec::Test, &frames)).unwrap();
+        let still = take(&StillSource::for_source(&SourceSpec::Test, &frames, None)).unwrap();
         assert_eq!(
             (still.width, still.height),
             (TEST_STILL_WIDTH, TEST_STILL_HEIGHT)
@@ -260,8 +280,13 @@ mod tests {
             exif.contains(&stamp),
             "the capture time {stamp} in the EXIF"
         );
+        // A camera whose own H.264 is sent: nothing decoded to take it from.
         assert!(matches!(
-            take(&StillSource::for_source(&SourceSpec::V4l2(None), &frames)),
+            take(&StillSource::for_source(
+                &SourceSpec::V4l2(None),
+                &frames,
+                None
+            )),
             Err(StillError::Unsupported(_))
         ));
     }
@@ -273,6 +298,7 @@ mod tests {
         let err = take(&StillSource::for_source(
             &recording,
             &FullSizeFrames::default(),
+            None,
         ))
         .unwrap_err();
         assert!(err.to_string().contains("ask again in a moment"), "{err}");

@@ -4,14 +4,18 @@
 //! raw video at the configured size and rate, or (a camera that encodes H.264
 //! itself) H.264 ready to be parsed and sent without re-encoding.
 
+mod camera_photos;
 mod file;
 mod full_size;
+mod mode_switch;
 mod supervised;
 mod test_pattern;
 mod v4l2;
 
+pub use camera_photos::{CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom};
 pub use full_size::FullSizeFrames;
-pub use supervised::{RETRY_EVERY, Rebuild, SLATE_TEXT, STALL_LIMIT, supervise};
+pub use mode_switch::STILL_FRAME_LIMIT;
+pub use supervised::{CameraUse, RETRY_EVERY, Rebuild, SLATE_TEXT, STALL_LIMIT, supervise};
 pub use v4l2::for_mode as camera_for_mode;
 
 use std::path::PathBuf;
@@ -21,12 +25,13 @@ use gstreamer as gst;
 use crate::elements::ElementError;
 use crate::settings::VideoSettings;
 
-pub use samsyn_config::SourceSpec;
+pub use samsyn_config::{PhotoMode, SourceSpec};
 
 /// What a source bin's `src` pad carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceOutput {
-    /// Raw video at the configured size and frame rate.
+    /// Raw video: at the configured size and frame rate once supervised
+    /// ([`supervise`]); a camera's bin delivers its mode's size and rate.
     Raw,
     /// H.264 straight from the camera (parsed, not re-encoded).
     H264,
@@ -97,6 +102,17 @@ pub fn build(
         SourceSpec::Test => test_pattern::build(video),
         SourceSpec::V4l2(device) => v4l2::build(device.as_deref(), video, allow_native_h264),
         SourceSpec::File(path) => file::build(path, video, full_size),
+    }
+}
+
+/// Builds the camera of `spec` in its still mode (its largest picture),
+/// delivering raw video at that size; only a V4L2 camera has one.
+pub fn build_still(spec: &SourceSpec) -> Result<Source, SourceError> {
+    match spec {
+        SourceSpec::V4l2(device) => v4l2::build_still(device.as_deref()),
+        SourceSpec::Test | SourceSpec::File(_) => Err(SourceError::Camera(
+            "only a camera has a still mode".to_owned(),
+        )),
     }
 }
 

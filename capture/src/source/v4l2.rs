@@ -1,7 +1,9 @@
 //! `--source v4l2[:/dev/videoN]`: the head camera.
 //!
 //! The camera module picks the device mode; this builds the GStreamer side
-//! for it. MJPEG is decoded, raw YUYV/NV12 is converted, and H.264 from the
+//! for it. MJPEG is decoded and raw YUYV/NV12 is passed on, at the mode's
+//! size: the supervisor ([`super::supervise`]) converts and scales it to the
+//! stream's size and keeps the camera's own size for photos. H.264 from the
 //! camera itself is passed through untouched when the stream is H.264 (no
 //! second encode, no extra latency).
 
@@ -11,7 +13,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::{Source, SourceError, SourceOutput, assemble_chain, capsfilter, leaky_queue};
-use crate::camera::{CameraMode, ModeRequest, PixelFormat, open_camera, pick_mode};
+use crate::camera::{
+    CameraMode, ModeRequest, PixelFormat, choose_still_mode, open_camera, pick_mode,
+};
 use crate::elements::make;
 use crate::settings::VideoSettings;
 
@@ -37,15 +41,23 @@ pub(super) fn build(
         %mode,
         "camera mode chosen"
     );
-    for_mode(&info.path, &mode, video, allow_native_h264)
+    for_mode(&info.path, &mode, allow_native_h264)
+}
+
+/// Builds the camera bin in its still mode (the largest picture it
+/// offers), delivering raw video at that size.
+pub(super) fn build_still(device: Option<&Path>) -> Result<Source, SourceError> {
+    let (info, formats) = open_camera(device).map_err(|e| SourceError::Camera(e.to_string()))?;
+    let mode = choose_still_mode(&formats).map_err(|e| SourceError::Camera(e.to_string()))?;
+    tracing::info!(device = %info.path.display(), %mode, "camera still mode chosen");
+    for_mode(&info.path, &mode, false)
 }
 
 /// Builds the camera bin for a mode already chosen: capture in that mode,
-/// then decode or convert to the configured raw video, or pass H.264 on.
+/// then decode to raw video at the mode's size, or pass H.264 on.
 pub fn for_mode(
     device: &Path,
     mode: &CameraMode,
-    video: &VideoSettings,
     allow_native_h264: bool,
 ) -> Result<Source, SourceError> {
     let src = make("v4l2src")?;
@@ -88,22 +100,14 @@ pub fn for_mode(
             parse.set_property("config-interval", -1i32);
             chain.push(parse);
         }
-        (format, _) => {
-            match format {
-                PixelFormat::Mjpeg => chain.push(make("jpegdec")?),
-                PixelFormat::H264 => {
-                    chain.push(make("h264parse")?);
-                    chain.push(make("avdec_h264")?);
-                }
-                _ => {}
-            }
-            // The camera mode is the nearest the device offers; scale and
-            // rate-adapt to exactly what was configured.
-            chain.push(make("videoconvert")?);
-            chain.push(make("videoscale")?);
-            chain.push(make("videorate")?);
-            chain.push(capsfilter(&video.raw_caps())?);
+        // Raw at the mode's size and rate; the supervisor scales and
+        // rate-adapts it to exactly what was configured.
+        (PixelFormat::Mjpeg, _) => chain.push(make("jpegdec")?),
+        (PixelFormat::H264, _) => {
+            chain.push(make("h264parse")?);
+            chain.push(make("avdec_h264")?);
         }
+        _ => {}
     }
 
     let bin = gst::Bin::with_name("source-v4l2");

@@ -34,7 +34,7 @@ use crate::latency::abs_capture_time::{self, CaptureTimeWriter};
 use crate::latency::frames::Point;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{VideoCodec, VideoSettings};
-use crate::source::{FullSizeFrames, SourceSpec};
+use crate::source::{CameraPhotos, FullSizeFrames, PhotoMode, SourceSpec};
 
 /// RTP payload type of the video stream.
 pub const VIDEO_PAYLOAD: i32 = 96;
@@ -64,6 +64,8 @@ pub struct PublisherOptions {
     pub source: SourceSpec,
     /// Video size, rate, codec and bitrate.
     pub video: VideoSettings,
+    /// How a camera takes photos.
+    pub photo_mode: PhotoMode,
     /// The voice to send: the microphone (skipped quietly when there is
     /// none), a test sound, or nothing.
     pub audio: VoiceInput,
@@ -131,6 +133,7 @@ pub struct Publisher {
     timer: FrameTimer,
     control: Option<EncoderControl>,
     full_size_frames: FullSizeFrames,
+    camera_photos: Option<CameraPhotos>,
     capture_time: CaptureTimeWriter,
     publishing: Arc<AtomicBool>,
 }
@@ -138,7 +141,8 @@ pub struct Publisher {
 impl Publisher {
     /// Builds the capture pipeline (not started yet).
     pub fn build(options: &PublisherOptions) -> Result<Self, PublishError> {
-        let chain = VideoChain::build(&options.source, &options.video)?;
+        let chain =
+            VideoChain::with_photo_mode(&options.source, &options.video, options.photo_mode)?;
         let pipeline = gst::Pipeline::with_name("publisher");
         let video_payloader = video_payloader(chain.codec)?;
         let video = Outlet::new("video");
@@ -186,6 +190,7 @@ impl Publisher {
             timer: chain.timer,
             control: chain.control,
             full_size_frames: chain.full_size_frames,
+            camera_photos: chain.camera_photos,
             capture_time,
             publishing: Arc::default(),
         })
@@ -306,6 +311,11 @@ impl Publisher {
     /// The source's newest frame at its own size (a recording's), for stills.
     pub fn full_size_frames(&self) -> &FullSizeFrames {
         &self.full_size_frames
+    }
+
+    /// Photos from the camera, when the source is one delivering raw video.
+    pub fn camera_photos(&self) -> Option<&CameraPhotos> {
+        self.camera_photos.as_ref()
     }
 
     /// Whether video packets carry abs-capture-time.

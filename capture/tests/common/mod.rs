@@ -208,3 +208,4 @@ where
     });
     (url::Url::parse(&format!("http://{addr}")).unwrap(), rx)
 }
+pub mod stand_in;
