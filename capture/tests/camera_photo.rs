@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::stand_in::{self, Frames, bright, dark, longest_gap, run_pipeline, wait_for};
 use gstreamer as gst;
@@ -123,7 +123,9 @@ impl Behaviour {
 }
 
 /// One build of the stand-in camera: what for, and the frames it delivered.
-type Builds = Arc<Mutex<Vec<(CameraUse, Arc<AtomicUsize>)>>>;
+/// Each build of the stand-in camera: its use, the frames it delivered,
+/// and when it was built.
+type Builds = Arc<Mutex<Vec<(CameraUse, Arc<AtomicUsize>, SystemTime)>>>;
 
 /// A supervised stand-in camera streaming through the encoder, with its
 /// photo handle and the record of its builds.
@@ -191,7 +193,10 @@ fn switching_camera(behaviour: Arc<Behaviour>) -> (Source, CameraPhotos, Builds)
                     gst::PadProbeReturn::Ok
                 },
             );
-            builds.lock().unwrap().push((usage, delivered));
+            builds
+                .lock()
+                .unwrap()
+                .push((usage, delivered, SystemTime::now()));
             Ok(source)
         }
     };
@@ -220,13 +225,15 @@ fn silent_camera() -> Source {
 
 /// The uses of the builds so far, in order.
 fn uses(builds: &Builds) -> Vec<CameraUse> {
-    builds.lock().unwrap().iter().map(|(u, _)| *u).collect()
+    builds.lock().unwrap().iter().map(|(u, ..)| *u).collect()
 }
 
 /// Frames the newest build has delivered.
 fn newest_build_frames(builds: &Builds) -> usize {
     let builds = builds.lock().unwrap();
-    builds.last().map_or(0, |(_, n)| n.load(Ordering::Relaxed))
+    builds
+        .last()
+        .map_or(0, |(_, n, _)| n.load(Ordering::Relaxed))
 }
 
 /// Checks what the stream's end saw between `from` and `to` (the switch)
@@ -300,9 +307,19 @@ fn a_photo_switches_the_camera_to_its_still_mode_while_the_stream_goes_on() {
     wait_for("the stream after the photo", Duration::from_secs(3), || {
         bright(&frames, after) >= 15
     });
+    let asked = SystemTime::now();
     let photo = photos.take().expect("a second photo");
     assert_eq!(photo.from, PhotoFrom::StillMode);
     assert_eq!(frame_size(&photo.frame), STILL_MODE);
+    // Its time is when the still mode gave the frame, before the camera
+    // was opened in its streaming mode again (the JPEG is made later).
+    let reopened = builds.lock().unwrap().last().map(|(.., at)| *at).unwrap();
+    assert!(
+        asked <= photo.taken_at && photo.taken_at <= reopened,
+        "taken {:?} after asking and {:?} before the streaming mode reopened",
+        photo.taken_at.duration_since(asked),
+        reopened.duration_since(photo.taken_at)
+    );
     let (frames, _) = stand_in::stop(&pipeline, &frames);
     assert_stream_went_on(&frames, before, after, "still mode");
 }

@@ -121,24 +121,25 @@ pub fn take(source: &StillSource) -> Result<Still, StillError> {
                     .field("height", i32::try_from(*height).unwrap_or(i32::MAX))
                     .build(),
             );
-            encode(&[source, caps], (*width, *height))
+            encode(&[source, caps], (*width, *height), SystemTime::now())
         }
         StillSource::Recording(frames) => {
             let frame = frames.latest().ok_or(StillError::Unsupported(
                 "the recording has not shown a picture yet; ask again in a moment",
             ))?;
-            encode_frame(&frame)
+            // The newest frame shown: at most one frame old.
+            encode_frame(&frame, SystemTime::now())
         }
         StillSource::Camera(camera) => {
             let photo = camera.take().map_err(StillError::Camera)?;
-            encode_frame(&photo.frame)
+            encode_frame(&photo.frame, photo.taken_at)
         }
         StillSource::Unsupported(why) => Err(StillError::Unsupported(why)),
     }
 }
 
 /// A raw frame (with its caps) as a JPEG with its capture time.
-fn encode_frame(frame: &gst::Sample) -> Result<Still, StillError> {
+fn encode_frame(frame: &gst::Sample, captured_at: SystemTime) -> Result<Still, StillError> {
     let caps = frame
         .caps_owned()
         .ok_or_else(|| StillError::Pipeline("a frame without caps".to_owned()))?;
@@ -157,12 +158,16 @@ fn encode_frame(frame: &gst::Sample) -> Result<Still, StillError> {
     source
         .end_of_stream()
         .map_err(|e| StillError::Pipeline(e.to_string()))?;
-    encode(&[source.upcast()], size)
+    encode(&[source.upcast()], size, captured_at)
 }
 
 /// One picture from `head` (elements producing exactly one raw frame of
-/// `width`x`height`) as a JPEG with its capture time.
-fn encode(head: &[gst::Element], (width, height): (u32, u32)) -> Result<Still, StillError> {
+/// `width`x`height`) as a JPEG with `captured_at` as its capture time.
+fn encode(
+    head: &[gst::Element],
+    (width, height): (u32, u32),
+    captured_at: SystemTime,
+) -> Result<Still, StillError> {
     let pipeline_error = |e: &dyn std::fmt::Display| StillError::Pipeline(e.to_string());
     let pipeline = gst::Pipeline::with_name("still");
     let convert = elements::make("videoconvert")?;
@@ -171,7 +176,6 @@ fn encode(head: &[gst::Element], (width, height): (u32, u32)) -> Result<Still, S
     // jifmux writes the capture time into the file's EXIF (DateTimeOriginal),
     // so it stays with the photo in the patient record.
     let muxer = elements::make("jifmux")?;
-    let captured_at = SystemTime::now();
     let captured_at_ms = captured_at
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use gstreamer as gst;
 
@@ -37,6 +37,9 @@ pub struct CameraPhoto {
     pub frame: gst::Sample,
     /// The mode it came from.
     pub from: PhotoFrom,
+    /// When the camera took it (the JPEG is made later, after the camera
+    /// is back in its streaming mode).
+    pub taken_at: SystemTime,
 }
 
 /// Why the camera gave no photo.

@@ -39,7 +39,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -557,13 +557,15 @@ impl Watch {
         let fallback = CameraPhoto {
             frame: streaming_frame,
             from: PhotoFrom::StreamingMode,
+            // The newest frame: at most one frame old.
+            taken_at: SystemTime::now(),
         };
         if mode == PhotoMode::Stream {
             return Ok(fallback);
         }
         let started = Instant::now();
         match self.photo_in_still_mode() {
-            Ok(frame) => {
+            Ok((frame, taken_at)) => {
                 tracing::info!(
                     "photo taken in the camera's still mode ({}); switching there and \
                      back took {} ms",
@@ -573,6 +575,7 @@ impl Watch {
                 Ok(CameraPhoto {
                     frame,
                     from: PhotoFrom::StillMode,
+                    taken_at,
                 })
             }
             Err(why) => {
@@ -589,11 +592,12 @@ impl Watch {
     /// Switches the camera to its still mode for one frame while the stream
     /// repeats the last picture, then back to its streaming mode, whatever
     /// happened in the still mode.
-    fn photo_in_still_mode(&mut self) -> Result<gst::Sample, String> {
+    fn photo_in_still_mode(&mut self) -> Result<(gst::Sample, SystemTime), String> {
         self.freeze();
         let still = (self.rebuild)(CameraUse::Still)
             .map_err(|e| format!("it could not be opened: {e}"))
-            .and_then(grab_still);
+            .and_then(grab_still)
+            .map(|frame| (frame, SystemTime::now()));
         self.resume_streaming();
         still
     }
