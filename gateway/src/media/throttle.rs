@@ -73,8 +73,13 @@ impl KeyframeThrottle {
         let earned =
             now.saturating_duration_since(since).as_millis() / JOIN_ALLOWANCE_REFILL.as_millis();
         if earned > 0 {
-            self.join_allowance = (self.join_allowance + earned as u32).min(JOIN_ALLOWANCE);
-            self.join_allowance_at = Some(now);
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            self.join_allowance = self
+                .join_allowance
+                .saturating_add(earned)
+                .min(JOIN_ALLOWANCE);
+            // Keep the part of a refill period already waited.
+            self.join_allowance_at = Some(since + JOIN_ALLOWANCE_REFILL.saturating_mul(earned));
         }
         if self.join_allowance == JOIN_ALLOWANCE {
             self.join_allowance_at = Some(now);
@@ -212,8 +217,16 @@ mod tests {
         // 1 s of joins every 50 ms: the allowance of 4 (0 to 150 ms), then
         // one per 500 ms like any request (650 ms).
         assert_eq!(immediate, 5);
-        // Two seconds later one join may ask at once again.
-        assert!(throttle.request_for_join(t0 + 3_000 * MS));
+        // One more join may ask at once every two seconds, counted from the
+        // start of the burst: at 2.5 s (earned at 2 s), then at 4 s, not at
+        // 3.9 s, even right after a request that went by the interval.
+        assert!(throttle.request_for_join(t0 + 2_500 * MS));
+        throttle.keyframe_seen();
+        assert!(throttle.request(t0 + 3_800 * MS), "by the interval");
+        throttle.keyframe_seen();
+        assert!(!throttle.request_for_join(t0 + 3_900 * MS));
+        throttle.keyframe_seen();
+        assert!(throttle.request_for_join(t0 + 4_000 * MS));
     }
 
     #[test]
