@@ -17,7 +17,7 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use crate::elements::{self, ElementError};
+use crate::elements::{self, ElementError, InterAudioTiming};
 
 /// Name of the audio bin, so its errors can be told apart from video's.
 pub const CHAIN_NAME: &str = "audio-chain";
@@ -202,22 +202,20 @@ fn voice_level() -> Result<gst::Element, ElementError> {
 /// starts: each chain's probe gets a name of its own.
 static NEXT_ECHO_PROBE: AtomicU32 = AtomicU32::new(0);
 
-/// How much of the playout's audio the reference reads at a time, and the
-/// most it holds: the canceller finds the delay, but only within about a
+/// How the reference reads the playout's audio: small periods, and at most
+/// 100 ms held, since the canceller finds the delay only within about a
 /// quarter of a second.
-const REFERENCE_PERIOD: Duration = Duration::from_millis(10);
-const REFERENCE_LATENCY: Duration = Duration::from_millis(20);
-const REFERENCE_BUFFER: Duration = Duration::from_millis(100);
+const REFERENCE_TIMING: InterAudioTiming = InterAudioTiming {
+    period: Duration::from_millis(10),
+    latency: Duration::from_millis(20),
+    buffer: Duration::from_millis(100),
+};
 
 /// `webrtcdsp` cancelling the echo of what the playout plays (its
 /// `channel`) and suppressing noise, and the chain that feeds it that
 /// reference: `interaudiosrc` → `webrtcechoprobe` → `fakesink`.
 fn echo_canceller(channel: &str) -> Result<(gst::Element, Vec<gst::Element>), ElementError> {
-    let played = elements::make_named("interaudiosrc", Some("echo-reference"))?;
-    played.set_property("channel", channel);
-    played.set_property("period-time", nanos(REFERENCE_PERIOD));
-    played.set_property("latency-time", nanos(REFERENCE_LATENCY));
-    played.set_property("buffer-time", nanos(REFERENCE_BUFFER));
+    let played = elements::inter_audio_source("echo-reference", channel, REFERENCE_TIMING)?;
     let name = format!(
         "samsyn-echo-probe-{}",
         NEXT_ECHO_PROBE.fetch_add(1, Ordering::Relaxed)
@@ -242,10 +240,6 @@ fn echo_canceller(channel: &str) -> Result<(gst::Element, Vec<gst::Element>), El
     // microphone hears the echo: let the canceller find it.
     dsp.set_property("delay-agnostic", true);
     Ok((dsp, reference))
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Finds the default audio capture device and checks it delivers sound.

@@ -5,6 +5,8 @@
 //! lacks a plugin gets "install gstreamer1.0-plugins-ugly" instead of a bare
 //! "no such element factory".
 
+use std::time::Duration;
+
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
@@ -192,6 +194,34 @@ pub fn make_named(factory: &str, name: Option<&str>) -> Result<gst::Element, Ele
         factory: factory.to_owned(),
         cause: e.to_string(),
     })
+}
+
+/// How an `interaudiosrc` reads its channel.
+#[derive(Debug, Clone, Copy)]
+pub struct InterAudioTiming {
+    /// How much it reads at a time.
+    pub period: Duration,
+    /// How much audio it reports as its latency.
+    pub latency: Duration,
+    /// The most it holds before the oldest audio is dropped.
+    pub buffer: Duration,
+}
+
+/// An `interaudiosrc` named `name` reading `channel` with `timing`.
+/// GStreamer's defaults (100 ms latency, 25 ms periods, a 1 s buffer)
+/// would add a tenth of a second to every word that passes through it.
+pub fn inter_audio_source(
+    name: &str,
+    channel: &str,
+    timing: InterAudioTiming,
+) -> Result<gst::Element, ElementError> {
+    let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let source = make_named("interaudiosrc", Some(name))?;
+    source.set_property("channel", channel);
+    source.set_property("period-time", nanos(timing.period));
+    source.set_property("latency-time", nanos(timing.latency));
+    source.set_property("buffer-time", nanos(timing.buffer));
+    Ok(source)
 }
 
 /// Checks up front that every element in `factories` is installed, so a

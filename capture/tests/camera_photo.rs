@@ -236,6 +236,17 @@ fn newest_build_frames(builds: &Builds) -> usize {
         .map_or(0, |(_, n, _)| n.load(Ordering::Relaxed))
 }
 
+/// Waits for the newest build (the camera in its streaming mode again) to
+/// deliver 15 more frames.
+fn wait_for_streaming_mode(builds: &Builds) {
+    let back = newest_build_frames(builds);
+    wait_for(
+        "the streaming mode delivering",
+        Duration::from_secs(3),
+        || newest_build_frames(builds) >= back + 15,
+    );
+}
+
 /// Checks what the stream's end saw between `from` and `to` (the switch)
 /// and over the whole run: frames kept coming, never the slate.
 fn assert_stream_went_on(frames: &[(Instant, f64)], from: Instant, to: Instant, what: &str) {
@@ -298,12 +309,7 @@ fn a_photo_switches_the_camera_to_its_still_mode_while_the_stream_goes_on() {
 
     // Back in its streaming mode: the rebuilt streaming camera delivers
     // and its picture reaches the stream's end.
-    let back = newest_build_frames(&builds);
-    wait_for(
-        "the streaming mode delivering",
-        Duration::from_secs(3),
-        || newest_build_frames(&builds) >= back + 15,
-    );
+    wait_for_streaming_mode(&builds);
     wait_for("the stream after the photo", Duration::from_secs(3), || {
         bright(&frames, after) >= 15
     });
@@ -372,12 +378,7 @@ fn a_still_mode_that_fails_gives_the_streaming_modes_frame_and_the_stream_comes_
         "after each failed still mode, the streaming mode again (the refused \
          still mode was never built)"
     );
-    let back = newest_build_frames(&builds);
-    wait_for(
-        "the streaming mode delivering",
-        Duration::from_secs(3),
-        || newest_build_frames(&builds) >= back + 15,
-    );
+    wait_for_streaming_mode(&builds);
     let (frames, _) = stand_in::stop(&pipeline, &frames);
     assert_stream_went_on(&frames, before, after_silent, "failed still modes");
 }

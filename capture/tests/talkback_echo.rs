@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use samsyn_capture::elements::{self, InterAudioTiming};
 use samsyn_capture::talkback::{Playout, PlayoutOptions, Speaker, slot_caps};
 
 /// How long each run lasts, and from when it is measured (the canceller
@@ -83,14 +84,17 @@ impl Drop for FarEnd {
 /// What the microphone's chain sends, decoded: RMS levels in dBFS with the
 /// time since the chain started.
 fn run_microphone(room_channel: &str, echo_reference: &str) -> Vec<(Duration, f64)> {
-    let microphone = gst::ElementFactory::make("interaudiosrc")
-        .property("channel", room_channel)
-        // A sound card's small periods, not interaudiosrc's 100 ms default.
-        .property("period-time", 10_000_000u64)
-        .property("latency-time", 20_000_000u64)
-        .property("buffer-time", 100_000_000u64)
-        .build()
-        .expect("interaudiosrc (gst-plugins-bad)");
+    // A sound card's small periods, not interaudiosrc's 100 ms default.
+    let microphone = elements::inter_audio_source(
+        "microphone",
+        room_channel,
+        InterAudioTiming {
+            period: Duration::from_millis(10),
+            latency: Duration::from_millis(20),
+            buffer: Duration::from_millis(100),
+        },
+    )
+    .expect("interaudiosrc (gst-plugins-bad)");
     let chain = samsyn_capture::audio::voice_chain(microphone, Some(echo_reference))
         .expect("the microphone chain builds");
     assert!(

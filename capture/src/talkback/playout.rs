@@ -31,16 +31,16 @@ use gstreamer::prelude::*;
 use super::levels::{self, Meter};
 use super::speaker::Speaker;
 use super::{TALKBACK_SLOTS, TalkbackError, slot_caps};
-use crate::elements;
+use crate::elements::{self, InterAudioTiming};
 
-/// How much audio each slot's source reports as its latency and how much
-/// it reads at a time. GStreamer's defaults (100 ms / 25 ms) would add a
-/// tenth of a second to every word the specialist says.
-const SLOT_LATENCY_TIME: Duration = Duration::from_millis(20);
-const SLOT_PERIOD_TIME: Duration = Duration::from_millis(10);
-/// The most a slot may hold before the oldest audio is dropped: bounds the
-/// delay a late burst from the network can build up.
-const SLOT_BUFFER_TIME: Duration = Duration::from_millis(200);
+/// How each slot's source reads its channel: small periods, so a
+/// specialist's words are not held back, and at most 200 ms held, which
+/// bounds the delay a late burst from the network can build up.
+const SLOT_TIMING: InterAudioTiming = InterAudioTiming {
+    period: Duration::from_millis(10),
+    latency: Duration::from_millis(20),
+    buffer: Duration::from_millis(200),
+};
 /// How long the speaker may take to start before it counts as not working.
 const START_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -157,11 +157,11 @@ impl Playout {
         split.link(&reference_chain[0]).map_err(assemble)?;
 
         for slot in 0..TALKBACK_SLOTS {
-            let source = elements::make_named("interaudiosrc", Some(&format!("slot-src-{slot}")))?;
-            source.set_property("channel", slot_channel(&channel_prefix, slot));
-            source.set_property("latency-time", nanos(SLOT_LATENCY_TIME));
-            source.set_property("period-time", nanos(SLOT_PERIOD_TIME));
-            source.set_property("buffer-time", nanos(SLOT_BUFFER_TIME));
+            let source = elements::inter_audio_source(
+                &format!("slot-src-{slot}"),
+                &slot_channel(&channel_prefix, slot),
+                SLOT_TIMING,
+            )?;
             let caps = elements::make("capsfilter")?;
             caps.set_property("caps", slot_caps());
             let level = level_meter(&slot_meter(slot))?;

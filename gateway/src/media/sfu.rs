@@ -759,13 +759,7 @@ impl Sfu {
         }
         let rooms: Vec<String> = self.rooms.keys().cloned().collect();
         for room in rooms {
-            let due = self
-                .rooms
-                .get_mut(&room)
-                .is_some_and(|r| r.keyframes.poll(now));
-            if due {
-                self.send_keyframe_request(now, &room);
-            }
+            self.ask_keyframe_by(now, &room, KeyframeThrottle::poll);
             if self
                 .rooms
                 .get(&room)
@@ -1030,20 +1024,25 @@ impl Sfu {
     }
 
     fn ask_keyframe(&mut self, now: Instant, room: &str) {
-        let due = self
-            .rooms
-            .get_mut(room)
-            .is_some_and(|r| r.keyframes.request(now));
-        if due {
-            self.send_keyframe_request(now, room);
-        }
+        self.ask_keyframe_by(now, room, KeyframeThrottle::request);
     }
 
     fn ask_keyframe_for_joiner(&mut self, now: Instant, room: &str) {
+        self.ask_keyframe_by(now, room, KeyframeThrottle::request_for_join);
+    }
+
+    /// Sends the room's publisher a keyframe request when its throttle,
+    /// asked the way `ask` does, says one is due now.
+    fn ask_keyframe_by(
+        &mut self,
+        now: Instant,
+        room: &str,
+        ask: fn(&mut KeyframeThrottle, Instant) -> bool,
+    ) {
         let due = self
             .rooms
             .get_mut(room)
-            .is_some_and(|r| r.keyframes.request_for_join(now));
+            .is_some_and(|r| ask(&mut r.keyframes, now));
         if due {
             self.send_keyframe_request(now, room);
         }
