@@ -18,6 +18,8 @@ use samsyn_signaling::media::{Listener, SessionKind};
 
 const WHIP_OFFER: &str = include_str!("data/offers/webrtcbin-whip.sdp");
 const WHEP_OFFER: &str = include_str!("data/offers/chromium-whep.sdp");
+/// aiortc's: BUNDLE with one set of ICE credentials per section.
+const AIORTC_WHEP_OFFER: &str = include_str!("data/offers/aiortc-whep.sdp");
 
 fn cases() -> u32 {
     std::env::var("SAMSYN_FUZZ_CASES")
@@ -195,19 +197,51 @@ fn mutated_whep_offers_are_answered_or_refused_never_a_panic() {
     let now = Instant::now();
     let accepted = AtomicUsize::new(0);
     runner()
-        .run(&prop::collection::vec(mutation(), 1..6), |mutations| {
-            let mut sfu = sfu();
-            sfu.publish(now, "room", WHIP_OFFER.to_owned())
-                .expect("the real camera offer is accepted");
-            let offer = mutate(WHEP_OFFER, &mutations);
-            let ok = sfu.view(now, "room", Listener::Specialist, offer).is_ok();
-            accepted.fetch_add(usize::from(ok), Ordering::Relaxed);
-            let viewers = sfu.room_viewers()[0].2;
-            prop_assert_eq!(viewers, usize::from(ok));
-            Ok(())
-        })
+        .run(
+            &(
+                prop::sample::select(vec![WHEP_OFFER, AIORTC_WHEP_OFFER]),
+                prop::collection::vec(mutation(), 1..6),
+            ),
+            |(seed, mutations)| {
+                let mut sfu = sfu();
+                sfu.publish(now, "room", WHIP_OFFER.to_owned())
+                    .expect("the real camera offer is accepted");
+                let offer = mutate(seed, &mutations);
+                let ok = sfu.view(now, "room", Listener::Specialist, offer).is_ok();
+                accepted.fetch_add(usize::from(ok), Ordering::Relaxed);
+                let viewers = sfu.room_viewers()[0].2;
+                prop_assert_eq!(viewers, usize::from(ok));
+                Ok(())
+            },
+        )
         .unwrap();
     assert!(accepted.into_inner() > 0, "no mutated offer was accepted");
+}
+
+#[test]
+fn the_real_viewer_offers_of_chromium_and_aiortc_are_answered() {
+    let now = Instant::now();
+    let mut sfu = sfu();
+    sfu.publish(now, "room", WHIP_OFFER.to_owned())
+        .expect("the real camera offer is accepted");
+    for (client, offer) in [("Chromium", WHEP_OFFER), ("aiortc", AIORTC_WHEP_OFFER)] {
+        let answer = sfu
+            .view(now, "room", Listener::Specialist, offer.to_owned())
+            .unwrap_or_else(|err| panic!("{client}'s WHEP offer is refused: {err}"));
+        let ufrags: std::collections::BTreeSet<&str> = answer
+            .sdp
+            .lines()
+            .filter_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
+            .collect();
+        assert_eq!(
+            ufrags.len(),
+            1,
+            "one transport for {client}: {}",
+            answer.sdp
+        );
+        assert!(answer.sdp.contains("a=group:BUNDLE 0 1"), "{}", answer.sdp);
+    }
+    assert_eq!(sfu.room_viewers()[0].2, 2);
 }
 
 /// Fragments: trickled candidates and ICE restarts, mangled.

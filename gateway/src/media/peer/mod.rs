@@ -86,6 +86,7 @@ mod counters;
 mod estimate;
 mod feedback;
 mod link_feedback;
+mod offer_sdp;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -255,7 +256,7 @@ impl Peer {
         }
         let pc = build_peer_connection(media_engine, settings, None, now)?;
         let mut peer = Self::new(pc);
-        let answer = peer.answer(offer_sdp, &settings.candidates, now)?;
+        let answer = peer.answer(parse_offer(&offer_sdp)?, &settings.candidates, now)?;
         let sources = peer.negotiated_sources();
         if peer.video_ssrc.is_none() {
             // Known before the first packet, so a viewer joining early can
@@ -370,8 +371,16 @@ impl Peer {
             );
             peer.pc.add_track(track).map_err(internal)?;
         }
-        let answer = peer.answer(offer_sdp, &settings.candidates, now)?;
         let video_source = camera_sources.iter().find(|s| s.kind == MediaKind::Video);
+        // rtc would refuse such an offer with "RTPSender created with no
+        // codecs"; the viewer deserves to hear which codec it lacks.
+        let offer = parse_offer(&offer_sdp)?;
+        if let Some(source) = video_source
+            && !offer_sdp::offers_codec(&offer.sdp, "video", &source.codec.mime_type)
+        {
+            return Err(cannot_receive_the_cameras_video(source));
+        }
+        let answer = peer.answer(offer, &settings.candidates, now)?;
         peer.sinks = peer.negotiated_sinks(video_source, &audio.codec, listener)?;
         if listener.may_speak() {
             // What a specialist's microphone arrives in: the session's Opus.
@@ -404,12 +413,10 @@ impl Peer {
 
     fn answer(
         &mut self,
-        offer_sdp: String,
+        offer: RTCSessionDescription,
         candidates: &LocalCandidates,
         now: Instant,
     ) -> Result<String, MediaError> {
-        let offer =
-            RTCSessionDescription::offer(without_mdns_candidates(&offer_sdp)).map_err(bad_offer)?;
         self.pc
             .set_remote_description(now, offer)
             .map_err(bad_offer)?;
@@ -518,12 +525,7 @@ impl Peer {
                     .eq_ignore_ascii_case(&expected.mime_type)
             }) else {
                 if let (MediaKind::Video, Some(source)) = (kind, video_source) {
-                    return Err(MediaError::CodecMismatch(format!(
-                        "this viewer cannot receive the camera's video ({} {}); \
-                         use a browser that decodes it (Chrome, Edge, Firefox) \
-                         or ask for the camera to send VP8",
-                        source.codec.mime_type, source.codec.fmtp
-                    )));
+                    return Err(cannot_receive_the_cameras_video(source));
                 }
                 continue;
             };
@@ -839,8 +841,8 @@ impl Peer {
                 }
             })
             .collect();
-        let sdp = self
-            .answer(offer, candidates, now)
+        let sdp = parse_offer(&offer)
+            .and_then(|offer| self.answer(offer, candidates, now))
             .map_err(|e| MediaError::BadFragment(e.to_string()))?;
         Ok(answer_fragment(&sdp))
     }
@@ -951,6 +953,34 @@ fn build_peer_connection(
         .with_interceptor_registry(registry)
         .build(now)
         .map_err(internal)
+}
+
+/// A client's offer as rtc will read it (see [`offer_sdp`]), or why it is
+/// not one.
+fn parse_offer(sdp: &str) -> Result<RTCSessionDescription, MediaError> {
+    let sdp = offer_sdp::without_mdns_candidates(sdp);
+    let sdp = offer_sdp::on_the_bundle_transport(&sdp).into_owned();
+    RTCSessionDescription::offer(sdp).map_err(bad_offer)
+}
+
+/// A viewer's offer has no codec the camera sends. (Signaling adds which
+/// players can.)
+fn cannot_receive_the_cameras_video(source: &SourceTrack) -> MediaError {
+    let codec = &source.codec;
+    let switch = if codec.mime_type.eq_ignore_ascii_case("video/VP8") {
+        "samsyn-capture sends H.264 unless started with --codec vp8"
+    } else {
+        "samsyn-capture sends VP8 when started with --codec vp8"
+    };
+    let fmtp = if codec.fmtp.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", codec.fmtp)
+    };
+    MediaError::CodecMismatch(format!(
+        "this viewer cannot receive the camera's video ({}{fmtp}); {switch}",
+        codec.mime_type
+    ))
 }
 
 fn candidate_inits(candidates: &LocalCandidates) -> Result<Vec<RTCIceCandidateInit>, MediaError> {
@@ -1105,21 +1135,6 @@ fn answer_fragment(sdp: &str) -> String {
     frag
 }
 
-/// The offer without `.local` (mDNS) candidates: an ICE-lite gateway never
-/// uses remote candidates to send checks, and learns each browser's real
-/// address from the checks it receives (peer-reflexive).
-fn without_mdns_candidates(sdp: &str) -> String {
-    sdp.split_inclusive('\n')
-        .filter(|line| {
-            !(line.starts_with("a=candidate:")
-                && line
-                    .split(' ')
-                    .nth(4)
-                    .is_some_and(|address| address.ends_with(".local")))
-        })
-        .collect()
-}
-
 /// The first SSRC announced (`a=ssrc:`) in the first video section of an SDP.
 fn first_video_ssrc(sdp: &str) -> Option<u32> {
     let mut in_video = false;
@@ -1155,21 +1170,6 @@ fn internal(err: impl std::fmt::Display) -> MediaError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mdns_candidates_are_dropped_and_others_kept() {
-        let offer = "v=0\r\n\
-            a=candidate:1 1 udp 2113937151 0c1d2e3f-aaaa.local 54321 typ host generation 0\r\n\
-            a=candidate:2 1 udp 2113937151 10.213.0.2 54322 typ host\r\n\
-            a=mid:0\r\n";
-        let kept = without_mdns_candidates(offer);
-        assert!(!kept.contains(".local"), "{kept}");
-        assert!(kept.contains("10.213.0.2 54322"), "{kept}");
-        assert!(
-            kept.starts_with("v=0\r\n") && kept.ends_with("a=mid:0\r\n"),
-            "{kept}"
-        );
-    }
 
     #[test]
     fn an_answer_fragment_carries_credentials_and_candidates() {

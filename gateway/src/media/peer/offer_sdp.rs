@@ -1,0 +1,234 @@
+//! What the gateway changes in a client's offer before rtc reads it: only
+//! what rtc would refuse or misuse, and never what the answer depends on.
+
+use std::borrow::Cow;
+
+/// The offer without `.local` (mDNS) candidates: an ICE-lite gateway never
+/// uses remote candidates to send checks, and learns each browser's real
+/// address from the checks it receives (peer-reflexive).
+pub(super) fn without_mdns_candidates(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .filter(|line| {
+            !(line.starts_with("a=candidate:")
+                && line
+                    .split(' ')
+                    .nth(4)
+                    .is_some_and(|address| address.ends_with(".local")))
+        })
+        .collect()
+}
+
+/// The offer with every bundled media section on the transport of the
+/// group's first section, the offerer-tagged one.
+///
+/// RFC 8843 lets an offerer give each section of a BUNDLE group its own ICE
+/// credentials and candidates, so that an answerer that does not bundle can
+/// still use them; an answerer that bundles uses the tagged section's
+/// transport for the whole group (§7.3.1). Browsers offer `max-bundle`, one
+/// set of credentials for all sections; aiortc's default ("balanced") offers
+/// one set per section. rtc refuses an offer with more than one set, and the
+/// gateway bundles everything on its one port anyway, so the other
+/// sections' credentials become the tagged section's and their candidates
+/// (ports the bundle will never use) are dropped.
+pub(super) fn on_the_bundle_transport(sdp: &str) -> Cow<'_, str> {
+    let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
+    let sections = media_sections(&lines);
+    let Some(group) = bundle_group(&lines[..sections.first().map_or(lines.len(), |s| s.start)])
+    else {
+        return Cow::Borrowed(sdp);
+    };
+    let in_group = |section: &std::ops::Range<usize>| {
+        mid(&lines[section.clone()]).is_some_and(|mid| group.contains(&mid))
+    };
+    let Some(tagged) = group.iter().find_map(|tag| {
+        sections
+            .iter()
+            .find(|s| mid(&lines[(*s).clone()]) == Some(*tag))
+    }) else {
+        return Cow::Borrowed(sdp);
+    };
+    let credentials: Vec<&str> = lines[tagged.clone()]
+        .iter()
+        .copied()
+        .filter(|line| is_credential(line))
+        .collect();
+    let differs = sections.iter().filter(|s| in_group(s)).any(|section| {
+        let own: Vec<&str> = lines[section.clone()]
+            .iter()
+            .copied()
+            .filter(|line| is_credential(line))
+            .collect();
+        own.iter()
+            .map(|l| l.trim_end())
+            .ne(credentials.iter().map(|l| l.trim_end()))
+    });
+    if credentials.is_empty() || !differs {
+        return Cow::Borrowed(sdp);
+    }
+
+    let mut out = String::with_capacity(sdp.len());
+    out.extend(lines[..sections[0].start].iter().copied());
+    for section in &sections {
+        let lines = &lines[section.clone()];
+        if section == tagged || !in_group(section) {
+            out.extend(lines.iter().copied());
+            continue;
+        }
+        out.extend(lines.iter().copied().filter(|line| {
+            !is_credential(line)
+                && !line.starts_with("a=candidate:")
+                && !line.starts_with("a=end-of-candidates")
+        }));
+        out.extend(credentials.iter().copied());
+    }
+    Cow::Owned(out)
+}
+
+/// Whether an m-line of `kind` ("video", "audio") lists `mime_type`
+/// ("video/VP8") in an `a=rtpmap`.
+pub(super) fn offers_codec(sdp: &str, kind: &str, mime_type: &str) -> bool {
+    let Some((_, name)) = mime_type.split_once('/') else {
+        return false;
+    };
+    let mut in_kind = false;
+    sdp.lines().any(|line| {
+        let line = line.trim_end();
+        if let Some(media) = line.strip_prefix("m=") {
+            in_kind = media.split(' ').next() == Some(kind);
+            return false;
+        }
+        in_kind
+            && line
+                .strip_prefix("a=rtpmap:")
+                .and_then(|map| map.split_once(' '))
+                .and_then(|(_, encoding)| encoding.split('/').next())
+                .is_some_and(|encoding| encoding.eq_ignore_ascii_case(name))
+    })
+}
+
+/// The line ranges of the media sections, each from its `m=` line.
+fn media_sections(lines: &[&str]) -> Vec<std::ops::Range<usize>> {
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.starts_with("m="))
+        .map(|(index, _)| index)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &start)| start..starts.get(n + 1).copied().unwrap_or(lines.len()))
+        .collect()
+}
+
+/// The mids of the session's first BUNDLE group.
+fn bundle_group<'a>(session: &[&'a str]) -> Option<Vec<&'a str>> {
+    session.iter().find_map(|line| {
+        let mids = line.trim_end().strip_prefix("a=group:BUNDLE")?;
+        Some(mids.split_whitespace().collect())
+    })
+}
+
+fn mid<'a>(section: &[&'a str]) -> Option<&'a str> {
+    section
+        .iter()
+        .find_map(|line| line.trim_end().strip_prefix("a=mid:"))
+}
+
+fn is_credential(line: &str) -> bool {
+    line.starts_with("a=ice-ufrag:") || line.starts_with("a=ice-pwd:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{offers_codec, on_the_bundle_transport, without_mdns_candidates};
+
+    /// aiortc 1.4's WHEP offer: two sections, two sets of credentials.
+    const AIORTC: &str = include_str!("../../../tests/data/offers/aiortc-whep.sdp");
+    /// Chromium's: one set, repeated in each section.
+    const CHROMIUM: &str = include_str!("../../../tests/data/offers/chromium-whep.sdp");
+
+    fn values<'a>(sdp: &'a str, prefix: &str) -> Vec<&'a str> {
+        sdp.lines()
+            .filter_map(|line| line.trim_end().strip_prefix(prefix))
+            .collect()
+    }
+
+    #[test]
+    fn mdns_candidates_are_dropped_and_others_kept() {
+        let offer = "v=0\r\n\
+            a=candidate:1 1 udp 2113937151 0c1d2e3f-aaaa.local 54321 typ host generation 0\r\n\
+            a=candidate:2 1 udp 2113937151 10.213.0.2 54322 typ host\r\n\
+            a=mid:0\r\n";
+        let kept = without_mdns_candidates(offer);
+        assert!(!kept.contains(".local"), "{kept}");
+        assert!(kept.contains("10.213.0.2 54322"), "{kept}");
+        assert!(
+            kept.starts_with("v=0\r\n") && kept.ends_with("a=mid:0\r\n"),
+            "{kept}"
+        );
+    }
+
+    #[test]
+    fn every_bundled_section_gets_the_tagged_sections_credentials() {
+        assert_eq!(values(AIORTC, "a=ice-ufrag:").len(), 2);
+        let rewritten = on_the_bundle_transport(AIORTC);
+        let ufrags = values(&rewritten, "a=ice-ufrag:");
+        let pwds = values(&rewritten, "a=ice-pwd:");
+        assert_eq!(ufrags, [values(AIORTC, "a=ice-ufrag:")[0]; 2]);
+        assert_eq!(pwds, [values(AIORTC, "a=ice-pwd:")[0]; 2]);
+        // The tagged section keeps its candidates; the other loses its own.
+        let candidates = values(&rewritten, "a=candidate:");
+        assert_eq!(candidates.len(), 2);
+        assert!(
+            candidates
+                .iter()
+                .all(|c| c.contains(" 33984 ") || c.contains(" 57203 "))
+        );
+        assert_eq!(values(&rewritten, "a=end-of-candidates").len(), 1);
+        // Nothing else changes, line endings included.
+        assert_eq!(values(&rewritten, "a=rtpmap:"), values(AIORTC, "a=rtpmap:"));
+        assert!(
+            rewritten
+                .split_inclusive('\n')
+                .all(|line| line.ends_with("\r\n"))
+        );
+    }
+
+    #[test]
+    fn an_offer_with_one_set_of_credentials_is_left_alone() {
+        assert!(matches!(
+            on_the_bundle_transport(CHROMIUM),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn sections_outside_the_group_keep_their_transport() {
+        let unbundled = AIORTC.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
+        assert_eq!(on_the_bundle_transport(&unbundled), unbundled);
+        let no_group = AIORTC.replace("a=group:BUNDLE 0 1\r\n", "");
+        assert_eq!(on_the_bundle_transport(&no_group), no_group);
+    }
+
+    #[test]
+    fn the_tagged_section_is_the_groups_first_mid_not_the_first_section() {
+        let reordered = AIORTC.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 1 0");
+        let rewritten = on_the_bundle_transport(&reordered);
+        let audio_ufrag = values(AIORTC, "a=ice-ufrag:")[1];
+        assert_eq!(values(&rewritten, "a=ice-ufrag:"), [audio_ufrag; 2]);
+    }
+
+    #[test]
+    fn a_codec_counts_only_in_an_m_line_of_its_kind() {
+        assert!(offers_codec(CHROMIUM, "video", "video/H264"));
+        assert!(offers_codec(CHROMIUM, "video", "video/vp8"));
+        assert!(offers_codec(AIORTC, "audio", "audio/opus"));
+        assert!(!offers_codec(AIORTC, "audio", "video/VP8"));
+        let h264_only = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=rtpmap:97 VP8/90000\r\n";
+        assert!(offers_codec(h264_only, "video", "video/H264"));
+        assert!(!offers_codec(h264_only, "video", "video/VP8"));
+        assert!(!offers_codec(h264_only, "video", "VP8"));
+    }
+}
