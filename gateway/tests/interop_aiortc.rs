@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use samsyn_capture::latency::endpoint;
 use samsyn_capture::probe::{ProbeOptions, ProbeReport, ProbeViewer};
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{Capture, Gateway, Invite, runtime, start_viewer, stream_args};
@@ -129,6 +130,85 @@ fn an_aiortc_player_sees_and_hears_the_daemons_camera_beside_a_gstreamer_viewer(
         3,
         "aiortc's DELETE ended its session like the others: {trail}"
     );
+}
+
+/// A specialist on aiortc who speaks (a tone on the sendrecv audio m-line,
+/// as the page sends its microphone) is heard by the nurse's daemon, on a
+/// talk-back slot, while watching the camera.
+#[test]
+fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
+    if !netns::isolate("an_aiortc_specialist_is_heard_by_the_nurses_daemon") {
+        return;
+    }
+    gstreamer::init().expect("GStreamer initialises");
+    let gateway = Gateway::start(GATEWAY_IP);
+    let invite = gateway.create_room();
+    let status_port = support::free_tcp_port().to_string();
+    let mut args = stream_args("test", WIDTH, HEIGHT, CLIENT_IP);
+    args.retain(|arg| arg != "--no-audio");
+    args.extend(
+        [
+            "--microphone",
+            "test-silence",
+            "--speaker",
+            "none",
+            "--status-port",
+            &status_port,
+        ]
+        .map(str::to_owned),
+    );
+    let camera = Capture::start(&gateway, &invite, &args);
+
+    runtime().block_on(async {
+        let mut specialist = aiortc(&[
+            "whep",
+            &invite.whep_url,
+            &invite.viewer_token,
+            "--frames",
+            "30",
+            "--timeout",
+            "30",
+            "--talk",
+            "--stay",
+            "10",
+        ])
+        .spawn()
+        .expect("python3 starts");
+        let http = reqwest::Client::new();
+        let port: u16 = status_port.parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let heard = loop {
+            let status = endpoint::fetch(&http, port).await.ok();
+            if let Some(slot) = status
+                .as_ref()
+                .and_then(|s| s.talkback.slots.iter().find(|slot| slot.active))
+                && slot.level_db > -40.0
+            {
+                break slot.clone();
+            }
+            if let Ok(Some(_)) = specialist.try_wait() {
+                let early = report("whep", specialist.wait_with_output().expect("aiortc ran"));
+                panic!("the aiortc specialist left before the daemon heard it: {early}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon did not hear the aiortc specialist: {:#?}",
+                status.map(|s| s.talkback)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        println!(
+            "the daemon hears the aiortc specialist on slot {} at {:.1} dBFS",
+            heard.slot, heard.level_db
+        );
+        let watched = finished("whep", specialist).await;
+        assert_eq!(
+            (watched["width"].as_u64(), watched["height"].as_u64()),
+            (Some(WIDTH.into()), Some(HEIGHT.into())),
+            "the speaking specialist sees the camera too"
+        );
+    });
+    assert!(camera.terminate().success(), "the daemon exits cleanly");
 }
 
 /// An aiortc WHIP publisher sending its moving picture in `codec` for

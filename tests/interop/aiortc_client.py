@@ -6,11 +6,13 @@ The gateway's interop tests (gateway/tests/interop_aiortc.rs) run it to show
 that samsyn's WHIP and WHEP endpoints work with a client that is not its own.
 
     aiortc_client.py whep URL TOKEN --frames N [--audio-frames N] [--timeout S]
-                     [--cafile PEM]
+                     [--talk] [--stay S] [--cafile PEM]
         Plays a room and prints one JSON object: the video frames decoded,
         their size, the audio frames decoded, the codec, and the time from
         the gateway's answer to the first decoded frame (first_frame_ms).
         While the room has no camera (409) it retries, as the page does.
+        With --talk it speaks as a specialist does (a 440 Hz tone on its
+        sendrecv audio); with --stay it keeps the session S seconds longer.
     aiortc_client.py whip URL TOKEN --seconds S [--codec h264|vp8]
                      [--width W --height H] [--cafile PEM]
         Publishes a moving test picture for S seconds, then ends the session
@@ -32,7 +34,7 @@ import urllib.parse
 import urllib.request
 
 import numpy
-from av import VideoFrame
+from av import AudioFrame, VideoFrame
 
 from aiortc import (
     RTCPeerConnection,
@@ -40,7 +42,7 @@ from aiortc import (
     RTCSessionDescription,
     VideoStreamTrack,
 )
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 
 
 class Failure(Exception):
@@ -121,7 +123,11 @@ async def play(args):
     session = Session(args.url, args.token, args.cafile)
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
-    pc.addTransceiver("audio", direction="recvonly")
+    if args.talk:
+        # The camera's sound comes back on the same m-line.
+        pc.addTransceiver(Tone(), direction="sendrecv")
+    else:
+        pc.addTransceiver("audio", direction="recvonly")
     report = {"frames": 0, "width": 0, "height": 0, "audio_frames": 0}
     enough = asyncio.Event()
     started = None  # when the answer came
@@ -169,12 +175,41 @@ async def play(args):
                 f"connection {pc.connectionState}"
             )
         report["codec"] = negotiated_codec(pc, "video")
+        await asyncio.sleep(args.stay)
         await asyncio.get_running_loop().run_in_executor(None, session.delete)
     finally:
         for reader in readers:
             reader.cancel()
         await pc.close()
     return report
+
+
+class Tone(AudioStreamTrack):
+    """A specialist's voice: a steady 440 Hz tone at -20 dBFS, 20 ms a frame,
+    paced in real time."""
+
+    RATE = 48000
+    SAMPLES = 960
+
+    def __init__(self):
+        super().__init__()
+        self.sent = 0
+        self.start = None
+
+    async def recv(self):
+        if self.start is None:
+            self.start = time.monotonic()
+        else:
+            due = self.start + self.sent / self.RATE
+            await asyncio.sleep(max(0, due - time.monotonic()))
+        t = (numpy.arange(self.SAMPLES) + self.sent) / self.RATE
+        samples = (0.1 * 32767 * numpy.sin(2 * numpy.pi * 440 * t)).astype(numpy.int16)
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.pts = self.sent
+        frame.sample_rate = self.RATE
+        frame.time_base = fractions.Fraction(1, self.RATE)
+        self.sent += self.SAMPLES
+        return frame
 
 
 class MovingPicture(VideoStreamTrack):
@@ -261,6 +296,8 @@ def main():
     whep.add_argument("--frames", type=int, default=30, help="video frames to decode")
     whep.add_argument("--audio-frames", type=int, default=0, help="audio frames to decode")
     whep.add_argument("--timeout", type=float, default=15, help="seconds to wait for them")
+    whep.add_argument("--talk", action="store_true", help="speak (a tone) as a specialist")
+    whep.add_argument("--stay", type=float, default=0, help="seconds to stay after that")
     whip = commands.choices["whip"]
     whip.add_argument("--seconds", type=float, default=10, help="how long to publish")
     whip.add_argument("--codec", choices=("h264", "vp8"), default="h264")
