@@ -132,9 +132,13 @@ fn an_aiortc_player_sees_and_hears_the_daemons_camera_beside_a_gstreamer_viewer(
     );
 }
 
+/// The RMS of the aiortc client's tone (a sine at 0.1 of full scale).
+const TONE_RMS_DBFS: f64 = -23.0;
+
 /// A specialist on aiortc who speaks (a tone on the sendrecv audio m-line,
 /// as the page sends its microphone) is heard by the nurse's daemon, on a
-/// talk-back slot, while watching the camera.
+/// talk-back slot and at the level sent (its meter averages over a second),
+/// while watching the camera.
 #[test]
 fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
     if !netns::isolate("an_aiortc_specialist_is_heard_by_the_nurses_daemon") {
@@ -182,7 +186,7 @@ fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
             if let Some(slot) = status
                 .as_ref()
                 .and_then(|s| s.talkback.slots.iter().find(|slot| slot.active))
-                && slot.level_db > -40.0
+                && slot.level_db > TONE_RMS_DBFS - 1.5
             {
                 break slot.clone();
             }
@@ -200,6 +204,11 @@ fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
         println!(
             "the daemon hears the aiortc specialist on slot {} at {:.1} dBFS",
             heard.slot, heard.level_db
+        );
+        assert!(
+            heard.level_db < TONE_RMS_DBFS + 1.5,
+            "the voice arrives at the level it was sent: {:.1} dBFS",
+            heard.level_db
         );
         let watched = finished("whep", specialist).await;
         assert_eq!(
