@@ -1,8 +1,9 @@
 //! WHIP and WHEP with a client that is not samsyn's own: aiortc, a Python
 //! WebRTC stack that shares no code with samsyn, GStreamer or Chromium (its
 //! own ICE agent, DTLS on OpenSSL, SRTP on libsrtp, AES-CM rather than GCM).
-//! The client is `tests/interop/aiortc_client.py`. In a private network
-//! namespace; needs root and Debian's python3-aiortc.
+//! The client is `tests/interop/aiortc_client.py`; its HTTP is Python's
+//! (OpenSSL for HTTPS). In a private network namespace; needs root and
+//! Debian's python3-aiortc.
 
 mod support;
 
@@ -138,14 +139,17 @@ const TONE_RMS_DBFS: f64 = -23.0;
 /// A specialist on aiortc who speaks (a tone on the sendrecv audio m-line,
 /// as the page sends its microphone) is heard by the nurse's daemon, on a
 /// talk-back slot and at the level sent (its meter averages over a second),
-/// while watching the camera.
+/// while watching the camera. Over HTTPS with the gateway's self-signed
+/// certificate, which Python (OpenSSL) trusts as a CA file.
 #[test]
 fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
     if !netns::isolate("an_aiortc_specialist_is_heard_by_the_nurses_daemon") {
         return;
     }
     gstreamer::init().expect("GStreamer initialises");
-    let gateway = Gateway::start(GATEWAY_IP);
+    let gateway = Gateway::start_tls(GATEWAY_IP);
+    let certificate = gateway.data_dir.path().join("tls/cert.pem");
+    let certificate = certificate.to_str().expect("a UTF-8 path");
     let invite = gateway.create_room();
     let status_port = support::free_tcp_port().to_string();
     let mut args = stream_args("test", WIDTH, HEIGHT, CLIENT_IP);
@@ -158,6 +162,11 @@ fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
             "none",
             "--status-port",
             &status_port,
+            "--pin-sha256",
+            invite
+                .tls_pin_sha256
+                .as_deref()
+                .expect("a self-signed gateway's pin"),
         ]
         .map(str::to_owned),
     );
@@ -175,6 +184,8 @@ fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
             "--talk",
             "--stay",
             "10",
+            "--cafile",
+            certificate,
         ])
         .spawn()
         .expect("python3 starts");
