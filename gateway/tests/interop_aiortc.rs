@@ -264,6 +264,8 @@ async fn finished(what: &str, child: Child) -> serde_json::Value {
 /// so a viewer that joins after the first may wait up to ~8 s for its
 /// picture: the waits below allow for that. The VP8 test below is the one
 /// that shows keyframe requests reaching aiortc.
+///
+/// Its voice (Opus) reaches the aiortc player.
 #[test]
 fn an_aiortc_h264_publisher_reaches_a_gstreamer_viewer_and_an_aiortc_player() {
     if !netns::isolate("an_aiortc_h264_publisher_reaches_a_gstreamer_viewer_and_an_aiortc_player") {
@@ -276,7 +278,8 @@ fn an_aiortc_h264_publisher_reaches_a_gstreamer_viewer_and_an_aiortc_player() {
 
     runtime().block_on(async {
         let mut gstreamer_viewer = start_viewer(&invite).await;
-        let player = aiortc_player(&invite, 60, 0, 25);
+        // aiortc's voice too: its audio m-line came with credentials of its own.
+        let player = aiortc_player(&invite, 60, 50, 25);
         let gstreamer = gstreamer_viewer
             .wait_frames(60, Duration::from_secs(25))
             .await
@@ -298,6 +301,7 @@ fn an_aiortc_h264_publisher_reaches_a_gstreamer_viewer_and_an_aiortc_player() {
             (player["width"].as_u64(), player["height"].as_u64()),
             (Some(WIDTH.into()), Some(HEIGHT.into()))
         );
+        assert!(player["audio_frames"].as_u64() >= Some(50), "{player}");
         gstreamer_viewer.stop().await.expect("WHEP DELETE succeeds");
         let published = finished("whip", publisher).await;
         assert_eq!(published["codec"], "H264");

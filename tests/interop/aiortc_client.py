@@ -15,8 +15,8 @@ that samsyn's WHIP and WHEP endpoints work with a client that is not its own.
         sendrecv audio); with --stay it keeps the session S seconds longer.
     aiortc_client.py whip URL TOKEN --seconds S [--codec h264|vp8]
                      [--width W --height H] [--cafile PEM]
-        Publishes a moving test picture for S seconds, then ends the session
-        with DELETE and prints one JSON object.
+        Publishes a moving test picture and a tone for S seconds, then ends
+        the session with DELETE and prints one JSON object.
 
 Exits 0 when it did what was asked, 1 with the reason on stderr otherwise.
 Needs Debian's python3-aiortc (scripts/install-deps installs it).
@@ -263,6 +263,9 @@ async def publish(args):
         if codec.mimeType.lower() == wanted.lower()
     ]
     transceiver.setCodecPreferences(preferred)
+    # The nurse's voice: in its own m-line, with its own ICE credentials
+    # under aiortc's default bundle policy.
+    pc.addTransceiver(Tone(), direction="sendonly")
     connected = asyncio.Event()
 
     @pc.on("connectionstatechange")
