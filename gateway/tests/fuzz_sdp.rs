@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use samsyn_gateway::media::peer::LocalCandidates;
 use samsyn_gateway::media::sfu::{Sfu, SfuSettings};
-use samsyn_signaling::media::{Listener, SessionKind};
+use samsyn_signaling::media::{Listener, MediaError, SessionKind};
 
 const WHIP_OFFER: &str = include_str!("data/offers/webrtcbin-whip.sdp");
 const WHEP_OFFER: &str = include_str!("data/offers/chromium-whep.sdp");
@@ -242,6 +242,17 @@ fn the_real_viewer_offers_of_chromium_and_aiortc_are_answered() {
         assert!(answer.sdp.contains("a=group:BUNDLE 0 1"), "{}", answer.sdp);
     }
     assert_eq!(sfu.room_viewers()[0].2, 2);
+
+    // Without BUNDLE it would need a transport per section: refused, and
+    // told why.
+    let unbundled = AIORTC_WHEP_OFFER.replace("a=group:BUNDLE 0 1\r\n", "");
+    match sfu.view(now, "room", Listener::Specialist, unbundled) {
+        Err(err @ MediaError::BadOffer(_)) => {
+            assert!(err.to_string().contains("BUNDLE"), "{err}");
+        }
+        other => panic!("an unbundled offer with two transports: {other:?}"),
+    }
+    assert_eq!(sfu.room_viewers()[0].2, 2, "the room is untouched");
 }
 
 /// Fragments: trickled candidates and ICE restarts, mangled.

@@ -958,6 +958,9 @@ fn build_peer_connection(
 /// A client's offer as rtc will read it (see [`offer_sdp`]), or why it is
 /// not one.
 fn parse_offer(sdp: &str) -> Result<RTCSessionDescription, MediaError> {
+    if let Some(why) = offer_sdp::unbundled(sdp) {
+        return Err(MediaError::BadOffer(why));
+    }
     let sdp = offer_sdp::without_mdns_candidates(sdp);
     let sdp = offer_sdp::on_the_bundle_transport(&sdp).into_owned();
     RTCSessionDescription::offer(sdp).map_err(bad_offer)

@@ -84,6 +84,50 @@ pub(super) fn on_the_bundle_transport(sdp: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Why an offer cannot share the gateway's one transport, if it cannot:
+/// more than one media section in use, not all in one BUNDLE group.
+///
+/// WHIP and WHEP require BUNDLE (RFC 9725 §4.2); every browser, webrtcbin
+/// with `max-bundle` and aiortc bundle. Without it a client expects a
+/// transport per section, which the gateway's one port cannot give, and
+/// rtc would refuse the offer with words about ICE credentials instead.
+pub(super) fn unbundled(sdp: &str) -> Option<String> {
+    let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
+    let sections = media_sections(&lines);
+    if sections.len() < 2 {
+        return None;
+    }
+    let session = &lines[..sections[0].start];
+    let group = bundle_group(session).unwrap_or_default();
+    let outside: Vec<String> = sections
+        .iter()
+        .map(|section| &lines[section.clone()])
+        .filter(|section| !is_rejected(section[0]))
+        .filter(|section| mid(section).is_none_or(|mid| !group.contains(&mid)))
+        .map(|section| {
+            let kind = section[0][2..].split(' ').next().unwrap_or("?");
+            match mid(section) {
+                Some(mid) => format!("{kind} (mid {mid})"),
+                None => format!("{kind} (no mid)"),
+            }
+        })
+        .collect();
+    if outside.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "its media sections are not all in one BUNDLE group ({} outside it); samsyn carries \
+         all media on one transport, as WHIP and WHEP require (RFC 9725): offer BUNDLE \
+         (bundlePolicy max-bundle or balanced)",
+        outside.join(", ")
+    ))
+}
+
+/// A section the offerer turned off (port 0) without `a=bundle-only`.
+fn is_rejected(m_line: &str) -> bool {
+    m_line.split(' ').nth(1) == Some("0")
+}
+
 /// Whether an m-line of `kind` ("video", "audio") lists `mime_type`
 /// ("video/VP8") in an `a=rtpmap`.
 pub(super) fn offers_codec(sdp: &str, kind: &str, mime_type: &str) -> bool {
@@ -141,7 +185,7 @@ fn is_credential(line: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{offers_codec, on_the_bundle_transport, without_mdns_candidates};
+    use super::{offers_codec, on_the_bundle_transport, unbundled, without_mdns_candidates};
 
     /// aiortc 1.4's WHEP offer: two sections, two sets of credentials.
     const AIORTC: &str = include_str!("../../../tests/data/offers/aiortc-whep.sdp");
@@ -230,5 +274,28 @@ mod tests {
         assert!(offers_codec(h264_only, "video", "video/H264"));
         assert!(!offers_codec(h264_only, "video", "video/VP8"));
         assert!(!offers_codec(h264_only, "video", "VP8"));
+    }
+
+    #[test]
+    fn media_outside_the_bundle_group_is_named() {
+        assert_eq!(unbundled(AIORTC), None);
+        assert_eq!(unbundled(CHROMIUM), None);
+        let no_group = AIORTC.replace("a=group:BUNDLE 0 1\r\n", "");
+        let why = unbundled(&no_group).expect("two sections without BUNDLE");
+        assert!(
+            why.contains("video (mid 0), audio (mid 1) outside it"),
+            "{why}"
+        );
+        let half = AIORTC.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
+        let why = unbundled(&half).expect("audio outside the group");
+        assert!(why.contains("(audio (mid 1) outside it)"), "{why}");
+        // One section needs no group; a section turned off is not in use.
+        let cut = AIORTC.find("m=audio").unwrap();
+        assert_eq!(
+            unbundled(&no_group[..no_group.find("m=audio").unwrap()]),
+            None
+        );
+        let audio_off = half.replacen("m=audio 58662", "m=audio 0", 1);
+        assert_eq!(unbundled(&audio_off), None, "{}", &audio_off[cut..]);
     }
 }
