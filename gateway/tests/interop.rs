@@ -1,9 +1,16 @@
-//! WHIP and WHEP with a client that is not samsyn's own: aiortc, a Python
-//! WebRTC stack that shares no code with samsyn, GStreamer or Chromium (its
-//! own ICE agent, DTLS on OpenSSL, SRTP on libsrtp, AES-CM rather than GCM).
-//! The client is `tests/interop/aiortc_client.py`; its HTTP is Python's
-//! (OpenSSL for HTTPS). In a private network namespace; needs root and
-//! Debian's python3-aiortc.
+//! WHIP and WHEP with clients that are not samsyn's own, on WebRTC stacks
+//! that share no code with samsyn, GStreamer or Chromium:
+//!
+//! - aiortc (Python; its own ICE agent, DTLS on OpenSSL, SRTP on libsrtp,
+//!   AES-CM rather than GCM), `tests/interop/aiortc_client.py`, with
+//!   Python's HTTP (OpenSSL for HTTPS): player, speaking specialist and
+//!   publisher;
+//! - werift (TypeScript, on Node), `tests/interop/werift_client.mjs`: a
+//!   player that counts what it receives (it does not decode).
+//!
+//! In a private network namespace; needs root, Debian's python3-aiortc and
+//! the npm packages of `tests/interop` (`scripts/install-deps` installs
+//! both).
 
 mod support;
 
@@ -18,6 +25,16 @@ use support::{Capture, Gateway, Invite, runtime, start_viewer, stream_args};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
+
+/// `tests/interop/werift_client.mjs`, after checking werift is installed.
+fn werift_client() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop");
+    assert!(
+        dir.join("node_modules/werift").exists(),
+        "werift is missing: run scripts/install-deps (npm ci in tests/interop)"
+    );
+    dir.join("werift_client.mjs")
+}
 
 /// `tests/interop/aiortc_client.py`, after checking aiortc is installed.
 fn aiortc_client() -> PathBuf {
@@ -46,13 +63,13 @@ fn report(what: &str, output: Output) -> serde_json::Value {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "aiortc {what} failed ({}): {stderr}",
+        "{what} failed ({}): {stderr}",
         output.status
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("aiortc {what}: {}", stdout.trim());
+    println!("{what}: {}", stdout.trim());
     serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|err| panic!("aiortc {what} printed no JSON ({err}): {stdout} {stderr}"))
+        .unwrap_or_else(|err| panic!("{what} printed no JSON ({err}): {stdout} {stderr}"))
 }
 
 /// An aiortc WHEP player decoding `frames` video and `audio_frames` audio
@@ -101,7 +118,7 @@ fn an_aiortc_player_sees_and_hears_the_daemons_camera_beside_a_gstreamer_viewer(
         let mut gstreamer_viewer = start_viewer(&invite).await;
         let player = aiortc_player(&invite, 60, 50, 20);
         let gstreamer = decoded(&mut gstreamer_viewer, 60).await;
-        let aiortc = finished("whep", player).await;
+        let aiortc = finished("aiortc whep", player).await;
 
         assert_eq!(
             (aiortc["width"].as_u64(), aiortc["height"].as_u64()),
@@ -135,6 +152,57 @@ fn an_aiortc_player_sees_and_hears_the_daemons_camera_beside_a_gstreamer_viewer(
 
 /// The RMS of the aiortc client's tone (a sine at 0.1 of full scale).
 const TONE_RMS_DBFS: f64 = -23.0;
+
+/// werift's default offer (bundle policy "max-compat") gives each section
+/// its own ICE credentials, like aiortc's; its player receives and decrypts
+/// the daemon's H.264, keyframes included, and Opus.
+#[test]
+fn a_werift_player_receives_the_daemons_camera_and_voice() {
+    if !netns::isolate("a_werift_player_receives_the_daemons_camera_and_voice") {
+        return;
+    }
+    gstreamer::init().expect("GStreamer initialises");
+    let gateway = Gateway::start(GATEWAY_IP);
+    let invite = gateway.create_room();
+    let mut args = stream_args("test", WIDTH, HEIGHT, CLIENT_IP);
+    args.retain(|arg| arg != "--no-audio");
+    args.extend(["--microphone", "test-tone", "--no-talkback"].map(str::to_owned));
+    let camera = Capture::start(&gateway, &invite, &args);
+
+    let output = Command::new("node")
+        .arg(werift_client())
+        .args(["--url", &invite.whep_url, "--token", &invite.viewer_token])
+        .args([
+            "--packets",
+            "120",
+            "--timeout",
+            "30",
+            "--ice-address",
+            CLIENT_IP,
+        ])
+        .output()
+        .expect("node runs (Node 20+ is needed for the interop tests)");
+    let werift = report("werift whep", output);
+    // Encoding names are case-insensitive (RFC 8866); werift writes "h264".
+    assert!(
+        werift["codec"]
+            .as_str()
+            .is_some_and(|codec| codec.eq_ignore_ascii_case("H264")),
+        "{werift}"
+    );
+    assert!(werift["video_packets"].as_u64() >= Some(120), "{werift}");
+    assert!(werift["audio_packets"].as_u64() >= Some(50), "{werift}");
+    assert!(werift["keyframes"].as_u64() >= Some(1), "{werift}");
+    assert!(camera.terminate().success(), "the daemon exits cleanly");
+
+    let trail = gateway.audit(&invite.room);
+    let who = trail.split("Who was there:").nth(1).unwrap_or_default();
+    assert_eq!(
+        who.matches(", left)").count(),
+        2,
+        "werift's DELETE ended its session: {trail}"
+    );
+}
 
 /// A specialist on aiortc who speaks (a tone on the sendrecv audio m-line,
 /// as the page sends its microphone) is heard by the nurse's daemon, on a
@@ -202,7 +270,10 @@ fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
                 break slot.clone();
             }
             if let Ok(Some(_)) = specialist.try_wait() {
-                let early = report("whep", specialist.wait_with_output().expect("aiortc ran"));
+                let early = report(
+                    "aiortc whep",
+                    specialist.wait_with_output().expect("aiortc ran"),
+                );
                 panic!("the aiortc specialist left before the daemon heard it: {early}");
             }
             assert!(
@@ -221,7 +292,7 @@ fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
             "the voice arrives at the level it was sent: {:.1} dBFS",
             heard.level_db
         );
-        let watched = finished("whep", specialist).await;
+        let watched = finished("aiortc whep", specialist).await;
         assert_eq!(
             (watched["width"].as_u64(), watched["height"].as_u64()),
             (Some(WIDTH.into()), Some(HEIGHT.into())),
@@ -296,14 +367,14 @@ fn an_aiortc_h264_publisher_reaches_a_gstreamer_viewer_and_an_aiortc_player() {
             (WIDTH, HEIGHT),
             "aiortc's H.264 decodes in GStreamer at its size"
         );
-        let player = finished("whep", player).await;
+        let player = finished("aiortc whep", player).await;
         assert_eq!(
             (player["width"].as_u64(), player["height"].as_u64()),
             (Some(WIDTH.into()), Some(HEIGHT.into()))
         );
         assert!(player["audio_frames"].as_u64() >= Some(50), "{player}");
         gstreamer_viewer.stop().await.expect("WHEP DELETE succeeds");
-        let published = finished("whip", publisher).await;
+        let published = finished("aiortc whip", publisher).await;
         assert_eq!(published["codec"], "H264");
     });
 
@@ -334,7 +405,7 @@ fn an_aiortc_vp8_publisher_answers_the_keyframe_request_for_a_late_joiner() {
     let publisher = aiortc_publisher(&invite, "vp8", 16);
 
     runtime().block_on(async {
-        let first = finished("whep", aiortc_player(&invite, 30, 0, 20)).await;
+        let first = finished("aiortc whep", aiortc_player(&invite, 30, 0, 20)).await;
         assert_eq!(first["codec"], "VP8");
         assert_eq!(
             (first["width"].as_u64(), first["height"].as_u64()),
@@ -355,14 +426,14 @@ fn an_aiortc_vp8_publisher_answers_the_keyframe_request_for_a_late_joiner() {
 
         // Well after the stream's first keyframe.
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let late = finished("whep", aiortc_player(&invite, 30, 0, 15)).await;
+        let late = finished("aiortc whep", aiortc_player(&invite, 30, 0, 15)).await;
         let first_frame_ms = late["first_frame_ms"].as_u64().unwrap_or(u64::MAX);
         assert!(
             first_frame_ms < 5_000,
             "a late aiortc player waited {first_frame_ms} ms for its first VP8 frame: \
              the keyframe request on its join did not reach the aiortc publisher"
         );
-        let published = finished("whip", publisher).await;
+        let published = finished("aiortc whip", publisher).await;
         assert_eq!(published["codec"], "VP8");
     });
 }
