@@ -1052,7 +1052,10 @@ impl Sfu {
         let Some(publisher) = self.rooms.get(room).and_then(|r| r.publisher) else {
             return;
         };
-        if let Some(slot) = self.peers.get_mut(&publisher) {
+        // A camera still connecting sends a keyframe first anyway.
+        if let Some(slot) = self.peers.get_mut(&publisher)
+            && slot.peer.is_connected()
+        {
             slot.peer.request_keyframe(now);
             self.stats.keyframe_requests_sent += 1;
             self.transmits

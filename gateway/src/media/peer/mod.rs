@@ -750,6 +750,13 @@ impl Peer {
     }
 
     fn write_video_rtcp(&mut self, now: Instant, packet: Box<dyn rtc::rtcp::Packet>, what: &str) {
+        // Before DTLS there are no SRTP keys: rtc would drop the packet with
+        // a warning in the hospital's log. Nothing is lost: a camera's first
+        // frame is a keyframe, and estimates and NACKs follow its packets.
+        if !self.connected {
+            tracing::debug!(ufrag = %self.ufrag, "{what} not sent: not connected yet");
+            return;
+        }
         let receiver_ids: Vec<_> = self.pc.get_receivers().collect();
         for id in receiver_ids {
             if let Some(mut receiver) = self.pc.rtp_receiver(id)
