@@ -349,9 +349,22 @@ impl Uplink {
         self.connected_sessions.subscribe()
     }
 
-    /// Connects and stays connected; returns only on an error retrying
-    /// cannot fix (token refused, camera pipeline failed).
+    /// Connects and stays connected until the hospital ends the
+    /// consultation (`Ok`), or an error retrying cannot fix (token refused,
+    /// camera pipeline failed). A link to a consultation that had ended
+    /// before the daemon ever connected is such an error.
     async fn keep_connected(&mut self, publisher: &mut Publisher) -> Result<(), RunError> {
+        match self.stay_connected(publisher).await {
+            Err(RunError::Whip(WhipError::RoomEnded { room })) if self.was_connected => {
+                self.forget_session();
+                tracing::info!(room, "the hospital has ended this consultation; stopping");
+                Ok(())
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn stay_connected(&mut self, publisher: &mut Publisher) -> Result<(), RunError> {
         let mut attempt: u32 = 0;
         let mut outage_started: Option<Instant> = None;
         loop {

@@ -104,6 +104,16 @@ pub enum WhipError {
         /// The URL tried.
         url: String,
     },
+    /// The hospital has ended the consultation (410): its links no longer
+    /// work, and no retry will change that.
+    #[error(
+        "the consultation in room {room} has ended: the hospital closed it and its links no \
+         longer work; ask the hospital for a new link if it should go on"
+    )]
+    RoomEnded {
+        /// The room.
+        room: String,
+    },
     /// Any other 4xx/5xx; carries the gateway's own explanation.
     #[error("the gateway at {url} answered {status}: {detail}")]
     Rejected {
@@ -149,6 +159,7 @@ impl WhipError {
                 Some(*status)
             }
             WhipError::RoomUnknown { .. } | WhipError::SessionGone { .. } => Some(404),
+            WhipError::RoomEnded { .. } => Some(410),
             _ => None,
         }
     }
@@ -164,6 +175,7 @@ impl WhipError {
                 // who set the daemon up, never something to retry into.
                 | WhipError::Certificate { .. }
                 | WhipError::RoomUnknown { .. }
+                | WhipError::RoomEnded { .. }
                 | WhipError::NotWhip { .. }
                 | WhipError::BadUrl { .. }
         )
@@ -365,6 +377,7 @@ impl WhipClient {
                 room,
                 url: url.to_string(),
             },
+            StatusCode::GONE => WhipError::RoomEnded { room },
             _ => WhipError::Rejected {
                 url: url.to_string(),
                 status: status.as_u16(),
@@ -463,10 +476,19 @@ fn error_cause(error: &reqwest::Error) -> String {
 }
 
 /// The last path segment of the endpoint URL, i.e. the room name.
+/// The room of an endpoint (`…/whip/{room}`) or of a session in it
+/// (`…/whip/{room}/{session}`).
 fn room_of(url: &Url) -> String {
-    url.path_segments()
-        .and_then(|mut s| s.next_back().map(str::to_owned))
-        .map(|s| percent_decode(&s))
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|segments| segments.collect())
+        .unwrap_or_default();
+    segments
+        .iter()
+        .position(|segment| matches!(*segment, "whip" | "whep"))
+        .and_then(|index| segments.get(index + 1))
+        .or(segments.last())
+        .map(|room| percent_decode(room))
         .unwrap_or_default()
 }
 
@@ -570,6 +592,14 @@ mod tests {
         let base = Url::parse("http://127.0.0.1:8080").unwrap();
         let url = endpoint_url(&base, SessionKind::View, "r1").unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:8080/whep/r1");
+    }
+
+    #[test]
+    fn a_sessions_room_is_the_segment_after_whip_or_whep() {
+        let session = Url::parse("https://gw.example.org/samsyn/whip/ward%207/s3ss10n").unwrap();
+        assert_eq!(room_of(&session), "ward 7");
+        let session = Url::parse("http://127.0.0.1:8080/whep/r1/abc").unwrap();
+        assert_eq!(room_of(&session), "r1");
     }
 
     #[test]

@@ -368,7 +368,7 @@ fn a_finished_consultation_is_in_the_report_without_personal_data() {
     gstreamer::init().expect("GStreamer initialises");
     let gateway = Gateway::start(GATEWAY_IP);
     let invite = gateway.create_labelled_room("Home visit, district north");
-    let camera = Capture::test_source(&gateway, &invite, 640, 360);
+    let mut camera = Capture::test_source(&gateway, &invite, 640, 360);
     runtime().block_on(async {
         let mut viewer = start_viewer(&invite).await;
         viewer
@@ -390,7 +390,12 @@ fn a_finished_consultation_is_in_the_report_without_personal_data() {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    drop(camera);
+    // The nurse's daemon stops by itself, cleanly: nothing to retry.
+    let stopped = camera.wait_for_exit(Duration::from_secs(20));
+    assert!(
+        stopped.is_some_and(|status| status.success()),
+        "the daemon should stop with success once the hospital ends the consultation: {stopped:?}"
+    );
     println!("report: {records:#?}");
     assert_eq!(records.len(), 1, "one consultation logged");
     let record = &records[0];

@@ -422,6 +422,18 @@ impl Capture {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Waits up to `timeout` for the daemon to stop by itself.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
     /// Publishes the moving test picture at `width`x`height`, 30 fps, no
     /// audio, ICE on the namespace's client address.
     /// Over TLS it pins the gateway's certificate.
