@@ -74,6 +74,32 @@ async fn unknown_room() {
 }
 
 #[tokio::test]
+async fn an_ended_consultation_is_final_and_says_what_to_do() {
+    let (base, _requests) = canned_http(vec![response(
+        "410 Gone",
+        &[("content-type", "application/json")],
+        r#"{"error":"room_ended","message":"this consultation has ended"}"#,
+    )])
+    .await;
+    let url = endpoint_url(&base, SessionKind::Publish, "ward7").unwrap();
+    let err = WhipClient::new(SessionKind::Publish, "tok")
+        .post_offer(&url, OFFER)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WhipError::RoomEnded { .. }), "{err:?}");
+    assert!(
+        err.is_permanent(),
+        "no retry brings an ended consultation back"
+    );
+    assert_eq!(err.status(), Some(410));
+    assert_eq!(
+        err.to_string(),
+        "the consultation in room ward7 has ended: the hospital closed it and its links no \
+         longer work; ask the hospital for a new link if it should go on"
+    );
+}
+
+#[tokio::test]
 async fn other_errors_show_the_gateways_explanation() {
     let (base, _requests) = canned_http(vec![response(
         "409 Conflict",

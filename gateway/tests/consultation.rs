@@ -396,6 +396,14 @@ fn a_finished_consultation_is_in_the_report_without_personal_data() {
         stopped.is_some_and(|status| status.success()),
         "the daemon should stop with success once the hospital ends the consultation: {stopped:?}"
     );
+    // Started again with the ended consultation's link: an error (exit 1).
+    let mut late = Capture::test_source(&gateway, &invite, 640, 360);
+    let refused = late.wait_for_exit(Duration::from_secs(20));
+    assert_eq!(
+        refused.and_then(|status| status.code()),
+        Some(1),
+        "a daemon started on an ended consultation's link exits with 1"
+    );
     println!("report: {records:#?}");
     assert_eq!(records.len(), 1, "one consultation logged");
     let record = &records[0];
