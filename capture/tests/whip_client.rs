@@ -5,23 +5,37 @@ mod common;
 
 use common::{canned_http, response};
 use samsyn_capture::whip::{SessionKind, WhipClient, WhipError, endpoint_url};
+use url::Url;
 
 const OFFER: &str = "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
 const ANSWER: &str = "v=0\r\no=- 2 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 
-#[tokio::test]
-async fn unauthorized_names_the_room_and_the_fix() {
+/// What the client makes of the gateway answering a POST of an offer to
+/// `room`'s endpoint with `status` and a JSON error `body`; and that URL.
+async fn refused(kind: SessionKind, room: &str, status: &str, body: &str) -> (WhipError, Url) {
     let (base, _requests) = canned_http(vec![response(
-        "401 Unauthorized",
+        status,
         &[("content-type", "application/json")],
-        r#"{"error":"bad_token","message":"token expired"}"#,
+        body,
     )])
     .await;
-    let url = endpoint_url(&base, SessionKind::Publish, "ward7").unwrap();
-    let err = WhipClient::new(SessionKind::Publish, "tok")
+    let url = endpoint_url(&base, kind, room).unwrap();
+    let err = WhipClient::new(kind, "tok")
         .post_offer(&url, OFFER)
         .await
         .unwrap_err();
+    (err, url)
+}
+
+#[tokio::test]
+async fn unauthorized_names_the_room_and_the_fix() {
+    let (err, _) = refused(
+        SessionKind::Publish,
+        "ward7",
+        "401 Unauthorized",
+        r#"{"error":"bad_token","message":"token expired"}"#,
+    )
+    .await;
     assert!(
         matches!(err, WhipError::TokenRefused { status: 401, .. }),
         "{err:?}"
@@ -34,17 +48,13 @@ async fn unauthorized_names_the_room_and_the_fix() {
 
 #[tokio::test]
 async fn forbidden_viewer_asks_for_a_viewing_token() {
-    let (base, _requests) = canned_http(vec![response(
+    let (err, _) = refused(
+        SessionKind::View,
+        "ward7",
         "403 Forbidden",
-        &[],
         r#"{"error":"forbidden","message":"no"}"#,
-    )])
+    )
     .await;
-    let url = endpoint_url(&base, SessionKind::View, "ward7").unwrap();
-    let err = WhipClient::new(SessionKind::View, "tok")
-        .post_offer(&url, OFFER)
-        .await
-        .unwrap_err();
     assert!(
         err.to_string()
             .ends_with("ask for a new specialist or observer token"),
@@ -54,17 +64,13 @@ async fn forbidden_viewer_asks_for_a_viewing_token() {
 
 #[tokio::test]
 async fn unknown_room() {
-    let (base, _requests) = canned_http(vec![response(
+    let (err, _) = refused(
+        SessionKind::Publish,
+        "ward9",
         "404 Not Found",
-        &[],
         r#"{"error":"room_not_found","message":"no such room"}"#,
-    )])
+    )
     .await;
-    let url = endpoint_url(&base, SessionKind::Publish, "ward9").unwrap();
-    let err = WhipClient::new(SessionKind::Publish, "tok")
-        .post_offer(&url, OFFER)
-        .await
-        .unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("room ward9 is unknown to the gateway"),
@@ -75,17 +81,13 @@ async fn unknown_room() {
 
 #[tokio::test]
 async fn an_ended_consultation_is_final_and_says_what_to_do() {
-    let (base, _requests) = canned_http(vec![response(
+    let (err, _) = refused(
+        SessionKind::Publish,
+        "ward7",
         "410 Gone",
-        &[("content-type", "application/json")],
         r#"{"error":"room_ended","message":"this consultation has ended"}"#,
-    )])
+    )
     .await;
-    let url = endpoint_url(&base, SessionKind::Publish, "ward7").unwrap();
-    let err = WhipClient::new(SessionKind::Publish, "tok")
-        .post_offer(&url, OFFER)
-        .await
-        .unwrap_err();
     assert!(matches!(err, WhipError::RoomEnded { .. }), "{err:?}");
     assert!(
         err.is_permanent(),
@@ -101,17 +103,13 @@ async fn an_ended_consultation_is_final_and_says_what_to_do() {
 
 #[tokio::test]
 async fn other_errors_show_the_gateways_explanation() {
-    let (base, _requests) = canned_http(vec![response(
+    let (err, url) = refused(
+        SessionKind::Publish,
+        "ward7",
         "409 Conflict",
-        &[("content-type", "application/json")],
         r#"{"error":"publisher_present","message":"the room already has a publisher"}"#,
-    )])
+    )
     .await;
-    let url = endpoint_url(&base, SessionKind::Publish, "ward7").unwrap();
-    let err = WhipClient::new(SessionKind::Publish, "tok")
-        .post_offer(&url, OFFER)
-        .await
-        .unwrap_err();
     assert_eq!(err.status(), Some(409));
     assert_eq!(
         err.to_string(),

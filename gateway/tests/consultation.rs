@@ -48,13 +48,11 @@ impl NurseTerminal {
     /// The daemon on the test source, sending `microphone` (`test-tone`,
     /// `test-silence`) as the nurse's voice.
     fn start(gateway: &Gateway, invite: &Invite, microphone: &str, extra: &[&str]) -> Self {
-        let mut stream = support::stream_args("test", 640, 360, CLIENT_IP);
-        stream.retain(|arg| arg != "--no-audio");
+        let stream = support::stream_args_with_voice("test", 640, 360, CLIENT_IP, microphone);
         let mut child = Command::new(support::capture_binary())
             .args(["--gateway", &gateway.base_url, "--room", &invite.room])
             .args(extra)
             .args(stream)
-            .args(["--microphone", microphone])
             .env("SAMSYN_TOKEN", &invite.publisher_token)
             .env("SAMSYN_LOG", "warn,samsyn_capture=info")
             .stdin(Stdio::piped())

@@ -21,7 +21,7 @@ use std::time::Duration;
 use samsyn_capture::latency::endpoint;
 use samsyn_capture::probe::{ProbeOptions, ProbeReport, ProbeViewer};
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
-use support::{Capture, Gateway, Invite, runtime, start_viewer, stream_args};
+use support::{Capture, Gateway, Invite, runtime, start_viewer, stream_args_with_voice};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
@@ -108,9 +108,8 @@ fn an_aiortc_player_sees_and_hears_the_daemons_camera_beside_a_gstreamer_viewer(
     let gateway = Gateway::start(GATEWAY_IP);
     let invite = gateway.create_room();
     // The test source with the nurse's voice as a test tone.
-    let mut args = stream_args("test", WIDTH, HEIGHT, CLIENT_IP);
-    args.retain(|arg| arg != "--no-audio");
-    args.extend(["--microphone", "test-tone", "--no-talkback"].map(str::to_owned));
+    let mut args = stream_args_with_voice("test", WIDTH, HEIGHT, CLIENT_IP, "test-tone");
+    args.push("--no-talkback".to_owned());
     let camera = Capture::start(&gateway, &invite, &args);
 
     runtime().block_on(async {
@@ -136,8 +135,7 @@ fn an_aiortc_player_sees_and_hears_the_daemons_camera_beside_a_gstreamer_viewer(
     });
     assert!(camera.terminate().success(), "the daemon exits cleanly");
 
-    let trail = gateway.audit(&invite.room);
-    let who = trail.split("Who was there:").nth(1).unwrap_or_default();
+    let (who, trail) = gateway.who_was_there(&invite.room);
     assert_eq!(
         who.matches("specialist").count(),
         2,
@@ -164,9 +162,8 @@ fn a_werift_player_receives_the_daemons_camera_and_voice() {
     gstreamer::init().expect("GStreamer initialises");
     let gateway = Gateway::start(GATEWAY_IP);
     let invite = gateway.create_room();
-    let mut args = stream_args("test", WIDTH, HEIGHT, CLIENT_IP);
-    args.retain(|arg| arg != "--no-audio");
-    args.extend(["--microphone", "test-tone", "--no-talkback"].map(str::to_owned));
+    let mut args = stream_args_with_voice("test", WIDTH, HEIGHT, CLIENT_IP, "test-tone");
+    args.push("--no-talkback".to_owned());
     let camera = Capture::start(&gateway, &invite, &args);
 
     let output = Command::new("node")
@@ -195,8 +192,7 @@ fn a_werift_player_receives_the_daemons_camera_and_voice() {
     assert!(werift["keyframes"].as_u64() >= Some(1), "{werift}");
     assert!(camera.terminate().success(), "the daemon exits cleanly");
 
-    let trail = gateway.audit(&invite.room);
-    let who = trail.split("Who was there:").nth(1).unwrap_or_default();
+    let (who, trail) = gateway.who_was_there(&invite.room);
     assert_eq!(
         who.matches(", left)").count(),
         2,
@@ -220,12 +216,9 @@ fn an_aiortc_specialist_is_heard_by_the_nurses_daemon() {
     let certificate = certificate.to_str().expect("a UTF-8 path");
     let invite = gateway.create_room();
     let status_port = support::free_tcp_port().to_string();
-    let mut args = stream_args("test", WIDTH, HEIGHT, CLIENT_IP);
-    args.retain(|arg| arg != "--no-audio");
+    let mut args = stream_args_with_voice("test", WIDTH, HEIGHT, CLIENT_IP, "test-silence");
     args.extend(
         [
-            "--microphone",
-            "test-silence",
             "--speaker",
             "none",
             "--status-port",
@@ -378,8 +371,7 @@ fn an_aiortc_h264_publisher_reaches_a_gstreamer_viewer_and_an_aiortc_player() {
         assert_eq!(published["codec"], "H264");
     });
 
-    let trail = gateway.audit(&invite.room);
-    let who = trail.split("Who was there:").nth(1).unwrap_or_default();
+    let (who, trail) = gateway.who_was_there(&invite.room);
     assert_eq!(who.matches("publisher").count(), 1, "{trail}");
     assert_eq!(
         who.matches(", left)").count(),

@@ -317,6 +317,18 @@ impl Gateway {
         String::from_utf8(self.run("audit", &["--room", room])).expect("UTF-8 text")
     }
 
+    /// The closing summary of `samsyn-gateway audit` for `room` (who was
+    /// there, and how each left), and the whole trail for messages.
+    pub fn who_was_there(&self, room: &str) -> (String, String) {
+        let trail = self.audit(room);
+        let who = trail
+            .split("Who was there:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("the audit trail has no summary of who was there: {trail}"))
+            .to_owned();
+        (who, trail)
+    }
+
     /// `samsyn-gateway report <args>`: the consultation log.
     pub fn report(&self, args: &[&str]) -> String {
         String::from_utf8(self.run("report", args)).expect("UTF-8 text")
@@ -449,6 +461,21 @@ impl Capture {
     pub fn terminate(mut self) -> std::process::ExitStatus {
         terminate(&mut self.child)
     }
+}
+
+/// [`stream_args`] with the nurse's voice: `microphone` (`test-tone`,
+/// `test-silence`) instead of no audio.
+pub fn stream_args_with_voice(
+    source: &str,
+    width: u32,
+    height: u32,
+    ice_address: &str,
+    microphone: &str,
+) -> Vec<String> {
+    let mut args = stream_args(source, width, height, ice_address);
+    args.retain(|arg| arg != "--no-audio");
+    args.extend(["--microphone".to_owned(), microphone.to_owned()]);
+    args
 }
 
 /// The daemon's flags to send `source` at `width`x`height`, 30 fps, without
