@@ -5,8 +5,8 @@
 //   node werift_client.mjs --url URL --token TOKEN [--packets N] [--timeout S]
 //                          [--ice-address IP]
 //
-// werift leaves veth interfaces out of ICE (as Chromium's network list
-// does), so in the test namespace the address to use is given: it is
+// werift leaves interfaces named veth… out of ICE (its own list of networks
+// to skip), so in the test namespace the address to use is given: it is
 // added as a host candidate. No STUN server is asked (werift's default
 // would be Google's).
 //
