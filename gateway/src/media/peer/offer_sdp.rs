@@ -87,8 +87,8 @@ pub(super) fn on_the_bundle_transport(sdp: &str) -> Cow<'_, str> {
 /// Why an offer cannot share the gateway's one transport, if it cannot:
 /// more than one media section in use, not all in one BUNDLE group.
 ///
-/// WHIP and WHEP require BUNDLE (RFC 9725 §4.2); every browser, webrtcbin
-/// with `max-bundle` and aiortc bundle. Without it a client expects a
+/// WHIP requires BUNDLE (RFC 9725), and WHEP follows it; every browser,
+/// webrtcbin with `max-bundle`, aiortc and werift bundle. Without it a client expects a
 /// transport per section, which the gateway's one port cannot give, and
 /// rtc would refuse the offer with words about ICE credentials instead.
 pub(super) fn unbundled(sdp: &str) -> Option<String> {
@@ -117,13 +117,14 @@ pub(super) fn unbundled(sdp: &str) -> Option<String> {
     }
     Some(format!(
         "its media sections are not all in one BUNDLE group ({} outside it); samsyn carries \
-         all media on one transport, as WHIP and WHEP require (RFC 9725): offer BUNDLE \
+         all media on one transport, as WHIP requires (RFC 9725): offer BUNDLE \
          (bundlePolicy max-bundle or balanced)",
         outside.join(", ")
     ))
 }
 
-/// A section the offerer turned off (port 0) without `a=bundle-only`.
+/// A section with port 0: turned off, or `a=bundle-only` (which rides on
+/// the group's transport, so is in the group if it is in use at all).
 fn is_rejected(m_line: &str) -> bool {
     m_line.split(' ').nth(1) == Some("0")
 }
