@@ -475,7 +475,6 @@ fn error_cause(error: &reqwest::Error) -> String {
     }
 }
 
-/// The last path segment of the endpoint URL, i.e. the room name.
 /// The room of an endpoint (`…/whip/{room}`) or of a session in it
 /// (`…/whip/{room}/{session}`).
 fn room_of(url: &Url) -> String {

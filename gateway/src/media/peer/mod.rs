@@ -239,6 +239,7 @@ impl Peer {
         settings: &PeerSettings,
         now: Instant,
     ) -> Result<(Self, String, Vec<SourceTrack>), MediaError> {
+        let offer = parse_offer(&offer_sdp)?;
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs().map_err(internal)?;
         for uri in FORWARDED_EXTENSIONS {
@@ -256,7 +257,7 @@ impl Peer {
         }
         let pc = build_peer_connection(media_engine, settings, None, now)?;
         let mut peer = Self::new(pc);
-        let answer = peer.answer(parse_offer(&offer_sdp)?, &settings.candidates, now)?;
+        let answer = peer.answer(offer, &settings.candidates, now)?;
         let sources = peer.negotiated_sources();
         if peer.video_ssrc.is_none() {
             // Known before the first packet, so a viewer joining early can
@@ -298,6 +299,15 @@ impl Peer {
         let audio_lines = media_lines(&offer_sdp, "audio").min(MAX_AUDIO_LINES);
         if listener == Listener::Camera && audio_lines == 0 {
             return Err(no_talkback_audio());
+        }
+        let offer = parse_offer(&offer_sdp)?;
+        let video_source = camera_sources.iter().find(|s| s.kind == MediaKind::Video);
+        // rtc would refuse such an offer with "RTPSender created with no
+        // codecs"; the viewer deserves to hear which codec it lacks.
+        if let Some(source) = video_source
+            && !offer_sdp::offers_codec(&offer.sdp, "video", &source.codec.mime_type)
+        {
+            return Err(cannot_receive_the_cameras_video(source));
         }
         // Talk-back uses the camera's Opus when there is one, so every
         // audio m-line of the session negotiates the same codec.
@@ -370,15 +380,6 @@ impl Peer {
                 }],
             );
             peer.pc.add_track(track).map_err(internal)?;
-        }
-        let video_source = camera_sources.iter().find(|s| s.kind == MediaKind::Video);
-        // rtc would refuse such an offer with "RTPSender created with no
-        // codecs"; the viewer deserves to hear which codec it lacks.
-        let offer = parse_offer(&offer_sdp)?;
-        if let Some(source) = video_source
-            && !offer_sdp::offers_codec(&offer.sdp, "video", &source.codec.mime_type)
-        {
-            return Err(cannot_receive_the_cameras_video(source));
         }
         let answer = peer.answer(offer, &settings.candidates, now)?;
         peer.sinks = peer.negotiated_sinks(video_source, &audio.codec, listener)?;
@@ -965,11 +966,7 @@ fn build_peer_connection(
 /// A client's offer as rtc will read it (see [`offer_sdp`]), or why it is
 /// not one.
 fn parse_offer(sdp: &str) -> Result<RTCSessionDescription, MediaError> {
-    if let Some(why) = offer_sdp::unbundled(sdp) {
-        return Err(MediaError::BadOffer(why));
-    }
-    let sdp = offer_sdp::without_mdns_candidates(sdp);
-    let sdp = offer_sdp::on_the_bundle_transport(&sdp).into_owned();
+    let sdp = offer_sdp::for_rtc(sdp).map_err(MediaError::BadOffer)?;
     RTCSessionDescription::offer(sdp).map_err(bad_offer)
 }
 

@@ -1,12 +1,12 @@
 //! What the gateway changes in a client's offer before rtc reads it: only
 //! what rtc would refuse or misuse, and never what the answer depends on.
 
-use std::borrow::Cow;
+use std::ops::Range;
 
 /// The offer without `.local` (mDNS) candidates: an ICE-lite gateway never
 /// uses remote candidates to send checks, and learns each browser's real
 /// address from the checks it receives (peer-reflexive).
-pub(super) fn without_mdns_candidates(sdp: &str) -> String {
+fn without_mdns_candidates(sdp: &str) -> String {
     sdp.split_inclusive('\n')
         .filter(|line| {
             !(line.starts_with("a=candidate:")
@@ -18,109 +18,170 @@ pub(super) fn without_mdns_candidates(sdp: &str) -> String {
         .collect()
 }
 
-/// The offer with every bundled media section on the transport of the
-/// group's first section, the offerer-tagged one.
-///
-/// RFC 8843 lets an offerer give each section of a BUNDLE group its own ICE
-/// credentials and candidates, so that an answerer that does not bundle can
-/// still use them; an answerer that bundles uses the tagged section's
-/// transport for the whole group (§7.3.1). Browsers offer `max-bundle`, one
-/// set of credentials for all sections; aiortc's default ("balanced") offers
-/// one set per section. rtc refuses an offer with more than one set, and the
-/// gateway bundles everything on its one port anyway, so the other
-/// sections' credentials become the tagged section's and their candidates
-/// (ports the bundle will never use) are dropped.
-pub(super) fn on_the_bundle_transport(sdp: &str) -> Cow<'_, str> {
-    let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
-    let sections = media_sections(&lines);
-    let Some(group) = bundle_group(&lines[..sections.first().map_or(lines.len(), |s| s.start)])
-    else {
-        return Cow::Borrowed(sdp);
-    };
-    let in_group = |section: &std::ops::Range<usize>| {
-        mid(&lines[section.clone()]).is_some_and(|mid| group.contains(&mid))
-    };
-    let Some(tagged) = group.iter().find_map(|tag| {
-        sections
+/// The offer as rtc will read it: without mDNS candidates, and with every
+/// bundled section on the group's one transport; or why it cannot share
+/// the gateway's one transport at all.
+pub(super) fn for_rtc(sdp: &str) -> Result<String, String> {
+    let sdp = without_mdns_candidates(sdp);
+    let layout = Layout::of(&sdp);
+    if let Some(why) = layout.unbundled() {
+        return Err(why);
+    }
+    Ok(layout.on_the_bundle_transport().unwrap_or(sdp))
+}
+
+/// An offer's lines (each with its line ending), its media sections and the
+/// mids of its first BUNDLE group: what the check and the rewrite read.
+struct Layout<'a> {
+    lines: Vec<&'a str>,
+    /// Line ranges, each from its `m=` line.
+    sections: Vec<Range<usize>>,
+    /// Empty when the offer has no BUNDLE group.
+    group: Vec<&'a str>,
+}
+
+impl<'a> Layout<'a> {
+    fn of(sdp: &'a str) -> Self {
+        let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
+        let starts: Vec<usize> = lines
             .iter()
-            .find(|s| mid(&lines[(*s).clone()]) == Some(*tag))
-    }) else {
-        return Cow::Borrowed(sdp);
-    };
-    let credentials: Vec<&str> = lines[tagged.clone()]
-        .iter()
-        .copied()
-        .filter(|line| is_credential(line))
-        .collect();
-    let differs = sections.iter().filter(|s| in_group(s)).any(|section| {
-        let own: Vec<&str> = lines[section.clone()]
+            .enumerate()
+            .filter(|(_, line)| line.starts_with("m="))
+            .map(|(index, _)| index)
+            .collect();
+        let sections: Vec<Range<usize>> = starts
+            .iter()
+            .enumerate()
+            .map(|(n, &start)| start..starts.get(n + 1).copied().unwrap_or(lines.len()))
+            .collect();
+        let session = &lines[..sections.first().map_or(lines.len(), |s| s.start)];
+        let group = session
+            .iter()
+            .find_map(|line| {
+                let mids = line.trim_end().strip_prefix("a=group:BUNDLE")?;
+                Some(mids.split_whitespace().collect())
+            })
+            .unwrap_or_default();
+        Self {
+            lines,
+            sections,
+            group,
+        }
+    }
+
+    fn lines_of(&self, section: &Range<usize>) -> &[&'a str] {
+        &self.lines[section.clone()]
+    }
+
+    fn mid(&self, section: &Range<usize>) -> Option<&'a str> {
+        self.lines_of(section)
+            .iter()
+            .find_map(|line| line.trim_end().strip_prefix("a=mid:"))
+    }
+
+    fn in_group(&self, section: &Range<usize>) -> bool {
+        self.mid(section)
+            .is_some_and(|mid| self.group.contains(&mid))
+    }
+
+    fn credentials(&self, section: &Range<usize>) -> Vec<&'a str> {
+        self.lines_of(section)
             .iter()
             .copied()
             .filter(|line| is_credential(line))
-            .collect();
-        own.iter()
-            .map(|l| l.trim_end())
-            .ne(credentials.iter().map(|l| l.trim_end()))
-    });
-    if credentials.is_empty() || !differs {
-        return Cow::Borrowed(sdp);
+            .collect()
     }
 
-    let mut out = String::with_capacity(sdp.len());
-    out.extend(lines[..sections[0].start].iter().copied());
-    for section in &sections {
-        let lines = &lines[section.clone()];
-        if section == tagged || !in_group(section) {
-            out.extend(lines.iter().copied());
-            continue;
+    /// Why the offer cannot share the gateway's one transport, if it
+    /// cannot: more than one media section in use, not all in the group.
+    ///
+    /// WHIP requires BUNDLE (RFC 9725), and WHEP follows it; every
+    /// browser, webrtcbin with `max-bundle`, aiortc and werift bundle.
+    /// Without it a client expects a transport per section, which the
+    /// gateway's one port cannot give, and rtc would refuse the offer with
+    /// words about ICE credentials instead.
+    fn unbundled(&self) -> Option<String> {
+        if self.sections.len() < 2 {
+            return None;
         }
-        out.extend(lines.iter().copied().filter(|line| {
-            !is_credential(line)
-                && !line.starts_with("a=candidate:")
-                && !line.starts_with("a=end-of-candidates")
-        }));
-        out.extend(credentials.iter().copied());
+        let outside: Vec<String> = self
+            .sections
+            .iter()
+            .filter(|section| !is_rejected(self.lines[section.start]))
+            .filter(|section| !self.in_group(section))
+            .map(|section| {
+                let kind = self.lines[section.start][2..]
+                    .split(' ')
+                    .next()
+                    .unwrap_or("?");
+                match self.mid(section) {
+                    Some(mid) => format!("{kind} (mid {mid})"),
+                    None => format!("{kind} (no mid)"),
+                }
+            })
+            .collect();
+        if outside.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "its media sections are not all in one BUNDLE group ({} outside it); samsyn carries \
+             all media on one transport, as WHIP requires (RFC 9725): offer BUNDLE \
+             (bundlePolicy max-bundle or balanced)",
+            outside.join(", ")
+        ))
     }
-    Cow::Owned(out)
-}
 
-/// Why an offer cannot share the gateway's one transport, if it cannot:
-/// more than one media section in use, not all in one BUNDLE group.
-///
-/// WHIP requires BUNDLE (RFC 9725), and WHEP follows it; every browser,
-/// webrtcbin with `max-bundle`, aiortc and werift bundle. Without it a client expects a
-/// transport per section, which the gateway's one port cannot give, and
-/// rtc would refuse the offer with words about ICE credentials instead.
-pub(super) fn unbundled(sdp: &str) -> Option<String> {
-    let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
-    let sections = media_sections(&lines);
-    if sections.len() < 2 {
-        return None;
-    }
-    let session = &lines[..sections[0].start];
-    let group = bundle_group(session).unwrap_or_default();
-    let outside: Vec<String> = sections
-        .iter()
-        .map(|section| &lines[section.clone()])
-        .filter(|section| !is_rejected(section[0]))
-        .filter(|section| mid(section).is_none_or(|mid| !group.contains(&mid)))
-        .map(|section| {
-            let kind = section[0][2..].split(' ').next().unwrap_or("?");
-            match mid(section) {
-                Some(mid) => format!("{kind} (mid {mid})"),
-                None => format!("{kind} (no mid)"),
+    /// The offer with every bundled section on the transport of the
+    /// group's first section, the offerer-tagged one; `None` when that
+    /// changes nothing.
+    ///
+    /// RFC 8843 lets an offerer give each section of a BUNDLE group its own
+    /// ICE credentials and candidates, so that an answerer that does not
+    /// bundle can still use them; an answerer that bundles uses the tagged
+    /// section's transport for the whole group (§7.3.1). Browsers offer
+    /// `max-bundle`, one set of credentials for all sections; aiortc's
+    /// default ("balanced") offers one set per section. rtc refuses an
+    /// offer with more than one set, and the gateway bundles everything on
+    /// its one port anyway, so the other sections' credentials become the
+    /// tagged section's and their candidates (ports the bundle will never
+    /// use) are dropped.
+    fn on_the_bundle_transport(&self) -> Option<String> {
+        let tagged = self.group.iter().find_map(|tag| {
+            self.sections
+                .iter()
+                .find(|section| self.mid(section) == Some(*tag))
+        })?;
+        let credentials = self.credentials(tagged);
+        let differs = self
+            .sections
+            .iter()
+            .filter(|section| self.in_group(section))
+            .any(|section| {
+                let own = self.credentials(section);
+                own.iter()
+                    .map(|l| l.trim_end())
+                    .ne(credentials.iter().map(|l| l.trim_end()))
+            });
+        if credentials.is_empty() || !differs {
+            return None;
+        }
+
+        let mut out: String = self.lines[..self.sections[0].start].concat();
+        for section in &self.sections {
+            let lines = self.lines_of(section);
+            if section == tagged || !self.in_group(section) {
+                out.extend(lines.iter().copied());
+                continue;
             }
-        })
-        .collect();
-    if outside.is_empty() {
-        return None;
+            out.extend(lines.iter().copied().filter(|line| {
+                !is_credential(line)
+                    && !line.starts_with("a=candidate:")
+                    && !line.starts_with("a=end-of-candidates")
+            }));
+            out.extend(credentials.iter().copied());
+        }
+        Some(out)
     }
-    Some(format!(
-        "its media sections are not all in one BUNDLE group ({} outside it); samsyn carries \
-         all media on one transport, as WHIP requires (RFC 9725): offer BUNDLE \
-         (bundlePolicy max-bundle or balanced)",
-        outside.join(", ")
-    ))
 }
 
 /// A section with port 0: turned off, or `a=bundle-only` (which rides on
@@ -151,42 +212,23 @@ pub(super) fn offers_codec(sdp: &str, kind: &str, mime_type: &str) -> bool {
     })
 }
 
-/// The line ranges of the media sections, each from its `m=` line.
-fn media_sections(lines: &[&str]) -> Vec<std::ops::Range<usize>> {
-    let starts: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, line)| line.starts_with("m="))
-        .map(|(index, _)| index)
-        .collect();
-    starts
-        .iter()
-        .enumerate()
-        .map(|(n, &start)| start..starts.get(n + 1).copied().unwrap_or(lines.len()))
-        .collect()
-}
-
-/// The mids of the session's first BUNDLE group.
-fn bundle_group<'a>(session: &[&'a str]) -> Option<Vec<&'a str>> {
-    session.iter().find_map(|line| {
-        let mids = line.trim_end().strip_prefix("a=group:BUNDLE")?;
-        Some(mids.split_whitespace().collect())
-    })
-}
-
-fn mid<'a>(section: &[&'a str]) -> Option<&'a str> {
-    section
-        .iter()
-        .find_map(|line| line.trim_end().strip_prefix("a=mid:"))
-}
-
 fn is_credential(line: &str) -> bool {
     line.starts_with("a=ice-ufrag:") || line.starts_with("a=ice-pwd:")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{offers_codec, on_the_bundle_transport, unbundled, without_mdns_candidates};
+    use super::{Layout, for_rtc, offers_codec, without_mdns_candidates};
+
+    fn on_the_bundle_transport(sdp: &str) -> String {
+        Layout::of(sdp)
+            .on_the_bundle_transport()
+            .unwrap_or_else(|| sdp.to_owned())
+    }
+
+    fn unbundled(sdp: &str) -> Option<String> {
+        Layout::of(sdp).unbundled()
+    }
 
     /// aiortc 1.4's WHEP offer: two sections, two sets of credentials.
     const AIORTC: &str = include_str!("../../../tests/data/offers/aiortc-whep.sdp");
@@ -242,18 +284,15 @@ mod tests {
 
     #[test]
     fn an_offer_with_one_set_of_credentials_is_left_alone() {
-        assert!(matches!(
-            on_the_bundle_transport(CHROMIUM),
-            std::borrow::Cow::Borrowed(_)
-        ));
+        assert_eq!(Layout::of(CHROMIUM).on_the_bundle_transport(), None);
     }
 
     #[test]
     fn sections_outside_the_group_keep_their_transport() {
-        let unbundled = AIORTC.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
-        assert_eq!(on_the_bundle_transport(&unbundled), unbundled);
+        let half = AIORTC.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
+        assert_eq!(Layout::of(&half).on_the_bundle_transport(), None);
         let no_group = AIORTC.replace("a=group:BUNDLE 0 1\r\n", "");
-        assert_eq!(on_the_bundle_transport(&no_group), no_group);
+        assert_eq!(Layout::of(&no_group).on_the_bundle_transport(), None);
     }
 
     #[test]
@@ -298,5 +337,17 @@ mod tests {
         );
         let audio_off = half.replacen("m=audio 58662", "m=audio 0", 1);
         assert_eq!(unbundled(&audio_off), None, "{}", &audio_off[cut..]);
+    }
+
+    #[test]
+    fn rtc_reads_one_transport_or_is_told_why_not() {
+        let rewritten = for_rtc(AIORTC).expect("aiortc's offer bundles");
+        assert_eq!(rewritten, on_the_bundle_transport(AIORTC));
+        assert_eq!(
+            for_rtc(CHROMIUM).as_deref(),
+            Ok(without_mdns_candidates(CHROMIUM).as_str())
+        );
+        let no_group = AIORTC.replace("a=group:BUNDLE 0 1\r\n", "");
+        assert_eq!(for_rtc(&no_group), Err(unbundled(&no_group).unwrap()));
     }
 }
