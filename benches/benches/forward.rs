@@ -28,7 +28,7 @@ use rtc::rtp;
 use rtc::sansio::Protocol;
 use samsyn_gateway::media::keyframe::VideoCodec;
 use samsyn_gateway::media::peer::LocalCandidates;
-use samsyn_gateway::media::routing::DatagramRouter;
+use samsyn_gateway::media::routing::{DatagramRouter, Route};
 use samsyn_gateway::media::sfu::{Sfu, SfuSettings};
 
 const ROOM: &str = "bench";
@@ -266,33 +266,38 @@ fn keyframe(c: &mut Criterion) {
     group.finish();
 }
 
-/// A STUN binding request as a browser sends it: USERNAME first, then
-/// PRIORITY, ICE-CONTROLLING, MESSAGE-INTEGRITY and FINGERPRINT.
-fn stun_binding_request(username: &str) -> Vec<u8> {
-    fn attribute(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
-        out.extend_from_slice(&kind.to_be_bytes());
-        out.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        out.extend_from_slice(value);
-        while !out.len().is_multiple_of(4) {
-            out.push(0);
-        }
-    }
-    let mut attributes = Vec::new();
-    attribute(&mut attributes, 0x0006, username.as_bytes());
-    attribute(&mut attributes, 0x0024, &[0x6e, 0x7f, 0x1e, 0xff]);
-    attribute(&mut attributes, 0x802a, &[0x5a; 8]);
-    attribute(&mut attributes, 0x0008, &[0xa5; 20]);
-    attribute(&mut attributes, 0x8028, &[0x12, 0x34, 0x56, 0x78]);
-    let mut message = vec![0x00, 0x01];
-    message.extend_from_slice(&(attributes.len() as u16).to_be_bytes());
-    message.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
-    message.extend_from_slice(&[0x42; 12]);
-    message.extend_from_slice(&attributes);
+/// A STUN binding request as a browser sends it: USERNAME, PRIORITY,
+/// ICE-CONTROLLING, MESSAGE-INTEGRITY signed with `pwd`, FINGERPRINT.
+fn stun_binding_request(username: &str, pwd: &str) -> Vec<u8> {
+    use rtc::crypto::RTCCryptoProvider;
+    use rtc::stun::attributes::{ATTR_USERNAME, AttrType};
+    use rtc::stun::fingerprint::FINGERPRINT;
+    use rtc::stun::integrity::MessageIntegrity;
+    use rtc::stun::message::{BINDING_REQUEST, Message, Setter, TransactionId};
+    use rtc::stun::textattrs::Username;
+
+    static CRYPTO: rtc::crypto::providers::RingProvider =
+        rtc::crypto::providers::RingProvider::new();
+    let mut message = Message::new();
     message
+        .build(&[
+            Box::new(BINDING_REQUEST),
+            Box::new(TransactionId::new()),
+            Box::new(Username::new(ATTR_USERNAME, username.to_owned())),
+        ])
+        .expect("a binding request builds");
+    message.add(AttrType(0x0024), &[0x6e, 0x7f, 0x1e, 0xff]);
+    message.add(AttrType(0x802a), &[0x5a; 8]);
+    MessageIntegrity::new_short_term_integrity_with_provider(pwd.to_owned(), CRYPTO.crypto())
+        .add_to(&mut message)
+        .expect("MESSAGE-INTEGRITY adds");
+    FINGERPRINT.add_to(&mut message).expect("FINGERPRINT adds");
+    message.raw
 }
 
 /// Which peer a datagram on the shared port belongs to, with 50 peers known:
-/// a STUN check (by USERNAME) and an SRTP packet (by learned address).
+/// a STUN check (by USERNAME, its MESSAGE-INTEGRITY checked) and an SRTP
+/// packet (by learned address).
 fn routing(c: &mut Criterion) {
     const PEERS: u64 = 50;
     let mut group = c.benchmark_group("routing");
@@ -308,23 +313,28 @@ fn routing(c: &mut Criterion) {
         .unwrap()
     };
     let ufrag = |peer: u64| format!("Gw{peer:06}xQz");
+    let pwd = |peer: u64| format!("pwd{peer:06}pwdpwdpwdpwdpwdpwd");
+    let now = std::time::Instant::now();
     for peer in 0..PEERS {
-        router.add_ufrag(&ufrag(peer), peer);
+        router.add_ufrag(&ufrag(peer), &pwd(peer), peer);
     }
     for peer in 0..PEERS {
-        let request = stun_binding_request(&format!("{}:bRwS", ufrag(peer)));
-        assert_eq!(router.route(address(peer), &request), Some(peer));
+        let request = stun_binding_request(&format!("{}:bRwS", ufrag(peer)), &pwd(peer));
+        assert_eq!(
+            router.route(now, address(peer), &request),
+            Route::Peer(peer)
+        );
     }
     let target = PEERS / 2;
-    let stun = stun_binding_request(&format!("{}:bRwS", ufrag(target)));
+    let stun = stun_binding_request(&format!("{}:bRwS", ufrag(target)), &pwd(target));
     let mut srtp = vec![0x90, 0x66, 0x12, 0x34];
     srtp.resize(PAYLOAD_LEN + 40, 0xab);
     let from = address(target);
     group.bench_function("stun_username", |b| {
-        b.iter(|| router.route(black_box(from), black_box(&stun)))
+        b.iter(|| router.route(now, black_box(from), black_box(&stun)))
     });
     group.bench_function("srtp_by_address", |b| {
-        b.iter(|| router.route(black_box(from), black_box(&srtp)))
+        b.iter(|| router.route(now, black_box(from), black_box(&srtp)))
     });
     group.finish();
 }

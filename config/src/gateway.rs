@@ -141,6 +141,10 @@ pub struct LimitsConfig {
     pub max_photo_bytes: usize,
     /// Photos one room keeps; the oldest goes when a new one would exceed it.
     pub max_photos_per_room: usize,
+    /// Memory all rooms' photos may take together, in bytes. A photo that
+    /// would go beyond it is refused (the camera is told to end finished
+    /// rooms), so photos can never take the gateway's memory.
+    pub max_photo_memory_bytes: usize,
 }
 
 /// Access tokens.
@@ -215,6 +219,7 @@ impl Default for LimitsConfig {
             request_timeout_secs: 15,
             max_photo_bytes: 8 * 1024 * 1024,
             max_photos_per_room: 50,
+            max_photo_memory_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -366,6 +371,12 @@ impl GatewayConfig {
             self.limits.max_photos_per_room,
             1..=1000,
             " photos",
+        );
+        checks.in_range(
+            "limits.max_photo_memory_bytes",
+            self.limits.max_photo_memory_bytes,
+            16_384..=68_719_476_736,
+            " bytes",
         );
         checks.in_range(
             "limits.max_viewers_per_room",

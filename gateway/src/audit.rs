@@ -161,7 +161,39 @@ fn columns(event: &AuditEvent) -> Columns<'_> {
             address.map(|a| a.to_string()).unwrap_or_default(),
             code.clone(),
         ),
+        AuditEvent::Summarized {
+            room,
+            role,
+            token_id,
+            address,
+            counts,
+            from,
+            until,
+        } => (
+            "summarized",
+            room.as_deref().unwrap_or(""),
+            role.as_deref().unwrap_or(""),
+            String::new(),
+            address.map(|a| a.to_string()).unwrap_or_default(),
+            summary_details(token_id.as_deref(), counts, from, until),
+        ),
     }
+}
+
+/// `token t1: 40 events_joined, 40 events_left from … to …` (beyond the
+/// lines a token may write per minute).
+fn summary_details(
+    token_id: Option<&str>,
+    counts: &std::collections::BTreeMap<String, u32>,
+    from: &str,
+    until: &str,
+) -> String {
+    let counted: Vec<String> = counts
+        .iter()
+        .map(|(event, count)| format!("{count} {event}"))
+        .collect();
+    let who = token_id.map(|t| format!("token {t}: ")).unwrap_or_default();
+    format!("{who}{} from {from} to {until}", counted.join(", "))
 }
 
 /// Everyone who joined, with their role, name, when and for how long. The

@@ -10,6 +10,10 @@
 //! - `GET /probe/{room}/{session}`: what the test's packets did on the way
 //!   ([`ProbeReport`](crate::media::probe::ProbeReport) as JSON).
 //! - `DELETE /probe/{room}/{session}`: ends the test.
+//!
+//! Only the token that started a test reads or ends it (another publisher
+//! token of the room gets `404 unknown_session`), and each room has its own
+//! few test slots ([`MAX_CONNECTION_TESTS_PER_ROOM`](crate::media::admission::MAX_CONNECTION_TESTS_PER_ROOM)).
 
 use std::sync::Arc;
 
@@ -61,7 +65,9 @@ pub fn connection_test_routes(media: MediaNode) -> Router<Arc<AppState>> {
             post(
                 move |auth: RoomAccess<ConnectionTestRole>, SdpOffer(offer): SdpOffer| async move {
                     let room = auth.room.as_str();
-                    let answer = start.start_connection_test(room, offer).await?;
+                    let answer = start
+                        .start_connection_test(room, &auth.claims.jti, offer)
+                        .await?;
                     tracing::info!(
                         room,
                         session = %answer.session,
@@ -77,14 +83,15 @@ pub fn connection_test_routes(media: MediaNode) -> Router<Arc<AppState>> {
             get(
                 move |auth: RoomAccess<ConnectionTestRole>, SessionPath(session): SessionPath| async move {
                     let report = report
-                        .connection_test_report(auth.room.as_str(), &session)
+                        .connection_test_report(auth.room.as_str(), &auth.claims.jti, &session)
                         .await?;
                     Ok::<_, ApiError>(axum::Json(report))
                 },
             )
             .delete(
                 move |auth: RoomAccess<ConnectionTestRole>, SessionPath(session): SessionPath| async move {
-                    end.end_connection_test(auth.room.as_str(), &session).await?;
+                    end.end_connection_test(auth.room.as_str(), &auth.claims.jti, &session)
+                        .await?;
                     tracing::info!(room = auth.room.as_str(), %session, "connection test ended");
                     Ok::<_, ApiError>(StatusCode::OK)
                 },

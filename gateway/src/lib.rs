@@ -9,11 +9,14 @@
 //! - [`rooms`]: `room create/end/list` and `token create`.
 //! - [`audit`]: `samsyn-gateway audit`; [`report`]: `samsyn-gateway report`,
 //!   the consultation log for the statistics.
+//! - [`logging`]: one escaped line per event, whatever text from outside
+//!   it carries.
 //! - [`metrics`]: `GET /metrics`; [`http`]: the gateway's own routes
 //!   (metrics, connection tests).
 
 pub mod audit;
 pub mod http;
+pub mod logging;
 pub mod media;
 pub mod metrics;
 pub mod report;

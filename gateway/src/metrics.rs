@@ -30,6 +30,8 @@ pub enum DropReason {
     KeyframeGate,
     /// A datagram that matched no peer connection.
     Unroutable,
+    /// A STUN check naming a session without that session's ICE password.
+    Unauthenticated,
     /// The socket refused it (send buffer full).
     SendFailed,
 }
@@ -39,6 +41,7 @@ impl DropReason {
         match self {
             Self::KeyframeGate => "keyframe_gate",
             Self::Unroutable => "unroutable",
+            Self::Unauthenticated => "unauthenticated",
             Self::SendFailed => "send_failed",
         }
     }
@@ -165,7 +168,8 @@ impl GatewayMetrics {
         );
         r.register(
             "samsyn_dropped_packets",
-            "Packets not delivered: held for a keyframe, unroutable datagrams, failed sends",
+            "Packets not delivered: held for a keyframe, unroutable datagrams, STUN checks without \
+             the session's ICE password, failed sends",
             m.dropped.clone(),
         );
         r.register(
@@ -322,6 +326,10 @@ impl MetricsUpdater {
             (
                 DropReason::Unroutable,
                 delta(stats.datagrams_unroutable, last.datagrams_unroutable),
+            ),
+            (
+                DropReason::Unauthenticated,
+                delta(stats.stun_unauthenticated, last.stun_unauthenticated),
             ),
             (
                 DropReason::SendFailed,

@@ -147,10 +147,14 @@ pub fn create_token(
     ttl_hours: u64,
     json: bool,
 ) -> anyhow::Result<()> {
-    if let Some(name) = name {
-        samsyn_signaling::http::check_display_name(name)
-            .map_err(|_| anyhow::anyhow!("--name {name:?}: use 1-80 characters of plain text"))?;
-    }
+    // The name as it goes into the token: checked and in NFC.
+    let name = name
+        .map(|name| {
+            samsyn_signaling::http::check_display_name(name)
+                .map_err(|err| anyhow::anyhow!("--name: {}", err.message()))
+        })
+        .transpose()?;
+    let name = name.as_deref();
     setup::data_dir(config)?;
     let tokens = setup::token_authority(config)?;
     match (role, room) {

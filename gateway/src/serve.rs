@@ -9,7 +9,6 @@ use samsyn_signaling::server::{ServeOptions, serve as serve_http};
 use samsyn_signaling::tls::{CertificateSource, ServerTls};
 use samsyn_signaling::{AppState, PageAssets};
 use tokio::sync::mpsc;
-use tracing_subscriber::EnvFilter;
 
 use crate::media::addresses::media_addresses;
 use crate::media::{MediaNode, MediaNodeConfig, SfuSettings};
@@ -31,7 +30,7 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub fn run(config: GatewayConfig) -> anyhow::Result<()> {
-    init_logging();
+    crate::logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -156,21 +155,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term.recv() => {}
     }
-}
-
-/// Info for samsyn itself; the WebRTC stack's own chatter only when it warns.
-/// DTLS warns about every TLS extension a browser offers that it skips.
-const DEFAULT_LOG_FILTER: &str = "warn,rtc_dtls=error,samsyn_gateway=info,samsyn_signaling=info";
-
-fn init_logging() {
-    let filter = EnvFilter::try_from_env("SAMSYN_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
 }

@@ -4,9 +4,14 @@
 //! wrong credentials) is sent every kind of wrong request over HTTP: the
 //! attack table of the security model (each row also has a test of its own
 //! in `signaling/tests/attack_table.rs`, which also tries path traversal on
-//! the same router), request-shape mistakes, and a flood from one address.
+//! the same router), request-shape mistakes, connection tests reached with
+//! another publisher token or beyond a room's slots, and a flood from one
+//! address.
 //! In a private network namespace; needs root.
 
+#[allow(dead_code)] // Only a client's offer is taken from the in-memory harness.
+#[path = "support/loopback.rs"]
+mod loopback;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -14,6 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::{Method, StatusCode, header};
+use samsyn_gateway::media::admission::MAX_CONNECTION_TESTS_PER_ROOM;
 use support::netns::{self, GATEWAY_IP};
 use support::{Capture, Gateway, runtime, start_viewer};
 
@@ -60,6 +66,13 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// A real WebRTC offer of a camera-like client, as `samsyn-bench connect`
+/// sends for a connection test (nothing answers its ICE checks here).
+fn connection_test_offer(port: u16) -> String {
+    let now = Instant::now();
+    loopback::Client::camera(&format!("10.213.0.50:{port}"), now).offer(now)
 }
 
 /// An SDP-shaped body of `size` bytes.
@@ -520,6 +533,89 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
             "camera_in_use",
         )
         .await;
+
+        // Connection tests: only the token that started one reads or ends
+        // it, and each room has its own few slots.
+        let second_camera = second_camera["token"].as_str().unwrap();
+        let probe_a = format!("/probe/{}", a.room);
+        let mut tests = Vec::new();
+        for n in 0..MAX_CONNECTION_TESTS_PER_ROOM {
+            let started = c
+                .send(
+                    Request::post(&probe_a)
+                        .token(&a.publisher_token)
+                        .body(SDP, connection_test_offer(41000 + n as u16)),
+                )
+                .await;
+            assert_eq!(
+                started.status(),
+                StatusCode::CREATED,
+                "connection test {n} in A"
+            );
+            tests.push(
+                started.headers()[header::LOCATION]
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        c.refused(
+            "GET the camera's connection test with A's second publisher token",
+            Request::new(Method::GET, &tests[0]).token(second_camera),
+            StatusCode::NOT_FOUND,
+            "unknown_session",
+        )
+        .await;
+        c.refused(
+            "DELETE the camera's connection test with A's second publisher token",
+            Request::new(Method::DELETE, &tests[0]).token(second_camera),
+            StatusCode::NOT_FOUND,
+            "unknown_session",
+        )
+        .await;
+        c.refused(
+            "a connection test beyond room A's slots",
+            Request::post(&probe_a)
+                .token(&a.publisher_token)
+                .body(SDP, connection_test_offer(41100)),
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connection_tests",
+        )
+        .await;
+        let in_b = c
+            .send(
+                Request::post(format!("/probe/{}", b.room))
+                    .token(&b.publisher_token)
+                    .body(SDP, connection_test_offer(41200)),
+            )
+            .await;
+        assert_eq!(
+            in_b.status(),
+            StatusCode::CREATED,
+            "room B tests its line while A's slots are taken"
+        );
+        let in_b = in_b.headers()[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let own = c
+            .send(Request::new(Method::GET, &tests[0]).token(&a.publisher_token))
+            .await;
+        assert_eq!(
+            own.status(),
+            StatusCode::OK,
+            "the camera reads its own test"
+        );
+        for (test, token) in tests
+            .iter()
+            .map(|t| (t, &a.publisher_token))
+            .chain([(&in_b, &b.publisher_token)])
+        {
+            let ended = c
+                .send(Request::new(Method::DELETE, test).token(token))
+                .await;
+            assert_eq!(ended.status(), StatusCode::OK, "DELETE {test}");
+        }
 
         c.refused(
             "WHEP to B with no camera, after all of the above",

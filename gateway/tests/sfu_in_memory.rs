@@ -330,7 +330,7 @@ fn a_connection_test_is_measured_and_never_reaches_the_rooms_viewers() {
     let session = world.sessions[test].clone();
     let report = world
         .sfu
-        .connection_test_report(world.now, "ward", &session)
+        .connection_test_report(world.now, "ward", "camera-token", &session)
         .expect("the test's report");
     assert!(
         report.packets >= 50,
@@ -354,7 +354,10 @@ fn a_connection_test_is_measured_and_never_reaches_the_rooms_viewers() {
             Err(MediaError::UnknownSession)
         );
     }
-    world.sfu.end_connection_test("ward", &session).unwrap();
+    world
+        .sfu
+        .end_connection_test("ward", "camera-token", &session)
+        .unwrap();
     let before = received_frames(&world, viewer);
     world.run_for(Duration::from_secs(1), 5 * MS);
     assert!(
@@ -365,7 +368,151 @@ fn a_connection_test_is_measured_and_never_reaches_the_rooms_viewers() {
     assert!(
         world
             .sfu
-            .connection_test_report(world.now, "ward", &session)
+            .connection_test_report(world.now, "ward", "camera-token", &session)
             .is_err()
     );
+}
+
+/// Garbage on the shared port, from strangers and from addresses spoofed to
+/// look like the camera's and the viewer's: the real `rtc` peers take what
+/// reaches them, no panic escapes, and the stream goes on at its rate.
+#[test]
+fn garbage_on_the_media_port_disturbs_no_stream() {
+    use rand::{Rng, SeedableRng};
+
+    let mut world = World::new();
+    let cam = world.publish("room1", "10.213.0.2:40000");
+    let viewer = world
+        .view("room1", "10.213.0.3:40001")
+        .expect("viewer accepted");
+    world.run_for(Duration::from_secs(2), 5 * MS);
+    assert!(world.clients[viewer].connected, "the viewer connects");
+    let before = received_frames(&world, viewer);
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5a3_5e7);
+    let local = loopback::GATEWAY.parse().unwrap();
+    let targets = [
+        world.clients[cam].addr,
+        world.clients[viewer].addr,
+        "10.213.0.66:5000".parse().unwrap(),
+    ];
+    let mut sent = 0usize;
+    let end = world.now + Duration::from_secs(3);
+    while world.now < end {
+        for _ in 0..20 {
+            let len = rng.random_range(0..1500);
+            let mut datagram: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            if let Some(first) = datagram.first_mut() {
+                // As often STUN-, DTLS- and RTP-shaped as anything else.
+                *first = match rng.random_range(0..4) {
+                    0 => *first & 0x03,
+                    1 => rng.random_range(20..64),
+                    2 => rng.random_range(128..192),
+                    _ => *first,
+                };
+            }
+            if datagram.len() >= 8 && rng.random_bool(0.5) {
+                datagram[4..8].copy_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+            }
+            let from = targets[rng.random_range(0..targets.len())];
+            world.sfu.handle_datagram(world.now, local, from, &datagram);
+            sent += 1;
+        }
+        world.run_for(10 * MS, 5 * MS);
+    }
+    let during = received_frames(&world, viewer) - before;
+    println!("{sent} garbage datagrams; the viewer got {during} packets meanwhile");
+    assert_eq!(world.sfu.stats().peers_failed, 0, "no peer failed");
+    assert!(
+        during >= 80,
+        "3 s at 30 fps keep reaching the viewer through the garbage, got {during}"
+    );
+}
+
+#[test]
+fn connection_tests_belong_to_their_token_and_each_room_has_its_own_slots() {
+    use loopback::Client;
+    use samsyn_gateway::media::admission::MAX_CONNECTION_TESTS_PER_ROOM;
+
+    let mut world = World::new();
+    let start = |world: &mut World, room: &str, owner: &str, port: u16| {
+        let mut client = Client::camera(&format!("10.213.0.4:{port}"), world.now);
+        let offer = client.offer(world.now);
+        world
+            .sfu
+            .start_connection_test(world.now, room, owner, offer)
+    };
+    // One room's publisher takes every slot of its room …
+    let mut sessions = Vec::new();
+    for n in 0..MAX_CONNECTION_TESTS_PER_ROOM {
+        let answer = start(&mut world, "ward", "nurse-a", 40000 + n as u16).unwrap();
+        sessions.push(answer.session);
+    }
+    assert_eq!(
+        start(&mut world, "ward", "nurse-a", 40100).unwrap_err(),
+        MediaError::TooManyConnectionTests(MAX_CONNECTION_TESTS_PER_ROOM)
+    );
+    // … and another room still tests its line.
+    start(&mut world, "other", "nurse-b", 40200).expect("another room's test");
+    // A room with nothing but a test is a room in use: ending it from the
+    // command line reaches the test too.
+    assert!(world.sfu.rooms_in_use().contains(&"other".to_owned()));
+    world.sfu.end_room("other");
+    assert!(!world.sfu.rooms_in_use().contains(&"other".to_owned()));
+
+    // A second publisher token of the room neither reads nor ends the first's test.
+    let first = &sessions[0];
+    assert_eq!(
+        world
+            .sfu
+            .connection_test_report(world.now, "ward", "second-publisher", first)
+            .unwrap_err(),
+        MediaError::UnknownSession
+    );
+    assert_eq!(
+        world
+            .sfu
+            .end_connection_test("ward", "second-publisher", first)
+            .unwrap_err(),
+        MediaError::UnknownSession
+    );
+    assert!(
+        world
+            .sfu
+            .connection_test_report(world.now, "ward", "nurse-a", first)
+            .is_ok(),
+        "its own token still reads it"
+    );
+    world
+        .sfu
+        .end_connection_test("ward", "nurse-a", first)
+        .unwrap();
+    start(&mut world, "ward", "nurse-a", 40300).expect("a freed slot is used again");
+}
+
+#[test]
+fn the_cameras_talkback_sessions_are_counted() {
+    use loopback::Client;
+    use samsyn_gateway::media::admission::MAX_TALKBACK_SESSIONS_PER_ROOM;
+
+    let mut world = World::new();
+    world.publish("ward", "10.213.0.2:40000");
+    for n in 0..MAX_TALKBACK_SESSIONS_PER_ROOM {
+        let listener =
+            Client::talkback_listener(&format!("10.213.0.2:{}", 40010 + n), world.now, 1);
+        world
+            .view_as("ward", listener, Listener::Camera)
+            .expect("the camera's talk-back");
+    }
+    let one_more = Client::talkback_listener("10.213.0.2:40099", world.now, 1);
+    assert_eq!(
+        world
+            .view_as("ward", one_more, Listener::Camera)
+            .unwrap_err(),
+        MediaError::TalkbackTaken(MAX_TALKBACK_SESSIONS_PER_ROOM)
+    );
+    // They take no viewer's place: the specialists still get in.
+    world
+        .view("ward", "10.213.0.3:40001")
+        .expect("a specialist watches");
 }

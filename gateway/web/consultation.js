@@ -281,6 +281,11 @@
         if (state.state !== 'joined' && FINAL.includes(message.error)) {
           finished = true;
           setState('error', message.message);
+        } else if (message.error === 'replaced') {
+          // Newer tabs with this link hold its sockets: joining again
+          // would only push one of them out. A reload takes the place back.
+          finished = true;
+          setState('error', message.message);
         } else {
           note.textContent = message.message;
         }

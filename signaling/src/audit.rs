@@ -8,12 +8,21 @@
 //! the oldest is deleted). [`read_trail`] reads them back in order, for
 //! `samsyn-gateway audit`.
 //!
+//! What one token (or one address's refused requests) can make it write is
+//! limited ([`budget`]): beyond [`LINES_PER_MINUTE`] lines a minute its
+//! events are counted and summed up in one line.
+//!
 //! The trail is the one place that holds display names and client
 //! addresses: it is what the hospital needs to answer "who watched this
 //! consultation". Logs never carry them. A failing write is logged as an
 //! error and does not stop the consultation: patient care comes first, and
 //! the error tells IT to fix the disk.
 
+mod budget;
+
+pub use budget::LINES_PER_MINUTE;
+
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
@@ -107,6 +116,23 @@ pub enum AuditEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         address: Option<IpAddr>,
     },
+    /// Events of one token (or refusals of one address) beyond
+    /// [`LINES_PER_MINUTE`], counted instead of written one by one.
+    Summarized {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<IpAddr>,
+        /// How many of each event, by its name (`events_joined`: 40, …).
+        counts: BTreeMap<String, u32>,
+        /// The first and the last of them, RFC 3339 UTC.
+        from: String,
+        until: String,
+    },
 }
 
 impl AuditEvent {
@@ -119,7 +145,37 @@ impl AuditEvent {
             | AuditEvent::Left { room, .. }
             | AuditEvent::EventsJoined { room, .. }
             | AuditEvent::EventsLeft { room, .. } => Some(room),
-            AuditEvent::Refused { room, .. } => room.as_deref(),
+            AuditEvent::Refused { room, .. } | AuditEvent::Summarized { room, .. } => {
+                room.as_deref()
+            }
+        }
+    }
+
+    /// The event's name in the trail (its `event` field).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditEvent::RoomCreated { .. } => "room_created",
+            AuditEvent::RoomEnded { .. } => "room_ended",
+            AuditEvent::Joined { .. } => "joined",
+            AuditEvent::Left { .. } => "left",
+            AuditEvent::EventsJoined { .. } => "events_joined",
+            AuditEvent::EventsLeft { .. } => "events_left",
+            AuditEvent::Refused { .. } => "refused",
+            AuditEvent::Summarized { .. } => "summarized",
+        }
+    }
+
+    /// The role of the participant this event concerns, if any.
+    pub fn role(&self) -> Option<&str> {
+        match self {
+            AuditEvent::Joined { role, .. }
+            | AuditEvent::Left { role, .. }
+            | AuditEvent::EventsJoined { role, .. }
+            | AuditEvent::EventsLeft { role, .. } => Some(role),
+            AuditEvent::Summarized { role, .. } => role.as_deref(),
+            AuditEvent::RoomCreated { .. }
+            | AuditEvent::RoomEnded { .. }
+            | AuditEvent::Refused { .. } => None,
         }
     }
 }
@@ -143,6 +199,7 @@ struct Writer {
     file: File,
     size: u64,
     rotation: Rotation,
+    budget: budget::Budget,
 }
 
 impl AuditLog {
@@ -162,6 +219,7 @@ impl AuditLog {
                 file,
                 size,
                 rotation,
+                budget: budget::Budget::default(),
             })),
         })
     }
@@ -171,28 +229,52 @@ impl AuditLog {
         Self { writer: None }
     }
 
-    /// Appends `event`, stamped with the current time.
+    /// Appends `event`, stamped with the current time, unless its source
+    /// is beyond its budget (then it is counted for a summary line).
     pub fn record(&self, event: AuditEvent) {
         let Some(writer) = &self.writer else {
             return;
         };
+        let now = unix_now();
+        let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
+        let admitted = writer.budget.admit(&event, now);
+        if let Some(summary) = admitted.summary {
+            writer.write(now, summary);
+        }
+        if admitted.write {
+            writer.write(now, event);
+        }
+    }
+
+    /// Writes the summaries of the budget windows that are over at `now`
+    /// (Unix seconds); the gateway calls it every few seconds.
+    pub fn write_summaries(&self, now: u64) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
+        for summary in writer.budget.due(now) {
+            writer.write(now, summary);
+        }
+    }
+}
+
+impl Writer {
+    fn write(&mut self, now: u64, event: AuditEvent) {
         let record = AuditRecord {
-            time: rfc3339_utc(unix_now()),
+            time: rfc3339_utc(now),
             event,
         };
         let mut line = serde_json::to_vec(&record).expect("audit records serialize");
         line.push(b'\n');
-        let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(err) = writer.append(&line) {
+        if let Err(err) = self.append(&line) {
             tracing::error!(
                 "the audit trail could not be written: {err}; check free space and permissions \
                  of the data directory's audit/ folder"
             );
         }
     }
-}
 
-impl Writer {
     fn append(&mut self, line: &[u8]) -> Result<(), PathError> {
         if self.size > 0 && self.size + line.len() as u64 > self.rotation.max_file_bytes {
             self.rotate()?;
@@ -228,6 +310,14 @@ impl Writer {
         std::fs::rename(&current, &first).map_err(|e| PathError::new(&current, e))?;
         self.file = private_files::open_private_append(&current)?;
         self.size = 0;
+        // IT should know when the oldest records go: a trail that rotates
+        // often keeps less history than audit.max_files suggests.
+        tracing::info!(
+            max_file_bytes = self.rotation.max_file_bytes,
+            files_kept = keep,
+            "the audit trail was rotated (audit.log is now audit.log.1); the oldest file \
+             beyond audit.max_files was deleted"
+        );
         Ok(())
     }
 }

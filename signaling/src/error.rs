@@ -53,6 +53,13 @@ pub enum ApiError {
     /// Too many requests from one client address.
     #[error("rate limit reached")]
     RateLimited { retry_after: Duration },
+    /// The token has this many WebRTC sessions connecting already
+    /// ([`crate::participants::MAX_PENDING_SESSIONS_PER_TOKEN`]).
+    #[error("{limit} sessions of this token are still connecting")]
+    TooManyPendingSessions { limit: usize },
+    /// Photos fill the gateway's photo memory (`limits.max_photo_memory_bytes`).
+    #[error("the photo memory of {budget} bytes is full")]
+    PhotoMemoryFull { budget: usize },
     /// A WHIP offer for a room whose camera is another device's.
     #[error("another camera is publishing in this room")]
     CameraInUse,
@@ -97,7 +104,11 @@ impl ApiError {
             ApiError::Media(media) => match media {
                 MediaError::BadOffer(_) | MediaError::BadFragment(_) => StatusCode::BAD_REQUEST,
                 MediaError::CodecMismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                MediaError::NoPublisher | MediaError::TooManyViewers(_) => StatusCode::CONFLICT,
+                MediaError::NoPublisher
+                | MediaError::TooManyViewers(_)
+                | MediaError::ObserverPlacesTaken(_)
+                | MediaError::TalkbackTaken(_) => StatusCode::CONFLICT,
+                MediaError::TooManyConnectionTests(_) => StatusCode::TOO_MANY_REQUESTS,
                 MediaError::UnknownSession => StatusCode::NOT_FOUND,
                 MediaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
@@ -106,7 +117,10 @@ impl ApiError {
             | ApiError::UnreadableBody
             | ApiError::BadLabel(_)
             | ApiError::BadRequestBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyPendingSessions { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::PhotoMemoryFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::CameraInUse | ApiError::TooManyRooms { .. } => StatusCode::CONFLICT,
             ApiError::Storage | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -137,7 +151,9 @@ impl ApiError {
                 MediaError::BadOffer(_) => "bad_offer",
                 MediaError::CodecMismatch(_) => "codec_mismatch",
                 MediaError::NoPublisher => "no_publisher",
-                MediaError::TooManyViewers(_) => "room_full",
+                MediaError::TooManyViewers(_) | MediaError::ObserverPlacesTaken(_) => "room_full",
+                MediaError::TalkbackTaken(_) => "talkback_in_use",
+                MediaError::TooManyConnectionTests(_) => "too_many_connection_tests",
                 MediaError::UnknownSession => "unknown_session",
                 MediaError::BadFragment(_) => "bad_ice_fragment",
                 MediaError::Unavailable(_) => "media_unavailable",
@@ -151,6 +167,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Timeout(_) => "request_timeout",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::TooManyPendingSessions { .. } => "too_many_pending_sessions",
+            ApiError::PhotoMemoryFull { .. } => "photo_memory_full",
             ApiError::CameraInUse => "camera_in_use",
             ApiError::TooManyRooms { .. } => "too_many_rooms",
             ApiError::BadLabel(_) => "bad_label",
@@ -197,6 +215,16 @@ impl ApiError {
             ApiError::RateLimited { retry_after } => format!(
                 "too many requests from this address; wait {} s (Retry-After) and try again",
                 retry_after.as_secs().max(1)
+            ),
+            ApiError::TooManyPendingSessions { limit } => format!(
+                "this link has {limit} video sessions that are still connecting; wait until \
+                 they connect or give up (about half a minute), or end them with DELETE, \
+                 then try again"
+            ),
+            ApiError::PhotoMemoryFull { budget } => format!(
+                "the gateway holds {budget} bytes of photos, all its photo memory; photos are \
+                 freed when their rooms end, so end finished rooms, or ask IT to raise \
+                 limits.max_photo_memory_bytes"
             ),
             ApiError::CameraInUse => "another camera is already publishing in this room; \
                  stop it first, or have the hospital end the room and make a new one"
@@ -293,6 +321,15 @@ fn media_message(media: &MediaError) -> String {
         }
         MediaError::TooManyViewers(_) => {
             format!("{media}; someone has to leave first, or raise limits.max_viewers_per_room")
+        }
+        MediaError::ObserverPlacesTaken(_) => {
+            format!("{media}; an observer has to leave first, or raise limits.max_viewers_per_room")
+        }
+        MediaError::TalkbackTaken(_) => format!(
+            "{media}; end the camera's old talk-back session (DELETE its Location) and try again"
+        ),
+        MediaError::TooManyConnectionTests(_) => {
+            format!("{media}; end a finished test (DELETE its Location) or wait a minute")
         }
         MediaError::UnknownSession => {
             format!("{media}; start a new session with a POST to the room's WHIP or WHEP URL")

@@ -21,6 +21,8 @@
 //! - [`http`]: the axum [`Router`](axum::Router); [`server`] serves it over
 //!   plain HTTP (loopback) or TLS ([`tls`]: configured or self-signed
 //!   certificate).
+//! - [`text`]: what labels, display names and chat may hold (one line,
+//!   no control or direction characters), and how a terminal prints them.
 //! - [`error`]: every error the HTTP surface returns, as
 //!   `{"error": "<code>", "message": "<what to do>"}`.
 //!
@@ -41,6 +43,7 @@ pub mod rooms;
 pub mod sdp;
 pub mod server;
 pub mod settings;
+pub mod text;
 pub mod tls;
 pub mod tokens;
 

@@ -92,9 +92,19 @@ pub enum MediaError {
     /// A viewer asked for a room with no camera publishing yet (409).
     #[error("no camera is publishing in this room yet")]
     NoPublisher,
-    /// The room holds as many viewers as configured (503).
+    /// The room holds as many viewers as configured (409).
     #[error("the room already has {0} viewers, the configured maximum")]
     TooManyViewers(usize),
+    /// Observers hold every place they may take; the rest are kept for
+    /// the specialists (409).
+    #[error("the room's {0} places for observers are taken; the others are kept for specialists")]
+    ObserverPlacesTaken(usize),
+    /// The camera already has this many talk-back sessions (409).
+    #[error("the camera already has {0} talk-back sessions, the most a room has")]
+    TalkbackTaken(usize),
+    /// The room runs this many connection tests already (429).
+    #[error("this room runs {0} connection tests already, the most one room may")]
+    TooManyConnectionTests(usize),
     /// The session in the URL does not exist (any more) (404).
     #[error("no such session; it has ended or never existed")]
     UnknownSession,
@@ -197,6 +207,13 @@ pub trait MediaPlane: Send + Sync + 'static {
     /// Ends every session of `room` at once: the consultation is over.
     fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()>;
 
+    /// The rooms in which this media plane holds any session, those
+    /// signaling does not track (connection tests) included, so a room
+    /// ended from the command line is ended here too.
+    fn rooms(&self) -> MediaFuture<'_, Vec<String>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// How a viewer's (WHEP) session's own link is doing. A media plane that
     /// does not measure links says so (503).
     fn link_report<'a>(
@@ -209,5 +226,12 @@ pub trait MediaPlane: Send + Sync + 'static {
                 "this media plane does not measure viewers' links".into(),
             ))
         })
+    }
+
+    /// Whether the media plane is moving packets: `Err` with what is wrong
+    /// when it has stopped or stalled, so `/healthz` never says "ok" while
+    /// every stream stands still.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
     }
 }

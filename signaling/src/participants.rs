@@ -59,6 +59,18 @@ pub struct RoomCounts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CameraTaken;
 
+/// WebRTC sessions one token may have on one endpoint (WHIP or WHEP) that
+/// have not connected yet, offers being answered included. A participant
+/// needs one, and one more while it reconnects; the media plane holds each
+/// unconnected session for a while, so without this one link could fill
+/// the room's places with offers that never connect.
+pub const MAX_PENDING_SESSIONS_PER_TOKEN: usize = 2;
+
+/// Why an offer may not be answered: the token has
+/// [`MAX_PENDING_SESSIONS_PER_TOKEN`] sessions that are still connecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyPending;
+
 /// The live sessions of every room.
 #[derive(Debug, Default)]
 pub struct Participants {
@@ -70,6 +82,8 @@ struct Inner {
     sessions: HashMap<SessionId, Participant>,
     /// Rooms where a camera's offer is being answered right now.
     publishing: HashSet<RoomId>,
+    /// Offers being answered right now, by token id and endpoint.
+    offering: HashMap<(String, SessionKind), usize>,
 }
 
 /// A claim on a room's camera place while the media plane answers the
@@ -84,6 +98,26 @@ pub struct CameraClaim<'a> {
 impl Drop for CameraClaim<'_> {
     fn drop(&mut self) {
         self.participants.lock().publishing.remove(&self.room);
+    }
+}
+
+/// A place among a token's [`MAX_PENDING_SESSIONS_PER_TOKEN`] while the
+/// media plane answers its offer; released on drop (by then the session is
+/// recorded, and counts as pending until it connects).
+pub struct PendingClaim<'a> {
+    participants: &'a Participants,
+    key: (String, SessionKind),
+}
+
+impl Drop for PendingClaim<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.participants.lock();
+        if let Some(count) = inner.offering.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                inner.offering.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -119,6 +153,33 @@ impl Participants {
             participants: self,
             room: room.clone(),
             replaces,
+        })
+    }
+
+    /// Claims a place for one more not yet connected session of `token_id`
+    /// on the `kind` endpoint; refused while it has
+    /// [`MAX_PENDING_SESSIONS_PER_TOKEN`] sessions connecting or offers
+    /// being answered there.
+    pub fn claim_pending(
+        &self,
+        token_id: &str,
+        kind: SessionKind,
+    ) -> Result<PendingClaim<'_>, TooManyPending> {
+        let mut inner = self.lock();
+        let key = (token_id.to_owned(), kind);
+        let connecting = inner
+            .sessions
+            .values()
+            .filter(|p| p.token_id == token_id && p.kind == kind && !p.connected)
+            .count();
+        let offering = inner.offering.get(&key).copied().unwrap_or(0);
+        if connecting + offering >= MAX_PENDING_SESSIONS_PER_TOKEN {
+            return Err(TooManyPending);
+        }
+        *inner.offering.entry(key.clone()).or_default() += 1;
+        Ok(PendingClaim {
+            participants: self,
+            key,
         })
     }
 
@@ -234,6 +295,51 @@ mod tests {
 
         participants.leave(&SessionId("s1".into()));
         assert!(participants.claim_camera(&room, "tok-b").is_ok());
+    }
+
+    #[test]
+    fn a_token_has_few_sessions_connecting_at_once() {
+        let participants = Participants::default();
+        let room = RoomId::parse("ward").unwrap();
+        let viewer = |session: &str, token: &str| Participant {
+            session: SessionId(session.into()),
+            kind: SessionKind::View,
+            role: Role::Observer,
+            ..camera(&room, "x", token)
+        };
+        let first = participants
+            .claim_pending("obs", SessionKind::View)
+            .unwrap();
+        let second = participants
+            .claim_pending("obs", SessionKind::View)
+            .unwrap();
+        assert!(
+            participants
+                .claim_pending("obs", SessionKind::View)
+                .is_err()
+        );
+        participants.join(viewer("v1", "obs"));
+        participants.join(viewer("v2", "obs"));
+        drop((first, second));
+        assert_eq!(
+            participants.claim_pending("obs", SessionKind::View).err(),
+            Some(TooManyPending),
+            "recorded sessions that have not connected count"
+        );
+        // Other tokens and the other endpoint are unaffected.
+        assert!(
+            participants
+                .claim_pending("spec", SessionKind::View)
+                .is_ok()
+        );
+        assert!(
+            participants
+                .claim_pending("obs", SessionKind::Publish)
+                .is_ok()
+        );
+        // A session that connects frees its place.
+        assert!(participants.connected(&SessionId("v1".into())));
+        assert!(participants.claim_pending("obs", SessionKind::View).is_ok());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct SignalingSettings {
     /// Largest still photo accepted, in bytes; photos a room keeps.
     pub max_photo_bytes: usize,
     pub max_photos_per_room: usize,
+    /// Bytes all rooms' photos may take together.
+    pub max_photo_memory_bytes: usize,
     /// How long the tokens of a new room stay valid.
     pub token_ttl: Duration,
     /// Longest time one HTTP request may take, body and media plane included.
@@ -86,6 +88,7 @@ impl From<&GatewayConfig> for SignalingSettings {
             max_sdp_bytes: limits.max_sdp_bytes,
             max_photo_bytes: limits.max_photo_bytes,
             max_photos_per_room: limits.max_photos_per_room,
+            max_photo_memory_bytes: limits.max_photo_memory_bytes,
             token_ttl: Duration::from_secs(config.tokens.ttl_hours.saturating_mul(3600)),
             request_timeout: Duration::from_secs(limits.request_timeout_secs),
             display_name: config.display_name(),

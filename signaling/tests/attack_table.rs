@@ -15,6 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use reqwest::StatusCode;
 use samsyn_signaling::{Role, unix_now};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const ROOM: &str = "ward7abc23";
 
@@ -250,11 +251,13 @@ async fn too_many_requests_from_one_address_is_429_and_others_go_on() {
         settings.rate_limit.per_minute = 6;
     })
     .await;
-    let token = gw.token(ROOM, Role::Specialist);
+    // A specialist each: one token's unconnected sessions have a cap of their own.
     for _ in 0..3 {
+        let token = gw.token(ROOM, Role::Specialist);
         let response = gw.offer(&format!("/whep/{ROOM}"), &token, OFFER).await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
+    let token = gw.token(ROOM, Role::Specialist);
     let response = gw.offer(&format!("/whep/{ROOM}"), &token, OFFER).await;
     let retry_after: u64 = response.headers()["retry-after"]
         .to_str()
@@ -328,4 +331,350 @@ async fn raw_get(base: &str, path: &str) -> (u16, String) {
         .map_or("", |(_, b)| b)
         .to_owned();
     (status, body)
+}
+
+// Security review, issue 18: what one genuine link can do to everyone else.
+
+/// The room events with a room-wide rate limit out of the way: these rows
+/// are about what one token can do, not one address.
+async fn gateway_for_many_requests() -> TestGateway {
+    TestGateway::start_with(|settings| {
+        settings.rate_limit.burst = 10_000;
+        settings.rate_limit.per_minute = 10_000;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn one_link_cannot_take_a_rooms_events_sockets() {
+    use samsyn_signaling::events::{
+        MAX_SOCKETS_PER_ROOM, MAX_SOCKETS_PER_TOKEN, SOCKETS_KEPT_FOR_CAMERA_AND_SPECIALISTS,
+    };
+    let gw = gateway_for_many_requests().await;
+    let observer = gw.token(ROOM, Role::Observer);
+    // One link opening socket after socket holds two: each new one takes
+    // the place of its oldest, which is told and closed.
+    let (mut first, _) = Socket::join(&gw, ROOM, &observer).await;
+    let mut open = Vec::new();
+    for _ in 0..6 {
+        open.push(Socket::join(&gw, ROOM, &observer).await.0);
+    }
+    let message = first.refused("replaced").await;
+    assert!(message.contains("reload"), "{message}");
+    first.closed_with(CloseCode::Policy).await;
+    let room = samsyn_signaling::RoomId::parse(ROOM).unwrap();
+    let sockets_of_the_link: u32 = gw
+        .state
+        .events
+        .participants(&room)
+        .iter()
+        .map(|p| p.sockets)
+        .sum();
+    assert_eq!(sockets_of_the_link as usize, MAX_SOCKETS_PER_TOKEN);
+
+    // Many observer links fill only the observers' part of the room.
+    let observer_places = (MAX_SOCKETS_PER_ROOM - SOCKETS_KEPT_FOR_CAMERA_AND_SPECIALISTS) as usize;
+    let mut observers = Vec::new();
+    while observers.len() + MAX_SOCKETS_PER_TOKEN < observer_places {
+        observers.push(
+            Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Observer))
+                .await
+                .0,
+        );
+    }
+    let mut one_too_many = Socket::open(&gw, ROOM).await;
+    one_too_many
+        .send(serde_json::json!({"v": 1, "type": "hello", "token": gw.token(ROOM, Role::Observer)}))
+        .await;
+    one_too_many.refused("room_full").await;
+    // The specialist and the nurse's daemon still get in, and so does
+    // another room.
+    Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Specialist)).await;
+    Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Publisher)).await;
+    Socket::join(&gw, "otherroom1", &gw.token("otherroom1", Role::Observer)).await;
+}
+
+#[tokio::test]
+async fn one_link_cannot_hold_viewer_places_with_offers_that_never_connect() {
+    use samsyn_signaling::participants::MAX_PENDING_SESSIONS_PER_TOKEN;
+    let gw = gateway_for_many_requests().await;
+    let observer = gw.token(ROOM, Role::Observer);
+    for _ in 0..MAX_PENDING_SESSIONS_PER_TOKEN {
+        let response = gw.offer(&format!("/whep/{ROOM}"), &observer, OFFER).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let calls = gw.media.calls().len();
+    let response = gw.offer(&format!("/whep/{ROOM}"), &observer, OFFER).await;
+    let message = assert_error(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_pending_sessions",
+    )
+    .await;
+    assert!(message.contains("still connecting"), "{message}");
+    assert_eq!(
+        gw.media.calls().len(),
+        calls,
+        "the media plane never saw it"
+    );
+
+    // A specialist of the room, and another room, are not held back.
+    let specialist = gw.token(ROOM, Role::Specialist);
+    let response = gw.offer(&format!("/whep/{ROOM}"), &specialist, OFFER).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let elsewhere = gw.token("otherroom1", Role::Observer);
+    let response = gw.offer("/whep/otherroom1", &elsewhere, OFFER).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn ending_a_room_from_the_command_line_disconnects_chat_only_sockets() {
+    let gw = TestGateway::start().await;
+    // Nobody in either room has video: sockets only.
+    let (mut chatting, _) = Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Specialist)).await;
+    let (mut elsewhere, _) =
+        Socket::join(&gw, "otherroom1", &gw.token("otherroom1", Role::Specialist)).await;
+    // `samsyn-gateway room end` writes the registry; the server notices.
+    let room = samsyn_signaling::RoomId::parse(ROOM).unwrap();
+    gw.state.rooms.end(&room).unwrap();
+    tokio::spawn(gw.state.clone().keep_house(Duration::from_millis(50)));
+
+    chatting.next_of("room_ended").await;
+    chatting.closed_with(CloseCode::Away).await;
+    elsewhere.chat("still here").await;
+    assert_eq!(elsewhere.next_of("chat").await["text"], "still here");
+}
+
+#[tokio::test]
+async fn quality_reports_without_a_video_session_are_refused() {
+    let gw = TestGateway::start().await;
+    let (mut observer, welcome) = Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Observer)).await;
+    let (mut specialist, _) = Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Specialist)).await;
+    observer.next_of("participant").await;
+
+    observer
+        .send(serde_json::json!({"v": 1, "type": "quality", "loss_percent": 100.0}))
+        .await;
+    let message = observer.refused("no_media_session").await;
+    assert!(message.contains("video"), "{message}");
+    specialist.quiet().await;
+    let room = samsyn_signaling::RoomId::parse(ROOM).unwrap();
+    let participants = gw.state.events.participants(&room);
+    let me = welcome["you"].as_str().unwrap();
+    let entry = participants.iter().find(|p| p.id == me).unwrap();
+    assert_eq!(entry.quality, None, "the room shows no made-up connection");
+}
+
+#[tokio::test]
+async fn chat_that_would_take_over_a_terminal_is_refused() {
+    let gw = TestGateway::start().await;
+    let (mut specialist, _) = Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Specialist)).await;
+    let (mut nurse, _) = Socket::join(&gw, ROOM, &gw.token(ROOM, Role::Publisher)).await;
+    specialist.next_of("participant").await;
+    for hostile in [
+        "\u{1b}[2J\u{1b}[Hthe room has ended",
+        "ok\r\nchat: the camera (publisher): fake line",
+        "nul\0byte",
+        "\u{202E}txet desrever",
+        "bell\u{7}",
+    ] {
+        specialist.chat(hostile).await;
+        let message = specialist.refused("bad_chat_text").await;
+        assert!(message.contains("one line"), "{message}");
+    }
+    nurse.quiet().await;
+    specialist.chat("Turn the foot a little, please").await;
+    assert_eq!(
+        nurse.next_of("chat").await["text"],
+        "Turn the foot a little, please"
+    );
+}
+
+#[tokio::test]
+async fn labels_and_names_with_direction_or_invisible_characters_are_refused() {
+    let gw = TestGateway::start().await;
+    let admin = gw.admin_token();
+    let create = |body: serde_json::Value| {
+        gw.http
+            .post(gw.url("/api/rooms"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    for label in [
+        "Ward 4 \u{202E}tisiv emoH",
+        "Home\u{200B}visit",
+        "a\u{2066}b",
+    ] {
+        let response = create(serde_json::json!({"label": label})).await.unwrap();
+        let message = assert_error(response, StatusCode::BAD_REQUEST, "bad_label").await;
+        assert!(message.contains("U+"), "{message}");
+    }
+    // What is kept is in NFC.
+    let response = create(serde_json::json!({"label": "A\u{030A}s, home visit"}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let room: serde_json::Value = response.json().await.unwrap();
+    let record = gw
+        .state
+        .rooms
+        .get(&samsyn_signaling::RoomId::parse(room["room"].as_str().unwrap()).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.label, "\u{00C5}s, home visit");
+
+    gw.room(ROOM);
+    for name in [
+        "Dr.\u{200B}Berg",
+        "Dr. \u{202E}greB",
+        "Dr.\u{FEFF}",
+        "Dr.\nBerg",
+    ] {
+        let response = gw
+            .http
+            .post(gw.url(&format!("/api/rooms/{ROOM}/tokens")))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"role": "specialist", "name": name}))
+            .send()
+            .await
+            .unwrap();
+        let message = assert_error(response, StatusCode::BAD_REQUEST, "bad_request_body").await;
+        assert!(message.contains("the name"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_photo_that_does_not_decode_is_refused_and_photos_are_served_inert() {
+    let gw = TestGateway::start().await;
+    let camera = gw.token(ROOM, Role::Publisher);
+    let upload = |body: Vec<u8>| {
+        gw.http
+            .post(gw.url(&format!("/api/rooms/{ROOM}/photos")))
+            .bearer_auth(&camera)
+            .header("content-type", "image/jpeg")
+            .body(body)
+            .send()
+    };
+    // A real frame header, then a page instead of the picture.
+    let mut polyglot = jpeg_picture(64, 48);
+    let scan = polyglot.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    polyglot.truncate(scan);
+    polyglot.extend(b"<html><body><script>alert(document.cookie)</script></body></html>");
+    let response = upload(polyglot).await.unwrap();
+    let message = assert_error(response, StatusCode::BAD_REQUEST, "not_a_jpeg").await;
+    assert!(message.contains("decode"), "{message}");
+    assert!(gw.state.photos.rooms().is_empty(), "nothing was kept");
+
+    let response = upload(jpeg_picture(64, 48)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: serde_json::Value = response.json().await.unwrap();
+    let photo = gw
+        .http
+        .get(gw.url(created["url"].as_str().unwrap()))
+        .bearer_auth(gw.token(ROOM, Role::Specialist))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(photo.status(), StatusCode::OK);
+    assert_eq!(photo.headers()["x-content-type-options"], "nosniff");
+    let csp = photo.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+}
+
+#[tokio::test]
+async fn photos_beyond_the_gateways_photo_memory_are_refused_with_507() {
+    let picture = jpeg_picture(64, 48);
+    let budget = picture.len() * 3;
+    let gw = TestGateway::start_with(|settings| settings.max_photo_memory_bytes = budget).await;
+    let upload = |room: &'static str| {
+        let token = gw.token(room, Role::Publisher);
+        gw.http
+            .post(gw.url(&format!("/api/rooms/{room}/photos")))
+            .bearer_auth(token)
+            .header("content-type", "image/jpeg")
+            .body(picture.clone())
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(upload(ROOM).await.unwrap().status(), StatusCode::CREATED);
+    }
+    let response = upload("otherroom1").await.unwrap();
+    let message = assert_error(
+        response,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "photo_memory_full",
+    )
+    .await;
+    assert!(
+        message.contains("limits.max_photo_memory_bytes") && message.contains("end finished rooms"),
+        "{message}"
+    );
+    // Ending the room frees its photos' memory for the others.
+    let response = gw
+        .http
+        .delete(gw.url(&format!("/api/rooms/{ROOM}")))
+        .bearer_auth(gw.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        upload("otherroom1").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn one_token_cannot_roll_the_audit_trail_over() {
+    use samsyn_signaling::audit::{AuditEvent, LINES_PER_MINUTE, read_trail};
+    let gw = gateway_for_many_requests().await;
+    let observer = gw.token(ROOM, Role::Observer);
+    for _ in 0..40 {
+        let (socket, _) = Socket::join(&gw, ROOM, &observer).await;
+        drop(socket);
+    }
+    // The closes reach the server a moment later; each is in the trail
+    // before the room hears of it.
+    let room = samsyn_signaling::RoomId::parse(ROOM).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !gw.state.events.participants(&room).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the sockets closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let specialist = gw.token(ROOM, Role::Specialist);
+    Socket::join(&gw, ROOM, &specialist).await;
+
+    let trail =
+        |gw: &TestGateway| read_trail(gw.data_dir.path(), |_, _| panic!("bad line")).unwrap();
+    let lines_of = |records: &[samsyn_signaling::audit::AuditRecord], kinds: &[&str]| {
+        records
+            .iter()
+            .filter(|r| kinds.contains(&r.event.kind()))
+            .count()
+    };
+    let records = trail(&gw);
+    assert_eq!(
+        lines_of(&records, &["events_joined", "events_left"]),
+        LINES_PER_MINUTE as usize + 1,
+        "the link's first lines, then the specialist's join"
+    );
+    // When its minute is over, one line counts the rest.
+    gw.state.audit.write_summaries(unix_now() + 61);
+    let records = trail(&gw);
+    let summaries: Vec<&AuditEvent> = records
+        .iter()
+        .map(|r| &r.event)
+        .filter(|e| e.kind() == "summarized")
+        .collect();
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    let AuditEvent::Summarized { counts, role, .. } = summaries[0] else {
+        unreachable!()
+    };
+    assert_eq!(role.as_deref(), Some("observer"));
+    assert_eq!(
+        counts.values().sum::<u32>() as usize + LINES_PER_MINUTE as usize,
+        80,
+        "every join and leave is accounted for: {counts:?}"
+    );
 }

@@ -15,11 +15,12 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 const ROOM: &str = "ward7abc23";
-const LIMIT: usize = 32 * 1024;
+const LIMIT: usize = 512 * 1024;
 
-/// JPEG-shaped bytes: a frame header of `width`x`height`, then `padding`
-/// bytes of comment (the gateway reads the size, it does not decode).
+/// A real JPEG picture of `width`x`height` with `padding` bytes of comment
+/// after its start marker (to reach a size without a large picture).
 fn jpeg(width: u16, height: u16, padding: usize) -> Vec<u8> {
+    let picture = jpeg_picture(width, height);
     let mut bytes = vec![0xFF, 0xD8];
     let mut rest = padding;
     while rest > 0 {
@@ -29,10 +30,7 @@ fn jpeg(width: u16, height: u16, padding: usize) -> Vec<u8> {
         bytes.extend(std::iter::repeat_n(b'x', chunk));
         rest -= chunk;
     }
-    bytes.extend([0xFF, 0xC0, 0x00, 0x11, 8]);
-    bytes.extend(height.to_be_bytes());
-    bytes.extend(width.to_be_bytes());
-    bytes.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xFF, 0xD9]);
+    bytes.extend(&picture[2..]);
     bytes
 }
 

@@ -16,6 +16,17 @@ async fn healthz_is_ok() {
 }
 
 #[tokio::test]
+async fn healthz_says_so_when_the_media_plane_has_stalled() {
+    let gw = TestGateway::start().await;
+    gw.media
+        .stall("the media loop has not turned for 4.2 s: streams are standing still");
+    let response = gw.http.get(gw.url("/healthz")).send().await.unwrap();
+    let message = assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "media_stalled").await;
+    assert!(message.contains("has not turned for 4.2 s"), "{message}");
+    assert!(message.contains("restart samsyn-gateway"), "{message}");
+}
+
+#[tokio::test]
 async fn viewer_page_is_served_with_its_headers() {
     let gw = TestGateway::start().await;
     let response = gw.http.get(gw.url("/r/ward7abc23")).send().await.unwrap();

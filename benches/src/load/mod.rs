@@ -521,9 +521,14 @@ impl LoadTest<'_> {
                         stage,
                     });
                 }
-                // The camera is not in the room yet.
+                // The camera is not in the room yet, or this token's earlier
+                // viewers are still connecting (the gateway lets one link
+                // have only a few sessions connecting at once).
                 Err(err @ OfferError::Refused { .. })
-                    if err.code() == Some("no_publisher") && Instant::now() < deadline =>
+                    if matches!(
+                        err.code(),
+                        Some("no_publisher" | "too_many_pending_sessions")
+                    ) && Instant::now() < deadline =>
                 {
                     std::thread::sleep(Duration::from_millis(200));
                 }

@@ -144,9 +144,16 @@ fn media_words(role: Role, media: MediaState) -> &'static str {
 
 /// Prints lines on standard output, flushed at once (the terminal may be a pipe).
 pub fn print(lines: &[String]) {
-    let mut out = std::io::stdout().lock();
+    write_lines(&mut std::io::stdout().lock(), lines);
+}
+
+/// Writes each line with what others typed into it (names, chat, a
+/// gateway's messages) made harmless: control characters, line breaks and
+/// direction overrides are written out as `\u{…}`, so a chat message
+/// cannot move the cursor, clear the nurse's terminal or forge a line.
+fn write_lines(out: &mut impl Write, lines: &[String]) {
     for line in lines {
-        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{}", samsyn_signaling::text::for_terminal(line));
     }
     let _ = out.flush();
 }
@@ -165,6 +172,33 @@ mod tests {
             quality: None,
             speaking: false,
         }
+    }
+
+    #[test]
+    fn chat_cannot_take_over_the_terminal() {
+        let mut console = Console::default();
+        let chat = ServerMessage::Chat {
+            from: Sender {
+                id: "berg".into(),
+                role: Role::Specialist,
+                name: Some("Dr.\u{1b}[2J Berg".into()),
+            },
+            text: "ok\r\nchat: the camera: fake\u{1b}]0;title\u{7}\0\u{202E}".into(),
+            sent_at_ms: 0,
+        };
+        let mut out = Vec::new();
+        write_lines(&mut out, &console.apply(&chat));
+        let printed = String::from_utf8(out).unwrap();
+        assert_eq!(
+            printed,
+            "chat: Dr.\\u{1b}[2J Berg (specialist): \
+             ok\\u{d}\\u{a}chat: the camera: fake\\u{1b}]0;title\\u{7}\\u{0}\\u{202e}\n"
+        );
+        assert!(
+            !printed
+                .trim_end()
+                .contains(['\u{1b}', '\r', '\n', '\0', '\u{202E}'])
+        );
     }
 
     #[test]

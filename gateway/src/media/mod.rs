@@ -9,17 +9,24 @@
 //!   loss is beyond repair) and [`viewer_cap`] (how much the room's viewers
 //!   can take: the cap sent to the camera as REMB): pure as well.
 //! - [`speech`] tells from a speaker's audio levels when they speak.
+//! - [`admission`]: the per-room limits on viewers, talk-back sessions and
+//!   connection tests.
 //! - [`probe`] measures what a connection test (`samsyn-bench connect`) sends.
 //! - [`node`] owns the sockets and the one thread that drives the SFU;
-//!   [`gso`] sends each viewer's burst in one system call.
+//!   [`gso`] sends each viewer's burst in one system call; [`heartbeat`]
+//!   tells `/healthz` whether that thread still turns.
+//! - [`warnings`] sums up what outsiders send (one log line a minute, not
+//!   one a datagram).
 //!
 //! One port, one socket per media address: the candidates announce the
 //! address the socket is bound to, so replies leave from the address the
 //! peer checked. IPv4 only for now.
 
 pub mod addresses;
+pub mod admission;
 pub mod gso;
 pub mod h264_profile;
+pub mod heartbeat;
 pub mod keyframe;
 pub mod node;
 pub mod peer;
@@ -32,6 +39,7 @@ pub mod socket_buffers;
 pub mod speech;
 pub mod throttle;
 pub mod viewer_cap;
+pub mod warnings;
 
 pub use node::{MediaNode, MediaNodeConfig};
 pub use sfu::{SfuOccupancy, SfuSettings, SfuStats, Timing};

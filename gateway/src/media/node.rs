@@ -19,6 +19,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::gso;
+use super::heartbeat::{Heartbeat, MAX_SLEEP};
 use super::peer::{LocalCandidates, Transmit};
 use super::probe::ProbeReport;
 use super::sfu::{Sfu, SfuSettings, SfuStats};
@@ -68,18 +69,28 @@ enum Command {
         SessionId,
         oneshot::Sender<Result<LinkReport, MediaError>>,
     ),
+    /// Room, owner (token id), offer.
     StartConnectionTest(
+        String,
         String,
         String,
         oneshot::Sender<Result<SessionAnswer, MediaError>>,
     ),
+    /// Room, owner, session.
     ConnectionTestReport(
+        String,
         String,
         SessionId,
         oneshot::Sender<Result<ProbeReport, MediaError>>,
     ),
-    EndConnectionTest(String, SessionId, oneshot::Sender<Result<(), MediaError>>),
+    EndConnectionTest(
+        String,
+        String,
+        SessionId,
+        oneshot::Sender<Result<(), MediaError>>,
+    ),
     EndRoom(String, oneshot::Sender<Result<(), MediaError>>),
+    Rooms(oneshot::Sender<Result<Vec<String>, MediaError>>),
 }
 
 /// Handle to the running media node; cheap to share.
@@ -89,6 +100,7 @@ pub struct MediaNode {
     stats: Arc<Mutex<SfuStats>>,
     metrics: Arc<GatewayMetrics>,
     local_addresses: Vec<SocketAddr>,
+    heartbeat: Arc<Heartbeat>,
 }
 
 impl MediaNode {
@@ -134,9 +146,14 @@ impl MediaNode {
         let loop_metrics = metrics.clone();
         let sfu = Sfu::new(config.sfu, candidates);
         let loop_addresses = local_addresses.clone();
+        let heartbeat = Arc::new(Heartbeat::new(Instant::now()));
+        let loop_heartbeat = heartbeat.clone();
         std::thread::Builder::new()
             .name("samsyn-media".into())
             .spawn(move || {
+                // Marks the loop stopped however the thread ends, a panic
+                // included, so `/healthz` says so at once.
+                let _stopped = StopOnDrop(loop_heartbeat.clone());
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -157,6 +174,7 @@ impl MediaNode {
                         metrics: loop_metrics,
                         send_failures: 0,
                         gso: gso_enabled(),
+                        heartbeat: loop_heartbeat,
                     }
                     .run()
                     .await;
@@ -167,7 +185,13 @@ impl MediaNode {
             stats,
             metrics,
             local_addresses,
+            heartbeat,
         })
+    }
+
+    /// Whether the loop still turns (see [`Heartbeat::check`]).
+    pub fn loop_health(&self) -> Result<(), String> {
+        self.heartbeat.check(Instant::now())
     }
 
     /// The gateway's metrics, updated by the loop once a second.
@@ -175,34 +199,44 @@ impl MediaNode {
         &self.metrics
     }
 
-    /// Starts a connection test in `room` (see [`super::probe`]).
+    /// Starts a connection test in `room` (see [`super::probe`]) for the
+    /// token `owner`, the only one that may read or end it.
     pub async fn start_connection_test(
         &self,
         room: &str,
+        owner: &str,
         offer_sdp: String,
     ) -> Result<SessionAnswer, MediaError> {
-        self.call(|reply| Command::StartConnectionTest(room.to_owned(), offer_sdp, reply))
-            .await
+        self.call(|reply| {
+            Command::StartConnectionTest(room.to_owned(), owner.to_owned(), offer_sdp, reply)
+        })
+        .await
     }
 
     /// What a connection test has received so far.
     pub async fn connection_test_report(
         &self,
         room: &str,
+        owner: &str,
         session: &SessionId,
     ) -> Result<ProbeReport, MediaError> {
-        self.call(|reply| Command::ConnectionTestReport(room.to_owned(), session.clone(), reply))
-            .await
+        self.call(|reply| {
+            Command::ConnectionTestReport(room.to_owned(), owner.to_owned(), session.clone(), reply)
+        })
+        .await
     }
 
     /// Ends a connection test.
     pub async fn end_connection_test(
         &self,
         room: &str,
+        owner: &str,
         session: &SessionId,
     ) -> Result<(), MediaError> {
-        self.call(|reply| Command::EndConnectionTest(room.to_owned(), session.clone(), reply))
-            .await
+        self.call(|reply| {
+            Command::EndConnectionTest(room.to_owned(), owner.to_owned(), session.clone(), reply)
+        })
+        .await
     }
 
     /// The bound media sockets (one port, one per address).
@@ -224,9 +258,13 @@ impl MediaNode {
             .send(make(reply))
             .await
             .map_err(|_| MediaError::Unavailable("the media loop has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| MediaError::Unavailable("the media loop has stopped".into()))?
+        answer.await.map_err(|_| {
+            MediaError::Unavailable(
+                "the media plane could not handle this request; try again, and if it \
+                 fails again report the gateway's log"
+                    .into(),
+            )
+        })?
     }
 }
 
@@ -278,6 +316,23 @@ impl MediaPlane for MediaNode {
     fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()> {
         Box::pin(self.call(move |reply| Command::EndRoom(room.to_owned(), reply)))
     }
+
+    fn rooms(&self) -> MediaFuture<'_, Vec<String>> {
+        Box::pin(self.call(Command::Rooms))
+    }
+
+    fn health(&self) -> Result<(), String> {
+        self.loop_health()
+    }
+}
+
+/// Stops the heartbeat when dropped: when the loop's thread ends.
+struct StopOnDrop(Arc<Heartbeat>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 struct MediaLoop {
@@ -293,6 +348,7 @@ struct MediaLoop {
     send_failures: u64,
     /// Send each viewer's burst with UDP GSO (see [`gso`]).
     gso: bool,
+    heartbeat: Arc<Heartbeat>,
 }
 
 /// GSO is on unless `SAMSYN_MEDIA_GSO=off`: a diagnostic switch, to compare
@@ -310,14 +366,25 @@ impl MediaLoop {
         let mut stats_published = Instant::now();
         let mut metrics = MetricsUpdater::default();
         loop {
-            let deadline = self
-                .sfu
-                .poll_timeout()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let now = Instant::now();
+            self.heartbeat.beat(now);
+            // Never asleep for long, so the heartbeat says the truth.
+            let latest = now + MAX_SLEEP;
+            let deadline = self.sfu.poll_timeout().map_or(latest, |t| t.min(latest));
             tokio::select! {
                 command = self.commands.recv() => {
                     let Some(command) = command else { return };
-                    self.apply(command);
+                    // A request that trips up the WebRTC stack is refused
+                    // (its reply is dropped); every session goes on.
+                    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.apply(command);
+                    }));
+                    if applied.is_err() {
+                        tracing::error!(
+                            "a session request failed inside the WebRTC stack and was refused; \
+                             every other session goes on"
+                        );
+                    }
                 }
                 ready = readable(&self.sockets) => {
                     if let Ok(index) = ready {
@@ -366,18 +433,24 @@ impl MediaLoop {
             Command::Link(room, session, reply) => {
                 let _ = reply.send(self.sfu.link_report(&room, &session));
             }
-            Command::StartConnectionTest(room, offer, reply) => {
-                let _ = reply.send(self.sfu.start_connection_test(now, &room, offer));
+            Command::StartConnectionTest(room, owner, offer, reply) => {
+                let _ = reply.send(self.sfu.start_connection_test(now, &room, &owner, offer));
             }
-            Command::ConnectionTestReport(room, session, reply) => {
-                let _ = reply.send(self.sfu.connection_test_report(now, &room, &session));
+            Command::ConnectionTestReport(room, owner, session, reply) => {
+                let _ = reply.send(
+                    self.sfu
+                        .connection_test_report(now, &room, &owner, &session),
+                );
             }
-            Command::EndConnectionTest(room, session, reply) => {
-                let _ = reply.send(self.sfu.end_connection_test(&room, &session));
+            Command::EndConnectionTest(room, owner, session, reply) => {
+                let _ = reply.send(self.sfu.end_connection_test(&room, &owner, &session));
             }
             Command::EndRoom(room, reply) => {
                 self.sfu.end_room(&room);
                 let _ = reply.send(Ok(()));
+            }
+            Command::Rooms(reply) => {
+                let _ = reply.send(Ok(self.sfu.rooms_in_use()));
             }
         }
     }

@@ -2,22 +2,73 @@
 //!
 //! Every peer of every room shares one port. A STUN binding request names its
 //! recipient in USERNAME (`<our ufrag>:<their ufrag>`, RFC 8445 §7.2.2), so it
-//! routes by our ICE ufrag and teaches the router the sender's address; all
-//! other traffic (DTLS, SRTP, SRTCP, later STUN) routes by that address.
+//! routes by our ICE ufrag; all other traffic (DTLS, SRTP, SRTCP, later STUN)
+//! routes by the sender's address, which the router learns from those
+//! requests.
+//!
+//! An address is learned only from a request whose MESSAGE-INTEGRITY checks
+//! with the peer's ICE password (RFC 8445 §7.3): the ufrag travels in clear
+//! text, so anyone on the path could otherwise point a session at an address
+//! of their choosing and have its DTLS answer there, or divert another peer's
+//! packets. A request that fails the check is dropped and counted, never
+//! passed on. Learned addresses are bounded per peer and forgotten when they
+//! fall silent, so nothing an outsider sends makes the table grow.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rtc::crypto::RTCCryptoProvider;
+use rtc::crypto::providers::RingProvider;
+use rtc::stun::integrity::MessageIntegrity;
+use rtc::stun::message::Message;
 
 const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 const STUN_HEADER_LEN: usize = 20;
 const STUN_ATTR_USERNAME: u16 = 0x0006;
+/// Binding request (RFC 8489 §5): method 0x001, class request.
+const STUN_BINDING_REQUEST: [u8; 2] = [0x00, 0x01];
+
+/// Addresses one peer may be reached at once: a host, a reflexive and a
+/// relayed path, and the new ones while a network changes, with room to spare.
+pub const MAX_ADDRESSES_PER_PEER: usize = 8;
+/// A learned address silent this long is forgotten. ICE consent (RFC 7675)
+/// lapses after 30 s without a check, so no live path is ever this quiet.
+pub const ADDRESS_IDLE: Duration = Duration::from_secs(30);
+
+static CRYPTO: RingProvider = RingProvider::new();
+
+/// Where a datagram goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<K> {
+    /// To this peer.
+    Peer(K),
+    /// A check naming one of our peers, without that peer's password: dropped.
+    Unauthenticated,
+    /// From an address no verified check has taught us: dropped.
+    Unknown,
+}
+
+/// A peer's ICE credentials, as the checks it receives must use them.
+#[derive(Debug)]
+struct Credentials<K> {
+    peer: K,
+    pwd: String,
+}
+
+/// An address a verified check came from.
+#[derive(Debug, Clone, Copy)]
+struct Learned<K> {
+    peer: K,
+    last_seen: Instant,
+}
 
 /// Maps ICE ufrags and learned remote addresses to peers of type `K`.
 #[derive(Debug)]
 pub struct DatagramRouter<K> {
-    by_ufrag: HashMap<String, K>,
-    by_addr: HashMap<SocketAddr, K>,
+    by_ufrag: HashMap<String, Credentials<K>>,
+    by_addr: HashMap<SocketAddr, Learned<K>>,
 }
 
 impl<K: Copy + Eq + Hash> Default for DatagramRouter<K> {
@@ -30,33 +81,95 @@ impl<K: Copy + Eq + Hash> Default for DatagramRouter<K> {
 }
 
 impl<K: Copy + Eq + Hash> DatagramRouter<K> {
-    /// Datagrams whose STUN USERNAME starts with `ufrag` go to `peer`.
-    pub fn add_ufrag(&mut self, ufrag: &str, peer: K) {
-        self.by_ufrag.insert(ufrag.to_owned(), peer);
+    /// Checks whose USERNAME starts with `ufrag` and are signed with `pwd`
+    /// go to `peer`.
+    pub fn add_ufrag(&mut self, ufrag: &str, pwd: &str, peer: K) {
+        self.by_ufrag.insert(
+            ufrag.to_owned(),
+            Credentials {
+                peer,
+                pwd: pwd.to_owned(),
+            },
+        );
     }
 
     /// Forgets everything that routes to `peer`.
     pub fn remove_peer(&mut self, peer: K) {
-        self.by_ufrag.retain(|_, k| *k != peer);
-        self.by_addr.retain(|_, k| *k != peer);
+        self.by_ufrag.retain(|_, c| c.peer != peer);
+        self.by_addr.retain(|_, l| l.peer != peer);
     }
 
-    /// The peer for a datagram from `from`, learning `from` when the datagram
-    /// is a STUN request naming one of our ufrags.
-    pub fn route(&mut self, from: SocketAddr, datagram: &[u8]) -> Option<K> {
+    /// The route of a datagram from `from` at `now`, learning `from` when
+    /// the datagram is a binding request signed with a peer's password.
+    pub fn route(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Route<K> {
         if let Some(ufrag) = stun_recipient_ufrag(datagram)
-            && let Some(&peer) = self.by_ufrag.get(ufrag)
+            && let Some(credentials) = self.by_ufrag.get(ufrag)
         {
-            self.by_addr.insert(from, peer);
-            return Some(peer);
+            let peer = credentials.peer;
+            if !is_binding_request(datagram) || !signed_with(datagram, &credentials.pwd) {
+                return Route::Unauthenticated;
+            }
+            self.learn(now, from, peer);
+            return Route::Peer(peer);
         }
-        self.by_addr.get(&from).copied()
+        match self.by_addr.get_mut(&from) {
+            Some(learned) => {
+                learned.last_seen = now;
+                Route::Peer(learned.peer)
+            }
+            None => Route::Unknown,
+        }
+    }
+
+    /// Forgets addresses that have been silent for [`ADDRESS_IDLE`].
+    pub fn forget_silent(&mut self, now: Instant) {
+        self.by_addr
+            .retain(|_, learned| now.saturating_duration_since(learned.last_seen) < ADDRESS_IDLE);
     }
 
     /// How many remote addresses are currently known (for metrics and tests).
     pub fn known_addresses(&self) -> usize {
         self.by_addr.len()
     }
+
+    fn learn(&mut self, now: Instant, from: SocketAddr, peer: K) {
+        let learned = Learned {
+            peer,
+            last_seen: now,
+        };
+        if self.by_addr.insert(from, learned).is_some() {
+            return;
+        }
+        // A new address: keep the peer's most recent ones only.
+        let mut addresses: Vec<(SocketAddr, Instant)> = self
+            .by_addr
+            .iter()
+            .filter(|(_, l)| l.peer == peer)
+            .map(|(addr, l)| (*addr, l.last_seen))
+            .collect();
+        if addresses.len() > MAX_ADDRESSES_PER_PEER {
+            addresses.sort_by_key(|(_, seen)| *seen);
+            let excess = addresses.len() - MAX_ADDRESSES_PER_PEER;
+            for (addr, _) in addresses.into_iter().take(excess) {
+                self.by_addr.remove(&addr);
+            }
+        }
+    }
+}
+
+fn is_binding_request(datagram: &[u8]) -> bool {
+    datagram.get(..2) == Some(&STUN_BINDING_REQUEST[..])
+}
+
+/// True when the STUN message's MESSAGE-INTEGRITY checks with the short-term
+/// key `pwd` (RFC 8489 §14.5), as the ICE agent itself would check it.
+fn signed_with(datagram: &[u8], pwd: &str) -> bool {
+    let mut message = Message {
+        raw: datagram.to_vec(),
+        ..Message::default()
+    };
+    message.decode().is_ok()
+        && MessageIntegrity::check(&mut message, pwd.as_bytes(), CRYPTO.crypto()).is_ok()
 }
 
 /// Our ufrag from a STUN message's USERNAME, if the datagram is STUN and has one.
@@ -89,34 +202,57 @@ pub fn stun_recipient_ufrag(datagram: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtc::stun::attributes::ATTR_USERNAME;
+    use rtc::stun::fingerprint::FINGERPRINT;
+    use rtc::stun::message::{BINDING_REQUEST, BINDING_SUCCESS, TransactionId};
+    use rtc::stun::textattrs::Username;
 
-    fn stun_binding_request(username: &str) -> Vec<u8> {
-        let mut attrs = Vec::new();
-        // A PRIORITY attribute first, so USERNAME is not the first one.
-        attrs.extend_from_slice(&0x0024u16.to_be_bytes());
-        attrs.extend_from_slice(&4u16.to_be_bytes());
-        attrs.extend_from_slice(&[0, 0, 0, 1]);
-        attrs.extend_from_slice(&STUN_ATTR_USERNAME.to_be_bytes());
-        attrs.extend_from_slice(&(username.len() as u16).to_be_bytes());
-        attrs.extend_from_slice(username.as_bytes());
-        while attrs.len() % 4 != 0 {
-            attrs.push(0);
-        }
-        let mut msg = vec![0x00, 0x01];
-        msg.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-        msg.extend_from_slice(&STUN_MAGIC_COOKIE);
-        msg.extend_from_slice(&[7; 12]);
-        msg.extend_from_slice(&attrs);
-        msg
+    const PUB_PWD: &str = "publisherpasswordpublisher";
+    const VIEW_PWD: &str = "viewerpasswordviewerpasswd";
+
+    /// A binding request as a client's ICE agent sends it, signed with `pwd`.
+    fn check(username: &str, pwd: &str) -> Vec<u8> {
+        let mut msg = Message::new();
+        msg.build(&[
+            Box::new(BINDING_REQUEST),
+            Box::new(TransactionId::new()),
+            Box::new(Username::new(ATTR_USERNAME, username.to_owned())),
+            Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
+                pwd.to_owned(),
+                CRYPTO.crypto(),
+            )),
+            Box::new(FINGERPRINT),
+        ])
+        .unwrap();
+        msg.raw
+    }
+
+    /// The same request with no MESSAGE-INTEGRITY at all.
+    fn unsigned_check(username: &str) -> Vec<u8> {
+        let mut msg = Message::new();
+        msg.build(&[
+            Box::new(BINDING_REQUEST),
+            Box::new(TransactionId::new()),
+            Box::new(Username::new(ATTR_USERNAME, username.to_owned())),
+        ])
+        .unwrap();
+        msg.raw
     }
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
     }
 
+    fn router() -> DatagramRouter<u32> {
+        let mut router = DatagramRouter::default();
+        router.add_ufrag("pubFrag", PUB_PWD, 1);
+        router.add_ufrag("viewFrag", VIEW_PWD, 2);
+        router
+    }
+
     #[test]
     fn reads_the_recipient_ufrag() {
-        let msg = stun_binding_request("gwFrag:browserFrag");
+        let msg = check("gwFrag:browserFrag", PUB_PWD);
         assert_eq!(stun_recipient_ufrag(&msg), Some("gwFrag"));
     }
 
@@ -125,64 +261,129 @@ mod tests {
         // DTLS record (content type 22) and RTP (version 2).
         assert_eq!(stun_recipient_ufrag(&[22; 40]), None);
         assert_eq!(stun_recipient_ufrag(&[0x80; 40]), None);
-        let mut msg = stun_binding_request("gwFrag:x");
+        let mut msg = check("gwFrag:x", PUB_PWD);
         msg.truncate(30);
         assert_eq!(stun_recipient_ufrag(&msg), None);
         assert_eq!(stun_recipient_ufrag(&[]), None);
     }
 
     #[test]
-    fn routes_by_ufrag_then_by_learned_address() {
-        let mut router = DatagramRouter::default();
-        router.add_ufrag("pubFrag", 1u32);
-        router.add_ufrag("viewFrag", 2u32);
+    fn routes_by_signed_check_then_by_learned_address() {
+        let mut router = router();
+        let now = Instant::now();
         let browser = addr("10.213.0.2:50123");
         let camera = addr("10.213.0.3:40000");
 
         // Media before any STUN check is unroutable.
-        assert_eq!(router.route(browser, &[0x80; 40]), None);
+        assert_eq!(router.route(now, browser, &[0x80; 40]), Route::Unknown);
 
         assert_eq!(
-            router.route(camera, &stun_binding_request("pubFrag:c")),
-            Some(1)
+            router.route(now, camera, &check("pubFrag:c", PUB_PWD)),
+            Route::Peer(1)
         );
         assert_eq!(
-            router.route(browser, &stun_binding_request("viewFrag:b")),
-            Some(2)
+            router.route(now, browser, &check("viewFrag:b", VIEW_PWD)),
+            Route::Peer(2)
         );
-        assert_eq!(router.route(browser, &[0x80; 40]), Some(2));
-        assert_eq!(router.route(camera, &[22; 40]), Some(1));
+        assert_eq!(router.route(now, browser, &[0x80; 40]), Route::Peer(2));
+        assert_eq!(router.route(now, camera, &[22; 40]), Route::Peer(1));
 
         // An unknown ufrag does not steal a learned address.
         assert_eq!(
-            router.route(camera, &stun_binding_request("other:c")),
-            Some(1)
+            router.route(now, camera, &check("other:c", PUB_PWD)),
+            Route::Peer(1)
         );
+    }
+
+    #[test]
+    fn a_check_without_the_password_teaches_nothing() {
+        let mut router = router();
+        let now = Instant::now();
+        let camera = addr("10.213.0.3:40000");
+        let attacker = addr("10.213.0.66:40001");
+        router.route(now, camera, &check("pubFrag:c", PUB_PWD));
+
+        // Unsigned, signed with another password, or a response: refused.
+        for forged in [
+            unsigned_check("pubFrag:c"),
+            check("pubFrag:c", VIEW_PWD),
+            check("pubFrag:c", "guessedpasswordguessedpass"),
+        ] {
+            assert_eq!(router.route(now, attacker, &forged), Route::Unauthenticated);
+            // The camera's own address cannot be taken over either.
+            assert_eq!(router.route(now, camera, &forged), Route::Unauthenticated);
+        }
+        let mut response = Message::new();
+        response
+            .build(&[
+                Box::new(BINDING_SUCCESS),
+                Box::new(TransactionId::new()),
+                Box::new(Username::new(ATTR_USERNAME, "pubFrag:c".to_owned())),
+                Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
+                    PUB_PWD.to_owned(),
+                    CRYPTO.crypto(),
+                )),
+            ])
+            .unwrap();
+        assert_eq!(
+            router.route(now, attacker, &response.raw),
+            Route::Unauthenticated
+        );
+
+        // So what the attacker sends next (a DTLS ClientHello) reaches no one,
+        // and the camera's packets still reach the camera's session.
+        assert_eq!(router.route(now, attacker, &[22; 60]), Route::Unknown);
+        assert_eq!(router.route(now, camera, &[0x80; 40]), Route::Peer(1));
+        assert_eq!(router.known_addresses(), 1);
     }
 
     #[test]
     fn a_peer_moving_to_a_new_address_is_followed() {
-        let mut router = DatagramRouter::default();
-        router.add_ufrag("viewFrag", 7u32);
+        let mut router = router();
+        let now = Instant::now();
         let wifi = addr("10.213.0.2:5000");
         let lte = addr("10.213.0.9:6000");
-        router.route(wifi, &stun_binding_request("viewFrag:b"));
-        assert_eq!(router.route(lte, &[0x80; 12]), None);
-        router.route(lte, &stun_binding_request("viewFrag:b"));
-        assert_eq!(router.route(lte, &[0x80; 12]), Some(7));
+        router.route(now, wifi, &check("viewFrag:b", VIEW_PWD));
+        assert_eq!(router.route(now, lte, &[0x80; 12]), Route::Unknown);
+        router.route(now, lte, &check("viewFrag:b", VIEW_PWD));
+        assert_eq!(router.route(now, lte, &[0x80; 12]), Route::Peer(2));
+    }
+
+    #[test]
+    fn learned_addresses_are_bounded_per_peer_and_forgotten_when_silent() {
+        let mut router = router();
+        let start = Instant::now();
+        for port in 0..20u16 {
+            let at = start + Duration::from_millis(u64::from(port));
+            let from = SocketAddr::new("10.213.0.2".parse().unwrap(), 5000 + port);
+            router.route(at, from, &check("viewFrag:b", VIEW_PWD));
+        }
+        assert_eq!(router.known_addresses(), MAX_ADDRESSES_PER_PEER);
+        // The most recent ones are kept.
+        let newest = addr("10.213.0.2:5019");
+        let oldest = addr("10.213.0.2:5000");
+        assert_eq!(router.route(start, oldest, &[0x80; 12]), Route::Unknown);
+        let later = start + Duration::from_secs(20);
+        assert_eq!(router.route(later, newest, &[0x80; 12]), Route::Peer(2));
+
+        // Silence makes the table forget; traffic keeps an address.
+        router.forget_silent(start + ADDRESS_IDLE + Duration::from_secs(1));
+        assert_eq!(router.known_addresses(), 1);
+        router.forget_silent(later + ADDRESS_IDLE);
+        assert_eq!(router.known_addresses(), 0);
     }
 
     #[test]
     fn removing_a_peer_forgets_its_ufrag_and_addresses() {
-        let mut router = DatagramRouter::default();
-        router.add_ufrag("viewFrag", 7u32);
+        let mut router = router();
+        let now = Instant::now();
         let browser = addr("10.213.0.2:5000");
-        router.route(browser, &stun_binding_request("viewFrag:b"));
-        router.remove_peer(7);
-        assert_eq!(router.route(browser, &[0x80; 12]), None);
+        router.route(now, browser, &check("viewFrag:b", VIEW_PWD));
+        router.remove_peer(2);
+        assert_eq!(router.route(now, browser, &[0x80; 12]), Route::Unknown);
         assert_eq!(
-            router.route(browser, &stun_binding_request("viewFrag:b")),
-            None
+            router.route(now, browser, &check("viewFrag:b", VIEW_PWD)),
+            Route::Unknown
         );
         assert_eq!(router.known_addresses(), 0);
     }

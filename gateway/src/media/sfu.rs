@@ -15,6 +15,7 @@ use samsyn_signaling::media::{
     EndReason, Listener, MediaError, MediaEvent, SessionAnswer, SessionId, SessionKind,
 };
 
+use super::admission;
 use super::keyframe::VideoCodec;
 use super::peer::{
     Feed, LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SinkTrack, SourceTrack,
@@ -23,10 +24,11 @@ use super::peer::{
 use super::probe::{ProbeReceiver, ProbeReport};
 use super::recovery::RecoveryStats;
 use super::rewrite::{OutboundTrack, TrackRewriter};
-use super::routing::DatagramRouter;
+use super::routing::{DatagramRouter, Route};
 use super::speech::Voice;
 use super::throttle::KeyframeThrottle;
 use super::viewer_cap::{self, CapSmoother, RoomLinks, ViewerLink};
+use super::warnings::WarningSummary;
 
 /// How the SFU behaves; from the gateway configuration.
 #[derive(Debug, Clone)]
@@ -47,9 +49,6 @@ const CAP_INTERVAL: Duration = Duration::from_secs(1);
 
 type PeerId = u64;
 
-/// Connection tests running at once, at most: each costs a peer connection,
-/// and a publisher token must not be able to open unlimited ones.
-pub const MAX_CONNECTION_TESTS: usize = 16;
 /// Timing samples kept until the media loop takes them.
 const MAX_PENDING_TIMINGS: usize = 10_000;
 
@@ -58,6 +57,11 @@ const MAX_PENDING_TIMINGS: usize = 10_000;
 pub struct SfuStats {
     pub datagrams_in: u64,
     pub datagrams_unroutable: u64,
+    /// STUN checks that named a session but were not signed with its ICE
+    /// password (dropped without reaching the session).
+    pub stun_unauthenticated: u64,
+    /// Peers dropped because the WebRTC stack failed (panicked) on them.
+    pub peers_failed: u64,
     /// RTP packets from cameras (connection tests not included).
     pub rtp_in: u64,
     /// Their payload bytes.
@@ -355,7 +359,17 @@ pub struct Sfu {
     /// Loss-repair counts of camera sessions that have ended.
     ended_recovery: RecoveryStats,
     timings: Vec<Timing>,
+    /// STUN checks without a session's password, for the log's summary.
+    unauthenticated: WarningSummary,
+    /// When the router next forgets silent addresses.
+    next_address_sweep: Option<Instant>,
+    /// Who started each connection test (token id); see
+    /// [`Sfu::start_connection_test`].
+    connection_test_owners: HashMap<SessionId, String>,
 }
+
+/// How often the router forgets addresses that fell silent.
+const ADDRESS_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Sfu {
     pub fn new(settings: SfuSettings, candidates: LocalCandidates) -> Self {
@@ -376,6 +390,9 @@ impl Sfu {
             stats: SfuStats::default(),
             ended_recovery: RecoveryStats::default(),
             timings: Vec::new(),
+            unauthenticated: WarningSummary::default(),
+            next_address_sweep: None,
+            connection_test_owners: HashMap::new(),
         }
     }
 
@@ -532,16 +549,13 @@ impl Sfu {
             .get(room_name)
             .filter(|room| room.publisher.is_some())
             .ok_or(MediaError::NoPublisher)?;
-        let watching = room
-            .viewers
-            .iter()
-            .filter(|id| self.peers.get(id).is_some_and(|slot| slot.watches()))
-            .count();
-        if listener != Listener::Camera && watching >= self.settings.max_viewers_per_room {
-            return Err(MediaError::TooManyViewers(
-                self.settings.max_viewers_per_room,
-            ));
+        let mut present = admission::Listeners::default();
+        for id in &room.viewers {
+            if let Some(Role::Viewer(state)) = self.peers.get(id).map(|slot| &slot.role) {
+                present.add(state.listener);
+            }
         }
+        admission::admit(listener, present, self.settings.max_viewers_per_room)?;
         let (peer, sdp) = Peer::viewer(offer, &room.sources, listener, &self.peer_settings, now)?;
         let state = ViewerState::new(listener, peer.sinks(), &room.sources);
         let id = self.add_peer(now, peer, room_name, Role::Viewer(state));
@@ -554,26 +568,36 @@ impl Sfu {
     /// Accepts a connection test (`samsyn-bench connect`): a publisher whose
     /// media is measured and dropped. It joins no room, so the room's camera
     /// and viewers never see it.
+    /// `owner` (the token's id) is the only one who may read or end it.
     pub fn start_connection_test(
         &mut self,
         now: Instant,
         room_name: &str,
+        owner: &str,
         offer: String,
     ) -> Result<SessionAnswer, MediaError> {
         let running = self
             .peers
             .values()
-            .filter(|slot| matches!(slot.role, Role::ConnectionTest(_)))
+            .filter(|slot| &*slot.room == room_name && matches!(slot.role, Role::ConnectionTest(_)))
             .count();
-        if running >= MAX_CONNECTION_TESTS {
-            return Err(MediaError::Unavailable(format!(
-                "{MAX_CONNECTION_TESTS} connection tests are running already; try again in a minute"
-            )));
-        }
+        admission::admit_connection_test(running)?;
         let (peer, sdp, _sources) = Peer::publisher(offer, &self.peer_settings, now)?;
         let receiver = Box::new(ProbeReceiver::new(now));
         let id = self.add_peer(now, peer, room_name, Role::ConnectionTest(receiver));
-        Ok(self.answer(id, sdp))
+        let answer = self.answer(id, sdp);
+        // Forget the owners of tests that have ended since the last start.
+        let (sessions, peers) = (&self.sessions, &self.peers);
+        self.connection_test_owners.retain(|session, _| {
+            sessions.get(session).is_some_and(|id| {
+                peers
+                    .get(id)
+                    .is_some_and(|slot| matches!(slot.role, Role::ConnectionTest(_)))
+            })
+        });
+        self.connection_test_owners
+            .insert(answer.session.clone(), owner.to_owned());
+        Ok(answer)
     }
 
     /// What a connection test has received so far.
@@ -581,9 +605,10 @@ impl Sfu {
         &self,
         now: Instant,
         room_name: &str,
+        owner: &str,
         session: &SessionId,
     ) -> Result<ProbeReport, MediaError> {
-        let id = self.connection_test_peer(room_name, session)?;
+        let id = self.connection_test_peer(room_name, owner, session)?;
         match self.peers.get(&id).map(|slot| &slot.role) {
             Some(Role::ConnectionTest(receiver)) => Ok(receiver.report(now)),
             _ => Err(MediaError::UnknownSession),
@@ -594,14 +619,25 @@ impl Sfu {
     pub fn end_connection_test(
         &mut self,
         room_name: &str,
+        owner: &str,
         session: &SessionId,
     ) -> Result<(), MediaError> {
-        let id = self.connection_test_peer(room_name, session)?;
+        let id = self.connection_test_peer(room_name, owner, session)?;
         self.remove_peer(id, EndReason::Closed);
         Ok(())
     }
 
-    fn connection_test_peer(&self, room: &str, session: &SessionId) -> Result<PeerId, MediaError> {
+    /// The connection test `session` of `room`, if `owner` started it: a
+    /// session id alone does not reach another token's test.
+    fn connection_test_peer(
+        &self,
+        room: &str,
+        owner: &str,
+        session: &SessionId,
+    ) -> Result<PeerId, MediaError> {
+        if self.connection_test_owners.get(session).map(String::as_str) != Some(owner) {
+            return Err(MediaError::UnknownSession);
+        }
         self.sessions
             .get(session)
             .copied()
@@ -641,7 +677,8 @@ impl Sfu {
             let answer = slot
                 .peer
                 .restart_ice(now, ufrag, pwd, &self.peer_settings.candidates)?;
-            self.router.add_ufrag(slot.peer.ufrag(), id);
+            self.router
+                .add_ufrag(slot.peer.ufrag(), slot.peer.ice_pwd(), id);
             tracing::info!(room = room_name, "ICE restarted");
             return Ok(Some(answer));
         }
@@ -667,6 +704,18 @@ impl Sfu {
         Ok(())
     }
 
+    /// The rooms with any session: cameras, viewers, connection tests.
+    pub fn rooms_in_use(&self) -> Vec<String> {
+        let mut rooms: Vec<String> = self
+            .peers
+            .values()
+            .map(|slot| slot.room.to_string())
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        rooms
+    }
+
     /// Ends every session of a room: its consultation is over.
     pub fn end_room(&mut self, room_name: &str) {
         // Cameras, viewers and connection tests.
@@ -690,15 +739,42 @@ impl Sfu {
         data: &[u8],
     ) {
         self.stats.datagrams_in += 1;
-        let Some(id) = self.router.route(remote, data) else {
-            tracing::trace!(%remote, len = data.len(), "datagram for no known peer dropped");
-            self.stats.datagrams_unroutable += 1;
-            return;
+        let id = match self.router.route(now, remote, data) {
+            Route::Peer(id) => id,
+            Route::Unauthenticated => {
+                self.stats.stun_unauthenticated += 1;
+                self.unauthenticated.record(now);
+                return;
+            }
+            Route::Unknown => {
+                tracing::trace!(len = data.len(), "datagram for no known peer dropped");
+                self.stats.datagrams_unroutable += 1;
+                return;
+            }
         };
-        if let Some(slot) = self.peers.get_mut(&id) {
-            slot.peer.handle_datagram(now, local, remote, data);
+        self.guarded(id, |sfu| {
+            if let Some(slot) = sfu.peers.get_mut(&id) {
+                slot.peer.handle_datagram(now, local, remote, data);
+            }
+            sfu.process(now, id);
+        });
+    }
+
+    /// Runs `work` for peer `id`; if it panics (inside the WebRTC stack, on
+    /// something a peer sent), that peer is dropped and everyone else goes
+    /// on, instead of the one thread that carries every room dying.
+    fn guarded(&mut self, id: PeerId, work: impl FnOnce(&mut Self)) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut *self)));
+        if outcome.is_err() {
+            self.stats.peers_failed += 1;
+            let room = self.peers.get(&id).map(|slot| slot.room.clone());
+            tracing::error!(
+                room = room.as_deref().unwrap_or("?"),
+                "a peer connection failed inside the WebRTC stack and was dropped; \
+                 every other session goes on"
+            );
+            self.remove_peer(id, EndReason::ConnectionLost);
         }
-        self.process(now, id);
     }
 
     /// The earliest instant at which [`Sfu::handle_timeout`] has work.
@@ -736,12 +812,22 @@ impl Sfu {
             })
             .collect();
         for id in due {
-            if let Some(slot) = self.peers.get_mut(&id) {
-                slot.peer.handle_timeout(now);
-            }
-            self.process(now, id);
+            self.guarded(id, |sfu| {
+                if let Some(slot) = sfu.peers.get_mut(&id) {
+                    slot.peer.handle_timeout(now);
+                }
+                sfu.process(now, id);
+            });
         }
         self.end_quiet_speech(now);
+        self.sweep_addresses(now);
+        if let Some(count) = self.unauthenticated.due(now) {
+            tracing::warn!(
+                count,
+                "STUN checks without the session's ICE password were dropped in the last minute \
+                 (someone probing the media port, or a client with stale credentials)"
+            );
+        }
         let stale: Vec<PeerId> = self
             .peers
             .iter()
@@ -767,6 +853,17 @@ impl Sfu {
             {
                 self.cap_camera(now, &room);
             }
+        }
+    }
+
+    /// Forgets remote addresses that fell silent, every few seconds.
+    fn sweep_addresses(&mut self, now: Instant) {
+        let due = self
+            .next_address_sweep
+            .get_or_insert(now + ADDRESS_SWEEP_INTERVAL);
+        if now >= *due {
+            self.router.forget_silent(now);
+            self.next_address_sweep = Some(now + ADDRESS_SWEEP_INTERVAL);
         }
     }
 
@@ -835,7 +932,7 @@ impl Sfu {
     fn add_peer(&mut self, now: Instant, peer: Peer, room: &str, role: Role) -> PeerId {
         let id = self.next_peer;
         self.next_peer += 1;
-        self.router.add_ufrag(peer.ufrag(), id);
+        self.router.add_ufrag(peer.ufrag(), peer.ice_pwd(), id);
         let session = SessionId(random_session_id());
         self.sessions.insert(session.clone(), id);
         self.peers.insert(
@@ -904,9 +1001,13 @@ impl Sfu {
                 reason,
             });
         }
-        slot.peer.close();
-        self.transmits
-            .extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
+        // A peer dropped after a failure may fail again on the way out; its
+        // goodbye is not worth the loop.
+        let transmits = &mut self.transmits;
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            slot.peer.close();
+            transmits.extend(std::iter::from_fn(|| slot.peer.poll_transmit()));
+        }));
         self.router.remove_peer(id);
         self.sessions.remove(&slot.session);
         let mut empty = false;
@@ -1290,4 +1391,60 @@ fn random_session_id() -> String {
     (0..22)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WEBRTCBIN: &str = include_str!("../../tests/data/offers/webrtcbin-whip.sdp");
+
+    fn sfu() -> Sfu {
+        Sfu::new(
+            SfuSettings {
+                keyframe_request_interval: Duration::from_millis(500),
+                max_viewers_per_room: 3,
+                connect_timeout: Duration::from_secs(30),
+                retransmit_buffer_packets: 512,
+                viewer_floor_bps: 500_000,
+            },
+            LocalCandidates {
+                host: vec!["10.213.0.1:50000".parse().unwrap()],
+                public: Vec::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_peer_that_trips_the_stack_is_dropped_and_the_others_go_on() {
+        let now = Instant::now();
+        let mut sfu = sfu();
+        let a = sfu.publish(now, "room-a", WEBRTCBIN.to_owned()).unwrap();
+        let b = sfu.publish(now, "room-b", WEBRTCBIN.to_owned()).unwrap();
+        let broken = sfu.sessions[&a.session];
+        sfu.drain_events().for_each(drop);
+
+        sfu.guarded(broken, |_| panic!("a failure inside the WebRTC stack"));
+
+        assert_eq!(sfu.stats().peers_failed, 1);
+        assert!(
+            !sfu.sessions.contains_key(&a.session),
+            "room A's camera is gone"
+        );
+        assert!(
+            sfu.sessions.contains_key(&b.session),
+            "room B's camera stays"
+        );
+        let events: Vec<MediaEvent> = sfu.drain_events().collect();
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                MediaEvent::Ended { session, reason: EndReason::ConnectionLost } if *session == a.session
+            )),
+            "signaling hears that the session ended: {events:?}"
+        );
+        // The loop goes on: the survivor still has timers to run.
+        sfu.handle_timeout(now + Duration::from_millis(100));
+        assert_eq!(sfu.occupancy().publishers, 1);
+    }
 }

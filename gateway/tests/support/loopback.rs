@@ -473,7 +473,7 @@ impl World {
         let offer = client.offer(self.now);
         let answer = self
             .sfu
-            .start_connection_test(self.now, room, offer)
+            .start_connection_test(self.now, room, "camera-token", offer)
             .expect("connection test accepted");
         client.accept(self.now, answer.sdp);
         self.sessions.push(answer.session);

@@ -7,11 +7,11 @@
 //! snapshot and subscribes under the same lock, so it sees each event
 //! exactly once, after the snapshot, in the room's order.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use super::messages::{
     Envelope, MediaState, ParticipantId, ParticipantView, Quality, QualityReport, Sender,
@@ -27,6 +27,15 @@ use crate::tokens::{Claims, Role};
 pub const ROOM_EVENT_BACKLOG: usize = 256;
 /// Events sockets one room takes at once (pages, the daemon, a spare).
 pub const MAX_SOCKETS_PER_ROOM: u32 = 64;
+/// Events sockets one token keeps open at once: a page and a second tab,
+/// or the daemon and the socket it is replacing. One more replaces the
+/// token's oldest (which may be a socket whose network is gone without a
+/// close), so a participant is never locked out by its own sockets and one
+/// link never holds more than this.
+pub const MAX_SOCKETS_PER_TOKEN: usize = 2;
+/// Sockets of a room that observers cannot take: kept for the camera's
+/// daemon and the specialists, however many observer links there are.
+pub const SOCKETS_KEPT_FOR_CAMERA_AND_SPECIALISTS: u32 = 16;
 
 /// A room-wide event, serialised once for every socket.
 #[derive(Debug, Clone)]
@@ -52,9 +61,22 @@ pub struct Subscription {
     pub events: broadcast::Receiver<Published>,
 }
 
+/// One socket's place in its room, from `connect` to `disconnect`.
+#[derive(Debug)]
+pub struct Seat {
+    id: u64,
+    /// Notified when a newer socket of the same token took this place
+    /// ([`MAX_SOCKETS_PER_TOKEN`]); the socket should then close.
+    pub replaced: Arc<Notify>,
+}
+
 /// Why a socket may not join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoomFull;
+
+/// Why a quality report is not taken: its sender has no WebRTC session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoMediaSession;
 
 /// Every room's participants and event channel.
 #[derive(Debug, Default)]
@@ -68,13 +90,16 @@ struct RoomHub {
     channel: broadcast::Sender<Published>,
     members: BTreeMap<ParticipantId, Member>,
     sockets: u32,
+    /// Numbers the seats handed out.
+    next_seat: u64,
 }
 
 #[derive(Debug)]
 struct Member {
     role: Role,
     name: Option<String>,
-    sockets: u32,
+    /// Its open sockets, oldest first.
+    seats: VecDeque<(u64, Arc<Notify>)>,
     /// Its WebRTC sessions and whether each one's media flows.
     media: BTreeMap<SessionId, bool>,
     quality: Option<Quality>,
@@ -88,6 +113,7 @@ impl RoomHub {
             channel: broadcast::channel(ROOM_EVENT_BACKLOG).0,
             members: BTreeMap::new(),
             sockets: 0,
+            next_seat: 0,
         }
     }
 
@@ -123,7 +149,7 @@ impl RoomHub {
             id: id.to_owned(),
             role: member.role,
             name: member.name.clone(),
-            sockets: member.sockets,
+            sockets: u32::try_from(member.seats.len()).unwrap_or(u32::MAX),
             media,
             quality: member.quality,
             speaking: member.speaking,
@@ -135,7 +161,7 @@ impl RoomHub {
         let Some(member) = self.members.get(id) else {
             return;
         };
-        if member.sockets == 0 && member.media.is_empty() {
+        if member.seats.is_empty() && member.media.is_empty() {
             self.members.remove(id);
             self.publish(ServerMessage::Left { id: id.to_owned() });
         } else {
@@ -148,7 +174,7 @@ impl RoomHub {
         self.members.entry(id.to_owned()).or_insert_with(|| Member {
             role,
             name: name.cloned(),
-            sockets: 0,
+            seats: VecDeque::new(),
             media: BTreeMap::new(),
             quality: None,
             speaking: false,
@@ -176,6 +202,15 @@ impl RoomHub {
         }
     }
 
+    /// Sockets held by observers.
+    fn observer_sockets(&self) -> usize {
+        self.members
+            .values()
+            .filter(|m| m.role == Role::Observer)
+            .map(|m| m.seats.len())
+            .sum()
+    }
+
     fn is_idle(&self) -> bool {
         self.members.is_empty() && self.channel.receiver_count() == 0
     }
@@ -187,18 +222,45 @@ impl RoomEvents {
     }
 
     /// A socket with `claims` joins `room`: the room hears of it, the socket
-    /// gets the snapshot (itself included) and the events after it.
-    pub fn connect(&self, room: &RoomId, claims: &Claims) -> Result<Subscription, RoomFull> {
+    /// gets the snapshot (itself included), the events after it and its
+    /// seat. A token at [`MAX_SOCKETS_PER_TOKEN`] gives up its oldest seat
+    /// for the new one; a full room ([`MAX_SOCKETS_PER_ROOM`], less
+    /// [`SOCKETS_KEPT_FOR_CAMERA_AND_SPECIALISTS`] for observers) refuses.
+    pub fn connect(
+        &self,
+        room: &RoomId,
+        claims: &Claims,
+    ) -> Result<(Subscription, Seat), RoomFull> {
         let mut rooms = self.lock();
         let hub = rooms.entry(room.clone()).or_insert_with(RoomHub::new);
-        if hub.sockets >= MAX_SOCKETS_PER_ROOM {
-            return Err(RoomFull);
+        let held = hub.members.get(&claims.jti).map_or(0, |m| m.seats.len());
+        let replaces_own = held >= MAX_SOCKETS_PER_TOKEN;
+        if !replaces_own {
+            let room_limit = match claims.role {
+                Role::Observer => MAX_SOCKETS_PER_ROOM - SOCKETS_KEPT_FOR_CAMERA_AND_SPECIALISTS,
+                _ => MAX_SOCKETS_PER_ROOM,
+            };
+            let taken = match claims.role {
+                Role::Observer => hub.observer_sockets(),
+                _ => hub.sockets as usize,
+            };
+            if hub.sockets >= MAX_SOCKETS_PER_ROOM || taken >= room_limit as usize {
+                return Err(RoomFull);
+            }
+            hub.sockets += 1;
         }
-        hub.sockets += 1;
-        hub.member(&claims.jti, claims.role, claims.name.as_ref())
-            .sockets += 1;
+        hub.next_seat += 1;
+        let seat = Seat {
+            id: hub.next_seat,
+            replaced: Arc::new(Notify::new()),
+        };
+        let member = hub.member(&claims.jti, claims.role, claims.name.as_ref());
+        if replaces_own && let Some((_, oldest)) = member.seats.pop_front() {
+            oldest.notify_one();
+        }
+        member.seats.push_back((seat.id, seat.replaced.clone()));
         hub.announce(&claims.jti);
-        Ok(hub.subscribe(room, &claims.jti))
+        Ok((hub.subscribe(room, &claims.jti), seat))
     }
 
     /// A fresh snapshot and channel for a socket that fell behind.
@@ -206,11 +268,14 @@ impl RoomEvents {
         self.lock().get(room).map(|hub| hub.subscribe(room, you))
     }
 
-    /// A socket of participant `id` closed.
-    pub fn disconnect(&self, room: &RoomId, id: &str) {
+    /// The socket of participant `id` in `seat` closed (nothing changes if
+    /// a newer socket had taken its seat already).
+    pub fn disconnect(&self, room: &RoomId, id: &str, seat: &Seat) {
         self.change(room, |hub| {
-            if let Some(member) = hub.members.get_mut(id) {
-                member.sockets = member.sockets.saturating_sub(1);
+            if let Some(member) = hub.members.get_mut(id)
+                && let Some(at) = member.seats.iter().position(|(s, _)| *s == seat.id)
+            {
+                member.seats.remove(at);
                 hub.sockets = hub.sockets.saturating_sub(1);
                 hub.announce(id);
             }
@@ -265,17 +330,34 @@ impl RoomEvents {
         });
     }
 
-    /// Participant `id` reported how its connection does.
-    pub fn set_quality(&self, room: &RoomId, id: &str, report: QualityReport) {
+    /// Participant `id` reported how its own connection does. Only a
+    /// participant with a media session has one to report on: a report
+    /// from a socket alone (a chat-only page, an observer's script) would
+    /// show the room a connection that does not exist.
+    pub fn set_quality(
+        &self,
+        room: &RoomId,
+        id: &str,
+        report: QualityReport,
+    ) -> Result<(), NoMediaSession> {
+        let mut accepted = false;
         self.change(room, |hub| {
-            if let Some(member) = hub.members.get_mut(id) {
+            if let Some(member) = hub.members.get_mut(id)
+                && !member.media.is_empty()
+            {
                 member.quality = Some(Quality {
                     level: report.level(),
                     report,
                 });
+                accepted = true;
                 hub.announce(id);
             }
         });
+        if accepted {
+            Ok(())
+        } else {
+            Err(NoMediaSession)
+        }
     }
 
     /// Participant `id` started or stopped speaking; the room hears of
@@ -324,6 +406,11 @@ impl RoomEvents {
             role: claims.role,
             name: claims.name.clone(),
         }
+    }
+
+    /// The rooms with anyone in them: an events socket or a media session.
+    pub fn rooms(&self) -> Vec<RoomId> {
+        self.lock().keys().cloned().collect()
     }
 
     /// Who is in `room` now (for the consultation log and tests).
@@ -391,13 +478,13 @@ mod tests {
     fn socket_and_media_session_of_one_token_are_one_participant() {
         let hub = RoomEvents::default();
         let room = RoomId::parse("ward").unwrap();
-        let mut specialist = hub
+        let (mut specialist, _seat) = hub
             .connect(&room, &claims("spec", Role::Specialist))
             .unwrap();
         let camera = camera_session(&room, "cam-1", "cam");
         hub.media_joined(&camera);
         hub.media_connected(&camera);
-        hub.connect(&room, &claims("cam", Role::Publisher)).unwrap();
+        let (_cam_sub, cam_seat) = hub.connect(&room, &claims("cam", Role::Publisher)).unwrap();
 
         let states: Vec<(u64, ServerMessage)> = (0..3).map(|_| next(&mut specialist)).collect();
         let media_and_sockets: Vec<(MediaState, u32)> = states
@@ -430,7 +517,7 @@ mod tests {
             next(&mut specialist).1,
             ServerMessage::Participant { .. }
         ));
-        hub.disconnect(&room, "cam");
+        hub.disconnect(&room, "cam", &cam_seat);
         assert_eq!(
             next(&mut specialist).1,
             ServerMessage::Left { id: "cam".into() }
@@ -441,12 +528,12 @@ mod tests {
     fn a_room_is_forgotten_when_empty_and_its_end_reaches_every_socket() {
         let hub = RoomEvents::default();
         let room = RoomId::parse("ward").unwrap();
-        let sub = hub.connect(&room, &claims("a", Role::Specialist)).unwrap();
+        let (sub, seat) = hub.connect(&room, &claims("a", Role::Specialist)).unwrap();
         drop(sub);
-        hub.disconnect(&room, "a");
+        hub.disconnect(&room, "a", &seat);
         assert!(hub.lock().is_empty());
 
-        let mut sub = hub.connect(&room, &claims("a", Role::Specialist)).unwrap();
+        let (mut sub, _seat) = hub.connect(&room, &claims("a", Role::Specialist)).unwrap();
         hub.close_room(&room);
         assert_eq!(next(&mut sub).1, ServerMessage::RoomEnded {});
         assert!(matches!(
@@ -455,7 +542,7 @@ mod tests {
         ));
 
         // The gateway stopping closes every room's channel.
-        let mut sub = hub.connect(&room, &claims("a", Role::Specialist)).unwrap();
+        let (mut sub, _seat) = hub.connect(&room, &claims("a", Role::Specialist)).unwrap();
         hub.close_all();
         assert!(matches!(
             sub.events.try_recv(),

@@ -33,9 +33,9 @@
 //! | type | fields | who |
 //! |---|---|---|
 //! | `hello` | `token` | everyone, once, first |
-//! | `chat` | `text` (at most [`MAX_CHAT_CHARS`](policy::MAX_CHAT_CHARS) characters) | publisher, specialist |
+//! | `chat` | `text`: one line of at most [`MAX_CHAT_CHARS`](policy::MAX_CHAT_CHARS) characters, no control or direction-override characters ([`crate::text`]) | publisher, specialist |
 //! | `photo_request` | | specialist |
-//! | `quality` | `rtt_ms`, `loss_percent`, `fps`, `bitrate_kbps` (each optional) | everyone, every few seconds while media flows |
+//! | `quality` | `rtt_ms`, `loss_percent`, `fps`, `bitrate_kbps` (each optional) | a participant with a video session, about that session, every few seconds while media flows |
 //!
 //! From the gateway ([`ServerMessage`]):
 //!
@@ -54,7 +54,11 @@
 //! A participant is a token: the page's WHEP session and its socket (or
 //! the camera's WHIP session and the daemon's socket) make one entry,
 //! `id` being the token's id. Two pages opened with the same link are one
-//! participant with two sockets.
+//! participant with two sockets; a third socket of the same token takes
+//! the place of its oldest ([`MAX_SOCKETS_PER_TOKEN`]), which gets an
+//! `error` `replaced` and is closed. Observers' sockets leave
+//! [`SOCKETS_KEPT_FOR_CAMERA_AND_SPECIALISTS`] of the room's
+//! [`MAX_SOCKETS_PER_ROOM`] free.
 //!
 //! # Refusals
 //!
@@ -78,7 +82,8 @@ mod messages;
 pub mod policy;
 
 pub use hub::{
-    MAX_SOCKETS_PER_ROOM, Published, ROOM_EVENT_BACKLOG, RoomEvents, RoomFull, Subscription,
+    MAX_SOCKETS_PER_ROOM, MAX_SOCKETS_PER_TOKEN, NoMediaSession, Published, ROOM_EVENT_BACKLOG,
+    RoomEvents, RoomFull, SOCKETS_KEPT_FOR_CAMERA_AND_SPECIALISTS, Seat, Subscription,
 };
 pub use messages::{
     ClientMessage, DecodeError, Envelope, MediaState, PROTOCOL_VERSION, ParticipantId,

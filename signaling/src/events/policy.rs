@@ -7,6 +7,9 @@
 //! | `photo_request` | no        | yes        | no       |
 //! | `quality`       | yes       | yes        | yes      |
 //!
+//! (`quality` only with a video session of the sender's own: see
+//! [`no_media_session`].)
+//!
 //! The nurse (publisher) and the specialists (the GP is one too) run the
 //! consultation, so both write in the chat. Observers (a relative, a
 //! student) watch and read; writing would make them participants the
@@ -20,6 +23,7 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota};
 
 use super::messages::{ClientMessage, QualityReport};
+use crate::text::{self, TextError};
 use crate::tokens::Role;
 
 /// The roles that may open an events socket.
@@ -32,7 +36,7 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// the socket (close code 1009), as nothing that large is ever legitimate.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Longest chat text, in characters: chat is for when speech fails.
-pub const MAX_CHAT_CHARS: usize = 500;
+pub use crate::text::MAX_CHAT_CHARS;
 /// Messages one socket may send at once, and per second after that.
 pub const MESSAGE_BURST: u32 = 10;
 pub const MESSAGES_PER_SECOND: u32 = 5;
@@ -68,23 +72,34 @@ pub fn check(role: Role, message: &ClientMessage) -> Result<(), Refusal> {
             "observers can read the chat but not write in it; \
              ask the hospital for a specialist's link if you should take part",
         )),
-        ClientMessage::Chat { text } if text.trim().is_empty() => {
-            Err(Refusal::new("empty_chat", "the chat message is empty"))
-        }
-        ClientMessage::Chat { text } if text.chars().count() > MAX_CHAT_CHARS => Err(Refusal::new(
-            "chat_too_long",
-            format!(
-                "chat messages are at most {MAX_CHAT_CHARS} characters; \
-                     split it, or say it in the call"
-            ),
-        )),
-        ClientMessage::Chat { .. } => Ok(()),
+        ClientMessage::Chat { text } => check_chat(text),
         ClientMessage::PhotoRequest {} if role != Role::Specialist => Err(Refusal::new(
             "wrong_role",
             format!("only a specialist can ask for a photo; this is a {role}'s link"),
         )),
         ClientMessage::PhotoRequest {} => Ok(()),
         ClientMessage::Quality(report) => check_quality(report),
+    }
+}
+
+/// A chat message is one line of plain text ([`text::Field::Chat`]).
+fn check_chat(chat: &str) -> Result<(), Refusal> {
+    match text::check(text::Field::Chat, chat) {
+        Ok(_) => Ok(()),
+        Err(TextError::Empty) => Err(Refusal::new("empty_chat", "the chat message is empty")),
+        Err(TextError::TooLong { .. }) => Err(Refusal::new(
+            "chat_too_long",
+            format!(
+                "chat messages are at most {MAX_CHAT_CHARS} characters; \
+                 split it, or say it in the call"
+            ),
+        )),
+        Err(err) => Err(Refusal::new(
+            "bad_chat_text",
+            format!(
+                "the chat message {err}; send it again as one line, without control characters"
+            ),
+        )),
     }
 }
 
@@ -116,6 +131,16 @@ pub fn too_large(bytes: usize) -> Refusal {
             "the message has {bytes} bytes, more than the {MAX_MESSAGE_BYTES} allowed; \
              send a shorter one"
         ),
+    )
+}
+
+/// A refusal for a quality report from a participant without a video
+/// session: there is no connection of theirs to report on.
+pub fn no_media_session() -> Refusal {
+    Refusal::new(
+        "no_media_session",
+        "quality reports are about your own video connection, and this link has none \
+         in the room; start the video first",
     )
 }
 
@@ -189,11 +214,26 @@ mod tests {
             text: "å".repeat(MAX_CHAT_CHARS),
         };
         assert!(check(Role::Specialist, &exact).is_ok());
-        let blank = ClientMessage::Chat { text: " \n".into() };
+        let blank = ClientMessage::Chat { text: "  ".into() };
         assert_eq!(
             check(Role::Specialist, &blank).unwrap_err().code,
             "empty_chat"
         );
+        for hostile in [
+            "\u{1b}]0;owned\u{7}",
+            "line\r\nbreak",
+            "nul\0",
+            "\u{202E}txet",
+        ] {
+            let chat = ClientMessage::Chat {
+                text: hostile.into(),
+            };
+            assert_eq!(
+                check(Role::Specialist, &chat).unwrap_err().code,
+                "bad_chat_text",
+                "{hostile:?}"
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::clock::rfc3339_utc;
 use crate::error::ApiError;
 use crate::participants::RoomCounts;
 use crate::rooms::{RegistryError, invite_for, invite_participant};
+use crate::text;
 use crate::tokens::Role;
 
 /// Longest room a request may ask for: a month, as the configuration allows.
@@ -174,28 +175,30 @@ async fn create_token(
                 .to_owned(),
         ));
     }
-    if let Some(name) = &request.name {
-        check_display_name(name)?;
-    }
+    let name = request
+        .name
+        .as_deref()
+        .map(check_display_name)
+        .transpose()?;
     let invite = invite_participant(
         &state.tokens,
         &state.settings,
         &access.record,
         request.role,
-        request.name.as_deref(),
+        name.as_deref(),
     );
     Ok((StatusCode::CREATED, no_store(), Json(invite)).into_response())
 }
 
-/// Display names are shown to the other participants: short plain text.
-pub fn check_display_name(name: &str) -> Result<(), ApiError> {
-    if (1..=80).contains(&name.chars().count()) && !name.contains(char::is_control) {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequestBody(
-            "name must be 1-80 characters of plain text".to_owned(),
+/// Display names are shown to the other participants: short plain text
+/// ([`text::Field::Name`]). Returns the name as it goes into the token (NFC).
+pub fn check_display_name(name: &str) -> Result<String, ApiError> {
+    text::check(text::Field::Name, name).map_err(|err| {
+        ApiError::BadRequestBody(format!(
+            "the name {err}; a name is 1-{} characters of plain text",
+            text::MAX_NAME_CHARS
         ))
-    }
+    })
 }
 
 /// Answers that carry tokens must not be kept by caches.

@@ -26,7 +26,9 @@ use crate::audit::AuditEvent;
 use crate::clock::{unix_millis, unix_now};
 use crate::error::ApiError;
 use crate::events::policy::{self, MessageBudget, Refusal};
-use crate::events::{ClientMessage, Envelope, RoomEvents, ServerMessage, decode_client};
+use crate::events::{
+    ClientMessage, Envelope, MAX_SOCKETS_PER_TOKEN, RoomEvents, Seat, ServerMessage, decode_client,
+};
 use crate::rooms::RoomId;
 use crate::tokens::Claims;
 
@@ -68,14 +70,12 @@ async fn run(state: Arc<AppState>, room: RoomId, client: Option<IpAddr>, mut soc
             return;
         }
     };
-    let Ok(subscription) = state.events.connect(&room, &claims) else {
+    let Ok((subscription, seat)) = state.events.connect(&room, &claims) else {
         let full = Refusal {
             code: "room_full",
-            message: format!(
-                "the room already has {} open event connections; close a tab that is not \
-                 in use and try again",
-                crate::events::MAX_SOCKETS_PER_ROOM
-            ),
+            message: "the room has no place left for another events connection; \
+                      close pages of this room that are not in use and try again"
+                .to_owned(),
         };
         send_error(&mut socket, &full).await;
         close(&mut socket, close_code::AGAIN, "room full").await;
@@ -91,7 +91,7 @@ async fn run(state: Arc<AppState>, room: RoomId, client: Option<IpAddr>, mut soc
         address: client,
     });
     let joined_at = unix_now();
-    relay(&state, &room, &claims, subscription, &mut socket).await;
+    relay(&state, &room, &claims, subscription, &seat, &mut socket).await;
     tracing::info!(%room, role = %claims.role, token_id = %claims.jti, "events socket left");
     // Recorded before the room hears of it, so the trail is never behind.
     state.audit.record(AuditEvent::EventsLeft {
@@ -100,7 +100,7 @@ async fn run(state: Arc<AppState>, room: RoomId, client: Option<IpAddr>, mut soc
         token_id: claims.jti.clone(),
         seconds: unix_now().saturating_sub(joined_at),
     });
-    state.events.disconnect(&room, &claims.jti);
+    state.events.disconnect(&room, &claims.jti, &seat);
 }
 
 /// Waits for `hello` and checks its token, the room and the role.
@@ -165,12 +165,14 @@ async fn read_hello(socket: &mut WebSocket) -> Result<String, Refusal> {
 }
 
 /// The room's events out, the participant's messages in, until either
-/// side closes, the room ends or the token expires.
+/// side closes, the room ends, the token expires or a newer socket of the
+/// same token takes the seat.
 async fn relay(
     state: &AppState,
     room: &RoomId,
     claims: &Claims,
     mut subscription: crate::events::Subscription,
+    seat: &Seat,
     socket: &mut WebSocket,
 ) {
     if socket
@@ -233,6 +235,19 @@ async fn relay(
                     return;
                 }
             },
+            () = seat.replaced.notified() => {
+                let replaced = Refusal {
+                    code: "replaced",
+                    message: format!(
+                        "this link has {MAX_SOCKETS_PER_TOKEN} newer event connections open \
+                         (other tabs or devices); this one was closed. Use one of those, \
+                         or reload this page to take its place"
+                    ),
+                };
+                send_error(socket, &replaced).await;
+                close(socket, close_code::POLICY, "replaced by a newer connection").await;
+                return;
+            }
             () = &mut token_expiry => {
                 let expired = ApiError::from(crate::tokens::AuthError::Expired);
                 send_error(socket, &Refusal { code: expired.code(), message: expired.message() }).await;
@@ -269,9 +284,14 @@ fn receive(state: &AppState, room: &RoomId, claims: &Claims, text: &str) -> Resu
                 .events
                 .publish(room, ServerMessage::PhotoRequested { by: from });
         }
+        // Taken only from a participant with a video session, and stored as
+        // that participant's own: a report is about the sender's connection.
         ClientMessage::Quality(report) => {
+            state
+                .events
+                .set_quality(room, &claims.jti, report)
+                .map_err(|_| policy::no_media_session())?;
             state.consultations.quality(room, &report);
-            state.events.set_quality(room, &claims.jti, report);
         }
         // `policy::check` refuses a second hello.
         ClientMessage::Hello { .. } => {}

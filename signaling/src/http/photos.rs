@@ -3,10 +3,13 @@
 //! - `POST /api/rooms/{room}/photos` with the publisher token,
 //!   `Content-Type: image/jpeg`, the JPEG as the body (at most
 //!   `limits.max_photo_bytes`, else `413 photo_too_large`), and optionally
-//!   `Samsyn-Captured-At: <ms since the Unix epoch>`. Answers `201` with the
-//!   photo's JSON ([`PhotoView`]) and tells the specialists (`photo_ready`).
+//!   `Samsyn-Captured-At: <ms since the Unix epoch>`. The JPEG must decode
+//!   (else `400 not_a_jpeg`) and fit in the gateway's photo memory (else
+//!   `507 photo_memory_full`). Answers `201` with the photo's JSON
+//!   ([`PhotoView`]) and tells the specialists (`photo_ready`).
 //! - `GET /api/rooms/{room}/photos/{photo}` with a specialist's token: the
-//!   JPEG, never cached.
+//!   JPEG, never cached, with `X-Content-Type-Options: nosniff` and a
+//!   `Content-Security-Policy` that lets it be nothing but a picture.
 //!
 //! Photos live in memory only ([`crate::photos`]).
 
@@ -24,10 +27,13 @@ use super::state::AppState;
 use crate::clock::unix_millis;
 use crate::error::ApiError;
 use crate::events::{PhotoView, ServerMessage};
-use crate::photos::{Photo, jpeg_size, new_photo_id};
+use crate::photos::{Photo, new_photo_id};
 use crate::tokens::Role;
 
 const IMAGE_JPEG: &str = "image/jpeg";
+/// Opened on its own, a photo may load nothing, run nothing and be framed
+/// by nobody.
+const PHOTO_CSP: &str = "default-src 'none'; sandbox; frame-ancestors 'none'";
 /// The camera's capture time of the photo, ms since the Unix epoch.
 const CAPTURED_AT: &str = "samsyn-captured-at";
 
@@ -90,22 +96,34 @@ async fn upload(
     headers: axum::http::HeaderMap,
     JpegBody(jpeg): JpegBody,
 ) -> Result<Response, ApiError> {
-    let (width, height) = jpeg_size(&jpeg)?;
+    let (width, height) = state.photos.check_upload(jpeg.clone()).await?;
     let captured_at_ms = headers
         .get(CAPTURED_AT)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(unix_millis);
-    let photo = state.photos.add(
-        &auth.room,
-        Photo {
-            id: new_photo_id(),
-            jpeg,
-            width,
-            height,
-            captured_at_ms,
-        },
-    );
+    let photo = state
+        .photos
+        .add(
+            &auth.room,
+            Photo {
+                id: new_photo_id(),
+                jpeg,
+                width,
+                height,
+                captured_at_ms,
+            },
+        )
+        .map_err(|full| {
+            tracing::warn!(
+                room = %auth.room,
+                budget = full.budget,
+                "photo refused: the gateway's photo memory is full"
+            );
+            ApiError::PhotoMemoryFull {
+                budget: full.budget,
+            }
+        })?;
     let view = PhotoView {
         url: format!("/api/rooms/{}/photos/{}", auth.room, photo.id),
         id: photo.id.clone(),
@@ -145,6 +163,16 @@ async fn fetch(
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(IMAGE_JPEG)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            // A browser must never take a photo for a page or a script,
+            // whatever its bytes look like.
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PHOTO_CSP),
+            ),
         ],
         photo.jpeg.clone(),
     )

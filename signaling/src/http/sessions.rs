@@ -30,7 +30,7 @@ use crate::audit::AuditEvent;
 use crate::clock::unix_now;
 use crate::error::ApiError;
 use crate::media::{EndReason, Listener, MediaError, SessionId, SessionKind};
-use crate::participants::Participant;
+use crate::participants::{MAX_PENDING_SESSIONS_PER_TOKEN, Participant};
 use crate::tokens::Role;
 
 /// One of the two session endpoints.
@@ -129,6 +129,13 @@ async fn offer<E: Endpoint>(
         ),
         SessionKind::View => None,
     };
+    // Held until the session is recorded, where it counts as connecting.
+    let pending_claim = state
+        .participants
+        .claim_pending(&auth.claims.jti, E::KIND)
+        .map_err(|_| ApiError::TooManyPendingSessions {
+            limit: MAX_PENDING_SESSIONS_PER_TOKEN,
+        })?;
     let answer = match E::KIND {
         SessionKind::Publish => state.media.publish(room, sdp).await?,
         SessionKind::View => {
@@ -149,6 +156,7 @@ async fn offer<E: Endpoint>(
         return Err(MediaError::Unavailable("internal session id error".to_owned()).into());
     }
     join(&state, &auth, answer.session.clone(), E::KIND);
+    drop(pending_claim);
     drop(camera_claim);
     Ok(SessionCreated {
         location: format!("{}/{room}/{}", E::PREFIX, answer.session),

@@ -92,7 +92,10 @@ impl AppState {
             participants: Participants::default(),
             events: RoomEvents::default(),
             consultations,
-            photos: PhotoStore::new(settings.max_photos_per_room),
+            photos: PhotoStore::new(
+                settings.max_photos_per_room,
+                settings.max_photo_memory_bytes,
+            ),
             audit,
             settings,
             pages,
@@ -138,14 +141,16 @@ impl AppState {
         }
     }
 
-    /// Every `interval`: ends the sessions of rooms that are no longer open
-    /// (expired, or ended by `samsyn-gateway room end`), forgets expired
-    /// room records and idle rate-limit entries.
+    /// Every `interval`: ends the sessions and sockets of rooms that are no
+    /// longer open (expired, or ended by `samsyn-gateway room end`), writes
+    /// the audit trail's due summaries, forgets expired room records and
+    /// idle rate-limit entries.
     pub async fn keep_house(self: Arc<Self>, interval: Duration) {
         let mut ticker = tokio::time::interval(interval);
         loop {
             ticker.tick().await;
             self.close_rooms_no_longer_open().await;
+            self.audit.write_summaries(unix_now());
             self.consultations
                 .finish(unix_now(), self.settings.consultation_idle);
             if let Err(err) = self.rooms.sweep_expired() {
@@ -157,8 +162,17 @@ impl AppState {
 
     async fn close_rooms_no_longer_open(&self) {
         let now = unix_now();
+        // Everything that can hold a room open: media sessions, photos, and
+        // events sockets (a participant without video still reads the chat).
         let mut rooms = self.participants.rooms();
         rooms.extend(self.photos.rooms());
+        rooms.extend(self.events.rooms());
+        match self.media.rooms().await {
+            Ok(media_rooms) => {
+                rooms.extend(media_rooms.iter().filter_map(|r| RoomId::parse(r).ok()));
+            }
+            Err(err) => tracing::warn!("the media plane did not list its rooms: {err}"),
+        }
         for room in rooms {
             let open = match self.rooms.get(&room) {
                 Ok(record) => record.is_some_and(|r| r.is_open(now)),

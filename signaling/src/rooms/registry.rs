@@ -23,12 +23,13 @@ use serde::{Deserialize, Serialize};
 use super::RoomId;
 use crate::clock::unix_now;
 use crate::private_files::{self, PathError};
+use crate::text::{self, TextError};
 
 /// Directory under the data directory with one `<room>.json` per room.
 pub const ROOMS_DIR: &str = "rooms";
 
 /// Longest label, in characters: it is shown in a page header.
-pub const MAX_LABEL_CHARS: usize = 60;
+pub use crate::text::MAX_LABEL_CHARS;
 
 /// What is kept of one room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,10 +72,9 @@ pub enum RegistryError {
 /// A label that may not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LabelError {
-    #[error("the label is longer than {MAX_LABEL_CHARS} characters")]
-    TooLong,
-    #[error("the label holds control characters (line breaks, tabs)")]
-    ControlCharacters,
+    /// Not one line of plain, visible text within the length (see [`crate::text`]).
+    #[error("the label {0}")]
+    Text(#[from] TextError),
     #[error(
         "the label holds a run of six or more digits, which looks like a national identity \
          number or a date of birth; labels must never hold patient data"
@@ -82,16 +82,12 @@ pub enum LabelError {
     LooksLikePatientData,
 }
 
-/// Checks a label: short plain text, and nothing that looks like a personal
-/// identity number or a birth date (the one kind of patient data a check
-/// can recognise).
-pub fn check_label(label: &str) -> Result<(), LabelError> {
-    if label.chars().count() > MAX_LABEL_CHARS {
-        return Err(LabelError::TooLong);
-    }
-    if label.chars().any(char::is_control) {
-        return Err(LabelError::ControlCharacters);
-    }
+/// Checks a label: short plain text ([`text::Field::Label`]), and nothing
+/// that looks like a personal identity number or a birth date (the one kind
+/// of patient data a check can recognise). Returns the label as it is kept
+/// (NFC).
+pub fn check_label(label: &str) -> Result<String, LabelError> {
+    let label = text::check(text::Field::Label, label)?;
     let mut run = 0;
     for c in label.chars() {
         run = if c.is_ascii_digit() { run + 1 } else { 0 };
@@ -99,7 +95,7 @@ pub fn check_label(label: &str) -> Result<(), LabelError> {
             return Err(LabelError::LooksLikePatientData);
         }
     }
-    Ok(())
+    Ok(label)
 }
 
 /// The rooms of one data directory.
@@ -137,7 +133,7 @@ impl RoomRegistry {
         label: &str,
         ttl: Duration,
     ) -> Result<RoomRecord, RegistryError> {
-        check_label(label).map_err(RegistryError::BadLabel)?;
+        let label = check_label(label).map_err(RegistryError::BadLabel)?;
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let now = unix_now();
         let open = self.list_open_at(now)?.len();
@@ -146,7 +142,7 @@ impl RoomRegistry {
         }
         let record = RoomRecord {
             room,
-            label: label.to_owned(),
+            label,
             created_at: now,
             expires_at: now.saturating_add(ttl.as_secs()),
             ended_at: None,
@@ -258,9 +254,12 @@ mod tests {
 
     #[test]
     fn labels_hold_no_identity_numbers() {
-        assert_eq!(check_label("Home visit, district north"), Ok(()));
-        assert_eq!(check_label("Room 12, ward 4B"), Ok(()));
-        assert_eq!(check_label(""), Ok(()));
+        assert_eq!(
+            check_label("Home visit, district north").as_deref(),
+            Ok("Home visit, district north")
+        );
+        assert!(check_label("Room 12, ward 4B").is_ok());
+        assert!(check_label("").is_ok());
         assert_eq!(
             check_label("Kari 01017012345"),
             Err(LabelError::LooksLikePatientData)
@@ -269,8 +268,14 @@ mod tests {
             check_label("born 010170"),
             Err(LabelError::LooksLikePatientData)
         );
-        assert_eq!(check_label("a\nb"), Err(LabelError::ControlCharacters));
-        assert_eq!(check_label(&"x".repeat(61)), Err(LabelError::TooLong));
+        assert!(matches!(
+            check_label("a\nb"),
+            Err(LabelError::Text(TextError::ControlCharacter(_)))
+        ));
+        assert_eq!(
+            check_label(&"x".repeat(61)),
+            Err(LabelError::Text(TextError::TooLong { max: 60 }))
+        );
     }
 
     #[test]

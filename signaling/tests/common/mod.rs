@@ -24,6 +24,10 @@ use samsyn_signaling::{
 use tempfile::TempDir;
 use url::Url;
 
+mod socket;
+#[allow(unused_imports)] // only the binaries that open room events sockets use it
+pub use socket::Socket;
+
 pub const OFFER: &str = "v=0\r\no=- 4611 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
     a=group:BUNDLE 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n\
     a=mid:0\r\na=sendonly\r\na=rtpmap:96 H264/90000\r\n";
@@ -77,6 +81,10 @@ pub enum Call {
 #[derive(Default)]
 pub struct RecordingMedia {
     calls: Mutex<Vec<Call>>,
+    /// Viewing sessions answered so far: `view-1`, `view-2`, …
+    views: std::sync::atomic::AtomicUsize,
+    /// What `health` reports as wrong, once a test stalls the media plane.
+    stalled: Mutex<Option<String>>,
 }
 
 impl RecordingMedia {
@@ -86,6 +94,11 @@ impl RecordingMedia {
 
     fn record(&self, call: Call) {
         self.calls.lock().unwrap().push(call);
+    }
+
+    /// From now on the media plane reports itself stalled, saying `why`.
+    pub fn stall(&self, why: &str) {
+        *self.stalled.lock().unwrap() = Some(why.to_owned());
     }
 }
 
@@ -122,10 +135,16 @@ impl MediaPlane for RecordingMedia {
                 ROOM_WITHOUT_CAMERA => Err(MediaError::NoPublisher),
                 FULL_ROOM => Err(MediaError::TooManyViewers(2)),
                 H265_ONLY_ROOM => Err(MediaError::CodecMismatch("the camera sends H.265".into())),
-                _ => Ok(SessionAnswer {
-                    session: SessionId("view-1".into()),
-                    sdp: ANSWER.into(),
-                }),
+                _ => {
+                    let n = self
+                        .views
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        + 1;
+                    Ok(SessionAnswer {
+                        session: SessionId(format!("view-{n}")),
+                        sdp: ANSWER.into(),
+                    })
+                }
             }
         })
     }
@@ -193,6 +212,13 @@ impl MediaPlane for RecordingMedia {
             self.record(Call::EndRoom { room: room.into() });
             Ok(())
         })
+    }
+
+    fn health(&self) -> Result<(), String> {
+        match self.stalled.lock().unwrap().clone() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
     }
 }
 
@@ -388,6 +414,16 @@ pub fn issue(authority: &TokenAuthority, room: &str, role: Role, ttl: Duration) 
         expires_at: unix_now() + ttl.as_secs(),
         name: None,
     })
+}
+
+/// A real, decodable JPEG picture of `width`x`height` (flat grey).
+pub fn jpeg_picture(width: u16, height: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    let pixels = vec![128u8; usize::from(width) * usize::from(height)];
+    jpeg_encoder::Encoder::new(&mut out, 80)
+        .encode(&pixels, width, height, jpeg_encoder::ColorType::Luma)
+        .unwrap();
+    out
 }
 
 /// The DER bytes of the first PEM block in `pem`.

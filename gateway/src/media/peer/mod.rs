@@ -22,8 +22,8 @@ use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, CandidateServerReflexiveConfig, RTCDtlsRole,
-    RTCIceCandidate, RTCIceCandidateInit,
+    CandidateConfig, CandidateHostConfig, CandidateServerReflexiveConfig, RTCIceCandidate,
+    RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -203,6 +203,9 @@ const MAX_AUDIO_LINES: usize = 8;
 pub struct Peer {
     pc: RTCPeerConnection,
     ufrag: String,
+    /// Our ICE password: a STUN check for this peer must be signed with it
+    /// before the gateway believes the address it came from.
+    ice_pwd: String,
     connected: bool,
     gone: bool,
     /// Payload type → kind of what arrives: the camera's media from a
@@ -255,7 +258,7 @@ impl Peer {
                     .map_err(internal)?;
             }
         }
-        let pc = build_peer_connection(media_engine, settings, None, now)?;
+        let pc = build_peer_connection(media_engine, settings, None, &offer_sdp, now)?;
         let mut peer = Self::new(pc);
         let answer = peer.answer(offer, &settings.candidates, now)?;
         let sources = peer.negotiated_sources();
@@ -355,7 +358,8 @@ impl Peer {
             }
         }
         let link = Arc::new(LinkEstimate::default());
-        let pc = build_peer_connection(media_engine, settings, Some(link.clone()), now)?;
+        let pc =
+            build_peer_connection(media_engine, settings, Some(link.clone()), &offer_sdp, now)?;
         let mut peer = Self::new(pc);
         peer.link = Some(link);
         let video = camera_sources.iter().filter(|s| s.kind == MediaKind::Video);
@@ -400,6 +404,7 @@ impl Peer {
         Self {
             pc,
             ufrag: String::new(),
+            ice_pwd: String::new(),
             connected: false,
             gone: false,
             inbound: Vec::new(),
@@ -439,6 +444,9 @@ impl Peer {
             .ok_or_else(|| internal("no local description after answering"))?;
         self.ufrag = sdp_attribute(&sdp, "ice-ufrag")
             .ok_or_else(|| internal("the answer has no ice-ufrag"))?
+            .to_owned();
+        self.ice_pwd = sdp_attribute(&sdp, "ice-pwd")
+            .ok_or_else(|| internal("the answer has no ice-pwd"))?
             .to_owned();
         Ok(sdp)
     }
@@ -594,6 +602,11 @@ impl Peer {
     /// Our ICE username fragment: STUN requests for this peer carry it.
     pub fn ufrag(&self) -> &str {
         &self.ufrag
+    }
+
+    /// Our ICE password, the key of this peer's STUN checks.
+    pub fn ice_pwd(&self) -> &str {
+        &self.ice_pwd
     }
 
     /// The tracks a viewer receives.
@@ -905,6 +918,7 @@ fn build_peer_connection(
     mut media_engine: MediaEngine,
     settings: &PeerSettings,
     link: Option<Arc<LinkEstimate>>,
+    offer_sdp: &str,
     now: Instant,
 ) -> Result<RTCPeerConnection, MediaError> {
     for parameter in ["", "pli"] {
@@ -943,8 +957,9 @@ fn build_peer_connection(
     let registry = configure_twcc_receiver_only(registry, &mut media_engine).map_err(internal)?;
     let registry = configure_rtcp_reports(registry);
     // ICE-lite: the gateway has public host candidates and answers checks;
-    // browsers and webrtcbin do the checking. DTLS server: every client
-    // offers `actpass`, and being the server saves one round trip.
+    // browsers and webrtcbin do the checking. DTLS server: clients offer
+    // `actpass`, and being the server saves one round trip; an offer that
+    // insists on being the server (`passive`) gets `active` (RFC 5763 §5).
     // No mDNS: browsers hide their host addresses behind `.local` names,
     // but an ICE-lite gateway learns each browser's address from its checks
     // (peer-reflexive), and must not send multicast queries into the
@@ -952,7 +967,7 @@ fn build_peer_connection(
     let setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_lite(true)
-        .with_answering_dtls_role(RTCDtlsRole::Server)
+        .with_answering_dtls_role(offer_sdp::answering_dtls_role(offer_sdp))
         .build();
     RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
@@ -1190,5 +1205,33 @@ mod tests {
              a=ice-pwd:secretsecretsecretsecret\r\n\
              a=candidate:1 1 udp 2130706431 10.213.0.1 50000 typ host\r\na=end-of-candidates\r\n"
         );
+    }
+
+    fn settings() -> PeerSettings {
+        PeerSettings {
+            candidates: LocalCandidates {
+                host: vec!["10.213.0.1:50000".parse().unwrap()],
+                public: Vec::new(),
+            },
+            retransmit_buffer_packets: 512,
+            wire_counters: Default::default(),
+        }
+    }
+
+    const WEBRTCBIN: &str = include_str!("../../../tests/data/offers/webrtcbin-whip.sdp");
+
+    #[test]
+    fn the_answer_takes_the_dtls_role_the_offer_leaves_open() {
+        let now = Instant::now();
+        let (peer, answer, _) = Peer::publisher(WEBRTCBIN.to_owned(), &settings(), now).unwrap();
+        assert!(answer.contains("a=setup:passive"), "{answer}");
+        assert!(!peer.ice_pwd().is_empty());
+        assert!(answer.contains(&format!("a=ice-pwd:{}", peer.ice_pwd())));
+
+        // RFC 5763 §5: an offerer that must be the DTLS server gets `active`.
+        let passive = WEBRTCBIN.replace("a=setup:actpass", "a=setup:passive");
+        let (_, answer, _) = Peer::publisher(passive, &settings(), now).unwrap();
+        assert!(answer.contains("a=setup:active"), "{answer}");
+        assert!(!answer.contains("a=setup:passive"), "{answer}");
     }
 }

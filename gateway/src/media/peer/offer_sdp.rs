@@ -30,6 +30,22 @@ pub(super) fn for_rtc(sdp: &str) -> Result<String, String> {
     Ok(layout.on_the_bundle_transport().unwrap_or(sdp))
 }
 
+/// The DTLS role the gateway answers with: the server (`setup:passive`),
+/// unless the offer insists on being the server itself (`setup:passive`),
+/// when the answer must be `setup:active` (RFC 5763 §5) and the gateway
+/// the client.
+pub(super) fn answering_dtls_role(offer: &str) -> rtc::peer_connection::transport::RTCDtlsRole {
+    use rtc::peer_connection::transport::RTCDtlsRole;
+    let offers_passive = offer
+        .lines()
+        .any(|line| line.trim_end() == "a=setup:passive");
+    if offers_passive {
+        RTCDtlsRole::Client
+    } else {
+        RTCDtlsRole::Server
+    }
+}
+
 /// An offer's lines (each with its line ending), its media sections and the
 /// mids of its first BUNDLE group: what the check and the rewrite read.
 struct Layout<'a> {
