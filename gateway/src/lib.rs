@@ -13,12 +13,15 @@
 //!   it carries.
 //! - [`metrics`]: `GET /metrics`; [`http`]: the gateway's own routes
 //!   (metrics, connection tests).
+//! - [`relay`]: the built-in TURN relay's sans-IO core (TCP and TLS on the
+//!   HTTPS port, relaying only into the gateway's own SFU).
 
 pub mod audit;
 pub mod http;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod relay;
 pub mod report;
 pub mod rooms;
 pub mod serve;

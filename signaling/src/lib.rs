@@ -21,6 +21,8 @@
 //! - [`http`]: the axum [`Router`](axum::Router); [`server`] serves it over
 //!   plain HTTP (loopback) or TLS ([`tls`]: configured or self-signed
 //!   certificate).
+//! - [`turn_credentials`]: short-lived relay credentials for each WHIP/WHEP
+//!   client (the TURN REST API scheme coturn checks).
 //! - [`text`]: what labels, display names and chat may hold (one line,
 //!   no control or direction characters), and how a terminal prints them.
 //! - [`error`]: every error the HTTP surface returns, as
@@ -46,6 +48,7 @@ pub mod settings;
 pub mod text;
 pub mod tls;
 pub mod tokens;
+pub mod turn_credentials;
 
 mod clock;
 
