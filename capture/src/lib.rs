@@ -16,8 +16,9 @@
 //! - [`webrtc`] builds the publisher around webrtcbin (send-only, BUNDLE,
 //!   ICE pinned to chosen addresses) and does the offer/answer steps.
 //! - [`whip`] is the WHIP/WHEP HTTP client, which verifies the gateway's
-//!   certificate as [`gateway_tls`] says; [`run`] ties everything into the
-//!   daemon's life cycle; [`cli`] is the command line.
+//!   certificate as [`gateway_tls`] says and reads the relays the gateway
+//!   announces; [`publish`] opens one WHIP session with them; [`run`] ties
+//!   everything into the daemon's life cycle; [`cli`] is the command line.
 //! - [`latency`] times every frame along that path, holds the latency budget
 //!   with the quality ladder, stamps packets with their capture time, and
 //!   shows the status (terminal line, local JSON endpoint).
@@ -41,6 +42,7 @@ pub mod encoder;
 pub mod gateway_tls;
 pub mod latency;
 pub mod probe;
+pub mod publish;
 pub mod rate_control;
 pub mod reconnect;
 pub mod run;

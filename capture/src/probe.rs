@@ -204,7 +204,12 @@ impl ProbeViewer {
             "appsink",
         ])?;
         let pinned = ice::pinned_addresses(&options.ice_addresses, &options.whep_url);
+        let client = WhipClient::with_trust(SessionKind::View, options.token, &options.trust)?;
+        // The relays the gateway announces, as for the daemon's sessions: a
+        // viewer on a network without UDP to the gateway watches through them.
+        let relays = crate::publish::relays_for(&client, &options.whep_url).await;
         let webrtcbin = webrtc::new_webrtcbin("probe-webrtc", &pinned)?;
+        relays.apply(&webrtcbin, &pinned);
         webrtcbin.set_property("latency", options.jitter_buffer_ms);
         let pipeline = gst::Pipeline::with_name("probe-viewer");
         pipeline
@@ -260,14 +265,14 @@ impl ProbeViewer {
 
         let mut viewer = Self {
             pipeline,
-            client: WhipClient::with_trust(SessionKind::View, options.token, &options.trust)?,
+            client,
             session: None,
             stats,
             events,
             jitterbuffers,
             latency,
         };
-        let offer = webrtc::make_offer(&webrtcbin, webrtc::GATHER_TIMEOUT).await?;
+        let offer = webrtc::make_offer(&webrtcbin, relays.gather_timeout()).await?;
         *posted_at.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let session = viewer.client.post_offer(&options.whep_url, &offer).await?;
         let answer = session.answer.clone();

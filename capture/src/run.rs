@@ -36,6 +36,7 @@ use crate::consultation::{self, ConsultationOptions};
 use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
 use crate::latency::{endpoint, status};
+use crate::publish::{self, OpenError, Opened};
 use crate::rate_control::{self, RateSettings, SharedRoundTrip, retransmission_window};
 use crate::reconnect::{Backoff, ordinal, unchanged_ice_fragment};
 use crate::settings::VideoSettings;
@@ -425,18 +426,20 @@ impl Uplink {
     /// connected.
     async fn connect(&mut self, publisher: &mut Publisher) -> Result<(), Lost> {
         self.forget_session();
-        let offer = publisher
-            .open_session()
-            .await
-            .map_err(|e| Lost::Retry(format!("the session could not be prepared: {e}")))?;
-        let session = match self.client.post_offer(&self.url, &offer).await {
-            Ok(session) => session,
-            Err(e) if e.is_permanent() => return Err(Lost::Fatal(e.into())),
-            // Until the first connection the whole message, with its fix
-            // (check --gateway): the URL may simply be wrong.
-            Err(e) if !self.was_connected => return Err(Lost::Retry(e.to_string())),
-            Err(e) => return Err(Lost::Retry(e.short())),
-        };
+        let Opened { session, offer } =
+            match publish::open_session(&self.client, &self.url, publisher).await {
+                Ok(opened) => opened,
+                Err(e @ OpenError::Prepare(_)) => return Err(Lost::Retry(e.to_string())),
+                Err(OpenError::Whip(e)) if e.is_permanent() => {
+                    return Err(Lost::Fatal(e.into()));
+                }
+                // Until the first connection the whole message, with its fix
+                // (check --gateway): the URL may simply be wrong.
+                Err(OpenError::Whip(e)) if !self.was_connected => {
+                    return Err(Lost::Retry(e.to_string()));
+                }
+                Err(OpenError::Whip(e)) => return Err(Lost::Retry(e.short())),
+            };
         let check = unchanged_ice_fragment(&offer).unwrap_or_default();
         self.session = Some((session.clone(), check));
         if let Err(e) = publisher.accept_answer(&session.answer).await {

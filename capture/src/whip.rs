@@ -4,6 +4,9 @@
 //! The same client serves publishing (`POST {gateway}/whip/{room}`) and
 //! viewing (`POST {gateway}/whep/{room}`); [`SessionKind`] only changes the
 //! path and the wording of errors. Every error says what to do about it.
+//! Before a session, `OPTIONS` on the same URL asks for the gateway's TURN
+//! relays ([`WhipClient::ice_servers`]), read from `Link` headers by
+//! [`parse_link_header`].
 
 use std::time::Duration;
 
@@ -12,6 +15,9 @@ use reqwest::header::{self, HeaderMap};
 use url::Url;
 
 use crate::gateway_tls::{GatewayTrust, TrustError};
+
+mod ice_servers;
+pub use ice_servers::{IceServer, parse_link_header};
 
 /// Whether the session publishes (WHIP) or views (WHEP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,17 +202,6 @@ impl WhipError {
     }
 }
 
-/// An ICE server the gateway announced in a `Link` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IceServer {
-    /// `stun:` or `turn:` URL.
-    pub url: String,
-    /// TURN user name.
-    pub username: Option<String>,
-    /// TURN credential.
-    pub credential: Option<String>,
-}
-
 /// An established WHIP/WHEP session.
 #[derive(Clone)]
 pub struct Session {
@@ -238,6 +233,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// A session check while reconnecting must not hang on a dead path: a new
 /// check soon is worth more than a late answer.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Asking for the relays is worth a short wait only: without them the
+/// session still works wherever UDP passes.
+const OPTIONS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Posts offers and deletes sessions with one bearer token.
 #[derive(Clone)]
@@ -280,6 +278,45 @@ impl WhipClient {
     /// What kind of session this client makes.
     pub fn kind(&self) -> SessionKind {
         self.kind
+    }
+
+    /// The ICE servers (TURN relays, STUN) the endpoint `url` announces to
+    /// this client: `OPTIONS` with the bearer token, RFC 9725 §4.6. A
+    /// gateway without relays answers 204 or 405 without `Link` headers;
+    /// that, and any failure, gives an empty list: the session then goes
+    /// on without relays. Ask again for every new session, as the
+    /// credentials are short-lived.
+    pub async fn ice_servers(&self, url: &Url) -> Vec<IceServer> {
+        let response = match self
+            .http
+            .request(reqwest::Method::OPTIONS, url.clone())
+            .timeout(OPTIONS_TIMEOUT)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::debug!(
+                    %url,
+                    cause = error_cause(&e),
+                    "OPTIONS failed; going on without relays"
+                );
+                return Vec::new();
+            }
+        };
+        let status = response.status();
+        if !status.is_success() {
+            tracing::debug!(%url, %status, "OPTIONS refused; going on without relays");
+            return Vec::new();
+        }
+        response
+            .headers()
+            .get_all(header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(parse_link_header)
+            .collect()
     }
 
     /// Posts `offer` (SDP) to `url` and returns the session with the answer.
@@ -426,7 +463,7 @@ fn parse_created(
         .get_all(header::LINK)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(parse_ice_server_links)
+        .flat_map(parse_link_header)
         .collect();
     Ok(Session {
         location,
@@ -548,36 +585,6 @@ fn describe_rejection(
     }
 }
 
-/// Parses `<turn:host>; rel="ice-server"; username="u"; credential="c"`
-/// entries of one `Link` header value.
-fn parse_ice_server_links(value: &str) -> Vec<IceServer> {
-    value
-        .split(',')
-        .filter_map(|link| {
-            let mut parts = link.split(';').map(str::trim);
-            let target = parts.next()?.strip_prefix('<')?.strip_suffix('>')?;
-            let mut rel = None;
-            let mut username = None;
-            let mut credential = None;
-            for param in parts {
-                let (name, value) = param.split_once('=')?;
-                let value = value.trim().trim_matches('"').to_owned();
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "rel" => rel = Some(value),
-                    "username" => username = Some(value),
-                    "credential" => credential = Some(value),
-                    _ => {}
-                }
-            }
-            (rel.as_deref() == Some("ice-server")).then(|| IceServer {
-                url: target.to_owned(),
-                username,
-                credential,
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,17 +620,5 @@ mod tests {
             describe_rejection(StatusCode::BAD_GATEWAY, None, None, ""),
             "Bad Gateway"
         );
-    }
-
-    #[test]
-    fn ice_server_links() {
-        let servers = parse_ice_server_links(
-            r#"<stun:stun.example.net>; rel="ice-server", <turn:turn.example.net?transport=udp>; rel="ice-server"; username="u"; credential="p"; credential-type="password""#,
-        );
-        assert_eq!(servers.len(), 2);
-        assert_eq!(servers[0].url, "stun:stun.example.net");
-        assert_eq!(servers[1].username.as_deref(), Some("u"));
-        assert_eq!(servers[1].credential.as_deref(), Some("p"));
-        assert!(parse_ice_server_links(r#"<https://x>; rel="next""#).is_empty());
     }
 }

@@ -192,6 +192,17 @@ async fn sigterm_ends_the_session_and_exits_zero() {
         .spawn()
         .unwrap();
 
+    // It asks for relays before each new session, then posts its offer.
+    let options = tokio::time::timeout(Duration::from_secs(10), requests.recv())
+        .await
+        .expect("the daemon asks for relays")
+        .unwrap();
+    assert!(
+        options.head.starts_with("OPTIONS /whip/ward7 "),
+        "{}",
+        options.head
+    );
+    assert_eq!(options.header("authorization"), Some("Bearer tok"));
     let post = tokio::time::timeout(Duration::from_secs(10), requests.recv())
         .await
         .expect("the daemon posts its offer")

@@ -138,8 +138,12 @@ async fn talkback_offer_receives_opus_on_every_slot() {
     let channels = (0..TALKBACK_SLOTS)
         .map(|slot| format!("offer-test-{slot}"))
         .collect();
-    let mut session = TalkbackSession::build(channels, &[IpAddr::V4(Ipv4Addr::LOCALHOST)])
-        .expect("the talk-back session builds");
+    let mut session = TalkbackSession::build(
+        channels,
+        &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        &samsyn_capture::webrtc::Relays::default(),
+    )
+    .expect("the talk-back session builds");
     let sdp = session.start_and_offer().await.expect("offer is made");
     println!("{sdp}");
     session.stop();

@@ -51,6 +51,17 @@ async fn a_specialists_voice_on_mline_two_plays_in_slot_two() {
         "talk-back waits for the uplink"
     );
     uplink_tx.send_replace(1);
+    // It asks for the relays first, with the same token.
+    let options = tokio::time::timeout(Duration::from_secs(10), requests.recv())
+        .await
+        .expect("talk-back asks for relays once the uplink is connected")
+        .unwrap();
+    assert!(
+        options.head.starts_with("OPTIONS /whep/ward7 "),
+        "{}",
+        options.head
+    );
+    assert_eq!(options.header("authorization"), Some("Bearer camera-token"));
     let post = tokio::time::timeout(Duration::from_secs(10), requests.recv())
         .await
         .expect("talk-back posts its offer once the uplink is connected")

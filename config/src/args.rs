@@ -106,6 +106,22 @@ pub struct GatewayArgs {
     )]
     pub media_public_addresses: Vec<IpAddr>,
 
+    /// `--turn-builtin`; see its help text.
+    #[arg(
+        long,
+        value_name = "true|false",
+        help = "Also serve TURN (RFC 8656) on the HTTPS port, over TLS and plain TCP, for clients whose UDP cannot reach the media port [default: true with TLS] (env SAMSYN_TURN__BUILTIN)"
+    )]
+    pub turn_builtin: Option<bool>,
+
+    /// `--turn-url`; see its help text.
+    #[arg(
+        long = "turn-url",
+        value_name = "URI",
+        help = "An external TURN relay to announce, e.g. turns:turn.hospital.example:443?transport=tcp; repeat for several; needs turn.secret_file (env SAMSYN_TURN__URLS=[a,b])"
+    )]
+    pub turn_urls: Vec<String>,
+
     /// `--pli-throttle-ms`; see its help text.
     #[arg(
         long,
@@ -143,6 +159,10 @@ impl GatewayArgs {
                 udp_port: self.media_udp_port,
                 addresses: &self.media_addresses,
                 public_addresses: &self.media_public_addresses,
+            },
+            turn: TurnOverlay {
+                builtin: self.turn_builtin,
+                urls: &self.turn_urls,
             },
             sfu: SfuOverlay {
                 pli_throttle_ms: self.pli_throttle_ms,
@@ -438,6 +458,7 @@ struct GatewayOverlay<'a> {
     display_name: Option<&'a str>,
     tls: TlsOverlay<'a>,
     media: MediaOverlay<'a>,
+    turn: TurnOverlay<'a>,
     sfu: SfuOverlay,
 }
 
@@ -459,6 +480,14 @@ struct MediaOverlay<'a> {
     addresses: &'a [IpAddr],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     public_addresses: &'a [IpAddr],
+}
+
+#[derive(Serialize)]
+struct TurnOverlay<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    builtin: Option<bool>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    urls: &'a [String],
 }
 
 #[derive(Serialize)]

@@ -1,6 +1,6 @@
 //! Configuration of `samsyn-gateway`: HTTP(S) listener and TLS, data
-//! directory, the one media UDP port, SFU tuning, request limits, token
-//! lifetime and the audit trail.
+//! directory, the one media UDP port, TURN relays, SFU tuning, request
+//! limits, token lifetime and the audit trail.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::error::ConfigError;
 use crate::rules::{Checks, quoted};
+use crate::turn::{TURN_URI_FORM, TurnConfig, is_turn_uri};
 
 /// Everything `samsyn-gateway` reads from file, environment and flags.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -32,6 +33,8 @@ pub struct GatewayConfig {
     pub http: HttpConfig,
     /// The media plane's UDP socket and the addresses it announces.
     pub media: MediaConfig,
+    /// TURN relays for clients whose UDP cannot reach the media port.
+    pub turn: TurnConfig,
     /// Forwarding behaviour of the SFU.
     pub sfu: SfuConfig,
     /// Bounds on what clients may send.
@@ -145,6 +148,12 @@ pub struct LimitsConfig {
     /// would go beyond it is refused (the camera is told to end finished
     /// rooms), so photos can never take the gateway's memory.
     pub max_photo_memory_bytes: usize,
+    /// TCP and TLS connections the built-in TURN relay holds open at once.
+    pub max_relay_connections: usize,
+    /// Relay allocations (one per client relaying through the gateway) at once.
+    pub max_relay_allocations: usize,
+    /// Relay allocations one client address may hold at once.
+    pub max_relay_allocations_per_ip: usize,
 }
 
 /// Access tokens.
@@ -169,6 +178,7 @@ impl Default for GatewayConfig {
             tls: TlsConfig::default(),
             http: HttpConfig::default(),
             media: MediaConfig::default(),
+            turn: TurnConfig::default(),
             sfu: SfuConfig::default(),
             limits: LimitsConfig::default(),
             tokens: TokenConfig::default(),
@@ -220,6 +230,9 @@ impl Default for LimitsConfig {
             max_photo_bytes: 8 * 1024 * 1024,
             max_photos_per_room: 50,
             max_photo_memory_bytes: 512 * 1024 * 1024,
+            max_relay_connections: 1024,
+            max_relay_allocations: 256,
+            max_relay_allocations_per_ip: 16,
         }
     }
 }
@@ -258,6 +271,12 @@ impl GatewayConfig {
                 .unwrap_or("samsyn gateway")
                 .to_owned()
         })
+    }
+
+    /// Whether the gateway's listener also serves as a TURN relay:
+    /// `turn.builtin`, on by default when the gateway serves TLS.
+    pub fn turn_builtin_enabled(&self) -> bool {
+        self.turn.builtin.unwrap_or(self.tls.enabled)
     }
 
     /// Checks every value against its allowed range; lists all problems found.
@@ -327,6 +346,7 @@ impl GatewayConfig {
                 );
             }
         }
+        self.validate_turn(&mut checks);
         checks.in_range(
             "sfu.pli_throttle_ms",
             self.sfu.pli_throttle_ms,
@@ -378,6 +398,22 @@ impl GatewayConfig {
             16_384..=68_719_476_736,
             " bytes",
         );
+        for (key, value) in [
+            (
+                "limits.max_relay_connections",
+                self.limits.max_relay_connections,
+            ),
+            (
+                "limits.max_relay_allocations",
+                self.limits.max_relay_allocations,
+            ),
+            (
+                "limits.max_relay_allocations_per_ip",
+                self.limits.max_relay_allocations_per_ip,
+            ),
+        ] {
+            checks.require(value >= 1, key, value, "must be at least 1");
+        }
         checks.in_range(
             "limits.max_viewers_per_room",
             self.limits.max_viewers_per_room,
@@ -423,6 +459,39 @@ impl GatewayConfig {
         );
         checks.in_range("audit.max_files", self.audit.max_files, 1..=1000, " files");
         checks.finish()
+    }
+
+    /// Relay URIs of the RFC 7065 form, the shared secret for external
+    /// relays, and credentials that live long enough to connect but not for days.
+    fn validate_turn(&self, checks: &mut Checks) {
+        for uri in &self.turn.urls {
+            checks.require(is_turn_uri(uri), "turn.urls", quoted(uri), TURN_URI_FORM);
+        }
+        match &self.turn.secret_file {
+            Some(path) => checks.require(
+                !path.as_os_str().is_empty(),
+                "turn.secret_file",
+                quoted(&path.to_string_lossy()),
+                "must name the file holding coturn's static-auth-secret, e.g. \
+                 \"/etc/samsyn/turn-secret\"",
+            ),
+            // The gateway cannot learn an external relay's secret, and a
+            // credential the relay cannot check is worse than none: clients
+            // would try it and wait for the refusal.
+            None if !self.turn.urls.is_empty() => checks.unset(
+                "turn.secret_file",
+                "not set, but turn.urls is: external relays check credentials with coturn's \
+                 static-auth-secret; put it in a file (mode 0600) and set turn.secret_file \
+                 (SAMSYN_TURN__SECRET_FILE)",
+            ),
+            None => {}
+        }
+        checks.in_range(
+            "turn.credential_ttl_secs",
+            self.turn.credential_ttl_secs,
+            60..=86_400,
+            " s",
+        );
     }
 
     /// TLS must be on unless the listener is on loopback, and certificate

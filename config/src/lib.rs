@@ -49,6 +49,7 @@ mod layers;
 mod print;
 mod report;
 mod rules;
+mod turn;
 
 pub use args::{CaptureArgs, GatewayArgs};
 pub use capture::{
@@ -62,3 +63,4 @@ pub use gateway::{
     TokenConfig,
 };
 pub use layers::{CONFIG_FILE_ENV, ENV_NESTING, ENV_PREFIX, Layered, load, load_unvalidated};
+pub use turn::TurnConfig;

@@ -9,7 +9,7 @@ use common::{capture_flags, gateway_flags, jailed};
 use figment::Jail;
 use samsyn_config::{
     AuditConfig, CaptureConfig, ClientTlsConfig, GatewayConfig, HttpConfig, LimitsConfig,
-    MediaConfig, SfuConfig, TlsConfig, TokenConfig, VideoCodec,
+    MediaConfig, SfuConfig, TlsConfig, TokenConfig, TurnConfig, VideoCodec,
 };
 
 #[test]
@@ -34,12 +34,19 @@ fn gateway_print_round_trips() {
                 addresses: vec!["10.0.0.5".parse().unwrap(), "fd00::5".parse().unwrap()],
                 public_addresses: vec!["192.0.2.10".parse().unwrap()],
             },
+            turn: TurnConfig {
+                builtin: Some(false),
+                urls: vec!["turns:turn.example.org:443?transport=tcp".into()],
+                secret_file: Some("/etc/samsyn/turn-secret".into()),
+                credential_ttl_secs: 600,
+            },
             sfu: SfuConfig {
                 pli_throttle_ms: 1000,
                 ..SfuConfig::default()
             },
             limits: LimitsConfig {
                 max_viewers_per_room: 4,
+                max_relay_allocations_per_ip: 4,
                 ..LimitsConfig::default()
             },
             tokens: TokenConfig {

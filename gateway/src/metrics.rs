@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::media::relay_port::RelayPortStats;
 use crate::media::{SfuOccupancy, SfuStats, Timing};
 
 /// The `Content-Type` of a scrape (OpenMetrics text, which Prometheus reads).
@@ -34,6 +35,8 @@ pub enum DropReason {
     Unauthenticated,
     /// The socket refused it (send buffer full).
     SendFailed,
+    /// A relayed viewer's connection could not keep up (its queue was full).
+    RelayBackpressure,
 }
 
 impl DropReason {
@@ -43,6 +46,7 @@ impl DropReason {
             Self::Unroutable => "unroutable",
             Self::Unauthenticated => "unauthenticated",
             Self::SendFailed => "send_failed",
+            Self::RelayBackpressure => "relay_backpressure",
         }
     }
 }
@@ -59,6 +63,82 @@ struct DropLabels {
     reason: DropReason,
 }
 
+/// How a participant's media reaches the gateway.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum MediaPath {
+    /// UDP straight to the media port.
+    Udp,
+    /// Through the built-in relay over TCP on the HTTPS port.
+    RelayTcp,
+    /// Through the built-in relay over TLS on the HTTPS port.
+    RelayTls,
+    /// Through an external relay (`turn.urls`).
+    ExternalRelay,
+}
+
+impl MediaPath {
+    pub const ALL: [MediaPath; 4] = [
+        Self::Udp,
+        Self::RelayTcp,
+        Self::RelayTls,
+        Self::ExternalRelay,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::RelayTcp => "relay_tcp",
+            Self::RelayTls => "relay_tls",
+            Self::ExternalRelay => "external_relay",
+        }
+    }
+}
+
+impl EncodeLabelValue for MediaPath {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(self.label())
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    path: MediaPath,
+}
+
+/// Connected cameras and viewers by [`MediaPath`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PathCounts {
+    pub udp: usize,
+    pub relay_tcp: usize,
+    pub relay_tls: usize,
+    pub external_relay: usize,
+}
+
+impl PathCounts {
+    pub fn add(&mut self, path: MediaPath) {
+        *self.slot(path) += 1;
+    }
+
+    pub fn get(&self, path: MediaPath) -> usize {
+        match path {
+            MediaPath::Udp => self.udp,
+            MediaPath::RelayTcp => self.relay_tcp,
+            MediaPath::RelayTls => self.relay_tls,
+            MediaPath::ExternalRelay => self.external_relay,
+        }
+    }
+
+    fn slot(&mut self, path: MediaPath) -> &mut usize {
+        match path {
+            MediaPath::Udp => &mut self.udp,
+            MediaPath::RelayTcp => &mut self.relay_tcp,
+            MediaPath::RelayTls => &mut self.relay_tls,
+            MediaPath::ExternalRelay => &mut self.external_relay,
+        }
+    }
+}
+
 /// Every metric the gateway exports.
 pub struct GatewayMetrics {
     registry: Registry,
@@ -66,6 +146,10 @@ pub struct GatewayMetrics {
     publishers: Gauge,
     viewers: Gauge,
     connection_tests: Gauge,
+    peers_by_path: Family<PathLabels, Gauge>,
+    relay_connections: Gauge,
+    relay_allocations: Gauge,
+    relay_refused: Counter,
     received_packets: Counter,
     received_bytes: Counter,
     forwarded_packets: Counter,
@@ -102,6 +186,10 @@ impl GatewayMetrics {
             publishers: Gauge::default(),
             viewers: Gauge::default(),
             connection_tests: Gauge::default(),
+            peers_by_path: Family::default(),
+            relay_connections: Gauge::default(),
+            relay_allocations: Gauge::default(),
+            relay_refused: Counter::default(),
             received_packets: Counter::default(),
             received_bytes: Counter::default(),
             forwarded_packets: Counter::default(),
@@ -124,6 +212,27 @@ impl GatewayMetrics {
             resident_memory: Gauge::default(),
         };
         let r = &mut registry;
+        r.register(
+            "samsyn_peers",
+            "Connected cameras and viewers by how their media reaches the gateway",
+            m.peers_by_path.clone(),
+        );
+        r.register(
+            "samsyn_relay_connections",
+            "TCP and TLS connections open to the built-in TURN relay",
+            m.relay_connections.clone(),
+        );
+        r.register(
+            "samsyn_relay_allocations",
+            "Allocations (relayed clients) of the built-in TURN relay",
+            m.relay_allocations.clone(),
+        );
+        r.register(
+            "samsyn_relay_refused",
+            "Relay requests refused or connections closed: wrong or expired credentials, \
+             forbidden peers, quotas, malformed or unauthenticated connections",
+            m.relay_refused.clone(),
+        );
         r.register(
             "samsyn_rooms",
             "Rooms with a camera or viewers",
@@ -268,12 +377,16 @@ pub struct MetricsUpdate {
     pub timings: Vec<Timing>,
     /// Datagrams the sockets refused, since start.
     pub send_failures: u64,
+    pub paths: PathCounts,
+    /// The built-in relay's counters, when it is on.
+    pub relay: Option<RelayPortStats>,
 }
 
 /// Turns the SFU's running totals into metric increments and rates.
 pub struct MetricsUpdater {
     last: SfuStats,
     last_send_failures: u64,
+    last_relay: RelayPortStats,
     last_cpu: f64,
     last_at: Instant,
     /// (when, process CPU seconds, packets forwarded) over [`CPU_WINDOW`].
@@ -285,6 +398,7 @@ impl Default for MetricsUpdater {
         Self {
             last: SfuStats::default(),
             last_send_failures: 0,
+            last_relay: RelayPortStats::default(),
             last_cpu: 0.0,
             last_at: Instant::now(),
             cpu_window: VecDeque::new(),
@@ -299,9 +413,34 @@ impl MetricsUpdater {
             occupancy,
             timings,
             send_failures,
+            paths,
+            relay,
         } = update;
         let last = self.last;
         let delta = |now: u64, before: u64| now.saturating_sub(before);
+        for path in MediaPath::ALL {
+            metrics
+                .peers_by_path
+                .get_or_create(&PathLabels { path })
+                .set(paths.get(path) as i64);
+        }
+        let relay = relay.unwrap_or_default();
+        let r = &relay.relay;
+        metrics.relay_connections.set(r.connections as i64);
+        metrics.relay_allocations.set(r.allocations as i64);
+        let refused = |s: &RelayPortStats| {
+            let r = &s.relay;
+            r.refused_credentials
+                + r.refused_forbidden_peer
+                + r.refused_quota
+                + r.closed_malformed
+                + r.closed_unauthenticated
+                + s.closed_malformed_streams
+                + s.closed_for_backpressure
+        };
+        metrics
+            .relay_refused
+            .inc_by(refused(&relay).saturating_sub(refused(&self.last_relay)));
         metrics.rooms.set(occupancy.rooms as i64);
         metrics.publishers.set(occupancy.publishers as i64);
         metrics.viewers.set(occupancy.viewers as i64);
@@ -334,6 +473,13 @@ impl MetricsUpdater {
             (
                 DropReason::SendFailed,
                 delta(send_failures, self.last_send_failures),
+            ),
+            (
+                DropReason::RelayBackpressure,
+                delta(
+                    relay.dropped_for_backpressure,
+                    self.last_relay.dropped_for_backpressure,
+                ),
             ),
         ] {
             metrics
@@ -403,6 +549,7 @@ impl MetricsUpdater {
         }
         self.last = stats;
         self.last_send_failures = send_failures;
+        self.last_relay = relay;
         self.last_cpu = cpu;
         self.last_at = now;
     }
@@ -465,10 +612,33 @@ mod tests {
                     Timing::KeyframeWait(Duration::from_millis(40)),
                 ],
                 send_failures: 2,
+                paths: PathCounts {
+                    udp: 9,
+                    relay_tls: 2,
+                    ..Default::default()
+                },
+                relay: Some(RelayPortStats {
+                    relay: crate::relay::RelayStats {
+                        connections: 3,
+                        allocations: 2,
+                        refused_credentials: 4,
+                        ..Default::default()
+                    },
+                    dropped_for_backpressure: 5,
+                    ..Default::default()
+                }),
             },
         );
         let text = metrics.encode();
         for line in [
+            "samsyn_peers{path=\"udp\"} 9",
+            "samsyn_peers{path=\"relay_tls\"} 2",
+            "samsyn_peers{path=\"relay_tcp\"} 0",
+            "samsyn_peers{path=\"external_relay\"} 0",
+            "samsyn_relay_connections 3",
+            "samsyn_relay_allocations 2",
+            "samsyn_relay_refused_total 4",
+            "samsyn_dropped_packets_total{reason=\"relay_backpressure\"} 5",
             "samsyn_viewers 10",
             "samsyn_rtp_forwarded_packets_total 1000",
             "samsyn_rtp_forwarded_bytes_total 1000000",
@@ -487,13 +657,13 @@ mod tests {
         ] {
             assert!(text.contains(family), "{family} missing from:\n{text}");
         }
-        // Only the drop reason is a label.
+        // Only the drop reason and the media path are labels.
         for line in text
             .lines()
             .filter(|l| !l.starts_with('#') && l.contains('{'))
         {
             assert!(
-                line.contains("reason=") || line.contains("le="),
+                line.contains("reason=") || line.contains("le=") || line.contains("path="),
                 "unexpected label in {line}"
             );
         }

@@ -11,7 +11,9 @@ use samsyn_signaling::{AppState, PageAssets};
 use tokio::sync::mpsc;
 
 use crate::media::addresses::media_addresses;
+use crate::media::node::RelaySetup;
 use crate::media::{MediaNode, MediaNodeConfig, SfuSettings};
+use crate::relay::{self, RelaySettings};
 use crate::setup;
 
 /// The specialist's page, compiled in: no files to deploy beside the binary.
@@ -45,6 +47,22 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     if let Some(tls) = &tls {
         announce_tls(tls);
     }
+    let turn_secret = setup::turn_secret(&config)?;
+    let relay = match (&turn_secret, config.turn_builtin_enabled()) {
+        (Some(secret), true) => Some(RelaySetup {
+            settings: RelaySettings {
+                max_connections: config.limits.max_relay_connections,
+                max_allocations: config.limits.max_relay_allocations,
+                max_allocations_per_client_ip: config.limits.max_relay_allocations_per_ip,
+                ..RelaySettings::default()
+            },
+            credentials: relay::credentials::shared_secret(
+                secret.as_bytes().to_vec(),
+                relay::credentials::system_unix_now,
+            ),
+        }),
+        _ => None,
+    };
     let (events, media_events) = mpsc::unbounded_channel();
     let media = MediaNode::start(
         MediaNodeConfig {
@@ -60,6 +78,8 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
                     .unwrap_or(u16::MAX / 2 + 1),
                 viewer_floor_bps: u64::from(config.sfu.viewer_floor_kbps) * 1000,
             },
+            relay,
+            external_relay_ips: external_relay_ips(&config.turn.urls).await,
         },
         events,
     )?;
@@ -68,17 +88,20 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         .iter()
         .map(|a| a.to_string())
         .collect();
+    let turn = media.turn_handoff();
     let connection_tests = crate::http::connection_test_routes(media.clone());
     let metrics = crate::http::metrics_routes(&media);
     let settings = setup::signaling_settings(&config, tls.as_ref());
-    let state = Arc::new(
-        AppState::new(Arc::new(media), tokens, settings, PAGE).with_context(|| {
-            format!(
-                "cannot open the data directory {}",
-                config.data_dir.display()
-            )
-        })?,
-    );
+    let mut state = AppState::new(Arc::new(media), tokens, settings, PAGE).with_context(|| {
+        format!(
+            "cannot open the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    if let Some(secret) = turn_secret {
+        state = state.with_turn_secret(secret);
+    }
+    let state = Arc::new(state);
     tokio::spawn(state.clone().watch_media(media_events));
     tokio::spawn(state.clone().keep_house(HOUSEKEEPING_INTERVAL));
 
@@ -91,6 +114,8 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     tracing::info!(
         http = %listener.local_addr()?,
         tls = tls.is_some(),
+        turn_relay = turn.is_some(),
+        external_relays = config.turn.urls.len(),
         media = %media_addrs.join(", "),
         public_url = %config.public_base_url(),
         "samsyn-gateway ready"
@@ -98,6 +123,7 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     let options = ServeOptions {
         tls,
         header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
+        turn,
     };
     let closing = state.clone();
     let shutdown = async move {
@@ -118,6 +144,48 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     .context("the HTTP server failed")?;
     tracing::info!("samsyn-gateway stopped");
     Ok(())
+}
+
+/// The addresses of the external relays' hosts, so that media arriving from
+/// them counts as relayed in the metrics. A name that does not resolve now
+/// only makes those sessions count as UDP, so it is said and not fatal.
+async fn external_relay_ips(urls: &[String]) -> Vec<std::net::IpAddr> {
+    let mut ips = Vec::new();
+    for url in urls {
+        let Some(host_port) = turn_host_port(url) else {
+            continue;
+        };
+        match tokio::net::lookup_host(&host_port).await {
+            Ok(addrs) => ips.extend(addrs.map(|addr| addr.ip())),
+            Err(err) => tracing::warn!(
+                relay = %host_port,
+                "cannot resolve the external relay ({err}); its sessions count as UDP in \
+                 the metrics until the gateway restarts"
+            ),
+        }
+    }
+    ips
+}
+
+/// `host:port` of a `turn:`/`turns:` URI (RFC 7065), with the scheme's
+/// default port when it names none.
+fn turn_host_port(uri: &str) -> Option<String> {
+    let (default_port, rest) = match uri.split_once(':')? {
+        ("turn", rest) => (3478, rest),
+        ("turns", rest) => (5349, rest),
+        _ => return None,
+    };
+    let authority = rest.split('?').next()?;
+    let has_port = match authority.rfind(']') {
+        // [v6] or [v6]:port
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    Some(if has_port {
+        authority.to_owned()
+    } else {
+        format!("{authority}:{default_port}")
+    })
 }
 
 /// Says which certificate is served, and what clients must pin.
@@ -154,5 +222,31 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turn_host_port;
+
+    #[test]
+    fn relay_hosts_come_with_their_ports() {
+        assert_eq!(
+            turn_host_port("turn:relay.example:443?transport=tcp").as_deref(),
+            Some("relay.example:443")
+        );
+        assert_eq!(
+            turn_host_port("turns:relay.example").as_deref(),
+            Some("relay.example:5349")
+        );
+        assert_eq!(
+            turn_host_port("turn:[fd00::1]?transport=udp").as_deref(),
+            Some("[fd00::1]:3478")
+        );
+        assert_eq!(
+            turn_host_port("turn:[fd00::1]:3479").as_deref(),
+            Some("[fd00::1]:3479")
+        );
+        assert_eq!(turn_host_port("stun:relay.example"), None);
     }
 }

@@ -1,9 +1,10 @@
 //! What `serve` and the offline commands (`room`, `token`) open alike from
 //! the configuration: the data directory, the token authority, the TLS
-//! identity and the settings signaling runs with.
+//! identity, the relays' secret and the settings signaling runs with.
 
 use anyhow::Context;
 use samsyn_config::GatewayConfig;
+use samsyn_signaling::ice_servers::TurnSecret;
 use samsyn_signaling::tls::ServerTls;
 use samsyn_signaling::{RoomRegistry, SignalingSettings, TokenAuthority};
 
@@ -60,6 +61,19 @@ pub fn tls_identity(config: &GatewayConfig) -> anyhow::Result<Option<ServerTls>>
     Ok(Some(tls))
 }
 
+/// The secret the TURN relays check credentials with, when there is a
+/// relay to announce: the built-in one is on or `turn.urls` names external
+/// ones. `turn.secret_file` (coturn's `static-auth-secret`), or the one in
+/// the data directory (made on first use).
+pub fn turn_secret(config: &GatewayConfig) -> anyhow::Result<Option<TurnSecret>> {
+    if !config.turn_builtin_enabled() && config.turn.urls.is_empty() {
+        return Ok(None);
+    }
+    let secret = TurnSecret::load_or_create(&config.data_dir, config.turn.secret_file.as_deref())
+        .context("cannot set up the secret the TURN relays check credentials with")?;
+    Ok(Some(secret))
+}
+
 /// Signaling's settings, with the fingerprint to pin when the certificate
 /// is self-signed.
 pub fn signaling_settings(config: &GatewayConfig, tls: Option<&ServerTls>) -> SignalingSettings {
@@ -96,4 +110,41 @@ fn certificate_names(config: &GatewayConfig) -> Vec<String> {
         }
     }
     unique
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_turn_secret_only_when_a_relay_is_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = GatewayConfig {
+            data_dir: dir.path().to_owned(),
+            ..GatewayConfig::default()
+        };
+        assert!(turn_secret(&config).unwrap().is_none(), "no TLS, no relays");
+        assert!(!dir.path().join("turn").exists());
+
+        config.tls.enabled = true;
+        let made = turn_secret(&config)
+            .unwrap()
+            .expect("built-in relay on with TLS");
+        let again = turn_secret(&config).unwrap().unwrap();
+        assert_eq!(made, again, "made once, then reused");
+
+        config.turn.builtin = Some(false);
+        assert!(turn_secret(&config).unwrap().is_none());
+
+        // External relays take coturn's secret from the configured file.
+        let file = dir.path().join("coturn-secret");
+        std::fs::write(&file, "north\n").unwrap();
+        std::fs::set_permissions(&file, PermissionsExt::from_mode(0o600)).unwrap();
+        config.turn.urls = vec!["turn:coturn.example".into()];
+        config.turn.secret_file = Some(file);
+        let external = turn_secret(&config).unwrap().unwrap();
+        assert_eq!(external.as_bytes(), b"north");
+    }
 }

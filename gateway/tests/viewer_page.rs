@@ -1,51 +1,25 @@
 //! The specialist's page in a real browser: headless Chromium opens the
 //! viewer link while the capture daemon publishes the test source, and the
 //! video really plays; a wrong link shows a plain message instead of a blank
-//! page; after a gateway restart the page plays again by itself. Driven by `tests/browser/viewer-plays.mjs` (Node + playwright-core
-//! with the system Chromium). In a private network namespace; needs root.
+//! page; after a gateway restart the page plays again by itself; when the
+//! page's own network drops for a few seconds it restarts ICE on the same
+//! WHEP session. Driven by `tests/browser/viewer-plays.mjs` (Node +
+//! playwright-core with the system Chromium). In a private network
+//! namespace; needs root.
 
 mod support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use support::link::{self, Impairment, NEAR_IP};
 use support::netns::{self, GATEWAY_IP};
+use support::browser::run_viewer_page;
 use support::{Capture, Gateway, Invite, browser_dir, runtime, start_viewer};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
-
-/// Runs `viewer-plays.mjs` with `args`, in this test's namespace, and
-/// returns its JSON line; panics with its diagnostics if it fails.
-fn run_driver(args: &[&str]) -> serde_json::Value {
-    let dir = browser_dir();
-    let started = Instant::now();
-    let output = Command::new("node")
-        .current_dir(&dir)
-        .arg(dir.join("viewer-plays.mjs"))
-        .args(args)
-        .output()
-        .expect("node runs (Node 20+ is needed for the browser tests)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "viewer-plays.mjs failed ({}) after {} ms:\n{stderr}\n{stdout}",
-        output.status,
-        started.elapsed().as_millis()
-    );
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.starts_with('{'))
-        .unwrap_or_else(|| panic!("viewer-plays.mjs printed no JSON line:\n{stdout}\n{stderr}"));
-    println!(
-        "viewer-plays.mjs took {} ms: {line}",
-        started.elapsed().as_millis()
-    );
-    serde_json::from_str(line).expect("viewer-plays.mjs prints JSON")
-}
 
 /// Waits until a WHEP viewer decodes the camera, then leaves, so that the
 /// page's time to first frame does not include the camera's start-up.
@@ -73,7 +47,7 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
 
     let screenshot = support::artifacts_dir().join("viewer-page.png");
     let size = [WIDTH.to_string(), HEIGHT.to_string()];
-    let result = run_driver(&[
+    let result = run_viewer_page(&[
         "--url",
         &invite.viewer_link,
         "--width",
@@ -154,7 +128,7 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
 /// screenshot as `viewer-page-<name>.png`.
 fn expect_error(link: &str, code: &str, name: &str) -> serde_json::Value {
     let screenshot = support::artifacts_dir().join(format!("viewer-page-{name}.png"));
-    let result = run_driver(&[
+    let result = run_viewer_page(&[
         "--url",
         link,
         "--expect-error",
@@ -260,7 +234,7 @@ fn the_page_plays_over_https_from_a_gateway_with_its_own_certificate() {
     let spki = gateway.spki_sha256_base64();
     let screenshot = support::artifacts_dir().join("viewer-page-https.png");
     let size = [WIDTH.to_string(), HEIGHT.to_string()];
-    let result = run_driver(&[
+    let result = run_viewer_page(&[
         "--url",
         &invite.viewer_link,
         "--trust-spki",
@@ -371,9 +345,209 @@ fn the_page_plays_again_by_itself_after_a_gateway_restart() {
          ({} ms after the page lost the stream); states {}; reconnect attempts {}",
         recovery["msLostToLive"], recovery["statesSeen"], recovery["maxAttempt"]
     );
+    for line in recovery["console"].as_array().into_iter().flatten() {
+        println!("  page: {}", line.as_str().unwrap_or_default());
+    }
     assert_eq!(result["state"], "live");
     assert!(
         after_gateway < 20_000,
         "the page plays again within 20 s of the gateway's return: {after_gateway} ms"
+    );
+}
+
+/// The specialists who joined `room` by WHEP, from the gateway's audit trail.
+fn specialist_sessions(gateway: &Gateway, room: &str) -> usize {
+    let (who, _) = gateway.who_was_there(room);
+    who.lines()
+        .filter(|line| line.trim_start().starts_with("specialist"))
+        .count()
+}
+
+#[test]
+fn the_page_restarts_ice_on_the_same_session_when_its_network_drops() {
+    const NAME: &str = "the_page_restarts_ice_on_the_same_session_when_its_network_drops";
+    let Some(path) = link::isolate_with_link(NAME) else {
+        return;
+    };
+    let dir = browser_dir();
+    gstreamer::init().expect("GStreamer initialises");
+    // The gateway and the camera on this side; the specialist's browser on
+    // the far side of an emulated path (its Wi-Fi), which the test cuts.
+    let gateway = Gateway::start_on(&[GATEWAY_IP, NEAR_IP]);
+    let invite = gateway.create_room();
+    let _camera = Capture::test_source(&gateway, &invite, WIDTH, HEIGHT);
+    runtime().block_on(wait_until_live(&invite));
+    let http = path.relay_to_near(gateway.http_port);
+    let page_link =
+        invite
+            .viewer_link
+            .replacen(&gateway.base_url, &format!("http://127.0.0.1:{http}"), 1);
+
+    let mut driver = path
+        .far_command("node")
+        .current_dir(&dir)
+        .arg(dir.join("viewer-plays.mjs"))
+        .args(["--url", &page_link, "--ice-restart"])
+        .args(["--min-frames", "30", "--timeout-ms", "60000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (Node 20+ is needed for the browser tests)");
+    let mut stdout = BufReader::new(driver.stdout.take().expect("piped stdout"));
+    let mut stderr = driver.stderr.take().expect("piped stderr");
+    let mut next_line = |what: &str| {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("the driver's output");
+        if line.trim().is_empty() {
+            let mut why = String::new();
+            stderr.read_to_string(&mut why).ok();
+            panic!("viewer-plays.mjs --ice-restart ended before {what}:\n{why}");
+        }
+        line
+    };
+    assert_eq!(next_line("the video played").trim(), "live");
+
+    // The path goes dead for 4 s, and stays dead until the page has begun
+    // its ICE restart (it does after 3 s without a packet, so usually
+    // within the 4 s; Chromium itself says 'disconnected' only later).
+    path.set_both(Impairment::blackout());
+    let cut = unix_ms();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(next_line("an ICE restart").trim(), "restarting");
+    path.set_both(Impairment::clean());
+    let restored = unix_ms();
+
+    let mut rest = String::new();
+    stdout
+        .read_to_string(&mut rest)
+        .expect("the driver's result");
+    let mut why = String::new();
+    stderr.read_to_string(&mut why).ok();
+    let status = driver.wait().expect("the driver ends");
+    assert!(
+        status.success(),
+        "viewer-plays.mjs --ice-restart failed:\n{why}\n{rest}"
+    );
+    let result: serde_json::Value = serde_json::from_str(
+        rest.lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON line: {rest}")),
+    )
+    .expect("the driver prints JSON");
+    let restart = &result["iceRestart"];
+    let connected_at = restart["connectedAt"].as_u64().expect("a time");
+    let restart_at = restart["restartAt"].as_u64().expect("a time");
+    println!(
+        "page after its path was cut: ICE restart begun {} ms after the cut, the path back \
+         after {} ms, connected again {} ms after that; video live again at {}; states {}; \
+         path {} -> {}",
+        restart_at.saturating_sub(cut),
+        restored - cut,
+        connected_at.saturating_sub(restored),
+        restart["liveAgainAt"]
+            .as_u64()
+            .map_or("(not seen)".to_owned(), |t| format!(
+                "+{} ms",
+                t.saturating_sub(restored)
+            )),
+        restart["statesSeen"],
+        restart["pathBefore"],
+        result["path"]
+    );
+    for line in restart["console"].as_array().into_iter().flatten() {
+        println!("  page: {}", line.as_str().unwrap_or_default());
+    }
+    assert_eq!(result["state"], "live");
+    assert!(
+        result["iceRestarts"].as_u64().unwrap_or(0) >= 1
+            && result["iceRestartsConnected"].as_u64().unwrap_or(0) >= 1,
+        "the page restarted ICE: {result}"
+    );
+    // The same WHEP session: no new POST from the page, none seen by the gateway.
+    assert_eq!(
+        result["sessionsStarted"], restart["sessionsStartedBefore"],
+        "{result}"
+    );
+    assert_eq!(result["sessionsStarted"], 1, "{result}");
+    assert_eq!(result["sessionUrl"], restart["sessionUrlBefore"]);
+    assert_eq!(
+        specialist_sessions(&gateway, &invite.room),
+        2,
+        "the gateway saw the probe's WHEP session and the page's, no third"
+    );
+    assert_eq!(result["path"], "udp");
+}
+
+#[test]
+fn the_page_builds_its_connection_with_the_relays_announced_on_options() {
+    if !netns::isolate("the_page_builds_its_connection_with_the_relays_announced_on_options") {
+        return;
+    }
+    browser_dir();
+    gstreamer::init().expect("GStreamer initialises");
+    let gateway = Gateway::start(GATEWAY_IP);
+    let invite = gateway.create_room();
+    let _camera = Capture::test_source(&gateway, &invite, WIDTH, HEIGHT);
+    runtime().block_on(wait_until_live(&invite));
+
+    // Relays nobody runs (a closed port): the page plays directly all the
+    // same, without waiting for them. (Whether Chromium gets to try them
+    // depends on how soon the direct path works: it stops gathering then;
+    // relay.rs has the page go through a real one.) Several Link headers
+    // as fetch() joins them, with commas and semicolons inside quoted
+    // credentials, and links the page must pass over.
+    let port = support::free_tcp_port();
+    let turn = format!("turn:{GATEWAY_IP}:{port}?transport=tcp");
+    let turns = format!("turns:{GATEWAY_IP}:{port}?transport=tcp");
+    let stun = format!("stun:{GATEWAY_IP}:{port}");
+    let links = [
+        format!(
+            r#"<{turn}>; rel="ice-server"; username="1700000000:abc"; credential="pw, with; \"quotes\""; credential-type="password""#
+        ),
+        "</r/assets/viewer.css>; rel=preload".to_owned(),
+        format!(r#"<{turns}>;rel="ice-server";username="1700000000:abc";credential="second,secret""#),
+        format!(r#"<{stun}>; rel=ice-server"#),
+        format!(
+            r#"<turn:{GATEWAY_IP}:{port}>; rel="ice-server"; username="oauth-user-7731"; credential="oauth-token"; credential-type="oauth""#
+        ),
+        r#"<https://example.invalid/turn>; rel="ice-server"; username="web-user-7732"; credential="web-secret""#
+            .to_owned(),
+    ]
+    .join(", ");
+    let result = run_viewer_page(&[
+        "--url",
+        &invite.viewer_link,
+        "--options-link",
+        &links,
+        "--min-frames",
+        "30",
+        "--timeout-ms",
+        "20000",
+    ]);
+    println!(
+        "page with unreachable relays: first frame {} ms after navigation start; \
+         relays {}; candidate errors {}; path {}",
+        result["msToFirstFrame"],
+        result["iceServers"],
+        result["iceCandidateErrors"],
+        result["path"]
+    );
+    assert_eq!(result["state"], "live");
+    assert!(result["optionsAnswered"].as_u64().unwrap_or(0) >= 1);
+    // What the connection was configured with (its getConfiguration()).
+    assert_eq!(
+        result["iceServers"],
+        serde_json::json!([turn, turns, stun]),
+        "turn:, turns: and stun: links with password credentials, in order"
+    );
+    assert_eq!(
+        result["secretsShown"],
+        serde_json::json!([]),
+        "no relay credential in the console or the page"
+    );
+    assert_eq!(result["path"], "udp");
+    assert_eq!(
+        result["pathText"], "direkte (UDP) \u{b7} direct (UDP)",
+        "the page says the media is not relayed"
     );
 }

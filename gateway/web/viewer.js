@@ -5,7 +5,15 @@
 // send to the server; it is read once, removed from the address bar, and kept
 // in this tab only (memory, plus sessionStorage so a reload keeps working).
 //
-// For tests: window.samsyn = { state, stats, framesRendered, … } and
+// Connecting (RFC 9725): OPTIONS to the WHEP URL for the relays the gateway
+// announces (Link: rel="ice-server", fresh credentials for every session),
+// then the offer is POSTed at once and candidates follow by PATCH (trickle
+// ICE, RFC 8840 fragments). When the network drops, ICE is restarted on the
+// same session (PATCH with new credentials); only when that fails does the
+// page start a new session.
+//
+// For tests: window.samsyn = { state, stats, framesRendered, path,
+// iceRestarts, sessionsStarted, … } and
 // <body data-state="connecting|live|reconnecting|waiting|error">.
 'use strict';
 
@@ -26,14 +34,19 @@
     bitrate: $('stat-bitrate'),
     rtt: $('stat-rtt'),
     lost: $('stat-lost'),
+    path: $('stat-path'),
   };
 
   // --- timings (ms) ---------------------------------------------------------
-  const ICE_GATHER_MAX = 1000;      // send whatever candidates we have by then
+  const OPTIONS_TIMEOUT = 3000;     // relays unknown by then: go on without them
   const POST_TIMEOUT = 10000;       // give up on a WHEP POST after this
+  const PATCH_TIMEOUT = 5000;       // give up on one trickle or restart PATCH after this
   const WAITING_RETRY = 2000;       // poll while the camera is not connected
-  const DISCONNECTED_GRACE = 3000;  // 'disconnected' longer than this: reconnect
-  const STALL_LIMIT = 4000;         // no new frames this long while live: reconnect
+  const DISCONNECTED_GRACE = 2000;  // ICE 'disconnected' longer than this: restart ICE
+  const SILENCE_LIMIT = 3000;       // not one packet this long (Chromium says 'disconnected'
+                                    // only after several s more): restart ICE
+  const RESTART_LIMIT = 6000;       // an ICE restart not connected by then: new session
+  const STALL_LIMIT = 4000;         // no new frames this long while connected: reconnect
   const FIRST_FRAME_LIMIT = 10000;  // session up but no frame this long: reconnect
   const BACKOFF_MAX = 10000;        // 1 s, 2 s, 4 s, 8 s, 10 s, 10 s, …
   const STABLE_AFTER = 10000;       // live this long: reset the attempt counter
@@ -50,6 +63,7 @@
     full: 'Too many people are watching this room. Trying again\u2026',
     codec: 'This browser cannot play the camera\u2019s video format. Try Chrome, Edge or Firefox.',
     lost: 'The connection was lost \u2014 reconnecting\u2026',
+    iceRestart: 'Nettverket falt ut \u2014 kobler til igjen\u2026 \u00b7 The network dropped \u2014 reconnecting\u2026',
   };
 
   // --- room and token -------------------------------------------------------
@@ -90,6 +104,15 @@
     room,
     roomInfo: null,         // GET /api/rooms/{room}: label, gateway, role, expires_at
     sessionUrl: null,       // WHEP session (Location) of the current session
+    sessionsStarted: 0,     // WHEP sessions the gateway created for this page (201s)
+    iceRestarts: 0,         // ICE restarts begun on a running session
+    iceRestartsConnected: 0,// … and those that connected again
+    iceServers: [],         // URLs of the relays the gateway announced (never credentials)
+    iceCandidateErrors: [], // { url, errorCode } of relays (or STUN servers) that failed, last 10
+    trickled: 0,            // local candidates sent by PATCH
+    path: null,             // 'udp' | 'tcp' | 'relay': the media path in use
+    pathDetail: null,       // { local, remote, protocol, relayProtocol } candidate types
+    timings: null,          // ms since navigation: options, posted, answered, connected
   };
   window.samsyn = samsyn;
 
@@ -98,7 +121,7 @@
     const label = {
       connecting: 'Connecting',
       live: 'Live',
-      reconnecting: 'Reconnecting (attempt ' + samsyn.attempt + ')',
+      reconnecting: samsyn.attempt > 0 ? 'Reconnecting (attempt ' + samsyn.attempt + ')' : 'Reconnecting',
       waiting: 'Waiting for camera',
       error: 'Error',
     }[state];
@@ -140,10 +163,13 @@
     samsyn.sessionUrl = null;
     if (!s) return;
     clearTimeout(s.disconnectTimer);
+    if (s.restart) clearTimeout(s.restart.timer);
     if (s.abort) s.abort.abort();
-    try { s.pc.close(); } catch (_) { /* ignore */ }
+    try { if (s.pc) s.pc.close(); } catch (_) { /* ignore */ }
     if (s.location) deleteSession(s.location);
     samsyn.stats = {};
+    samsyn.path = null;
+    samsyn.pathDetail = null;
     renderStats();
     showLatency(null, 'not connected');
     if (window.samsynTalkback) window.samsynTalkback.reset();
@@ -159,29 +185,17 @@
     return Math.min(1000 * 2 ** Math.max(0, samsyn.attempt - 1), BACKOFF_MAX);
   }
 
-  // Connection lost, stalled, or the server had trouble: new session with backoff.
-  function reconnect(why, message) {
+  // Connection lost, stalled, or the server had trouble: new session with
+  // backoff. `soon`: the gateway answered but has forgotten the session (it
+  // restarted), so the first new attempt need not wait.
+  function reconnect(why, message, soon) {
     if (stopped) return;
     console.warn('[samsyn] reconnecting: ' + why);
     teardown();
     samsyn.attempt++;
     liveSince = 0;
     setState('reconnecting', message || MSG.lost);
-    retryIn(backoff());
-  }
-
-  function waitForGathering(pc, maxMs) {
-    if (pc.iceGatheringState === 'complete') return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        pc.removeEventListener('icegatheringstatechange', onChange);
-        resolve();
-      };
-      const onChange = () => { if (pc.iceGatheringState === 'complete') done(); };
-      const timer = setTimeout(done, maxMs);
-      pc.addEventListener('icegatheringstatechange', onChange);
-    });
+    retryIn(soon && samsyn.attempt <= 1 ? 0 : backoff());
   }
 
   async function readError(res) {
@@ -251,23 +265,360 @@
     retryIn(backoff());
   }
 
+  // --- relays the gateway announces (RFC 9725 §4.6) -------------------------------
+  // Link: <turn:gw.example:443?transport=tcp>; rel="ice-server";
+  //   username="…"; credential="…"; credential-type="password"
+  // fetch() joins several Link headers with ", ", so this is a small RFC 8288
+  // parser: commas inside <…> and inside quoted strings do not split.
+  function parseLinks(header) {
+    const links = [];
+    const text = String(header || '');
+    const n = text.length;
+    let i = 0;
+    const skipSpace = () => { while (i < n && (text[i] === ' ' || text[i] === '\t')) i++; };
+    const quoted = () => {             // at the opening quote
+      let value = '';
+      for (i++; i < n && text[i] !== '"'; i++) {
+        if (text[i] === '\\' && i + 1 < n) i++;
+        value += text[i];
+      }
+      i++;                             // the closing quote
+      return value;
+    };
+    const skipToComma = () => {        // past junk, honouring quotes
+      while (i < n && text[i] !== ',') {
+        if (text[i] === '"') quoted(); else i++;
+      }
+    };
+    while (i < n) {
+      skipSpace();
+      if (text[i] === ',') { i++; continue; }
+      if (text[i] !== '<') { skipToComma(); continue; }
+      const close = text.indexOf('>', i);
+      if (close < 0) break;
+      const link = { target: text.slice(i + 1, close).trim(), params: {} };
+      i = close + 1;
+      for (;;) {
+        skipSpace();
+        if (text[i] !== ';') break;
+        i++;
+        skipSpace();
+        const start = i;
+        while (i < n && /[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(text[i])) i++;
+        const name = text.slice(start, i).toLowerCase();
+        skipSpace();
+        let value = '';
+        if (text[i] === '=') {
+          i++;
+          skipSpace();
+          if (text[i] === '"') value = quoted();
+          else {
+            const from = i;
+            while (i < n && !/[;,\s]/.test(text[i])) i++;
+            value = text.slice(from, i);
+          }
+        }
+        // The first occurrence of a parameter counts (RFC 8288 §3).
+        if (name && !Object.prototype.hasOwnProperty.call(link.params, name)) link.params[name] = value;
+      }
+      skipToComma();
+      links.push(link);
+    }
+    return links;
+  }
+
+  // RTCIceServer entries from Link headers: turn:, turns: and stun: only,
+  // password credentials only.
+  function iceServersFrom(header) {
+    const servers = [];
+    for (const link of parseLinks(header)) {
+      const rel = String(link.params.rel || '').toLowerCase().split(/\s+/);
+      if (!rel.includes('ice-server') || !/^(turns?|stun):/i.test(link.target)) continue;
+      const type = String(link.params['credential-type'] || 'password').toLowerCase();
+      if (type !== 'password') continue;
+      const server = { urls: link.target };
+      if (link.params.username !== undefined) server.username = link.params.username;
+      if (link.params.credential !== undefined) server.credential = link.params.credential;
+      if (/^turns?:/i.test(link.target) && (server.username === undefined || server.credential === undefined)) continue;
+      servers.push(server);
+    }
+    return servers;
+  }
+
+  // OPTIONS to the WHEP URL with the token: the relays, with credentials made
+  // for this request. Nothing (an older gateway, an error, no answer in
+  // time) means no relays: the page works without them.
+  async function fetchIceServers(maxMs) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), maxMs);
+    try {
+      const res = await fetch(whepUrl, {
+        method: 'OPTIONS',
+        headers: { Authorization: 'Bearer ' + token },
+        cache: 'no-store',
+        signal: abort.signal,
+      });
+      return res.ok ? iceServersFrom(res.headers.get('Link')) : [];
+    } catch (_) {
+      return [];
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // What may be shown of the relays the connection now has: their URLs,
+  // never the credentials.
+  function announceRelays(pc) {
+    samsyn.iceServers = (pc.getConfiguration().iceServers || []).flatMap((server) => server.urls);
+    if (samsyn.iceServers.length) console.info('[samsyn] relays: ' + samsyn.iceServers.join(', '));
+  }
+
+  // Gives the connection its relays: before its first setLocalDescription
+  // they serve the first gathering, later an ICE restart's. False if this
+  // browser does not take them (an unknown URL form, say).
+  function useRelays(pc, servers) {
+    if (!servers.length) return false;
+    try {
+      pc.setConfiguration(Object.assign(pc.getConfiguration(), { iceServers: servers }));
+      announceRelays(pc);
+      return true;
+    } catch (e) {
+      console.warn('[samsyn] the announced relays are not usable here (' + (e && e.name) + ')');
+      return false;
+    }
+  }
+
+  // --- trickle ICE (RFC 8840 fragments by PATCH, RFC 9725 §4.3) -------------------
+  function sdpLines(sdp) { return String(sdp || '').split(/\r?\n/).filter((line) => line !== ''); }
+
+  function attributeOf(sdp, name) {
+    const line = sdpLines(sdp).find((l) => l.startsWith('a=' + name + ':'));
+    return line ? line.slice(name.length + 3) : null;
+  }
+
+  // The fragment for the current local description: credentials, the first
+  // (bundled) media section's m= line and mid, the candidates, and
+  // a=end-of-candidates once gathering is done.
+  function sdpFragment(sdp, candidates, ended) {
+    const lines = sdpLines(sdp);
+    const m = lines.findIndex((l) => l.startsWith('m='));
+    const mid = lines.slice(m + 1).find((l) => l.startsWith('a=mid:') || l.startsWith('m='));
+    const out = [];
+    if (m >= 0) out.push(lines[m]);
+    if (mid && mid.startsWith('a=mid:')) out.push(mid);
+    out.push('a=ice-ufrag:' + attributeOf(sdp, 'ice-ufrag'), 'a=ice-pwd:' + attributeOf(sdp, 'ice-pwd'));
+    for (const c of candidates) out.push('a=' + c);
+    if (ended) out.push('a=end-of-candidates');
+    return out.join('\r\n') + '\r\n';
+  }
+
+  // A PATCH of the session's Location with an RFC 8840 fragment.
+  async function sendPatch(s, body, headers) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), PATCH_TIMEOUT);
+    try {
+      return await fetch(s.location, {
+        method: 'PATCH',
+        headers: Object.assign({
+          'Content-Type': 'application/trickle-ice-sdpfrag',
+          Authorization: 'Bearer ' + token,
+        }, headers || {}),
+        body,
+        cache: 'no-store',
+        signal: abort.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // Runs `job` after the session's earlier PATCHes: they go out in order.
+  function enqueue(s, job) {
+    const result = s.patches.then(job, job);
+    s.patches = result.catch(() => { /* the next one goes anyway */ });
+    return result;
+  }
+
+  // Sends the candidates gathered since the last PATCH. Before the session
+  // exists (no 201 yet) and while an ICE restart waits for its answer they
+  // wait; candidates of an older ICE generation are dropped.
+  function trickle(s) {
+    if (cur !== s || !s.location || s.noTrickle || s.trickleQueued) return;
+    if (s.restart && !s.restart.answered) return;
+    s.trickleQueued = true;
+    const send = async () => {
+      s.trickleQueued = false;
+      if (cur !== s || s.noTrickle || (s.restart && !s.restart.answered)) return null;
+      const sdp = s.pc.localDescription ? s.pc.localDescription.sdp : '';
+      const ufrag = attributeOf(sdp, 'ice-ufrag');
+      const fresh = s.gathered.filter((c) => !c.ufrag || c.ufrag === ufrag).map((c) => c.line);
+      const ended = s.gatheringDone === ufrag && s.endSent !== ufrag;
+      s.gathered = [];
+      if (!fresh.length && !ended) return null;
+      if (ended) s.endSent = ufrag;
+      const res = await sendPatch(s, sdpFragment(sdp, fresh, ended), s.etag ? { 'If-Match': s.etag } : {});
+      if (res.ok) {
+        samsyn.trickled += fresh.length;
+      } else if (res.status === 405 || res.status === 501) {
+        s.noTrickle = true;   // the gateway learns the address from the checks instead
+      } else {
+        const { code } = await readError(res);
+        console.warn('[samsyn] trickle PATCH refused: HTTP ' + res.status + (code ? ' ' + code : ''));
+      }
+      return res;
+    };
+    enqueue(s, send).catch((e) => {
+      console.warn('[samsyn] trickle PATCH failed: ' + (e && e.message || e));
+    });
+  }
+
+  // --- ICE restart on the same session (RFC 9725 §4.4) ---------------------------
+  function iceUp(pc) {
+    return pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed';
+  }
+
+  // The gateway's answer fragment applied to its last answer: new
+  // credentials, its candidates in place of the old ones.
+  function answerWithFragment(sdp, fragment) {
+    const ufrag = attributeOf(fragment, 'ice-ufrag');
+    const pwd = attributeOf(fragment, 'ice-pwd');
+    if (!ufrag || !pwd) throw new Error('the restart answer has no ice-ufrag/ice-pwd');
+    const byMid = new Map();
+    let mid = null;
+    for (const line of sdpLines(fragment)) {
+      if (line.startsWith('m=')) mid = null;
+      else if (line.startsWith('a=mid:')) mid = line.slice(6);
+      else if (line.startsWith('a=candidate:') || line === 'a=end-of-candidates') {
+        if (!byMid.has(mid)) byMid.set(mid, []);
+        byMid.get(mid).push(line);
+      }
+    }
+    const sections = [[]];
+    for (const line of sdpLines(sdp)) {
+      if (line.startsWith('m=')) sections.push([]);
+      if (line.startsWith('a=candidate:') || line === 'a=end-of-candidates') continue;
+      if (line.startsWith('a=ice-ufrag:')) sections[sections.length - 1].push('a=ice-ufrag:' + ufrag);
+      else if (line.startsWith('a=ice-pwd:')) sections[sections.length - 1].push('a=ice-pwd:' + pwd);
+      else sections[sections.length - 1].push(line);
+    }
+    let placed = false;
+    for (let k = 1; k < sections.length; k++) {
+      const midLine = sections[k].find((l) => l.startsWith('a=mid:'));
+      const lines = midLine ? byMid.get(midLine.slice(6)) : null;
+      if (lines) { sections[k].push(...lines); placed = true; }
+    }
+    // Candidates the fragment gave no known mid: the first (bundled) section.
+    if (!placed && sections.length > 1) {
+      for (const lines of byMid.values()) { sections[1].push(...lines); break; }
+    }
+    return sections.flat().join('\r\n') + '\r\n';
+  }
+
+  async function restartIce(s, why) {
+    if (cur !== s || s.restart || !s.location || stopped) return;
+    const pc = s.pc;
+    const r = { startedAt: performance.now(), answered: false, timer: null };
+    s.restart = r;
+    samsyn.iceRestarts++;
+    console.warn('[samsyn] restarting ICE: ' + why);
+    setState('reconnecting', MSG.iceRestart);
+    r.timer = setTimeout(() => {
+      if (cur === s && s.restart === r) reconnect('the ICE restart did not connect within ' + RESTART_LIMIT / 1000 + ' s');
+    }, RESTART_LIMIT);
+    try {
+      // Fresh relay credentials for the new candidates, if the gateway answers now.
+      const servers = await fetchIceServers(Math.min(OPTIONS_TIMEOUT, RESTART_LIMIT / 3));
+      if (cur !== s || s.restart !== r) return;
+      useRelays(pc, servers);
+      const offer = await pc.createOffer({ iceRestart: true });
+      if (cur !== s || s.restart !== r) return;
+      await pc.setLocalDescription(offer);
+      // New credentials only: the candidates trickle after the answer (the
+      // gateway reads none from a restart fragment).
+      const res = await enqueue(s, () => (cur === s ? sendPatch(s, sdpFragment(offer.sdp, [], false), { 'If-Match': '*' }) : null));
+      if (!res || cur !== s || s.restart !== r) return;
+      if (res.status !== 200) {
+        const { code } = await readError(res);
+        if (cur === s && s.restart === r) {
+          reconnect('the gateway did not restart ICE: HTTP ' + res.status + (code ? ' ' + code : ''), null,
+            code === 'unknown_session');
+        }
+        return;
+      }
+      if (res.headers.get('ETag')) s.etag = res.headers.get('ETag');
+      const fragment = await res.text();
+      if (cur !== s || s.restart !== r) return;
+      const remote = pc.currentRemoteDescription || pc.remoteDescription;
+      await pc.setRemoteDescription({ type: 'answer', sdp: answerWithFragment(remote.sdp, fragment) });
+      if (cur !== s || s.restart !== r) return;
+      r.answered = true;
+      trickle(s);
+      watchConnection(s);
+    } catch (e) {
+      if (cur === s && s.restart === r) reconnect('ICE restart failed: ' + (e && e.message || e));
+    }
+  }
+
+  // The connection's state decides: fine, restart ICE, or a new session.
+  function watchConnection(s) {
+    if (cur !== s) return;
+    const pc = s.pc;
+    const ice = pc.iceConnectionState;
+    const conn = pc.connectionState;
+    if (iceUp(pc) && conn !== 'failed') {
+      clearTimeout(s.disconnectTimer);
+      s.disconnectTimer = null;
+      if (!s.connectedOnce) {
+        s.connectedOnce = true;
+        s.timings.connected = Math.round(performance.now());
+      }
+      if (s.iceDown) {
+        s.iceDown = false;
+        s.lastProgress = performance.now();   // frames need a moment to come back
+      }
+      const r = s.restart;
+      if (r && r.answered) {
+        clearTimeout(r.timer);
+        s.restart = null;
+        s.lastProgress = s.heardAt = performance.now();
+        samsyn.iceRestartsConnected++;
+        console.info('[samsyn] ICE restarted: connected again after ' + Math.round(performance.now() - r.startedAt) + ' ms');
+      }
+      return;
+    }
+    if (ice === 'failed' || conn === 'failed') {
+      s.iceDown = true;
+      if (!s.connectedOnce || !s.location) reconnect('connection failed');
+      else if (!s.restart) restartIce(s, 'the connection failed');
+      // A restart under way has its own time limit.
+    } else if (ice === 'disconnected' || conn === 'disconnected') {
+      s.iceDown = true;
+      if (!s.disconnectTimer && !s.restart) {
+        s.disconnectTimer = setTimeout(() => {
+          s.disconnectTimer = null;
+          if (cur !== s || iceUp(s.pc)) return;
+          if (s.connectedOnce && s.location) restartIce(s, 'disconnected for more than ' + DISCONNECTED_GRACE / 1000 + ' s');
+          else reconnect('disconnected before the connection was up');
+        }, DISCONNECTED_GRACE);
+      }
+    }
+  }
+
+  // --- a new WHEP session ------------------------------------------------------------
+  // The first session's relays, asked for alongside the room's details.
+  let prefetchedRelays = null;
+
   async function connect() {
     clearRetry();
     if (stopped) return;
     teardown();
     const my = ++gen;
-    let pc;
-    try {
-      pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
-    } catch (e) {
-      setState('error', MSG.noWebrtc, String(e && e.message || e));
-      return;
-    }
     const s = {
       gen: my,
-      pc,
+      pc: null,
       stream: new MediaStream(),
       location: null,
+      etag: null,
       abort: new AbortController(),
       establishedAt: 0,
       lastProgress: 0,
@@ -275,8 +626,38 @@
       prev: null,
       disconnectTimer: null,
       gotFrame: false,
+      connectedOnce: false,
+      iceDown: false,
+      bytesIn: null,          // transport bytes received at the last look …
+      heardAt: 0,             // … and when that number last grew
+      restart: null,          // { startedAt, answered, timer } while ICE restarts
+      gathered: [],           // { line, ufrag } not sent yet
+      gatheringDone: null,    // the ufrag whose gathering completed
+      endSent: null,          // the ufrag whose a=end-of-candidates went out
+      patches: Promise.resolve(),
+      trickleQueued: false,
+      noTrickle: false,
+      timings: { start: Math.round(performance.now()) },
     };
     cur = s;
+    samsyn.timings = s.timings;
+
+    // The relays are asked for while the offer is made; the connection has
+    // them before it starts gathering (setLocalDescription).
+    samsyn.iceServers = [];
+    const relays = (prefetchedRelays || fetchIceServers(OPTIONS_TIMEOUT)).then((servers) => {
+      s.timings.options = Math.round(performance.now());
+      return servers;
+    });
+    prefetchedRelays = null;   // every later session asks anew
+    let pc;
+    try {
+      pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    } catch (e) {
+      setState('error', MSG.noWebrtc, String(e && e.message || e));
+      return;
+    }
+    s.pc = pc;
 
     s.captureTimesOffered = offerCaptureTimes(pc.addTransceiver('video', { direction: 'recvonly' }));
     // Talk-back (talkback.js): the nurse's voice, this page's microphone
@@ -300,33 +681,43 @@
       }
       play();
     };
-    pc.onconnectionstatechange = () => {
+    pc.onicecandidate = (ev) => {
       if (cur !== s) return;
-      const st = pc.connectionState;
-      if (st === 'connected') {
-        clearTimeout(s.disconnectTimer);
-        s.disconnectTimer = null;
-      } else if (st === 'failed') {
-        reconnect('connection failed');
-      } else if (st === 'disconnected' && !s.disconnectTimer) {
-        s.disconnectTimer = setTimeout(() => {
-          s.disconnectTimer = null;
-          if (cur === s && pc.connectionState !== 'connected') reconnect('disconnected for more than 3 s');
-        }, DISCONNECTED_GRACE);
+      const c = ev.candidate;
+      if (c && c.candidate) {
+        s.gathered.push({ line: c.candidate, ufrag: c.usernameFragment || null });
+      } else if (!c) {
+        s.gatheringDone = pc.localDescription ? attributeOf(pc.localDescription.sdp, 'ice-ufrag') : null;
       }
+      trickle(s);
     };
+    pc.onicecandidateerror = (ev) => {
+      if (cur !== s) return;
+      samsyn.iceCandidateErrors.push({ url: ev.url || null, errorCode: ev.errorCode || null });
+      if (samsyn.iceCandidateErrors.length > 10) samsyn.iceCandidateErrors.shift();
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (cur === s) console.info('[samsyn] ICE ' + pc.iceConnectionState);
+      watchConnection(s);
+    };
+    pc.onconnectionstatechange = () => watchConnection(s);
 
     try {
-      await pc.setLocalDescription(await pc.createOffer());
-      await waitForGathering(pc, ICE_GATHER_MAX);
+      // The offer goes out at once; candidates follow by PATCH.
+      const offer = await pc.createOffer();
+      const servers = await relays;
+      if (cur !== s) return;
+      const withRelays = useRelays(pc, servers);
+      await pc.setLocalDescription(offer);
       if (cur !== s) return;
       const timeout = setTimeout(() => s.abort.abort(), POST_TIMEOUT);
       let res;
       try {
+        s.timings.posted = Math.round(performance.now());
         res = await fetch(whepUrl, {
           method: 'POST',
           headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + token },
-          body: pc.localDescription.sdp,
+          body: offer.sdp,
           cache: 'no-store',
           signal: s.abort.signal,
         });
@@ -344,9 +735,15 @@
         return;
       }
       s.location = sessionUrl;
+      s.etag = res.headers.get('ETag');
       samsyn.sessionUrl = sessionUrl;
+      samsyn.sessionsStarted++;
+      // Relays announced only on the 201 (not on OPTIONS): for ICE restarts.
+      if (!withRelays) useRelays(pc, iceServersFrom(res.headers.get('Link')));
+      trickle(s);   // what was gathered while the POST was under way
       const answer = await res.text();
       if (cur !== s) return;
+      s.timings.answered = Math.round(performance.now());
       await pc.setRemoteDescription({ type: 'answer', sdp: answer });
       s.captureTimesAnswered = answerHasCaptureTimes(answer);
       s.establishedAt = s.lastProgress = performance.now();
@@ -358,6 +755,7 @@
         });
       }
       if (samsyn.state === 'waiting' || samsyn.state === 'error') setState('connecting', MSG.connecting);
+      watchConnection(s);
     } catch (e) {
       if (cur !== s) return;
       const aborted = e && e.name === 'AbortError';
@@ -374,8 +772,12 @@
     s.lastProgress = performance.now();
     if (!s.gotFrame) {
       s.gotFrame = true;
+      s.timings.firstFrame = Math.round(performance.now());
       liveSince = performance.now();
       samsyn.error = null;
+      setState('live');
+    } else if (samsyn.state === 'reconnecting' && !s.restart) {
+      liveSince = performance.now();   // an ICE restart brought the video back
       setState('live');
     }
   }
@@ -478,10 +880,28 @@
       codec,
     };
     s.prev = { ts, bytes, decoded, received, lost };
+    notePath(pair ? report.get(pair.localCandidateId) : null, pair ? report.get(pair.remoteCandidateId) : null);
     renderStats();
     measureLatency(s);
 
     const now = performance.now();
+    // Anything at all arriving (media, RTCP, STUN answers) says the path works.
+    const bytesIn = transport && typeof transport.bytesReceived === 'number' ? transport.bytesReceived
+      : pair && typeof pair.bytesReceived === 'number' ? pair.bytesReceived : null;
+    if (bytesIn !== s.bytesIn || !s.heardAt) {
+      s.bytesIn = bytesIn;
+      s.heardAt = now;
+    }
+    // The selected pair's own clock says when its last packet came, to the
+    // millisecond; believed when the byte count agrees (nothing since the last look).
+    let silent = now - s.heardAt;
+    if (silent > 500 && pair && typeof pair.lastPacketReceivedTimestamp === 'number' &&
+        typeof pair.timestamp === 'number' && pair.lastPacketReceivedTimestamp > 0) {
+      silent = Math.max(silent, pair.timestamp - pair.lastPacketReceivedTimestamp);
+    }
+    if (s.connectedOnce && !s.restart && silent > SILENCE_LIMIT) {
+      restartIce(s, 'nothing received for ' + (silent / 1000).toFixed(1) + ' s');
+    }
     if (decoded > s.framesDecoded) {
       s.framesDecoded = decoded;
       progress();   // also covers hidden tabs, where rendering callbacks pause
@@ -489,8 +909,9 @@
     if (liveSince && now - liveSince > STABLE_AFTER) samsyn.attempt = 0;
 
     // Watchdogs. A hidden tab may not render; only judge what we can see.
+    // While ICE is down or restarting, watchConnection decides instead.
     if (document.hidden) return;
-    if (s.gotFrame && now - s.lastProgress > STALL_LIMIT) {
+    if (s.gotFrame && iceUp(s.pc) && !s.restart && !s.iceDown && now - s.lastProgress > STALL_LIMIT) {
       reconnect('no new video for ' + Math.round((now - s.lastProgress) / 1000) + ' s', 'The video stopped \u2014 reconnecting\u2026');
     } else if (!s.gotFrame && now - s.establishedAt > FIRST_FRAME_LIMIT) {
       reconnect('no video within ' + FIRST_FRAME_LIMIT / 1000 + ' s', 'No video is arriving \u2014 reconnecting\u2026');
@@ -507,6 +928,41 @@
     statEls.rtt.textContent = st.rttMs === null || st.rttMs === undefined ? dash : st.rttMs + ' ms';
     statEls.lost.textContent = st.packetsLost === undefined ? dash
       : st.packetsLost + (st.lossPercent ? ' (' + st.lossPercent + ' %)' : '');
+    const path = describePath(samsyn.pathDetail);
+    statEls.path.textContent = path.text;
+    statEls.path.title = path.title;
+    statEls.path.dataset.path = samsyn.path || '';
+  }
+
+  // The selected candidate pair: is the media relayed (TURN), or direct?
+  function notePath(local, remote) {
+    if (!local) return;
+    const relayProtocol = local.relayProtocol ? String(local.relayProtocol).toLowerCase() : null;
+    samsyn.pathDetail = {
+      local: local.candidateType || null,
+      remote: remote ? remote.candidateType || null : null,
+      protocol: local.protocol ? String(local.protocol).toLowerCase() : null,
+      relayProtocol,
+    };
+    samsyn.path = local.candidateType === 'relay' ? 'relay' : samsyn.pathDetail.protocol === 'tcp' ? 'tcp' : 'udp';
+  }
+
+  // Norwegian first, English alongside.
+  function describePath(detail) {
+    if (!detail || !samsyn.path) return { text: '\u2014', title: '' };
+    if (samsyn.path === 'relay') {
+      const over = 'TURN over ' + (detail.relayProtocol || 'udp').toUpperCase();
+      return {
+        text: 'via rel\u00e9 (' + over + ') \u00b7 relayed (' + over + ')',
+        title: 'Videoen g\u00e5r via et rel\u00e9: UDP kommer ikke direkte gjennom dette nettverket. \u00b7 ' +
+          'The video goes through a relay: UDP does not get through this network directly.',
+      };
+    }
+    const protocol = samsyn.path === 'tcp' ? 'TCP' : 'UDP';
+    return {
+      text: 'direkte (' + protocol + ') \u00b7 direct (' + protocol + ')',
+      title: 'Videoen kommer direkte fra gatewayen. \u00b7 The video comes straight from the gateway.',
+    };
   }
 
   setInterval(() => { tick().catch((e) => console.warn('[samsyn] stats: ' + e)); }, 1000);
@@ -541,7 +997,13 @@
         headers: { Authorization: 'Bearer ' + token },
         cache: 'no-store',
       });
-      if (res.ok) report = await res.json();
+      if (res.ok) {
+        report = await res.json();
+      } else if ((await readError(res)).code === 'unknown_session') {
+        // The gateway restarted: this session is gone, a new one is needed.
+        if (cur === s) reconnect('the gateway no longer knows this session', null, true);
+        return;
+      }
     } catch (_) { /* the connection watchdogs handle outages */ }
     if (cur !== s) return;
     samsyn.link = report;
@@ -657,6 +1119,7 @@
   });
   window.addEventListener('online', () => {
     if (retryTimer !== null && samsyn.state === 'reconnecting') connect();
+    else if (cur && cur.pc && cur.connectedOnce && !iceUp(cur.pc)) restartIce(cur, 'the network is back');
   });
 
   // --- which consultation this is ------------------------------------------------------
@@ -703,6 +1166,7 @@
     retryBtn.hidden = true;
   } else {
     setState('connecting', MSG.connecting);
-    showRoom().then((goOn) => { if (goOn) connect(); });
+    prefetchedRelays = fetchIceServers(OPTIONS_TIMEOUT);
+    showRoom().then((goOn) => { if (goOn) connect(); else prefetchedRelays = null; });
   }
 })();

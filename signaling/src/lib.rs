@@ -23,6 +23,8 @@
 //!   certificate).
 //! - [`turn_credentials`]: short-lived relay credentials for each WHIP/WHEP
 //!   client (the TURN REST API scheme coturn checks).
+//! - [`ice_servers`]: the relays each WHIP/WHEP client is told about in
+//!   `Link` headers, and the secret their credentials are made with.
 //! - [`text`]: what labels, display names and chat may hold (one line,
 //!   no control or direction characters), and how a terminal prints them.
 //! - [`error`]: every error the HTTP surface returns, as
@@ -30,13 +32,15 @@
 //!
 //! The data directory: `keys/token-signing.pk8`, `tls/` (a generated
 //! certificate), `rooms/<room>.json` (deleted when the room expires),
-//! `audit/audit.log*`; all 0600 in 0700 directories ([`private_files`]).
+//! `audit/audit.log*`, `turn/secret` (the relays' secret, unless configured);
+//! all 0600 in 0700 directories ([`private_files`]).
 
 pub mod audit;
 pub mod consultation_log;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod ice_servers;
 pub mod media;
 pub mod participants;
 pub mod photos;

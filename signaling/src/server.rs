@@ -1,4 +1,5 @@
-//! Serving the router: plain HTTP on loopback, HTTPS (rustls) anywhere.
+//! Serving the router: plain HTTP on loopback, HTTPS (rustls) anywhere, and
+//! on the same port TURN for the relay when one is given (see [`demux`]).
 //!
 //! Both go through the same server, so the header timeout (which also
 //! closes idle connections), the TLS handshake timeout, graceful shutdown
@@ -8,13 +9,20 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum_server::Handle;
+use axum_server::accept::DefaultAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 
 use crate::tls::ServerTls;
+
+mod demux;
+
+use demux::Demux;
+pub use demux::{ByteStream, Protocol, TurnHandoff, TurnStream};
 
 /// How long a client has to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +38,14 @@ pub struct ServeOptions {
     /// Time a client has to send a request's headers; hyper also applies it
     /// to an idle keep-alive connection waiting for its next request.
     pub header_timeout: Duration,
+    /// Where connections that speak TURN go; `None` serves HTTP only.
+    pub turn: Option<Arc<dyn TurnHandoff>>,
+}
+
+impl std::fmt::Debug for dyn TurnHandoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TurnHandoff")
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests
@@ -52,12 +68,29 @@ pub async fn serve(
         .http1()
         .header_read_timeout(options.header_timeout);
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    match options.tls {
-        Some(tls) => {
+    // A client has as long to send the bytes that tell TURN from HTTP as it
+    // has to send a request's headers.
+    let wait = options.header_timeout;
+    match (options.tls, options.turn) {
+        (Some(tls), None) => {
             let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls.config))
                 .handshake_timeout(TLS_HANDSHAKE_TIMEOUT);
             server.acceptor(acceptor).serve(service).await
         }
-        None => server.serve(service).await,
+        (Some(tls), Some(turn)) => {
+            let plain = Demux::new(DefaultAcceptor, turn.clone(), false, wait);
+            let tls = RustlsAcceptor::new(RustlsConfig::from_config(tls.config))
+                .handshake_timeout(TLS_HANDSHAKE_TIMEOUT)
+                .acceptor(plain);
+            server
+                .acceptor(Demux::new(tls, turn, true, wait))
+                .serve(service)
+                .await
+        }
+        (None, Some(turn)) => {
+            let plain = Demux::new(DefaultAcceptor, turn, false, wait);
+            server.acceptor(plain).serve(service).await
+        }
+        (None, None) => server.serve(service).await,
     }
 }

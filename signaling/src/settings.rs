@@ -7,6 +7,7 @@ use samsyn_config::GatewayConfig;
 use url::Url;
 
 use crate::audit::Rotation;
+use crate::ice_servers::IceServerSettings;
 
 /// Settings of the signaling layer.
 ///
@@ -49,6 +50,8 @@ pub struct SignalingSettings {
     /// (the consultation log); a camera or a viewer that comes back sooner
     /// continues it.
     pub consultation_idle: Duration,
+    /// The TURN relays announced to WHIP/WHEP clients.
+    pub ice_servers: IceServerSettings,
 }
 
 /// The default of [`SignalingSettings::consultation_idle`]: long enough to
@@ -110,6 +113,11 @@ impl From<&GatewayConfig> for SignalingSettings {
                 max_files: config.audit.max_files,
             }),
             consultation_idle: CONSULTATION_IDLE,
+            ice_servers: IceServerSettings {
+                builtin_relay: config.turn_builtin_enabled(),
+                external_urls: config.turn.urls.clone(),
+                credential_ttl: Duration::from_secs(config.turn.credential_ttl_secs),
+            },
         }
     }
 }
@@ -130,5 +138,26 @@ mod tests {
         assert_eq!(settings.data_dir, config.data_dir);
         assert_eq!(settings.max_sdp_bytes, 1000);
         assert_eq!(settings.token_ttl.as_secs(), 3 * 3600);
+        assert!(
+            !settings.ice_servers.builtin_relay,
+            "no TLS, no built-in relay"
+        );
+        assert!(settings.ice_servers.external_urls.is_empty());
+        assert_eq!(settings.ice_servers.credential_ttl.as_secs(), 3600);
+    }
+
+    #[test]
+    fn takes_the_relays() {
+        let mut config = GatewayConfig::default();
+        config.tls.enabled = true;
+        config.turn.urls = vec!["turn:coturn.example".into()];
+        config.turn.credential_ttl_secs = 120;
+        let settings = SignalingSettings::from(&config);
+        assert!(settings.ice_servers.builtin_relay, "on by default with TLS");
+        assert_eq!(settings.ice_servers.external_urls, ["turn:coturn.example"]);
+        assert_eq!(settings.ice_servers.credential_ttl.as_secs(), 120);
+
+        config.turn.builtin = Some(false);
+        assert!(!SignalingSettings::from(&config).ice_servers.builtin_relay);
     }
 }

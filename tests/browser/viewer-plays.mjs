@@ -9,9 +9,14 @@
 //   node viewer-plays.mjs --url '…' --recover
 //     (prints "live" once the video plays, then waits for the page to lose
 //     the stream and to play again by itself; the JSON line says how)
+//   node viewer-plays.mjs --url '…' --ice-restart
+//     (prints "live" once the video plays, "restarting" when the page begins
+//     an ICE restart, then waits until the restart connected and the video
+//     plays again; the JSON line says whether the WHEP session stayed)
 //
 // Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
 
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS } from './chromium.mjs';
 
@@ -23,6 +28,11 @@ const USAGE = `usage: node viewer-plays.mjs --url <viewer link incl. #token=…>
          [--expect-latency]               also wait until the page shows the camera delay
          [--recover]                      once live, print "live", then wait until the page
                                           loses the stream and plays again by itself
+         [--ice-restart]                  once live, print "live"; print "restarting" when the
+                                          page restarts ICE; then wait until it plays again
+         [--options-link <value>]         answer the page's OPTIONS to its WHEP URL with
+                                          204 and this Link header (relays to announce);
+                                          the page must show none of its credentials
          [--viewport 1280x720]            browser window size
          [--trust-spki <base64 sha256>]   trust a server key that no CA signed (a
                                           gateway's self-signed certificate)
@@ -48,9 +58,11 @@ function parseArgs(argv) {
     expectError: null,
     expectLatency: false,
     recover: false,
+    iceRestart: false,
     viewport: { width: 1280, height: 720 },
     chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium',
     trustSpki: null,
+    optionsLink: null,
   };
   const ints = { '--width': 'width', '--height': 'height', '--timeout-ms': 'timeoutMs', '--min-frames': 'minFrames' };
   for (let i = 0; i < argv.length; i++) {
@@ -76,8 +88,10 @@ function parseArgs(argv) {
     else if (flag === '--expect-error') o.expectError = next();
     else if (flag === '--expect-latency') o.expectLatency = true;
     else if (flag === '--recover') o.recover = true;
+    else if (flag === '--ice-restart') o.iceRestart = true;
     else if (flag === '--chromium') o.chromium = next();
     else if (flag === '--trust-spki') o.trustSpki = next();
+    else if (flag === '--options-link') o.optionsLink = next();
     else if (flag === '--viewport') {
       const m = /^(\d+)x(\d+)$/.exec(next());
       if (!m) usage('--viewport must look like 1280x720');
@@ -88,6 +102,7 @@ function parseArgs(argv) {
   try { new URL(o.url); } catch (_) { usage(`--url is not a URL: ${o.url}`); }
   if ((o.width === null) !== (o.height === null)) usage('give both --width and --height, or neither');
   if (o.minFrames < 1) usage('--min-frames must be at least 1');
+  if (o.recover && o.iceRestart) usage('give --recover or --ice-restart, not both');
   return o;
 }
 
@@ -137,6 +152,16 @@ function snapshotInPage() {
     roomShown: !!document.getElementById('room-info') && !document.getElementById('room-info').hidden,
     roomLabel: text('room-label').trim(),
     gatewayName: text('gateway-name').trim(),
+    path: s ? s.path : null,
+    pathText: text('stat-path').trim(),
+    iceServers: s ? s.iceServers : null,
+    iceRestarts: s ? s.iceRestarts : null,
+    iceRestartsConnected: s ? s.iceRestartsConnected : null,
+    sessionsStarted: s ? s.sessionsStarted : null,
+    sessionUrl: s ? s.sessionUrl : null,
+    trickled: s ? s.trickled : null,
+    timings: s ? s.timings : null,
+    iceCandidateErrors: s ? s.iceCandidateErrors : null,
   };
 }
 
@@ -172,6 +197,8 @@ async function main() {
       if (snap.detail) lines.push(`  page detail: ${JSON.stringify(snap.detail)}`);
       lines.push(`  framesRendered=${snap.framesRendered} video=${snap.videoWidth}x${snap.videoHeight} paused=${snap.paused}`);
       lines.push(`  stats: ${JSON.stringify(snap.stats)}`);
+      lines.push(`  path=${snap.path} sessionsStarted=${snap.sessionsStarted} iceRestarts=${snap.iceRestarts} ` +
+        `(connected ${snap.iceRestartsConnected}) trickled=${snap.trickled} timings=${JSON.stringify(snap.timings)}`);
     } else {
       lines.push('  (no state could be read from the page)');
     }
@@ -217,6 +244,35 @@ async function main() {
   });
   page.on('crash', () => log('[crash] the page crashed'));
 
+  // $SAMSYN_VIEWER_JS: serve this file as the page's viewer.js, to compare
+  // another version of the page (time to first frame, say) without
+  // rebuilding the gateway.
+  if (process.env.SAMSYN_VIEWER_JS) {
+    const script = readFileSync(process.env.SAMSYN_VIEWER_JS);
+    await page.route((url) => url.pathname === '/r/assets/viewer.js', (route) =>
+      route.fulfill({ status: 200, contentType: 'text/javascript; charset=utf-8', body: script }));
+    log(`[driver] viewer.js from ${process.env.SAMSYN_VIEWER_JS}`);
+  }
+  let optionsAnswered = 0;
+  if (opt.optionsLink !== null) {
+    await page.route((url) => /^\/whep\/[^/]+$/.test(url.pathname), (route) => {
+      if (route.request().method() !== 'OPTIONS') return route.continue();
+      optionsAnswered++;
+      return route.fulfill({ status: 204, headers: { Link: opt.optionsLink, 'Cache-Control': 'no-store' } });
+    });
+  }
+  // What must never reach the console or the page: the relay credentials.
+  const secrets = [];
+  for (const m of String(opt.optionsLink || '').matchAll(/(?:username|credential)\s*=\s*"((?:[^"\\]|\\.)*)"/g)) {
+    secrets.push(m[1].replace(/\\(.)/g, '$1'));
+  }
+  const secretsShown = async () => {
+    if (!secrets.length) return [];
+    const html = await page.evaluate(() => document.documentElement.outerHTML + JSON.stringify(window.samsyn || {}))
+      .catch(() => '');
+    return [...new Set(secrets)].filter((x) => x && (html.includes(x) || consoleLines.some((l) => l.includes(x))));
+  };
+
   try {
     const res = await page.goto(opt.url, { waitUntil: 'domcontentloaded', timeout: opt.timeoutMs });
     if (res && !res.ok()) return fail(`the page itself answered HTTP ${res.status()}`);
@@ -229,6 +285,8 @@ async function main() {
   let firstFrameSeenAt = null; // driver clock, fallback for msToFirstFrame
   // --recover: first → live → lost → back (live again) → recovered.
   const recovery = { phase: 'first', states: [], maxAttempt: 0, lostAt: null, liveAgainAt: null };
+  // --ice-restart: first → live → restarting → restarted (connected again) → done.
+  const restart = { phase: 'first', states: [] };
   const navigatedAt = Date.now();
 
   while (Date.now() < deadline) {
@@ -269,6 +327,41 @@ async function main() {
       const sizeOk = opt.width === null || (snap.videoWidth === opt.width && snap.videoHeight === opt.height);
       const latencyOk = !opt.expectLatency || (snap.latency && typeof snap.latency.ms === 'number');
       const playing = snap.hasSamsyn && snap.state === 'live' && snap.framesRendered >= opt.minFrames && growing && sizeOk && latencyOk;
+      if (opt.iceRestart && restart.phase !== 'done') {
+        if (restart.phase === 'first' && playing) {
+          restart.phase = 'live';
+          restart.framesBefore = snap.framesRendered;
+          restart.restartsBefore = snap.iceRestarts;
+          restart.connectedBefore = snap.iceRestartsConnected;
+          restart.sessionsStartedBefore = snap.sessionsStarted;
+          restart.sessionUrlBefore = snap.sessionUrl;
+          restart.pathBefore = snap.path;
+          process.stdout.write('live\n');
+        } else if (restart.phase !== 'first') {
+          if (!restart.states.includes(snap.state)) restart.states.push(snap.state);
+          if (restart.phase === 'live' && snap.iceRestarts > restart.restartsBefore) {
+            restart.phase = 'restarting';
+            restart.restartAt = now;
+            process.stdout.write('restarting\n');
+          }
+          if (restart.phase === 'restarting' && snap.iceRestartsConnected > restart.connectedBefore) {
+            restart.phase = 'restarted';
+            restart.connectedAt = now;
+            restart.framesAtConnect = snap.framesRendered;
+          }
+          if (restart.phase === 'restarted' && restart.liveAgainAt === undefined && snap.state === 'live' &&
+              snap.framesRendered > restart.framesAtConnect) {
+            restart.liveAgainAt = now;
+          }
+          if (restart.phase === 'restarted' && playing && snap.framesRendered >= restart.framesAtConnect + opt.minFrames) {
+            restart.phase = 'done';
+          }
+        }
+        if (restart.phase !== 'done') {
+          await sleep(POLL_MS);
+          continue;
+        }
+      }
       if (opt.recover && recovery.phase !== 'recovered') {
         // live → (the test breaks the stream) → not live → live again.
         if (recovery.phase === 'first' && playing) {
@@ -314,6 +407,32 @@ async function main() {
           roomShown: fresh.roomShown,
           roomLabel: fresh.roomLabel,
           gatewayName: fresh.gatewayName,
+          path: fresh.path,
+          pathText: fresh.pathText,
+          iceServers: fresh.iceServers,
+          iceRestarts: fresh.iceRestarts,
+          iceRestartsConnected: fresh.iceRestartsConnected,
+          sessionsStarted: fresh.sessionsStarted,
+          sessionUrl: fresh.sessionUrl,
+          trickled: fresh.trickled,
+          timings: fresh.timings,
+          iceCandidateErrors: fresh.iceCandidateErrors,
+          optionsAnswered: opt.optionsLink !== null ? optionsAnswered : null,
+          secretsShown: await secretsShown(),
+          iceRestart: opt.iceRestart
+            ? {
+              restartAt: restart.restartAt,
+              connectedAt: restart.connectedAt,
+              liveAgainAt: restart.liveAgainAt ?? null,
+              msRestartToConnected: restart.connectedAt - restart.restartAt,
+              statesSeen: restart.states,
+              framesBefore: restart.framesBefore,
+              sessionsStartedBefore: restart.sessionsStartedBefore,
+              sessionUrlBefore: restart.sessionUrlBefore,
+              pathBefore: restart.pathBefore,
+              console: consoleLines.slice(-30).map(scrub),
+            }
+            : null,
           recovery: opt.recover
             ? {
               msLostToLive: recovery.liveAgainAt - recovery.lostAt,
@@ -322,6 +441,7 @@ async function main() {
               statesSeen: recovery.states,
               maxAttempt: recovery.maxAttempt,
               framesBefore: recovery.framesBefore,
+              console: consoleLines.slice(-30).map(scrub),
             }
             : null,
         });
@@ -336,6 +456,10 @@ async function main() {
   }
   const why = [];
   if (opt.recover) why.push(`recovery phase ${recovery.phase} (states seen after the loss: ${recovery.states.join(', ') || 'none'})`);
+  if (opt.iceRestart) {
+    why.push(`ICE restart phase ${restart.phase} (states seen: ${restart.states.join(', ') || 'none'}; ` +
+      `restarts ${snap.iceRestarts}, connected ${snap.iceRestartsConnected}, sessions ${snap.sessionsStarted})`);
+  }
   if (snap.framesRendered === 0) why.push('no video frame was ever rendered');
   else if (snap.framesRendered < opt.minFrames) why.push(`only ${snap.framesRendered} of ${opt.minFrames} frames rendered`);
   else why.push(`${snap.framesRendered} frames rendered`);

@@ -15,6 +15,7 @@ use super::playout::Playout;
 use super::session::TalkbackSession;
 use super::status::TalkbackState;
 use super::{TALKBACK_SLOTS, TalkbackError};
+use crate::publish;
 use crate::reconnect::{Backoff, ordinal};
 use crate::webrtc::SessionEvent;
 use crate::whip::{self, WhipClient, WhipError};
@@ -163,8 +164,13 @@ impl Link {
         let channels = (0..TALKBACK_SLOTS)
             .map(|slot| self.playout.slot_channel(slot))
             .collect();
-        let mut pipeline =
-            TalkbackSession::build(channels, &self.options.ice_addresses).map_err(retry)?;
+        // The same relays as the video's, with credentials of its own.
+        let relays = publish::relays_for(&self.options.client, &self.options.whep_url).await;
+        if !relays.is_empty() {
+            tracing::debug!("relays announced for talk-back: {}", relays.summary());
+        }
+        let mut pipeline = TalkbackSession::build(channels, &self.options.ice_addresses, &relays)
+            .map_err(retry)?;
         let offer = pipeline.start_and_offer().await.map_err(retry)?;
         let whep = self
             .options

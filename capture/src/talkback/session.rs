@@ -11,6 +11,7 @@
 //! forwards each speaker on one m-line; unused m-lines carry nothing.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -19,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::{TALKBACK_SLOTS, TalkbackError, slot_caps};
 use crate::elements;
-use crate::webrtc::{self, SessionEvent};
+use crate::webrtc::{self, Relays, SessionEvent};
 
 /// RTP payload type offered for Opus (the browsers' usual one).
 pub const OPUS_PAYLOAD: i32 = 111;
@@ -32,6 +33,7 @@ pub struct TalkbackSession {
     pipeline: gst::Pipeline,
     webrtcbin: gst::Element,
     events: mpsc::UnboundedReceiver<SessionEvent>,
+    gather_timeout: Duration,
 }
 
 impl std::fmt::Debug for TalkbackSession {
@@ -44,8 +46,13 @@ impl std::fmt::Debug for TalkbackSession {
 
 impl TalkbackSession {
     /// Builds a session whose m-line k plays into `slot_channels[k]`, with
-    /// ICE on `pinned` addresses (all when empty). Not started.
-    pub fn build(slot_channels: Vec<String>, pinned: &[IpAddr]) -> Result<Self, TalkbackError> {
+    /// ICE on `pinned` addresses (all when empty) and the gateway's
+    /// `relays`. Not started.
+    pub fn build(
+        slot_channels: Vec<String>,
+        pinned: &[IpAddr],
+        relays: &Relays,
+    ) -> Result<Self, TalkbackError> {
         elements::require_all(&[
             "rtpopusdepay",
             "opusdec",
@@ -54,6 +61,9 @@ impl TalkbackSession {
             "interaudiosink",
         ])?;
         let webrtcbin = webrtc::new_webrtcbin("talkback-webrtc", pinned)?;
+        // Before the transceivers: the ICE agent reads the servers when a
+        // stream is added.
+        relays.apply(&webrtcbin, pinned);
         webrtcbin.set_property("latency", JITTER_BUFFER_MS);
         let pipeline = gst::Pipeline::with_name("talkback-session");
         pipeline
@@ -92,6 +102,7 @@ impl TalkbackSession {
             pipeline,
             webrtcbin,
             events,
+            gather_timeout: relays.gather_timeout(),
         })
     }
 
@@ -100,7 +111,7 @@ impl TalkbackSession {
         self.pipeline
             .set_state(gst::State::Playing)
             .map_err(|_| TalkbackError::Start("the talk-back session would not start".into()))?;
-        Ok(webrtc::make_offer(&self.webrtcbin, webrtc::GATHER_TIMEOUT).await?)
+        Ok(webrtc::make_offer(&self.webrtcbin, self.gather_timeout).await?)
     }
 
     /// Applies the gateway's answer; voices flow once ICE and DTLS connect.

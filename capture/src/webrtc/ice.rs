@@ -5,6 +5,11 @@
 //! (`--ice-address`) are used exclusively; with none given and the gateway on
 //! a loopback host, 127.0.0.1 (::1 for an `[::1]` gateway) is used so a local
 //! demo never leaves the machine; otherwise libnice chooses.
+//!
+//! Relays work on pinned addresses too: libnice connects to a TURN relay
+//! from each (non-link-local) host candidate of the relay's IP family, so
+//! the relay is reached from the pinned address. What pinning can make
+//! unreachable is reported by [`super::relays::pinning_problem`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -79,6 +84,11 @@ pub fn pin(webrtcbin: &gst::Element, addresses: &[IpAddr]) -> Result<(), PinErro
 
 /// Turns off ICE-TCP candidates: the gateway takes media on one UDP port
 /// only, so TCP candidates would just lengthen the offer and the checks.
+///
+/// TURN over TCP is not affected: libnice opens the TCP connection to a
+/// relay from each UDP host candidate, bound to that candidate's address
+/// (`agent_create_tcp_turn_socket` in libnice's `agent/agent.c`); `ice-tcp`
+/// only governs ICE-TCP host candidates.
 pub fn udp_only(webrtcbin: &gst::Element) {
     let Some(agent) = webrtcbin
         .find_property("ice-agent")

@@ -11,6 +11,7 @@ pub mod ice;
 mod negotiate;
 mod outlet;
 mod publisher;
+pub mod relays;
 mod session;
 
 pub use events::{PipelineEvent, forward_bus, log_state_changes, on_bus_events};
@@ -22,5 +23,6 @@ pub use publisher::{
     AUDIO_LEVEL_EXTENSION_ID, AUDIO_LEVEL_URI, PublishError, Publisher, PublisherEvent,
     PublisherOptions, TWCC_EXTENSION_ID, TWCC_URI,
 };
+pub use relays::Relays;
 pub use session::{Session, SessionEvent};
 pub(crate) use session::{forward_errors, report_connection};

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use super::events::{PipelineEvent, forward_bus};
 use super::negotiate::NegotiationError;
 use super::outlet::Outlet;
+use super::relays::Relays;
 use super::session::{self, Session, SessionEvent, SessionStream, SharedClock};
 use crate::audio::{self, VoiceInput};
 use crate::chain::{ChainError, EncoderControl, VideoChain};
@@ -228,9 +229,10 @@ impl Publisher {
         Ok(())
     }
 
-    /// Replaces the current session (if any) with a new one and returns its
-    /// SDP offer; starts the capture pipeline first if needed.
-    pub async fn open_session(&mut self) -> Result<String, PublishError> {
+    /// Replaces the current session (if any) with a new one that may use
+    /// `relays`, and returns its SDP offer; starts the capture pipeline
+    /// first if needed.
+    pub async fn open_session(&mut self, relays: &Relays) -> Result<String, PublishError> {
         self.start().await?;
         self.close_session();
         let mut streams = Vec::new();
@@ -258,6 +260,7 @@ impl Publisher {
         let mut session = Session::build(
             &streams,
             &self.ice_addresses,
+            relays,
             &clock,
             self.feedback_tx.clone(),
         )?;
@@ -269,9 +272,10 @@ impl Publisher {
         Ok(offer)
     }
 
-    /// Starts (if needed) and opens a first session: the offer to post.
+    /// Starts (if needed) and opens a first session without relays: the
+    /// offer to post.
     pub async fn start_and_offer(&mut self) -> Result<String, PublishError> {
-        self.open_session().await
+        self.open_session(&Relays::default()).await
     }
 
     /// Applies the gateway's answer; media flows once ICE and DTLS connect.

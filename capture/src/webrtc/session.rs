@@ -24,8 +24,9 @@ use tokio::sync::mpsc;
 
 use super::events::{PipelineEvent, log_state_changes, on_bus_events};
 use super::feedback;
-use super::negotiate::{self, GATHER_TIMEOUT, NegotiationError};
+use super::negotiate::{self, NegotiationError};
 use super::outlet::Outlet;
+use super::relays::Relays;
 use crate::congestion::Feedback;
 use crate::latency::abs_capture_time;
 use crate::settings::VideoCodec;
@@ -63,6 +64,7 @@ pub struct Session {
     events: mpsc::UnboundedReceiver<SessionEvent>,
     last_heard: Arc<Mutex<Option<Instant>>>,
     retransmitters: Arc<Mutex<Vec<gst::Element>>>,
+    gather_timeout: Duration,
 }
 
 impl std::fmt::Debug for Session {
@@ -84,14 +86,19 @@ pub struct SharedClock {
 
 impl Session {
     /// Builds a session for `streams` (not started), with ICE on `pinned`
-    /// addresses (all when empty). Feedback goes to `feedback`.
+    /// addresses (all when empty) and the gateway's `relays`. Feedback goes
+    /// to `feedback`.
     pub fn build(
         streams: &[SessionStream],
         pinned: &[IpAddr],
+        relays: &Relays,
         clock: &SharedClock,
         feedback: mpsc::UnboundedSender<Feedback>,
     ) -> Result<Self, NegotiationError> {
         let webrtcbin = negotiate::new_webrtcbin("webrtc", pinned)?;
+        // Before any stream exists: webrtcbin's ICE agent reads the
+        // servers when a stream is added.
+        relays.apply(&webrtcbin, pinned);
         let pipeline = gst::Pipeline::with_name("session");
         pipeline.use_clock(Some(&clock.clock));
         pipeline.set_start_time(gst::ClockTime::NONE);
@@ -137,6 +144,7 @@ impl Session {
             events,
             last_heard,
             retransmitters,
+            gather_timeout: relays.gather_timeout(),
         })
     }
 
@@ -151,7 +159,7 @@ impl Session {
         while Instant::now() < deadline && !self.all_streams_have_caps() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        negotiate::make_offer(&self.webrtcbin, GATHER_TIMEOUT).await
+        negotiate::make_offer(&self.webrtcbin, self.gather_timeout).await
     }
 
     fn all_streams_have_caps(&self) -> bool {

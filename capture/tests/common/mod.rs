@@ -166,7 +166,8 @@ pub mod peer;
 
 /// A WHIP/WHEP endpoint for tests: the first connection's offer is given to
 /// `answer`, whose SDP is returned with 201 and a Location; every later
-/// connection (the DELETE) gets 204. Returns the base URL and the requests.
+/// connection (the DELETE) gets 204, as does an `OPTIONS` (announcing no
+/// relays). Returns the base URL and the requests.
 pub async fn whip_endpoint<F>(
     answer: F,
 ) -> (url::Url, tokio::sync::mpsc::UnboundedReceiver<Request>)
@@ -184,7 +185,8 @@ where
                 return;
             };
             let request = read_request(&mut stream).await;
-            let reply = match answer.take() {
+            let options = request.head.starts_with("OPTIONS ");
+            let reply = match answer.take_if(|_| !options) {
                 Some(answer) => {
                     let offer = request.body.clone();
                     let sdp = tokio::task::spawn_blocking(move || answer(offer))

@@ -14,7 +14,8 @@
 //! - [`probe`] measures what a connection test (`samsyn-bench connect`) sends.
 //! - [`node`] owns the sockets and the one thread that drives the SFU;
 //!   [`gso`] sends each viewer's burst in one system call; [`heartbeat`]
-//!   tells `/healthz` whether that thread still turns.
+//!   tells `/healthz` whether that thread still turns; [`relay_port`] runs
+//!   the built-in TURN relay ([`crate::relay`]) beside the SFU.
 //! - [`warnings`] sums up what outsiders send (one log line a minute, not
 //!   one a datagram).
 //!
@@ -32,6 +33,7 @@ pub mod node;
 pub mod peer;
 pub mod probe;
 pub mod recovery;
+pub mod relay_port;
 pub mod rewrite;
 pub mod routing;
 pub mod sfu;

@@ -22,8 +22,11 @@ use super::gso;
 use super::heartbeat::{Heartbeat, MAX_SLEEP};
 use super::peer::{LocalCandidates, Transmit};
 use super::probe::ProbeReport;
+use super::relay_port::{RelayPort, RelayPortStats};
 use super::sfu::{Sfu, SfuSettings, SfuStats};
-use crate::metrics::{GatewayMetrics, MetricsUpdate, MetricsUpdater};
+use crate::metrics::{GatewayMetrics, MediaPath, MetricsUpdate, MetricsUpdater, PathCounts};
+use crate::relay::connection::EVENTS_CAPACITY;
+use crate::relay::{CredentialLookup, RelayDoor, RelaySettings, RelayTransport};
 
 /// Largest datagram we accept; WebRTC keeps packets under the path MTU.
 const MAX_DATAGRAM: usize = 2048;
@@ -31,12 +34,33 @@ const MAX_DATAGRAM: usize = 2048;
 const READ_BATCH: usize = 64;
 
 /// Where and how the media node runs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MediaNodeConfig {
     pub addresses: Vec<IpAddr>,
     pub public_addresses: Vec<IpAddr>,
     pub udp_port: u16,
     pub sfu: SfuSettings,
+    /// The built-in TURN relay, if it is on.
+    pub relay: Option<RelaySetup>,
+    /// Addresses of the external relays (`turn.urls`): media from them
+    /// counts as relayed.
+    pub external_relay_ips: Vec<IpAddr>,
+}
+
+/// How the built-in relay is set up (see [`crate::relay`]).
+pub struct RelaySetup {
+    /// `allowed_peers` and `relayed_ips` are filled in from the media
+    /// addresses when the node starts.
+    pub settings: RelaySettings,
+    pub credentials: CredentialLookup,
+}
+
+impl std::fmt::Debug for RelaySetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelaySetup")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 enum Command {
@@ -101,6 +125,10 @@ pub struct MediaNode {
     metrics: Arc<GatewayMetrics>,
     local_addresses: Vec<SocketAddr>,
     heartbeat: Arc<Heartbeat>,
+    /// Where the HTTPS listener hands TURN connections; `None` without the
+    /// built-in relay.
+    relay_door: Option<Arc<RelayDoor>>,
+    relay_stats: Arc<Mutex<RelayPortStats>>,
 }
 
 impl MediaNode {
@@ -145,7 +173,22 @@ impl MediaNode {
         let metrics = Arc::new(GatewayMetrics::new());
         let loop_metrics = metrics.clone();
         let sfu = Sfu::new(config.sfu, candidates);
+        let (relay_door, relay) = match config.relay {
+            Some(setup) => {
+                let (sender, receiver) = mpsc::channel(EVENTS_CAPACITY);
+                let settings =
+                    relay_settings(setup.settings, &local_addresses, &config.public_addresses);
+                (
+                    Some(Arc::new(RelayDoor::new(sender))),
+                    Some(RelayPort::new(settings, setup.credentials, receiver)),
+                )
+            }
+            None => (None, None),
+        };
+        let relay_stats = Arc::new(Mutex::new(RelayPortStats::default()));
+        let loop_relay_stats = relay_stats.clone();
         let loop_addresses = local_addresses.clone();
+        let external_relay_ips = config.external_relay_ips;
         let heartbeat = Arc::new(Heartbeat::new(Instant::now()));
         let loop_heartbeat = heartbeat.clone();
         std::thread::Builder::new()
@@ -175,6 +218,9 @@ impl MediaNode {
                         send_failures: 0,
                         gso: gso_enabled(),
                         heartbeat: loop_heartbeat,
+                        relay,
+                        relay_stats: loop_relay_stats,
+                        external_relay_ips,
                     }
                     .run()
                     .await;
@@ -186,7 +232,26 @@ impl MediaNode {
             metrics,
             local_addresses,
             heartbeat,
+            relay_door,
+            relay_stats,
         })
+    }
+
+    /// Where the HTTPS listener hands connections that speak TURN; `None`
+    /// when the built-in relay is off.
+    pub fn turn_handoff(&self) -> Option<Arc<dyn samsyn_signaling::server::TurnHandoff>> {
+        self.relay_door
+            .clone()
+            .map(|door| door as Arc<dyn samsyn_signaling::server::TurnHandoff>)
+    }
+
+    /// A snapshot of the built-in relay's counters (updated about once a
+    /// second); all zero without it.
+    pub fn relay_stats(&self) -> RelayPortStats {
+        self.relay_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether the loop still turns (see [`Heartbeat::check`]).
@@ -349,6 +414,44 @@ struct MediaLoop {
     /// Send each viewer's burst with UDP GSO (see [`gso`]).
     gso: bool,
     heartbeat: Arc<Heartbeat>,
+    /// The built-in TURN relay, when it is on.
+    relay: Option<RelayPort>,
+    relay_stats: Arc<Mutex<RelayPortStats>>,
+    external_relay_ips: Vec<IpAddr>,
+}
+
+/// The relay may give permissions only for the node's own media addresses
+/// (and the public ones it announces), and hands out relayed addresses on
+/// the first media address of each family.
+fn relay_settings(
+    mut settings: RelaySettings,
+    local: &[SocketAddr],
+    public: &[IpAddr],
+) -> RelaySettings {
+    settings.allowed_peers = local
+        .iter()
+        .map(SocketAddr::ip)
+        .chain(public.iter().copied())
+        .collect();
+    settings.relayed_ips.clear();
+    for ip in local.iter().map(SocketAddr::ip) {
+        if !settings
+            .relayed_ips
+            .iter()
+            .any(|known| known.is_ipv4() == ip.is_ipv4())
+        {
+            settings.relayed_ips.push(ip);
+        }
+    }
+    settings
+}
+
+/// The next event of the relay's connections; never, without a relay.
+async fn next_relay_event(relay: &mut Option<RelayPort>) -> crate::relay::RelayEvent {
+    match relay {
+        Some(relay) => relay.next_event().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// GSO is on unless `SAMSYN_MEDIA_GSO=off`: a diagnostic switch, to compare
@@ -370,7 +473,11 @@ impl MediaLoop {
             self.heartbeat.beat(now);
             // Never asleep for long, so the heartbeat says the truth.
             let latest = now + MAX_SLEEP;
-            let deadline = self.sfu.poll_timeout().map_or(latest, |t| t.min(latest));
+            let relay_deadline = self.relay.as_ref().and_then(RelayPort::poll_timeout);
+            let deadline = [self.sfu.poll_timeout(), relay_deadline]
+                .into_iter()
+                .flatten()
+                .fold(latest, Instant::min);
             tokio::select! {
                 command = self.commands.recv() => {
                     let Some(command) = command else { return };
@@ -391,8 +498,17 @@ impl MediaLoop {
                         self.read_batch(index, &mut buf);
                     }
                 }
+                event = next_relay_event(&mut self.relay) => {
+                    if let Some(relay) = &mut self.relay {
+                        relay.handle_event(Instant::now(), event, &mut self.sfu);
+                    }
+                }
                 () = tokio::time::sleep_until(deadline.into()) => {
-                    self.sfu.handle_timeout(Instant::now());
+                    let now = Instant::now();
+                    self.sfu.handle_timeout(now);
+                    if let Some(relay) = &mut self.relay {
+                        relay.handle_timeout(now, &mut self.sfu);
+                    }
                 }
             }
             self.flush();
@@ -409,8 +525,13 @@ impl MediaLoop {
                     occupancy: self.sfu.occupancy(),
                     timings: self.sfu.drain_timings(),
                     send_failures: self.send_failures,
+                    paths: self.path_counts(),
+                    relay: self.relay.as_ref().map(RelayPort::stats),
                 };
                 metrics.apply(&self.metrics, stats_published, update);
+                if let Some(relay) = &self.relay {
+                    *self.relay_stats.lock().unwrap_or_else(|e| e.into_inner()) = relay.stats();
+                }
             }
         }
     }
@@ -460,6 +581,11 @@ impl MediaLoop {
         let (socket, local) = (&self.sockets[index], self.local_addresses[index]);
         for _ in 0..READ_BATCH {
             match socket.try_recv_from(buf) {
+                Ok((_, remote))
+                    if self
+                        .relay
+                        .as_ref()
+                        .is_some_and(|relay| relay.is_spoofed_source(remote)) => {}
                 Ok((len, remote)) => {
                     self.sfu
                         .handle_datagram(Instant::now(), local, remote, &buf[..len]);
@@ -474,15 +600,60 @@ impl MediaLoop {
     }
 
     fn flush(&mut self) {
-        let transmits: Vec<Transmit> = self.sfu.drain_transmits().collect();
-        if self.gso && transmits.len() > 1 {
-            self.send_batched(&transmits);
-        } else {
-            for transmit in &transmits {
-                let index = self.socket_index(transmit.local);
-                self.send_one(index, transmit.remote, &transmit.data);
+        // What the relay passes on can make the SFU answer at once (a STUN
+        // check, a DTLS flight), and that answer may go to the relay again:
+        // a few rounds settle it, the rest goes on the next turn.
+        for _ in 0..4 {
+            let transmits: Vec<Transmit> = self.sfu.drain_transmits().collect();
+            if transmits.is_empty() {
+                return;
+            }
+            let transmits = self.relay_transmits(transmits);
+            if self.gso && transmits.len() > 1 {
+                self.send_batched(&transmits);
+            } else {
+                for transmit in &transmits {
+                    let index = self.socket_index(transmit.local);
+                    self.send_one(index, transmit.remote, &transmit.data);
+                }
             }
         }
+    }
+
+    /// How the connected cameras and viewers reach the gateway.
+    fn path_counts(&self) -> PathCounts {
+        let mut counts = PathCounts::default();
+        for remote in self.sfu.connected_remotes() {
+            counts.add(self.path_of(remote));
+        }
+        counts
+    }
+
+    /// How media from `remote` reaches the gateway: through the built-in
+    /// relay, through an external one (its address is a relay's), or UDP.
+    fn path_of(&self, remote: SocketAddr) -> MediaPath {
+        match self
+            .relay
+            .as_ref()
+            .and_then(|relay| relay.transport_of(remote))
+        {
+            Some(RelayTransport::Tcp) => MediaPath::RelayTcp,
+            Some(RelayTransport::Tls) => MediaPath::RelayTls,
+            None if self.external_relay_ips.contains(&remote.ip()) => MediaPath::ExternalRelay,
+            None => MediaPath::Udp,
+        }
+    }
+
+    /// Hands the datagrams for relayed addresses to the relay; returns the
+    /// ones for sockets.
+    fn relay_transmits(&mut self, mut transmits: Vec<Transmit>) -> Vec<Transmit> {
+        let Some(relay) = &mut self.relay else {
+            return transmits;
+        };
+        let now = Instant::now();
+        transmits.retain(|t| !relay.send(now, t.local, t.remote, &t.data));
+        relay.carry_out(now, &mut self.sfu);
+        transmits
     }
 
     fn socket_index(&self, local: SocketAddr) -> usize {

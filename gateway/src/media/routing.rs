@@ -127,6 +127,28 @@ impl<K: Copy + Eq + Hash> DatagramRouter<K> {
             .retain(|_, learned| now.saturating_duration_since(learned.last_seen) < ADDRESS_IDLE);
     }
 
+    /// The peer a verified check from `addr` was for, if it is still known.
+    pub fn peer_at(&self, addr: SocketAddr) -> Option<K> {
+        self.by_addr.get(&addr).map(|learned| learned.peer)
+    }
+
+    /// Each peer's most recently heard address: where its media comes from.
+    pub fn latest_addresses(&self) -> HashMap<K, SocketAddr> {
+        let mut latest: HashMap<K, (Instant, SocketAddr)> = HashMap::new();
+        for (addr, learned) in &self.by_addr {
+            let entry = latest
+                .entry(learned.peer)
+                .or_insert((learned.last_seen, *addr));
+            if learned.last_seen > entry.0 {
+                *entry = (learned.last_seen, *addr);
+            }
+        }
+        latest
+            .into_iter()
+            .map(|(peer, (_, addr))| (peer, addr))
+            .collect()
+    }
+
     /// How many remote addresses are currently known (for metrics and tests).
     pub fn known_addresses(&self) -> usize {
         self.by_addr.len()

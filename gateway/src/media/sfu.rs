@@ -471,6 +471,20 @@ impl Sfu {
         occupancy
     }
 
+    /// Where each connected camera's and viewer's media comes from (its most
+    /// recently heard address), for counting paths.
+    pub fn connected_remotes(&self) -> Vec<SocketAddr> {
+        let latest = self.router.latest_addresses();
+        self.peers
+            .iter()
+            .filter(|(_, slot)| {
+                slot.peer.is_connected()
+                    && matches!(slot.role, Role::Publisher(_) | Role::Viewer(_))
+            })
+            .filter_map(|(id, _)| latest.get(id).copied())
+            .collect()
+    }
+
     /// Takes the durations measured since the last call.
     pub fn drain_timings(&mut self) -> Vec<Timing> {
         std::mem::take(&mut self.timings)
@@ -775,6 +789,21 @@ impl Sfu {
             );
             self.remove_peer(id, EndReason::ConnectionLost);
         }
+    }
+
+    /// Media to the viewer at `remote` was lost on its way (a relayed
+    /// connection that could not keep up dropped video): its picture is
+    /// broken until the next keyframe, so its video waits for one and the
+    /// camera is asked for one (throttled like any other request).
+    pub fn viewer_lost_media(&mut self, now: Instant, remote: SocketAddr) {
+        let Some(viewer) = self.router.peer_at(remote) else {
+            return;
+        };
+        let Some(room) = self.peers.get(&viewer).map(|slot| slot.room.clone()) else {
+            return;
+        };
+        self.close_gates(now, viewer);
+        self.ask_keyframe(now, &room);
     }
 
     /// The earliest instant at which [`Sfu::handle_timeout`] has work.

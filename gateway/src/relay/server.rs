@@ -71,6 +71,9 @@ pub struct RelaySettings {
     pub relayed_ports: RangeInclusive<u16>,
     /// Open connections at most; more are closed on arrival.
     pub max_connections: usize,
+    /// Open connections at most per client IP, so that one address cannot
+    /// take every connection.
+    pub max_connections_per_client_ip: usize,
     /// Live allocations at most.
     pub max_allocations: usize,
     /// Live allocations at most per client IP.
@@ -91,8 +94,13 @@ impl Default for RelaySettings {
             realm: "samsyn".into(),
             allowed_peers: Vec::new(),
             relayed_ips: Vec::new(),
-            relayed_ports: 49152..=65535,
+            // Above Linux's ephemeral range (32768–60999): a process on the
+            // gateway's own host sending UDP from its media IP never uses
+            // these ports unless it binds them, so a datagram from one of
+            // them is a spoof of a relayed address and is dropped.
+            relayed_ports: 61000..=65535,
             max_connections: 1024,
+            max_connections_per_client_ip: 32,
             max_allocations: 256,
             max_allocations_per_client_ip: 16,
             // RFC 8656 §7.2: ten minutes by default, an hour at most is common.
@@ -121,9 +129,11 @@ pub enum RelayOutput {
     ToClient {
         conn: ConnId,
         frame: Bytes,
-        /// A relayed datagram (ChannelData or Data indication) rather than a
-        /// STUN response: the caller may drop it under back-pressure.
-        media: bool,
+        /// A relayed RTP packet: the caller may drop it when the connection
+        /// cannot keep up. Everything else (STUN responses, and relayed
+        /// RTCP, DTLS and STUN, which carry the feedback and handshakes that
+        /// repair a loss) must be delivered.
+        droppable: bool,
     },
     /// Hand `payload` to the SFU as a datagram from `relayed` to our media
     /// address `peer` (the local address it arrived on).
@@ -189,7 +199,14 @@ impl RelayServer {
         transport: RelayTransport,
     ) {
         self.connection_closed(conn);
-        if self.connections.len() >= self.settings.max_connections {
+        let from_client_ip = self
+            .connections
+            .values()
+            .filter(|open| open.client.ip() == client.ip())
+            .count();
+        if self.connections.len() >= self.settings.max_connections
+            || from_client_ip >= self.settings.max_connections_per_client_ip
+        {
             debug!(conn, "TURN connection refused: too many connections");
             self.stats.refused_quota += 1;
             self.outputs.push_back(RelayOutput::Close { conn });
@@ -269,13 +286,22 @@ impl RelayServer {
             },
         };
         self.stats.datagrams_to_clients += 1;
-        self.push_to_client(conn, frame, true);
+        self.push_to_client(conn, frame, is_rtp(payload));
         true
     }
 
     /// Whether `addr` is the relayed address of a live allocation.
     pub fn is_relayed_address(&self, addr: SocketAddr) -> bool {
         self.by_relayed.contains_key(&addr)
+    }
+
+    /// The relayed address of the allocation on connection `conn`.
+    pub fn relayed_address_of(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.connections
+            .get(&conn)?
+            .allocation
+            .as_ref()
+            .map(Allocation::relayed)
     }
 
     /// How the client behind relayed address `addr` reaches the relay.
@@ -809,10 +835,13 @@ impl RelayServer {
         }
     }
 
-    fn push_to_client(&mut self, conn: ConnId, frame: Bytes, media: bool) {
+    fn push_to_client(&mut self, conn: ConnId, frame: Bytes, droppable: bool) {
         self.stats.frames_to_clients += 1;
-        self.outputs
-            .push_back(RelayOutput::ToClient { conn, frame, media });
+        self.outputs.push_back(RelayOutput::ToClient {
+            conn,
+            frame,
+            droppable,
+        });
     }
 
     fn push_to_sfu(&mut self, relayed: SocketAddr, peer: SocketAddr, payload: Bytes) {
@@ -860,4 +889,14 @@ fn requested_transport_refusal(request: &Message) -> Result<(), ErrorCode> {
         return Err(CODE_UNSUPPORTED_TRANS_PROTO);
     }
     Ok(())
+}
+
+/// Whether a datagram is RTP rather than RTCP, DTLS or STUN: its first byte
+/// is 128–191 (RFC 7983 §7) and its second is not one of RTCP's packet types
+/// 192–223 (RFC 5761 §4).
+pub fn is_rtp(datagram: &[u8]) -> bool {
+    match datagram {
+        [first, second, ..] => (128..=191).contains(first) && !(192..=223).contains(second),
+        _ => false,
+    }
 }

@@ -167,7 +167,7 @@ fn response(server: &mut RelayServer, conn: ConnId) -> Message {
             RelayOutput::ToClient {
                 conn: to,
                 frame,
-                media: false,
+                droppable: false,
             },
         ] if *to == conn => decode(frame),
         other => panic!("expected one response, got {other:?}"),
@@ -639,11 +639,11 @@ fn the_sfu_answers_as_data_indications_then_as_channel_data() {
         RelayOutput::ToClient {
             conn: 1,
             frame,
-            media: true,
+            droppable: false,
         },
     ] = outputs.as_slice()
     else {
-        panic!("expected a Data indication, got {outputs:?}");
+        panic!("expected a Data indication of a STUN check, not droppable, got {outputs:?}");
     };
     let indication = decode(frame);
     assert_eq!(
@@ -658,11 +658,25 @@ fn the_sfu_answers_as_data_indications_then_as_channel_data() {
     assert_eq!(data.0, b"check");
 
     assert_success(&channel_bind(&mut server, now, &client, 0x4abc, media));
-    assert!(server.send_to_client(now, media, relayed, b"srtp!"));
+    // An RTP packet (version 2, payload type 96) may be dropped by a
+    // connection that cannot keep up; an RTCP one (type 200) may not.
+    let rtp = [0x80, 96, 0, 1, 0, 0, 0, 0];
+    let rtcp = [0x80, 200, 0, 6];
+    assert!(server.send_to_client(now, media, relayed, &rtcp));
+    assert!(matches!(
+        drain(&mut server).as_slice(),
+        [RelayOutput::ToClient {
+            droppable: false,
+            ..
+        }]
+    ));
+    assert!(server.send_to_client(now, media, relayed, &rtp));
     let outputs = drain(&mut server);
     let [
         RelayOutput::ToClient {
-            frame, media: true, ..
+            frame,
+            droppable: true,
+            ..
         },
     ] = outputs.as_slice()
     else {
@@ -675,7 +689,7 @@ fn the_sfu_answers_as_data_indications_then_as_channel_data() {
     };
     channel_data.decode().unwrap();
     assert_eq!(channel_data.number.0, 0x4abc);
-    assert_eq!(channel_data.data, b"srtp!");
+    assert_eq!(channel_data.data, rtp);
 }
 
 #[test]
@@ -805,6 +819,26 @@ fn connections_are_limited() {
     server.connection_opened(now, 2, addr(NURSE), RelayTransport::Tcp);
     assert_eq!(drain(&mut server), vec![RelayOutput::Close { conn: 2 }]);
     assert_eq!(server.stats().connections, 1);
+}
+
+#[test]
+fn one_address_cannot_take_every_connection() {
+    let mut server = server_with(RelaySettings {
+        max_connections_per_client_ip: 2,
+        ..settings()
+    });
+    let now = Instant::now();
+    server.connection_opened(now, 1, addr("10.213.0.8:40001"), RelayTransport::Tcp);
+    server.connection_opened(now, 2, addr("10.213.0.8:40002"), RelayTransport::Tls);
+    server.connection_opened(now, 3, addr("10.213.0.8:40003"), RelayTransport::Tcp);
+    assert_eq!(drain(&mut server), vec![RelayOutput::Close { conn: 3 }]);
+    server.connection_opened(now, 4, addr(NURSE), RelayTransport::Tcp);
+    assert!(
+        drain(&mut server).is_empty(),
+        "another address still gets in"
+    );
+    assert_eq!(server.stats().connections, 3);
+    assert_eq!(server.stats().refused_quota, 1);
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub mod browser;
+pub mod firewall;
 pub mod health;
 pub mod link;
 pub mod netns;

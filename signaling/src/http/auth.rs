@@ -74,6 +74,29 @@ impl<A: Access> FromRequestParts<Arc<AppState>> for RoomAccess<A> {
     }
 }
 
+impl<A: Access> RoomAccess<A> {
+    /// The access the request's token gives, checked as the extractor does,
+    /// or `None` for any refusal, which is neither answered nor audited.
+    ///
+    /// For the routes that answer alike with or without access (the
+    /// `OPTIONS` probe) and only add something for a valid token. Refusals
+    /// are not audited there: nothing is refused, and the client's `POST`
+    /// that follows is checked and audited in full.
+    pub(crate) async fn quietly(parts: &mut Parts, state: &Arc<AppState>) -> Option<Self> {
+        let client = client_address(&parts.extensions);
+        let RoomPath(room) = RoomPath::from_request_parts(parts, state).await.ok()?;
+        let claims = verify(parts, state, Some(&room), A::ROLES).await.ok()?;
+        let record = open_room(state, &room).ok()?;
+        Some(Self {
+            room,
+            record,
+            claims,
+            client,
+            access: PhantomData,
+        })
+    }
+}
+
 /// A request with an admin token, for the routes without a room.
 pub(crate) struct AdminAccess {
     pub claims: Claims,
@@ -100,14 +123,23 @@ async fn admit(
     roles: &'static [Role],
 ) -> Result<Claims, ApiError> {
     let client = client_address(&parts.extensions);
-    let verified = match BearerToken::from_request_parts(parts, state).await {
-        Ok(BearerToken(token)) => state
-            .tokens
-            .verify(&token, room.map(RoomId::as_str), roles)
-            .map_err(ApiError::from),
-        Err(err) => Err(err),
-    };
-    verified.map_err(|err| refused(state, room, client, err))
+    verify(parts, state, room, roles)
+        .await
+        .map_err(|err| refused(state, room, client, err))
+}
+
+/// The claims of the request's bearer token, if it admits `roles` (to
+/// `room`, for a room's endpoint); nothing is audited.
+async fn verify(
+    parts: &mut Parts,
+    state: &Arc<AppState>,
+    room: Option<&RoomId>,
+    roles: &'static [Role],
+) -> Result<Claims, ApiError> {
+    let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
+    Ok(state
+        .tokens
+        .verify(&token, room.map(RoomId::as_str), roles)?)
 }
 
 /// The room's record if the room is open; why not otherwise.

@@ -2,7 +2,9 @@
 //!
 //! `POST /{prefix}/{room}` offers, `PATCH …/{session}` trickles ICE or
 //! restarts it, `DELETE …/{session}` ends, `OPTIONS /{prefix}/{room}` answers
-//! the probes some clients send first.
+//! the probes some clients send first. The `201` of an offer, and a probe
+//! with a valid token, announce the TURN relays with the client's own
+//! credentials (`Link: <turn:…>; rel="ice-server"`, see [`ice_servers`]).
 //!
 //! WHEP also carries talk-back: a specialist's page sends its microphone in
 //! its viewing session, and the nurse's daemon hears the speakers through a
@@ -16,11 +18,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
+use governor::clock::{Clock, DefaultClock};
 
-use super::auth::{Access, RoomAccess};
+use super::auth::{Access, RoomAccess, client_address};
 use super::extract::{
     APPLICATION_SDP, IceFragment, RoomPath, SdpOffer, SessionPath, TRICKLE_ICE_SDPFRAG,
     is_url_safe_session_id,
@@ -29,9 +33,10 @@ use super::state::AppState;
 use crate::audit::AuditEvent;
 use crate::clock::unix_now;
 use crate::error::ApiError;
+use crate::ice_servers;
 use crate::media::{EndReason, Listener, MediaError, SessionId, SessionKind};
 use crate::participants::{MAX_PENDING_SESSIONS_PER_TOKEN, Participant};
-use crate::tokens::Role;
+use crate::tokens::{Claims, Role};
 
 /// One of the two session endpoints.
 pub(crate) trait Endpoint: Access {
@@ -98,7 +103,8 @@ async fn link(
 }
 
 /// The token-checked routes (rate limited by the caller) and the `OPTIONS`
-/// probe (not: it checks nothing and costs nothing).
+/// probe (not: without a token it checks nothing and costs nothing, and it
+/// limits the requests that bring one itself, see [`probe`]).
 pub(crate) fn routes<E: Endpoint>() -> (Router<Arc<AppState>>, Router<Arc<AppState>>) {
     let checked = Router::new()
         .route(&format!("{}/{{room}}", E::PREFIX), post(offer::<E>))
@@ -108,7 +114,7 @@ pub(crate) fn routes<E: Endpoint>() -> (Router<Arc<AppState>>, Router<Arc<AppSta
         );
     let probe = Router::new().route(
         &format!("{}/{{room}}", E::PREFIX),
-        axum::routing::options(probe),
+        axum::routing::options(probe::<E>),
     );
     (checked, probe)
 }
@@ -161,6 +167,7 @@ async fn offer<E: Endpoint>(
     Ok(SessionCreated {
         location: format!("{}/{room}/{}", E::PREFIX, answer.session),
         sdp: answer.sdp,
+        links: ice_server_links(&state, &auth.claims),
     })
 }
 
@@ -242,23 +249,94 @@ async fn end<E: Endpoint>(
     Ok(StatusCode::OK)
 }
 
-/// Answers the `OPTIONS` some WHIP/WHEP clients send before their offer.
-async fn probe(RoomPath(_room): RoomPath) -> impl IntoResponse {
-    (
+/// Answers the `OPTIONS` some WHIP/WHEP clients send before their offer
+/// with `204`; with a valid token for this room and endpoint the answer
+/// also announces the relays (RFC 9725 §4.6), so a client can gather relay
+/// candidates before it offers.
+///
+/// No token, or one that does not admit, is not an error: CORS preflights
+/// are `OPTIONS` too and never carry credentials, and a probe must not
+/// fail a client that sends its token only with the offer.
+async fn probe<E: Endpoint>(
+    State(state): State<Arc<AppState>>,
+    RoomPath(_room): RoomPath,
+    mut parts: Parts,
+) -> Result<Response, ApiError> {
+    let mut response = (
         StatusCode::NO_CONTENT,
         [
             (ACCEPT_POST, HeaderValue::from_static(APPLICATION_SDP)),
             (header::ALLOW, HeaderValue::from_static("OPTIONS, POST")),
         ],
     )
+        .into_response();
+    let bearer = parts.headers.contains_key(header::AUTHORIZATION);
+    if !bearer || relay_uris(&state).is_empty() {
+        return Ok(response);
+    }
+    // The probe stays outside the per-client rate limit so that preflights
+    // and bare probes cost nothing. A probe with a token costs a signature
+    // check and a room lookup and can hand out relay credentials, so it
+    // counts against the same limit as the offer it precedes: otherwise it
+    // would be an unlimited way to guess tokens.
+    within_rate_limit(&state, &parts)?;
+    if let Some(auth) = RoomAccess::<E>::quietly(&mut parts, &state).await {
+        for link in ice_server_links(&state, &auth.claims) {
+            response.headers_mut().append(header::LINK, link);
+        }
+    }
+    Ok(response)
+}
+
+/// Counts the request against its client's rate limit; `429` beyond it.
+fn within_rate_limit(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
+    if let Some(client) = client_address(&parts.extensions)
+        && let Err(not_until) = state.limiter.check_key(&client)
+    {
+        let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+        tracing::debug!(%client, "rate limited");
+        return Err(ApiError::RateLimited { retry_after });
+    }
+    Ok(())
+}
+
+/// The relay URIs to announce; none without the secret to make
+/// credentials with, since a relay without credentials is of no use.
+fn relay_uris(state: &AppState) -> Vec<String> {
+    match state.turn_secret {
+        Some(_) => state
+            .settings
+            .ice_servers
+            .relay_uris(&state.settings.public_base_url),
+        None => Vec::new(),
+    }
+}
+
+/// One `Link` header per relay, with one credential of the holder of
+/// `claims` for them all. Credentials are never logged.
+fn ice_server_links(state: &AppState, claims: &Claims) -> Vec<HeaderValue> {
+    let uris = relay_uris(state);
+    let Some(secret) = state.turn_secret.as_ref().filter(|_| !uris.is_empty()) else {
+        return Vec::new();
+    };
+    let credential = ice_servers::credential_for(
+        secret,
+        state.settings.ice_servers.credential_ttl,
+        &claims.jti,
+        claims.exp,
+        unix_now(),
+    );
+    ice_servers::link_values(&uris, &credential)
 }
 
 const ACCEPT_POST: HeaderName = HeaderName::from_static("accept-post");
 
-/// `201 Created` with the SDP answer and the session's `Location`.
+/// `201 Created` with the SDP answer, the session's `Location` and the
+/// relays' `Link`s.
 struct SessionCreated {
     location: String,
     sdp: String,
+    links: Vec<HeaderValue>,
 }
 
 impl IntoResponse for SessionCreated {
@@ -271,7 +349,7 @@ impl IntoResponse for SessionCreated {
             ))
             .into_response();
         };
-        (
+        let mut response = (
             StatusCode::CREATED,
             [
                 (
@@ -282,6 +360,10 @@ impl IntoResponse for SessionCreated {
             ],
             self.sdp,
         )
-            .into_response()
+            .into_response();
+        for link in self.links {
+            response.headers_mut().append(header::LINK, link);
+        }
+        response
     }
 }

@@ -15,6 +15,7 @@ use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::unix_now;
 use crate::consultation_log::ConsultationLog;
 use crate::events::RoomEvents;
+use crate::ice_servers::TurnSecret;
 use crate::media::{EndReason, MediaEvent, MediaPlane, SessionId};
 use crate::participants::{Participant, Participants};
 use crate::photos::PhotoStore;
@@ -63,6 +64,9 @@ pub struct AppState {
     pub audit: AuditLog,
     pub settings: SignalingSettings,
     pub pages: PageAssets,
+    /// The secret relay credentials are made with; without one no relay is
+    /// announced, whatever `settings.ice_servers` says.
+    pub turn_secret: Option<TurnSecret>,
     pub(crate) limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
@@ -99,8 +103,16 @@ impl AppState {
             audit,
             settings,
             pages,
+            turn_secret: None,
             limiter: DefaultKeyedRateLimiter::keyed(quota),
         })
+    }
+
+    /// Announces the relays of `settings.ice_servers` to WHIP/WHEP clients,
+    /// with credentials made with `secret` (the one the relays check).
+    pub fn with_turn_secret(mut self, secret: TurnSecret) -> Self {
+        self.turn_secret = Some(secret);
+        self
     }
 
     /// Follows the media plane's reports until the channel closes: sessions

@@ -283,6 +283,7 @@ impl TestGateway {
         let options = ServeOptions {
             tls: server_tls.clone(),
             header_timeout: Duration::from_secs(2),
+            turn: None,
         };
         tokio::spawn(async move {
             serve(listener, app, options, std::future::pending())

@@ -1,0 +1,190 @@
+//! The frames waiting to go down one relayed connection, bounded so that a
+//! client that reads slowly costs only itself.
+//!
+//! The media loop never waits for a connection: it pushes and moves on. RTP
+//! beyond [`MEDIA_BUDGET`] queued bytes is dropped (a viewer that cannot
+//! keep up loses video, as it would on a congested UDP path), and when the
+//! queue has drained after such a loss the writer says so, so the SFU can
+//! get that viewer a keyframe. Everything else (STUN answers, RTCP, DTLS)
+//! is kept up to [`QUEUE_LIMIT`]; a connection that lets even that pile up
+//! has stopped reading and is closed.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Queued bytes beyond which RTP is dropped: about half a second of a
+/// consultation's video, so a relayed viewer never watches the past.
+pub const MEDIA_BUDGET: usize = 192 * 1024;
+/// Queued bytes beyond which the connection is given up.
+pub const QUEUE_LIMIT: usize = 1024 * 1024;
+
+/// What became of a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// RTP over the media budget, dropped.
+    Dropped,
+    /// The queue is over its limit: close the connection.
+    Overflow,
+    /// The connection is already closing.
+    Closed,
+}
+
+/// The queue's contents, without the waking: every rule lives here.
+#[derive(Debug, Default)]
+pub struct Frames {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    /// RTP was dropped since the queue last drained.
+    lost_media: bool,
+    closed: bool,
+}
+
+/// What the writer takes in one go.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub frames: Vec<Bytes>,
+    /// RTP was dropped before these were taken; they empty the queue.
+    pub drained_after_loss: bool,
+}
+
+impl Frames {
+    /// Adds a frame; `droppable` marks RTP.
+    pub fn push(&mut self, frame: Bytes, droppable: bool) -> Pushed {
+        if self.closed {
+            return Pushed::Closed;
+        }
+        let after = self.bytes + frame.len();
+        if droppable && after > MEDIA_BUDGET {
+            self.lost_media = true;
+            return Pushed::Dropped;
+        }
+        if after > QUEUE_LIMIT {
+            self.closed = true;
+            return Pushed::Overflow;
+        }
+        self.bytes = after;
+        self.frames.push_back(frame);
+        Pushed::Queued
+    }
+
+    /// Takes everything queued.
+    pub fn take(&mut self) -> Batch {
+        let frames: Vec<Bytes> = self.frames.drain(..).collect();
+        self.bytes = 0;
+        let drained_after_loss = std::mem::take(&mut self.lost_media);
+        Batch {
+            frames,
+            drained_after_loss,
+        }
+    }
+
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
+/// [`Frames`] shared between the media loop (pushing) and the connection's
+/// writer task (taking).
+#[derive(Debug, Default)]
+pub struct SendQueue {
+    frames: Mutex<Frames>,
+    ready: Notify,
+}
+
+impl SendQueue {
+    pub fn push(&self, frame: Bytes, droppable: bool) -> Pushed {
+        let pushed = self.lock().push(frame, droppable);
+        if matches!(pushed, Pushed::Queued | Pushed::Overflow) {
+            self.ready.notify_one();
+        }
+        pushed
+    }
+
+    /// Closes the queue: the writer sends what is queued, then ends.
+    pub fn close(&self) {
+        self.lock().close();
+        self.ready.notify_one();
+    }
+
+    /// Waits for frames; `None` when the queue is closed and empty.
+    pub async fn next_batch(&self) -> Option<Batch> {
+        loop {
+            {
+                let mut frames = self.lock();
+                if !frames.is_empty() {
+                    return Some(frames.take());
+                }
+                if frames.is_closed() {
+                    return None;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Frames> {
+        self.frames.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: usize) -> Bytes {
+        Bytes::from(vec![0x80; len])
+    }
+
+    #[test]
+    fn rtp_over_the_budget_is_dropped_and_the_drain_after_it_is_told() {
+        let mut frames = Frames::default();
+        let mut queued = 0;
+        while frames.push(frame(1200), true) == Pushed::Queued {
+            queued += 1;
+        }
+        assert_eq!(queued, MEDIA_BUDGET / 1200);
+        // RTCP still goes in behind the dropped video.
+        assert_eq!(frames.push(frame(100), false), Pushed::Queued);
+        let batch = frames.take();
+        assert_eq!(batch.frames.len(), queued + 1);
+        assert!(batch.drained_after_loss);
+        // Once told, a drain is not told again.
+        assert_eq!(frames.push(frame(1200), true), Pushed::Queued);
+        assert!(!frames.take().drained_after_loss);
+    }
+
+    #[test]
+    fn a_connection_that_lets_control_frames_pile_up_is_given_up() {
+        let mut frames = Frames::default();
+        let mut pushed = Pushed::Queued;
+        for _ in 0..=QUEUE_LIMIT / 1000 {
+            pushed = frames.push(frame(1000), false);
+            if pushed != Pushed::Queued {
+                break;
+            }
+        }
+        assert_eq!(pushed, Pushed::Overflow);
+        assert_eq!(frames.push(frame(10), false), Pushed::Closed);
+    }
+
+    #[tokio::test]
+    async fn the_writer_gets_what_was_queued_before_a_close() {
+        let queue = SendQueue::default();
+        assert_eq!(queue.push(frame(10), false), Pushed::Queued);
+        queue.close();
+        assert_eq!(queue.next_batch().await.unwrap().frames.len(), 1);
+        assert_eq!(queue.next_batch().await, None);
+    }
+}

@@ -1,0 +1,248 @@
+//! The built-in TURN relay on the gateway's HTTPS port, end to end: with
+//! UDP to the media port dropped by the network, the real capture daemon
+//! publishes and viewers watch through the relay, with nothing configured
+//! on their side; and what strangers send to that port disturbs neither
+//! HTTPS nor a running consultation. In private network namespaces, with
+//! nftables playing the restrictive network; needs root.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::browser::run_viewer_page;
+use support::firewall::Firewall;
+use support::netns::{self, CLIENT_IP, GATEWAY_IP};
+use support::{Capture, Gateway, runtime, start_viewer};
+
+/// The value of the metric line that starts with `name` (labels included).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("the metrics have {name}:\n{text}"))
+}
+
+async fn scrape(gateway: &Gateway) -> String {
+    let client = gateway
+        .trust()
+        .http_client(Duration::from_secs(2), Duration::from_secs(5))
+        .expect("a pinned client builds");
+    client
+        .get(format!("{}/metrics", gateway.base_url))
+        .send()
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("/metrics has a body")
+}
+
+fn camera_args(pin: &str) -> Vec<String> {
+    [
+        "--source",
+        "test",
+        "--width",
+        "640",
+        "--height",
+        "360",
+        "--no-audio",
+        "--ice-address",
+        CLIENT_IP,
+        "--pin-sha256",
+        pin,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[test]
+fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_port() {
+    if !netns::isolate(
+        "with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_port",
+    ) {
+        return;
+    }
+    gstreamer::init().expect("GStreamer initialises");
+    // TLS with defaults: the built-in relay is on.
+    let gateway = Gateway::start_tls(GATEWAY_IP);
+    let firewall = Firewall::drop_udp_port(gateway.udp_port);
+    let invite = gateway.create_room();
+    let pin = invite.tls_pin_sha256.clone().expect("a self-signed pin");
+    let started = Instant::now();
+    let _camera = Capture::start(&gateway, &invite, &camera_args(&pin));
+
+    runtime().block_on(async {
+        let mut viewer = start_viewer(&invite).await;
+        let joined = Instant::now();
+        let first = viewer
+            .wait_frames(1, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|err| panic!("the viewer decodes nothing through the relay: {err}"));
+        println!(
+            "relayed: the viewer's first frame {} ms after its WHEP session was made \
+             ({:.1} s after the camera started)",
+            joined.elapsed().as_millis(),
+            started.elapsed().as_secs_f64()
+        );
+        let report = viewer
+            .wait_frames(first.frames + 50, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|err| panic!("relayed video stalls: {err}"));
+        println!("relayed: {} frames decoded", report.frames);
+
+        // The metrics are published once a second.
+        let mut text = String::new();
+        for _ in 0..20 {
+            text = scrape(&gateway).await;
+            if metric(&text, "samsyn_peers{path=\"relay_tcp\"}")
+                + metric(&text, "samsyn_peers{path=\"relay_tls\"}")
+                >= 2.0
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let by_path = ["udp", "relay_tcp", "relay_tls", "external_relay"]
+            .map(|path| metric(&text, &format!("samsyn_peers{{path=\"{path}\"}}")));
+        println!("peers by path (udp, relay_tcp, relay_tls, external_relay): {by_path:?}");
+        assert_eq!(by_path[0], 0.0, "no session can be on UDP here");
+        assert!(
+            by_path[1] + by_path[2] >= 2.0,
+            "the camera and the viewer are relayed"
+        );
+        assert!(metric(&text, "samsyn_relay_allocations") >= 2.0);
+        viewer.stop().await.expect("WHEP DELETE succeeds");
+    });
+
+    // The specialist's page in Chromium, behind the same network.
+    let result = run_viewer_page(&[
+        "--url",
+        &invite.viewer_link,
+        "--trust-spki",
+        &gateway.spki_sha256_base64(),
+        "--min-frames",
+        "60",
+        "--timeout-ms",
+        "30000",
+    ]);
+    println!(
+        "relayed page: {} frames rendered, first frame {} ms after navigation start",
+        result["framesRendered"], result["msToFirstFrame"]
+    );
+    assert_eq!(result["ok"], true);
+    assert!(result["framesRendered"].as_u64().unwrap_or(0) >= 60);
+    let dropped = firewall.dropped_packets();
+    println!("the firewall dropped {dropped} UDP datagrams");
+    assert!(
+        dropped > 0,
+        "the clients tried UDP first, and the network dropped it"
+    );
+}
+
+/// Writes `bytes` to a new connection to the HTTPS port and says whether the
+/// gateway closed it within `within`.
+fn closed_after(port: u16, bytes: &[u8], within: Duration) -> bool {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the HTTPS port accepts");
+    stream.set_read_timeout(Some(within)).unwrap();
+    let _ = stream.write_all(bytes);
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + within;
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) if Instant::now() < deadline => continue,
+            Ok(_) => return false,
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A STUN header: Allocate request with `length` bytes of attributes to come.
+fn stun_header(length: u16) -> Vec<u8> {
+    let mut header = vec![0x00, 0x03];
+    header.extend_from_slice(&length.to_be_bytes());
+    header.extend_from_slice(&0x2112_A442u32.to_be_bytes());
+    header.extend_from_slice(&[7; 12]);
+    header
+}
+
+#[test]
+fn strangers_on_the_https_port_disturb_neither_https_nor_a_consultation() {
+    if !netns::isolate("strangers_on_the_https_port_disturb_neither_https_nor_a_consultation") {
+        return;
+    }
+    gstreamer::init().expect("GStreamer initialises");
+    let gateway = Gateway::start_tls(GATEWAY_IP);
+    let invite = gateway.create_room();
+    let pin = invite.tls_pin_sha256.clone().expect("a self-signed pin");
+    let _camera = Capture::start(&gateway, &invite, &camera_args(&pin));
+    let port = gateway.http_port;
+
+    runtime().block_on(async {
+        let mut viewer = start_viewer(&invite).await;
+        let before = viewer
+            .wait_frames(30, Duration::from_secs(20))
+            .await
+            .expect("the room streams before the strangers come")
+            .frames;
+
+        let held = tokio::task::spawn_blocking(move || {
+            let quickly = Duration::from_secs(3);
+            // Garbage first bytes: neither TLS, nor STUN, nor HTTP.
+            assert!(closed_after(port, &[0xC7; 64], quickly), "garbage");
+            // A frame longer than any datagram.
+            assert!(
+                closed_after(port, &stun_header(0xFFFC), quickly),
+                "an oversized TURN frame"
+            );
+            // A STUN start, then bytes that are neither STUN nor ChannelData.
+            let mut frames = stun_header(0);
+            frames.extend_from_slice(&[0xC0; 24]);
+            assert!(closed_after(port, &frames, quickly), "garbage after TURN");
+            // Hundreds of connections from one address: the relay keeps a
+            // few (until they fail to authenticate) and closes the rest.
+            let mut held = Vec::new();
+            for _ in 0..200 {
+                if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+                    let _ = stream.write_all(&stun_header(0));
+                    held.push(stream);
+                }
+            }
+            held
+        })
+        .await
+        .expect("the strangers' thread ends");
+        let client = gateway
+            .trust()
+            .http_client(Duration::from_secs(2), Duration::from_secs(5))
+            .unwrap();
+        let health = client
+            .get(format!("{}/healthz", gateway.base_url))
+            .send()
+            .await
+            .expect("HTTPS answers while strangers hold connections");
+        assert_eq!(health.status(), 200);
+        drop(held);
+
+        let after = viewer
+            .wait_frames(before + 60, Duration::from_secs(10))
+            .await
+            .expect("the room keeps streaming through it all")
+            .frames;
+        println!("the room: {before} frames before the strangers, {after} after");
+        let text = scrape(&gateway).await;
+        let refused = metric(&text, "samsyn_relay_refused_total");
+        println!("relay refusals counted: {refused}");
+        // Two malformed streams, and the connections beyond the relay's
+        // limit per address (32 of the 200).
+        assert!(
+            refused >= 2.0 + 150.0,
+            "each stranger is counted: {refused}"
+        );
+        viewer.stop().await.expect("WHEP DELETE succeeds");
+    });
+}

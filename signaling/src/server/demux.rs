@@ -1,0 +1,268 @@
+//! One port for HTTPS and TURN: each new connection is sorted by its first
+//! bytes, before TLS and again after it.
+//!
+//! Networks that drop UDP still let TCP through to the HTTPS port, so the
+//! gateway's TURN relay listens there too (RFC 8656 over TCP and over TLS).
+//! A connection whose first bytes are a STUN message is TURN over TCP; one
+//! that starts with a TLS record goes through the handshake, and then its
+//! first plaintext bytes tell TURN over TLS from HTTP. TURN connections are
+//! handed to a [`TurnHandoff`] (the relay lives with the media plane) and
+//! leave the HTTP server; everything else is served as before, with the
+//! bytes read to decide given back to it first.
+//!
+//! The sorting is written as an [`Accept`] layer so that it composes with
+//! axum-server's TLS acceptor: `Demux(Rustls(Demux(tcp)))`.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum_server::accept::Accept;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// What a connection's first bytes say it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// TURN: hand the connection to the relay.
+    Turn,
+    /// Anything else: TLS (to be unwrapped) or HTTP, or garbage that the
+    /// next layer refuses as it always has.
+    Other,
+    /// Too few bytes to tell.
+    NeedMore,
+}
+
+/// Where connections that speak TURN go.
+pub trait TurnHandoff: Send + Sync + 'static {
+    /// Sorts a connection by the bytes read from it so far.
+    fn protocol(&self, first_bytes: &[u8]) -> Protocol;
+
+    /// Takes over a TURN connection from `client`. The bytes read to sort
+    /// it are still at the start of `stream`.
+    fn take(&self, stream: TurnStream, client: SocketAddr, over_tls: bool);
+}
+
+/// A TURN connection handed over: TCP, or TLS already unwrapped.
+pub type TurnStream = Box<dyn ByteStream>;
+
+/// A bidirectional byte stream that can move to another task.
+pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for T {}
+
+/// More than any protocol needs to be told apart (a STUN header is 20
+/// bytes); a client that sends this much without deciding is not TURN.
+const MAX_SORTING_BYTES: usize = 64;
+
+/// The error an accept ends with when the connection went to the relay;
+/// axum-server then simply forgets it.
+fn handed_over() -> io::Error {
+    io::Error::other("the connection speaks TURN and was handed to the relay")
+}
+
+/// The [`Accept`] layer that sorts connections (see the module docs).
+#[derive(Clone)]
+pub struct Demux<A> {
+    inner: A,
+    handoff: Arc<dyn TurnHandoff>,
+    over_tls: bool,
+    /// How long a client may take to send the bytes that sort it.
+    wait: Duration,
+}
+
+impl<A> Demux<A> {
+    /// Sorts what `inner` accepts; `over_tls` says whether `inner` has
+    /// already unwrapped TLS.
+    pub fn new(inner: A, handoff: Arc<dyn TurnHandoff>, over_tls: bool, wait: Duration) -> Self {
+        Self {
+            inner,
+            handoff,
+            over_tls,
+            wait,
+        }
+    }
+}
+
+impl<A, I, S> Accept<I, S> for Demux<A>
+where
+    A: Accept<I, S>,
+    A::Future: Send + 'static,
+    A::Stream: ByteStream + PeerAddress,
+    A::Service: Send + 'static,
+{
+    type Stream = Prefixed<A::Stream>;
+    type Service = A::Service;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let accepted = self.inner.accept(stream, service);
+        let handoff = self.handoff.clone();
+        let (over_tls, wait) = (self.over_tls, self.wait);
+        Box::pin(async move {
+            let (mut stream, service) = accepted.await?;
+            let peer = stream.peer_address()?;
+            // TURN carries media, and HTTP answers are written whole: Nagle's
+            // delay helps neither.
+            stream.set_nodelay()?;
+            let mut first = Vec::with_capacity(MAX_SORTING_BYTES);
+            loop {
+                match handoff.protocol(&first) {
+                    Protocol::Other => {
+                        return Ok((Prefixed::new(first, stream, peer), service));
+                    }
+                    Protocol::Turn => {
+                        handoff.take(Box::new(Prefixed::new(first, stream, peer)), peer, over_tls);
+                        return Err(handed_over());
+                    }
+                    Protocol::NeedMore if first.len() >= MAX_SORTING_BYTES => {
+                        return Ok((Prefixed::new(first, stream, peer), service));
+                    }
+                    Protocol::NeedMore => {
+                        let mut chunk = [0u8; MAX_SORTING_BYTES];
+                        let room = MAX_SORTING_BYTES - first.len();
+                        let read = tokio::time::timeout(wait, stream.read(&mut chunk[..room]))
+                            .await
+                            .map_err(|_| {
+                                io::Error::new(io::ErrorKind::TimedOut, "no request in time")
+                            })??;
+                        if read == 0 {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                        first.extend_from_slice(&chunk[..read]);
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The TCP connection under an accepted stream, through any wrapping.
+pub trait PeerAddress {
+    fn peer_address(&self) -> io::Result<SocketAddr>;
+    fn set_nodelay(&self) -> io::Result<()>;
+}
+
+impl PeerAddress for TcpStream {
+    fn peer_address(&self) -> io::Result<SocketAddr> {
+        self.peer_addr()
+    }
+
+    fn set_nodelay(&self) -> io::Result<()> {
+        TcpStream::set_nodelay(self, true)
+    }
+}
+
+impl<S: PeerAddress> PeerAddress for Prefixed<S> {
+    fn peer_address(&self) -> io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
+
+    fn set_nodelay(&self) -> io::Result<()> {
+        self.inner.set_nodelay()
+    }
+}
+
+impl<S: PeerAddress> PeerAddress for tokio_rustls::server::TlsStream<S> {
+    fn peer_address(&self) -> io::Result<SocketAddr> {
+        self.get_ref().0.peer_address()
+    }
+
+    fn set_nodelay(&self) -> io::Result<()> {
+        self.get_ref().0.set_nodelay()
+    }
+}
+
+/// A stream with bytes already read from it put back in front.
+pub struct Prefixed<S> {
+    prefix: Vec<u8>,
+    /// How much of `prefix` has been read again.
+    consumed: usize,
+    inner: S,
+    peer: SocketAddr,
+}
+
+impl<S> Prefixed<S> {
+    fn new(prefix: Vec<u8>, inner: S, peer: SocketAddr) -> Self {
+        Self {
+            prefix,
+            consumed: 0,
+            inner,
+            peer,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.consumed < this.prefix.len() {
+            let rest = &this.prefix[this.consumed..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.consumed += n;
+            if this.consumed == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.consumed = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn bytes_read_to_sort_a_stream_are_read_again_first() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let peer: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let mut prefixed = Prefixed::new(b"GET ".to_vec(), server, peer);
+        client.write_all(b"/ HTTP/1.1").await.unwrap();
+        drop(client);
+        let mut all = String::new();
+        prefixed.read_to_string(&mut all).await.unwrap();
+        assert_eq!(all, "GET / HTTP/1.1");
+        assert_eq!(prefixed.peer, peer);
+    }
+}
