@@ -13,9 +13,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use support::browser::run_viewer_page;
 use support::link::{self, Impairment, NEAR_IP};
 use support::netns::{self, GATEWAY_IP};
-use support::browser::run_viewer_page;
 use support::{Capture, Gateway, Invite, browser_dir, runtime, start_viewer};
 
 const WIDTH: u32 = 640;
