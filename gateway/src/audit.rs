@@ -62,6 +62,17 @@ fn table(records: &[AuditRecord]) -> String {
     out
 }
 
+/// How a media path reads in the audit listing.
+fn path_words(path: &str) -> &str {
+    match path {
+        "udp" => "direct (UDP)",
+        "relay_tcp" => "relayed (built-in relay, TCP)",
+        "relay_tls" => "relayed (built-in relay, TLS)",
+        "external_relay" => "relayed (external relay)",
+        other => other,
+    }
+}
+
 type Columns<'a> = (&'static str, &'a str, &'a str, String, String, String);
 
 fn columns(event: &AuditEvent) -> Columns<'_> {
@@ -106,6 +117,20 @@ fn columns(event: &AuditEvent) -> Columns<'_> {
             } else {
                 format!("token {token_id}")
             },
+        ),
+        AuditEvent::Connected {
+            room,
+            role,
+            token_id,
+            path,
+            ..
+        } => (
+            "connected",
+            room,
+            role,
+            String::new(),
+            String::new(),
+            format!("media {}, token {token_id}", path_words(path)),
         ),
         AuditEvent::Left {
             room,

@@ -16,6 +16,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use samsyn_signaling::media::MediaPath;
+
 use crate::media::relay_port::RelayPortStats;
 use crate::media::{SfuOccupancy, SfuStats, Timing};
 
@@ -63,47 +65,20 @@ struct DropLabels {
     reason: DropReason,
 }
 
-/// How a participant's media reaches the gateway.
+/// [`MediaPath`] as a label value.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum MediaPath {
-    /// UDP straight to the media port.
-    Udp,
-    /// Through the built-in relay over TCP on the HTTPS port.
-    RelayTcp,
-    /// Through the built-in relay over TLS on the HTTPS port.
-    RelayTls,
-    /// Through an external relay (`turn.urls`).
-    ExternalRelay,
-}
+struct PathLabel(MediaPath);
 
-impl MediaPath {
-    pub const ALL: [MediaPath; 4] = [
-        Self::Udp,
-        Self::RelayTcp,
-        Self::RelayTls,
-        Self::ExternalRelay,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Udp => "udp",
-            Self::RelayTcp => "relay_tcp",
-            Self::RelayTls => "relay_tls",
-            Self::ExternalRelay => "external_relay",
-        }
-    }
-}
-
-impl EncodeLabelValue for MediaPath {
+impl EncodeLabelValue for PathLabel {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
         use std::fmt::Write;
-        encoder.write_str(self.label())
+        encoder.write_str(self.0.as_str())
     }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PathLabels {
-    path: MediaPath,
+    path: PathLabel,
 }
 
 /// Connected cameras and viewers by [`MediaPath`].
@@ -421,7 +396,9 @@ impl MetricsUpdater {
         for path in MediaPath::ALL {
             metrics
                 .peers_by_path
-                .get_or_create(&PathLabels { path })
+                .get_or_create(&PathLabels {
+                    path: PathLabel(path),
+                })
                 .set(paths.get(path) as i64);
         }
         let relay = relay.unwrap_or_default();

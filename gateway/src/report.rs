@@ -63,7 +63,7 @@ pub fn show(
 const CSV_HEADER: &str = "room,started_at,ended_at,duration_secs,publishers,specialists,\
     observers,bytes_from_camera,bytes_to_viewers,media_sessions,connections_lost,\
     never_connected,camera_reconnects,quality_reports,fair_reports,poor_reports,\
-    worst_rtt_ms,worst_loss_percent,ended_by";
+    worst_rtt_ms,worst_loss_percent,ended_by,relayed_sessions";
 
 /// The records as CSV. Every field is a number (empty when not measured),
 /// an RFC 3339 time, a room id (lowercase letters and digits) or one of two
@@ -74,7 +74,7 @@ pub fn csv(records: &[ConsultationRecord]) -> String {
         let q = &r.quality;
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.room,
             r.started_at,
             r.ended_at,
@@ -96,6 +96,7 @@ pub fn csv(records: &[ConsultationRecord]) -> String {
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
             r.ended_by,
+            q.relayed_sessions,
         );
     }
     out
@@ -151,6 +152,7 @@ mod tests {
                 poor_reports: 0,
                 worst_rtt_ms: Some(180),
                 worst_loss_percent: None,
+                relayed_sessions: 2,
             },
             ended_by: "room ended".into(),
         };
@@ -160,7 +162,7 @@ mod tests {
         assert_eq!(lines[0].split(',').count(), lines[1].split(',').count());
         assert_eq!(
             lines[1],
-            "k3v9x2m4qa,2026-11-30T08:00:00Z,2026-11-30T08:20:00Z,1200,1,2,0,10,20,4,1,0,1,10,2,0,180,,room ended"
+            "k3v9x2m4qa,2026-11-30T08:00:00Z,2026-11-30T08:20:00Z,1200,1,2,0,10,20,4,1,0,1,10,2,0,180,,room ended,2"
         );
     }
 

@@ -68,9 +68,28 @@ fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_po
     gstreamer::init().expect("GStreamer initialises");
     // TLS with defaults: the built-in relay is on.
     let gateway = Gateway::start_tls(GATEWAY_IP);
+
+    // First, for comparison, a viewer's time to first frame over UDP.
+    let direct = gateway.create_room();
+    let pin = direct.tls_pin_sha256.clone().expect("a self-signed pin");
+    let camera = Capture::start(&gateway, &direct, &camera_args(&pin));
+    let udp_first_frame = runtime().block_on(async {
+        let mut viewer = start_viewer(&direct).await;
+        let joined = Instant::now();
+        viewer
+            .wait_frames(1, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|err| panic!("the viewer decodes nothing over UDP: {err}"));
+        let first_frame = joined.elapsed();
+        viewer.stop().await.expect("WHEP DELETE succeeds");
+        first_frame
+    });
+    camera.terminate();
+    gateway.end_room(&direct.room);
+
+    // Then the network drops UDP to the media port.
     let firewall = Firewall::drop_udp_port(gateway.udp_port);
     let invite = gateway.create_room();
-    let pin = invite.tls_pin_sha256.clone().expect("a self-signed pin");
     let started = Instant::now();
     let _camera = Capture::start(&gateway, &invite, &camera_args(&pin));
 
@@ -82,9 +101,10 @@ fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_po
             .await
             .unwrap_or_else(|err| panic!("the viewer decodes nothing through the relay: {err}"));
         println!(
-            "relayed: the viewer's first frame {} ms after its WHEP session was made \
-             ({:.1} s after the camera started)",
+            "time to first frame: relayed {} ms, UDP {} ms (from the viewer's WHEP session \
+             to its first decoded frame; the relayed camera started {:.1} s before it)",
             joined.elapsed().as_millis(),
+            udp_first_frame.as_millis(),
             started.elapsed().as_secs_f64()
         );
         let report = viewer
@@ -134,6 +154,14 @@ fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_po
     );
     assert_eq!(result["ok"], true);
     assert!(result["framesRendered"].as_u64().unwrap_or(0) >= 60);
+    // The audit trail says how each participant's media went.
+    let audit = gateway.audit(&invite.room);
+    let relayed = audit
+        .lines()
+        .filter(|line| line.contains("connected") && line.contains("relayed (built-in relay, TCP)"))
+        .count();
+    println!("audit lines of relayed connections: {relayed}");
+    assert!(relayed >= 2, "the camera and the viewer, relayed:\n{audit}");
     let dropped = firewall.dropped_packets();
     println!("the firewall dropped {dropped} UDP datagrams");
     assert!(

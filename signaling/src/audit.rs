@@ -77,6 +77,16 @@ pub enum AuditEvent {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         talkback: bool,
     },
+    /// A session's media connected; `path` says how it reaches the gateway
+    /// (`udp`, `relay_tcp`, `relay_tls`, `external_relay`), so IT sees who
+    /// needed a relay.
+    Connected {
+        room: String,
+        session: String,
+        role: String,
+        token_id: String,
+        path: String,
+    },
     Left {
         room: String,
         session: String,
@@ -142,6 +152,7 @@ impl AuditEvent {
             AuditEvent::RoomCreated { room, .. }
             | AuditEvent::RoomEnded { room, .. }
             | AuditEvent::Joined { room, .. }
+            | AuditEvent::Connected { room, .. }
             | AuditEvent::Left { room, .. }
             | AuditEvent::EventsJoined { room, .. }
             | AuditEvent::EventsLeft { room, .. } => Some(room),
@@ -157,6 +168,7 @@ impl AuditEvent {
             AuditEvent::RoomCreated { .. } => "room_created",
             AuditEvent::RoomEnded { .. } => "room_ended",
             AuditEvent::Joined { .. } => "joined",
+            AuditEvent::Connected { .. } => "connected",
             AuditEvent::Left { .. } => "left",
             AuditEvent::EventsJoined { .. } => "events_joined",
             AuditEvent::EventsLeft { .. } => "events_left",
@@ -169,6 +181,7 @@ impl AuditEvent {
     pub fn role(&self) -> Option<&str> {
         match self {
             AuditEvent::Joined { role, .. }
+            | AuditEvent::Connected { role, .. }
             | AuditEvent::Left { role, .. }
             | AuditEvent::EventsJoined { role, .. }
             | AuditEvent::EventsLeft { role, .. } => Some(role),

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AUDIT_DIR;
 use crate::clock::rfc3339_utc;
 use crate::events::{QualityLevel, QualityReport};
-use crate::media::{EndReason, SessionId, SessionKind};
+use crate::media::{EndReason, MediaPath, SessionId, SessionKind};
 use crate::participants::Participant;
 use crate::private_files::{self, PathError};
 use crate::rooms::RoomId;
@@ -105,6 +105,10 @@ pub struct QualitySummary {
     pub worst_rtt_ms: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worst_loss_percent: Option<f64>,
+    /// Sessions whose media went through a relay (the network dropped UDP
+    /// to the gateway), of those that connected.
+    #[serde(default)]
+    pub relayed_sessions: u32,
 }
 
 /// The consultations in progress, and where finished ones are written.
@@ -211,6 +215,15 @@ impl ConsultationLog {
         }
         if running.active.is_empty() {
             running.empty_since = Some(now);
+        }
+    }
+
+    /// A session of `room` connected along `path`.
+    pub fn connected(&self, room: &RoomId, path: MediaPath) {
+        if path.is_relayed()
+            && let Some(running) = self.lock().running.get_mut(room)
+        {
+            running.quality.relayed_sessions += 1;
         }
     }
 
@@ -450,6 +463,9 @@ mod tests {
         log.session_ended(&berg, EndReason::ConnectionLost, 1020);
         log.session_joined(&berg_again, 1021);
         log.session_joined(&lie, 1030);
+        // Lie's network drops UDP: her page is relayed.
+        log.connected(&room, MediaPath::RelayTls);
+        log.connected(&room, MediaPath::Udp);
         log.session_ended(&camera, EndReason::Replaced, 1040);
         log.session_joined(&camera_again, 1041);
         for (p, t) in [(&berg_again, 1100), (&lie, 1100), (&camera_again, 1200)] {
@@ -494,6 +510,7 @@ mod tests {
                     poor_reports: 1,
                     worst_rtt_ms: Some(180),
                     worst_loss_percent: Some(7.5),
+                    relayed_sessions: 1,
                 },
                 ended_by: "everyone left".into(),
             }]

@@ -120,8 +120,8 @@ pub enum MediaError {
 /// the gateway hands to [`crate::AppState::watch_media`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// ICE and DTLS are up: media flows.
-    Connected { session: SessionId },
+    /// ICE and DTLS are up: media flows, along `path`.
+    Connected { session: SessionId, path: MediaPath },
     /// The session is gone.
     Ended {
         session: SessionId,
@@ -137,6 +137,42 @@ pub enum MediaEvent {
         bytes_from_camera: u64,
         bytes_to_viewers: u64,
     },
+}
+
+/// How a participant's media reaches the gateway.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum MediaPath {
+    /// UDP straight to the media port.
+    Udp,
+    /// Through the gateway's built-in relay over TCP on its HTTPS port.
+    RelayTcp,
+    /// Through the gateway's built-in relay over TLS on its HTTPS port.
+    RelayTls,
+    /// Through an external relay (`turn.urls`).
+    ExternalRelay,
+}
+
+impl MediaPath {
+    pub const ALL: [MediaPath; 4] = [
+        Self::Udp,
+        Self::RelayTcp,
+        Self::RelayTls,
+        Self::ExternalRelay,
+    ];
+
+    /// The name used in metrics, the audit trail and the consultation log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::RelayTcp => "relay_tcp",
+            Self::RelayTls => "relay_tls",
+            Self::ExternalRelay => "external_relay",
+        }
+    }
+
+    pub fn is_relayed(self) -> bool {
+        self != Self::Udp
+    }
 }
 
 /// Why a session ended.

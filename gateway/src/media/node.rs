@@ -12,8 +12,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
-    LinkReport, Listener, MediaError, MediaEvent, MediaFuture, MediaPlane, SessionAnswer,
-    SessionId, SessionKind,
+    LinkReport, Listener, MediaError, MediaEvent, MediaFuture, MediaPath, MediaPlane,
+    SessionAnswer, SessionId, SessionKind,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -24,7 +24,7 @@ use super::peer::{LocalCandidates, Transmit};
 use super::probe::ProbeReport;
 use super::relay_port::{RelayPort, RelayPortStats};
 use super::sfu::{Sfu, SfuSettings, SfuStats};
-use crate::metrics::{GatewayMetrics, MediaPath, MetricsUpdate, MetricsUpdater, PathCounts};
+use crate::metrics::{GatewayMetrics, MetricsUpdate, MetricsUpdater, PathCounts};
 use crate::relay::connection::EVENTS_CAPACITY;
 use crate::relay::{CredentialLookup, RelayDoor, RelaySettings, RelayTransport};
 
@@ -512,7 +512,13 @@ impl MediaLoop {
                 }
             }
             self.flush();
-            for event in self.sfu.drain_events() {
+            let events: Vec<MediaEvent> = self.sfu.drain_events().collect();
+            for mut event in events {
+                if let MediaEvent::Connected { session, path } = &mut event
+                    && let Some(remote) = self.sfu.remote_of_session(session)
+                {
+                    *path = self.path_of(remote);
+                }
                 // Signaling gone means the process is stopping.
                 let _ = self.events.send(event);
             }

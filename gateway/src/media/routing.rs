@@ -149,6 +149,15 @@ impl<K: Copy + Eq + Hash> DatagramRouter<K> {
             .collect()
     }
 
+    /// `peer`'s most recently heard address.
+    pub fn latest_address_of(&self, peer: K) -> Option<SocketAddr> {
+        self.by_addr
+            .iter()
+            .filter(|(_, learned)| learned.peer == peer)
+            .max_by_key(|(_, learned)| learned.last_seen)
+            .map(|(addr, _)| *addr)
+    }
+
     /// How many remote addresses are currently known (for metrics and tests).
     pub fn known_addresses(&self) -> usize {
         self.by_addr.len()

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
-    EndReason, Listener, MediaError, MediaEvent, SessionAnswer, SessionId, SessionKind,
+    EndReason, Listener, MediaError, MediaEvent, MediaPath, SessionAnswer, SessionId, SessionKind,
 };
 
 use super::admission;
@@ -483,6 +483,16 @@ impl Sfu {
             })
             .filter_map(|(id, _)| latest.get(id).copied())
             .collect()
+    }
+
+    /// Where the session's media comes from now (its most recently heard
+    /// address).
+    pub fn remote_of_session(&self, session: &SessionId) -> Option<SocketAddr> {
+        let (id, _) = self
+            .peers
+            .iter()
+            .find(|(_, slot)| slot.session == *session)?;
+        self.router.latest_address_of(*id)
     }
 
     /// Takes the durations measured since the last call.
@@ -1112,8 +1122,10 @@ impl Sfu {
                 }
                 PeerEvent::KeyframeRequest if is_test => {}
                 PeerEvent::Connected => {
+                    // The node knows the relays and fills in the path.
                     self.events.push(MediaEvent::Connected {
                         session: slot.session.clone(),
+                        path: MediaPath::Udp,
                     });
                     if let Role::Viewer(state) = &mut slot.role {
                         state.gate_closed_at = Some(now);

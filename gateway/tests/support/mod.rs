@@ -77,6 +77,12 @@ impl Gateway {
         Self::launch(&[media_ip], &[], true)
     }
 
+    /// [`Gateway::start_tls`] with configuration from `SAMSYN_…` variables,
+    /// as [`Gateway::start_with_env`] takes them.
+    pub fn start_tls_with_env(media_ip: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch(&[media_ip], env, true)
+    }
+
     fn launch(media_ips: &[&str], env: &[(&str, &str)], tls: bool) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let http_port = free_tcp_port();

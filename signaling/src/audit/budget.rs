@@ -39,6 +39,7 @@ impl Source {
     fn of(event: &AuditEvent) -> Option<Self> {
         match event {
             AuditEvent::Joined { room, token_id, .. }
+            | AuditEvent::Connected { room, token_id, .. }
             | AuditEvent::Left { room, token_id, .. }
             | AuditEvent::EventsJoined { room, token_id, .. }
             | AuditEvent::EventsLeft { room, token_id, .. } => Some(Source::Token {

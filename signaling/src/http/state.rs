@@ -120,11 +120,19 @@ impl AppState {
     pub async fn watch_media(self: Arc<Self>, mut events: mpsc::UnboundedReceiver<MediaEvent>) {
         while let Some(event) = events.recv().await {
             match event {
-                MediaEvent::Connected { session } => {
+                MediaEvent::Connected { session, path } => {
                     if self.participants.connected(&session)
                         && let Some(participant) = self.participants.get(&session)
                     {
                         self.events.media_connected(&participant);
+                        self.consultations.connected(&participant.room, path);
+                        self.audit.record(AuditEvent::Connected {
+                            room: participant.room.to_string(),
+                            session: participant.session.to_string(),
+                            role: participant.role.to_string(),
+                            token_id: participant.token_id.clone(),
+                            path: path.as_str().to_owned(),
+                        });
                     }
                 }
                 MediaEvent::Ended { session, reason } => {
