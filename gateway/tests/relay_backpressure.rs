@@ -7,6 +7,8 @@
 
 mod support;
 
+use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use samsyn_capture::probe::ProbeViewer;
@@ -44,6 +46,44 @@ async fn scrape(gateway: &Gateway) -> String {
         .expect("/metrics has a body")
 }
 
+/// The client port of the busiest TCP connection the gateway serves on
+/// `http_port`, by bytes sent: the relayed viewer's TURN connection. (libnice
+/// does not bind its TCP relay socket to the pinned address: every client
+/// reaches 127.0.0.1 from 127.0.0.1, so only the port tells them apart.)
+fn busiest_connection_to_client(http_port: u16) -> u16 {
+    let output = Command::new("ss")
+        .args(["-tniOH", "state", "established"])
+        .arg(format!("( sport = :{http_port} )"))
+        .output()
+        .expect("ss runs (iproute2)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut connections: Vec<(u64, u16)> = text
+        .lines()
+        .filter_map(|line| {
+            let mut addresses = line
+                .split_whitespace()
+                .filter_map(|word| word.parse::<SocketAddr>().ok());
+            let (_local, peer) = (addresses.next()?, addresses.next()?);
+            let sent = line
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("bytes_sent:"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            Some((sent, peer.port()))
+        })
+        .collect();
+    connections.sort_unstable();
+    println!("the gateway's connections (bytes sent, client port): {connections:?}");
+    let &(sent, port) = connections
+        .last()
+        .expect("the gateway has connections on its HTTPS port");
+    assert!(
+        sent > 20_000,
+        "the busiest connection on the HTTPS port ({sent} bytes sent) carries no video"
+    );
+    port
+}
+
 /// Frames decoded and packets lost so far.
 fn sample(viewer: &ProbeViewer) -> (u64, u64) {
     let frames = viewer.report().map_or(0, |r| r.frames);
@@ -71,9 +111,9 @@ fn a_relayed_viewer_that_stops_reading_costs_only_itself() {
         "--source",
         "test",
         "--width",
-        "640",
+        "1280",
         "--height",
-        "360",
+        "720",
         "--fps",
         "30",
         "--no-audio",
@@ -126,16 +166,17 @@ fn a_relayed_viewer_that_stops_reading_costs_only_itself() {
             .output()
             .unwrap();
         println!("DEBUG ss:\n{}", String::from_utf8_lossy(&ss.stdout));
+        let relayed_port = busiest_connection_to_client(http);
+
         // The UDP viewer undisturbed, as a baseline.
         let start = sample(&direct);
         tokio::time::sleep(STALL).await;
         let before = sample(&direct);
 
         // The relayed viewer reads nothing: the gateway's bytes to it go
-        // nowhere (from 127.0.0.1, where the HTTPS port listens, across
-        // `lo`), so they back up into the socket, then the send queue.
+        // nowhere, so they back up into the socket, then the send queue.
         let stall = Firewall::with_rules(&[format!(
-            "ip daddr {RELAYED_IP} tcp sport {http} counter drop"
+            "ip daddr 127.0.0.1 tcp sport {http} tcp dport {relayed_port} counter drop"
         )]);
         let relayed_at_stall = sample(&relayed).0;
         tokio::time::sleep(STALL).await;

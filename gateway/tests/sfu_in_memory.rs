@@ -224,6 +224,27 @@ fn a_camera_that_changes_network_restarts_ice_and_viewers_keep_watching() {
             .patch(world.now, "room1", SessionKind::Publish, &session, &trickle),
         Ok(None)
     );
+
+    // Browsers trickle `.local` names and sometimes a line the stack cannot
+    // read: those are skipped, the rest is taken.
+    let mixed = fragment.clone()
+        + "a=candidate:2 1 udp 2130706431 3f1c9a2e-5d1b-4c4e-9f8e-1b2c3d4e5f60.local 45001 typ host\r\n"
+        + "a=candidate:garbage\r\n"
+        + "a=candidate:3 1 udp 2130706431 10.213.0.77 45002 typ host\r\n";
+    assert_eq!(
+        world
+            .sfu
+            .patch(world.now, "room1", SessionKind::Publish, &session, &mixed),
+        Ok(None)
+    );
+    // A fragment with nothing readable is refused, and says why.
+    let broken = fragment.clone() + "a=candidate:garbage\r\n";
+    assert!(matches!(
+        world
+            .sfu
+            .patch(world.now, "room1", SessionKind::Publish, &session, &broken),
+        Err(_)
+    ));
 }
 
 #[test]

@@ -704,15 +704,11 @@ impl Sfu {
             self.router
                 .add_ufrag(slot.peer.ufrag(), slot.peer.ice_pwd(), id);
             tracing::info!(room = room_name, "ICE restarted");
+            // A restart may carry the client's new candidates too.
+            add_trickled_candidates(&mut slot.peer, sdpfrag)?;
             return Ok(Some(answer));
         }
-        for line in sdpfrag.lines() {
-            if let Some(candidate) = line.trim_end().strip_prefix("a=")
-                && candidate.starts_with("candidate:")
-            {
-                slot.peer.add_remote_candidate(candidate.to_owned())?;
-            }
-        }
+        add_trickled_candidates(&mut slot.peer, sdpfrag)?;
         Ok(None)
     }
 
@@ -1423,6 +1419,46 @@ fn extension_mapping(publisher: &[(u8, String)], viewer: &[(u8, String)]) -> Vec
                 .map(|(to, _)| (*from, *to))
         })
         .collect()
+}
+
+/// Adds the `a=candidate:` lines of a trickled fragment to `peer`.
+///
+/// `.local` (mDNS) candidates are skipped: an ICE-lite gateway learns a
+/// browser's address from its checks, and resolving names is what it must
+/// not do. A line the stack cannot read is skipped too, so one odd
+/// candidate does not cost the others; only a fragment whose every
+/// candidate is unreadable is refused, with the first reason.
+fn add_trickled_candidates(peer: &mut Peer, sdpfrag: &str) -> Result<(), MediaError> {
+    let mut first_error = None;
+    let mut added = 0usize;
+    for line in sdpfrag.lines() {
+        let Some(candidate) = line.trim_end().strip_prefix("a=") else {
+            continue;
+        };
+        if !candidate.starts_with("candidate:") || is_mdns_candidate(candidate) {
+            continue;
+        }
+        match peer.add_remote_candidate(candidate.to_owned()) {
+            Ok(()) => added += 1,
+            Err(err) => {
+                tracing::debug!("a trickled candidate was skipped: {err}");
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    match first_error {
+        Some(err) if added == 0 => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a `candidate:` attribute names a `.local` host (its fifth field,
+/// the connection address).
+fn is_mdns_candidate(candidate: &str) -> bool {
+    candidate
+        .split_whitespace()
+        .nth(4)
+        .is_some_and(|address| address.ends_with(".local"))
 }
 
 fn random_session_id() -> String {
