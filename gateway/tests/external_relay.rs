@@ -1,7 +1,7 @@
-//! An external relay as the only way in: Debian's coturn, configured as
-//! `deploy/coturn/turnserver.conf` describes (TURN REST API credentials
-//! from the gateway's secret, relaying only to the gateway's media
-//! address), with the gateway's built-in relay off and a network that lets
+//! An external relay as the only way in: Debian's coturn with the shipped
+//! `deploy/coturn/turnserver.conf`, filled in for the namespace (TURN REST
+//! API credentials from the gateway's secret, relaying only to the gateway's
+//! media address), with the gateway's built-in relay off and a network that lets
 //! the clients reach the gateway only on its HTTPS port and coturn only over
 //! TCP. The real capture daemon publishes and viewers watch through coturn;
 //! coturn refuses credentials past their time and peers other than the
@@ -60,47 +60,11 @@ struct Coturn {
 }
 
 impl Coturn {
-    /// Starts coturn with a configuration written (mode 0600, it holds the
+    /// Starts coturn with the shipped configuration, its placeholders
+    /// filled in for this namespace, written (mode 0600: it holds the
     /// secret) into `dir`, and waits until it accepts TCP.
     fn start(dir: &Path, secret: &str) -> Self {
-        let (min_port, max_port) = RELAYED_PORTS;
-        let log = dir.join("turnserver.log");
-        let mut config = String::new();
-        for line in [
-            format!("listening-ip={RELAY_IP}"),
-            format!("relay-ip={RELAY_IP}"),
-            format!("listening-port={RELAY_PORT}"),
-            format!("min-port={min_port}"),
-            format!("max-port={max_port}"),
-            "no-tls".into(),
-            "no-dtls".into(),
-            "use-auth-secret".into(),
-            format!("static-auth-secret={secret}"),
-            format!("realm={REALM}"),
-            // Relay to nothing but the gateway's media address.
-            "denied-peer-ip=0.0.0.0-255.255.255.255".into(),
-            "denied-peer-ip=::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".into(),
-            format!("allowed-peer-ip={GATEWAY_IP}"),
-            "no-multicast-peers".into(),
-            "no-tcp-relay".into(),
-            "fingerprint".into(),
-            "stale-nonce=600".into(),
-            "user-quota=10".into(),
-            "total-quota=100".into(),
-            "no-cli".into(),
-            "no-rfc5780".into(),
-            "no-stun-backward-compatibility".into(),
-            "response-origin-only-with-rfc5780".into(),
-            "no-software-attribute".into(),
-            // Nothing of the machine's own coturn: its database, pid file, logs.
-            format!("userdb={}", dir.join("turndb").display()),
-            format!("pidfile={}", dir.join("turnserver.pid").display()),
-            format!("log-file={}", log.display()),
-            "simple-log".into(),
-            "no-stdout-log".into(),
-        ] {
-            writeln!(config, "{line}").unwrap();
-        }
+        let config = relay_config(dir, secret);
         let config_path = dir.join("turnserver.conf");
         write_private(&config_path, &config);
         let output = File::create(dir.join("turnserver.out")).expect("a file for coturn's output");
@@ -146,6 +110,49 @@ impl Drop for Coturn {
             eprintln!("coturn's log:\n{}", self.output());
         }
     }
+}
+
+/// `deploy/coturn/turnserver.conf` as hospital IT would fill it in for
+/// this namespace, plus what only a test needs.
+fn relay_config(dir: &Path, secret: &str) -> String {
+    let shipped_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/coturn/turnserver.conf");
+    let shipped = std::fs::read_to_string(&shipped_path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", shipped_path.display()));
+    let mut config = String::new();
+    for line in shipped.lines() {
+        let filled = match line.split_once('=').map(|(name, _)| name) {
+            Some("static-auth-secret" | "#static-auth-secret") => {
+                format!("static-auth-secret={secret}")
+            }
+            Some("listening-ip" | "#listening-ip") => format!("listening-ip={RELAY_IP}"),
+            Some("relay-ip" | "#relay-ip") => format!("relay-ip={RELAY_IP}"),
+            Some("realm") => format!("realm={REALM}"),
+            Some("allowed-peer-ip") => format!("allowed-peer-ip={GATEWAY_IP}"),
+            _ if line == "syslog" => format!("log-file={}", dir.join("turnserver.log").display()),
+            _ => line.to_owned(),
+        };
+        assert!(
+            filled.starts_with('#') || !filled.contains("CHANGE-ME"),
+            "the test fills in every placeholder of the shipped configuration: {filled}"
+        );
+        writeln!(config, "{filled}").unwrap();
+    }
+    let (min_port, max_port) = RELAYED_PORTS;
+    for line in [
+        // Later lines win: a narrow range of relayed ports for the
+        // firewall rules, and no TLS listener (no certificate here).
+        format!("min-port={min_port}"),
+        format!("max-port={max_port}"),
+        "no-tls".into(),
+        // Nothing of the machine's own coturn: its database, pid file.
+        format!("userdb={}", dir.join("turndb").display()),
+        format!("pidfile={}", dir.join("turnserver.pid").display()),
+        "simple-log".into(),
+    ] {
+        writeln!(config, "{line}").unwrap();
+    }
+    config
 }
 
 /// Writes `text` to a new file only its owner may read.

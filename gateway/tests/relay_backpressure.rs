@@ -161,11 +161,6 @@ fn a_relayed_viewer_that_stops_reading_costs_only_itself() {
         );
         let refused_before = metric(&text, "samsyn_relay_refused_total");
 
-        let ss = std::process::Command::new("ss")
-            .args(["-tnpi"])
-            .output()
-            .unwrap();
-        println!("DEBUG ss:\n{}", String::from_utf8_lossy(&ss.stdout));
         let relayed_port = busiest_connection_to_client(http);
 
         // The UDP viewer undisturbed, as a baseline.
@@ -181,6 +176,12 @@ fn a_relayed_viewer_that_stops_reading_costs_only_itself() {
         let relayed_at_stall = sample(&relayed).0;
         tokio::time::sleep(STALL).await;
         let during = sample(&direct);
+        let ss = Command::new("ss")
+            .args(["-tnmiOH", "state", "established"])
+            .arg(format!("( sport = :{http} and dport = :{relayed_port} )"))
+            .output()
+            .unwrap();
+        println!("DEBUG ss:\n{}", String::from_utf8_lossy(&ss.stdout));
         let stalled_segments = stall.dropped_packets();
         let relayed_at_resume = sample(&relayed).0;
         drop(stall);

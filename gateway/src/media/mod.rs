@@ -21,7 +21,7 @@
 //!
 //! One port, one socket per media address: the candidates announce the
 //! address the socket is bound to, so replies leave from the address the
-//! peer checked. IPv4 only for now.
+//! peer checked. IPv4 and IPv6 alike (see [`addresses`]).
 
 pub mod addresses;
 pub mod admission;

@@ -144,6 +144,7 @@ impl RelayPort {
                         Pushed::Overflow => {
                             tracing::debug!(conn, "TURN connection closed: it stopped reading");
                             self.closed_for_backpressure += 1;
+                            queue.abandon();
                             self.server.connection_closed(conn);
                         }
                     }

@@ -162,6 +162,7 @@ async fn carry(
     tokio::select! {
         () = read => {}
         () = write => {}
+        () = queue.until_abandoned() => {}
     }
     queue.close();
     let _ = events.send(RelayEvent::Closed { conn }).await;

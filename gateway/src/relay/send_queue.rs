@@ -41,6 +41,7 @@ pub struct Frames {
     /// RTP was dropped since the queue last drained.
     lost_media: bool,
     closed: bool,
+    abandoned: bool,
 }
 
 /// What the writer takes in one go.
@@ -101,6 +102,9 @@ impl Frames {
 pub struct SendQueue {
     frames: Mutex<Frames>,
     ready: Notify,
+    /// Wakes the connection's task when it is to end without writing what
+    /// is queued.
+    abandoned: Notify,
 }
 
 impl SendQueue {
@@ -116,6 +120,30 @@ impl SendQueue {
     pub fn close(&self) {
         self.lock().close();
         self.ready.notify_one();
+    }
+
+    /// Ends the connection at once, dropping what is queued: its client
+    /// stopped reading, so its writer may be stuck mid-write.
+    pub fn abandon(&self) {
+        {
+            let mut frames = self.lock();
+            frames.close();
+            frames.take();
+            frames.abandoned = true;
+        }
+        self.abandoned.notify_one();
+        self.ready.notify_one();
+    }
+
+    /// Resolves once [`SendQueue::abandon`] was called.
+    pub async fn until_abandoned(&self) {
+        loop {
+            let notified = self.abandoned.notified();
+            if self.lock().abandoned {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Waits for frames; `None` when the queue is closed and empty.
@@ -177,6 +205,19 @@ mod tests {
         }
         assert_eq!(pushed, Pushed::Overflow);
         assert_eq!(frames.push(frame(10), false), Pushed::Closed);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_queue_ends_its_connection_without_writing() {
+        let queue = std::sync::Arc::new(SendQueue::default());
+        assert_eq!(queue.push(frame(10), false), Pushed::Queued);
+        let waiting = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.until_abandoned().await }
+        });
+        queue.abandon();
+        waiting.await.unwrap();
+        assert_eq!(queue.next_batch().await, None, "nothing left to write");
     }
 
     #[tokio::test]
