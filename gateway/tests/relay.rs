@@ -191,11 +191,42 @@ fn closed_after(port: u16, bytes: &[u8], within: Duration) -> bool {
 
 /// A STUN header: Allocate request with `length` bytes of attributes to come.
 fn stun_header(length: u16) -> Vec<u8> {
-    let mut header = vec![0x00, 0x03];
+    stun_message(0x0003, length)
+}
+
+/// A STUN header of `message_type` announcing `length` bytes of attributes.
+fn stun_message(message_type: u16, length: u16) -> Vec<u8> {
+    let mut header = message_type.to_be_bytes().to_vec();
     header.extend_from_slice(&length.to_be_bytes());
     header.extend_from_slice(&0x2112_A442u32.to_be_bytes());
     header.extend_from_slice(&[7; 12]);
     header
+}
+
+/// Sends `request` over TLS to the gateway's HTTPS port (its pinned
+/// certificate trusted) and returns the 20-byte header of the answer.
+async fn over_tls(gateway: &Gateway, request: &[u8]) -> [u8; 20] {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = gateway
+        .trust()
+        .rustls_config()
+        .expect("a pinned TLS config");
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gateway.http_port))
+        .await
+        .expect("the HTTPS port accepts");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .expect("the TLS handshake");
+    tls.write_all(request).await.unwrap();
+    let mut answer = [0u8; 20];
+    tokio::time::timeout(Duration::from_secs(3), tls.read_exact(&mut answer))
+        .await
+        .expect("an answer over TLS in time")
+        .expect("an answer over TLS");
+    answer
 }
 
 #[test]
@@ -262,6 +293,24 @@ fn strangers_on_the_https_port_disturb_neither_https_nor_a_consultation() {
             .expect("the room keeps streaming through it all")
             .frames;
         println!("the room: {before} frames before the strangers, {after} after");
+        // The relay answers on the HTTPS port over TLS and over plain TCP.
+        let binding = stun_message(0x0001, 0);
+        let over_tls = over_tls(&gateway, &binding).await;
+        assert_eq!(over_tls[..2], [0x01, 0x01], "a Binding success over TLS");
+        let over_tcp = tokio::task::spawn_blocking(move || {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(3)))
+                .unwrap();
+            stream.write_all(&binding).unwrap();
+            let mut answer = [0u8; 20];
+            stream.read_exact(&mut answer).map(|()| answer)
+        })
+        .await
+        .unwrap()
+        .expect("an answer over TCP");
+        assert_eq!(over_tcp[..2], [0x01, 0x01], "a Binding success over TCP");
+
         let text = scrape(&gateway).await;
         let refused = metric(&text, "samsyn_relay_refused_total");
         println!("relay refusals counted: {refused}");
