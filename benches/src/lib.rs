@@ -15,6 +15,7 @@ pub mod connect;
 pub mod health;
 pub mod latency;
 pub mod load;
+pub mod relay;
 pub mod report;
 pub mod scrape;
 pub mod signal;

@@ -4,8 +4,13 @@
 //! The same path the video takes: ICE (the gateway is ICE-lite, the bench
 //! checks), DTLS, SRTP. No decoding, no encoding: senders write RTP packets
 //! the bench builds, receivers count what they decrypt.
+//!
+//! A peer either has a UDP socket of its own (a host candidate), or reaches
+//! the gateway only through a TURN relay ([`crate::relay`]: one relayed
+//! candidate, nothing else).
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -21,7 +26,8 @@ use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+    CandidateConfig, CandidateHostConfig, CandidateRelayConfig, RTCIceCandidate,
+    RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp;
@@ -33,6 +39,8 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use rtc::statistics::StatsSelector;
 use samsyn_gateway::media::peer::{KeyframeRequestTap, asks_for_keyframe};
+
+use crate::relay::{self, RelayLink};
 
 /// H.264 as the capture daemon sends it (constrained baseline, mode 1).
 pub const H264_FMTP: &str =
@@ -56,10 +64,19 @@ pub struct Received {
     pub packet: rtp::Packet,
 }
 
-/// An `rtc` peer connection on its own non-blocking UDP socket.
+/// How a peer's datagrams travel.
+enum Transport {
+    /// Its own UDP socket.
+    Udp(UdpSocket),
+    /// Only through a TURN relay.
+    Relay(Box<RelayLink>),
+}
+
+/// An `rtc` peer connection on its own non-blocking UDP socket, or relayed.
 pub struct ClientPeer {
     pub pc: RTCPeerConnection,
-    socket: UdpSocket,
+    transport: Transport,
+    /// The socket's address, or the relayed address.
     local: SocketAddr,
     state: PeerState,
     /// Keyframe requests (PLI, FIR) received and not yet taken.
@@ -119,14 +136,7 @@ impl OfferingPeer {
 
     /// Applies the gateway's answer, opens the socket and starts ICE.
     pub fn connect(mut self, answer: String) -> anyhow::Result<ClientPeer> {
-        let gateway = answer_address(&answer).context(
-            "the gateway's answer names no media address (a=candidate); check the gateway's \
-             media.addresses",
-        )?;
-        self.pc.set_remote_description(
-            Instant::now(),
-            RTCSessionDescription::answer(answer).context("the gateway's answer is not SDP")?,
-        )?;
+        let gateway = self.answer(answer)?[0].ip();
         let address = match self.options.address {
             Some(address) => address,
             None => route_source(gateway)?,
@@ -153,26 +163,92 @@ impl OfferingPeer {
             .add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
         self.pc
             .add_local_candidate(RTCIceCandidateInit::default())?;
-        Ok(ClientPeer {
-            pc: self.pc,
-            socket,
+        Ok(ClientPeer::new(self.pc, Transport::Udp(socket), local))
+    }
+
+    /// Applies the gateway's answer and starts ICE through `link` only: its
+    /// relayed address is the one local candidate, after the relay granted
+    /// permissions for the gateway's media addresses.
+    pub fn connect_relayed(
+        mut self,
+        answer: String,
+        mut link: RelayLink,
+    ) -> anyhow::Result<ClientPeer> {
+        let gateway = self.answer(answer)?;
+        link.permit(&gateway, Instant::now() + relay::SETUP_TIMEOUT)?;
+        let relayed = link.relayed_address();
+        let base = link.local_address();
+        let candidate = CandidateRelayConfig {
+            base_config: CandidateConfig {
+                network: "udp".into(),
+                address: relayed.ip().to_string(),
+                port: relayed.port(),
+                component: 1,
+                ..Default::default()
+            },
+            rel_addr: base.ip().to_string(),
+            rel_port: base.port(),
+            ..Default::default()
+        }
+        .new_candidate_relay()?;
+        self.pc
+            .add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        self.pc
+            .add_local_candidate(RTCIceCandidateInit::default())?;
+        Ok(ClientPeer::new(
+            self.pc,
+            Transport::Relay(Box::new(link)),
+            relayed,
+        ))
+    }
+
+    /// Sets the gateway's answer; returns its media addresses.
+    fn answer(&mut self, answer: String) -> anyhow::Result<Vec<SocketAddr>> {
+        let gateway = answer_addresses(&answer);
+        if gateway.is_empty() {
+            bail!(
+                "the gateway's answer names no media address (a=candidate); check the gateway's \
+                 media.addresses"
+            );
+        }
+        self.pc.set_remote_description(
+            Instant::now(),
+            RTCSessionDescription::answer(answer).context("the gateway's answer is not SDP")?,
+        )?;
+        Ok(gateway)
+    }
+}
+
+/// The UDP candidates' addresses in an SDP answer, in order.
+fn answer_addresses(sdp: &str) -> Vec<SocketAddr> {
+    sdp.lines()
+        .filter_map(|line| {
+            let candidate = line.trim_end().strip_prefix("a=candidate:")?;
+            let fields: Vec<&str> = candidate.split(' ').collect();
+            if !fields.get(2)?.eq_ignore_ascii_case("udp") {
+                return None;
+            }
+            Some(SocketAddr::new(
+                fields.get(4)?.parse().ok()?,
+                fields.get(5)?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+impl ClientPeer {
+    fn new(pc: RTCPeerConnection, transport: Transport, local: SocketAddr) -> Self {
+        Self {
+            pc,
+            transport,
             local,
             state: PeerState::default(),
             keyframe_requests: 0,
             buf: vec![0; MAX_DATAGRAM],
-        })
+        }
     }
-}
 
-/// The address of the first candidate in an SDP answer.
-fn answer_address(sdp: &str) -> Option<IpAddr> {
-    sdp.lines().find_map(|line| {
-        let candidate = line.trim_end().strip_prefix("a=candidate:")?;
-        candidate.split(' ').nth(4)?.parse().ok()
-    })
-}
-
-impl ClientPeer {
+    /// The socket's address, or the relayed address.
     pub fn local_address(&self) -> SocketAddr {
         self.local
     }
@@ -188,7 +264,16 @@ impl ClientPeer {
 
     /// True when a timer of the connection is due at `now`.
     pub fn timer_due(&mut self, now: Instant) -> bool {
-        self.pc.poll_timeout().is_some_and(|t| t <= now)
+        let relay_due = match &mut self.transport {
+            Transport::Relay(link) => link.poll_timeout().is_some_and(|t| t <= now),
+            Transport::Udp(_) => false,
+        };
+        relay_due || self.pc.poll_timeout().is_some_and(|t| t <= now)
+    }
+
+    /// Whether the connection is relayed.
+    pub fn is_relayed(&self) -> bool {
+        matches!(self.transport, Transport::Relay(_))
     }
 
     /// Sends what the connection wants sent, reads what arrived, runs due
@@ -197,13 +282,31 @@ impl ClientPeer {
         loop {
             self.send_pending();
             let mut read_any = false;
-            while let Ok((len, remote)) = self.socket.recv_from(&mut self.buf) {
-                read_any = true;
-                let _ = self.pc.handle_read(TaggedBytesMut {
-                    now: Instant::now(),
-                    transport: transport(self.local, remote),
-                    message: BytesMut::from(&self.buf[..len]),
-                });
+            match &mut self.transport {
+                Transport::Udp(socket) => {
+                    while let Ok((len, remote)) = socket.recv_from(&mut self.buf) {
+                        read_any = true;
+                        let _ = self.pc.handle_read(TaggedBytesMut {
+                            now: Instant::now(),
+                            transport: transport(self.local, remote),
+                            message: BytesMut::from(&self.buf[..len]),
+                        });
+                    }
+                }
+                Transport::Relay(link) => {
+                    link.drive(Instant::now());
+                    while let Some((remote, message)) = link.take_received() {
+                        read_any = true;
+                        let _ = self.pc.handle_read(TaggedBytesMut {
+                            now: Instant::now(),
+                            transport: transport(self.local, remote),
+                            message,
+                        });
+                    }
+                    if link.failure().is_some() {
+                        self.state.failed = true;
+                    }
+                }
             }
             let now = Instant::now();
             if self.pc.poll_timeout().is_some_and(|t| t <= now) {
@@ -244,9 +347,27 @@ impl ClientPeer {
     }
 
     fn send_pending(&mut self) {
-        while let Some(out) = self.pc.poll_write() {
-            // A full send buffer drops the datagram, as a congested line would.
-            let _ = self.socket.send_to(&out.message, out.transport.peer_addr);
+        match &mut self.transport {
+            Transport::Udp(socket) => {
+                while let Some(out) = self.pc.poll_write() {
+                    // A full send buffer drops the datagram, as a congested line would.
+                    let _ = socket.send_to(&out.message, out.transport.peer_addr);
+                }
+            }
+            Transport::Relay(link) => {
+                while let Some(out) = self.pc.poll_write() {
+                    link.send_to(out.now, &out.message, out.transport.peer_addr);
+                }
+                link.flush();
+            }
+        }
+    }
+
+    /// Why the relay stopped working, for a relayed peer that failed.
+    pub fn relay_failure(&self) -> Option<&str> {
+        match &self.transport {
+            Transport::Relay(link) => link.failure(),
+            Transport::Udp(_) => None,
         }
     }
 
@@ -298,46 +419,34 @@ impl ClientPeer {
     /// Waits up to `max` for a datagram (or a due timer), so a loop over
     /// [`Self::pump`] does not spin.
     pub fn wait(&self, max: Duration) {
-        wait_readable(&[&self.socket], max);
+        poll_ready(&[self], max);
     }
 
-    /// The raw file descriptor, to wait on many peers at once.
-    pub fn socket(&self) -> &UdpSocket {
-        &self.socket
+    /// What to wait on: the file descriptor, and whether bytes wait to be
+    /// written to it (a relay connection the kernel did not take all of).
+    fn poll_interest(&self) -> (std::os::fd::RawFd, bool) {
+        match &self.transport {
+            Transport::Udp(socket) => (socket.as_raw_fd(), false),
+            Transport::Relay(link) => (link.fd(), link.wants_write()),
+        }
     }
 
-    /// Closes the connection (DTLS close_notify goes out).
+    /// Closes the connection (DTLS close_notify goes out) and gives a
+    /// relayed address back.
     pub fn close(&mut self) {
         let _ = self.pc.close();
         self.send_pending();
+        if let Transport::Relay(link) = &mut self.transport {
+            link.close();
+        }
     }
 }
 
-/// Waits until one of `sockets` is readable or `max` has passed.
-pub fn wait_readable(sockets: &[&UdpSocket], max: Duration) {
-    poll_ready(sockets, max);
-}
-
-/// Waits like [`wait_readable`]; says which sockets are readable.
-pub fn poll_ready(sockets: &[&UdpSocket], max: Duration) -> Vec<bool> {
-    use std::os::fd::AsRawFd;
-    let mut fds: Vec<libc::pollfd> = sockets
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: s.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let timeout = i32::try_from(max.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the
-    // duration of the call.
-    unsafe {
-        libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout);
-    }
-    fds.iter()
-        .map(|fd| fd.revents & libc::POLLIN != 0)
-        .collect()
+/// Waits until one of `peers` has something to read (or, relayed, can take
+/// what waits to be written) or `max` has passed; says which.
+pub fn poll_ready(peers: &[&ClientPeer], max: Duration) -> Vec<bool> {
+    let fds: Vec<_> = peers.iter().map(|p| p.poll_interest()).collect();
+    relay::poll_fds(&fds, max)
 }
 
 /// The payload types of the video section of an SDP (`m=video … <pt> <pt>`).

@@ -16,10 +16,19 @@
 //! 4. judges the highest sustained rate: which quality the camera can send,
 //!    and whether a consultation will work ([`verdict`]).
 //!
-//! It takes 15–25 s. Exit code 0 good, 1 marginal, 2 unusable, 3 when the
-//! test itself could not run (wrong token or address).
+//! That runs on the path a consultation will take ([`paths`]): straight to
+//! the gateway's media port over UDP when that works, otherwise through the
+//! first relay the gateway announces that does. Each other relay the bench
+//! can speak gets a short check of its own (connect with relayed candidates
+//! only, round trip, a second of 500 kbit/s), so the report says which paths
+//! work; TLS relays are listed as not tested.
+//!
+//! It takes 15–25 s, plus a few seconds per relay. Exit code 0 good, 1
+//! marginal, 2 unusable, 3 when the test itself could not run (wrong token
+//! or address).
 
 pub mod frames;
+pub mod paths;
 pub mod verdict;
 
 use std::net::IpAddr;
@@ -34,9 +43,11 @@ use samsyn_gateway::media::probe::{
 };
 use serde::Serialize;
 
+use crate::relay::RelayLink;
 use crate::report::{self, Chart, Level, Report, Series, Table, progress};
 use crate::signal::{self, OfferError, Target};
 use crate::webrtc::{ClientPeer, Direction, OfferingPeer, SocketOptions};
+use paths::{PathKind, PathResult, Route, UntestedPath};
 use verdict::Profile;
 
 /// Exit code when the test could not run at all.
@@ -58,6 +69,13 @@ const MAX_QUEUE_GROWTH_MS: f64 = 100.0;
 const MIN_DELIVERED: f64 = 0.85;
 /// The confirmed rate after a failed step: this share of what arrived.
 const HEADROOM: f64 = 0.9;
+/// How long ICE may take to connect on a path.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A relay that is only checked: round trip for this long …
+const CHECK_RTT: Duration = Duration::from_secs(1);
+/// … then this rate for this long; it works when most of it arrives.
+const CHECK_KBPS: u32 = 500;
+const CHECK_STEP: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, clap::Args)]
 pub struct ConnectArgs {
@@ -74,8 +92,8 @@ pub struct ConnectArgs {
     token: String,
     #[command(flatten)]
     trust: signal::TrustArgs,
-    /// Print one JSON object for IT (rtt_ms, max_sustainable_kbps, profile, …)
-    /// instead of the text report
+    /// Print one JSON object for IT (rtt_ms, max_sustainable_kbps, profile,
+    /// paths, …) instead of the text report
     #[arg(long)]
     json: bool,
     /// Also write an HTML report with plots to FILE (attach it to a ticket)
@@ -91,8 +109,12 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "IP")]
     local_address: Option<IpAddr>,
     /// Send through this network interface only, e.g. wlan0 or the 4G modem's
+    /// (UDP; a relay's TCP connection follows the routing table)
     #[arg(long, value_name = "NAME")]
     interface: Option<String>,
+    /// Test UDP only, not the relays the gateway announces
+    #[arg(long)]
+    udp_only: bool,
 }
 
 fn parse_step_secs(s: &str) -> Result<f64, String> {
@@ -143,6 +165,17 @@ pub struct ConnectOutcome {
     pub capture_flags: Option<&'static str>,
     pub steps: Vec<StepResult>,
     pub duration_s: f64,
+    /// Every path tried, in ICE's order of preference: UDP, then the
+    /// relays. The figures above are those of `consultation_path`.
+    pub paths: Vec<PathResult>,
+    /// Relays announced but not tried (TLS), and why.
+    pub paths_not_tested: Vec<UntestedPath>,
+    /// The path a consultation from here will take; null when none works.
+    pub consultation_path: Option<PathKind>,
+    /// Its relay's URI (no credentials); null for UDP.
+    pub consultation_path_url: Option<String>,
+    /// Which path the video takes, in words (Norwegian · English).
+    pub path_summary: String,
     /// Round-trip samples: (seconds from the start, ms).
     #[serde(skip)]
     rtt_timeline: Vec<(f64, f64)>,
@@ -160,18 +193,87 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let outcome = match runtime.block_on(Test::start(&target, &args)) {
-        Ok(mut test) => {
-            let outcome = test.run(&runtime, &args);
-            runtime.block_on(signal::end_session(&test.http, &test.session, &args.token));
-            outcome?
-        }
-        Err(StartError::NotRun(err)) => {
-            eprintln!("samsyn-bench connect: {err:#}");
-            return Ok(EXIT_NOT_RUN);
-        }
-        Err(StartError::Blocked(port_hint)) => blocked_outcome(&target, &port_hint),
+    let started = Instant::now();
+    let http = signal::http_client(&args.trust)?;
+    let announced = if args.udp_only {
+        Vec::new()
+    } else {
+        let spinner = progress::spinner("Asking the gateway for its relays");
+        let announced = runtime.block_on(announced_relays(&http, &target, &args.token));
+        spinner.finish_and_clear();
+        announced
     };
+    let plan = paths::plan(&announced, &target.base);
+    let total = plan.routes.len();
+    let mut results: Vec<PathResult> = Vec::new();
+    let mut outcome: Option<ConnectOutcome> = None;
+    let mut media_port = None;
+    for (index, route) in plan.routes.iter().enumerate() {
+        let position = format!("[{}/{total}] ", index + 1);
+        let failed = |why: String| PathResult {
+            path: route.kind,
+            url: route.url(),
+            works: false,
+            rtt_ms: None,
+            max_sustainable_kbps: None,
+            problem: Some(why),
+        };
+        let mut test = match runtime.block_on(Test::start(&target, &args, &http, route, &position))
+        {
+            Ok(test) => test,
+            Err(StartError::NotRun(err)) if route.kind == PathKind::Udp => {
+                eprintln!("samsyn-bench connect: {err:#}");
+                return Ok(EXIT_NOT_RUN);
+            }
+            Err(StartError::NotRun(err)) => {
+                results.push(failed(format!("{err:#}")));
+                continue;
+            }
+            Err(StartError::Blocked(why, port_hint)) => {
+                media_port = port_hint.or(media_port);
+                results.push(failed(why));
+                continue;
+            }
+        };
+        if media_port.is_none() {
+            media_port = test.media_port.clone();
+        }
+        // The first path that works is the consultation's: it gets the
+        // whole test; the others a check.
+        let result = if outcome.is_none() {
+            test.run(&runtime, &args).map(|o| {
+                let works = o.steps.iter().any(|s| s.received_packets > 0);
+                let result = PathResult {
+                    path: route.kind,
+                    url: route.url(),
+                    works,
+                    rtt_ms: o.rtt_ms,
+                    max_sustainable_kbps: Some(o.max_sustainable_kbps),
+                    problem: (!works).then(|| "no media arrived at the gateway".to_owned()),
+                };
+                if works {
+                    outcome = Some(o);
+                }
+                result
+            })
+        } else {
+            test.check(&runtime, &position).map(|(works, rtt_ms)| PathResult {
+                path: route.kind,
+                url: route.url(),
+                works,
+                rtt_ms,
+                max_sustainable_kbps: None,
+                problem: (!works).then(|| "less than half of a short load arrived".to_owned()),
+            })
+        };
+        test.close();
+        runtime.block_on(signal::end_session(&test.http, &test.session, &args.token));
+        results.push(result?);
+    }
+    let media_port = media_port.unwrap_or_else(|| "the UDP media port".into());
+    let mut outcome = outcome.unwrap_or_else(|| blocked_outcome(&target, &media_port));
+    outcome.duration_s = started.elapsed().as_secs_f64();
+    attach_paths(&mut outcome, results, plan.untested, &media_port);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
@@ -186,11 +288,62 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<u8> {
     Ok(outcome.exit_code)
 }
 
+/// The relays the gateway announces to this token (`OPTIONS /whip/{room}`,
+/// RFC 9725 `Link` headers); none when it announces none or does not answer.
+async fn announced_relays(
+    http: &reqwest::Client,
+    target: &Target,
+    token: &str,
+) -> Vec<samsyn_capture::whip::IceServer> {
+    let Ok(url) = target.url(&format!("whip/{}", target.room)) else {
+        return Vec::new();
+    };
+    let request = || {
+        http.request(reqwest::Method::OPTIONS, url.clone())
+            .bearer_auth(token)
+    };
+    match signal::send_patiently(request).await {
+        Ok(response) if response.status().is_success() => response
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(samsyn_capture::whip::parse_link_header)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The paths into the outcome: the list, the sentence first among the
+/// advice, and what IT can do about them.
+fn attach_paths(
+    outcome: &mut ConnectOutcome,
+    results: Vec<PathResult>,
+    untested: Vec<UntestedPath>,
+    media_port: &str,
+) {
+    let chosen = paths::chosen(&results).cloned();
+    outcome.path_summary = paths::summary(&results);
+    let mut advice = vec![outcome.path_summary.clone()];
+    advice.extend(paths::it_advice(&results, media_port));
+    advice.append(&mut outcome.advice);
+    // Only when there is more to say than the summary: relays, or TLS.
+    if results.len() > 1 || !untested.is_empty() {
+        advice.extend(paths::lines(&results, &untested));
+    }
+    outcome.advice = advice;
+    outcome.consultation_path = chosen.as_ref().map(|p| p.path);
+    outcome.consultation_path_url = chosen.and_then(|p| p.url);
+    outcome.paths = results;
+    outcome.paths_not_tested = untested;
+}
+
 enum StartError {
     /// Wrong token, room or address: the line was not tested.
     NotRun(anyhow::Error),
-    /// HTTP worked but no media got through; the hint names the media port.
-    Blocked(String),
+    /// HTTP worked but the path carried nothing: why, and (UDP) the media
+    /// port the gateway's answer named.
+    Blocked(String, Option<String>),
 }
 
 impl From<anyhow::Error> for StartError {
@@ -205,6 +358,8 @@ struct Test {
     token: String,
     target: Target,
     session: signal::Session,
+    /// The media port the gateway's answer named, for advice.
+    media_port: Option<String>,
     status_url: reqwest::Url,
     peer: ClientPeer,
     started: Instant,
@@ -219,18 +374,39 @@ struct Test {
 }
 
 impl Test {
-    async fn start(target: &Target, args: &ConnectArgs) -> Result<Self, StartError> {
-        let http = signal::http_client(&args.trust)?;
+    async fn start(
+        target: &Target,
+        args: &ConnectArgs,
+        http: &reqwest::Client,
+        route: &Route,
+        position: &str,
+    ) -> Result<Self, StartError> {
         let options = SocketOptions {
             address: args.local_address,
             interface: args.interface.clone(),
             keepalive: Some(RTT_INTERVAL),
         };
+        let what = route.describe();
+        let spinner = progress::spinner(&format!("{position}Connecting to the gateway"));
+        // A relay needs no answer: its allocation comes first, as a
+        // browser gathers its relayed candidate before it offers.
+        let link = match &route.relay {
+            Some(server) => {
+                spinner.set_message(format!("{position}Reaching {what} ({})", server.describe()));
+                match RelayLink::open(server, args.local_address).await {
+                    Ok(link) => Some(link),
+                    Err(err) => {
+                        spinner.finish_and_clear();
+                        return Err(StartError::Blocked(format!("{err:#}"), None));
+                    }
+                }
+            }
+            None => None,
+        };
         let ssrc = rand::random();
         let (offering, offer) = OfferingPeer::offer(Direction::SendVideo { ssrc }, &options)?;
         let url = target.url(&format!("probe/{}", target.room))?;
-        let spinner = progress::spinner("Connecting to the gateway");
-        let session = match signal::post_offer(&http, &url, &args.token, offer).await {
+        let session = match signal::post_offer(http, &url, &args.token, offer).await {
             Ok(session) => session,
             Err(err @ OfferError::Refused { .. }) => {
                 spinner.finish_and_clear();
@@ -251,17 +427,51 @@ impl Test {
             }
         };
         let media_port = answer_media_port(&session.answer);
-        let mut peer = offering.connect(session.answer.clone())?;
-        let payload_type = peer
-            .negotiated_video_payload_type()
-            .context("the gateway did not accept H.264")?;
-        spinner.set_message("Opening the video path (UDP)");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let connected = match link {
+            None => offering.connect(session.answer.clone()),
+            Some(link) => offering.connect_relayed(session.answer.clone(), link),
+        };
+        let mut peer = match connected {
+            Ok(peer) => peer,
+            Err(err) => {
+                spinner.finish_and_clear();
+                signal::end_session(http, &session, &args.token).await;
+                return Err(match route.relay {
+                    Some(_) => StartError::Blocked(format!("{err:#}"), None),
+                    None => StartError::NotRun(err),
+                });
+            }
+        };
+        let payload_type = match peer.negotiated_video_payload_type() {
+            Some(pt) => pt,
+            None => {
+                spinner.finish_and_clear();
+                signal::end_session(http, &session, &args.token).await;
+                return Err(StartError::NotRun(anyhow::anyhow!(
+                    "the gateway did not accept H.264"
+                )));
+            }
+        };
+        spinner.set_message(format!("{position}Opening the video path: {what}"));
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
         while !peer.state().connected {
             if peer.state().failed || Instant::now() > deadline {
                 spinner.finish_and_clear();
-                signal::end_session(&http, &session, &args.token).await;
-                return Err(StartError::Blocked(media_port));
+                let why = match peer.relay_failure() {
+                    Some(failure) => failure.to_owned(),
+                    None if route.relay.is_some() => format!(
+                        "no answer to ICE checks through the relay within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                    None => format!(
+                        "no answer to ICE checks over UDP within {} s ({media_port})",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                };
+                peer.close();
+                signal::end_session(http, &session, &args.token).await;
+                let port = route.relay.is_none().then_some(media_port);
+                return Err(StartError::Blocked(why, port));
             }
             peer.pump(|_| {});
             peer.wait(Duration::from_millis(10));
@@ -269,10 +479,11 @@ impl Test {
         spinner.finish_and_clear();
         let status_url = session.location.clone();
         Ok(Self {
-            http,
+            http: http.clone(),
             token: args.token.clone(),
             target: target.clone(),
             session,
+            media_port: route.relay.is_none().then_some(media_port),
             status_url,
             peer,
             started: Instant::now(),
@@ -284,6 +495,28 @@ impl Test {
             rtt_responses: 0,
             last_rtt_poll: Instant::now(),
         })
+    }
+
+    /// A short check of a path that is not the consultation's: its round
+    /// trip, and whether a second and a half of 500 kbit/s arrives.
+    fn check(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        position: &str,
+    ) -> anyhow::Result<(bool, Option<f64>)> {
+        let spinner = progress::spinner(&format!("{position}Checking the path"));
+        self.idle(CHECK_RTT);
+        let step = self.step(runtime, 0, CHECK_KBPS, CHECK_STEP, false);
+        spinner.finish_and_clear();
+        let step = step?;
+        let rtts: Vec<f64> = self.rtt_samples.iter().map(|s| s.1).collect();
+        let works = step.received_packets > 0 && step.received_packets * 2 >= step.sent_packets;
+        Ok((works, report::percentile(&rtts, 50.0)))
+    }
+
+    /// Closes the peer connection (and gives a relayed address back).
+    fn close(&mut self) {
+        self.peer.close();
     }
 
     fn run(
@@ -378,6 +611,11 @@ impl Test {
             capture_flags: profile.capture_flags(),
             steps: results,
             duration_s: self.started.elapsed().as_secs_f64(),
+            paths: Vec::new(),
+            paths_not_tested: Vec::new(),
+            consultation_path: None,
+            consultation_path_url: None,
+            path_summary: String::new(),
             rtt_timeline: self
                 .rtt_samples
                 .iter()
@@ -593,6 +831,11 @@ fn blocked_outcome(target: &Target, port_hint: &str) -> ConnectOutcome {
         capture_flags: None,
         steps: Vec::new(),
         duration_s: 0.0,
+        paths: Vec::new(),
+        paths_not_tested: Vec::new(),
+        consultation_path: None,
+        consultation_path_url: None,
+        path_summary: String::new(),
         rtt_timeline: Vec::new(),
         sent_timeline: Vec::new(),
         gateway_timeline: Vec::new(),

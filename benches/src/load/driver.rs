@@ -184,12 +184,12 @@ fn drive(incoming: &Receiver<Member>, publishing: &AtomicBool, stop: &AtomicBool
                 until = until.min(p.next_frame);
             }
         }
-        let sockets: Vec<_> = publishers
+        let peers: Vec<&ClientPeer> = publishers
             .iter()
-            .map(|p| p.peer.socket())
-            .chain(viewers.iter().map(|v| v.peer.socket()))
+            .map(|p| &p.peer)
+            .chain(viewers.iter().map(|v| &v.peer))
             .collect();
-        let ready = poll_ready(&sockets, until.saturating_duration_since(now));
+        let ready = poll_ready(&peers, until.saturating_duration_since(now));
         let now = Instant::now();
         for (i, p) in publishers.iter_mut().enumerate() {
             if ready[i] || p.peer.timer_due(now) {

@@ -22,7 +22,7 @@ use super::gso;
 use super::heartbeat::{Heartbeat, MAX_SLEEP};
 use super::peer::{LocalCandidates, Transmit};
 use super::probe::ProbeReport;
-use super::relay_port::{RelayPort, RelayPortStats};
+use super::relay_port::RelayPort;
 use super::sfu::{Sfu, SfuSettings, SfuStats};
 use crate::metrics::{GatewayMetrics, MetricsUpdate, MetricsUpdater, PathCounts};
 use crate::relay::connection::EVENTS_CAPACITY;
@@ -128,7 +128,6 @@ pub struct MediaNode {
     /// Where the HTTPS listener hands TURN connections; `None` without the
     /// built-in relay.
     relay_door: Option<Arc<RelayDoor>>,
-    relay_stats: Arc<Mutex<RelayPortStats>>,
 }
 
 impl MediaNode {
@@ -185,8 +184,6 @@ impl MediaNode {
             }
             None => (None, None),
         };
-        let relay_stats = Arc::new(Mutex::new(RelayPortStats::default()));
-        let loop_relay_stats = relay_stats.clone();
         let loop_addresses = local_addresses.clone();
         let external_relay_ips = config.external_relay_ips;
         let heartbeat = Arc::new(Heartbeat::new(Instant::now()));
@@ -219,7 +216,6 @@ impl MediaNode {
                         gso: gso_enabled(),
                         heartbeat: loop_heartbeat,
                         relay,
-                        relay_stats: loop_relay_stats,
                         external_relay_ips,
                     }
                     .run()
@@ -233,7 +229,6 @@ impl MediaNode {
             local_addresses,
             heartbeat,
             relay_door,
-            relay_stats,
         })
     }
 
@@ -243,15 +238,6 @@ impl MediaNode {
         self.relay_door
             .clone()
             .map(|door| door as Arc<dyn samsyn_signaling::server::TurnHandoff>)
-    }
-
-    /// A snapshot of the built-in relay's counters (updated about once a
-    /// second); all zero without it.
-    pub fn relay_stats(&self) -> RelayPortStats {
-        self.relay_stats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 
     /// Whether the loop still turns (see [`Heartbeat::check`]).
@@ -416,7 +402,6 @@ struct MediaLoop {
     heartbeat: Arc<Heartbeat>,
     /// The built-in TURN relay, when it is on.
     relay: Option<RelayPort>,
-    relay_stats: Arc<Mutex<RelayPortStats>>,
     external_relay_ips: Vec<IpAddr>,
 }
 
@@ -535,9 +520,6 @@ impl MediaLoop {
                     relay: self.relay.as_ref().map(RelayPort::stats),
                 };
                 metrics.apply(&self.metrics, stats_published, update);
-                if let Some(relay) = &self.relay {
-                    *self.relay_stats.lock().unwrap_or_else(|e| e.into_inner()) = relay.stats();
-                }
             }
         }
     }

@@ -357,6 +357,66 @@ impl Drop for Gateway {
     }
 }
 
+impl Gateway {
+    /// Starts the gateway with HTTPS (a self-signed certificate) listening
+    /// on `ip` itself, not loopback, with media on `ip` too: links and
+    /// `base_url` are `https://<ip>/…`, IPv6 addresses bracketed. For a
+    /// namespace without IPv4 ([`netns::isolate_ipv6_only`]).
+    /// [`Gateway::start_again`] would bring it back on loopback: not for
+    /// these.
+    pub fn start_tls_listening_on(ip: &str) -> Self {
+        let address: std::net::IpAddr = ip.parse().expect("an IP address");
+        let http_port = TcpListener::bind((address, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free TCP port")
+            .port();
+        let listen = std::net::SocketAddr::new(address, http_port);
+        let mut gateway = Self {
+            child: None,
+            base_url: format!("https://{listen}"),
+            data_dir: tempfile::tempdir().expect("temp dir"),
+            http_port,
+            udp_port: free_udp_port(ip),
+            media_ips: vec![ip.to_owned()],
+            namespace: None,
+            tls: true,
+            env: Vec::new(),
+        };
+        let mut command = Command::new(gateway_binary());
+        gateway.add_common_args(&mut command, "serve");
+        let child = command
+            .args(["--listen", &listen.to_string()])
+            .args(["--media-udp-port", &gateway.udp_port.to_string()])
+            .args(["--media-address", ip])
+            .env("SAMSYN_LOG", test_log_filter())
+            .env("SAMSYN_LIMITS__REQUESTS_PER_MINUTE", "6000")
+            .env("SAMSYN_LIMITS__REQUEST_BURST", "1000")
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("samsyn-gateway starts");
+        gateway.child = Some(child);
+        gateway.wait_healthy(Duration::from_secs(10));
+        gateway
+    }
+
+    /// `GET /metrics` over the gateway's pinned TLS (or plain HTTP).
+    pub async fn scrape_metrics(&self) -> String {
+        let client = self
+            .trust()
+            .http_client(Duration::from_secs(2), Duration::from_secs(5))
+            .expect("an HTTP client builds");
+        client
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics has a body")
+    }
+}
+
 /// A runtime for the async parts of a test (the WHEP probe, HTTP clients).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

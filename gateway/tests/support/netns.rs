@@ -17,6 +17,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub const GATEWAY_IP: &str = "10.213.0.1";
 /// The clients' address inside the namespace.
 pub const CLIENT_IP: &str = "10.213.0.2";
+/// The gateway's address in an IPv6-only namespace ([`isolate_ipv6_only`]):
+/// unique local (fd00::/8), as a hospital network without global IPv6 has.
+pub const GATEWAY_IP6: &str = "fd00:213::1";
+/// The clients' address in an IPv6-only namespace.
+pub const CLIENT_IP6: &str = "fd00:213::2";
 
 const CHILD_MARKER: &str = "SAMSYN_NETNS_TEST";
 /// Tells the re-executed test which namespace is the far side of its link.
@@ -32,6 +37,20 @@ pub fn isolate(test_name: &str) -> bool {
         return true;
     }
     let namespace = Namespace::create();
+    run_inside(&namespace, test_name, &[]);
+    false
+}
+
+/// Like [`isolate`], in a namespace whose network is IPv6 only: the veth
+/// pair has [`GATEWAY_IP6`] and [`CLIENT_IP6`] (/64) and no IPv4 address,
+/// and the default route is IPv6 (Chromium gathers nothing without one).
+/// `lo` still has 127.0.0.1 and ::1, as every machine's has; a test of
+/// IPv6 must not use them.
+pub fn isolate_ipv6_only(test_name: &str) -> bool {
+    if std::env::var(CHILD_MARKER).as_deref() == Ok(test_name) {
+        return true;
+    }
+    let namespace = Namespace::create_ipv6_only();
     run_inside(&namespace, test_name, &[]);
     false
 }
@@ -140,6 +159,51 @@ impl Namespace {
     }
     fn ip(&self, args: &[&str]) {
         ip(args);
+    }
+
+    /// [`Namespace::create`] with IPv6 only on the veth pair: see
+    /// [`isolate_ipv6_only`].
+    fn create_ipv6_only() -> Self {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert!(
+            root,
+            "media tests create a private network namespace and need root and iproute2 \
+             (`ip netns`, veth); run them as root, as CI does"
+        );
+        let namespace = Self::bare("6");
+        let name = namespace.name.as_str();
+        // IPv6 on (a namespace starts with the kernel's defaults, which a
+        // machine may have changed for its own).
+        ip(&[
+            "netns",
+            "exec",
+            name,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv6.conf.all.disable_ipv6=0",
+            "net.ipv6.conf.default.disable_ipv6=0",
+        ]);
+        let gateway = format!("{GATEWAY_IP6}/64");
+        let client = format!("{CLIENT_IP6}/64");
+        for args in [
+            ["link", "set", "lo", "up"].as_slice(),
+            &[
+                "link", "add", "veth-gw", "type", "veth", "peer", "name", "veth-cl",
+            ],
+            // `nodad`: usable at once, not after duplicate address detection.
+            &["-6", "addr", "add", &gateway, "dev", "veth-gw", "nodad"],
+            &["-6", "addr", "add", &client, "dev", "veth-cl", "nodad"],
+            &["link", "set", "veth-gw", "up"],
+            &["link", "set", "veth-cl", "up"],
+            &["-6", "route", "add", "default", "dev", "veth-gw"],
+        ] {
+            let mut full = vec!["-n", name];
+            full.extend_from_slice(args);
+            ip(&full);
+        }
+        namespace
     }
 }
 
