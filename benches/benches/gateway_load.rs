@@ -14,6 +14,10 @@
 //! `SAMSYN_BENCH_BASELINE_GATEWAY=<path to another samsyn-gateway>`: instead of
 //! GSO against `sendto`, this build against that one (both with GSO), so a
 //! change to the gateway is judged by a ratio from one run.
+//! `SAMSYN_BENCH_COMPARE=paths`: instead, viewers straight over UDP against
+//! viewers only through the gateway's built-in TURN relay over TCP
+//! (`load --path relay-tcp`), each also with lone joiners for the time to
+//! first frame.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -74,8 +78,8 @@ fn run() -> anyhow::Result<()> {
          {window} s windows; release build"
     );
     println!(
-        "{:<8} {:>7} {:>9} {:>12} {:>11} {:>9} {:>9} {:>8} {:>9}",
-        "send",
+        "{:<8} {:>7} {:>9} {:>12} {:>11} {:>9} {:>9} {:>8} {:>9} {:>7}",
+        "variant",
         "viewers",
         "CPU %",
         "µs/packet",
@@ -83,10 +87,13 @@ fn run() -> anyhow::Result<()> {
         "TTFF p50",
         "TTFF p95",
         "loss %",
-        "RSS MiB"
+        "RSS MiB",
+        "relayed"
     );
     let variants = compared_variants(&gateway_bin)?;
-    let mut per_packet: Vec<(usize, f64)> = Vec::new();
+    let paths = std::env::var("SAMSYN_BENCH_COMPARE").as_deref() == Ok("paths");
+    // (variant, viewers, µs per forwarded packet) of every stage.
+    let mut per_packet: Vec<(usize, u64, f64)> = Vec::new();
     let ramp = [
         "--viewers".to_owned(),
         viewers.to_string(),
@@ -98,22 +105,20 @@ fn run() -> anyhow::Result<()> {
     for round in 0..rounds * 2 {
         let which = round as usize % 2;
         let variant = &variants[which];
-        let json = load(&variant.gateway_bin, &bench_bin, variant.env, &ramp)?;
+        let mut args = ramp.to_vec();
+        args.extend(variant.args.iter().map(|a| a.to_string()));
+        let json = load(&variant.gateway_bin, &bench_bin, variant.env, &args)?;
         print_stages(variant.label, &json);
-        if let Some(last) = json["stages"].as_array().and_then(|s| s.last()) {
+        for stage in json["stages"].as_array().into_iter().flatten() {
             per_packet.push((
                 which,
-                last["gateway_cpu_us_per_packet"]
+                stage["viewers"].as_u64().unwrap_or(0),
+                stage["gateway_cpu_us_per_packet"]
                     .as_f64()
                     .unwrap_or(f64::NAN),
             ));
         }
     }
-    // Idle viewers: the camera connected but silent.
-    let mut idle = ramp[..4].to_vec();
-    idle.extend(["--window-secs", "3", "--idle"].map(String::from));
-    let json = load(&gateway_bin, &bench_bin, &[], &idle)?;
-    print_stages("idle", &json);
     // Viewers joining one at a time, further apart than the keyframe-request
     // interval (500 ms): the time to first frame of a lone joiner.
     let spaced = [
@@ -127,36 +132,62 @@ fn run() -> anyhow::Result<()> {
         "700",
     ]
     .map(String::from);
-    let json = load(&gateway_bin, &bench_bin, &[], &spaced)?;
-    print_stages("spaced", &json);
-    if per_packet.is_empty() {
-        return Ok(());
+    if paths {
+        for variant in &variants {
+            let mut args = spaced.to_vec();
+            args.extend(variant.args.iter().map(|a| a.to_string()));
+            let json = load(&variant.gateway_bin, &bench_bin, variant.env, &args)?;
+            print_stages(&format!("{}-lone", variant.label), &json);
+        }
+    } else {
+        // Idle viewers: the camera connected but silent.
+        let mut idle = ramp[..4].to_vec();
+        idle.extend(["--window-secs", "3", "--idle"].map(String::from));
+        let json = load(&gateway_bin, &bench_bin, &[], &idle)?;
+        print_stages("idle", &json);
+        let json = load(&gateway_bin, &bench_bin, &[], &spaced)?;
+        print_stages("spaced", &json);
     }
-    let mean = |which: usize| {
-        let v: Vec<f64> = per_packet
-            .iter()
-            .filter(|p| p.0 == which)
-            .map(|p| p.1)
-            .collect();
-        v.iter().sum::<f64>() / v.len().max(1) as f64
-    };
+    let mut counts: Vec<u64> = per_packet.iter().map(|p| p.1).collect();
+    counts.sort_unstable();
+    counts.dedup();
     let (first, second) = (variants[0].label, variants[1].label);
-    println!(
-        "µs per forwarded packet at {viewers} viewers: {first} {:.2}, {second} {:.2}; \
-         {first} / {second} = {:.2}",
-        mean(0),
-        mean(1),
-        mean(0) / mean(1)
-    );
+    for count in counts {
+        let mean = |which: usize| {
+            let v: Vec<f64> = per_packet
+                .iter()
+                .filter(|p| p.0 == which && p.1 == count)
+                .map(|p| p.2)
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        println!(
+            "µs per forwarded packet at {count} viewers: {first} {:.2}, {second} {:.2}; \
+             {first} / {second} = {:.2}",
+            mean(0),
+            mean(1),
+            mean(0) / mean(1)
+        );
+    }
     Ok(())
 }
 
-/// One of the two gateways (or send paths) a run alternates between.
+/// One of the two gateways (or send paths, or viewer paths) a run
+/// alternates between.
 struct Variant {
     label: &'static str,
     gateway_bin: PathBuf,
     env: &'static [(&'static str, &'static str)],
+    /// Extra arguments of `samsyn-bench load`.
+    args: &'static [&'static str],
 }
+
+/// The gateway's built-in relay on (its HTTP port here), with room for 50
+/// relayed viewers from the bench's one address.
+const RELAY_ON: &[(&str, &str)] = &[
+    ("SAMSYN_TURN__BUILTIN", "true"),
+    ("SAMSYN_LIMITS__MAX_RELAY_ALLOCATIONS_PER_IP", "128"),
+];
 
 /// GSO against one `sendto` per datagram, or this build against a baseline.
 fn compared_variants(gateway_bin: &Path) -> anyhow::Result<[Variant; 2]> {
@@ -164,7 +195,22 @@ fn compared_variants(gateway_bin: &Path) -> anyhow::Result<[Variant; 2]> {
         label,
         gateway_bin: gateway_bin.to_owned(),
         env: &[],
+        args: &[],
     };
+    if std::env::var("SAMSYN_BENCH_COMPARE").as_deref() == Ok("paths") {
+        return Ok([
+            Variant {
+                env: RELAY_ON,
+                args: &["--path", "relay-tcp"],
+                ..this("relay")
+            },
+            Variant {
+                env: RELAY_ON,
+                args: &["--path", "udp"],
+                ..this("udp")
+            },
+        ]);
+    }
     Ok(match std::env::var_os("SAMSYN_BENCH_BASELINE_GATEWAY") {
         Some(baseline) => {
             let baseline = PathBuf::from(baseline);
@@ -181,6 +227,7 @@ fn compared_variants(gateway_bin: &Path) -> anyhow::Result<[Variant; 2]> {
                     label: "baseline",
                     gateway_bin: baseline,
                     env: &[],
+                    args: &[],
                 },
             ]
         }
@@ -190,6 +237,7 @@ fn compared_variants(gateway_bin: &Path) -> anyhow::Result<[Variant; 2]> {
                 label: "sendto",
                 gateway_bin: gateway_bin.to_owned(),
                 env: &[("SAMSYN_MEDIA_GSO", "off")],
+                args: &[],
             },
         ],
     })
@@ -224,7 +272,7 @@ fn print_stages(label: &str, json: &serde_json::Value) {
     for stage in json["stages"].as_array().into_iter().flatten() {
         let f = |k: &str| stage[k].as_f64().unwrap_or(f64::NAN);
         println!(
-            "{:<8} {:>7} {:>9.1} {:>12.2} {:>11.1} {:>9.1} {:>9.1} {:>8.2} {:>9.1}",
+            "{:<8} {:>7} {:>9.1} {:>12.2} {:>11.1} {:>9.1} {:>9.1} {:>8.2} {:>9.1} {:>7}",
             label,
             f("viewers"),
             f("gateway_cpu_percent"),
@@ -234,6 +282,7 @@ fn print_stages(label: &str, json: &serde_json::Value) {
             f("ttff_ms_p95"),
             f("loss_percent_worst"),
             f("gateway_memory_mib"),
+            f("gateway_relayed_peers"),
         );
     }
     println!(

@@ -5,10 +5,10 @@
 //! [`connect`] (the line test a nurse runs before a consultation), [`load`]
 //! (many rooms and viewers against a gateway), [`latency`] (encode-path and
 //! glass-to-glass latency on this machine), [`health`]. They share the
-//! WebRTC endpoints ([`webrtc`]), the HTTP side ([`signal`]), the gateway's
-//! metrics ([`scrape`]) and one report style ([`report`]: terminal table,
-//! JSON, HTML with plots); [`child`] keeps the processes they start from
-//! outliving a failed measurement.
+//! WebRTC endpoints ([`webrtc`]) and their TURN client ([`relay`]), the
+//! HTTP side ([`signal`]), the gateway's metrics ([`scrape`]) and one report
+//! style ([`report`]: terminal table, JSON, HTML with plots); [`child`] keeps
+//! the processes they start from outliving a failed measurement.
 
 pub mod child;
 pub mod connect;

@@ -13,9 +13,10 @@ use samsyn_bench::{connect, health, latency, load};
     about = "Checks and measurements of a samsyn gateway, for nurses' laptops and hospital IT",
     long_about = "Checks and measurements of a samsyn gateway, for nurses' laptops and hospital IT.\n\n\
         connect  tests the line from this computer to the gateway over the video's own path \
-        (WebRTC), and says which picture quality it carries\n\
-        load     sizes a gateway: many rooms and viewers, with its CPU, memory and what \
-        viewers got\n\
+        (WebRTC): straight over UDP and through each relay the gateway announces; says which \
+        path a consultation will take and which picture quality it carries\n\
+        load     sizes a gateway: many rooms and viewers (over UDP, or through its built-in \
+        relay: --path relay-tcp), with its CPU, memory and what viewers got\n\
         latency  runs a gateway, a test camera and a decoding viewer on this machine and \
         measures encode-path and glass-to-glass latency\n\
         health   asks whether a gateway is up",

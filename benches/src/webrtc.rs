@@ -486,8 +486,12 @@ fn peer_connection(
     );
     // Check as browsers do, at once and then paced, not on rtc's 200 ms
     // tick: the time to the first frame is the gateway's, not the bench's.
+    // A relayed peer has its relayed candidate only (relay policy): nothing
+    // better can come, so its pair is nominated at once, not after rtc's
+    // 2 s wait for host candidates (browsers do not wait either).
     let mut settings = SettingEngineBuilder::new()
-        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(200));
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(200))
+        .with_relay_acceptance_min_wait(Some(Duration::ZERO));
     if keepalive.is_some() {
         settings = settings.with_ice_timeouts(None, None, keepalive);
     }

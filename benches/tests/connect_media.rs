@@ -1,12 +1,16 @@
-//! `samsyn-bench connect` against the real gateway over a rate-limited link.
+//! `samsyn-bench connect` against the real gateway over a rate-limited link,
+//! and on a network that drops UDP.
 //!
 //! In a private network namespace: the gateway's media on 10.213.0.1, the
 //! bench sending from 10.213.0.2 through `veth-cl` (`--interface`), whose
 //! egress a token bucket (`tc tbf`) limits like a slow uplink. The bench must
-//! find the limit within ±25 % and pick the profile that fits.
+//! find the limit within ±25 % and pick the profile that fits. With UDP to
+//! the media port dropped (nftables), it must find the gateway's built-in
+//! relay and run the test through it.
 
 mod support;
 
+use support::firewall::Firewall;
 use support::{Gateway, artifacts_dir, assert_report_renders, binary, netns, run_bench, shape};
 
 fn connect(gateway: &Gateway, token: &str, room: &str, html: &str) -> (serde_json::Value, i32) {
@@ -100,6 +104,86 @@ fn connect_finds_a_900_kbit_uplink_and_chooses_360p() {
         return;
     }
     check_limit(900, "360p", 1);
+}
+
+#[test]
+fn connect_with_udp_dropped_finds_the_gateways_relay_and_tests_through_it() {
+    if !netns::isolate("connect_with_udp_dropped_finds_the_gateways_relay_and_tests_through_it") {
+        return;
+    }
+    // Plain HTTP here, so the built-in relay (TURN over TCP on the HTTP
+    // port) is switched on explicitly; it is on by default with TLS.
+    let gateway = Gateway::start_with_env(
+        &binary("samsyn-gateway"),
+        netns::GATEWAY_IP,
+        "warn,rtc_dtls=error",
+        &[("SAMSYN_TURN__BUILTIN", "true")],
+    )
+    .expect("gateway starts");
+    let invite = gateway.create_room().expect("room");
+    let firewall = Firewall::drop_udp_port(gateway.udp_port);
+    let started = std::time::Instant::now();
+    let html = artifacts_dir().join("connect-udp-blocked.html");
+    let (json, code) = connect(
+        &gateway,
+        &invite.publisher_token,
+        &invite.room,
+        html.to_str().unwrap(),
+    );
+    let took = started.elapsed();
+    println!(
+        "UDP dropped: paths {}, consultation path {}, {} kbit/s, rtt {} ms, exit {code}, {:.1} s \
+         ({} datagrams dropped)",
+        json["paths"],
+        json["consultation_path"],
+        json["max_sustainable_kbps"],
+        json["rtt_ms"],
+        took.as_secs_f64(),
+        firewall.dropped_packets()
+    );
+    assert!(firewall.dropped_packets() > 0, "the network dropped nothing");
+    let paths = json["paths"].as_array().expect("paths");
+    let path = |name: &str| {
+        paths
+            .iter()
+            .find(|p| p["path"] == name)
+            .unwrap_or_else(|| panic!("no {name} path in {paths:?}"))
+    };
+    let udp = path("udp");
+    assert_eq!(udp["works"], false, "{udp}");
+    assert!(udp["url"].is_null() && udp["rtt_ms"].is_null(), "{udp}");
+    let relay = path("relay_tcp");
+    assert_eq!(relay["works"], true, "{relay}");
+    let expected_url = format!(
+        "turn:{}?transport=tcp",
+        gateway.base_url.trim_start_matches("http://")
+    );
+    assert_eq!(relay["url"], expected_url.as_str());
+    assert!(
+        relay["rtt_ms"].as_f64().is_some_and(|r| r < 50.0),
+        "{relay}"
+    );
+    // The whole test ran through the relay: an unshaped line carries the
+    // highest step.
+    assert_eq!(relay["max_sustainable_kbps"], 8000, "{relay}");
+    assert_eq!(json["consultation_path"], "relay_tcp");
+    assert_eq!(json["connected"], true);
+    assert_eq!(json["max_sustainable_kbps"], 8000);
+    assert_eq!(code, 0, "a relayed line that carries 1080p is good");
+    let summary = json["path_summary"].as_str().expect("path_summary");
+    assert!(
+        summary.starts_with("UDP til gatewayen er blokkert på dette nettet; video går gjennom")
+            && summary.contains("UDP to the gateway is blocked on this network"),
+        "{summary}"
+    );
+    assert_eq!(json["advice"][0], summary);
+    assert!(took.as_secs() < 45, "took {took:?}");
+    // The report IT would attach renders, with the paths in it.
+    let seen = assert_report_renders(&html, 4);
+    assert_eq!(seen["requests"], 0);
+    assert_eq!(seen["verdict"], "good");
+    let page = std::fs::read_to_string(&html).expect("the report");
+    assert!(page.contains("Paths · Veier"), "no path table in the report");
 }
 
 #[test]

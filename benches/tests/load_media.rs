@@ -111,3 +111,73 @@ fn a_small_load_run_finishes_and_agrees_with_the_gateway_metrics() {
         .collect();
     assert!(kinds.contains(&"histogram"), "{kinds:?}");
 }
+
+#[test]
+fn a_relayed_load_run_reaches_every_viewer_through_the_gateways_relay() {
+    if !netns::isolate("a_relayed_load_run_reaches_every_viewer_through_the_gateways_relay") {
+        return;
+    }
+    // Plain HTTP here, so the built-in relay is switched on explicitly.
+    let gateway = Gateway::start_with_env(
+        &binary("samsyn-gateway"),
+        netns::GATEWAY_IP,
+        "warn,rtc_dtls=error",
+        &[("SAMSYN_TURN__BUILTIN", "true")],
+    )
+    .expect("gateway starts");
+    let admin_token = gateway.admin_token().expect("an admin token");
+    let output = run_bench(&[
+        "load",
+        "--gateway",
+        &gateway.base_url,
+        "--admin-token",
+        &admin_token,
+        "--viewers",
+        "3",
+        "--window-secs",
+        "2",
+        "--bitrate-kbps",
+        "1000",
+        "--path",
+        "relay-tcp",
+        "--local-address",
+        netns::CLIENT_IP,
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(output.status.success(), "load exited with {}", output.status);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert_eq!(json["path"], "relay_tcp");
+    let stage = &json["stages"][0];
+    assert_eq!(stage["viewers_without_picture"], 0, "{stage}");
+    // The gateway counts the three viewers as relayed (the camera is on UDP).
+    assert_eq!(stage["gateway_relayed_peers"], 3.0, "{stage}");
+    assert!(stage["received_packets"].as_u64().unwrap() > 0, "{stage}");
+    // From the relay allocation to the first video packet.
+    assert!(
+        json["ttff_ms_p95"].as_f64().is_some_and(|t| t < 1500.0),
+        "{}",
+        json["ttff_ms_p95"]
+    );
+}
+
+#[test]
+fn load_through_the_tls_relay_is_refused_with_the_reason() {
+    // Refused before anything is asked of the gateway.
+    let output = run_bench(&[
+        "load",
+        "--gateway",
+        "http://127.0.0.1:9",
+        "--admin-token",
+        "unused",
+        "--path",
+        "relay-tls",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "nothing was measured");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not over TLS") && stderr.contains("--path relay-tcp"),
+        "{stderr}"
+    );
+}

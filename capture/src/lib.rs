@@ -18,7 +18,8 @@
 //! - [`whip`] is the WHIP/WHEP HTTP client, which verifies the gateway's
 //!   certificate as [`gateway_tls`] says and reads the relays the gateway
 //!   announces; [`publish`] opens one WHIP session with them; [`run`] ties
-//!   everything into the daemon's life cycle; [`cli`] is the command line.
+//!   everything into the daemon's life cycle, with [`network_watch`] telling
+//!   it when the laptop's addresses change; [`cli`] is the command line.
 //! - [`latency`] times every frame along that path, holds the latency budget
 //!   with the quality ladder, stamps packets with their capture time, and
 //!   shows the status (terminal line, local JSON endpoint).
@@ -41,6 +42,7 @@ pub mod elements;
 pub mod encoder;
 pub mod gateway_tls;
 pub mod latency;
+pub mod network_watch;
 pub mod probe;
 pub mod publish;
 pub mod rate_control;

@@ -9,6 +9,12 @@
 //!   [`SILENCE_LIMIT`] (no RTCP at all: the gateway's transport-wide
 //!   feedback normally arrives many times a second), or webrtcbin reports
 //!   the connection failed.
+//! - **Address gone**: an address the session may run on was removed (the
+//!   laptop moved to another network; [`crate::network_watch`] hears it from
+//!   the kernel) and the gateway has gone quiet for `ADDRESS_SILENCE`: the
+//!   session cannot come back, so a new one is made at once, without the
+//!   recovery below or a pause. A removed address the session does not use
+//!   (the gateway still talks) changes nothing.
 //! - **Recover**: the session is kept while the daemon asks the gateway
 //!   (`PATCH` with unchanged ICE credentials) whether it still has it. When
 //!   the path comes back by itself (a Wi-Fi hiccup, a blackout), media simply
@@ -20,9 +26,11 @@
 //!   option), so a new session stands in for an ICE restart over `PATCH`;
 //!   it costs one DTLS handshake more.
 //!
-//! Retries back off with jitter ([`Backoff`]); every try is logged as the
-//! nurse should read it: "reconnecting, 3rd try: gateway unreachable (…)".
+//! Retries back off with jitter ([`Backoff`]), except that a new address
+//! appearing wakes the next try at once; every try is logged as the nurse
+//! should read it: "reconnecting, 3rd try: gateway unreachable (…)".
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use samsyn_config::{CaptureConfig, ConfigError, Microphone};
@@ -36,6 +44,7 @@ use crate::consultation::{self, ConsultationOptions};
 use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
 use crate::latency::{endpoint, status};
+use crate::network_watch::{AddressChange, AddressWatch};
 use crate::publish::{self, OpenError, Opened};
 use crate::rate_control::{self, RateSettings, SharedRoundTrip, retransmission_window};
 use crate::reconnect::{Backoff, ordinal, unchanged_ice_fragment};
@@ -51,6 +60,18 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 /// The gateway answers but no media gets through for this long: the path
 /// changed under the session, so make a new one.
 const STALE_PATH_LIMIT: Duration = Duration::from_secs(3);
+/// An address the session may run on went away and nothing has come from
+/// the gateway for this long: the session went with the address. The
+/// gateway's feedback comes about every 100 ms, so this is several missed
+/// reports, yet short beside [`SILENCE_LIMIT`].
+const ADDRESS_SILENCE: Duration = Duration::from_millis(400);
+/// How long after an address went away a short silence counts as its
+/// doing; later, [`SILENCE_LIMIT`] decides as usual.
+const ADDRESS_WATCH: Duration = SILENCE_LIMIT;
+/// How often a connected session is checked for silence, and (shorter)
+/// while an address has just gone away.
+const WATCH_TICK: Duration = Duration::from_millis(250);
+const ADDRESS_WATCH_TICK: Duration = Duration::from_millis(50);
 /// How long ending the session may take when stopping.
 const DELETE_LIMIT: Duration = Duration::from_secs(3);
 /// The microphone's Opus stream with its packet headers, bit/s.
@@ -143,7 +164,7 @@ pub async fn run(config: &CaptureConfig) -> Result<(), RunError> {
         );
     }
 
-    let mut uplink = Uplink::new(client, whip_url, round_trip);
+    let mut uplink = Uplink::new(client, whip_url, round_trip, &options.ice_addresses);
     let talkback_link = match &talkback {
         Some(talkback) => Some(talkback.follow_uplink(
             LinkOptions {
@@ -321,6 +342,20 @@ struct Uplink {
     /// How many WHIP sessions have connected: talk-back opens its session
     /// beside each new one.
     connected_sessions: watch::Sender<u64>,
+    /// The laptop's addresses appearing and going away.
+    addresses: AddressWatch,
+    /// The addresses ICE is pinned to (none: any).
+    pinned: Vec<IpAddr>,
+}
+
+/// How a connected session was lost.
+enum PathLost {
+    /// The gateway went quiet, or webrtcbin gave up: maybe the path comes
+    /// back, so try to keep the session.
+    Silent(String),
+    /// An address the session may run on went away at `at`, and the
+    /// gateway went quiet with it: only a new session can help.
+    AddressGone { address: IpAddr, at: Instant },
 }
 
 /// Why connecting failed.
@@ -333,7 +368,7 @@ enum Lost {
 }
 
 impl Uplink {
-    fn new(client: WhipClient, url: Url, round_trip: SharedRoundTrip) -> Self {
+    fn new(client: WhipClient, url: Url, round_trip: SharedRoundTrip, pinned: &[IpAddr]) -> Self {
         Self {
             client,
             url,
@@ -342,6 +377,8 @@ impl Uplink {
             session: None,
             was_connected: false,
             connected_sessions: watch::channel(0).0,
+            addresses: AddressWatch::start(),
+            pinned: pinned.to_vec(),
         }
     }
 
@@ -393,7 +430,13 @@ impl Uplink {
                         ordinal(attempt + 1),
                         delay.as_secs_f64()
                     );
-                    pause(publisher, delay).await?;
+                    if let Some(address) =
+                        pause(publisher, delay, &mut self.addresses, &self.pinned).await?
+                    {
+                        tracing::info!(
+                            "the laptop has a new network address ({address}); trying again now"
+                        );
+                    }
                     continue;
                 }
             }
@@ -401,7 +444,24 @@ impl Uplink {
             // Connected: watch until the path is lost, then try to keep the
             // session, or replace it.
             loop {
-                let why = watch(publisher, &self.round_trip).await?;
+                let why = match watch(
+                    publisher,
+                    &self.round_trip,
+                    &mut self.addresses,
+                    &self.pinned,
+                )
+                .await?
+                {
+                    PathLost::Silent(why) => why,
+                    PathLost::AddressGone { address, at } => {
+                        tracing::warn!(
+                            "the laptop's network address changed ({address} is gone and the \
+                             gateway went quiet); starting a new session"
+                        );
+                        outage_started = Some(at);
+                        break;
+                    }
+                };
                 let since = Instant::now();
                 tracing::warn!("connection to the gateway lost: {why}; reconnecting");
                 match self.recover(publisher, since).await? {
@@ -528,15 +588,29 @@ impl Uplink {
                 if heard_recently(publisher) {
                     return Ok(None);
                 }
-                match tokio::time::timeout(Duration::from_millis(100), publisher.next_event()).await
-                {
-                    Ok(Some(PublisherEvent::Capture(e))) => {
-                        return Err(PublishError::Pipeline(e).into());
-                    }
-                    Ok(Some(PublisherEvent::Session(SessionEvent::Failed(why)))) => {
-                        return Ok(Some(why.to_owned()));
-                    }
-                    _ => {}
+                let tick = tokio::time::sleep(Duration::from_millis(100));
+                tokio::select! {
+                    event = publisher.next_event() => match event {
+                        Some(PublisherEvent::Capture(e)) => {
+                            return Err(PublishError::Pipeline(e).into());
+                        }
+                        Some(PublisherEvent::Session(SessionEvent::Failed(why))) => {
+                            return Ok(Some(why.to_owned()));
+                        }
+                        _ => {}
+                    },
+                    change = self.addresses.next() => match change {
+                        // The session is silent already: if its address
+                        // went, it cannot come back.
+                        AddressChange::Removed(address) if change.concerns(&self.pinned) => {
+                            return Ok(Some(format!(
+                                "the laptop's network address changed ({address} is gone)"
+                            )));
+                        }
+                        AddressChange::Added(_) if change.concerns(&self.pinned) => break,
+                        _ => {}
+                    },
+                    () = tick => {}
                 }
             }
         }
@@ -570,13 +644,17 @@ impl Uplink {
     }
 }
 
-/// Watches a connected session until the path is lost; returns why. Keeps
+/// Watches a connected session until the path is lost; returns how. Keeps
 /// the session's retransmission history sized to the round trip meanwhile.
 async fn watch(
     publisher: &mut Publisher,
     round_trip: &SharedRoundTrip,
-) -> Result<String, RunError> {
+    addresses: &mut AddressWatch,
+    pinned: &[IpAddr],
+) -> Result<PathLost, RunError> {
     let mut last_sizing: Option<Instant> = None;
+    // An address the session may run on that went away, and when.
+    let mut removed: Option<(IpAddr, Instant)> = None;
     loop {
         if last_sizing.is_none_or(|t| t.elapsed() >= Duration::from_secs(2))
             && let Some(session) = publisher.session()
@@ -585,29 +663,87 @@ async fn watch(
             session.set_retransmission_window(retransmission_window(rtt));
             last_sizing = Some(Instant::now());
         }
-        let tick = tokio::time::sleep(Duration::from_millis(250));
+        let tick = tokio::time::sleep(if removed.is_some() {
+            ADDRESS_WATCH_TICK
+        } else {
+            WATCH_TICK
+        });
         tokio::select! {
             event = publisher.next_event() => match event {
                 Some(PublisherEvent::Capture(e)) => return Err(PublishError::Pipeline(e).into()),
-                Some(PublisherEvent::Session(SessionEvent::Failed(why))) => return Ok(why.to_owned()),
-                Some(PublisherEvent::Session(SessionEvent::Error(e))) => return Ok(e.to_string()),
+                Some(PublisherEvent::Session(SessionEvent::Failed(why))) => {
+                    return Ok(PathLost::Silent(why.to_owned()));
+                }
+                Some(PublisherEvent::Session(SessionEvent::Error(e))) => {
+                    return Ok(PathLost::Silent(e.to_string()));
+                }
                 Some(PublisherEvent::Session(SessionEvent::Connected)) => {}
-                None => return Ok("the pipeline stopped".into()),
+                None => return Ok(PathLost::Silent("the pipeline stopped".into())),
             },
+            change = addresses.next() => {
+                if let AddressChange::Removed(address) = change
+                    && change.concerns(pinned)
+                {
+                    tracing::info!(
+                        "the laptop's network address {address} went away; checking that the \
+                         video still gets through"
+                    );
+                    removed = Some((address, Instant::now()));
+                }
+            }
             () = tick => {
                 let silent = publisher
                     .session()
                     .and_then(|s| s.silent_for(Instant::now()));
+                if let Some((address, at)) = removed {
+                    match after_removal(silent, at.elapsed()) {
+                        AfterRemoval::Gone => return Ok(PathLost::AddressGone { address, at }),
+                        AfterRemoval::Kept => {
+                            if silent.is_some_and(|s| s < ADDRESS_SILENCE) {
+                                tracing::info!(
+                                    "the video still gets through; the session did not use \
+                                     {address}"
+                                );
+                            }
+                            removed = None;
+                        }
+                        AfterRemoval::Wait => {}
+                    }
+                }
                 if let Some(silent) = silent
                     && silent >= SILENCE_LIMIT
                 {
-                    return Ok(format!(
+                    return Ok(PathLost::Silent(format!(
                         "nothing heard from the gateway for {:.1} s",
                         silent.as_secs_f64()
-                    ));
+                    )));
                 }
             }
         }
+    }
+}
+
+/// What the session's silence says about an address that went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterRemoval {
+    /// The gateway went quiet: the session ran on that address.
+    Gone,
+    /// The gateway kept talking: the session runs on another address.
+    Kept,
+    /// Too early to tell.
+    Wait,
+}
+
+/// Judges an address removal `since` ago by how long the session has heard
+/// nothing from the gateway (`None`: nothing yet at all). A session whose
+/// address went away hears nothing from then on (the kernel no longer
+/// delivers to it); a removal it survives is common (IPv6 temporary
+/// addresses expire and go, a second interface loses its lease).
+fn after_removal(silent: Option<Duration>, since: Duration) -> AfterRemoval {
+    match silent {
+        Some(silent) if silent >= ADDRESS_SILENCE && since < ADDRESS_WATCH => AfterRemoval::Gone,
+        _ if since >= ADDRESS_WATCH => AfterRemoval::Kept,
+        _ => AfterRemoval::Wait,
     }
 }
 
@@ -619,14 +755,31 @@ fn heard_recently(publisher: &Publisher) -> bool {
         .is_some_and(|silent| silent < Duration::from_secs(1))
 }
 
-/// Waits `delay`, but fails at once if the camera pipeline does.
-async fn pause(publisher: &mut Publisher, delay: Duration) -> Result<(), RunError> {
+/// Waits `delay`, but fails at once if the camera pipeline does, and ends
+/// early when an address that can carry the session appears (returned):
+/// the laptop joined a network, so the next try may well work.
+async fn pause(
+    publisher: &mut Publisher,
+    delay: Duration,
+    addresses: &mut AddressWatch,
+    pinned: &[IpAddr],
+) -> Result<Option<IpAddr>, RunError> {
     let deadline = tokio::time::Instant::now() + delay;
     loop {
-        match tokio::time::timeout_at(deadline, publisher.next_event()).await {
-            Err(_) => return Ok(()),
-            Ok(Some(PublisherEvent::Capture(e))) => return Err(PublishError::Pipeline(e).into()),
-            Ok(_) => {}
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return Ok(None),
+            event = publisher.next_event() => {
+                if let Some(PublisherEvent::Capture(e)) = event {
+                    return Err(PublishError::Pipeline(e).into());
+                }
+            }
+            change = addresses.next() => {
+                if let AddressChange::Added(address) = change
+                    && change.concerns(pinned)
+                {
+                    return Ok(Some(address));
+                }
+            }
         }
     }
 }
@@ -652,5 +805,40 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_quiet_gateway_after_a_removal_means_the_session_went_with_it() {
+        assert_eq!(after_removal(Some(400 * MS), 400 * MS), AfterRemoval::Gone);
+        // Quiet since before the removal: the removal explains it.
+        assert_eq!(after_removal(Some(1500 * MS), 50 * MS), AfterRemoval::Gone);
+    }
+
+    #[test]
+    fn a_gateway_still_talking_means_another_address_carries_the_session() {
+        assert_eq!(after_removal(Some(80 * MS), 300 * MS), AfterRemoval::Wait);
+        assert_eq!(
+            after_removal(Some(80 * MS), ADDRESS_WATCH),
+            AfterRemoval::Kept
+        );
+    }
+
+    #[test]
+    fn late_silence_is_left_to_the_usual_limit() {
+        // Quiet only after the watch ended: SILENCE_LIMIT decides.
+        assert_eq!(
+            after_removal(Some(500 * MS), ADDRESS_WATCH),
+            AfterRemoval::Kept
+        );
+        // A session that never heard anything is not judged by a removal.
+        assert_eq!(after_removal(None, 100 * MS), AfterRemoval::Wait);
+        assert_eq!(after_removal(None, ADDRESS_WATCH), AfterRemoval::Kept);
     }
 }

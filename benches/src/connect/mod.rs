@@ -257,7 +257,8 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<u8> {
                 result
             })
         } else {
-            test.check(&runtime, &position).map(|(works, rtt_ms)| PathResult {
+            let what = format!("{position}Checking {}", route.describe());
+            test.check(&runtime, &what).map(|(works, rtt_ms)| PathResult {
                 path: route.kind,
                 url: route.url(),
                 works,
@@ -325,8 +326,8 @@ fn attach_paths(
     let chosen = paths::chosen(&results).cloned();
     outcome.path_summary = paths::summary(&results);
     let mut advice = vec![outcome.path_summary.clone()];
-    advice.extend(paths::it_advice(&results, media_port));
     advice.append(&mut outcome.advice);
+    advice.extend(paths::it_advice(&results, media_port));
     // Only when there is more to say than the summary: relays, or TLS.
     if results.len() > 1 || !untested.is_empty() {
         advice.extend(paths::lines(&results, &untested));
@@ -502,9 +503,9 @@ impl Test {
     fn check(
         &mut self,
         runtime: &tokio::runtime::Runtime,
-        position: &str,
+        what: &str,
     ) -> anyhow::Result<(bool, Option<f64>)> {
-        let spinner = progress::spinner(&format!("{position}Checking the path"));
+        let spinner = progress::spinner(what);
         self.idle(CHECK_RTT);
         let step = self.step(runtime, 0, CHECK_KBPS, CHECK_STEP, false);
         spinner.finish_and_clear();
@@ -867,6 +868,35 @@ fn outcome_report(outcome: &ConnectOutcome) -> Report {
     if let Some(flags) = outcome.capture_flags {
         summary.push(("Capture settings".to_owned(), flags.to_owned()));
     }
+    if let Some(path) = outcome.consultation_path {
+        let (no, en) = paths::name(path, outcome.consultation_path_url.as_deref());
+        summary.push(("Video path · Videovei".to_owned(), format!("{no} · {en}")));
+    }
+    let mut path_rows: Vec<Vec<String>> = outcome
+        .paths
+        .iter()
+        .map(|p| {
+            let (no, en) = paths::name(p.path, p.url.as_deref());
+            vec![
+                format!("{no} · {en}"),
+                p.url.clone().unwrap_or_else(|| "-".into()),
+                if p.works { "ja · yes" } else { "nei · no" }.to_owned(),
+                ms(p.rtt_ms),
+                p.max_sustainable_kbps
+                    .map_or_else(|| "-".to_owned(), |k| k.to_string()),
+            ]
+        })
+        .collect();
+    path_rows.extend(outcome.paths_not_tested.iter().map(|p| {
+        let (no, en) = paths::name(p.path, Some(&p.url));
+        vec![
+            format!("{no} · {en}"),
+            p.url.clone(),
+            "ikke testet · not tested".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+        ]
+    }));
     let rows = outcome
         .steps
         .iter()
@@ -932,7 +962,16 @@ fn outcome_report(outcome: &ConnectOutcome) -> Report {
             .map(String::from)
             .to_vec(),
             rows,
-        }],
+        }]
+        .into_iter()
+        .chain((!path_rows.is_empty()).then(|| Table {
+            title: "Paths · Veier".into(),
+            columns: ["path · vei", "relay", "works · virker", "round trip", "kbit/s held"]
+                .map(String::from)
+                .to_vec(),
+            rows: path_rows,
+        }))
+        .collect(),
         charts: vec![
             Chart::Lines {
                 title: "Bitrate arriving at the gateway".into(),

@@ -10,6 +10,11 @@
 //! loss above the bound, the gateway's CPU at the bound, viewers left
 //! without a picture. At the end the cameras pause, and the gateway's count
 //! of forwarded packets is checked against what the viewers received.
+//!
+//! With `--path relay-tcp` every viewer reaches the gateway only through its
+//! built-in TURN relay over TCP (relayed candidates only, see
+//! [`crate::relay`]), so the relay's cost per packet and its time to the
+//! first frame can be set beside UDP's.
 
 pub mod driver;
 pub mod rooms;
@@ -25,6 +30,8 @@ use anyhow::{Context, bail};
 use reqwest::Url;
 use serde::Serialize;
 
+use crate::connect::paths::{self, PathKind};
+use crate::relay::{self, RelayLink, RelayServer};
 use crate::report::{self, Chart, Report, Series, Table, progress};
 use crate::scrape::{Scrape, scrape};
 use crate::signal::{self, OfferError, Session};
@@ -43,6 +50,18 @@ pub enum PublisherKind {
     Synthetic,
     /// The real capture daemon with its test picture (`samsyn-capture --source test`)
     Capture,
+}
+
+/// How viewers reach the gateway's media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewerPath {
+    /// Straight to the gateway's media port over UDP
+    Udp,
+    /// Only through the gateway's built-in TURN relay, over TCP on its HTTPS port
+    RelayTcp,
+    /// Through the built-in relay over TLS: refused, the bench speaks no TLS for TURN
+    RelayTls,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +121,11 @@ pub struct LoadArgs {
     /// Each camera's video bitrate, kbit/s
     #[arg(long, default_value_t = 2500)]
     bitrate_kbps: u32,
+    /// How the viewers reach the gateway's media: udp, or relay-tcp (only
+    /// through the gateway's built-in TURN relay over TCP, as behind a
+    /// firewall that drops UDP; the cameras stay on UDP)
+    #[arg(long, value_enum, default_value_t = ViewerPath::Udp)]
+    path: ViewerPath,
     /// Stop when a stage's worst viewer loses more than this, %
     #[arg(long, default_value_t = 1.0)]
     max_loss_percent: f64,
@@ -145,6 +169,9 @@ pub struct Stage {
     pub ttff_ms_p95: Option<f64>,
     /// From the WHEP offer to ICE and DTLS up, median of this stage's viewers.
     pub connect_ms_p50: Option<f64>,
+    /// Sessions the gateway counts as relayed (`samsyn_peers` by path) at
+    /// the window's end.
+    pub gateway_relayed_peers: f64,
 }
 
 /// The gateway's count against the viewers', over the whole run.
@@ -164,6 +191,8 @@ pub struct LoadOutcome {
     pub rooms: u32,
     pub publisher: String,
     pub bitrate_kbps: u32,
+    /// How the viewers reached the media: "udp" or "relay_tcp".
+    pub path: ViewerPath,
     /// True when the cameras sent nothing while viewers were measured.
     pub idle: bool,
     pub stages: Vec<Stage>,
@@ -185,6 +214,8 @@ pub struct LoadOutcome {
 
 struct Room {
     invite: Invite,
+    /// The relay the viewers go through (`--path relay-tcp`).
+    relay: Option<RelayServer>,
     counters: Arc<PublisherCounters>,
     publisher_session: Option<Session>,
     capture: Option<Child>,
@@ -198,6 +229,14 @@ struct ViewerHandle {
 }
 
 pub fn run(args: LoadArgs) -> anyhow::Result<u8> {
+    if args.path == ViewerPath::RelayTls {
+        bail!(
+            "--path relay-tls cannot be measured from here: {}. The gateway's TLS relay is the \
+             same relay behind TLS on the same port: --path relay-tcp measures its relaying \
+             without the encryption",
+            relay::NO_TLS
+        );
+    }
     let base = Url::parse(&args.gateway)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -270,7 +309,10 @@ impl LoadTest<'_> {
             let invite = self
                 .runtime
                 .block_on(self.source.create(&self.http, &self.base))?;
-            let room = self.start_publisher(invite)?;
+            let mut room = self.start_publisher(invite)?;
+            if args.path == ViewerPath::RelayTcp {
+                room.relay = Some(self.builtin_relay(&room.invite)?);
+            }
             self.rooms.push(room);
             bar.inc(1);
         }
@@ -339,6 +381,7 @@ impl LoadTest<'_> {
                 PublisherKind::Capture => "samsyn-capture --source test".into(),
             },
             bitrate_kbps: args.bitrate_kbps,
+            path: args.path,
             idle: args.idle,
             stages,
             stopped_because,
@@ -375,6 +418,7 @@ impl LoadTest<'_> {
         let mut room = Room {
             invite,
             counters: counters.clone(),
+            relay: None,
             publisher_session: None,
             capture: None,
             viewers: Vec::new(),
@@ -451,6 +495,41 @@ impl LoadTest<'_> {
         Ok(room)
     }
 
+    /// The gateway's built-in relay over TCP, with credentials for the
+    /// room's viewers (`OPTIONS /whep/{room}`).
+    fn builtin_relay(&self, invite: &Invite) -> anyhow::Result<RelayServer> {
+        let url = self.base.join(&format!("whep/{}", invite.room))?;
+        let response = self
+            .runtime
+            .block_on(signal::send_patiently(|| {
+                self.http
+                    .request(reqwest::Method::OPTIONS, url.clone())
+                    .bearer_auth(&invite.viewer_token)
+            }))
+            .with_context(|| format!("no answer from OPTIONS {url}"))?;
+        let announced: Vec<_> = response
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(samsyn_capture::whip::parse_link_header)
+            .collect();
+        paths::plan(&announced, &self.base)
+            .routes
+            .into_iter()
+            .find(|r| r.kind == PathKind::RelayTcp)
+            .and_then(|r| r.relay)
+            .with_context(|| {
+                format!(
+                    "--path relay-tcp: the gateway announces no relay over TCP on its own port \
+                     ({}); turn its built-in relay on: turn.builtin = true \
+                     (SAMSYN_TURN__BUILTIN=true, --turn-builtin), and check that --gateway is \
+                     its public URL",
+                    self.base.as_str().trim_end_matches('/')
+                )
+            })
+    }
+
     fn socket_options(&self) -> SocketOptions {
         SocketOptions {
             address: self.args.local_address,
@@ -495,10 +574,25 @@ impl LoadTest<'_> {
         let invite = &self.rooms[room].invite;
         let whep = self.base.join(&format!("whep/{}", invite.room))?;
         let deadline = Instant::now() + Duration::from_secs(30);
+        // A relayed viewer's time to the first frame starts with its
+        // allocation, as a browser's does.
+        let started = Instant::now();
+        let mut link = match &self.rooms[room].relay {
+            Some(server) => Some(
+                self.runtime
+                    .block_on(RelayLink::open(server, self.args.local_address))
+                    .context("a viewer's relay")?,
+            ),
+            None => None,
+        };
         loop {
             let (offering, offer) =
                 OfferingPeer::offer(Direction::Receive, &self.socket_options())?;
-            let offered_at = Instant::now();
+            let offered_at = if link.is_some() {
+                started
+            } else {
+                Instant::now()
+            };
             match self.runtime.block_on(signal::post_offer(
                 &self.http,
                 &whep,
@@ -507,7 +601,12 @@ impl LoadTest<'_> {
             )) {
                 Ok(session) => {
                     let video_payload_types = video_payload_types(&session.answer);
-                    let peer = offering.connect(session.answer.clone())?;
+                    let peer = match link.take() {
+                        Some(link) => offering
+                            .connect_relayed(session.answer.clone(), link)
+                            .context("a viewer's relay")?,
+                        None => offering.connect(session.answer.clone())?,
+                    };
                     let counters = Arc::new(ViewerCounters::default());
                     self.driver.add(Member::Viewer {
                         peer,
@@ -622,6 +721,10 @@ impl LoadTest<'_> {
             ttff_ms_p50: report::percentile(&stage_ttff, 50.0),
             ttff_ms_p95: report::percentile(&stage_ttff, 95.0),
             connect_ms_p50: report::percentile(&connect_ms, 50.0),
+            gateway_relayed_peers: ["relay_tcp", "relay_tls", "external_relay"]
+                .iter()
+                .map(|path| end.value(&format!("samsyn_peers{{path=\"{path}\"}}")))
+                .sum(),
         })
     }
 
@@ -756,6 +859,12 @@ fn outcome_report(outcome: &LoadOutcome) -> Report {
                     ""
                 }
             ),
+            match outcome.path {
+                ViewerPath::Udp => "Viewers over UDP, straight to the media port".to_owned(),
+                _ => "Viewers only through the gateway's built-in relay (TURN over TCP); time \
+                      to first frame counted from the relay allocation"
+                    .to_owned(),
+            },
         ],
         verdict: None,
         summary: vec![

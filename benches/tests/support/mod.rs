@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+#[path = "../../../gateway/tests/support/firewall.rs"]
+pub mod firewall;
 #[path = "../../../gateway/tests/support/health.rs"]
 pub mod health;
 #[path = "../../../gateway/tests/support/netns.rs"]

@@ -40,6 +40,17 @@ impl From<DecodeError> for EventsError {
     }
 }
 
+/// The host to connect to and to name in TLS: a name, or an IP address
+/// without the brackets an IPv6 address has in URLs (`[fd00::1]`), which
+/// neither address lookup nor TLS server names take.
+fn connect_host(url: &Url) -> Option<String> {
+    match url.host()? {
+        url::Host::Domain(name) => Some(name.to_owned()),
+        url::Host::Ipv4(ip) => Some(ip.to_string()),
+        url::Host::Ipv6(ip) => Some(ip.to_string()),
+    }
+}
+
 /// The `wss://` (or, on loopback, `ws://`) address of a room's events.
 pub fn events_url(gateway: &Url, room: &str) -> Result<Url, EventsError> {
     let bad = || EventsError::BadUrl(gateway.clone());
@@ -70,9 +81,8 @@ impl GatewayEvents {
         token: &str,
         trust: &GatewayTrust,
     ) -> Result<(Self, ServerMessage), EventsError> {
-        let host = url
-            .host_str()
-            .ok_or_else(|| EventsError::BadUrl(url.clone()))?;
+        let host = connect_host(url).ok_or_else(|| EventsError::BadUrl(url.clone()))?;
+        let host = host.as_str();
         let port = url
             .port_or_known_default()
             .ok_or_else(|| EventsError::BadUrl(url.clone()))?;
@@ -154,5 +164,26 @@ impl GatewayEvents {
             .send(Message::text(encode_client(message)))
             .await
             .map_err(|e| EventsError::Socket(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_gateway_is_connected_to_without_brackets() {
+        let url = events_url(&Url::parse("https://[fd00:213::1]:8443/").unwrap(), "r1").unwrap();
+        assert_eq!(url.as_str(), "wss://[fd00:213::1]:8443/events/r1");
+        let host = connect_host(&url).unwrap();
+        assert_eq!(host, "fd00:213::1");
+        assert!(rustls::pki_types::ServerName::try_from(host).is_ok());
+        for (gateway, host) in [
+            ("https://gw.example/", "gw.example"),
+            ("https://10.213.0.1:8443/", "10.213.0.1"),
+        ] {
+            let url = events_url(&Url::parse(gateway).unwrap(), "r1").unwrap();
+            assert_eq!(connect_host(&url).as_deref(), Some(host));
+        }
     }
 }

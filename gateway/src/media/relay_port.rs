@@ -140,7 +140,13 @@ impl RelayPort {
                     };
                     match queue.push(frame, droppable) {
                         Pushed::Queued | Pushed::Closed => {}
-                        Pushed::Dropped => self.dropped_for_backpressure += 1,
+                        Pushed::Purged { dropped } => {
+                            self.dropped_for_backpressure += dropped as u64;
+                            // Hold its video for a keyframe, and ask for one.
+                            if let Some(relayed) = self.server.relayed_address_of(conn) {
+                                sfu.viewer_lost_media(now, relayed);
+                            }
+                        }
                         Pushed::Overflow => {
                             tracing::debug!(conn, "TURN connection closed: it stopped reading");
                             self.closed_for_backpressure += 1;

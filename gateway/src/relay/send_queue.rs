@@ -1,13 +1,16 @@
 //! The frames waiting to go down one relayed connection, bounded so that a
 //! client that reads slowly costs only itself.
 //!
-//! The media loop never waits for a connection: it pushes and moves on. RTP
-//! beyond [`MEDIA_BUDGET`] queued bytes is dropped (a viewer that cannot
-//! keep up loses video, as it would on a congested UDP path), and when the
-//! queue has drained after such a loss the writer says so, so the SFU can
-//! get that viewer a keyframe. Everything else (STUN answers, RTCP, DTLS)
-//! is kept up to [`QUEUE_LIMIT`]; a connection that lets even that pile up
-//! has stopped reading and is closed.
+//! The media loop never waits for a connection: it pushes and moves on.
+//! When RTP would take the queue beyond [`MEDIA_BUDGET`], the RTP already
+//! queued is dropped with it (old video is worth nothing to a live picture;
+//! a viewer that cannot keep up loses video, as on a congested UDP path),
+//! and the push says so at once ([`Pushed::Purged`]), so the SFU holds that
+//! viewer's video until a keyframe and asks for one. When the queue has
+//! drained after a loss the writer says so too, for a keyframe in case the
+//! one asked for was lost as well. Everything else (STUN answers, RTCP,
+//! DTLS) is kept up to [`QUEUE_LIMIT`]; a connection that lets even that
+//! pile up has stopped reading and is closed.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -15,7 +18,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-/// Queued bytes beyond which RTP is dropped: about half a second of a
+/// Queued bytes beyond which RTP is dropped: well under a second of a
 /// consultation's video, so a relayed viewer never watches the past.
 pub const MEDIA_BUDGET: usize = 192 * 1024;
 /// Queued bytes beyond which the connection is given up.
@@ -25,8 +28,11 @@ pub const QUEUE_LIMIT: usize = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
     Queued,
-    /// RTP over the media budget, dropped.
-    Dropped,
+    /// RTP over the media budget: it and the RTP queued before it were
+    /// dropped (`dropped` packets in all); the viewer needs a keyframe.
+    Purged {
+        dropped: usize,
+    },
     /// The queue is over its limit: close the connection.
     Overflow,
     /// The connection is already closing.
@@ -36,7 +42,8 @@ pub enum Pushed {
 /// The queue's contents, without the waking: every rule lives here.
 #[derive(Debug, Default)]
 pub struct Frames {
-    frames: VecDeque<Bytes>,
+    /// Each frame, and whether it is RTP (droppable).
+    frames: VecDeque<(Bytes, bool)>,
     bytes: usize,
     /// RTP was dropped since the queue last drained.
     lost_media: bool,
@@ -61,20 +68,25 @@ impl Frames {
         let after = self.bytes + frame.len();
         if droppable && after > MEDIA_BUDGET {
             self.lost_media = true;
-            return Pushed::Dropped;
+            let before = self.frames.len();
+            self.frames.retain(|(_, droppable)| !droppable);
+            self.bytes = self.frames.iter().map(|(frame, _)| frame.len()).sum();
+            return Pushed::Purged {
+                dropped: before - self.frames.len() + 1,
+            };
         }
         if after > QUEUE_LIMIT {
             self.closed = true;
             return Pushed::Overflow;
         }
         self.bytes = after;
-        self.frames.push_back(frame);
+        self.frames.push_back((frame, droppable));
         Pushed::Queued
     }
 
     /// Takes everything queued.
     pub fn take(&mut self) -> Batch {
-        let frames: Vec<Bytes> = self.frames.drain(..).collect();
+        let frames: Vec<Bytes> = self.frames.drain(..).map(|(frame, _)| frame).collect();
         self.bytes = 0;
         let drained_after_loss = std::mem::take(&mut self.lost_media);
         Batch {
@@ -176,19 +188,36 @@ mod tests {
     }
 
     #[test]
-    fn rtp_over_the_budget_is_dropped_and_the_drain_after_it_is_told() {
+    fn rtp_over_the_budget_purges_the_queued_video_and_the_drain_after_it_is_told() {
         let mut frames = Frames::default();
-        let mut queued = 0;
-        while frames.push(frame(1200), true) == Pushed::Queued {
-            queued += 1;
-        }
-        assert_eq!(queued, MEDIA_BUDGET / 1200);
-        // RTCP still goes in behind the dropped video.
         assert_eq!(frames.push(frame(100), false), Pushed::Queued);
+        let mut queued = 0;
+        let purged = loop {
+            match frames.push(frame(1200), true) {
+                Pushed::Queued => queued += 1,
+                other => break other,
+            }
+        };
+        assert_eq!(queued, (MEDIA_BUDGET - 100) / 1200);
+        assert_eq!(
+            purged,
+            Pushed::Purged {
+                dropped: queued + 1
+            }
+        );
+        // The old video went with the packet that did not fit; the RTCP
+        // before it stays, and RTCP still goes in after it.
+        assert_eq!(frames.push(frame(60), false), Pushed::Queued);
+        // The keyframe asked for at the purge fits.
+        assert_eq!(frames.push(frame(1200), true), Pushed::Queued);
         let batch = frames.take();
-        assert_eq!(batch.frames.len(), queued + 1);
+        assert_eq!(
+            batch.frames.iter().map(Bytes::len).collect::<Vec<_>>(),
+            [100, 60, 1200],
+            "the RTCP packets and the new video, none of the old"
+        );
         assert!(batch.drained_after_loss);
-        // Once told, a drain is not told again.
+        // Once drained, video goes in again and a drain is not told again.
         assert_eq!(frames.push(frame(1200), true), Pushed::Queued);
         assert!(!frames.take().drained_after_loss);
     }

@@ -715,21 +715,30 @@ impl RelayServer {
 
     /// The relayed IP of the family the Allocate asks for (IPv4 unless it
     /// says otherwise, RFC 8656 §7.2).
+    /// The IP an allocation relays on: of the family the request asks
+    /// for; without REQUESTED-ADDRESS-FAMILY, IPv4 (RFC 8656 §7.2), or IPv6
+    /// when the gateway has no IPv4 media address. Clients (libnice,
+    /// Chromium) never ask for a family, and on an IPv6-only gateway the
+    /// standard's default would refuse them all; the relayed address only
+    /// ever reaches the gateway itself, so its family is the gateway's.
     fn relayed_ip_for(&self, request: &Message) -> Result<IpAddr, ErrorCode> {
-        let wants_ipv6 = if request.contains(ATTR_REQUESTED_ADDRESS_FAMILY) {
+        let ips = &self.settings.relayed_ips;
+        if request.contains(ATTR_REQUESTED_ADDRESS_FAMILY) {
             let mut family = RequestedAddressFamily::default();
             family
                 .get_from(request)
                 .map_err(|_| CODE_ADDR_FAMILY_NOT_SUPPORTED)?;
-            family == REQUESTED_FAMILY_IPV6
-        } else {
-            false
-        };
-        self.settings
-            .relayed_ips
-            .iter()
+            let wants_ipv6 = family == REQUESTED_FAMILY_IPV6;
+            return ips
+                .iter()
+                .copied()
+                .find(|ip| ip.is_ipv6() == wants_ipv6)
+                .ok_or(CODE_ADDR_FAMILY_NOT_SUPPORTED);
+        }
+        ips.iter()
             .copied()
-            .find(|ip| ip.is_ipv6() == wants_ipv6)
+            .find(IpAddr::is_ipv4)
+            .or_else(|| ips.first().copied())
             .ok_or(CODE_ADDR_FAMILY_NOT_SUPPORTED)
     }
 

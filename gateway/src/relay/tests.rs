@@ -25,7 +25,7 @@ use rtc::turn::proto::data::Data;
 use rtc::turn::proto::lifetime::Lifetime;
 use rtc::turn::proto::peeraddr::PeerAddress;
 use rtc::turn::proto::relayaddr::RelayedAddress;
-use rtc::turn::proto::reqfamily::REQUESTED_FAMILY_IPV6;
+use rtc::turn::proto::reqfamily::{REQUESTED_FAMILY_IPV4, REQUESTED_FAMILY_IPV6};
 use rtc::turn::proto::reqtrans::RequestedTransport;
 use rtc::turn::proto::{
     PROTO_TCP, PROTO_UDP, Protocol, allocate_request, create_permission_request, refresh_request,
@@ -446,6 +446,30 @@ fn allocate_wants_udp_and_a_family_we_relay() {
     server.handle_frame(now, 1, &client.signed(allocate_request(), vec![other]));
     assert_eq!(error_code(&response(&mut server, 1)), 442);
     assert_eq!(server.stats().allocations, 0);
+}
+
+#[test]
+fn an_ipv6_only_gateway_relays_on_ipv6_when_no_family_is_asked_for() {
+    let gateway = ip("fd00:213::1");
+    let mut server = server_with(RelaySettings {
+        allowed_peers: vec![gateway],
+        relayed_ips: vec![gateway],
+        ..settings()
+    });
+    let now = Instant::now();
+    let client = open(&mut server, now, 1, &credential());
+    server.handle_frame(now, 1, &client.signed(allocate_request(), vec![udp()]));
+    let reply = response(&mut server, 1);
+    assert_success(&reply);
+    let mut relayed = RelayedAddress::default();
+    relayed.get_from(&reply).unwrap();
+    assert_eq!(relayed.ip, gateway);
+
+    // Asked for IPv4 outright, it still says it has none.
+    let ipv4: Box<dyn Setter> = Box::new(REQUESTED_FAMILY_IPV4);
+    let other = open(&mut server, now, 2, &credential());
+    server.handle_frame(now, 2, &other.signed(allocate_request(), vec![udp(), ipv4]));
+    assert_eq!(error_code(&response(&mut server, 2)), 440);
 }
 
 #[test]

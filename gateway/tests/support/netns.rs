@@ -171,7 +171,7 @@ impl Namespace {
             "media tests create a private network namespace and need root and iproute2 \
              (`ip netns`, veth); run them as root, as CI does"
         );
-        let namespace = Self::bare("6");
+        let namespace = Self::bare("v6-");
         let name = namespace.name.as_str();
         // IPv6 on (a namespace starts with the kernel's defaults, which a
         // machine may have changed for its own).

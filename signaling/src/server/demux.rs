@@ -115,6 +115,7 @@ where
                         return Ok((Prefixed::new(first, stream, peer), service));
                     }
                     Protocol::Turn => {
+                        stream.hold_little_unsent()?;
                         handoff.take(Box::new(Prefixed::new(first, stream, peer)), peer, over_tls);
                         return Err(handed_over());
                     }
@@ -140,10 +141,20 @@ where
     }
 }
 
+/// What a TURN connection may leave unsent in the kernel. A relayed viewer
+/// whose network stalls must lose its own old video at the relay's queue,
+/// where the gateway can drop RTP and ask for a keyframe, not watch seconds
+/// of it later from a kernel buffer that autotuning grew to a megabyte.
+const TURN_SEND_BUFFER: usize = 64 * 1024;
+/// Writable again only when less than this is unsent (`TCP_NOTSENT_LOWAT`).
+const TURN_UNSENT_LOW_WATER: libc::c_int = 16 * 1024;
+
 /// The TCP connection under an accepted stream, through any wrapping.
 pub trait PeerAddress {
     fn peer_address(&self) -> io::Result<SocketAddr>;
     fn set_nodelay(&self) -> io::Result<()>;
+    /// Bounds what the kernel holds unsent (see [`TURN_SEND_BUFFER`]).
+    fn hold_little_unsent(&self) -> io::Result<()>;
 }
 
 impl PeerAddress for TcpStream {
@@ -153,6 +164,28 @@ impl PeerAddress for TcpStream {
 
     fn set_nodelay(&self) -> io::Result<()> {
         TcpStream::set_nodelay(self, true)
+    }
+
+    fn hold_little_unsent(&self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        socket2::SockRef::from(self).set_send_buffer_size(TURN_SEND_BUFFER)?;
+        let value = TURN_UNSENT_LOW_WATER;
+        // SAFETY: a valid socket of this stream and an int option value
+        // of the size given.
+        let set = unsafe {
+            libc::setsockopt(
+                self.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_NOTSENT_LOWAT,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if set == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 }
 
@@ -164,6 +197,10 @@ impl<S: PeerAddress> PeerAddress for Prefixed<S> {
     fn set_nodelay(&self) -> io::Result<()> {
         self.inner.set_nodelay()
     }
+
+    fn hold_little_unsent(&self) -> io::Result<()> {
+        self.inner.hold_little_unsent()
+    }
 }
 
 impl<S: PeerAddress> PeerAddress for tokio_rustls::server::TlsStream<S> {
@@ -173,6 +210,10 @@ impl<S: PeerAddress> PeerAddress for tokio_rustls::server::TlsStream<S> {
 
     fn set_nodelay(&self) -> io::Result<()> {
         self.get_ref().0.set_nodelay()
+    }
+
+    fn hold_little_unsent(&self) -> io::Result<()> {
+        self.get_ref().0.hold_little_unsent()
     }
 }
 
