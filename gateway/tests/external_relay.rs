@@ -39,7 +39,7 @@ use samsyn_signaling::turn_credentials::{self, TurnCredential};
 use support::browser::run_viewer_page;
 use support::firewall::Firewall;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
-use support::{Capture, Gateway, runtime, start_viewer};
+use support::{Capture, Gateway, metric, runtime, start_viewer};
 
 /// coturn's address: on `lo`, so that neither libnice nor Chromium gathers
 /// a candidate on it, but every client reaches it.
@@ -320,15 +320,6 @@ fn text(message: &Message, attribute: rtc::stun::attributes::AttrType) -> String
     TextAttribute::get_from_as(message, attribute)
         .unwrap_or_else(|err| panic!("{message} lacks {attribute}: {err}"))
         .text
-}
-
-/// The value of the metric line that starts with `name` (labels included).
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("the metrics have {name}:\n{text}"))
 }
 
 /// The peers on UDP and through the external relay, as `/metrics` says.

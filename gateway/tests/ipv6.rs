@@ -11,17 +11,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::browser::run_viewer_page;
+use support::firewall::Firewall;
 use support::netns::{self, CLIENT_IP6, GATEWAY_IP6};
-use support::{Capture, Gateway, runtime, start_viewer_on, stream_args};
-
-/// The value of the metric line that starts with `name` (labels included).
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("the metrics have {name}:\n{text}"))
-}
+use support::{Capture, Gateway, metric, runtime, start_viewer_on, stream_args};
 
 /// The namespace's addresses of `family` (`-4`, `-6`) outside loopback.
 fn addresses(family: &str) -> String {
@@ -125,4 +117,36 @@ fn ipv6_only_the_camera_publishes_and_a_viewer_and_the_page_watch() {
     assert_eq!(result["ok"], true);
     assert!(result["framesRendered"].as_u64().unwrap_or(0) >= 60);
     assert!(camera.terminate().success());
+
+    // Where the network drops UDP to the media port, the built-in relay on
+    // the HTTPS port carries IPv6 as well.
+    let _firewall = Firewall::drop_udp_port(gateway.udp_port);
+    let relayed = gateway.create_room();
+    let _camera = Capture::start(&gateway, &relayed, &camera_args);
+    runtime().block_on(async {
+        let mut viewer = start_viewer_on(&relayed, CLIENT_IP6).await;
+        let report = viewer
+            .wait_frames(50, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|err| panic!("the viewer decodes nothing relayed over IPv6: {err}"));
+        println!(
+            "relayed over IPv6: {} frames, first after {} ms",
+            report.frames,
+            report.first_frame_after.as_millis()
+        );
+        let mut relayed_peers = 0.0;
+        for _ in 0..20 {
+            let text = gateway.scrape_metrics().await;
+            relayed_peers = metric(&text, "samsyn_peers{path=\"relay_tcp\"}");
+            if relayed_peers >= 2.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(
+            relayed_peers >= 2.0,
+            "the camera and the viewer relayed: {relayed_peers}"
+        );
+        viewer.stop().await.expect("WHEP DELETE succeeds");
+    });
 }

@@ -14,31 +14,7 @@ use std::time::{Duration, Instant};
 use support::browser::run_viewer_page;
 use support::firewall::Firewall;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
-use support::{Capture, Gateway, runtime, start_viewer};
-
-/// The value of the metric line that starts with `name` (labels included).
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("the metrics have {name}:\n{text}"))
-}
-
-async fn scrape(gateway: &Gateway) -> String {
-    let client = gateway
-        .trust()
-        .http_client(Duration::from_secs(2), Duration::from_secs(5))
-        .expect("a pinned client builds");
-    client
-        .get(format!("{}/metrics", gateway.base_url))
-        .send()
-        .await
-        .expect("/metrics answers")
-        .text()
-        .await
-        .expect("/metrics has a body")
-}
+use support::{Capture, Gateway, metric, runtime, start_viewer};
 
 fn camera_args(pin: &str) -> Vec<String> {
     [
@@ -116,7 +92,7 @@ fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_po
         // The metrics are published once a second.
         let mut text = String::new();
         for _ in 0..20 {
-            text = scrape(&gateway).await;
+            text = gateway.scrape_metrics().await;
             if metric(&text, "samsyn_peers{path=\"relay_tcp\"}")
                 + metric(&text, "samsyn_peers{path=\"relay_tls\"}")
                 >= 2.0
@@ -311,7 +287,7 @@ fn strangers_on_the_https_port_disturb_neither_https_nor_a_consultation() {
         .expect("an answer over TCP");
         assert_eq!(over_tcp[..2], [0x01, 0x01], "a Binding success over TCP");
 
-        let text = scrape(&gateway).await;
+        let text = gateway.scrape_metrics().await;
         let refused = metric(&text, "samsyn_relay_refused_total");
         println!("relay refusals counted: {refused}");
         // Two malformed streams, and the connections beyond the relay's

@@ -17,37 +17,12 @@ use gstreamer::prelude::*;
 use samsyn_capture::probe::ProbeViewer;
 use support::firewall::Firewall;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
-use support::{Capture, Gateway, runtime, start_viewer_on};
+use support::{Capture, Gateway, metric, runtime, start_viewer_on};
 
 /// The relayed viewer's own address, beside the clients' on the same veth.
 const RELAYED_IP: &str = "10.213.0.3";
 /// How long the relayed viewer reads nothing.
 const STALL: Duration = Duration::from_secs(5);
-
-/// The value of the metric line that starts with `name` (labels included),
-/// 0 when absent.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
-}
-
-async fn scrape(gateway: &Gateway) -> String {
-    let client = gateway
-        .trust()
-        .http_client(Duration::from_secs(2), Duration::from_secs(5))
-        .expect("a pinned client builds");
-    client
-        .get(format!("{}/metrics", gateway.base_url))
-        .send()
-        .await
-        .expect("/metrics answers")
-        .text()
-        .await
-        .expect("/metrics has a body")
-}
 
 /// One of the gateway's TCP connections on its HTTPS port, as `ss` sees it.
 #[derive(Debug, Clone, Copy)]
@@ -227,7 +202,7 @@ fn a_relayed_viewer_that_stops_reading_costs_only_itself() {
         // Each viewer on the path meant for it (metrics come once a second).
         let mut text = String::new();
         for _ in 0..20 {
-            text = scrape(&gateway).await;
+            text = gateway.scrape_metrics().await;
             if metric(&text, "samsyn_peers{path=\"relay_tcp\"}")
                 + metric(&text, "samsyn_peers{path=\"relay_tls\"}")
                 >= 1.0
@@ -325,7 +300,7 @@ fn a_relayed_viewer_that_stops_reading_costs_only_itself() {
 
         // What the gateway did meanwhile (metrics come once a second).
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let text = scrape(&gateway).await;
+        let text = gateway.scrape_metrics().await;
         let dropped = metric(
             &text,
             "samsyn_dropped_packets_total{reason=\"relay_backpressure\"}",

@@ -417,6 +417,16 @@ impl Gateway {
     }
 }
 
+/// The value of the `/metrics` line that starts with `name` (labels
+/// included); panics, showing the scrape, when there is none.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("the metrics have {name}:\n{text}"))
+}
+
 /// A runtime for the async parts of a test (the WHEP probe, HTTP clients).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
