@@ -12,39 +12,25 @@ mod support;
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rtc::crypto::RTCCryptoProvider;
-use rtc::crypto::providers::RingProvider;
-use rtc::stun::attributes::{ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
-use rtc::stun::error_code::ErrorCodeAttribute;
-use rtc::stun::fingerprint::FINGERPRINT;
-use rtc::stun::integrity::MessageIntegrity;
-use rtc::stun::message::{
-    CLASS_ERROR_RESPONSE, CLASS_SUCCESS_RESPONSE, Getter, Message, MessageType, Setter,
-    TransactionId,
-};
-use rtc::stun::textattrs::TextAttribute;
-use rtc::turn::proto::peeraddr::PeerAddress;
-use rtc::turn::proto::relayaddr::RelayedAddress;
-use rtc::turn::proto::reqtrans::RequestedTransport;
-use rtc::turn::proto::{PROTO_UDP, allocate_request, create_permission_request};
-use samsyn_capture::whip::parse_link_header;
-use samsyn_signaling::turn_credentials::{self, TurnCredential};
+use samsyn_signaling::turn_credentials;
 use support::browser::run_viewer_page;
 use support::firewall::Firewall;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
+use support::turn_client::{TurnClient, announced_relays};
 use support::{Capture, Gateway, metric, runtime, start_viewer};
 
 /// coturn's address: on `lo`, so that neither libnice nor Chromium gathers
 /// a candidate on it, but every client reaches it.
 const RELAY_IP: &str = "10.213.0.5";
 const RELAY_PORT: u16 = 3478;
+const RELAY: (&str, u16) = (RELAY_IP, RELAY_PORT);
 /// What the gateway announces: TURN over TCP only, as the network allows.
 const RELAY_URL: &str = "turn:10.213.0.5:3478?transport=tcp";
 /// coturn's relayed ports (on [`RELAY_IP`]).
@@ -173,155 +159,6 @@ fn now_unix() -> u64 {
         .as_secs()
 }
 
-/// A TURN client over TCP, just enough to ask coturn for an allocation and
-/// permissions with long-term credentials (RFC 8656), requests built with
-/// `rtc::stun` as rtc-turn's client builds them.
-struct TurnClient {
-    stream: TcpStream,
-    nonce: String,
-}
-
-impl TurnClient {
-    /// Connects and takes the challenge (401 with REALM and NONCE) that
-    /// every first Allocate gets.
-    fn connect() -> Self {
-        let stream = TcpStream::connect((RELAY_IP, RELAY_PORT)).expect("coturn accepts TCP");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut client = Self {
-            stream,
-            nonce: String::new(),
-        };
-        let challenge = client.exchange(&build(allocate_request(), vec![udp()]));
-        assert_eq!(error_code(&challenge), Some(401), "{challenge}");
-        let realm = text(&challenge, ATTR_REALM);
-        assert_eq!(realm, REALM, "coturn answers in its configured realm");
-        client.nonce = text(&challenge, ATTR_NONCE);
-        client
-    }
-
-    /// Sends one request and reads its response.
-    fn exchange(&mut self, request: &[u8]) -> Message {
-        self.stream
-            .write_all(request)
-            .expect("coturn takes a request");
-        let mut header = [0u8; 20];
-        self.stream
-            .read_exact(&mut header)
-            .expect("coturn answers a request");
-        let length = u16::from_be_bytes([header[2], header[3]]) as usize;
-        let mut raw = header.to_vec();
-        raw.resize(20 + length, 0);
-        self.stream
-            .read_exact(&mut raw[20..])
-            .expect("coturn's answer is complete");
-        let mut message = Message::new();
-        message.raw = raw;
-        message.decode().expect("coturn answers in STUN");
-        message
-    }
-
-    /// Sends `typ` signed with `credential`, again with a fresh nonce if
-    /// coturn says the nonce is stale (438); the response.
-    fn signed_exchange(
-        &mut self,
-        credential: &TurnCredential,
-        typ: MessageType,
-        attributes: impl Fn() -> Vec<Box<dyn Setter>>,
-    ) -> Message {
-        let provider = RingProvider::new();
-        let mut response = Message::new();
-        for _ in 0..2 {
-            let integrity = MessageIntegrity::new_long_term_integrity_with_provider(
-                credential.username.clone(),
-                REALM.into(),
-                credential.password.clone(),
-                provider.crypto(),
-            )
-            .unwrap();
-            let mut setters: Vec<Box<dyn Setter + '_>> = attributes();
-            setters.push(Box::new(TextAttribute::new(
-                ATTR_USERNAME,
-                credential.username.clone(),
-            )));
-            setters.push(Box::new(TextAttribute::new(ATTR_REALM, REALM.into())));
-            setters.push(Box::new(TextAttribute::new(ATTR_NONCE, self.nonce.clone())));
-            setters.push(Box::new(integrity));
-            response = self.exchange(&build(typ, setters));
-            if error_code(&response) != Some(438) {
-                break;
-            }
-            self.nonce = text(&response, ATTR_NONCE);
-        }
-        response
-    }
-
-    /// An allocation for `credential`: its relayed address, or the error code.
-    fn allocate(&mut self, credential: &TurnCredential) -> Result<SocketAddr, u16> {
-        let response = self.signed_exchange(credential, allocate_request(), || vec![udp()]);
-        if let Some(code) = error_code(&response) {
-            return Err(code);
-        }
-        assert_eq!(response.typ.class, CLASS_SUCCESS_RESPONSE, "{response}");
-        let mut relayed = RelayedAddress::default();
-        relayed
-            .get_from(&response)
-            .expect("an allocation has a relayed address");
-        Ok(SocketAddr::new(relayed.ip, relayed.port))
-    }
-
-    /// A permission for `peer` on the allocation; the error code if refused.
-    fn permit(&mut self, credential: &TurnCredential, peer: SocketAddr) -> Result<(), u16> {
-        let response = self.signed_exchange(credential, create_permission_request(), || {
-            vec![Box::new(PeerAddress {
-                ip: peer.ip(),
-                port: peer.port(),
-            })]
-        });
-        match error_code(&response) {
-            Some(code) => Err(code),
-            None => {
-                assert_eq!(response.typ.class, CLASS_SUCCESS_RESPONSE, "{response}");
-                Ok(())
-            }
-        }
-    }
-}
-
-/// A request of type `typ` with `attributes` (and a FINGERPRINT, as coturn
-/// is configured to want).
-fn build<'a>(typ: MessageType, attributes: Vec<Box<dyn Setter + 'a>>) -> Vec<u8> {
-    let mut setters: Vec<Box<dyn Setter + 'a>> =
-        vec![Box::new(TransactionId::new()), Box::new(typ)];
-    setters.extend(attributes);
-    setters.push(Box::new(FINGERPRINT));
-    let mut message = Message::new();
-    message.build(&setters).expect("a well-formed request");
-    message.raw
-}
-
-fn udp() -> Box<dyn Setter> {
-    Box::new(RequestedTransport {
-        protocol: PROTO_UDP,
-    })
-}
-
-fn error_code(message: &Message) -> Option<u16> {
-    (message.typ.class == CLASS_ERROR_RESPONSE).then(|| {
-        let mut code = ErrorCodeAttribute::default();
-        code.get_from(message)
-            .expect("an error response has a code");
-        code.code.0
-    })
-}
-
-fn text(message: &Message, attribute: rtc::stun::attributes::AttrType) -> String {
-    TextAttribute::get_from_as(message, attribute)
-        .unwrap_or_else(|err| panic!("{message} lacks {attribute}: {err}"))
-        .text
-}
-
 /// The peers on UDP and through the external relay, as `/metrics` says.
 async fn peers_by_path(client: &reqwest::Client, gateway: &Gateway) -> (f64, f64) {
     let text = client
@@ -336,41 +173,6 @@ async fn peers_by_path(client: &reqwest::Client, gateway: &Gateway) -> (f64, f64
         metric(&text, "samsyn_peers{path=\"udp\"}"),
         metric(&text, "samsyn_peers{path=\"external_relay\"}"),
     )
-}
-
-/// The credential the gateway hands a WHEP client for coturn, from the
-/// `Link` headers of `OPTIONS /whep/{room}`.
-async fn announced_credential(
-    client: &reqwest::Client,
-    whep_url: &str,
-    token: &str,
-) -> TurnCredential {
-    let response = client
-        .request(reqwest::Method::OPTIONS, whep_url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("OPTIONS answers");
-    assert_eq!(response.status(), 204);
-    let servers: Vec<_> = response
-        .headers()
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .flat_map(|value| parse_link_header(value.to_str().expect("an ASCII Link header")))
-        .collect();
-    assert_eq!(
-        servers.iter().map(|s| s.url.as_str()).collect::<Vec<_>>(),
-        [RELAY_URL],
-        "with the built-in relay off, coturn is the one relay announced"
-    );
-    let username = servers[0].username.clone().expect("a TURN username");
-    let password = servers[0].credential.clone().expect("a TURN credential");
-    let expires_unix = turn_credentials::expiry_of(&username).expect("a TURN REST API username");
-    TurnCredential {
-        username,
-        password,
-        expires_unix,
-    }
 }
 
 fn camera_args(pin: &str) -> Vec<String> {
@@ -443,11 +245,20 @@ fn with_only_coturn_over_tcp_open_the_camera_and_viewers_go_through_it() {
     // coturn checks the gateway's credentials with the shared secret, and
     // only while they are current; it relays only to the gateway.
     let rt = runtime();
-    let current = rt.block_on(announced_credential(
+    let announced = rt.block_on(announced_relays(
         &client,
         &invite.whep_url,
         &invite.viewer_token,
     ));
+    assert_eq!(
+        announced
+            .iter()
+            .map(|(url, _)| url.as_str())
+            .collect::<Vec<_>>(),
+        [RELAY_URL],
+        "with the built-in relay off, coturn is the one relay announced"
+    );
+    let current = announced[0].1.clone();
     let now = now_unix();
     assert!(
         current.expires_unix > now && current.expires_unix <= now + CREDENTIAL_TTL_SECS + 5,
@@ -456,16 +267,16 @@ fn with_only_coturn_over_tcp_open_the_camera_and_viewers_go_through_it() {
     let expired = turn_credentials::mint(secret.as_bytes(), now - 60, "expired-token");
     let foreign = turn_credentials::mint(b"not the relay's secret", now + 600, "foreign-token");
     assert_eq!(
-        TurnClient::connect().allocate(&expired),
+        TurnClient::connect(RELAY, REALM).allocate(&expired),
         Err(401),
         "coturn refuses a credential past its expiry"
     );
     assert_eq!(
-        TurnClient::connect().allocate(&foreign),
+        TurnClient::connect(RELAY, REALM).allocate(&foreign),
         Err(401),
         "coturn refuses a credential made with another secret"
     );
-    let mut turn = TurnClient::connect();
+    let mut turn = TurnClient::connect(RELAY, REALM);
     let relayed_address = turn
         .allocate(&current)
         .expect("coturn allocates for the gateway's current credential");

@@ -7,13 +7,16 @@
 
 mod support;
 
+use samsyn_signaling::turn_credentials;
+
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use support::browser::run_viewer_page;
 use support::firewall::Firewall;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
+use support::turn_client::{TurnClient, announced_relays};
 use support::{Capture, Gateway, metric, runtime, start_viewer};
 
 fn camera_args(pin: &str) -> Vec<String> {
@@ -144,6 +147,13 @@ fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_po
         dropped > 0,
         "the clients tried UDP first, and the network dropped it"
     );
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Writes `bytes` to a new connection to the HTTPS port and says whether the
@@ -286,6 +296,45 @@ fn strangers_on_the_https_port_disturb_neither_https_nor_a_consultation() {
         .unwrap()
         .expect("an answer over TCP");
         assert_eq!(over_tcp[..2], [0x01, 0x01], "a Binding success over TCP");
+
+        // No open relay: the built-in relay takes only current credentials
+        // and permits only the gateway's media address.
+        let announced = announced_relays(&client, &invite.whep_url, &invite.viewer_token).await;
+        let (_, credential) = announced
+            .into_iter()
+            .find(|(url, _)| url.starts_with("turn:"))
+            .expect("the built-in relay over TCP is announced");
+        let secret = std::fs::read(gateway.data_dir.path().join("turn/secret"))
+            .expect("the relay's secret in the data directory");
+        let media: SocketAddr = format!("{GATEWAY_IP}:{}", gateway.udp_port)
+            .parse()
+            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            let relay = ("127.0.0.1", port);
+            let expired = turn_credentials::mint(&secret, unix_now() - 60, "expired");
+            let expired = TurnClient::connect(relay, "samsyn").allocate(&expired);
+            assert!(
+                matches!(expired, Err(401 | 441)),
+                "an expired credential: {expired:?}"
+            );
+            let mut turn = TurnClient::connect(relay, "samsyn");
+            turn.allocate(&credential)
+                .expect("an allocation for the announced credential");
+            assert_eq!(turn.permit(&credential, media), Ok(()));
+            for elsewhere in [
+                format!("{CLIENT_IP}:9"),
+                format!("127.0.0.1:{port}"),
+                "192.0.2.1:3478".to_owned(),
+            ] {
+                assert_eq!(
+                    turn.permit(&credential, elsewhere.parse().unwrap()),
+                    Err(403),
+                    "a permission for {elsewhere}"
+                );
+            }
+        })
+        .await
+        .expect("the TURN client's checks pass");
 
         let text = gateway.scrape_metrics().await;
         let refused = metric(&text, "samsyn_relay_refused_total");

@@ -8,6 +8,7 @@ pub mod firewall;
 pub mod health;
 pub mod link;
 pub mod netns;
+pub mod turn_client;
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
