@@ -7,10 +7,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gstreamer::prelude::*;
 use samsyn_capture::probe::ProbeViewer;
 use support::link::{self, EmulatedLink, FAR_CLIENT_IP, FAR_IP, Impairment, NEAR_IP};
 use support::netns::GATEWAY_IP;
@@ -18,36 +16,9 @@ use support::{Capture, Gateway, Invite, runtime, start_viewer, start_viewer_on};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
-const FPS: u64 = 30;
 /// The camera's video payload type, and its retransmission (RTX) stream's.
 const VIDEO_PT: u8 = 96;
 const RTX_PT: u8 = 97;
-
-/// A few seconds of noise as a video file: every frame is new detail, so
-/// the encoder uses every bit it is allowed (the moving test pattern would
-/// compress to a fraction of the configured bitrate and never fill a line).
-fn busy_video(dir: &Path) -> PathBuf {
-    let path = dir.join("busy.mp4");
-    let description = format!(
-        "videotestsrc num-buffers=90 pattern=snow ! \
-         video/x-raw,width={WIDTH},height={HEIGHT},framerate={FPS}/1 ! \
-         x264enc speed-preset=ultrafast bitrate=12000 key-int-max=30 ! mp4mux ! \
-         filesink location={}",
-        path.display()
-    );
-    let pipeline = gstreamer::parse::launch(&description).expect("writer pipeline");
-    pipeline.set_state(gstreamer::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let msg = bus
-        .timed_pop_filtered(
-            gstreamer::ClockTime::from_seconds(30),
-            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
-        )
-        .expect("the busy video is written");
-    assert!(matches!(msg.view(), gstreamer::MessageView::Eos(_)));
-    pipeline.set_state(gstreamer::State::Null).unwrap();
-    path
-}
 
 /// The capture daemon on the far side of `link`, publishing `source`
 /// through the gateway's HTTP relayed over the same path.
@@ -230,7 +201,7 @@ fn a_one_megabit_uplink_settles_under_the_limit_without_a_standing_queue() {
     };
     gstreamer::init().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let source = format!("file:{}", busy_video(dir.path()).display());
+    let source = format!("file:{}", support::busy_video(dir.path()).display());
     let (_gateway, invite, _daemon) = far_camera_rig(&link, &source);
     runtime().block_on(async {
         let mut viewer = start_viewer(&invite).await;
@@ -400,7 +371,7 @@ fn the_slowest_viewer_caps_the_camera_down_to_the_floor() {
     let gateway = Gateway::start_far(&link);
     let invite = gateway.create_room();
     let dir = tempfile::tempdir().unwrap();
-    let source = format!("file:{}", busy_video(dir.path()).display());
+    let source = format!("file:{}", support::busy_video(dir.path()).display());
     let _daemon = Capture::start_with(
         link.far_command(support::capture_binary()),
         &gateway.local_url(),

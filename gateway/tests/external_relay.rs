@@ -175,24 +175,6 @@ async fn peers_by_path(client: &reqwest::Client, gateway: &Gateway) -> (f64, f64
     )
 }
 
-fn camera_args(pin: &str) -> Vec<String> {
-    [
-        "--source",
-        "test",
-        "--width",
-        "640",
-        "--height",
-        "360",
-        "--no-audio",
-        "--ice-address",
-        CLIENT_IP,
-        "--pin-sha256",
-        pin,
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
 #[test]
 fn with_only_coturn_over_tcp_open_the_camera_and_viewers_go_through_it() {
     if !netns::isolate("with_only_coturn_over_tcp_open_the_camera_and_viewers_go_through_it") {
@@ -296,7 +278,11 @@ fn with_only_coturn_over_tcp_open_the_camera_and_viewers_go_through_it() {
     );
 
     let started = Instant::now();
-    let _camera = Capture::start(&gateway, &invite, &camera_args(&pin));
+    let _camera = Capture::start(
+        &gateway,
+        &invite,
+        &support::pinned_camera_args(CLIENT_IP, &pin),
+    );
     let camera_sessions = rt.block_on(async {
         let mut viewer = start_viewer(&invite).await;
         let joined = Instant::now();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use support::browser::run_viewer_page;
 use support::firewall::Firewall;
 use support::netns::{self, CLIENT_IP6, GATEWAY_IP6};
-use support::{Capture, Gateway, metric, runtime, start_viewer_on, stream_args};
+use support::{Capture, Gateway, metric, runtime, start_viewer_on};
 
 /// The namespace's addresses of `family` (`-4`, `-6`) outside loopback.
 fn addresses(family: &str) -> String {
@@ -60,8 +60,7 @@ fn ipv6_only_the_camera_publishes_and_a_viewer_and_the_page_watch() {
         "links on the IPv6 address: {invite:?}"
     );
     let pin = invite.tls_pin_sha256.clone().expect("a self-signed pin");
-    let mut camera_args = stream_args("test", 640, 360, CLIENT_IP6);
-    camera_args.extend(["--pin-sha256".to_owned(), pin]);
+    let camera_args = support::pinned_camera_args(CLIENT_IP6, &pin);
     let camera = Capture::start(&gateway, &invite, &camera_args);
 
     runtime().block_on(async {

@@ -19,24 +19,6 @@ use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::turn_client::{TurnClient, announced_relays};
 use support::{Capture, Gateway, metric, runtime, start_viewer};
 
-fn camera_args(pin: &str) -> Vec<String> {
-    [
-        "--source",
-        "test",
-        "--width",
-        "640",
-        "--height",
-        "360",
-        "--no-audio",
-        "--ice-address",
-        CLIENT_IP,
-        "--pin-sha256",
-        pin,
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
 #[test]
 fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_port() {
     if !netns::isolate(
@@ -51,7 +33,11 @@ fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_po
     // First, for comparison, a viewer's time to first frame over UDP.
     let direct = gateway.create_room();
     let pin = direct.tls_pin_sha256.clone().expect("a self-signed pin");
-    let camera = Capture::start(&gateway, &direct, &camera_args(&pin));
+    let camera = Capture::start(
+        &gateway,
+        &direct,
+        &support::pinned_camera_args(CLIENT_IP, &pin),
+    );
     let udp_first_frame = runtime().block_on(async {
         let mut viewer = start_viewer(&direct).await;
         let joined = Instant::now();
@@ -70,7 +56,11 @@ fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_po
     let firewall = Firewall::drop_udp_port(gateway.udp_port);
     let invite = gateway.create_room();
     let started = Instant::now();
-    let _camera = Capture::start(&gateway, &invite, &camera_args(&pin));
+    let _camera = Capture::start(
+        &gateway,
+        &invite,
+        &support::pinned_camera_args(CLIENT_IP, &pin),
+    );
 
     runtime().block_on(async {
         let mut viewer = start_viewer(&invite).await;
@@ -224,7 +214,11 @@ fn strangers_on_the_https_port_disturb_neither_https_nor_a_consultation() {
     let gateway = Gateway::start_tls(GATEWAY_IP);
     let invite = gateway.create_room();
     let pin = invite.tls_pin_sha256.clone().expect("a self-signed pin");
-    let _camera = Capture::start(&gateway, &invite, &camera_args(&pin));
+    let _camera = Capture::start(
+        &gateway,
+        &invite,
+        &support::pinned_camera_args(CLIENT_IP, &pin),
+    );
     let port = gateway.http_port;
 
     runtime().block_on(async {

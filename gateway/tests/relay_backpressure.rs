@@ -8,11 +8,8 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
-
-use gstreamer::prelude::*;
 
 use samsyn_capture::probe::ProbeViewer;
 use support::firewall::Firewall;
@@ -88,32 +85,6 @@ fn relayed_viewer_port(http_port: u16) -> u16 {
     busiest.client_port
 }
 
-/// A few seconds of noise as a video file: every frame is new detail, so the
-/// camera sends all the bitrate it may (the moving test pattern compresses
-/// to ~200 kbit/s, which the socket buffers would absorb for minutes).
-fn busy_video(dir: &Path) -> PathBuf {
-    let path = dir.join("busy.mp4");
-    let description = format!(
-        "videotestsrc num-buffers=90 pattern=snow ! \
-         video/x-raw,width=640,height=360,framerate=30/1 ! \
-         x264enc speed-preset=ultrafast bitrate=12000 key-int-max=30 ! mp4mux ! \
-         filesink location={}",
-        path.display()
-    );
-    let pipeline = gstreamer::parse::launch(&description).expect("writer pipeline");
-    pipeline.set_state(gstreamer::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let msg = bus
-        .timed_pop_filtered(
-            gstreamer::ClockTime::from_seconds(30),
-            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
-        )
-        .expect("the busy video is written");
-    assert!(matches!(msg.view(), gstreamer::MessageView::Eos(_)));
-    pipeline.set_state(gstreamer::State::Null).unwrap();
-    path
-}
-
 /// Waits up to 10 s for a video packet, arriving after `since`, that is
 /// less than a second old (the camera's clock is this machine's): how long
 /// after `since` it came, and the oldest packet that arrived in between.
@@ -168,7 +139,7 @@ fn a_relayed_viewer_that_stops_reading_costs_only_itself() {
     let invite = gateway.create_room();
     let pin = invite.tls_pin_sha256.clone().expect("a self-signed pin");
     let dir = tempfile::tempdir().expect("a temp dir");
-    let source = format!("file:{}", busy_video(dir.path()).display());
+    let source = format!("file:{}", support::busy_video(dir.path()).display());
     let camera_args: Vec<String> = [
         "--source",
         &source,

@@ -557,6 +557,42 @@ pub fn stream_args_with_voice(
     args
 }
 
+/// Three seconds of noise as a 640x360 video file at 30 fps: every frame
+/// is new detail, so the encoder uses every bit it is allowed (the moving
+/// test pattern would compress to a fraction of the configured bitrate and
+/// never fill a line).
+pub fn busy_video(dir: &Path) -> PathBuf {
+    use gstreamer::prelude::*;
+    let path = dir.join("busy.mp4");
+    let description = format!(
+        "videotestsrc num-buffers=90 pattern=snow ! \
+         video/x-raw,width=640,height=360,framerate=30/1 ! \
+         x264enc speed-preset=ultrafast bitrate=12000 key-int-max=30 ! mp4mux ! \
+         filesink location={}",
+        path.display()
+    );
+    let pipeline = gstreamer::parse::launch(&description).expect("writer pipeline");
+    pipeline.set_state(gstreamer::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gstreamer::ClockTime::from_seconds(30),
+            &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+        )
+        .expect("the busy video is written");
+    assert!(matches!(msg.view(), gstreamer::MessageView::Eos(_)));
+    pipeline.set_state(gstreamer::State::Null).unwrap();
+    path
+}
+
+/// The arguments of a test-pattern camera (640x360, no audio) that ICE pins
+/// to `ice_address` and that trusts the gateway's certificate with `pin`.
+pub fn pinned_camera_args(ice_address: &str, pin: &str) -> Vec<String> {
+    let mut args = stream_args("test", 640, 360, ice_address);
+    args.extend(["--pin-sha256".to_owned(), pin.to_owned()]);
+    args
+}
+
 /// The daemon's flags to send `source` at `width`x`height`, 30 fps, without
 /// audio, ICE on `ice_address`.
 pub fn stream_args(source: &str, width: u32, height: u32, ice_address: &str) -> Vec<String> {
