@@ -17,7 +17,8 @@
 //! `SAMSYN_BENCH_COMPARE=paths`: instead, viewers straight over UDP against
 //! viewers only through the gateway's built-in TURN relay over TCP
 //! (`load --path relay-tcp`), each also with lone joiners for the time to
-//! first frame.
+//! first frame. The viewers come from four addresses (10.213.0.2–5), as the
+//! relay takes at most 32 connections from one.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -92,6 +93,11 @@ fn run() -> anyhow::Result<()> {
     );
     let variants = compared_variants(&gateway_bin)?;
     let paths = std::env::var("SAMSYN_BENCH_COMPARE").as_deref() == Ok("paths");
+    if paths {
+        for address in EXTRA_CLIENT_IPS {
+            netns::ip(&["addr", "add", &format!("{address}/24"), "dev", "veth-cl"]);
+        }
+    }
     // (variant, viewers, µs per forwarded packet) of every stage.
     let mut per_packet: Vec<(usize, u64, f64)> = Vec::new();
     let ramp = [
@@ -182,8 +188,11 @@ struct Variant {
     args: &'static [&'static str],
 }
 
+/// More addresses of the viewers' side, for `SAMSYN_BENCH_COMPARE=paths`.
+const EXTRA_CLIENT_IPS: [&str; 3] = ["10.213.0.3", "10.213.0.4", "10.213.0.5"];
+
 /// The gateway's built-in relay on (its HTTP port here), with room for 50
-/// relayed viewers from the bench's one address.
+/// relayed viewers from the bench's addresses.
 const RELAY_ON: &[(&str, &str)] = &[
     ("SAMSYN_TURN__BUILTIN", "true"),
     ("SAMSYN_LIMITS__MAX_RELAY_ALLOCATIONS_PER_IP", "128"),
@@ -201,12 +210,30 @@ fn compared_variants(gateway_bin: &Path) -> anyhow::Result<[Variant; 2]> {
         return Ok([
             Variant {
                 env: RELAY_ON,
-                args: &["--path", "relay-tcp"],
+                args: &[
+                    "--path",
+                    "relay-tcp",
+                    "--local-address",
+                    EXTRA_CLIENT_IPS[0],
+                    "--local-address",
+                    EXTRA_CLIENT_IPS[1],
+                    "--local-address",
+                    EXTRA_CLIENT_IPS[2],
+                ],
                 ..this("relay")
             },
             Variant {
                 env: RELAY_ON,
-                args: &["--path", "udp"],
+                args: &[
+                    "--path",
+                    "udp",
+                    "--local-address",
+                    EXTRA_CLIENT_IPS[0],
+                    "--local-address",
+                    EXTRA_CLIENT_IPS[1],
+                    "--local-address",
+                    EXTRA_CLIENT_IPS[2],
+                ],
                 ..this("udp")
             },
         ]);

@@ -211,10 +211,7 @@ impl RelayLink {
             .or(addresses.first())
             .copied()
             .with_context(|| format!("{host} has no address"))?;
-        // From a given local address, unless the relay is on this machine's
-        // loopback, which no other address reaches.
-        let bind =
-            local.filter(|l| l.is_ipv4() == address.is_ipv4() && !address.ip().is_loopback());
+        let bind = local.filter(|l| l.is_ipv4() == address.is_ipv4());
         let (io, local_addr, protocol) = match server.server.kind {
             Kind::TurnTcp => {
                 let socket = if address.is_ipv4() {
@@ -404,7 +401,17 @@ impl RelayLink {
             Io::Tcp(stream) => {
                 let read = stream.read(&mut frames);
                 if read.is_ok() && !stream.open && self.failure.is_none() {
-                    self.failure = Some(format!("{} closed the connection", self.describe));
+                    self.failure = Some(if self.relayed.is_none() {
+                        format!(
+                            "{} closed the connection before any allocation: a relay takes a \
+                             limited number of connections from one address (the gateway's \
+                             built-in relay 32); a load test spreads its viewers over several \
+                             with --local-address",
+                            self.describe
+                        )
+                    } else {
+                        format!("{} closed the connection", self.describe)
+                    });
                 }
                 read
             }

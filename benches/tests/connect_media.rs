@@ -141,7 +141,10 @@ fn connect_with_udp_dropped_finds_the_gateways_relay_and_tests_through_it() {
         took.as_secs_f64(),
         firewall.dropped_packets()
     );
-    assert!(firewall.dropped_packets() > 0, "the network dropped nothing");
+    assert!(
+        firewall.dropped_packets() > 0,
+        "the network dropped nothing"
+    );
     let paths = json["paths"].as_array().expect("paths");
     let path = |name: &str| {
         paths
@@ -183,7 +186,10 @@ fn connect_with_udp_dropped_finds_the_gateways_relay_and_tests_through_it() {
     assert_eq!(seen["requests"], 0);
     assert_eq!(seen["verdict"], "good");
     let page = std::fs::read_to_string(&html).expect("the report");
-    assert!(page.contains("Paths · Veier"), "no path table in the report");
+    assert!(
+        page.contains("Paths · Veier"),
+        "no path table in the report"
+    );
 }
 
 #[test]

@@ -146,7 +146,11 @@ fn a_relayed_load_run_reaches_every_viewer_through_the_gateways_relay() {
     ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
-    assert!(output.status.success(), "load exited with {}", output.status);
+    assert!(
+        output.status.success(),
+        "load exited with {}",
+        output.status
+    );
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
     assert_eq!(json["path"], "relay_tcp");
     let stage = &json["stages"][0];

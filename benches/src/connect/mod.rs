@@ -258,14 +258,15 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<u8> {
             })
         } else {
             let what = format!("{position}Checking {}", route.describe());
-            test.check(&runtime, &what).map(|(works, rtt_ms)| PathResult {
-                path: route.kind,
-                url: route.url(),
-                works,
-                rtt_ms,
-                max_sustainable_kbps: None,
-                problem: (!works).then(|| "less than half of a short load arrived".to_owned()),
-            })
+            test.check(&runtime, &what)
+                .map(|(works, rtt_ms)| PathResult {
+                    path: route.kind,
+                    url: route.url(),
+                    works,
+                    rtt_ms,
+                    max_sustainable_kbps: None,
+                    problem: (!works).then(|| "less than half of a short load arrived".to_owned()),
+                })
         };
         test.close();
         runtime.block_on(signal::end_session(&test.http, &test.session, &args.token));
@@ -964,12 +965,20 @@ fn outcome_report(outcome: &ConnectOutcome) -> Report {
             rows,
         }]
         .into_iter()
-        .chain((!path_rows.is_empty()).then(|| Table {
-            title: "Paths · Veier".into(),
-            columns: ["path · vei", "relay", "works · virker", "round trip", "kbit/s held"]
+        .chain((!path_rows.is_empty()).then(|| {
+            Table {
+                title: "Paths · Veier".into(),
+                columns: [
+                    "path · vei",
+                    "relay",
+                    "works · virker",
+                    "round trip",
+                    "kbit/s held",
+                ]
                 .map(String::from)
                 .to_vec(),
-            rows: path_rows,
+                rows: path_rows,
+            }
         }))
         .collect(),
         charts: vec![

@@ -108,7 +108,10 @@ pub fn plan(announced: &[IceServer], base: &Url) -> Plan {
         }
         match RelayServer::from_announced(server) {
             Ok(relay) => {
-                if !relays.iter().any(|r: &Route| r.url() == Some(server.url.clone())) {
+                if !relays
+                    .iter()
+                    .any(|r: &Route| r.url() == Some(server.url.clone()))
+                {
                     relays.push(Route {
                         kind,
                         relay: Some(relay),
@@ -211,27 +214,25 @@ fn both(no: &str, en: &str) -> String {
 pub fn summary(paths: &[PathResult]) -> String {
     let relays: Vec<&PathResult> = paths.iter().filter(|p| p.path != PathKind::Udp).collect();
     match chosen(paths) {
-        Some(p) if p.path == PathKind::Udp => {
-            match relays.iter().find(|r| r.works) {
-                Some(relay) => {
-                    let (no, en) = name(relay.path, relay.url.as_deref());
-                    both(
-                        &format!(
-                            "Video går direkte til gatewayen over UDP; {no} virker også, om UDP \
+        Some(p) if p.path == PathKind::Udp => match relays.iter().find(|r| r.works) {
+            Some(relay) => {
+                let (no, en) = name(relay.path, relay.url.as_deref());
+                both(
+                    &format!(
+                        "Video går direkte til gatewayen over UDP; {no} virker også, om UDP \
                              skulle bli blokkert"
-                        ),
-                        &format!(
-                            "Video goes straight to the gateway over UDP; {en} works too, \
+                    ),
+                    &format!(
+                        "Video goes straight to the gateway over UDP; {en} works too, \
                              should UDP be blocked"
-                        ),
-                    )
-                }
-                None => both(
-                    "Video går direkte til gatewayen over UDP",
-                    "Video goes straight to the gateway over UDP",
-                ),
+                    ),
+                )
             }
-        }
+            None => both(
+                "Video går direkte til gatewayen over UDP",
+                "Video goes straight to the gateway over UDP",
+            ),
+        },
         Some(p) => {
             let (no, en) = name(p.path, p.url.as_deref());
             both(
@@ -404,11 +405,20 @@ mod tests {
         };
         assert_eq!(on(BUILTIN_TCP, "https://gw.example"), PathKind::RelayTcp);
         assert_eq!(
-            on("turn:GW.example:8443?transport=tcp", "https://gw.example:8443/"),
+            on(
+                "turn:GW.example:8443?transport=tcp",
+                "https://gw.example:8443/"
+            ),
             PathKind::RelayTcp
         );
-        assert_eq!(on(BUILTIN_TCP, "https://gw.example:8443"), PathKind::ExternalRelay);
-        assert_eq!(on(EXTERNAL_UDP, "https://gw.example"), PathKind::ExternalRelay);
+        assert_eq!(
+            on(BUILTIN_TCP, "https://gw.example:8443"),
+            PathKind::ExternalRelay
+        );
+        assert_eq!(
+            on(EXTERNAL_UDP, "https://gw.example"),
+            PathKind::ExternalRelay
+        );
     }
 
     #[test]
@@ -456,9 +466,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(" · Video goes straight"), "{text}");
-        assert_eq!(it_advice(&[udp.clone()], "x"), None);
+        assert_eq!(it_advice(std::slice::from_ref(&udp), "x"), None);
         let blocked = result(PathKind::Udp, None, false);
-        assert!(summary(&[blocked.clone()]).contains("offers no relay"));
+        assert!(summary(std::slice::from_ref(&blocked)).contains("offers no relay"));
         let external = result(PathKind::ExternalRelay, Some(EXTERNAL_UDP), true);
         let text = summary(&[blocked.clone(), external]);
         assert!(
@@ -503,12 +513,15 @@ mod tests {
 
     #[test]
     fn paths_serialise_as_the_json_names() {
-        let json = serde_json::to_value(result(PathKind::RelayTcp, Some(BUILTIN_TCP), true))
-            .unwrap();
+        let json =
+            serde_json::to_value(result(PathKind::RelayTcp, Some(BUILTIN_TCP), true)).unwrap();
         assert_eq!(json["path"], "relay_tcp");
         assert_eq!(json["url"], BUILTIN_TCP);
         assert_eq!(json["works"], true);
         assert!(json["max_sustainable_kbps"].is_null());
-        assert_eq!(serde_json::to_value(PathKind::ExternalRelay).unwrap(), "external_relay");
+        assert_eq!(
+            serde_json::to_value(PathKind::ExternalRelay).unwrap(),
+            "external_relay"
+        );
     }
 }

@@ -132,9 +132,12 @@ pub struct LoadArgs {
     /// Stop when the gateway's CPU reaches this, % of one core
     #[arg(long, default_value_t = 90.0)]
     max_gateway_cpu_percent: f64,
-    /// Open the WebRTC sockets on this local address (default: the route to the gateway)
+    /// Open the WebRTC sockets on this local address (default: the route to
+    /// the gateway); repeat to spread the viewers over several, as viewers
+    /// at different addresses (the gateway's relay takes at most 32
+    /// connections from one address)
     #[arg(long, value_name = "IP")]
-    local_address: Option<IpAddr>,
+    local_address: Vec<IpAddr>,
     /// Print one JSON object instead of the text report
     #[arg(long)]
     json: bool,
@@ -427,7 +430,7 @@ impl LoadTest<'_> {
             PublisherKind::Synthetic => {
                 let ssrc = rand::random();
                 let (offering, offer) =
-                    OfferingPeer::offer(Direction::SendVideo { ssrc }, &self.socket_options())?;
+                    OfferingPeer::offer(Direction::SendVideo { ssrc }, &self.socket_options(0))?;
                 let session = self
                     .runtime
                     .block_on(signal::post_offer(
@@ -530,9 +533,16 @@ impl LoadTest<'_> {
             })
     }
 
-    fn socket_options(&self) -> SocketOptions {
+    /// The local address of the `index`th endpoint: round robin over
+    /// `--local-address`.
+    fn local_address(&self, index: usize) -> Option<IpAddr> {
+        let addresses = &self.args.local_address;
+        (!addresses.is_empty()).then(|| addresses[index % addresses.len()])
+    }
+
+    fn socket_options(&self, index: usize) -> SocketOptions {
         SocketOptions {
-            address: self.args.local_address,
+            address: self.local_address(index),
             ..Default::default()
         }
     }
@@ -547,7 +557,7 @@ impl LoadTest<'_> {
         let bar = progress::bar(missing as u64, "Viewers joining");
         for index in 0..self.rooms.len() {
             while self.rooms[index].viewers.len() < per_room as usize {
-                let viewer = self.start_viewer(index, stage)?;
+                let viewer = self.start_viewer(index, stage, self.viewers().count())?;
                 self.rooms[index].viewers.push(viewer);
                 bar.inc(1);
                 std::thread::sleep(Duration::from_millis(self.args.join_interval_ms));
@@ -570,7 +580,13 @@ impl LoadTest<'_> {
         Ok(())
     }
 
-    fn start_viewer(&self, room: usize, stage: usize) -> anyhow::Result<ViewerHandle> {
+    /// Starts the `number`th viewer of the run, in room `room`.
+    fn start_viewer(
+        &self,
+        room: usize,
+        stage: usize,
+        number: usize,
+    ) -> anyhow::Result<ViewerHandle> {
         let invite = &self.rooms[room].invite;
         let whep = self.base.join(&format!("whep/{}", invite.room))?;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -580,14 +596,14 @@ impl LoadTest<'_> {
         let mut link = match &self.rooms[room].relay {
             Some(server) => Some(
                 self.runtime
-                    .block_on(RelayLink::open(server, self.args.local_address))
+                    .block_on(RelayLink::open(server, self.local_address(number)))
                     .context("a viewer's relay")?,
             ),
             None => None,
         };
         loop {
             let (offering, offer) =
-                OfferingPeer::offer(Direction::Receive, &self.socket_options())?;
+                OfferingPeer::offer(Direction::Receive, &self.socket_options(number))?;
             let offered_at = if link.is_some() {
                 started
             } else {
