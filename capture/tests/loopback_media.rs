@@ -150,6 +150,14 @@ async fn probe_viewer_decodes_frames_over_whep() {
     assert_eq!(viewer.report().map(|r| r.width), Some(320));
 
     viewer.stop().await.expect("the session is deleted");
+    // It asks for the gateway's relays first, with its token (RFC 9725).
+    let options = requests.recv().await.unwrap();
+    assert!(
+        options.head.starts_with("OPTIONS /whep/ward7 ")
+            && options.head.contains("authorization: Bearer view-token"),
+        "{}",
+        options.head
+    );
     let post = requests.recv().await.unwrap();
     assert!(post.head.starts_with("POST /whep/ward7 "), "{}", post.head);
     assert!(post.body.contains("a=recvonly"), "the probe only receives");

@@ -81,7 +81,7 @@ struct PathLabels {
     path: PathLabel,
 }
 
-/// Connected cameras and viewers by [`MediaPath`].
+/// A count per [`MediaPath`]: connected cameras and viewers, or packets.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PathCounts {
     pub udp: usize,
@@ -122,6 +122,7 @@ pub struct GatewayMetrics {
     viewers: Gauge,
     connection_tests: Gauge,
     peers_by_path: Family<PathLabels, Gauge>,
+    rtp_sent_by_path: Family<PathLabels, Counter>,
     relay_connections: Gauge,
     relay_allocations: Gauge,
     relay_refused: Counter,
@@ -162,6 +163,7 @@ impl GatewayMetrics {
             viewers: Gauge::default(),
             connection_tests: Gauge::default(),
             peers_by_path: Family::default(),
+            rtp_sent_by_path: Family::default(),
             relay_connections: Gauge::default(),
             relay_allocations: Gauge::default(),
             relay_refused: Counter::default(),
@@ -191,6 +193,12 @@ impl GatewayMetrics {
             "samsyn_peers",
             "Connected cameras and viewers by how their media reaches the gateway",
             m.peers_by_path.clone(),
+        );
+        r.register(
+            "samsyn_rtp_sent_packets",
+            "RTP packets sent to cameras and viewers (forwarded media and retransmissions), \
+             by how they reach them",
+            m.rtp_sent_by_path.clone(),
         );
         r.register(
             "samsyn_relay_connections",
@@ -353,6 +361,8 @@ pub struct MetricsUpdate {
     /// Datagrams the sockets refused, since start.
     pub send_failures: u64,
     pub paths: PathCounts,
+    /// RTP packets sent since start, by path.
+    pub rtp_sent: PathCounts,
     /// The built-in relay's counters, when it is on.
     pub relay: Option<RelayPortStats>,
 }
@@ -362,6 +372,7 @@ pub struct MetricsUpdater {
     last: SfuStats,
     last_send_failures: u64,
     last_relay: RelayPortStats,
+    last_rtp_sent: PathCounts,
     last_cpu: f64,
     last_at: Instant,
     /// (when, process CPU seconds, packets forwarded) over [`CPU_WINDOW`].
@@ -374,6 +385,7 @@ impl Default for MetricsUpdater {
             last: SfuStats::default(),
             last_send_failures: 0,
             last_relay: RelayPortStats::default(),
+            last_rtp_sent: PathCounts::default(),
             last_cpu: 0.0,
             last_at: Instant::now(),
             cpu_window: VecDeque::new(),
@@ -389,18 +401,28 @@ impl MetricsUpdater {
             timings,
             send_failures,
             paths,
+            rtp_sent,
             relay,
         } = update;
         let last = self.last;
         let delta = |now: u64, before: u64| now.saturating_sub(before);
         for path in MediaPath::ALL {
+            let labels = PathLabels {
+                path: PathLabel(path),
+            };
             metrics
                 .peers_by_path
-                .get_or_create(&PathLabels {
-                    path: PathLabel(path),
-                })
+                .get_or_create(&labels)
                 .set(paths.get(path) as i64);
+            let sent = rtp_sent
+                .get(path)
+                .saturating_sub(self.last_rtp_sent.get(path));
+            metrics
+                .rtp_sent_by_path
+                .get_or_create(&labels)
+                .inc_by(sent as u64);
         }
+        self.last_rtp_sent = rtp_sent;
         let relay = relay.unwrap_or_default();
         let r = &relay.relay;
         metrics.relay_connections.set(r.connections as i64);
@@ -594,6 +616,11 @@ mod tests {
                     relay_tls: 2,
                     ..Default::default()
                 },
+                rtp_sent: PathCounts {
+                    udp: 900,
+                    relay_tls: 200,
+                    ..Default::default()
+                },
                 relay: Some(RelayPortStats {
                     relay: crate::relay::RelayStats {
                         connections: 3,
@@ -612,6 +639,8 @@ mod tests {
             "samsyn_peers{path=\"relay_tls\"} 2",
             "samsyn_peers{path=\"relay_tcp\"} 0",
             "samsyn_peers{path=\"external_relay\"} 0",
+            "samsyn_rtp_sent_packets_total{path=\"udp\"} 900",
+            "samsyn_rtp_sent_packets_total{path=\"relay_tls\"} 200",
             "samsyn_relay_connections 3",
             "samsyn_relay_allocations 2",
             "samsyn_relay_refused_total 4",

@@ -103,6 +103,9 @@ fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_po
             "the camera and the viewer are relayed"
         );
         assert!(metric(&text, "samsyn_relay_allocations") >= 2.0);
+        let relayed_rtp = metric(&text, "samsyn_rtp_sent_packets_total{path=\"relay_tcp\"}");
+        println!("RTP packets sent through the relay: {relayed_rtp}");
+        assert!(relayed_rtp > 0.0);
         viewer.stop().await.expect("WHEP DELETE succeeds");
     });
 
@@ -165,6 +168,39 @@ fn closed_after(port: u16, bytes: &[u8], within: Duration) -> bool {
     }
 }
 
+/// Sends the first `at_once` bytes of `bytes` at once, then one a second,
+/// and then waits; how long until the gateway closed the connection.
+fn dribble(port: u16, bytes: &[u8], at_once: usize) -> Duration {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the HTTPS port accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let (first, rest) = bytes.split_at(at_once.min(bytes.len()));
+    let mut pending = rest.iter();
+    let _ = stream.write_all(first);
+    let mut buf = [0u8; 512];
+    let mut next_byte = Instant::now() + Duration::from_secs(1);
+    while started.elapsed() < Duration::from_secs(30) {
+        match stream.read(&mut buf) {
+            Ok(0) => return started.elapsed(),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {
+                return started.elapsed();
+            }
+            _ => {}
+        }
+        if Instant::now() >= next_byte {
+            next_byte += Duration::from_secs(1);
+            if let Some(byte) = pending.next()
+                && stream.write_all(&[*byte]).is_err()
+            {
+                return started.elapsed();
+            }
+        }
+    }
+    panic!("a dribbling client was never cut off");
+}
+
 /// A STUN header: Allocate request with `length` bytes of attributes to come.
 fn stun_header(length: u16) -> Vec<u8> {
     stun_message(0x0003, length)
@@ -211,7 +247,9 @@ fn strangers_on_the_https_port_disturb_neither_https_nor_a_consultation() {
         return;
     }
     gstreamer::init().expect("GStreamer initialises");
-    let gateway = Gateway::start_tls(GATEWAY_IP);
+    // A short header timeout, so that the dribbling below is cut off soon.
+    let gateway =
+        Gateway::start_tls_with_env(GATEWAY_IP, &[("SAMSYN_LIMITS__HEADER_TIMEOUT_SECS", "3")]);
     let invite = gateway.create_room();
     let pin = invite.tls_pin_sha256.clone().expect("a self-signed pin");
     let _camera = Capture::start(
@@ -220,6 +258,11 @@ fn strangers_on_the_https_port_disturb_neither_https_nor_a_consultation() {
         &support::pinned_camera_args(CLIENT_IP, &pin),
     );
     let port = gateway.http_port;
+    // Beside everything else: a client that dribbles a byte a second is cut
+    // off by the header timeout before it is even sorted, and one that
+    // starts TURN but never authenticates by the relay's 10 s.
+    let dribbling = std::thread::spawn(move || dribble(port, &stun_header(0), 0));
+    let silent = std::thread::spawn(move || dribble(port, &stun_header(4), 20));
 
     runtime().block_on(async {
         let mut viewer = start_viewer(&invite).await;
@@ -329,6 +372,16 @@ fn strangers_on_the_https_port_disturb_neither_https_nor_a_consultation() {
         })
         .await
         .expect("the TURN client's checks pass");
+
+        let dribbled = dribbling.join().expect("the dribbling client ends");
+        println!("a client dribbling a byte a second was cut off after {dribbled:?}");
+        assert!(dribbled < Duration::from_secs(5), "{dribbled:?}");
+        let unauthenticated = silent.join().expect("the silent client ends");
+        println!("a TURN client that never authenticates was cut off after {unauthenticated:?}");
+        assert!(
+            (Duration::from_secs(9)..Duration::from_secs(13)).contains(&unauthenticated),
+            "{unauthenticated:?}"
+        );
 
         let text = gateway.scrape_metrics().await;
         let refused = metric(&text, "samsyn_relay_refused_total");

@@ -26,6 +26,7 @@ use super::relay_port::RelayPort;
 use super::sfu::{Sfu, SfuSettings, SfuStats};
 use crate::metrics::{GatewayMetrics, MetricsUpdate, MetricsUpdater, PathCounts};
 use crate::relay::connection::EVENTS_CAPACITY;
+use crate::relay::server::is_rtp;
 use crate::relay::{CredentialLookup, RelayDoor, RelaySettings, RelayTransport};
 
 /// Largest datagram we accept; WebRTC keeps packets under the path MTU.
@@ -217,6 +218,7 @@ impl MediaNode {
                         heartbeat: loop_heartbeat,
                         relay,
                         external_relay_ips,
+                        rtp_sent: PathCounts::default(),
                     }
                     .run()
                     .await;
@@ -403,6 +405,8 @@ struct MediaLoop {
     /// The built-in TURN relay, when it is on.
     relay: Option<RelayPort>,
     external_relay_ips: Vec<IpAddr>,
+    /// RTP packets sent since start, by path.
+    rtp_sent: PathCounts,
 }
 
 /// The relay may give permissions only for the node's own media addresses
@@ -517,6 +521,7 @@ impl MediaLoop {
                     timings: self.sfu.drain_timings(),
                     send_failures: self.send_failures,
                     paths: self.path_counts(),
+                    rtp_sent: self.rtp_sent,
                     relay: self.relay.as_ref().map(RelayPort::stats),
                 };
                 metrics.apply(&self.metrics, stats_published, update);
@@ -596,6 +601,7 @@ impl MediaLoop {
             if transmits.is_empty() {
                 return;
             }
+            self.count_rtp_sent(&transmits);
             let transmits = self.relay_transmits(transmits);
             if self.gso && transmits.len() > 1 {
                 self.send_batched(&transmits);
@@ -604,6 +610,16 @@ impl MediaLoop {
                     let index = self.socket_index(transmit.local);
                     self.send_one(index, transmit.remote, &transmit.data);
                 }
+            }
+        }
+    }
+
+    /// Counts the RTP among `transmits` by the path it leaves on.
+    fn count_rtp_sent(&mut self, transmits: &[Transmit]) {
+        for transmit in transmits {
+            if is_rtp(&transmit.data) {
+                let path = self.path_of(transmit.remote);
+                self.rtp_sent.add(path);
             }
         }
     }

@@ -70,7 +70,9 @@ pub struct Demux<A> {
     inner: A,
     handoff: Arc<dyn TurnHandoff>,
     over_tls: bool,
-    /// How long a client may take to send the bytes that sort it.
+    /// How long a client may take, in all, to send the bytes that sort it:
+    /// a deadline, not a wait per read, so one dribbling a byte at a time
+    /// cannot hold a connection open.
     wait: Duration,
 }
 
@@ -109,6 +111,7 @@ where
             // delay helps neither.
             stream.set_nodelay()?;
             let mut first = Vec::with_capacity(MAX_SORTING_BYTES);
+            let deadline = tokio::time::Instant::now() + wait;
             loop {
                 match handoff.protocol(&first) {
                     Protocol::Other => {
@@ -125,11 +128,12 @@ where
                     Protocol::NeedMore => {
                         let mut chunk = [0u8; MAX_SORTING_BYTES];
                         let room = MAX_SORTING_BYTES - first.len();
-                        let read = tokio::time::timeout(wait, stream.read(&mut chunk[..room]))
-                            .await
-                            .map_err(|_| {
-                                io::Error::new(io::ErrorKind::TimedOut, "no request in time")
-                            })??;
+                        let read =
+                            tokio::time::timeout_at(deadline, stream.read(&mut chunk[..room]))
+                                .await
+                                .map_err(|_| {
+                                    io::Error::new(io::ErrorKind::TimedOut, "no request in time")
+                                })??;
                         if read == 0 {
                             return Err(io::ErrorKind::UnexpectedEof.into());
                         }
@@ -292,7 +296,117 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum_server::accept::DefaultAcceptor;
+    use proptest::prelude::*;
+    use std::sync::Mutex;
     use tokio::io::AsyncWriteExt;
+
+    const PEER: &str = "192.0.2.1:5000";
+
+    impl PeerAddress for tokio::io::DuplexStream {
+        fn peer_address(&self) -> io::Result<SocketAddr> {
+            Ok(PEER.parse().unwrap())
+        }
+        fn set_nodelay(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn hold_little_unsent(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Sorts streams that start with `TURN` to itself and keeps them.
+    #[derive(Default)]
+    struct Keeper {
+        taken: Mutex<Vec<TurnStream>>,
+    }
+
+    impl TurnHandoff for Keeper {
+        fn protocol(&self, first_bytes: &[u8]) -> Protocol {
+            if first_bytes.starts_with(b"TURN") {
+                Protocol::Turn
+            } else if b"TURN".starts_with(first_bytes) {
+                Protocol::NeedMore
+            } else {
+                Protocol::Other
+            }
+        }
+
+        fn take(&self, stream: TurnStream, _client: SocketAddr, _over_tls: bool) {
+            self.taken.lock().unwrap().push(stream);
+        }
+    }
+
+    /// Sends `bytes` (in `pieces`) through a [`Demux`]: what the HTTP side
+    /// reads back, or what the TURN side does, or the accept's error.
+    async fn sort(bytes: &[u8], pieces: usize) -> (Option<Vec<u8>>, Option<Vec<u8>>, bool) {
+        let keeper = Arc::new(Keeper::default());
+        let demux = Demux::new(
+            DefaultAcceptor,
+            keeper.clone(),
+            false,
+            Duration::from_secs(5),
+        );
+        let (mut client, server) = tokio::io::duplex(1024);
+        let chunk = bytes.len().div_ceil(pieces.max(1)).max(1);
+        let owned = bytes.to_vec();
+        let writer = tokio::spawn(async move {
+            for piece in owned.chunks(chunk) {
+                client.write_all(piece).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        });
+        let accepted = demux.accept(server, ()).await;
+        writer.await.unwrap();
+        let mut http = None;
+        let failed = match accepted {
+            Ok((mut stream, ())) => {
+                let mut read = Vec::new();
+                stream.read_to_end(&mut read).await.unwrap();
+                http = Some(read);
+                false
+            }
+            Err(_) => true,
+        };
+        let taken = keeper.taken.lock().unwrap().pop();
+        let turn = match taken {
+            Some(mut stream) => {
+                let mut read = Vec::new();
+                // The writer is done and gone: the stream ends.
+                stream.read_to_end(&mut read).await.unwrap();
+                Some(read)
+            }
+            None => None,
+        };
+        (http, turn, failed)
+    }
+
+    proptest! {
+        /// Whatever arrives, in whatever pieces: TURN goes to the relay with
+        /// every byte, anything else to HTTP with every byte, and a stream
+        /// that ends before it can be told apart is refused.
+        #[test]
+        fn every_byte_reaches_the_side_it_was_sorted_to(
+            bytes in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..80),
+                proptest::collection::vec(any::<u8>(), 0..60)
+                    .prop_map(|rest| [b"TURN".to_vec(), rest].concat()),
+            ],
+            pieces in 1usize..6,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (http, turn, failed) = runtime.block_on(sort(&bytes, pieces));
+            if bytes.starts_with(b"TURN") {
+                prop_assert_eq!(turn, Some(bytes.clone()));
+                prop_assert!(failed && http.is_none());
+            } else if b"TURN".starts_with(&bytes) {
+                prop_assert!(failed && http.is_none() && turn.is_none());
+            } else {
+                prop_assert_eq!(http, Some(bytes.clone()));
+                prop_assert!(turn.is_none());
+            }
+        }
+    }
 
     #[tokio::test]
     async fn bytes_read_to_sort_a_stream_are_read_again_first() {
