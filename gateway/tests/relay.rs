@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::browser::run_viewer_page;
+use support::browser::page_plays;
 use support::firewall::Firewall;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::turn_client::{TurnClient, announced_relays};
@@ -110,22 +110,7 @@ fn with_udp_blocked_the_camera_and_a_viewer_go_through_the_relay_on_the_https_po
     });
 
     // The specialist's page in Chromium, behind the same network.
-    let result = run_viewer_page(&[
-        "--url",
-        &invite.viewer_link,
-        "--trust-spki",
-        &gateway.spki_sha256_base64(),
-        "--min-frames",
-        "60",
-        "--timeout-ms",
-        "30000",
-    ]);
-    println!(
-        "relayed page: {} frames rendered, first frame {} ms after navigation start",
-        result["framesRendered"], result["msToFirstFrame"]
-    );
-    assert_eq!(result["ok"], true);
-    assert!(result["framesRendered"].as_u64().unwrap_or(0) >= 60);
+    page_plays(&gateway, &invite.viewer_link, "relayed page", &[]);
     // The audit trail says how each participant's media went.
     let audit = gateway.audit(&invite.room);
     let relayed = audit

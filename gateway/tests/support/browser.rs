@@ -36,3 +36,37 @@ pub fn run_viewer_page(args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_str(line).expect("viewer-plays.mjs prints JSON")
 }
+
+/// Opens `link` in Chromium trusting `gateway`'s certificate (with `extra`
+/// arguments for the driver) and checks that the page plays 60 frames or
+/// more; prints how long its first frame took, as `what`. Its JSON line.
+pub fn page_plays(
+    gateway: &super::Gateway,
+    link: &str,
+    what: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let spki = gateway.spki_sha256_base64();
+    let mut args = vec![
+        "--url",
+        link,
+        "--trust-spki",
+        &spki,
+        "--min-frames",
+        "60",
+        "--timeout-ms",
+        "30000",
+    ];
+    args.extend_from_slice(extra);
+    let result = run_viewer_page(&args);
+    println!(
+        "{what}: {} frames rendered, first frame {} ms after navigation start",
+        result["framesRendered"], result["msToFirstFrame"]
+    );
+    assert_eq!(result["ok"], true, "{what}");
+    assert!(
+        result["framesRendered"].as_u64().unwrap_or(0) >= 60,
+        "{what}: {result}"
+    );
+    result
+}
