@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use support::browser::run_viewer_page;
+use support::browser::{driver_result, run_viewer_page};
 use support::link::{self, Impairment, NEAR_IP};
 use support::netns::{self, GATEWAY_IP};
 use support::{Capture, Gateway, Invite, browser_dir, runtime, start_viewer};
@@ -327,16 +327,7 @@ fn the_page_plays_again_by_itself_after_a_gateway_restart() {
         .read_to_string(&mut stderr)
         .ok();
     let status = driver.wait().expect("the driver ends");
-    assert!(
-        status.success(),
-        "viewer-plays.mjs --recover failed:\n{stderr}\n{rest}"
-    );
-    let result: serde_json::Value = serde_json::from_str(
-        rest.lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or_else(|| panic!("no JSON line: {rest}")),
-    )
-    .expect("the driver prints JSON");
+    let result = driver_result("viewer-plays.mjs --recover", status, &rest, &stderr);
     let recovery = &result["recovery"];
     let live_again_at = recovery["liveAgainAt"].as_u64().expect("a time");
     let after_gateway = live_again_at.saturating_sub(gateway_back);
@@ -424,16 +415,7 @@ fn the_page_restarts_ice_on_the_same_session_when_its_network_drops() {
     let mut why = String::new();
     stderr.read_to_string(&mut why).ok();
     let status = driver.wait().expect("the driver ends");
-    assert!(
-        status.success(),
-        "viewer-plays.mjs --ice-restart failed:\n{why}\n{rest}"
-    );
-    let result: serde_json::Value = serde_json::from_str(
-        rest.lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or_else(|| panic!("no JSON line: {rest}")),
-    )
-    .expect("the driver prints JSON");
+    let result = driver_result("viewer-plays.mjs --ice-restart", status, &rest, &why);
     let restart = &result["iceRestart"];
     let connected_at = restart["connectedAt"].as_u64().expect("a time");
     let restart_at = restart["restartAt"].as_u64().expect("a time");

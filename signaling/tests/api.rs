@@ -82,13 +82,7 @@ async fn admins_create_list_and_end_rooms() {
     assert_eq!(ours["specialists"], 1);
     assert_eq!(ours["observers"], 0);
 
-    let ended = gw
-        .http
-        .delete(gw.url(&format!("/api/rooms/{room}")))
-        .bearer_auth(gw.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let ended = gw.end_room_via_api(&room).await;
     assert_eq!(ended.status(), StatusCode::NO_CONTENT);
     let listed = list(&gw).await;
     assert_eq!(listed["rooms"].as_array().unwrap().len(), 1, "{listed}");

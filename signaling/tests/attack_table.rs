@@ -175,13 +175,7 @@ async fn token_reuse_after_the_room_ended_is_410_room_ended() {
     let watching = gw.offer(&format!("/whep/{ROOM}"), &specialist, OFFER).await;
     assert_eq!(watching.status(), StatusCode::CREATED);
 
-    let ended = gw
-        .http
-        .delete(gw.url(&format!("/api/rooms/{ROOM}")))
-        .bearer_auth(gw.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let ended = gw.end_room_via_api(ROOM).await;
     assert_eq!(ended.status(), StatusCode::NO_CONTENT);
     assert!(
         gw.media
@@ -611,13 +605,7 @@ async fn photos_beyond_the_gateways_photo_memory_are_refused_with_507() {
         "{message}"
     );
     // Ending the room frees its photos' memory for the others.
-    let response = gw
-        .http
-        .delete(gw.url(&format!("/api/rooms/{ROOM}")))
-        .bearer_auth(gw.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let response = gw.end_room_via_api(ROOM).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         upload("otherroom1").await.unwrap().status(),

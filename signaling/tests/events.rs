@@ -194,14 +194,7 @@ async fn a_socket_in_an_ended_room_is_refused() {
     let gw = TestGateway::start().await;
     let token = gw.token(ROOM, Role::Specialist);
     let (mut specialist, _) = Socket::join(&gw, ROOM, &token).await;
-    let admin = gw.admin_token();
-    let ended = gw
-        .http
-        .delete(gw.url(&format!("/api/rooms/{ROOM}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let ended = gw.end_room_via_api(ROOM).await;
     assert!(ended.status().is_success(), "{}", ended.status());
     assert_eq!(specialist.next_of("room_ended").await["type"], "room_ended");
     specialist.closed_with(CloseCode::Away).await;

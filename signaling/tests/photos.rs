@@ -207,13 +207,7 @@ async fn an_ended_room_keeps_no_photo() {
     let room = RoomId::parse(ROOM).unwrap();
     assert!(gw.state.photos.rooms().contains(&room));
 
-    let ended = gw
-        .http
-        .delete(gw.url(&format!("/api/rooms/{ROOM}")))
-        .bearer_auth(gw.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let ended = gw.end_room_via_api(ROOM).await;
     assert!(ended.status().is_success());
     assert!(
         gw.state.photos.rooms().is_empty(),

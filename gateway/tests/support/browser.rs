@@ -19,22 +19,32 @@ pub fn run_viewer_page(args: &[&str]) -> serde_json::Value {
         .expect("node runs (Node 20+ is needed for the browser tests)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "viewer-plays.mjs failed ({}) after {} ms:\n{stderr}\n{stdout}",
-        output.status,
+    let result = driver_result("viewer-plays.mjs", output.status, &stdout, &stderr);
+    println!(
+        "viewer-plays.mjs took {} ms: {result}",
         started.elapsed().as_millis()
+    );
+    result
+}
+
+/// The JSON line a driver that ended with `status` printed (the last one
+/// on `stdout`); panics with its output if it failed or printed none.
+pub fn driver_result(
+    what: &str,
+    status: std::process::ExitStatus,
+    stdout: &str,
+    stderr: &str,
+) -> serde_json::Value {
+    assert!(
+        status.success(),
+        "{what} failed ({status}):\n{stderr}\n{stdout}"
     );
     let line = stdout
         .lines()
         .rev()
         .find(|line| line.starts_with('{'))
-        .unwrap_or_else(|| panic!("viewer-plays.mjs printed no JSON line:\n{stdout}\n{stderr}"));
-    println!(
-        "viewer-plays.mjs took {} ms: {line}",
-        started.elapsed().as_millis()
-    );
-    serde_json::from_str(line).expect("viewer-plays.mjs prints JSON")
+        .unwrap_or_else(|| panic!("{what} printed no JSON line:\n{stdout}\n{stderr}"));
+    serde_json::from_str(line).expect("the driver prints JSON")
 }
 
 /// Opens `link` in Chromium trusting `gateway`'s certificate (with `extra`

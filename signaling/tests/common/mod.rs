@@ -345,6 +345,17 @@ impl TestGateway {
         })
     }
 
+    /// Ends `room` through the API (`DELETE /api/rooms/{room}`), as an
+    /// admin; the response.
+    pub async fn end_room_via_api(&self, room: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(&format!("/api/rooms/{room}")))
+            .bearer_auth(self.admin_token())
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// POSTs `body` as an SDP offer with `token`.
     pub async fn offer(
         &self,
