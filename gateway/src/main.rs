@@ -83,7 +83,7 @@ enum RoomCommand {
         #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(u64).range(1..=720))]
         ttl_hours: Option<u64>,
         /// Print one JSON object (room, label, publisher_token, viewer_token, observer_token,
-        /// whip_url, whep_url, viewer_link, observer_link, expires_at, tls_pin_sha256)
+        /// whip_url, whep_url, viewer_link, observer_link, nurse_link, expires_at, tls_pin_sha256)
         #[arg(long)]
         json: bool,
     },

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use samsyn_config::GatewayConfig;
 use samsyn_signaling::audit::{AuditEvent, AuditLog, Rotation};
 use samsyn_signaling::rooms::{RegistryError, invite_for, invite_participant};
-use samsyn_signaling::{Grant, Role, RoomId, rfc3339_utc, unix_now};
+use samsyn_signaling::{Grant, Role, RoomId, RoomInvite, rfc3339_utc, unix_now};
 
 use crate::setup;
 
@@ -50,29 +50,44 @@ pub fn create(
         println!("{}", serde_json::to_string(&invite)?);
         return Ok(());
     }
-    println!("Room {} (open until {})", invite.room, invite.expires_at);
+    print!(
+        "{}",
+        invite_text(
+            &invite,
+            settings.public_base_url.as_str().trim_end_matches('/')
+        )
+    );
+    Ok(())
+}
+
+/// What `room create` prints for people: the links, each for whom it is,
+/// and the daemon's command line. `gateway` is the public base URL.
+fn invite_text(invite: &RoomInvite, gateway: &str) -> String {
+    let mut text = format!("Room {} (open until {})\n", invite.room, invite.expires_at);
     if !invite.label.is_empty() {
-        println!("Label:             {}", invite.label);
+        text += &format!("Label:             {}\n", invite.label);
     }
-    println!();
-    println!("Specialists open:  {}", invite.viewer_link);
-    println!("Observers open:    {}", invite.observer_link);
-    println!("Camera publishes:  {}", invite.whip_url);
+    text += "\n";
+    // The nurse's line comes first, in Norwegian first: the link opens
+    // samsyn on the laptop with the camera (or, in a browser, a page that
+    // says what to do).
+    text += &format!("Sykepleier åpner · Nurse opens:  {}\n", invite.nurse_link);
+    text += &format!("Specialists open:  {}\n", invite.viewer_link);
+    text += &format!("Observers open:    {}\n", invite.observer_link);
+    text += &format!("Camera publishes:  {}\n", invite.whip_url);
     let pin = invite
         .tls_pin_sha256
         .as_deref()
         .map(|pin| format!(" --pin-sha256 {pin}"))
         .unwrap_or_default();
-    println!(
-        "Capture daemon:    samsyn-capture --gateway {} --room {} --token {}{pin}",
-        settings.public_base_url.as_str().trim_end_matches('/'),
-        invite.room,
-        invite.publisher_token
+    text += &format!(
+        "Capture daemon:    samsyn-capture --gateway {gateway} --room {} --token {}{pin}\n",
+        invite.room, invite.publisher_token
     );
-    println!();
-    println!("Send each link only to the people it is for. End the room with:");
-    println!("  samsyn-gateway room end {}", invite.room);
-    Ok(())
+    text += "\n";
+    text += "Send each link only to the people it is for. End the room with:\n";
+    text += &format!("  samsyn-gateway room end {}\n", invite.room);
+    text
 }
 
 /// Ends a room: its tokens stop working, and a running gateway disconnects
@@ -224,4 +239,57 @@ fn audit_log(config: &GatewayConfig) -> anyhow::Result<AuditLog> {
         max_files: config.audit.max_files,
     };
     AuditLog::open(&config.data_dir, rotation).context("cannot open the audit trail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite(pin: Option<&str>) -> RoomInvite {
+        let base = "https://gw.example:8443/samsyn";
+        let room = RoomId::parse("ward7abc23").unwrap();
+        RoomInvite {
+            label: "Home visit".to_owned(),
+            publisher_token: "PUB".to_owned(),
+            viewer_token: "VIEW".to_owned(),
+            observer_token: "OBS".to_owned(),
+            whip_url: format!("{base}/whip/{room}"),
+            whep_url: format!("{base}/whep/{room}"),
+            viewer_link: format!("{base}/r/{room}#token=VIEW"),
+            observer_link: format!("{base}/r/{room}#token=OBS"),
+            nurse_link: format!("{base}/n/{room}#token=PUB"),
+            expires_at: "2026-12-08T10:00:00Z".to_owned(),
+            tls_pin_sha256: pin.map(str::to_owned),
+            room,
+        }
+    }
+
+    #[test]
+    fn the_nurses_link_comes_first_and_in_norwegian() {
+        let text = invite_text(&invite(None), "https://gw.example:8443/samsyn");
+        let lines: Vec<&str> = text.lines().collect();
+        let nurse = lines
+            .iter()
+            .position(|l| l.starts_with("Sykepleier åpner"))
+            .expect("a line for the nurse");
+        let specialists = lines
+            .iter()
+            .position(|l| l.starts_with("Specialists open:"))
+            .expect("a line for the specialists");
+        assert!(nurse < specialists, "{text}");
+        assert!(
+            lines[nurse].ends_with(" https://gw.example:8443/samsyn/n/ward7abc23#token=PUB"),
+            "{text}"
+        );
+        assert!(lines[nurse].contains("Nurse"), "English alongside: {text}");
+        assert!(text.contains(
+            "samsyn-capture --gateway https://gw.example:8443/samsyn --room ward7abc23 --token PUB\n"
+        ));
+    }
+
+    #[test]
+    fn the_daemons_line_pins_a_self_signed_certificate() {
+        let text = invite_text(&invite(Some("AB:CD")), "https://gw.example:8443");
+        assert!(text.contains("--token PUB --pin-sha256 AB:CD\n"), "{text}");
+    }
 }

@@ -16,7 +16,8 @@ use crate::media::{MediaNode, MediaNodeConfig, SfuSettings};
 use crate::relay::{self, RelaySettings};
 use crate::setup;
 
-/// The specialist's page, compiled in: no files to deploy beside the binary.
+/// The specialist's page and the nurse's, compiled in: no files to deploy
+/// beside the binary.
 pub const PAGE: PageAssets = PageAssets {
     viewer_html: include_str!("../web/viewer.html"),
     viewer_js: include_str!("../web/viewer.js"),
@@ -24,6 +25,12 @@ pub const PAGE: PageAssets = PageAssets {
     consultation_js: include_str!("../web/consultation.js"),
     consultation_css: include_str!("../web/consultation.css"),
     talkback_js: include_str!("../web/talkback.js"),
+    viewer_strings_js: include_str!("../web/i18n/viewer.js"),
+    lang_js: include_str!("../web/i18n/lang.js"),
+    nurse_html: include_str!("../web/nurse.html"),
+    nurse_js: include_str!("../web/nurse.js"),
+    nurse_css: include_str!("../web/nurse.css"),
+    nurse_strings_js: include_str!("../web/i18n/nurse.js"),
 };
 
 /// How often rooms that expired or were ended from the command line are

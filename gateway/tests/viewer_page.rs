@@ -3,7 +3,9 @@
 //! video really plays; a wrong link shows a plain message instead of a blank
 //! page; after a gateway restart the page plays again by itself; when the
 //! page's own network drops for a few seconds it restarts ICE on the same
-//! WHEP session. Driven by `tests/browser/viewer-plays.mjs` (Node +
+//! WHEP session. The pages speak the browser's language, and the nurse's
+//! page offers to open the nurse's link in samsyn. Driven by
+//! `tests/browser/viewer-plays.mjs` and `page-language.mjs` (Node +
 //! playwright-core with the system Chromium). In a private network
 //! namespace; needs root.
 
@@ -13,7 +15,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use support::browser::{driver_result, run_viewer_page};
+use support::browser::{driver_result, run_driver, run_viewer_page};
 use support::link::{self, Impairment, NEAR_IP};
 use support::netns::{self, GATEWAY_IP};
 use support::{Capture, Gateway, Invite, browser_dir, runtime, start_viewer};
@@ -124,13 +126,15 @@ fn the_specialists_page_plays_the_live_camera_in_chromium() {
     );
 }
 
-/// Opens `link` and waits for the page to show the error `code`; keeps a
-/// screenshot as `viewer-page-<name>.png`.
+/// Opens `link` in an English browser and waits for the page to show the
+/// error `code`; keeps a screenshot as `viewer-page-<name>.png`.
 fn expect_error(link: &str, code: &str, name: &str) -> serde_json::Value {
     let screenshot = support::artifacts_dir().join(format!("viewer-page-{name}.png"));
     let result = run_viewer_page(&[
         "--url",
         link,
+        "--lang",
+        "en-US",
         "--expect-error",
         code,
         "--screenshot",
@@ -160,7 +164,9 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
         "bad-link",
     );
     assert_eq!(result["state"], "error");
+    assert_eq!(result["lang"], "en");
     assert_eq!(result["badge"], "Error");
+    assert_eq!(result["messageKey"], "msg.badLink");
     assert_eq!(result["error"]["status"], 401);
     let message = result["message"].as_str().unwrap_or_default();
     assert!(
@@ -173,6 +179,7 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     let link = format!("{page}#token={}", other.viewer_token);
     let result = expect_error(&link, "wrong_room", "other-room-link");
     assert_eq!(result["error"]["status"], 403);
+    assert_eq!(result["messageKey"], "msg.badLink");
     assert!(
         result["message"]
             .as_str()
@@ -195,6 +202,7 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     let link = format!("{page}#token={expired}");
     let result = expect_error(&link, "token_expired", "expired-link");
     assert_eq!(result["error"]["status"], 401);
+    assert_eq!(result["messageKey"], "msg.expired");
     assert_eq!(
         result["message"],
         "This link has expired \u{2014} ask the hospital for a new link."
@@ -204,6 +212,7 @@ fn a_wrong_link_shows_a_plain_message_not_a_blank_page() {
     gateway.end_room(&invite.room);
     let result = expect_error(&invite.viewer_link, "room_ended", "ended-room");
     assert_eq!(result["error"]["status"], 410);
+    assert_eq!(result["messageKey"], "msg.ended");
     assert!(
         result["message"]
             .as_str()
@@ -529,7 +538,174 @@ fn the_page_builds_its_connection_with_the_relays_announced_on_options() {
     );
     assert_eq!(result["path"], "udp");
     assert_eq!(
-        result["pathText"], "direkte (UDP) \u{b7} direct (UDP)",
-        "the page says the media is not relayed"
+        result["pathText"], "direct (UDP)",
+        "the page says (in the driver's English) the media is not relayed"
     );
+}
+
+/// `samsyn-gateway room create --json` for `gateway`, the whole object
+/// (support's `Invite` reads only the fields the media tests need).
+fn room_create_json(gateway: &Gateway, label: &str) -> serde_json::Value {
+    let mut command = Command::new(support::gateway_binary());
+    command
+        .args(["room", "create", "--json", "--label", label])
+        .arg("--data-dir")
+        .arg(gateway.data_dir.path())
+        .args(["--public-url", &gateway.base_url]);
+    if gateway.tls {
+        command.arg("--tls");
+    }
+    let output = command.output().expect("samsyn-gateway room create runs");
+    assert!(
+        output.status.success(),
+        "room create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("room create --json prints one JSON object")
+}
+
+#[test]
+fn the_pages_speak_the_browsers_language_and_the_nurses_page_opens_samsyn() {
+    const NAME: &str = "the_pages_speak_the_browsers_language_and_the_nurses_page_opens_samsyn";
+    if !netns::isolate(NAME) {
+        return;
+    }
+    browser_dir();
+    // HTTPS with a self-signed certificate: the nurse's link pins it.
+    let gateway = Gateway::start_tls(GATEWAY_IP);
+    let invite = room_create_json(&gateway, "Hjemmebesøk");
+    let room = invite["room"].as_str().expect("a room");
+    let token = invite["publisher_token"]
+        .as_str()
+        .expect("a publisher token");
+    let pin = gateway.pin().replace(':', "").to_lowercase();
+    assert_eq!(invite["tls_pin_sha256"], gateway.pin());
+    let nurse_link = invite["nurse_link"]
+        .as_str()
+        .expect("room create --json gives the nurse's link");
+    assert_eq!(
+        nurse_link,
+        format!("{}/n/{room}#token={token}&pin={pin}", gateway.base_url)
+    );
+    let viewer_link = invite["viewer_link"].as_str().expect("a viewer link");
+
+    // No camera: the specialist's page waits for it, in the browser's language.
+    let screenshots = support::artifacts_dir().join("page-language");
+    std::fs::create_dir_all(&screenshots).expect("the screenshot folder");
+    let spki = gateway.spki_sha256_base64();
+    let result = run_driver(
+        "page-language.mjs",
+        &[
+            "--viewer-url",
+            viewer_link,
+            "--nurse-url",
+            nurse_link,
+            "--trust-spki",
+            &spki,
+            "--screenshot-dir",
+            screenshots.to_str().expect("a UTF-8 artifact path"),
+            "--timeout-ms",
+            "20000",
+        ],
+    );
+    assert_eq!(result["ok"], true);
+    assert!(
+        !result.to_string().contains(token),
+        "the driver prints no token"
+    );
+
+    // The button's link: the nurse's link under the scheme samsyn (the
+    // driver prints it with the token as "…").
+    let app_link = nurse_link
+        .replacen("https://", "samsyn://", 1)
+        .replace(token, "\u{2026}");
+    let nb = [
+        "Venter på kamera",
+        "Slå på lyd fra sykepleier",
+        "Demp mikrofonen min",
+        "Åpne i samsyn",
+        "Denne lenken åpner kameraprogrammet samsyn på den bærbare PC-en",
+        "Lenken er ufullstendig",
+    ];
+    let nn = [
+        "Ventar på kamera",
+        "Slå på lyd frå sjukepleiar",
+        "Demp mikrofonen min",
+        "Opne i samsyn",
+        "Denne lenkja opnar kameraprogrammet samsyn på den berbare PC-en",
+        "Lenkja er ufullstendig",
+    ];
+    let en = [
+        "Waiting for camera",
+        "Hear the nurse",
+        "Mute my microphone",
+        "Open in samsyn",
+        "This link opens the camera program samsyn on the laptop",
+        "The link is incomplete",
+    ];
+    let cases = result["cases"].as_array().expect("the cases");
+    for (name, lang, words) in [
+        ("nb", "nb", nb),
+        ("en-US", "en", en),
+        ("nb-lang-en", "en", en),
+        ("nn", "nn", nn),
+        ("no", "nb", nb),
+        ("en-US-lang-nb", "nb", nb),
+    ] {
+        let [waiting, sound, microphone, open, what, incomplete] = words;
+        let case = cases
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no case {name}: {result}"));
+        let (viewer, nurse) = (&case["viewer"], &case["nurse"]);
+        println!(
+            "{name}: browser {} -> {}: {}, {}, {}; nurse: {}",
+            viewer["navigatorLanguages"],
+            viewer["htmlLang"],
+            viewer["badge"],
+            viewer["sound"],
+            viewer["microphone"],
+            nurse["button"]
+        );
+        assert_eq!(viewer["htmlLang"], lang, "{name}: {case}");
+        assert_eq!(viewer["state"], "waiting", "{name}");
+        assert_eq!(viewer["messageKey"], "msg.waiting", "{name}");
+        assert_eq!(viewer["badge"], waiting, "{name}");
+        assert_eq!(viewer["sound"], sound, "{name}");
+        assert_eq!(viewer["microphone"], microphone, "{name}");
+        assert_eq!(nurse["htmlLang"], lang, "{name}");
+        assert_eq!(nurse["state"], "ready", "{name}");
+        assert_eq!(nurse["button"], open, "{name}");
+        assert!(
+            nurse["lead"].as_str().unwrap_or_default().starts_with(what),
+            "{name}: {}",
+            nurse["lead"]
+        );
+        assert_eq!(nurse["href"], app_link.as_str(), "{name}");
+        assert_eq!(nurse["hrefMatches"], true, "{name}");
+        assert_eq!(nurse["hasPin"], true, "{name}");
+        assert!(
+            nurse["fontSizePx"].as_f64().unwrap_or(0.0) >= 24.0,
+            "{name}"
+        );
+        assert_eq!(case["nurseBroken"]["state"], "broken", "{name}");
+        assert_eq!(case["nurseBroken"]["heading"], incomplete, "{name}");
+    }
+    // Behind a proxy under /samsyn/, the button keeps the path.
+    let proxied = &cases[0]["nurseBehindProxy"];
+    assert_eq!(proxied["state"], "ready");
+    assert_eq!(
+        proxied["href"],
+        app_link.replacen("/n/", "/samsyn/n/", 1).as_str()
+    );
+    // Nothing but the page's own files was asked for.
+    for request in cases[0]["nurseRequests"].as_array().expect("requests") {
+        let request = request.as_str().unwrap_or_default();
+        assert!(
+            request.starts_with("document ")
+                || request.starts_with("script ")
+                || request.starts_with("stylesheet "),
+            "{request}"
+        );
+    }
 }

@@ -11,11 +11,17 @@
 // Photos are fetched with the token (fetch + Authorization) and shown from
 // blob: URLs; they live in this tab's memory only.
 //
+// Texts from the page's catalogue (i18n/viewer.js) through i18n/lang.js;
+// the gateway's own refusals (in English) are put in the page's words where
+// the code is known.
+//
 // For tests: window.samsynConsultation = { state, you, role, participants,
 // chat, photos, errors } and <aside id="consultation" data-state="…">.
 'use strict';
 
 (() => {
+  const i18n = window.samsynI18n || { t: (key) => key, locale: undefined };
+  const t = i18n.t;
   const VERSION = 1;
   const BACKOFF_MAX = 10000;   // 1 s, 2 s, 4 s, 8 s, 10 s, …
   const QUALITY_EVERY = 5000;  // this page's connection figures, to the room
@@ -54,31 +60,31 @@
   log.setAttribute('aria-live', 'polite');
   const input = el('input', {
     id: 'chat-input', type: 'text', maxLength: MAX_CHAT_CHARS, autocomplete: 'off',
-    placeholder: 'Write to everyone in the consultation',
+    placeholder: t('chat.placeholder'),
   });
-  input.setAttribute('aria-label', 'Chat message');
-  const send = el('button', { id: 'chat-send', type: 'submit', textContent: 'Send' });
+  input.setAttribute('aria-label', t('chat.label'));
+  const send = el('button', { id: 'chat-send', type: 'submit', textContent: t('chat.send') });
   const note = el('p', { id: 'chat-note', className: 'chat-note' });
   const form = el('form', { id: 'chat-form', className: 'chat-form' }, [input, send]);
-  const status = el('p', { id: 'consultation-status', className: 'consultation-status', textContent: 'Joining…' });
-  const takePhoto = el('button', { id: 'take-photo', type: 'button', textContent: 'Take photo', hidden: true });
+  const status = el('p', { id: 'consultation-status', className: 'consultation-status', textContent: t('panel.joining') });
+  const takePhoto = el('button', { id: 'take-photo', type: 'button', textContent: t('photo.take'), hidden: true });
   const photoNote = el('p', { id: 'photo-note', className: 'chat-note' });
   const strip = el('ul', { id: 'photo-strip', className: 'photo-strip' });
   const photosSection = el('section', { id: 'photos', className: 'photos', hidden: true }, [
-    el('h2', { textContent: 'Photos' }), takePhoto, photoNote, strip,
+    el('h2', { textContent: t('photo.heading') }), takePhoto, photoNote, strip,
   ]);
-  const viewerImg = el('img', { id: 'photo-full', alt: 'Photo at full size' });
-  const download = el('a', { id: 'photo-download', textContent: 'Download' });
-  const closeView = el('button', { id: 'photo-close', type: 'button', textContent: 'Close' });
+  const viewerImg = el('img', { id: 'photo-full', alt: t('photo.fullAlt') });
+  const download = el('a', { id: 'photo-download', textContent: t('photo.download') });
+  const closeView = el('button', { id: 'photo-close', type: 'button', textContent: t('photo.close') });
   const photoView = el('dialog', { id: 'photo-view', className: 'photo-view' }, [
     el('div', { className: 'photo-view-bar' }, [download, closeView]),
     el('div', { className: 'photo-view-image' }, [viewerImg]),
   ]);
   const panel = el('aside', { id: 'consultation', className: 'consultation' }, [
-    el('h2', { textContent: 'In the consultation' }), status, list, photosSection,
-    el('h2', { textContent: 'Chat' }), log, form, note,
+    el('h2', { textContent: t('panel.heading') }), status, list, photosSection,
+    el('h2', { textContent: t('chat.heading') }), log, form, note,
   ]);
-  panel.setAttribute('aria-label', 'Consultation');
+  panel.setAttribute('aria-label', t('panel.label'));
   document.body.append(panel, photoView);
   document.body.classList.add('with-consultation');
 
@@ -96,24 +102,25 @@
     takePhoto.disabled = next !== 'joined';
   }
 
-  const ROLE_WORDS = { publisher: 'nurse', specialist: 'specialist', observer: 'observer' };
+  const ROLE_WORDS = { publisher: t('role.publisher'), specialist: t('role.specialist'), observer: t('role.observer') };
   const MEDIA_WORDS = {
-    publisher: { none: 'camera not connected', connecting: 'camera connecting', connected: 'camera live' },
-    other: { none: 'not watching', connecting: 'connecting', connected: 'watching' },
+    publisher: { none: t('media.camera.none'), connecting: t('media.camera.connecting'), connected: t('media.camera.connected') },
+    other: { none: t('media.viewer.none'), connecting: t('media.viewer.connecting'), connected: t('media.viewer.connected') },
   };
+  const UNNAMED = { publisher: t('name.publisher'), specialist: t('name.specialist'), observer: t('name.observer') };
 
   function nameOf(p) {
     if (p.name) return p.name;
-    return { publisher: 'Nurse\u2019s camera', specialist: 'A specialist', observer: 'An observer' }[p.role] || p.role;
+    return UNNAMED[p.role] || p.role;
   }
 
-  const LEVEL_WORDS = { good: 'good connection', fair: 'fair connection', poor: 'poor connection' };
+  const LEVEL_WORDS = { good: t('quality.good'), fair: t('quality.fair'), poor: t('quality.poor') };
 
   function qualityText(q) {
     if (!q) return '';
     const figures = [];
     if (typeof q.rtt_ms === 'number') figures.push(q.rtt_ms + ' ms');
-    if (typeof q.loss_percent === 'number') figures.push(q.loss_percent + ' % lost');
+    if (typeof q.loss_percent === 'number') figures.push(t('quality.lost', { percent: q.loss_percent }));
     if (typeof q.fps === 'number') figures.push(q.fps + ' fps');
     return ' \u00b7 ' + (LEVEL_WORDS[q.level] || q.level) + (figures.length ? ' (' + figures.join(', ') + ')' : '');
   }
@@ -125,8 +132,8 @@
     list.replaceChildren(...sorted.map((p) => {
       const media = (MEDIA_WORDS[p.role === 'publisher' ? 'publisher' : 'other'])[p.media] || p.media;
       const item = el('li', { className: 'participant' }, [
-        el('span', { className: 'participant-name', textContent: nameOf(p) + (p.id === state.you ? ' (you)' : '') }),
-        el('span', { className: 'participant-role', textContent: (p.speaking ? 'speaking · ' : '') + (ROLE_WORDS[p.role] || p.role) }),
+        el('span', { className: 'participant-name', textContent: p.id === state.you ? t('participant.you', { name: nameOf(p) }) : nameOf(p) }),
+        el('span', { className: 'participant-role', textContent: p.speaking ? t('participant.speaking', { role: ROLE_WORDS[p.role] || p.role }) : ROLE_WORDS[p.role] || p.role }),
         el('span', { className: 'participant-media', textContent: media + qualityText(p.quality) }),
       ]);
       item.dataset.id = p.id;
@@ -139,8 +146,8 @@
   }
 
   function showChat(message) {
-    const time = new Date(message.sent_at_ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    const who = message.from.id === state.you ? 'You' : nameOf(message.from);
+    const time = new Date(message.sent_at_ms).toLocaleTimeString(i18n.locale, { hour: '2-digit', minute: '2-digit' });
+    const who = message.from.id === state.you ? t('chat.you') : nameOf(message.from);
     const item = el('li', { className: 'chat-line' }, [
       el('span', { className: 'chat-time', textContent: time }),
       el('span', { className: 'chat-from', textContent: who }),
@@ -168,20 +175,20 @@
       if (!response.ok) throw new Error('HTTP ' + response.status);
       blob = await response.blob();
     } catch (e) {
-      photoNote.textContent = 'A photo could not be loaded (' + e.message + ').';
+      photoNote.textContent = t('photo.failed', { why: e.message });
       return;
     }
     const url = URL.createObjectURL(blob);
     const entry = { id: photo.id, width: photo.width, height: photo.height, bytes: photo.bytes,
       captured_at_ms: photo.captured_at_ms, type: blob.type, naturalWidth: 0, naturalHeight: 0 };
     const thumb = el('img', { className: 'photo-thumb', src: url,
-      alt: 'Photo taken at ' + new Date(photo.captured_at_ms).toLocaleTimeString() });
+      alt: t('photo.alt', { time: new Date(photo.captured_at_ms).toLocaleTimeString(i18n.locale) }) });
     thumb.addEventListener('load', () => {
       entry.naturalWidth = thumb.naturalWidth;
       entry.naturalHeight = thumb.naturalHeight;
     });
     const name = `samsyn-${room}-${stamp(photo.captured_at_ms)}.jpg`;
-    const open = el('button', { type: 'button', className: 'photo-open', title: 'Show at full size' }, [thumb]);
+    const open = el('button', { type: 'button', className: 'photo-open', title: t('photo.show') }, [thumb]);
     open.addEventListener('click', () => {
       viewerImg.src = url;
       download.href = url;
@@ -190,18 +197,18 @@
     });
     const item = el('li', { className: 'photo' }, [
       open,
-      el('a', { className: 'photo-save', href: url, download: name, textContent: 'Download' }),
+      el('a', { className: 'photo-save', href: url, download: name, textContent: t('photo.download') }),
     ]);
     item.dataset.id = photo.id;
     strip.prepend(item);
     state.photos.push(entry);
-    photoNote.textContent = `Photo ${photo.width}×${photo.height} received.`;
+    photoNote.textContent = t('photo.received', { size: photo.width + '\u00d7' + photo.height });
   }
 
   takePhoto.addEventListener('click', () => {
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     socket.send(JSON.stringify({ v: VERSION, type: 'photo_request' }));
-    photoNote.textContent = 'Asking the camera for a photo…';
+    photoNote.textContent = t('photo.asking');
   });
   closeView.addEventListener('click', () => photoView.close());
 
@@ -226,9 +233,29 @@
       if (finished) return;
       attempt += 1;
       const wait = Math.min(1000 * 2 ** (attempt - 1), BACKOFF_MAX);
-      setState('reconnecting', 'Connection lost \u2014 joining again\u2026');
+      setState('reconnecting', t('panel.lost'));
       setTimeout(connect, wait);
     };
+  }
+
+  // The gateway's refusal in the page's words where the code is known,
+  // otherwise its own (English) words.
+  function refusal(message) {
+    const table = {
+      invalid_token: t('msg.badLink'),
+      wrong_room: t('msg.badLink'),
+      wrong_role: t('refusal.wrongRole'),
+      missing_token: t('msg.badLink'),
+      token_expired: t('msg.expired'),
+      room_ended: t('panel.ended'),
+      unknown_room: t('msg.unknownRoom'),
+      replaced: t('refusal.replaced'),
+      chat_too_long: t('refusal.chatTooLong'),
+      empty_chat: t('refusal.emptyChat'),
+      bad_chat_text: t('refusal.badChatText'),
+      rate_limited: t('refusal.tooFast'),
+    };
+    return Object.prototype.hasOwnProperty.call(table, message.error) ? table[message.error] : message.message;
   }
 
   function receive(message) {
@@ -239,7 +266,7 @@
         state.you = message.you;
         state.participants = message.participants;
         state.role = (message.participants.find((p) => p.id === message.you) || {}).role || null;
-        note.textContent = state.role === 'observer' ? 'Observers can read the chat but not write in it.' : '';
+        note.textContent = state.role === 'observer' ? t('chat.observer') : '';
         renderParticipants();
         setState('joined', '');
         break;
@@ -267,27 +294,27 @@
         showChat(message);
         break;
       case 'photo_requested':
-        if (message.by.id !== state.you) photoNote.textContent = nameOf(message.by) + ' asked for a photo…';
+        if (message.by.id !== state.you) photoNote.textContent = t('photo.requested', { name: nameOf(message.by) });
         break;
       case 'photo_ready':
         receivePhoto(message.photo);
         break;
       case 'room_ended':
         finished = true;
-        setState('ended', 'This consultation has ended.');
+        setState('ended', t('panel.ended'));
         break;
       case 'error':
         state.errors.push({ error: message.error, message: message.message });
         if (state.state !== 'joined' && FINAL.includes(message.error)) {
           finished = true;
-          setState('error', message.message);
+          setState('error', refusal(message));
         } else if (message.error === 'replaced') {
           // Newer tabs with this link hold its sockets: joining again
           // would only push one of them out. A reload takes the place back.
           finished = true;
-          setState('error', message.message);
+          setState('error', refusal(message));
         } else {
-          note.textContent = message.message;
+          note.textContent = refusal(message);
         }
         break;
       default:
@@ -325,6 +352,6 @@
     if (socket) socket.close(1000, 'page closed');
   });
 
-  setState('connecting', 'Joining\u2026');
+  setState('connecting', t('panel.joining'));
   connect();
 })();

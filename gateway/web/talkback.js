@@ -10,8 +10,11 @@
 // Observers listen only: they are never asked for a microphone.
 //
 // The microphone is asked for once per page and kept across reconnects.
-// "Mute" stops sending speech (the track sends silence); "Hold to talk"
-// (or holding the space bar) speaks while muted. The volume slider sets
+// "Mute my microphone" stops sending speech (the track sends silence);
+// "Hold to talk" (or holding the space bar) speaks while muted. (The
+// page's other sound button, viewer.js's #unmute, is about hearing the
+// nurse, not about this microphone.) Texts from the page's catalogue
+// (i18n/viewer.js) through i18n/lang.js. The volume slider sets
 // how loud everyone else is, the nurse included, up to 300 % for a
 // listener who is hard of hearing (see "above 100 %" below).
 //
@@ -21,6 +24,7 @@
 'use strict';
 
 (() => {
+  const t = window.samsynI18n ? window.samsynI18n.t : (key) => key;
   const SLOTS = 3;   // other speakers heard at once: a second specialist, the GP, one more
 
   const state = {
@@ -40,14 +44,14 @@
 
   // --- controls ------------------------------------------------------------------
   const el = (tag, props) => Object.assign(document.createElement(tag), props || {});
-  const muteBtn = el('button', { id: 'mic-mute', type: 'button', textContent: 'Mute', hidden: true });
-  const talkBtn = el('button', { id: 'mic-talk', type: 'button', textContent: 'Hold to talk', hidden: true });
-  talkBtn.title = 'Speak while muted: hold this button, or hold the space bar';
+  const muteBtn = el('button', { id: 'mic-mute', type: 'button', textContent: t('mic.mute'), hidden: true });
+  const talkBtn = el('button', { id: 'mic-talk', type: 'button', textContent: t('mic.hold'), hidden: true });
+  talkBtn.title = t('mic.holdTitle');
   const micNote = el('span', { id: 'mic-note', className: 'mic-note' });
   const volume = el('input', { id: 'volume', type: 'range', min: '0', max: '300', step: '10', value: '100' });
-  volume.setAttribute('aria-label', 'Volume of the nurse and the other speakers');
+  volume.setAttribute('aria-label', t('volume.label'));
   volume.setAttribute('aria-valuetext', '100 %');
-  const volumeLabel = el('label', { className: 'volume', textContent: 'Volume ' });
+  const volumeLabel = el('label', { className: 'volume', textContent: t('volume.text') + ' ' });
   volumeLabel.append(volume);
 
   function mount() {
@@ -58,10 +62,10 @@
   else mount();
 
   const MIC_WORDS = {
-    on: 'Microphone on',
-    muted: 'Microphone muted',
-    none: 'No microphone found \u2014 you can listen and use the chat',
-    denied: 'Microphone not allowed \u2014 allow it in the browser to speak',
+    on: t('mic.on'),
+    muted: t('mic.muted'),
+    none: t('mic.none'),
+    denied: t('mic.denied'),
     off: '',
   };
 
@@ -71,7 +75,7 @@
     state.mic = microphone ? (speaking ? 'on' : 'muted') : state.mic;
     document.body.dataset.mic = state.mic;
     muteBtn.hidden = talkBtn.hidden = !microphone;
-    muteBtn.textContent = state.muted ? 'Unmute microphone' : 'Mute';
+    muteBtn.textContent = state.muted ? t('mic.unmute') : t('mic.mute');
     muteBtn.setAttribute('aria-pressed', state.muted ? 'true' : 'false');
     talkBtn.disabled = !state.muted;
     talkBtn.setAttribute('aria-pressed', state.talking ? 'true' : 'false');
@@ -96,7 +100,8 @@
     applyVolume();
   });
 
-  // The other speakers follow the page's own "Unmute" (autoplay rules).
+  // The other speakers follow the page's own sound button, #unmute
+  // (autoplay rules).
   function followVideoMute(player) {
     const video = document.getElementById('video');
     player.muted = video ? video.muted : false;

@@ -12,12 +12,19 @@
 // same session (PATCH with new credentials); only when that fails does the
 // page start a new session.
 //
+// Every text it shows comes from the page's catalogue (i18n/viewer.js)
+// through i18n/lang.js: t() for a text, say() for a message of the page
+// (its text, and its key for tests in samsyn.messageKey).
+//
 // For tests: window.samsyn = { state, stats, framesRendered, path,
-// iceRestarts, sessionsStarted, … } and
+// iceRestarts, sessionsStarted, messageKey, … } and
 // <body data-state="connecting|live|reconnecting|waiting|error">.
 'use strict';
 
 (() => {
+  const i18n = window.samsynI18n || { t: (key) => key, say: (key) => ({ key, text: key }), locale: 'nb-NO' };
+  const t = i18n.t;
+  const say = i18n.say;
   const $ = (id) => document.getElementById(id);
   const video = $('video');
   const stage = $('stage');
@@ -52,18 +59,18 @@
   const STABLE_AFTER = 10000;       // live this long: reset the attempt counter
 
   const MSG = {
-    connecting: 'Connecting to the camera…',
-    waiting: 'The nurse\u2019s camera is not connected yet \u2014 waiting\u2026',
-    badLink: 'This link has expired or is wrong \u2014 ask the hospital for a new link.',
-    expired: 'This link has expired \u2014 ask the hospital for a new link.',
-    ended: 'This consultation has ended. If it should go on, ask the hospital for a new link.',
-    unknownRoom: 'This consultation does not exist (any more) \u2014 ask the hospital for a new link.',
-    noToken: 'This link is incomplete \u2014 ask the hospital for a new link.',
-    noWebrtc: 'This browser cannot show live video. Use a recent Chrome, Edge or Firefox.',
-    full: 'Too many people are watching this room. Trying again\u2026',
-    codec: 'This browser cannot play the camera\u2019s video format. Try Chrome, Edge or Firefox.',
-    lost: 'The connection was lost \u2014 reconnecting\u2026',
-    iceRestart: 'Nettverket falt ut \u2014 kobler til igjen\u2026 \u00b7 The network dropped \u2014 reconnecting\u2026',
+    connecting: say('msg.connecting'),
+    waiting: say('msg.waiting'),
+    badLink: say('msg.badLink'),
+    expired: say('msg.expired'),
+    ended: say('msg.ended'),
+    unknownRoom: say('msg.unknownRoom'),
+    noToken: say('msg.noToken'),
+    noWebrtc: say('msg.noWebrtc'),
+    full: say('msg.full'),
+    codec: say('msg.codec'),
+    lost: say('msg.lost'),
+    iceRestart: say('msg.iceRestart'),
   };
 
   // --- room and token -------------------------------------------------------
@@ -113,27 +120,34 @@
     path: null,             // 'udp' | 'tcp' | 'relay': the media path in use
     pathDetail: null,       // { local, remote, protocol, relayProtocol } candidate types
     timings: null,          // ms since navigation: options, posted, answered, connected
+    messageKey: null,       // the catalogue key of the message shown (null: none, or the server's words)
+    lang: i18n.lang || null,// the page's language: nb, nn or en
   };
   window.samsyn = samsyn;
 
   // --- state display -----------------------------------------------------------
+  // `message`: one of the page's messages (from say()), or words the server sent.
   function setState(state, message, detail) {
     const label = {
-      connecting: 'Connecting',
-      live: 'Live',
-      reconnecting: samsyn.attempt > 0 ? 'Reconnecting (attempt ' + samsyn.attempt + ')' : 'Reconnecting',
-      waiting: 'Waiting for camera',
-      error: 'Error',
+      connecting: t('state.connecting'),
+      live: t('state.live'),
+      reconnecting: samsyn.attempt > 0 ? t('state.reconnectingAttempt', { n: samsyn.attempt }) : t('state.reconnecting'),
+      waiting: t('state.waiting'),
+      error: t('state.error'),
     }[state];
+    const text = message && typeof message === 'object' ? message.text : message || '';
+    const key = message && typeof message === 'object' ? message.key : null;
     const changed = samsyn.state !== state || badge.textContent !== label;
     samsyn.state = state;
+    samsyn.messageKey = key;
     document.body.dataset.state = state;
     badge.textContent = label;
     corner.textContent = label;
-    messageEl.textContent = message || '';
+    messageEl.textContent = text;
+    messageEl.dataset.key = key || '';
     detailEl.textContent = detail || '';
     retryBtn.hidden = state !== 'error';
-    if (changed) console.info('[samsyn] ' + label + (message ? ': ' + message : '') + (detail ? ' (' + detail + ')' : ''));
+    if (changed) console.info('[samsyn] ' + state + (key ? ': ' + key : '') + (detail ? ' (' + detail + ')' : ''));
   }
 
   // --- one WHEP session at a time -------------------------------------------------
@@ -171,7 +185,7 @@
     samsyn.path = null;
     samsyn.pathDetail = null;
     renderStats();
-    showLatency(null, 'not connected');
+    showLatency(null, 'not connected', t('latency.why.notConnected'));
     if (window.samsynTalkback) window.samsynTalkback.reset();
   }
 
@@ -209,8 +223,11 @@
     }
   }
 
+  // The detail line under a message: the code and status, for IT; the
+  // gateway's own words (English) only on an English page.
   function describe(status, code, message) {
-    return [code ? 'Code: ' + code : '', 'HTTP ' + status, message].filter(Boolean).join(' \u2014 ');
+    const words = i18n.lang === 'en' ? message : '';
+    return [code ? t('detail.code', { code }) : '', 'HTTP ' + status, words].filter(Boolean).join(' \u2014 ');
   }
 
   // A link that cannot work (expired, ended, wrong): the words for it, or null.
@@ -256,12 +273,13 @@
     }
     if (status === 429 || status >= 500) {
       const after = Number(res.headers.get('Retry-After'));
-      setState('reconnecting', 'The server is busy or restarting \u2014 trying again\u2026', detail);
+      setState('reconnecting', say('msg.busy'), detail);
       retryIn(after > 0 ? Math.min(after * 1000, 30000) : backoff());
       return;
     }
-    // Other 4xx: the server did not accept what we sent. Say so, keep trying slowly.
-    setState('error', message || 'The server refused the connection.', detail);
+    // Other 4xx: the server did not accept what we sent. Say so (its own
+    // words, in English, go in the detail line), keep trying slowly.
+    setState('error', say('msg.refused'), detail);
     retryIn(backoff());
   }
 
@@ -677,7 +695,7 @@
       if (video.srcObject !== s.stream) video.srcObject = s.stream;
       if (ev.track.kind === 'audio') {
         unmuteBtn.disabled = false;
-        unmuteBtn.title = '';
+        unmuteBtn.title = t('sound.title');
       }
       play();
     };
@@ -760,8 +778,7 @@
       if (cur !== s) return;
       const aborted = e && e.name === 'AbortError';
       reconnect(aborted ? 'no answer from the server' : 'setup failed: ' + (e && e.message || e),
-        aborted ? 'The server does not answer \u2014 trying again\u2026'
-                : 'Cannot reach the server \u2014 trying again\u2026');
+        aborted ? say('msg.noAnswer') : say('msg.unreachable'));
     }
   }
 
@@ -912,9 +929,18 @@
     // While ICE is down or restarting, watchConnection decides instead.
     if (document.hidden) return;
     if (s.gotFrame && iceUp(s.pc) && !s.restart && !s.iceDown && now - s.lastProgress > STALL_LIMIT) {
-      reconnect('no new video for ' + Math.round((now - s.lastProgress) / 1000) + ' s', 'The video stopped \u2014 reconnecting\u2026');
+      reconnect('no new video for ' + Math.round((now - s.lastProgress) / 1000) + ' s', say('msg.stalled'));
     } else if (!s.gotFrame && now - s.establishedAt > FIRST_FRAME_LIMIT) {
-      reconnect('no video within ' + FIRST_FRAME_LIMIT / 1000 + ' s', 'No video is arriving \u2014 reconnecting\u2026');
+      reconnect('no video within ' + FIRST_FRAME_LIMIT / 1000 + ' s', say('msg.noVideo'));
+    }
+  }
+
+  // A number as the page's language writes it (1,5 or 1.5).
+  function decimal(x, digits) {
+    try {
+      return x.toLocaleString(i18n.locale, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    } catch (_) {
+      return x.toFixed(digits);
     }
   }
 
@@ -922,12 +948,12 @@
     const st = samsyn.stats;
     const dash = '\u2014';
     statEls.res.textContent = st.width && st.height ? st.width + '\u00d7' + st.height + (st.codec ? ' ' + st.codec : '') : dash;
-    statEls.fps.textContent = st.fps === null || st.fps === undefined ? dash : Math.round(st.fps) + ' fps';
+    statEls.fps.textContent = st.fps === null || st.fps === undefined ? dash : t('stat.fpsValue', { fps: Math.round(st.fps) });
     statEls.bitrate.textContent = st.bitrateKbps === null || st.bitrateKbps === undefined ? dash
-      : st.bitrateKbps >= 1000 ? (st.bitrateKbps / 1000).toFixed(1) + ' Mbit/s' : st.bitrateKbps + ' kbit/s';
+      : st.bitrateKbps >= 1000 ? decimal(st.bitrateKbps / 1000, 1) + ' Mbit/s' : st.bitrateKbps + ' kbit/s';
     statEls.rtt.textContent = st.rttMs === null || st.rttMs === undefined ? dash : st.rttMs + ' ms';
     statEls.lost.textContent = st.packetsLost === undefined ? dash
-      : st.packetsLost + (st.lossPercent ? ' (' + st.lossPercent + ' %)' : '');
+      : st.packetsLost + (st.lossPercent ? ' (' + decimal(st.lossPercent, st.lossPercent % 1 ? 1 : 0) + ' %)' : '');
     const path = describePath(samsyn.pathDetail);
     statEls.path.textContent = path.text;
     statEls.path.title = path.title;
@@ -947,22 +973,15 @@
     samsyn.path = local.candidateType === 'relay' ? 'relay' : samsyn.pathDetail.protocol === 'tcp' ? 'tcp' : 'udp';
   }
 
-  // Norwegian first, English alongside.
+  // In the page's language; `samsyn.path` says the same for tests.
   function describePath(detail) {
     if (!detail || !samsyn.path) return { text: '\u2014', title: '' };
     if (samsyn.path === 'relay') {
-      const over = 'TURN over ' + (detail.relayProtocol || 'udp').toUpperCase();
-      return {
-        text: 'via rel\u00e9 (' + over + ') \u00b7 relayed (' + over + ')',
-        title: 'Videoen g\u00e5r via et rel\u00e9: UDP kommer ikke direkte gjennom dette nettverket. \u00b7 ' +
-          'The video goes through a relay: UDP does not get through this network directly.',
-      };
+      const protocol = (detail.relayProtocol || 'udp').toUpperCase();
+      return { text: t('path.relayed', { protocol }), title: t('path.relayedTitle') };
     }
     const protocol = samsyn.path === 'tcp' ? 'TCP' : 'UDP';
-    return {
-      text: 'direkte (' + protocol + ') \u00b7 direct (' + protocol + ')',
-      title: 'Videoen kommer direkte fra gatewayen. \u00b7 The video comes straight from the gateway.',
-    };
+    return { text: t('path.direct', { protocol }), title: t('path.directTitle') };
   }
 
   setInterval(() => { tick().catch((e) => console.warn('[samsyn] stats: ' + e)); }, 1000);
@@ -977,12 +996,11 @@
 
   function describeLink(r) {
     if (!r || !r.weak) return '';
-    const through = r.estimate_kbps ? 'about ' + r.estimate_kbps + ' kbit/s gets through' : null;
-    const needs = r.stream_kbps ? 'the video needs ' + r.stream_kbps + ' kbit/s' : null;
-    const lossy = r.loss_percent && r.loss_percent > 5 ? Math.round(r.loss_percent) + ' % of the video is lost on the way' : null;
+    const through = r.estimate_kbps ? t('link.through', { kbps: r.estimate_kbps }) : null;
+    const needs = r.stream_kbps ? t('link.needs', { kbps: r.stream_kbps }) : null;
+    const lossy = r.loss_percent && r.loss_percent > 5 ? t('link.lossy', { percent: Math.round(r.loss_percent) }) : null;
     const facts = [through, needs, lossy].filter(Boolean).join(', ');
-    return 'Your own network connection is too weak for this video' + (facts ? ' (' + facts + ')' : '') +
-      '. The picture may stutter; the nurse\u2019s camera is fine. A wired or better Wi-Fi connection helps.';
+    return facts ? t('link.weakFacts', { facts }) : t('link.weak');
   }
 
   async function checkOwnLink() {
@@ -1025,7 +1043,7 @@
   const NTP_UNIX_OFFSET_MS = 2208988800000;   // 1900 to 1970
   const PLAUSIBLE_DELAY_MS = 10000;           // beyond this (or negative) the clocks disagree
   const latencyEl = $('stat-latency');
-  samsyn.latency = { ms: null, reason: 'not connected' };
+  samsyn.latency = { ms: null, reason: 'not connected' };   // reason: in English, for IT and tests
 
   // Asks to receive capture times on the video transceiver; false if this browser cannot.
   function offerCaptureTimes(transceiver) {
@@ -1048,27 +1066,37 @@
   }
 
   function measureLatency(s) {
-    if (!s.captureTimesOffered) return showLatency(null, 'this browser does not report capture times');
-    if (!s.captureTimesAnswered) return showLatency(null, 'the camera does not send capture times');
+    if (!s.captureTimesOffered) {
+      return showLatency(null, 'this browser does not report capture times', t('latency.why.browser'));
+    }
+    if (!s.captureTimesAnswered) {
+      return showLatency(null, 'the camera does not send capture times', t('latency.why.camera'));
+    }
     const receiver = s.pc.getReceivers().find((r) => r.track && r.track.kind === 'video');
     const source = receiver ? receiver.getSynchronizationSources()[0] : null;
-    if (!source || typeof source.captureTimestamp !== 'number') return showLatency(null, 'no capture time received yet');
+    if (!source || typeof source.captureTimestamp !== 'number') {
+      return showLatency(null, 'no capture time received yet', t('latency.why.notYet'));
+    }
     const delay = source.timestamp - (source.captureTimestamp - NTP_UNIX_OFFSET_MS);
     if (!(delay >= 0 && delay <= PLAUSIBLE_DELAY_MS)) {
-      return showLatency(null, 'the camera laptop\u2019s clock and this computer\u2019s disagree (both need network time)');
+      return showLatency(null, 'the camera laptop\u2019s clock and this computer\u2019s disagree (both need network time)',
+        t('latency.why.clocks'));
     }
-    return showLatency(delay, null);
+    return showLatency(delay, null, t('latency.known'));
   }
 
-  function showLatency(ms, reason) {
+  // `reason` (English) for samsyn.latency; `title` for the person.
+  function showLatency(ms, reason, title) {
     samsyn.latency = { ms: ms === null ? null : Math.round(ms), reason };
-    latencyEl.textContent = ms === null ? 'unknown' : Math.round(ms) + ' ms';
-    latencyEl.title = reason ? 'Not known: ' + reason : 'From the camera capturing a frame to this browser showing it';
+    latencyEl.textContent = ms === null ? t('latency.unknown') : Math.round(ms) + ' ms';
+    latencyEl.title = title;
   }
 
   // --- buttons ---------------------------------------------------------------------------
+  // The sound of the consultation on this page (the nurse, and the other
+  // speakers with her): not this page's microphone (talkback.js).
   function updateMuteButton() {
-    unmuteBtn.textContent = video.muted ? 'Unmute' : 'Mute';
+    unmuteBtn.textContent = video.muted ? t('sound.on') : t('sound.off');
     unmuteBtn.setAttribute('aria-pressed', video.muted ? 'false' : 'true');
   }
   unmuteBtn.addEventListener('click', () => {
@@ -1092,7 +1120,7 @@
   fullscreenBtn.addEventListener('click', toggleFullscreen);
   video.addEventListener('dblclick', toggleFullscreen);
   const onFullscreenChange = () => {
-    fullscreenBtn.textContent = fullscreenElement() ? 'Exit full screen' : 'Full screen';
+    fullscreenBtn.textContent = fullscreenElement() ? t('fullscreen.exit') : t('fullscreen.enter');
   };
   document.addEventListener('fullscreenchange', onFullscreenChange);
   document.addEventListener('webkitfullscreenchange', onFullscreenChange);
@@ -1147,22 +1175,22 @@
     }
     const info = await res.json();
     samsyn.roomInfo = info;
-    $('room-label').textContent = info.label || 'Consultation ' + info.room;
+    $('room-label').textContent = info.label || t('room.fallbackLabel', { room: info.room });
     $('gateway-name').textContent = info.gateway || location.host;
-    $('room-role').textContent = info.role === 'observer' ? '(watching as observer)' : '';
+    $('room-role').textContent = info.role === 'observer' ? t('room.observer') : '';
     $('room-info').hidden = false;
-    document.title = (info.label || 'Consultation') + ' \u2014 ' + (info.gateway || 'samsyn');
+    document.title = (info.label || t('room.consultation')) + ' \u2014 ' + (info.gateway || 'samsyn');
     return true;
   }
 
   // --- start ---------------------------------------------------------------------------
   if (!token) {
     samsyn.error = { status: 0, code: 'no_token', message: 'no token in the link' };
-    setState('error', MSG.noToken, 'Code: no_token');
+    setState('error', MSG.noToken, t('detail.code', { code: 'no_token' }));
     retryBtn.hidden = true;
   } else if (typeof RTCPeerConnection !== 'function') {
     samsyn.error = { status: 0, code: 'no_webrtc', message: 'RTCPeerConnection is missing' };
-    setState('error', MSG.noWebrtc, 'Code: no_webrtc');
+    setState('error', MSG.noWebrtc, t('detail.code', { code: 'no_webrtc' }));
     retryBtn.hidden = true;
   } else {
     setState('connecting', MSG.connecting);

@@ -54,12 +54,21 @@ async fn admins_create_list_and_end_rooms() {
         "whep_url",
         "viewer_link",
         "observer_link",
+        "nurse_link",
         "expires_at",
     ] {
         assert!(invite[key].is_string(), "{key} missing from {invite}");
     }
     assert_eq!(invite["label"], "Home visit, north");
     assert_eq!(invite["whep_url"], gw.url(&format!("/whep/{room}")));
+    assert_eq!(
+        invite["nurse_link"],
+        format!(
+            "{}#token={}",
+            gw.url(&format!("/n/{room}")),
+            invite["publisher_token"].as_str().unwrap()
+        )
+    );
 
     // Without a body the room gets the configured lifetime and no label.
     let plain: serde_json::Value = create(&gw, None).await.json().await.unwrap();

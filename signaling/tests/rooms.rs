@@ -67,6 +67,12 @@ fn invite_json_has_the_contract_fields_and_url_shapes() {
         json["observer_link"],
         format!("{base}/r/{room}#token={observer_token}")
     );
+    // The nurse's link: the camera's token in the fragment, for
+    // `samsyn-capture join` or the page at /n/{room}.
+    assert_eq!(
+        json["nurse_link"],
+        format!("{base}/n/{room}#token={publisher_token}")
+    );
     // TLS on with a CA-issued certificate: nothing to pin.
     assert!(json.get("tls_pin_sha256").is_none(), "{json}");
 
@@ -108,6 +114,35 @@ fn invite_urls_keep_a_base_path() {
         "https://hospital.example/samsyn/r/{}#token=",
         invite.room
     )));
+    assert_eq!(
+        invite.nurse_link,
+        format!(
+            "https://hospital.example/samsyn/n/{}#token={}",
+            invite.room, invite.publisher_token
+        )
+    );
+}
+
+#[test]
+fn the_nurse_link_pins_a_self_signed_certificate() {
+    let mut setup = setup("https://10.20.0.5:8443");
+    let pin = ["0A"; 32].join(":");
+    setup.settings.tls_pin_sha256 = Some(pin.clone());
+    let invite = create_room(&setup, "", Duration::from_secs(60));
+    let json = serde_json::to_value(&invite).unwrap();
+    // The daemon's --pin-sha256 form stays as it was; the link carries the
+    // same fingerprint in lowercase hex without colons.
+    assert_eq!(json["tls_pin_sha256"], pin);
+    assert_eq!(
+        json["nurse_link"],
+        format!(
+            "https://10.20.0.5:8443/n/{}#token={}&pin={}",
+            invite.room,
+            invite.publisher_token,
+            "0a".repeat(32)
+        )
+    );
+    assert!(!format!("{invite:?}").contains(&invite.nurse_link));
 }
 
 #[test]
@@ -118,6 +153,7 @@ fn rooms_differ_and_debug_hides_tokens() {
     assert_ne!(a.room, b.room);
     assert!(!format!("{a:?}").contains(&a.viewer_token));
     assert!(!format!("{a:?}").contains(&a.publisher_token));
+    assert!(!format!("{a:?}").contains(&a.nurse_link));
 }
 
 #[tokio::test]
@@ -137,6 +173,15 @@ async fn invite_admits_its_camera_and_viewer_over_http() {
         .await
         .unwrap();
     assert_eq!(camera.status(), reqwest::StatusCode::CREATED);
+
+    // The nurse's page answers at the nurse's link (without its fragment,
+    // which a browser never sends).
+    let (nurse_page, fragment) = invite.nurse_link.split_once('#').unwrap();
+    assert_eq!(fragment, format!("token={}", invite.publisher_token));
+    assert_eq!(
+        gw.http.get(nurse_page).send().await.unwrap().status(),
+        reqwest::StatusCode::OK
+    );
 
     let (page, token) = invite.viewer_link.split_once("#token=").unwrap();
     assert_eq!(token, invite.viewer_token);

@@ -53,6 +53,78 @@ async fn viewer_page_is_served_with_its_headers() {
 }
 
 #[tokio::test]
+async fn nurse_page_is_served_with_the_viewer_pages_headers() {
+    let gw = TestGateway::start().await;
+    let viewer = gw.http.get(gw.url("/r/ward7abc23")).send().await.unwrap();
+    let response = gw.http.get(gw.url("/n/ward7abc23")).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    for name in [
+        "cache-control",
+        "referrer-policy",
+        "x-content-type-options",
+        "content-security-policy",
+    ] {
+        assert_eq!(headers[name], viewer.headers()[name], "{name}");
+    }
+    assert_eq!(response.text().await.unwrap(), PAGES.nurse_html);
+
+    let response = gw
+        .http
+        .get(gw.url("/n/Not%20A%20Room"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::BAD_REQUEST, "bad_room").await;
+}
+
+#[tokio::test]
+async fn nurse_and_language_assets_are_served() {
+    let gw = TestGateway::start().await;
+    for (path, content_type, body) in [
+        (
+            "/n/assets/nurse.js",
+            "text/javascript; charset=utf-8",
+            PAGES.nurse_js,
+        ),
+        (
+            "/n/assets/nurse.css",
+            "text/css; charset=utf-8",
+            PAGES.nurse_css,
+        ),
+        (
+            "/n/assets/i18n/nurse.js",
+            "text/javascript; charset=utf-8",
+            PAGES.nurse_strings_js,
+        ),
+        (
+            "/n/assets/i18n/lang.js",
+            "text/javascript; charset=utf-8",
+            PAGES.lang_js,
+        ),
+        (
+            "/r/assets/i18n/viewer.js",
+            "text/javascript; charset=utf-8",
+            PAGES.viewer_strings_js,
+        ),
+        (
+            "/r/assets/i18n/lang.js",
+            "text/javascript; charset=utf-8",
+            PAGES.lang_js,
+        ),
+    ] {
+        let response = gw.http.get(gw.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(response.text().await.unwrap(), body);
+    }
+}
+
+#[tokio::test]
 async fn viewer_assets_are_served() {
     let gw = TestGateway::start().await;
     for (path, content_type, body) in [

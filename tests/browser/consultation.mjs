@@ -7,10 +7,13 @@
 //   node consultation.mjs --url '<link of specialist 1>' --url '<link of specialist 2>' \
 //     --expect-name 'Dr. Berg' --expect-name 'Dr. Lie' --camera-chat 'Foot turned' \
 //     [--talk] [--nurse-speaks] [--screenshot-prefix out/consultation] [--timeout-ms 30000]
+//     [--lang en-US]   the browser's language, which the pages' texts follow
+//                      (default en-US: the caller checks English words)
 //
 // With --talk, both pages have a fake microphone playing a tone in
 // syllables (Chromium's fake capture device), and the talk-back checks run:
-// each page hears the other and lists it as speaking, "Mute" silences a
+// each page hears the other and lists it as speaking, "Mute my
+// microphone" (#mic-mute) silences a
 // page for the other and "hold to talk" (the space bar) brings it back,
 // and the first page's volume at 300 % plays three times (9.5 dB) louder
 // than it hears, at 100 % as loud (WebAudio's levels before and after its
@@ -36,7 +39,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS } from './chromium.mjs';
+import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS, DEFAULT_LANG, languageArgs } from './chromium.mjs';
 
 const POLL_MS = 100;
 
@@ -47,7 +50,7 @@ function usage(msg) {
 
 function parseArgs(argv) {
   const o = { urls: [], names: [], cameraChat: null, screenshotPrefix: null, timeoutMs: 30000, talk: false, nurseSpeaks: false,
-    chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium' };
+    chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium', lang: DEFAULT_LANG };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const next = () => {
@@ -62,6 +65,7 @@ function parseArgs(argv) {
     else if (flag === '--screenshot-prefix') o.screenshotPrefix = next();
     else if (flag === '--timeout-ms') o.timeoutMs = Number(next());
     else if (flag === '--chromium') o.chromium = next();
+    else if (flag === '--lang') o.lang = next();
     else usage(`unknown argument ${flag}`);
   }
   if (o.urls.length !== 2 || o.names.length !== 2) usage('give two --url and two --expect-name, in the same order');
@@ -169,7 +173,7 @@ async function main() {
       `--use-file-for-fake-audio-capture=${voiceWav()}`]
     : [];
   const browser = await chromium.launch({
-    executablePath: opt.chromium, headless: true, args: [...CHROMIUM_ARGS, ...microphone], timeout: 30000,
+    executablePath: opt.chromium, headless: true, args: [...CHROMIUM_ARGS, ...languageArgs(opt.lang), ...microphone], timeout: 30000,
   });
   const logs = [];
   const pages = [];
@@ -242,7 +246,7 @@ async function main() {
     // Each page speaks and hears the other, and lists the other as speaking.
     const speakingName = (s, name) => s.participants.some((p) => p.name === name && p.speaking);
     const talkStarted = Date.now();
-    // Sound plays after a click on "Unmute", as for a person.
+    // Sound plays after a click on the sound button (#unmute, "Hear the nurse"), as for a person.
     for (const page of pages) await page.click('#unmute');
     if (!await until('both pages speak and list each other as speaking', (states) => states.every((s, i) =>
       s.talkback && s.talkback.mic === 'on' && speakingName(s, opt.names[1 - i])))) return;

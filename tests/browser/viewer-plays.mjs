@@ -18,7 +18,7 @@
 
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
-import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS } from './chromium.mjs';
+import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS, DEFAULT_LANG, languageArgs } from './chromium.mjs';
 
 const USAGE = `usage: node viewer-plays.mjs --url <viewer link incl. #token=…>
          [--width <px> --height <px>]     expected video size (checked when given)
@@ -34,6 +34,8 @@ const USAGE = `usage: node viewer-plays.mjs --url <viewer link incl. #token=…>
                                           204 and this Link header (relays to announce);
                                           the page must show none of its credentials
          [--viewport 1280x720]            browser window size
+         [--lang en-US]                   the browser's language (navigator.languages); the
+                                          page's texts follow it (default en-US)
          [--trust-spki <base64 sha256>]   trust a server key that no CA signed (a
                                           gateway's self-signed certificate)
          [--chromium /usr/bin/chromium]   browser binary (or $SAMSYN_CHROMIUM)`;
@@ -63,6 +65,7 @@ function parseArgs(argv) {
     chromium: process.env.SAMSYN_CHROMIUM || '/usr/bin/chromium',
     trustSpki: null,
     optionsLink: null,
+    lang: DEFAULT_LANG,
   };
   const ints = { '--width': 'width', '--height': 'height', '--timeout-ms': 'timeoutMs', '--min-frames': 'minFrames' };
   for (let i = 0; i < argv.length; i++) {
@@ -92,6 +95,7 @@ function parseArgs(argv) {
     else if (flag === '--chromium') o.chromium = next();
     else if (flag === '--trust-spki') o.trustSpki = next();
     else if (flag === '--options-link') o.optionsLink = next();
+    else if (flag === '--lang') o.lang = next();
     else if (flag === '--viewport') {
       const m = /^(\d+)x(\d+)$/.exec(next());
       if (!m) usage('--viewport must look like 1280x720');
@@ -147,6 +151,8 @@ function snapshotInPage() {
     paused: v ? v.paused : null,
     badge: text('badge').trim(),
     message: text('message').trim(),
+    messageKey: s ? s.messageKey || null : null,
+    lang: s ? s.lang || null : null,
     detail: text('detail').trim(),
     title: document.title,
     roomShown: !!document.getElementById('room-info') && !document.getElementById('room-info').hidden,
@@ -220,9 +226,11 @@ async function main() {
       headless: true,
       // A self-signed gateway is trusted by its key, the way a person who
       // checked the fingerprint would accept it; nothing else is let through.
-      args: opt.trustSpki
-        ? [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${opt.trustSpki}`]
-        : CHROMIUM_ARGS,
+      args: [
+        ...CHROMIUM_ARGS,
+        ...languageArgs(opt.lang),
+        ...(opt.trustSpki ? [`--ignore-certificate-errors-spki-list=${opt.trustSpki}`] : []),
+      ],
       timeout: 30000,
     });
   } catch (e) {
@@ -312,6 +320,8 @@ async function main() {
           state: snap.state,
           badge: snap.badge,
           message: snap.message,
+          messageKey: snap.messageKey,
+          lang: snap.lang,
           detail: snap.detail,
           error: snap.error,
           framesRendered: snap.framesRendered,

@@ -1,5 +1,6 @@
-//! The specialist's page in headless Chromium: `tests/browser/viewer-plays.mjs`
-//! (Node + playwright-core with the system Chromium), run from a test.
+//! The pages in headless Chromium: `tests/browser/viewer-plays.mjs` and the
+//! other drivers there (Node + playwright-core with the system Chromium),
+//! run from a test.
 
 use std::process::Command;
 use std::time::Instant;
@@ -9,19 +10,26 @@ use super::browser_dir;
 /// Runs `viewer-plays.mjs` with `args` in this test's namespace and returns
 /// its JSON line; panics with its diagnostics if it fails.
 pub fn run_viewer_page(args: &[&str]) -> serde_json::Value {
+    run_driver("viewer-plays.mjs", args)
+}
+
+/// Runs the driver `script` of `tests/browser/` with `args` in this test's
+/// namespace and returns its JSON line; panics with its diagnostics if it
+/// fails.
+pub fn run_driver(script: &str, args: &[&str]) -> serde_json::Value {
     let dir = browser_dir();
     let started = Instant::now();
     let output = Command::new("node")
         .current_dir(&dir)
-        .arg(dir.join("viewer-plays.mjs"))
+        .arg(dir.join(script))
         .args(args)
         .output()
         .expect("node runs (Node 20+ is needed for the browser tests)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let result = driver_result("viewer-plays.mjs", output.status, &stdout, &stderr);
+    let result = driver_result(script, output.status, &stdout, &stderr);
     println!(
-        "viewer-plays.mjs took {} ms: {result}",
+        "{script} took {} ms: {result}",
         started.elapsed().as_millis()
     );
     result

@@ -1,9 +1,11 @@
 //! The specialists' viewer page: `GET /r/{room}` and its assets (the
-//! viewer's script and style, and the consultation panel's).
+//! viewer's script and style, the consultation panel's, and its texts in
+//! each language); and the nurse's page, `GET /n/{room}`, what a browser
+//! shows for the nurse's link (open it in samsyn), with its assets.
 //!
-//! The page takes its token from the URL fragment, which browsers never
-//! send, so the page itself needs no authorisation; the WHEP request it
-//! makes does.
+//! The pages take their token from the URL fragment, which browsers never
+//! send, so the pages themselves need no authorisation; the WHEP request
+//! the viewer page makes does. The nurse's page makes no request at all.
 
 use std::sync::Arc;
 
@@ -41,6 +43,19 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/r/assets/talkback.js",
             asset(|p| (JAVASCRIPT, p.talkback_js)),
         )
+        .route(
+            "/r/assets/i18n/viewer.js",
+            asset(|p| (JAVASCRIPT, p.viewer_strings_js)),
+        )
+        .route("/r/assets/i18n/lang.js", asset(|p| (JAVASCRIPT, p.lang_js)))
+        .route("/n/{room}", get(nurse_page))
+        .route("/n/assets/nurse.js", asset(|p| (JAVASCRIPT, p.nurse_js)))
+        .route("/n/assets/nurse.css", asset(|p| (CSS, p.nurse_css)))
+        .route(
+            "/n/assets/i18n/nurse.js",
+            asset(|p| (JAVASCRIPT, p.nurse_strings_js)),
+        )
+        .route("/n/assets/i18n/lang.js", asset(|p| (JAVASCRIPT, p.lang_js)))
         // The page is small and carries no secret, but a cached copy would
         // outlive a fix; and no address of it may leak through a Referer.
         .layer(header_layer(header::CACHE_CONTROL, "no-store"))
@@ -63,6 +78,18 @@ async fn viewer_page(
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         state.pages.viewer_html,
+    )
+}
+
+/// The nurse's page: the same for every room, like the viewer page; the
+/// room id is checked so a mistyped link says so.
+async fn nurse_page(
+    State(state): State<Arc<AppState>>,
+    RoomPath(_room): RoomPath,
+) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        state.pages.nurse_html,
     )
 }
 

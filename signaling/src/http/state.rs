@@ -24,7 +24,8 @@ use crate::rooms::{RegistryError, RoomId, RoomRegistry};
 use crate::settings::SignalingSettings;
 use crate::tokens::TokenAuthority;
 
-/// The viewer page's files, compiled into the gateway binary.
+/// The pages' files, compiled into the gateway binary: the specialists'
+/// viewer page (`/r/{room}`) and the nurse's page (`/n/{room}`).
 ///
 /// Signaling serves them but does not own them: the gateway passes them in
 /// (`include_str!`), so this crate has no path into the gateway's tree.
@@ -38,6 +39,18 @@ pub struct PageAssets {
     pub consultation_css: &'static str,
     /// Talk-back: the page's microphone and the other speakers.
     pub talkback_js: &'static str,
+    /// The viewer page's texts in each language (`i18n/viewer.js`).
+    pub viewer_strings_js: &'static str,
+    /// Picks a page's language and fills in its texts (`i18n/lang.js`);
+    /// both pages load it.
+    pub lang_js: &'static str,
+    /// The nurse's page: what a browser shows for the nurse's link
+    /// (open it in samsyn), and its files.
+    pub nurse_html: &'static str,
+    pub nurse_js: &'static str,
+    pub nurse_css: &'static str,
+    /// The nurse's page's texts in each language (`i18n/nurse.js`).
+    pub nurse_strings_js: &'static str,
 }
 
 /// Why signaling could not start.

@@ -31,6 +31,13 @@ pub struct RoomInvite {
     pub viewer_link: String,
     /// The same page with the observer token.
     pub observer_link: String,
+    /// For the nurse: `https://<gateway>/n/{room}#token=<publisher
+    /// token>[&pin=<sha256>]`. A laptop with samsyn hands it to
+    /// `samsyn-capture join`; in a browser, `/n/{room}` offers to open it
+    /// in samsyn. The pin (the self-signed certificate's SHA-256, lowercase
+    /// hex without colons) and the token ride in the fragment, so neither
+    /// reaches a server or a log.
+    pub nurse_link: String,
     /// When the room and its tokens expire, RFC 3339 UTC.
     pub expires_at: String,
     /// SHA-256 fingerprint of the gateway's self-signed certificate, for
@@ -103,6 +110,7 @@ pub fn invite_for(
         whep_url: links.endpoint("whep", room),
         viewer_link: links.page(room, &viewer_token),
         observer_link: links.page(room, &observer_token),
+        nurse_link: links.nurse(room, &publisher_token, settings.tls_pin_sha256.as_deref()),
         expires_at: rfc3339_utc(record.expires_at),
         tls_pin_sha256: settings.tls_pin_sha256.clone(),
         publisher_token,
@@ -165,6 +173,23 @@ impl Links {
     fn page(&self, room: &str, token: &str) -> String {
         format!("{}/r/{room}#token={token}", self.base)
     }
+
+    /// The nurse's link: the publisher token and, for a self-signed
+    /// certificate, its fingerprint as lowercase hex without colons (the
+    /// form that needs no escaping in a URL).
+    fn nurse(&self, room: &str, token: &str, pin: Option<&str>) -> String {
+        let pin = pin
+            .map(|pin| {
+                let hex: String = pin
+                    .chars()
+                    .filter(|c| *c != ':')
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                format!("&pin={hex}")
+            })
+            .unwrap_or_default();
+        format!("{}/n/{room}#token={token}{pin}", self.base)
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +205,52 @@ mod tests {
         assert_eq!(
             base("http://127.0.0.1:8080/?x=1#y"),
             "http://127.0.0.1:8080"
+        );
+    }
+
+    const PIN: &str = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:\
+                       AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+    fn links(base: &str) -> Links {
+        Links::new(&Url::parse(base).unwrap())
+    }
+
+    #[test]
+    fn the_nurse_link_carries_the_publisher_token_in_its_fragment() {
+        assert_eq!(
+            links("https://gw.example:8443").nurse("ward7abc23", "pub.tok-en_1", None),
+            "https://gw.example:8443/n/ward7abc23#token=pub.tok-en_1"
+        );
+    }
+
+    #[test]
+    fn the_nurse_link_pins_a_self_signed_certificate_in_lowercase_hex() {
+        let link = links("https://10.0.0.5:8443/").nurse("ward7abc23", "t0k", Some(PIN));
+        let hex = "abcdef0123456789".repeat(4);
+        assert_eq!(
+            link,
+            format!("https://10.0.0.5:8443/n/ward7abc23#token=t0k&pin={hex}")
+        );
+        let pin = link.split_once("&pin=").unwrap().1;
+        assert_eq!(pin.len(), 64);
+        assert!(
+            pin.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+    }
+
+    #[test]
+    fn the_nurse_link_keeps_the_base_path_of_a_reverse_proxy() {
+        assert_eq!(
+            links("https://hospital.example/samsyn/?x=1").nurse("ward7abc23", "t0k", Some(PIN)),
+            format!(
+                "https://hospital.example/samsyn/n/ward7abc23#token=t0k&pin={}",
+                "abcdef0123456789".repeat(4)
+            )
+        );
+        assert_eq!(
+            links("https://hospital.example/samsyn").nurse("ward7abc23", "t0k", None),
+            "https://hospital.example/samsyn/n/ward7abc23#token=t0k"
         );
     }
 }

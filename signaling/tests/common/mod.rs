@@ -44,6 +44,12 @@ pub const PAGES: PageAssets = PageAssets {
     consultation_js: "console.log('consultation');",
     consultation_css: ".consultation { margin: 0 }",
     talkback_js: "console.log('talkback');",
+    viewer_strings_js: "window.samsynStrings = {};",
+    lang_js: "console.log('lang');",
+    nurse_html: "<!doctype html><title>nurse</title><script src=\"assets/nurse.js\"></script>",
+    nurse_js: "console.log('nurse');",
+    nurse_css: "body { font-size: 26px }",
+    nurse_strings_js: "window.samsynStrings = { nb: {} };",
 };
 
 /// Rooms and sessions that make the media plane refuse.
