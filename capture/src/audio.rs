@@ -77,7 +77,14 @@ pub fn microphone_chain(
     input: VoiceInput,
     echo_reference: Option<&str>,
 ) -> Result<Option<gst::Bin>, AudioError> {
-    elements::require_all(&["audioconvert", "audioresample", "level", "opusenc", "queue"])?;
+    elements::require_all(&[
+        "audioconvert",
+        "audioresample",
+        "level",
+        "opusenc",
+        "queue",
+        "volume",
+    ])?;
     let (source, echo_reference) = match input {
         VoiceInput::Off => return Ok(None),
         VoiceInput::Microphone => match find_microphone() {
@@ -163,6 +170,10 @@ pub fn voice_chain(
             ),
         }
     }
+    // Muting here, after the echo canceller and before the level, sends
+    // silence: the session, the encoder and the specialists' speaking
+    // marks carry on as for a pause.
+    chain.push(elements::make_named("volume", Some(MUTE_NAME))?);
     chain.push(voice_level()?);
     chain.push(opus);
 
@@ -183,6 +194,22 @@ pub fn voice_chain(
     bin.add_pad(&ghost)
         .map_err(|e| AudioError::Assemble(e.to_string()))?;
     Ok(bin)
+}
+
+/// The `volume` element the nurse mutes her microphone with.
+pub const MUTE_NAME: &str = "voice-mute";
+
+/// Mutes or unmutes the microphone in a pipeline holding a voice chain;
+/// `false` when the pipeline sends no voice.
+pub fn set_microphone_muted(pipeline: &gst::Pipeline, muted: bool) -> bool {
+    // `by_name` looks into the bins inside the pipeline too.
+    match pipeline.by_name(MUTE_NAME) {
+        Some(element) => {
+            element.set_property("mute", muted);
+            true
+        }
+        None => false,
+    }
 }
 
 /// `level` attaching each buffer's loudness (`GstAudioLevelMeta`, -dBov)

@@ -1,9 +1,12 @@
-//! Command line of `samsyn-capture`: flags, logging, exit codes.
+//! Command line of `samsyn-capture`: flags, subcommands, logging, exit
+//! codes.
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use samsyn_config::CaptureArgs;
+
+use crate::join;
 
 /// Publish a live camera to a samsyn gateway over WHIP.
 ///
@@ -12,6 +15,9 @@ use samsyn_config::CaptureArgs;
 /// and sends it with WebRTC to `<gateway>/whip/<room>`, authenticated with
 /// the room's publisher token. Ctrl-C ends the session cleanly.
 ///
+/// A nurse does not type any of this: the hospital's link starts
+/// `samsyn-capture join <link>`, which opens her screen.
+///
 /// Settings come from a TOML file (--config), then SAMSYN_* environment
 /// variables, then these flags. Logs go to stderr; set SAMSYN_LOG or RUST_LOG
 /// (e.g. SAMSYN_LOG=debug) for more detail.
@@ -19,12 +25,18 @@ use samsyn_config::CaptureArgs;
 #[command(
     name = "samsyn-capture",
     version,
+    args_conflicts_with_subcommands = true,
     after_help = "Examples:\n  \
+        samsyn-capture join 'https://wound.example.org/n/ward7#token=…'\n  \
+        samsyn-capture check 'https://wound.example.org/n/ward7#token=…'\n  \
         samsyn-capture --gateway http://127.0.0.1:8080 --room ward7 --token <publisher token> --source test\n  \
         samsyn-capture --gateway https://wound.example.org --room ward7 --token <token> --source v4l2:/dev/video0 --width 1280 --height 720 --fps 30\n  \
         samsyn-capture --gateway http://10.213.0.1:8080 --room r1 --token <token> --source file:demo.mp4 --no-audio --ice-address 10.213.0.2"
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Configuration layers (file, environment, flags).
     #[command(flatten)]
     pub config: CaptureArgs,
@@ -34,6 +46,59 @@ pub struct Cli {
     pub print_config: bool,
 }
 
+/// What else the program does besides publishing with flags.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Join a consultation from the hospital's link and open the nurse screen
+    ///
+    /// Takes the gateway, the room, the token and the certificate's
+    /// fingerprint from the link (https://<gateway>/n/<room>#token=…, or the
+    /// samsyn://… form the desktop hands over); everything else from
+    /// /etc/samsyn/capture.toml (or --config), the environment and flags.
+    /// Prints `nurse screen: <url>` and opens it in the browser. Exit code
+    /// 0 when the consultation or the visit ended, 1 when the link cannot be
+    /// used, 2 when the configuration cannot be used.
+    Join(JoinArgs),
+    /// Check the camera, the microphone, the headset and the line (about 25 s)
+    ///
+    /// With a nurse link, the line is measured to that gateway the way
+    /// `samsyn-bench connect` does. Exit code 0 good, 1 weak, 2 unusable, 3
+    /// when the check could not run.
+    Check(CheckArgs),
+    /// Make samsyn:// links open `samsyn-capture join` for this user
+    ///
+    /// Writes ~/.local/share/applications/samsyn-capture.desktop and sets it
+    /// as the handler of samsyn:// links in ~/.config/mimeapps.list. The
+    /// Debian package installs the same entry for every user.
+    InstallDesktop,
+}
+
+/// `samsyn-capture join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The link from the hospital
+    #[arg(value_name = "NURSE_LINK")]
+    pub link: String,
+    /// Do not open the browser; only print the screen's address
+    #[arg(long)]
+    pub no_browser: bool,
+    #[command(flatten)]
+    pub config: CaptureArgs,
+}
+
+/// `samsyn-capture check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The link from the hospital (optional: without it the line is not measured)
+    #[arg(value_name = "NURSE_LINK")]
+    pub link: Option<String>,
+    /// Print one JSON object instead of the text report
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: CaptureArgs,
+}
+
 /// Exit code for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 2;
 
@@ -41,6 +106,16 @@ const EXIT_CONFIG: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+
+    match cli.command {
+        Some(Command::Join(args)) => {
+            let config = with_system_config(args.config).load_unvalidated();
+            return join::join_command(&args.link, config, !args.no_browser);
+        }
+        Some(Command::Check(args)) => return check(args),
+        Some(Command::InstallDesktop) => return install_desktop(),
+        None => {}
+    }
 
     if cli.print_config {
         return match cli.config.load_unvalidated() {
@@ -84,6 +159,56 @@ pub fn main() -> ExitCode {
                 }
                 _ => ExitCode::FAILURE,
             }
+        }
+    }
+}
+
+/// The nurse's commands read IT's configuration when none is named.
+fn with_system_config(mut args: CaptureArgs) -> CaptureArgs {
+    args.config = join::default_config_file(args.config.take());
+    args
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let config = match with_system_config(args.config).load_unvalidated() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("samsyn-capture: {e}");
+            return ExitCode::from(crate::check::CheckLevel::NotRun.exit_code());
+        }
+    };
+    let line = match args.link.as_deref().map(|link| join::line_target(&config, link)) {
+        None => None,
+        Some(Ok(target)) => Some(target),
+        Some(Err(e)) => {
+            eprintln!("samsyn-capture: {e}");
+            return ExitCode::from(crate::check::CheckLevel::NotRun.exit_code());
+        }
+    };
+    crate::check::check_command(config, line, args.json)
+}
+
+fn install_desktop() -> ExitCode {
+    let program = match std::env::current_exe() {
+        Ok(program) => program,
+        Err(e) => {
+            eprintln!("samsyn-capture: cannot tell where this program is installed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match join::desktop::install(&program) {
+        Ok(installed) => {
+            println!("installed {}", installed.entry.display());
+            println!(
+                "samsyn:// links now open `{} join` (set in {})",
+                program.display(),
+                installed.associations.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("samsyn-capture: {e}");
+            ExitCode::FAILURE
         }
     }
 }

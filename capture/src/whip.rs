@@ -98,6 +98,9 @@ pub enum WhipError {
         role: &'static str,
         /// 401 or 403.
         status: u16,
+        /// The gateway's machine code (`invalid_token`, `token_expired`,
+        /// `wrong_room`, …), when it gave one.
+        code: Option<String>,
     },
     /// 404: the room does not exist.
     #[error(
@@ -109,6 +112,8 @@ pub enum WhipError {
         room: String,
         /// The URL tried.
         url: String,
+        /// The gateway's machine code (`unknown_room`), when it gave one.
+        code: Option<String>,
     },
     /// The hospital has ended the consultation (410): its links no longer
     /// work, and no retry will change that.
@@ -119,6 +124,8 @@ pub enum WhipError {
     RoomEnded {
         /// The room.
         room: String,
+        /// The gateway's machine code (`room_ended`), when it gave one.
+        code: Option<String>,
     },
     /// Any other 4xx/5xx; carries the gateway's own explanation.
     #[error("the gateway at {url} answered {status}: {detail}")]
@@ -129,6 +136,8 @@ pub enum WhipError {
         status: u16,
         /// `message (error)` from the gateway's JSON body, or the body itself.
         detail: String,
+        /// The gateway's machine code, when it gave one.
+        code: Option<String>,
     },
     /// A success status but not a WHIP answer.
     #[error(
@@ -185,6 +194,20 @@ impl WhipError {
                 | WhipError::NotWhip { .. }
                 | WhipError::BadUrl { .. }
         )
+    }
+
+    /// The gateway's machine error code (`token_expired`, `room_ended`,
+    /// `invalid_token`, `wrong_room`, `unknown_room`, …) from the JSON body
+    /// of its refusal, for a screen to pick its wording by; `None` when the
+    /// gateway gave none or never answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            WhipError::TokenRefused { code, .. }
+            | WhipError::RoomUnknown { code, .. }
+            | WhipError::RoomEnded { code, .. }
+            | WhipError::Rejected { code, .. } => code.as_deref(),
+            _ => None,
+        }
     }
 
     /// A short account for the nurse's terminal: what is wrong, not the URL.
@@ -409,16 +432,19 @@ impl WhipClient {
                 room,
                 role: self.kind.token_role(),
                 status: status.as_u16(),
+                code,
             },
             StatusCode::NOT_FOUND => WhipError::RoomUnknown {
                 room,
                 url: url.to_string(),
+                code,
             },
-            StatusCode::GONE => WhipError::RoomEnded { room },
+            StatusCode::GONE => WhipError::RoomEnded { room, code },
             _ => WhipError::Rejected {
                 url: url.to_string(),
                 status: status.as_u16(),
-                detail: describe_rejection(status, code, message, body),
+                detail: describe_rejection(status, code.clone(), message, body),
+                code,
             },
         }
     }
@@ -620,5 +646,22 @@ mod tests {
             describe_rejection(StatusCode::BAD_GATEWAY, None, None, ""),
             "Bad Gateway"
         );
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_gateways_machine_code() {
+        let client = WhipClient::new(SessionKind::Publish, "token");
+        let url = Url::parse("https://gw.example.org/whip/ward7").unwrap();
+        let expired = client.status_error(
+            &url,
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"token_expired","message":"the link has expired"}"#,
+        );
+        assert_eq!(expired.code(), Some("token_expired"));
+        let ended = client.status_error(&url, StatusCode::GONE, r#"{"error":"room_ended"}"#);
+        assert_eq!(ended.code(), Some("room_ended"));
+        // Another WHIP server's bare refusal has no code.
+        let bare = client.status_error(&url, StatusCode::FORBIDDEN, "forbidden");
+        assert_eq!(bare.code(), None);
     }
 }

@@ -35,11 +35,8 @@
 // The pages send "Hello from <name>" for the caller to look for at the daemon.
 // Exit status: 0 success, 1 failure (message on stderr), 2 bad usage.
 
-import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS, DEFAULT_LANG, languageArgs } from './chromium.mjs';
+import { VIDEO_PAGE_ARGS as CHROMIUM_ARGS, DEFAULT_LANG, languageArgs, voiceWav } from './chromium.mjs';
 
 const POLL_MS = 100;
 
@@ -75,30 +72,6 @@ function parseArgs(argv) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// A voice stand-in for the fake microphone: 10 s of a two-tone sound in
-// 250 ms syllables with short gaps, at about -12 dBFS, as 48 kHz mono WAV.
-// Syllables, not a steady tone: the browser's noise suppression learns a
-// steady tone as background noise and takes it away.
-function voiceWav() {
-  const rate = 48000;
-  const samples = rate * 10;
-  const data = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) {
-    const t = i / rate;
-    const voiced = (t % 0.33) < 0.25;
-    const v = voiced ? 0.25 * (Math.sin(2 * Math.PI * 220 * t) + Math.sin(2 * Math.PI * 330 * t)) : 0;
-    data.writeInt16LE(Math.round(v * 32767), i * 2);
-  }
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0); header.writeUInt32LE(36 + data.length, 4); header.write('WAVE', 8);
-  header.write('fmt ', 12); header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22); header.writeUInt32LE(rate, 24); header.writeUInt32LE(rate * 2, 28);
-  header.writeUInt16LE(2, 32); header.writeUInt16LE(16, 34);
-  header.write('data', 36); header.writeUInt32LE(data.length, 40);
-  const path = join(tmpdir(), `samsyn-voice-${process.pid}.wav`);
-  writeFileSync(path, Buffer.concat([header, data]));
-  return path;
-}
 // Moves a page's volume slider, as a person would drag it.
 async function setVolume(page, percent) {
   await page.evaluate((value) => {

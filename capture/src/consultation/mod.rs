@@ -17,6 +17,7 @@
 
 mod connection;
 mod console;
+pub mod screen_view;
 pub mod still;
 
 use std::io::BufRead;
@@ -32,7 +33,9 @@ pub use console::Console;
 
 use crate::gateway_tls::GatewayTrust;
 use crate::latency::status::Status;
+use crate::screen::ScreenFeed;
 use crate::talkback::{Command, Playout, commands};
+use screen_view::RoomView;
 use still::StillSource;
 
 /// Where the consultation's socket goes and how it authenticates.
@@ -49,6 +52,8 @@ pub struct ConsultationOptions {
     pub status: Option<watch::Receiver<Status>>,
     /// The talk-back playout, whose volume typed commands change.
     pub talkback: Option<Arc<Playout>>,
+    /// The nurse screen, shown the room beside the terminal.
+    pub screen: Option<ScreenFeed>,
 }
 
 /// How often the camera tells the room how its stream does.
@@ -60,6 +65,7 @@ struct PhotoTaker {
     http: reqwest::Client,
     url: Url,
     token: String,
+    screen: Option<ScreenFeed>,
 }
 
 impl PhotoTaker {
@@ -69,16 +75,22 @@ impl PhotoTaker {
         let taken = tokio::task::spawn_blocking(move || still::take(&stills))
             .await
             .unwrap_or_else(|e| Err(still::StillError::Pipeline(e.to_string())));
-        let line = match taken {
+        let (sent, line) = match taken {
             Ok(photo) => {
                 let (width, height, bytes) = (photo.width, photo.height, photo.jpeg.len());
                 match still::upload(&self.http, &self.url, &self.token, photo).await {
-                    Ok(()) => format!("photo sent ({width}x{height}, {} kB)", bytes.div_ceil(1024)),
-                    Err(err) => format!("photo not sent: {err}"),
+                    Ok(()) => (
+                        true,
+                        format!("photo sent ({width}x{height}, {} kB)", bytes.div_ceil(1024)),
+                    ),
+                    Err(err) => (false, format!("photo not sent: {err}")),
                 }
             }
-            Err(err) => format!("photo not taken: {err}"),
+            Err(err) => (false, format!("photo not taken: {err}")),
         };
+        if let Some(screen) = &self.screen {
+            screen.update(|view| screen_view::photo_done(view, sent));
+        }
         tracing::info!("{line}");
         console::print(&[line]);
     }
@@ -120,6 +132,7 @@ pub async fn run(options: ConsultationOptions) {
             http,
             url,
             token: options.token.clone(),
+            screen: options.screen.clone(),
         })),
         (_, Err(err)) => {
             tracing::warn!("photos cannot be sent: {err}");
@@ -139,11 +152,17 @@ pub async fn run(options: ConsultationOptions) {
                 backoff = Duration::from_secs(1);
                 let mut console = Console::default();
                 console::print(&console.apply(&welcome));
+                let mut room = options.screen.as_ref().map(|screen| {
+                    let mut room = RoomView::default();
+                    screen.update(|view| room.apply(&welcome, view));
+                    (room, screen)
+                });
                 let sides = Sides {
                     typed: &mut typed,
                     photos: photos.as_ref(),
                     status: options.status.as_ref(),
                     talkback: options.talkback.as_deref(),
+                    screen: room.as_mut().map(|(room, screen)| (room, *screen)),
                 };
                 if follow(&mut events, &mut console, sides).await == Followed::RoomEnded {
                     return;
@@ -177,6 +196,7 @@ struct Sides<'a> {
     photos: Option<&'a Arc<PhotoTaker>>,
     status: Option<&'a watch::Receiver<Status>>,
     talkback: Option<&'a Playout>,
+    screen: Option<(&'a mut RoomView, &'a ScreenFeed)>,
 }
 
 /// Shows the room's events, sends typed lines, takes photos and reports
@@ -187,6 +207,7 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
         photos,
         status,
         talkback,
+        mut screen,
     } = sides;
     let mut quality_due = tokio::time::interval(QUALITY_INTERVAL);
     loop {
@@ -195,6 +216,11 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
                 let Some(report) = status.map(|s| camera_quality(&s.borrow())) else {
                     continue;
                 };
+                // Nothing sent yet (the session is still starting): the
+                // gateway would refuse a report about no media.
+                if report.fps.is_none() && report.bitrate_kbps.is_none() {
+                    continue;
+                }
                 if let Err(err) = events.send(ClientMessage::Quality(report)).await {
                     tracing::warn!("{err}");
                     return Followed::Lost;
@@ -203,6 +229,9 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
             message = events.next() => match message {
                 Some(Ok(envelope)) => {
                     console::print(&console.apply(&envelope.body));
+                    if let Some((room, feed)) = screen.as_mut() {
+                        feed.update(|view| room.apply(&envelope.body, view));
+                    }
                     match envelope.body {
                         ServerMessage::RoomEnded {} => return Followed::RoomEnded,
                         ServerMessage::PhotoRequested { .. } => {

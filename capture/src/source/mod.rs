@@ -5,6 +5,7 @@
 //! itself) H.264 ready to be parsed and sent without re-encoding.
 
 mod camera_photos;
+pub mod camera_watch;
 mod file;
 mod full_size;
 mod mode_switch;
@@ -13,9 +14,13 @@ mod test_pattern;
 mod v4l2;
 
 pub use camera_photos::{CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom};
+pub use camera_watch::CameraState;
 pub use full_size::FullSizeFrames;
 pub use mode_switch::STILL_FRAME_LIMIT;
-pub use supervised::{CameraUse, RETRY_EVERY, Rebuild, SLATE_TEXT, STALL_LIMIT, supervise};
+pub use supervised::{
+    CameraUse, RETRY_EVERY, Rebuild, SLATE_TEXT, STALL_LIMIT, Supervised, supervise,
+    supervise_with_state,
+};
 pub use v4l2::for_mode as camera_for_mode;
 
 use std::path::PathBuf;

@@ -36,25 +36,30 @@
 //! not a video, a camera another program holds) is not an unplug but a
 //! setup error: its error goes to the capture pipeline's bus as before, so
 //! the daemon says what is wrong instead of showing a slate forever.
+//!
+//! Every one of these decisions is [`CameraWatch`]'s
+//! ([`super::camera_watch`]); this module does the GStreamer work and
+//! feeds it what happens. The camera's state ([`CameraState`]) is there to
+//! follow with [`supervise_with_state`].
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use tokio::sync::watch;
 
 use super::camera_photos::{CameraPhoto, CameraPhotoError, CameraPhotos, PhotoFrom, PhotoRequest};
+use super::camera_watch::{Action, CameraWatch, Event, NoPhoto, Showing};
+pub use super::camera_watch::{CameraState, RETRY_EVERY, STALL_LIMIT};
 use super::mode_switch::{HeldPicture, grab_still};
 use super::{FullSizeFrames, PhotoMode, Source, SourceError, SourceOutput, capsfilter};
 use crate::elements::{make, set_property_str};
 use crate::settings::VideoSettings;
 
-/// A source that delivers nothing for this long counts as disconnected.
-pub const STALL_LIMIT: Duration = Duration::from_secs(2);
-/// How often a disconnected source is rebuilt.
-pub const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// What the slate says.
 pub const SLATE_TEXT: &str = "Camera disconnected \u{2014} reconnecting\u{2026}";
 
@@ -73,11 +78,19 @@ pub enum CameraUse {
 /// a photo, in its still mode for a photo.
 pub type Rebuild = Box<dyn Fn(CameraUse) -> Result<Source, SourceError> + Send + Sync>;
 
-/// Which picture the stream carries.
+/// Which picture the stream carries, as [`Shared::showing`] holds it.
 const SHOWING_CAMERA: u8 = 0;
 const SHOWING_SLATE: u8 = 1;
 /// The camera's last picture, repeated while the camera switches modes.
 const SHOWING_FROZEN: u8 = 2;
+
+fn showing_code(picture: Showing) -> u8 {
+    match picture {
+        Showing::Camera => SHOWING_CAMERA,
+        Showing::Slate => SHOWING_SLATE,
+        Showing::Frozen => SHOWING_FROZEN,
+    }
+}
 
 /// What a source pipeline delivers.
 #[derive(Debug, Clone)]
@@ -99,19 +112,88 @@ impl Role {
 
 struct Shared {
     appsrc: gst::glib::WeakRef<gst_app::AppSrc>,
+    /// Which picture the stream carries: set only as the machine decides.
     showing: AtomicU8,
-    last_camera_frame: Mutex<Instant>,
     /// The camera's last picture as the stream carries it, held while the
     /// camera switches modes.
     last_camera_picture: Mutex<Option<gst::Buffer>>,
-    /// Whether the camera has ever delivered a picture.
-    camera_delivered: AtomicBool,
+    /// The decisions, fed from the supervisor's thread and (frames) from
+    /// the camera's streaming thread.
+    decisions: Mutex<Decisions>,
+}
+
+/// The camera machine with what it decided on the streaming thread, for
+/// the supervisor to carry out.
+struct Decisions {
+    machine: CameraWatch,
+    /// Actions decided on a camera frame: the supervisor performs them at
+    /// its next look (the streaming thread must not stop pipelines).
+    deferred: Vec<Action>,
+    state: watch::Sender<CameraState>,
 }
 
 impl Shared {
     fn showing(&self) -> u8 {
         self.showing.load(Ordering::Relaxed)
     }
+
+    fn decisions(&self) -> MutexGuard<'_, Decisions> {
+        self.decisions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands `event` to the camera machine. Which picture the stream
+    /// carries is applied at once; the other actions are returned.
+    fn decide(&self, now: Instant, event: Event) -> Vec<Action> {
+        let mut decisions = self.decisions();
+        let actions = decisions.machine.handle(now, event);
+        let state = decisions.machine.state();
+        decisions.state.send_if_modified(|shown| {
+            let changed = *shown != state;
+            *shown = state;
+            changed
+        });
+        actions
+            .into_iter()
+            .filter(|action| match action {
+                Action::Show(picture) => {
+                    self.showing
+                        .store(showing_code(*picture), Ordering::Relaxed);
+                    false
+                }
+                _ => true,
+            })
+            .collect()
+    }
+
+    /// A camera frame, on the streaming thread.
+    fn camera_frame(&self, now: Instant) {
+        let rest = self.decide(now, Event::Frame);
+        if !rest.is_empty() {
+            self.decisions().deferred.extend(rest);
+        }
+    }
+
+    fn take_deferred(&self) -> Vec<Action> {
+        std::mem::take(&mut self.decisions().deferred)
+    }
+
+    fn camera_state(&self) -> CameraState {
+        self.decisions().machine.state()
+    }
+
+    fn may_take_photo(&self, now: Instant) -> Result<(), NoPhoto> {
+        self.decisions().machine.may_take_photo(now)
+    }
+}
+
+/// A supervised source, and the camera's state to follow.
+#[derive(Debug)]
+pub struct Supervised {
+    /// The source the capture pipeline reads.
+    pub source: Source,
+    /// The camera's state for the nurse's screen; `None` when the source
+    /// is not supervised (a camera that delivers H.264 itself).
+    pub camera_state: Option<watch::Receiver<CameraState>>,
 }
 
 /// Wraps `first` (a raw source, already built: its errors were reported at
@@ -124,8 +206,21 @@ pub fn supervise(
     rebuild: Rebuild,
     photos: Option<&CameraPhotos>,
 ) -> Result<Source, SourceError> {
+    supervise_with_state(first, video, rebuild, photos).map(|supervised| supervised.source)
+}
+
+/// [`supervise`], with the camera's state to follow.
+pub fn supervise_with_state(
+    first: Source,
+    video: &VideoSettings,
+    rebuild: Rebuild,
+    photos: Option<&CameraPhotos>,
+) -> Result<Supervised, SourceError> {
     if first.output != SourceOutput::Raw {
-        return Ok(first);
+        return Ok(Supervised {
+            source: first,
+            camera_state: None,
+        });
     }
     let caps = video.fixed_raw_caps();
     let appsrc = super::frames_from_elsewhere("camera-frames");
@@ -134,18 +229,23 @@ pub fn supervise(
     let filter = capsfilter(&caps)?;
     super::assemble_chain(&bin, &[appsrc.clone().upcast(), filter], KIND)?;
 
+    let machine = CameraWatch::new(Instant::now());
+    let (state, camera_state) = watch::channel(machine.state());
     let shared = Arc::new(Shared {
         appsrc: appsrc.downgrade(),
-        showing: AtomicU8::new(SHOWING_CAMERA),
-        last_camera_frame: Mutex::new(Instant::now()),
+        showing: AtomicU8::new(showing_code(machine.showing())),
         last_camera_picture: Mutex::new(None),
-        camera_delivered: AtomicBool::new(false),
+        decisions: Mutex::new(Decisions {
+            machine,
+            deferred: Vec::new(),
+            state,
+        }),
     });
     let camera_role = Role::Camera(photos.map(|photos| photos.frames().clone()));
     let camera = SourcePipeline::build("camera", first.bin, &caps, shared.clone(), &camera_role)?;
     let slate = slate_bin(video)?;
     let slate = SourcePipeline::build("slate", slate, &caps, shared.clone(), &Role::Slate)?;
-    let watch = Watch {
+    let supervisor = Supervisor {
         shared,
         camera: Some(camera),
         camera_role,
@@ -153,17 +253,18 @@ pub fn supervise(
         rebuild,
         video: *video,
         photos: photos.map(|photos| (photos.clone(), photos.open_desk())),
-        next_retry: Instant::now(),
-        outage: None,
         held: None,
     };
     std::thread::Builder::new()
         .name("camera-watch".into())
-        .spawn(move || watch.run())
+        .spawn(move || supervisor.run())
         .map_err(|e| SourceError::assemble(KIND, e))?;
-    Ok(Source {
-        bin,
-        output: SourceOutput::Raw,
+    Ok(Supervised {
+        source: Source {
+            bin,
+            output: SourceOutput::Raw,
+        },
+        camera_state: Some(camera_state),
     })
 }
 
@@ -221,13 +322,8 @@ impl SourcePipeline {
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     if role == SHOWING_CAMERA {
-                        shared.camera_delivered.store(true, Ordering::Relaxed);
-                        *shared
-                            .last_camera_frame
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
                         // The camera's first frame after a slate takes over.
-                        shared.showing.store(SHOWING_CAMERA, Ordering::Relaxed);
+                        shared.camera_frame(Instant::now());
                     }
                     if shared.showing.load(Ordering::Relaxed) != role {
                         return Ok(gst::FlowSuccess::Ok);
@@ -320,10 +416,10 @@ fn slate_bin(video: &VideoSettings) -> Result<gst::Bin, SourceError> {
     Ok(bin)
 }
 
-/// The supervisor: watches the camera, runs the slate while it is gone,
-/// rebuilds it until it comes back, and answers photo requests. Runs on a
-/// thread of its own until the capture pipeline stops.
-struct Watch {
+/// The supervisor: runs the camera, the slate and the photos as the
+/// camera machine decides, and feeds it what happens. Runs on a thread of
+/// its own until the capture pipeline stops.
+struct Supervisor {
     shared: Arc<Shared>,
     camera: Option<SourcePipeline>,
     /// The role every camera pipeline is built with.
@@ -333,15 +429,12 @@ struct Watch {
     video: VideoSettings,
     /// The photo taker's handle and where its requests arrive.
     photos: Option<(CameraPhotos, mpsc::Receiver<PhotoRequest>)>,
-    next_retry: Instant,
-    /// Since when the camera is gone, and how many rebuilds were tried.
-    outage: Option<(Instant, u32)>,
     /// The picture the stream repeats while the camera switches modes.
     held: Option<HeldPicture>,
 }
 
 /// Whether the supervisor goes on.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
     Continue,
     Stop,
@@ -349,8 +442,10 @@ enum Flow {
 
 /// How often the supervisor looks at the camera.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
+/// How often it looks while the camera reopens after a photo.
+const RESUME_LOOK: Duration = Duration::from_millis(10);
 
-impl Watch {
+impl Supervisor {
     fn run(mut self) {
         let mut started = false;
         loop {
@@ -372,22 +467,19 @@ impl Watch {
             }
             if !started {
                 started = true;
-                self.camera_delivered_now();
-                if let Some(camera) = &self.camera
-                    && !camera.start()
-                {
-                    camera.failed.store(true, Ordering::Relaxed);
+                if self.decide(Event::PipelineRunning, &appsrc) == Flow::Stop {
+                    break;
                 }
             }
-            if let Some(request) = request {
-                let photo = self.photo();
-                let _ = request.answer.send(photo);
-                continue;
-            }
-            if self.check_camera(&appsrc) == Flow::Stop {
+            if self.look(&appsrc) == Flow::Stop {
                 break;
             }
+            if let Some(request) = request {
+                let photo = self.photo(&appsrc);
+                let _ = request.answer.send(photo);
+            }
         }
+        self.held = None;
         self.slate.stop();
         if let Some(camera) = self.camera.take() {
             camera.stop();
@@ -405,117 +497,81 @@ impl Watch {
         }
     }
 
-    /// Counts from now before the camera counts as stalled.
-    fn camera_delivered_now(&self) {
-        *self
-            .shared
-            .last_camera_frame
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    /// One look at the camera: what the streaming thread decided, whether
+    /// the camera failed, and the time.
+    fn look(&mut self, appsrc: &gst_app::AppSrc) -> Flow {
+        let deferred = self.shared.take_deferred();
+        if self.perform(deferred, appsrc) == Flow::Stop {
+            return Flow::Stop;
+        }
+        if self.camera.as_ref().is_some_and(SourcePipeline::has_failed)
+            && self.decide(Event::CameraFailed, appsrc) == Flow::Stop
+        {
+            return Flow::Stop;
+        }
+        self.decide(Event::Tick, appsrc)
     }
 
-    fn stalled(&self) -> bool {
-        self.shared
-            .last_camera_frame
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-            >= STALL_LIMIT
+    /// Hands `event` to the machine and performs what it decides.
+    fn decide(&mut self, event: Event, appsrc: &gst_app::AppSrc) -> Flow {
+        let actions = self.shared.decide(Instant::now(), event);
+        self.perform(actions, appsrc)
     }
 
-    fn showing_camera(&self) -> bool {
-        self.shared.showing() == SHOWING_CAMERA
-    }
-
-    /// One look at the camera: keep it, report it lost, or rebuild it.
-    fn check_camera(&mut self, appsrc: &gst_app::AppSrc) -> Flow {
-        let stalled = self.stalled();
-        match (&self.camera, self.showing_camera()) {
-            // The camera is delivering: make sure the slate is off.
-            (Some(current), true) if !current.has_failed() && !stalled => {
-                if let Some((since, tries)) = self.outage.take() {
-                    self.slate.stop();
-                    tracing::info!(
-                        "the camera is back after {:.0} s ({tries} {}); sending its video again",
-                        since.elapsed().as_secs_f64(),
-                        if tries == 1 { "try" } else { "tries" }
-                    );
+    fn perform(&mut self, actions: Vec<Action>, appsrc: &gst_app::AppSrc) -> Flow {
+        let mut actions = VecDeque::from(actions);
+        while let Some(action) = actions.pop_front() {
+            match action {
+                Action::StartCamera => {
+                    if let Some(camera) = &self.camera
+                        && !camera.start()
+                    {
+                        // Reported as a failure at the next look.
+                        camera.failed.store(true, Ordering::Relaxed);
+                    }
                 }
-            }
-            // Failed before it ever delivered: a setup error, not an unplug.
-            // (A camera still starting up is given the publisher's
-            // first-frame timeout, not the stall limit.)
-            (Some(current), true) if !self.shared.camera_delivered.load(Ordering::Relaxed) => {
-                if !current.has_failed() {
-                    return Flow::Continue;
+                Action::RebuildCamera => match self.rebuilt_camera() {
+                    Ok(camera) => self.camera = Some(camera),
+                    Err(why) => {
+                        tracing::debug!(error = %why, "camera not back yet");
+                        let next = self
+                            .shared
+                            .decide(Instant::now(), Event::RebuildFailed(why));
+                        actions.extend(next);
+                    }
+                },
+                Action::DropCamera => {
+                    if let Some(camera) = self.camera.take() {
+                        camera.stop();
+                    }
                 }
-                let error = current.error().unwrap_or_else(|| {
-                    gst::glib::Error::new(
-                        gst::ResourceError::Read,
-                        "the video source ended before it delivered a picture",
-                    )
-                });
-                let _ = appsrc.post_message(
-                    gst::message::Error::builder_from_error(error)
-                        .src(appsrc)
-                        .build(),
-                );
-                return Flow::Stop;
-            }
-            // Lost: failed, ended, or silent.
-            (Some(current), true) => {
-                let why = if current.has_failed() {
-                    "it failed or was unplugged"
-                } else {
-                    "it stopped delivering pictures"
-                };
-                self.lose_camera(why);
-            }
-            // A rebuilt camera that has not delivered yet: give it time,
-            // then try again.
-            (Some(current), false) => {
-                if current.has_failed() || Instant::now() >= self.next_retry + STALL_LIMIT {
-                    self.camera = None;
+                // Applied as it was decided.
+                Action::Show(_) => {}
+                Action::StartSlate => {
+                    self.slate.start();
                 }
-            }
-            (None, _) => {
-                if Instant::now() >= self.next_retry {
-                    self.retry_camera();
+                Action::StopSlate => self.slate.stop(),
+                Action::HoldPicture => self.hold_picture(),
+                Action::ReleasePicture => self.held = None,
+                Action::ReportSetupError => {
+                    self.report_setup_error(appsrc);
+                    return Flow::Stop;
                 }
             }
         }
         Flow::Continue
     }
 
-    /// The slate takes over until the camera is back.
-    fn lose_camera(&mut self, why: &str) {
-        tracing::warn!(
-            "camera disconnected ({why}); the specialists see a \"camera \
-             disconnected\" picture until it is back"
-        );
-        self.shared.showing.store(SHOWING_SLATE, Ordering::Relaxed);
-        self.slate.start();
-        if let Some(camera) = self.camera.take() {
-            camera.stop();
-        }
-        self.outage = Some((Instant::now(), 0));
-        self.next_retry = Instant::now() + RETRY_EVERY;
-    }
-
-    /// Builds the camera again and starts it; it takes over from the slate
-    /// with its first frame.
-    fn retry_camera(&mut self) {
-        self.next_retry = Instant::now() + RETRY_EVERY;
-        if let Some((_, tries)) = self.outage.as_mut() {
-            *tries += 1;
-        }
-        match (self.rebuild)(CameraUse::Stream).and_then(|source| self.camera_pipeline(source)) {
-            Ok(rebuilt) => {
-                if rebuilt.start() {
-                    self.camera = Some(rebuilt);
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "camera not back yet"),
+    /// Builds the camera again in its streaming mode and starts it; it
+    /// takes over with its first frame.
+    fn rebuilt_camera(&self) -> Result<SourcePipeline, String> {
+        let camera = (self.rebuild)(CameraUse::Stream)
+            .and_then(|source| self.camera_pipeline(source))
+            .map_err(|e| e.to_string())?;
+        if camera.start() {
+            Ok(camera)
+        } else {
+            Err("it did not start".to_owned())
         }
     }
 
@@ -529,31 +585,67 @@ impl Watch {
         )
     }
 
+    /// Posts the error of a camera that failed before its first picture on
+    /// the capture pipeline's bus.
+    fn report_setup_error(&self, appsrc: &gst_app::AppSrc) {
+        let error = self
+            .camera
+            .as_ref()
+            .and_then(SourcePipeline::error)
+            .unwrap_or_else(|| {
+                gst::glib::Error::new(
+                    gst::ResourceError::Read,
+                    "the video source ended before it delivered a picture",
+                )
+            });
+        let _ = appsrc.post_message(
+            gst::message::Error::builder_from_error(error)
+                .src(appsrc)
+                .build(),
+        );
+    }
+
+    /// Repeats the camera's last picture into the stream while it is
+    /// frozen.
+    fn hold_picture(&mut self) {
+        let picture = self
+            .shared
+            .last_camera_picture
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.held = picture.map(|picture| {
+            let shared = self.shared.clone();
+            HeldPicture::hold(
+                self.shared.appsrc.clone(),
+                picture,
+                Duration::from_secs(1) / self.video.fps.max(1),
+                move || shared.showing() == SHOWING_FROZEN,
+            )
+        });
+    }
+
     /// A photo: a frame of the camera's still mode if it may switch, else
     /// (or if the still mode fails) its newest frame at the size it
     /// delivers in its streaming mode.
-    fn photo(&mut self) -> Result<CameraPhoto, CameraPhotoError> {
+    fn photo(&mut self, appsrc: &gst_app::AppSrc) -> Result<CameraPhoto, CameraPhotoError> {
         let Some((photos, _)) = &self.photos else {
             return Err(CameraPhotoError::NotRunning);
         };
         let mode = photos.mode();
-        let live = self
-            .camera
-            .as_ref()
-            .is_some_and(|camera| !camera.has_failed());
-        if !self.shared.camera_delivered.load(Ordering::Relaxed) {
-            return Err(CameraPhotoError::NoPicture(
-                "the camera has not shown a picture yet; ask again in a moment",
-            ));
-        }
-        if !live || !self.showing_camera() || self.stalled() {
-            return Err(CameraPhotoError::NoPicture(
-                "the camera is disconnected; ask again when its picture is back",
-            ));
-        }
-        let streaming_frame = photos.frames().latest().ok_or(CameraPhotoError::NoPicture(
+        let no_picture_yet = CameraPhotoError::NoPicture(
             "the camera has not shown a picture yet; ask again in a moment",
-        ))?;
+        );
+        match self.shared.may_take_photo(Instant::now()) {
+            Ok(()) => {}
+            Err(NoPhoto::NoPictureYet) => return Err(no_picture_yet),
+            Err(NoPhoto::Disconnected) => {
+                return Err(CameraPhotoError::NoPicture(
+                    "the camera is disconnected; ask again when its picture is back",
+                ));
+            }
+        }
+        let streaming_frame = photos.frames().latest().ok_or(no_picture_yet)?;
         let fallback = CameraPhoto {
             frame: streaming_frame,
             from: PhotoFrom::StreamingMode,
@@ -564,7 +656,7 @@ impl Watch {
             return Ok(fallback);
         }
         let started = Instant::now();
-        match self.photo_in_still_mode() {
+        match self.photo_in_still_mode(appsrc) {
             Ok((frame, taken_at)) => {
                 tracing::info!(
                     "photo taken in the camera's still mode ({}); switching there and \
@@ -591,77 +683,25 @@ impl Watch {
 
     /// Switches the camera to its still mode for one frame while the stream
     /// repeats the last picture, then back to its streaming mode, whatever
-    /// happened in the still mode.
-    fn photo_in_still_mode(&mut self) -> Result<(gst::Sample, SystemTime), String> {
-        self.freeze();
+    /// happened in the still mode; returns once the streaming mode delivers
+    /// again (or counts as disconnected).
+    fn photo_in_still_mode(
+        &mut self,
+        appsrc: &gst_app::AppSrc,
+    ) -> Result<(gst::Sample, SystemTime), String> {
+        self.decide(Event::PhotoStarted, appsrc);
         let still = (self.rebuild)(CameraUse::Still)
             .map_err(|e| format!("it could not be opened: {e}"))
             .and_then(grab_still)
             .map(|frame| (frame, SystemTime::now()));
-        self.resume_streaming();
-        still
-    }
-
-    /// Stops the camera (a mode switch needs it stopped) and repeats its
-    /// last picture in the stream meanwhile.
-    fn freeze(&mut self) {
-        self.shared.showing.store(SHOWING_FROZEN, Ordering::Relaxed);
-        if let Some(camera) = self.camera.take() {
-            camera.stop();
-        }
-        let picture = self
-            .shared
-            .last_camera_picture
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        self.held = picture.map(|picture| {
-            let shared = self.shared.clone();
-            HeldPicture::hold(
-                self.shared.appsrc.clone(),
-                picture,
-                Duration::from_secs(1) / self.video.fps.max(1),
-                move || shared.showing() == SHOWING_FROZEN,
-            )
-        });
-    }
-
-    /// Opens the camera in its streaming mode again; its first frame takes
-    /// over from the frozen picture. One that cannot be opened or stays
-    /// silent counts as disconnected: the slate shows and it is rebuilt
-    /// until it is back.
-    fn resume_streaming(&mut self) {
-        let camera = (self.rebuild)(CameraUse::Stream)
-            .and_then(|source| self.camera_pipeline(source))
-            .map_err(|e| e.to_string())
-            .and_then(|camera| {
-                if camera.start() {
-                    Ok(camera)
-                } else {
-                    Err("it did not start".to_owned())
-                }
-            });
-        let camera = match camera {
-            Ok(camera) => camera,
-            Err(why) => {
-                self.held = None;
-                return self.lose_camera(&format!(
-                    "its streaming mode could not be opened again after a photo: {why}"
-                ));
+        self.decide(Event::PhotoDone, appsrc);
+        while self.shared.camera_state() == CameraState::Photo {
+            std::thread::sleep(RESUME_LOOK);
+            if self.look(appsrc) == Flow::Stop {
+                break;
             }
-        };
-        let deadline = Instant::now() + STALL_LIMIT;
-        while self.shared.showing() == SHOWING_FROZEN
-            && !camera.has_failed()
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(10));
         }
-        self.held = None;
-        self.camera = Some(camera);
-        if !self.showing_camera() {
-            self.lose_camera("it did not deliver in its streaming mode again after a photo");
-        }
+        still
     }
 }
 

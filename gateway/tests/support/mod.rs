@@ -31,6 +31,9 @@ pub struct Invite {
     pub whip_url: String,
     pub whep_url: String,
     pub viewer_link: String,
+    /// The nurse's one link (`samsyn-capture join`).
+    #[serde(default)]
+    pub nurse_link: String,
     /// The certificate to pin, when the gateway's is self-signed.
     #[serde(default)]
     pub tls_pin_sha256: Option<String>,
@@ -637,6 +640,18 @@ pub fn capture_binary() -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing; build it first: cargo build -p samsyn-capture",
+        path.display()
+    );
+    path
+}
+
+/// The connection test binary (`samsyn-bench`), built beside the
+/// gateway's: `cargo build -p samsyn-bench --bin samsyn-bench`.
+pub fn bench_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_samsyn-gateway")).with_file_name("samsyn-bench");
+    assert!(
+        path.exists(),
+        "{} is missing; build it first: cargo build -p samsyn-bench --bin samsyn-bench",
         path.display()
     );
     path
