@@ -177,7 +177,11 @@ fn check(args: CheckArgs) -> ExitCode {
             return ExitCode::from(crate::check::CheckLevel::NotRun.exit_code());
         }
     };
-    let line = match args.link.as_deref().map(|link| join::line_target(&config, link)) {
+    let line = match args
+        .link
+        .as_deref()
+        .map(|link| join::line_target(&config, link))
+    {
         None => None,
         Some(Ok(target)) => Some(target),
         Some(Err(e)) => {

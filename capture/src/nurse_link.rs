@@ -235,9 +235,10 @@ mod tests {
     #[test]
     fn reads_gateway_room_token_and_pin() {
         let t = token("ward7", "publisher", 2000);
-        let link =
-            NurseLink::parse(&format!("https://gw.example:8443/n/ward7#token={t}&pin={PIN}"))
-                .unwrap();
+        let link = NurseLink::parse(&format!(
+            "https://gw.example:8443/n/ward7#token={t}&pin={PIN}"
+        ))
+        .unwrap();
         assert_eq!(link.gateway.as_str(), "https://gw.example:8443/");
         assert_eq!(link.room, "ward7");
         assert_eq!(link.token, t);
@@ -261,14 +262,20 @@ mod tests {
         let t = token("r1", "publisher", 2000);
         let parse = |s: &str| NurseLink::parse(s).unwrap_err();
         assert_eq!(parse("not a link"), LinkError::NotANurseLink);
-        assert_eq!(parse("ftp://host/n/r1#token=a.b.c"), LinkError::NotANurseLink);
+        assert_eq!(
+            parse("ftp://host/n/r1#token=a.b.c"),
+            LinkError::NotANurseLink
+        );
         assert_eq!(
             parse(&format!("https://host/r/r1#token={t}")),
             LinkError::NotANurseLink
         );
         assert_eq!(parse("https://host/n/r1"), LinkError::Incomplete);
         assert_eq!(parse("https://host/n/r1#token="), LinkError::Incomplete);
-        assert_eq!(parse("https://host/n/r1#token=eyJhbGci"), LinkError::Incomplete);
+        assert_eq!(
+            parse("https://host/n/r1#token=eyJhbGci"),
+            LinkError::Incomplete
+        );
         assert_eq!(
             parse(&format!("https://host/n/r1#token={t}&pin=abc")),
             LinkError::BadPin
@@ -296,9 +303,14 @@ mod tests {
             link("r1", "specialist", 2000).check_token(at(1000)),
             Err(LinkError::NotForTheCamera)
         );
-        let expired = link("r1", "publisher", 2000).check_token(at(2000)).unwrap_err();
+        let expired = link("r1", "publisher", 2000)
+            .check_token(at(2000))
+            .unwrap_err();
         assert_eq!(expired.code(), "token_expired");
-        assert!(expired.to_string().contains("1970-01-01T00:33:20Z"), "{expired}");
+        assert!(
+            expired.to_string().contains("1970-01-01T00:33:20Z"),
+            "{expired}"
+        );
         let garbage = NurseLink {
             token: "a.b.c".into(),
             ..link("r1", "publisher", 2000)
@@ -312,7 +324,10 @@ mod tests {
         let link = NurseLink::parse(&format!("https://wound.example/n/r1#token={t}")).unwrap();
         let url = |s: &str| Url::parse(s).unwrap();
         assert_eq!(link.check_gateway(None), Ok(()));
-        assert_eq!(link.check_gateway(Some(&url("https://wound.example"))), Ok(()));
+        assert_eq!(
+            link.check_gateway(Some(&url("https://wound.example"))),
+            Ok(())
+        );
         assert_eq!(
             link.check_gateway(Some(&url("https://wound.example:443/"))),
             Ok(())
@@ -321,7 +336,10 @@ mod tests {
             .check_gateway(Some(&url("https://evil.example")))
             .unwrap_err();
         assert_eq!(other.code(), "other_gateway");
-        assert!(other.to_string().contains("https://evil.example"), "{other}");
+        assert!(
+            other.to_string().contains("https://evil.example"),
+            "{other}"
+        );
         assert!(
             link.check_gateway(Some(&url("http://wound.example")))
                 .is_err()

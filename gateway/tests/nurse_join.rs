@@ -191,11 +191,15 @@ fn one_link_starts_everything_and_her_screen_shows_the_consultation() {
     let (status, printed, _) = nurse.finish(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "a room ended under her ends with 0");
     assert!(
-        printed.iter().any(|l| l.contains("Konsultasjonen er avsluttet")),
+        printed
+            .iter()
+            .any(|l| l.contains("Konsultasjonen er avsluttet")),
         "{printed:?}"
     );
     assert!(
-        printed.iter().any(|l| l.contains(&format!("chat: {SPECIALIST} (specialist): {CHAT}"))),
+        printed
+            .iter()
+            .any(|l| l.contains(&format!("chat: {SPECIALIST} (specialist): {CHAT}"))),
         "the terminal shows the chat too: {printed:?}"
     );
 }
@@ -222,7 +226,9 @@ fn screen_view(screen: &str) -> serde_json::Value {
             .expect("the screen's socket opens with its secret");
         let read = async {
             while let Some(Ok(message)) = socket.next().await {
-                let Message::Text(text) = message else { continue };
+                let Message::Text(text) = message else {
+                    continue;
+                };
                 let message: serde_json::Value = serde_json::from_str(&text).expect("JSON");
                 let link = &message["view"]["link"];
                 if ["refused", "ended", "stopped"].contains(&link["state"].as_str().unwrap_or("")) {
@@ -283,9 +289,15 @@ fn a_link_that_cannot_work_says_why_in_the_terminal_and_on_her_screen() {
     assert_eq!(view["problem"], "certificate_not_accepted", "{view}");
 
     // IT set up this laptop for another gateway.
-    let (code, stderr, view) = refused(&invite.nurse_link, &["--gateway", "https://wound.example.org"]);
+    let (code, stderr, view) = refused(
+        &invite.nurse_link,
+        &["--gateway", "https://wound.example.org"],
+    );
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("this laptop is set up for https://wound.example.org"), "{stderr}");
+    assert!(
+        stderr.contains("this laptop is set up for https://wound.example.org"),
+        "{stderr}"
+    );
     assert_eq!(view["problem"], "other_gateway", "{view}");
 
     // A consultation that had ended before she joined.

@@ -16,8 +16,8 @@ use crate::audio;
 use crate::check::{self, CheckStep, LineTarget};
 use crate::consultation::screen_view::quality_in_words;
 use crate::latency::status::Status;
-use crate::screen::view::{CheckView, MicrophoneView, ScreenCommand, TalkbackView};
 use crate::screen::ScreenFeed;
+use crate::screen::view::{CheckView, MicrophoneView, ScreenCommand, TalkbackView};
 use crate::self_view::{self, SelfView};
 use crate::talkback::{Command, Playout};
 use crate::uplink::UplinkStop;
@@ -150,9 +150,7 @@ async fn run_check(feed: ScreenFeed, (config, line): (CaptureConfig, LineTarget)
             CheckStep::Sound => "sound",
             CheckStep::Line => "line",
         };
-        progress_feed.update(|view| {
-            view.check = Some(CheckView::Running { step: step.into() })
-        });
+        progress_feed.update(|view| view.check = Some(CheckView::Running { step: step.into() }));
     };
     let report = check::run_check(&config, Some(line), &progress).await;
     feed.update(|view| {

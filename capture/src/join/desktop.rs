@@ -66,7 +66,10 @@ fn entry_for(program: &Path) -> String {
         .lines()
         .map(|line| {
             if line.starts_with("Exec=") {
-                format!("Exec={} join %u", quote_exec(&program.display().to_string()))
+                format!(
+                    "Exec={} join %u",
+                    quote_exec(&program.display().to_string())
+                )
             } else {
                 line.to_owned()
             }
@@ -159,7 +162,9 @@ mod tests {
         assert!(entry.contains("\nExec=/opt/samsyn/bin/samsyn-capture join %u\n"));
         assert!(entry.contains("\nMimeType=x-scheme-handler/samsyn;\n"));
         assert!(entry.contains("\nTerminal=false\n"));
-        assert!(entry_for(Path::new("/home/a b/samsyn")).contains("Exec=\"/home/a b/samsyn\" join %u"));
+        assert!(
+            entry_for(Path::new("/home/a b/samsyn")).contains("Exec=\"/home/a b/samsyn\" join %u")
+        );
     }
 
     #[test]
@@ -176,7 +181,8 @@ mod tests {
         assert_eq!(new.matches("text/html=firefox.desktop").count(), 2);
         // Twice gives the same file.
         assert_eq!(with_default_handler(&new), new);
-        let other_section_last = "[Default Applications]\ntext/html=f.desktop\n[Added Associations]\n";
+        let other_section_last =
+            "[Default Applications]\ntext/html=f.desktop\n[Added Associations]\n";
         let new = with_default_handler(other_section_last);
         assert!(new.starts_with("[Default Applications]\ntext/html=f.desktop\nx-scheme-handler/samsyn=samsyn-capture.desktop\n[Added Associations]"), "{new}");
     }
