@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use tokio::sync::watch;
 
 use crate::elements::{self, ElementError};
 use crate::encoder::{self, EncoderCandidate, EncoderError, EncoderParams};
@@ -26,8 +27,8 @@ use crate::latency::ladder::Rung;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{SettingsError, VideoCodec, VideoSettings};
 use crate::source::{
-    self, CameraPhotos, CameraUse, FullSizeFrames, PhotoMode, SourceError, SourceOutput,
-    SourceSpec, leaky_queue,
+    self, CameraPhotos, CameraState, CameraUse, FullSizeFrames, PhotoMode, SourceError,
+    SourceOutput, SourceSpec, leaky_queue,
 };
 
 /// Source plus encoder, as one bin with a ghost `src` pad of encoded video.
@@ -49,6 +50,9 @@ pub struct VideoChain {
     pub full_size_frames: FullSizeFrames,
     /// Photos from the camera (`--source v4l2` delivering raw video).
     pub camera_photos: Option<CameraPhotos>,
+    /// Whether the source delivers pictures (`None`: the camera's own
+    /// H.264 goes unsupervised).
+    pub camera_state: Option<watch::Receiver<CameraState>>,
 }
 
 /// The video chain could not be built.
@@ -100,7 +104,7 @@ impl VideoChain {
         // it is back); rebuilt sources always deliver raw frames.
         let source = {
             let (spec, video, frames) = (spec.clone(), *video, full_size_frames.clone());
-            source::supervise(
+            source::supervise_with_state(
                 source,
                 &video,
                 Box::new(move |usage| match usage {
@@ -110,6 +114,8 @@ impl VideoChain {
                 camera_photos.as_ref(),
             )?
         };
+        let camera_state = source.camera_state;
+        let source = source.source;
 
         let mut chain: Vec<gst::Element> = vec![source.bin.clone().upcast()];
 
@@ -207,6 +213,7 @@ impl VideoChain {
             control,
             full_size_frames,
             camera_photos,
+            camera_state,
         })
     }
 }

@@ -76,7 +76,9 @@ pub enum Command {
 /// `samsyn-capture join`.
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// The link from the hospital
+    /// The link from the hospital; `-` reads it from standard input (it
+    /// holds a token, which every user of the laptop could read in the
+    /// process list)
     #[arg(value_name = "NURSE_LINK")]
     pub link: String,
     /// Do not open the browser; only print the screen's address
@@ -109,8 +111,12 @@ pub fn main() -> ExitCode {
 
     match cli.command {
         Some(Command::Join(args)) => {
+            let Some(link) = link_argument(args.link) else {
+                eprintln!("samsyn-capture: no link on standard input; give it as `join '<link>'`");
+                return ExitCode::FAILURE;
+            };
             let config = with_system_config(args.config).load_unvalidated();
-            return join::join_command(&args.link, config, !args.no_browser);
+            return join::join_command(&link, config, !args.no_browser);
         }
         Some(Command::Check(args)) => return check(args),
         Some(Command::InstallDesktop) => return install_desktop(),
@@ -161,6 +167,17 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The link as given, or the first line of standard input for `-`.
+fn link_argument(given: String) -> Option<String> {
+    if given != "-" {
+        return Some(given);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).ok()?;
+    let line = line.trim();
+    (!line.is_empty()).then(|| line.to_owned())
 }
 
 /// The nurse's commands read IT's configuration when none is named.

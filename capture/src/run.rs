@@ -184,6 +184,7 @@ pub async fn run_with(config: &CaptureConfig, hooks: RunHooks) -> Result<(), Run
             playout: volume.clone(),
             stop: uplink.stopper(),
             status: latency.status.clone(),
+            camera: publisher.camera_state(),
             check: (
                 config.clone(),
                 LineTarget {

@@ -15,8 +15,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use samsyn_capture::screen::view::{
-    ChatLine, CheckView, LinkView, MicrophoneView, PersonView, PhotoNotice, PhotoOutcome,
-    QualityView, TalkbackView,
+    CameraView, ChatLine, CheckView, LinkView, MicrophoneView, PersonView, PhotoNotice,
+    PhotoOutcome, QualityView, TalkbackView,
 };
 use samsyn_capture::screen::{ScreenCommand, ScreenFeed, ScreenServer, ScreenView, serve};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -277,6 +277,7 @@ const STATE_STEPS: [fn(&mut ScreenView); 7] = [
     |view| {
         view.link = LinkView::Live;
         view.quality = QualityView::Poor;
+        view.camera = CameraView::Lost;
     },
 ];
 

@@ -29,7 +29,7 @@ struct Nurse {
 
 impl Nurse {
     fn join(link: &str, extra: &[&str]) -> Self {
-        let stream = support::stream_args_with_voice("test", 640, 360, CLIENT_IP, "test-silence");
+        let stream = support::stream_args_with_voice("test", 640, 360, CLIENT_IP, "test-tone");
         let mut child = Command::new(support::capture_binary())
             .arg("join")
             .arg(link)
@@ -180,6 +180,13 @@ fn one_link_starts_everything_and_her_screen_shows_the_consultation() {
     assert!(live.contains("Spesialisten ser deg"), "{live}");
     let photo = ready["photoWords"].to_string();
     assert!(photo.contains(SPECIALIST), "{photo}");
+    // The check from her screen measured the real line, in Norwegian.
+    let check = &ready["check"];
+    assert_eq!(check["verdict"], "good", "{check}");
+    assert!(
+        check["headline"].as_str().is_some_and(|h| !h.is_empty()),
+        "{check}"
+    );
 
     gateway.end_room(&invite.room);
     let done = next_json();

@@ -71,7 +71,8 @@ function readScreen() {
   return {
     lang: s.lang, state: s.state, stateText: s.stateText, selfViewDecoded: s.selfViewDecoded || 0,
     participants: s.participants || [], speakingIds: s.speakingIds || [], chatTexts: s.chatTexts || [],
-    photoFlashes: s.photoFlashes || 0, photoText: s.photoText, photoShowing: !!s.photoShowing, missingKeys: s.missingKeys || [], picture,
+    photoFlashes: s.photoFlashes || 0, photoText: s.photoText, photoShowing: !!s.photoShowing,
+    check: s.check || null, missingKeys: s.missingKeys || [], picture,
     bodyText: document.body.innerText,
   };
 }
@@ -191,7 +192,20 @@ async function main() {
       }
     }
   }
-  await say({ event: 'ready', timings, langs: last.screens.map((s) => s.lang), liveWords, photoWords });
+  // The line check from her screen: it runs while the consultation goes on.
+  await screens[0].click('#check');
+  const checkStarted = Date.now();
+  if (!await until('the check from the screen gives its verdict', (l) =>
+    l.screens[0].check && l.screens[0].check.state === 'done')) return;
+  timings.checkMs = Date.now() - checkStarted;
+  const check = last.screens[0].check;
+  if (opt.screenshotDir) await screens[0].screenshot({ path: `${opt.screenshotDir}/nurse-screen-check-nb.png` });
+  await screens[0].keyboard.press('Escape');
+  const close = await screens[0].$('#check-panel button');
+  if (close) await close.click().catch(() => {});
+  if (!await until('both screens still say live', (l) => l.screens.every((s) => s.state === 'live'))) return;
+
+  await say({ event: 'ready', timings, langs: last.screens.map((s) => s.lang), liveWords, photoWords, check });
 
   // 6. The caller ends the room.
   if (!await until('both screens say the consultation has ended', (l) => l.screens.every((s) => s.state === 'ended'))) return;

@@ -34,7 +34,8 @@
 // states: from live, each {"event":"next"} asks the caller for the next of
 //   STATE_STEPS below (connecting; reconnecting, attempt 3; refused:
 //   token_expired with the message "the token expired at 12:00",
-//   room_ended, invalid_token; ended; live again with poor quality); each
+//   room_ended, invalid_token; ended; live again with poor quality and the
+//   camera unplugged); each
 //   must be worded, drawn with its own colour and shape, and readable.
 //
 // The last line is {"ok":true, …} with what the page showed.
@@ -60,7 +61,7 @@ const STATE_STEPS = [
   { name: 'room-ended', state: 'refused', words: ['roomEnded', 'callHospital'] },
   { name: 'invalid', state: 'refused', words: ['linkBroken', 'callHospital'] },
   { name: 'ended', state: 'ended', words: ['ended'] },
-  { name: 'poor', state: 'live', words: ['live', 'poor'] },
+  { name: 'poor', state: 'live', words: ['live', 'poor', 'cameraLost'] },
 ];
 
 // What the nurse must read, in each language the tests ask for. Written
@@ -94,6 +95,7 @@ const EXPECTED = {
     forIt: 'Til IT: the token expired at 12:00',
     ended: 'Konsultasjonen er avsluttet',
     poor: 'Svært svak forbindelse',
+    cameraLost: 'Kameraet er frakoblet – sjekk ledningen',
   },
   en: {
     live: 'The specialist sees you',
@@ -123,6 +125,7 @@ const EXPECTED = {
     forIt: 'For IT: the token expired at 12:00',
     ended: 'The consultation has ended',
     poor: 'Very weak connection',
+    cameraLost: 'The camera is disconnected – check its cable',
   },
 };
 

@@ -89,7 +89,9 @@ impl RoomView {
             .values()
             .map(|p| PersonView {
                 id: p.id.clone(),
-                name: p.name.clone(),
+                // Her own token's name labels the camera ("camera"), not a
+                // person: the screen calls her entry by its role.
+                name: (p.id != self.you).then(|| p.name.clone()).flatten(),
                 role: role_name(p.role),
                 speaking: p.speaking,
                 you: p.id == self.you,
@@ -189,6 +191,10 @@ mod tests {
         room.apply(&welcome(), &mut view);
         assert_eq!(view.participants.len(), 2);
         assert!(view.participants[0].you);
+        assert_eq!(
+            view.participants[0].name, None,
+            "she is the camera, not its label"
+        );
         assert_eq!(view.participants[1].name.as_deref(), Some("Dr. Berg"));
         assert_eq!(view.participants[1].role, "specialist");
 

@@ -17,8 +17,9 @@ use crate::check::{self, CheckStep, LineTarget};
 use crate::consultation::screen_view::quality_in_words;
 use crate::latency::status::Status;
 use crate::screen::ScreenFeed;
-use crate::screen::view::{CheckView, MicrophoneView, ScreenCommand, TalkbackView};
+use crate::screen::view::{CameraView, CheckView, MicrophoneView, ScreenCommand, TalkbackView};
 use crate::self_view::{self, SelfView};
+use crate::source::CameraState;
 use crate::talkback::{Command, Playout};
 use crate::uplink::UplinkStop;
 
@@ -36,6 +37,8 @@ pub struct ScreenControls {
     pub stop: UplinkStop,
     /// The stream's status, for the quality in words.
     pub status: watch::Receiver<Status>,
+    /// Whether the camera delivers pictures.
+    pub camera: Option<watch::Receiver<CameraState>>,
     /// What the check button checks: the daemon's settings and the line to
     /// its gateway.
     pub check: (CaptureConfig, LineTarget),
@@ -66,6 +69,7 @@ pub fn start(controls: ScreenControls) -> Running {
         playout,
         stop,
         mut status,
+        camera,
         check,
     } = controls;
     feed.update(|view| {
@@ -84,6 +88,22 @@ pub fn start(controls: ScreenControls) -> Running {
             let words = quality_in_words(&status.borrow_and_update());
             quality_feed.update(|view| view.quality = words);
             if status.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let camera_feed = feed.clone();
+    let camera = tokio::spawn(async move {
+        let Some(mut camera) = camera else {
+            // Unsupervised (the camera's own H.264): pictures are assumed.
+            camera_feed.update(|view| view.camera = CameraView::Live);
+            return;
+        };
+        loop {
+            let state = camera_view(*camera.borrow_and_update());
+            camera_feed.update(|view| view.camera = state);
+            if camera.changed().await.is_err() {
                 return;
             }
         }
@@ -130,8 +150,18 @@ pub fn start(controls: ScreenControls) -> Running {
     });
 
     Running {
-        tasks: vec![quality, answers],
+        tasks: vec![quality, camera, answers],
         self_view_stop,
+    }
+}
+
+/// The camera supervisor's state as the screen shows it.
+fn camera_view(state: CameraState) -> CameraView {
+    match state {
+        CameraState::Starting => CameraView::Starting,
+        CameraState::Live => CameraView::Live,
+        CameraState::Lost => CameraView::Lost,
+        CameraState::Photo => CameraView::Photo,
     }
 }
 

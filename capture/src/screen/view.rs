@@ -33,6 +33,8 @@ pub struct ScreenView {
     pub photo: Option<PhotoNotice>,
     /// How the sent picture fares, in words the screen translates.
     pub quality: QualityView,
+    /// Whether the head camera delivers pictures.
+    pub camera: CameraView,
     /// Talk-back (the specialists' voices in her headset); `None` when off.
     pub talkback: Option<TalkbackView>,
     /// Her microphone; `None` when the daemon sends no sound.
@@ -124,6 +126,23 @@ pub enum QualityView {
     Reduced,
     /// Hardly anything gets through.
     Poor,
+}
+
+/// The head camera, as its supervisor sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraView {
+    /// Not delivering yet.
+    #[default]
+    Starting,
+    /// Pictures arrive.
+    Live,
+    /// Nothing arrives (unplugged, knocked loose): the specialists see a
+    /// slate, and the daemon opens the camera again until it is back.
+    Lost,
+    /// Switched to its still mode for a photo; the stream holds the last
+    /// picture.
+    Photo,
 }
 
 /// The specialists' voices in her headset.

@@ -19,7 +19,7 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_rtp::prelude::*;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::events::{PipelineEvent, forward_bus};
 use super::negotiate::NegotiationError;
@@ -35,7 +35,7 @@ use crate::latency::abs_capture_time::{self, CaptureTimeWriter};
 use crate::latency::frames::Point;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{VideoCodec, VideoSettings};
-use crate::source::{CameraPhotos, FullSizeFrames, PhotoMode, SourceSpec};
+use crate::source::{CameraPhotos, CameraState, FullSizeFrames, PhotoMode, SourceSpec};
 
 /// RTP payload type of the video stream.
 pub const VIDEO_PAYLOAD: i32 = 96;
@@ -135,6 +135,8 @@ pub struct Publisher {
     control: Option<EncoderControl>,
     full_size_frames: FullSizeFrames,
     camera_photos: Option<CameraPhotos>,
+    /// Whether the camera delivers pictures.
+    camera_state: Option<watch::Receiver<CameraState>>,
     capture_time: CaptureTimeWriter,
     publishing: Arc<AtomicBool>,
 }
@@ -192,6 +194,7 @@ impl Publisher {
             control: chain.control,
             full_size_frames: chain.full_size_frames,
             camera_photos: chain.camera_photos,
+            camera_state: chain.camera_state,
             capture_time,
             publishing: Arc::default(),
         })
@@ -315,6 +318,12 @@ impl Publisher {
     /// The source's newest frame at its own size (a recording's), for stills.
     pub fn full_size_frames(&self) -> &FullSizeFrames {
         &self.full_size_frames
+    }
+
+    /// Whether the source delivers pictures (for the nurse's screen);
+    /// `None` when the camera's H.264 is passed through unsupervised.
+    pub fn camera_state(&self) -> Option<watch::Receiver<CameraState>> {
+        self.camera_state.clone()
     }
 
     /// Photos from the camera, when the source is one delivering raw video.

@@ -131,6 +131,7 @@ const shown = {
   selfViewDecoded: 0,
   selfViewWidth: 0,
   quality: 'unknown',
+  camera: 'starting',
   microphone: null,
   talkback: null,
   check: null,
@@ -148,6 +149,7 @@ function render() {
   renderPeople();
   renderChat();
   renderQuality();
+  renderCamera();
   renderControls();
   renderCheck();
   shown.missingKeys = [...missingKeys];
@@ -277,6 +279,13 @@ function renderQuality() {
     $('quality-icon').setAttribute('href', words[1]);
   }
   shown.quality = element.hidden ? 'hidden' : quality;
+}
+
+function renderCamera() {
+  const camera = view?.camera ?? 'starting';
+  // The specialists see a slate meanwhile; she needs to know why.
+  $('camera-lost').hidden = camera !== 'lost';
+  shown.camera = camera;
 }
 
 function renderControls() {
