@@ -191,6 +191,26 @@ async fn admins_hand_out_named_tokens() {
         .unwrap();
     assert_eq!(claims.name.as_deref(), Some("Kari (daughter)"));
     assert_eq!(claims.exp, record.expires_at);
+    assert!(invite.get("nurse_link").is_none(), "{invite}");
+
+    // A second camera gets the nurse's one link beside the WHIP URL.
+    let camera: serde_json::Value = gw
+        .http
+        .post(gw.url(&format!("/api/rooms/{}/tokens", record.room)))
+        .bearer_auth(gw.admin_token())
+        .json(&serde_json::json!({"role": "publisher", "name": "second camera"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = camera["token"].as_str().unwrap();
+    assert_eq!(camera["link"], gw.url(&format!("/whip/{}", record.room)));
+    assert_eq!(
+        camera["nurse_link"],
+        gw.url(&format!("/n/{}#token={token}", record.room))
+    );
 
     for (body, code) in [
         (serde_json::json!({"role": "admin"}), "bad_request_body"),

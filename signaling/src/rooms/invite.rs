@@ -68,6 +68,9 @@ pub struct ParticipantInvite {
     /// The page with the token in its fragment (for the viewing roles), or
     /// the WHIP URL (for a publisher).
     pub link: String,
+    /// For a publisher: the nurse's one link (`samsyn-capture join`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nurse_link: Option<String>,
     pub expires_at: String,
 }
 
@@ -139,11 +142,14 @@ pub fn invite_participant(
         Role::Publisher => links.endpoint("whip", room),
         _ => links.page(room, &token),
     };
+    let nurse_link = (role == Role::Publisher)
+        .then(|| links.nurse(room, &token, settings.tls_pin_sha256.as_deref()));
     ParticipantInvite {
         room: record.room.clone(),
         role,
         token,
         link,
+        nurse_link,
         expires_at: rfc3339_utc(record.expires_at),
     }
 }
