@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use samsyn_config::CaptureArgs;
+use samsyn_config::{CaptureArgs, CaptureConfig, ConfigError, LogFormat};
 
 use crate::join;
 
@@ -18,9 +18,11 @@ use crate::join;
 /// A nurse does not type any of this: the hospital's link starts
 /// `samsyn-capture join <link>`, which opens her screen.
 ///
-/// Settings come from a TOML file (--config), then SAMSYN_* environment
-/// variables, then these flags. Logs go to stderr; set SAMSYN_LOG or RUST_LOG
-/// (e.g. SAMSYN_LOG=debug) for more detail.
+/// Settings come from /etc/samsyn/capture.toml and then
+/// ~/.config/samsyn/capture.toml where they exist (or only the file --config
+/// names), then SAMSYN_* environment variables, then these flags. Logs go to
+/// stderr, as text or JSON (--log-format); set SAMSYN_LOG or RUST_LOG (e.g.
+/// SAMSYN_LOG=debug) for more detail.
 #[derive(Debug, Parser)]
 #[command(
     name = "samsyn-capture",
@@ -54,7 +56,8 @@ pub enum Command {
     /// Takes the gateway, the room, the token and the certificate's
     /// fingerprint from the link (https://<gateway>/n/<room>#token=…, or the
     /// samsyn://… form the desktop hands over); everything else from
-    /// /etc/samsyn/capture.toml (or --config), the environment and flags.
+    /// /etc/samsyn/capture.toml and ~/.config/samsyn/capture.toml (or
+    /// --config), the environment and flags.
     /// Prints `nurse screen: <url>` and opens it in the browser. Exit code
     /// 0 when the consultation or the visit ended, 1 when the link cannot be
     /// used, 2 when the configuration cannot be used.
@@ -107,7 +110,8 @@ const EXIT_CONFIG: u8 = 2;
 /// Parses the command line, runs, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // Each command loads the configuration before logging starts: the log
+    // format is part of it. Errors before that go to stderr as text.
 
     match cli.command {
         Some(Command::Join(args)) => {
@@ -115,7 +119,8 @@ pub fn main() -> ExitCode {
                 eprintln!("samsyn-capture: no link on standard input; give it as `join '<link>'`");
                 return ExitCode::FAILURE;
             };
-            let config = with_system_config(args.config).load_unvalidated();
+            let config = args.config.load_unvalidated();
+            init_logging(log_format(&config));
             return join::join_command(&link, config, !args.no_browser);
         }
         Some(Command::Check(args)) => return check(args),
@@ -124,9 +129,14 @@ pub fn main() -> ExitCode {
     }
 
     if cli.print_config {
-        return match cli.config.load_unvalidated() {
-            Ok(config) => {
-                print!("{}", config.to_toml());
+        let loaded = cli.config.files_to_read().and_then(|files| {
+            let config = cli.config.load_unvalidated()?;
+            Ok((files, config))
+        });
+        return match loaded {
+            Ok((files, config)) => {
+                let files = samsyn_config::discovery::files_read_comment(&files);
+                print!("{files}{}", config.to_toml());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -143,6 +153,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    init_logging(config.log.format);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -180,14 +191,19 @@ fn link_argument(given: String) -> Option<String> {
     (!line.is_empty()).then(|| line.to_owned())
 }
 
-/// The nurse's commands read IT's configuration when none is named.
-fn with_system_config(mut args: CaptureArgs) -> CaptureArgs {
-    args.config = join::default_config_file(args.config.take());
-    args
+/// The configured log format, or text when the configuration cannot be
+/// used (the command reports why).
+fn log_format(config: &Result<CaptureConfig, ConfigError>) -> LogFormat {
+    config
+        .as_ref()
+        .map(|config| config.log.format)
+        .unwrap_or_default()
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    let config = match with_system_config(args.config).load_unvalidated() {
+    let config = args.config.load_unvalidated();
+    init_logging(log_format(&config));
+    let config = match config {
         Ok(config) => config,
         Err(e) => {
             eprintln!("samsyn-capture: {e}");
@@ -234,14 +250,24 @@ fn install_desktop() -> ExitCode {
     }
 }
 
-/// Logs to stderr at info, or as SAMSYN_LOG / RUST_LOG say.
-pub fn init_logging() {
+/// Logs to stderr at info, or as SAMSYN_LOG / RUST_LOG say, as text or as
+/// one JSON object per line (`log.format`; the fields are those of the
+/// gateway's JSON log, see the README's "Logs"). JSON escapes control
+/// characters itself, so a field's newline stays inside its line.
+pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SAMSYN_LOG")
+    let filter = EnvFilter::try_from_env(samsyn_config::LOG_FILTER_ENV)
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::latency::status::LogWriter)
-        .try_init();
+        .with_writer(crate::latency::status::LogWriter);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }

@@ -252,3 +252,112 @@ async fn sigterm_ends_the_session_and_exits_zero() {
         "{stderr}"
     );
 }
+
+/// [`capture`] reading its default files from `system` (as if it were
+/// `/etc/samsyn`) and `<xdg>/samsyn` (the user's).
+fn capture_with_config_dirs(system: &std::path::Path, xdg: &std::path::Path) -> Command {
+    let mut cmd = capture();
+    cmd.env("SAMSYN_SYSTEM_CONFIG_DIR", system)
+        .env("XDG_CONFIG_HOME", xdg);
+    cmd
+}
+
+#[test]
+fn print_config_names_the_default_files_and_the_users_overrides_the_systems() {
+    let dirs = tempfile::tempdir().unwrap();
+    let system = dirs.path().join("etc");
+    let user = dirs.path().join("xdg/samsyn");
+    std::fs::create_dir_all(&system).unwrap();
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(system.join("capture.toml"), "width = 640\nfps = 15\n").unwrap();
+    std::fs::write(user.join("capture.toml"), "width = 800\n").unwrap();
+
+    let out = capture_with_config_dirs(&system, &dirs.path().join("xdg"))
+        .arg("--print-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.starts_with("# config files read"), "{printed}");
+    let system_line = printed
+        .find(&format!(
+            "{} (the system-wide",
+            system.join("capture.toml").display()
+        ))
+        .expect("the system file is named");
+    let user_line = printed
+        .find(&format!(
+            "{} (the user's",
+            user.join("capture.toml").display()
+        ))
+        .expect("the user's file is named");
+    assert!(
+        system_line < user_line,
+        "in the order they apply: {printed}"
+    );
+    assert!(printed.contains("width = 800"), "{printed}");
+    assert!(printed.contains("fps = 15"), "{printed}");
+
+    // --config replaces both.
+    let named = dirs.path().join("named.toml");
+    std::fs::write(&named, "height = 480\n").unwrap();
+    let out = capture_with_config_dirs(&system, &dirs.path().join("xdg"))
+        .arg("--print-config")
+        .arg("--config")
+        .arg(&named)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("(named by --config)"), "{printed}");
+    assert!(
+        printed.contains("width = 1280") && printed.contains("height = 480"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_bad_value_or_an_unreadable_default_file_names_the_file() {
+    let dirs = tempfile::tempdir().unwrap();
+    let system = dirs.path().join("etc");
+    std::fs::create_dir_all(&system).unwrap();
+    let file = system.join("capture.toml");
+    std::fs::write(&file, "width = 641\n").unwrap();
+    let run = || {
+        capture_with_config_dirs(&system, &dirs.path().join("xdg"))
+            .args([
+                "--gateway",
+                "http://127.0.0.1:9",
+                "--room",
+                "r",
+                "--token",
+                "t",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("width = 641"), "{err}");
+    assert!(
+        err.contains(&format!("(from config file {})", file.display())),
+        "{err}"
+    );
+
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "config file {} (the system-wide config file) cannot be read",
+            file.display()
+        )),
+        "{err}"
+    );
+}

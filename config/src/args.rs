@@ -12,9 +12,11 @@ use serde::Serialize;
 use url::Url;
 
 use crate::capture::{CaptureConfig, Microphone, PhotoMode, VideoCodec, X264Preset};
+use crate::discovery::ConfigFile;
 use crate::error::ConfigError;
 use crate::gateway::GatewayConfig;
-use crate::layers::{load, load_unvalidated};
+use crate::layers::{files_to_read, load, load_unvalidated};
+use crate::log::LogFormat;
 
 /// Flags of `samsyn-gateway`.
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
@@ -23,9 +25,18 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "FILE",
-        help = "TOML config file to read (env SAMSYN_CONFIG); without it only defaults, environment and flags apply"
+        help = "TOML config file to read instead of /etc/samsyn/gateway.toml (env SAMSYN_CONFIG); without either, /etc/samsyn/gateway.toml is read if it exists"
     )]
     pub config: Option<PathBuf>,
+
+    /// `--log-format`; see its help text.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        help = "How the log on stderr is written: text, or json (one object per line, for a log collector) [default: text] (env SAMSYN_LOG__FORMAT)"
+    )]
+    pub log_format: Option<LogFormat>,
 
     /// `--listen`; see its help text.
     #[arg(
@@ -142,6 +153,11 @@ impl GatewayArgs {
         load_unvalidated(self.config.as_deref(), &self.overlay())
     }
 
+    /// The config files [`GatewayArgs::load`] reads, for `--print-config`.
+    pub fn files_to_read(&self) -> Result<Vec<ConfigFile>, ConfigError> {
+        files_to_read::<GatewayConfig>(self.config.as_deref())
+    }
+
     fn overlay(&self) -> GatewayOverlay<'_> {
         GatewayOverlay {
             listen: self.listen,
@@ -167,6 +183,9 @@ impl GatewayArgs {
             sfu: SfuOverlay {
                 pli_throttle_ms: self.pli_throttle_ms,
             },
+            log: LogOverlay {
+                format: self.log_format,
+            },
         }
     }
 }
@@ -178,9 +197,18 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "FILE",
-        help = "TOML config file to read (env SAMSYN_CONFIG); without it only defaults, environment and flags apply"
+        help = "TOML config file to read instead of the default ones (env SAMSYN_CONFIG); without either, /etc/samsyn/capture.toml and then ~/.config/samsyn/capture.toml are read where they exist"
     )]
     pub config: Option<PathBuf>,
+
+    /// `--log-format`; see its help text.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        help = "How the log on stderr is written: text, or json (one object per line) [default: text] (env SAMSYN_LOG__FORMAT)"
+    )]
+    pub log_format: Option<LogFormat>,
 
     /// `--gateway`; see its help text.
     #[arg(
@@ -400,6 +428,11 @@ impl CaptureArgs {
         load_unvalidated(self.config.as_deref(), &self.overlay())
     }
 
+    /// The config files [`CaptureArgs::load`] reads, for `--print-config`.
+    pub fn files_to_read(&self) -> Result<Vec<ConfigFile>, ConfigError> {
+        files_to_read::<CaptureConfig>(self.config.as_deref())
+    }
+
     fn overlay(&self) -> CaptureOverlay<'_> {
         CaptureOverlay {
             gateway: self.gateway.as_ref(),
@@ -439,6 +472,9 @@ impl CaptureArgs {
                 speaker: self.speaker.as_deref(),
                 volume_percent: self.talkback_volume,
             },
+            log: LogOverlay {
+                format: self.log_format,
+            },
         }
     }
 }
@@ -460,6 +496,13 @@ struct GatewayOverlay<'a> {
     media: MediaOverlay<'a>,
     turn: TurnOverlay<'a>,
     sfu: SfuOverlay,
+    log: LogOverlay,
+}
+
+#[derive(Serialize)]
+struct LogOverlay {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<LogFormat>,
 }
 
 #[derive(Serialize)]
@@ -533,6 +576,7 @@ struct CaptureOverlay<'a> {
     status: StatusOverlay,
     tls: ClientTlsOverlay<'a>,
     talkback: TalkbackOverlay<'a>,
+    log: LogOverlay,
 }
 
 #[derive(Serialize)]

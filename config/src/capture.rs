@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{ConfigError, Problem};
+use crate::log::LogConfig;
 use crate::rules::{Checks, quoted};
 
 /// Everything `samsyn-capture` reads from file, environment and flags.
@@ -66,6 +67,8 @@ pub struct CaptureConfig {
     pub tls: ClientTlsConfig,
     /// The specialists' voices in the nurse's headset.
     pub talkback: TalkbackConfig,
+    /// How the log is written.
+    pub log: LogConfig,
 }
 
 // talkback: begin
@@ -313,6 +316,7 @@ impl Default for CaptureConfig {
             status: StatusConfig::default(),
             tls: ClientTlsConfig::default(),
             talkback: TalkbackConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }

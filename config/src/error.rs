@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::discovery::ChosenBy;
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -18,6 +20,18 @@ pub enum ConfigError {
         /// What named it: `--config` or `SAMSYN_CONFIG`.
         named_by: &'static str,
     },
+    /// A config file is there but cannot be read (permissions, a directory).
+    #[error("config file {} ({chosen_by}) cannot be read: {reason}; {fix}", path.display())]
+    FileUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Named, or found by default.
+        chosen_by: ChosenBy,
+        /// What the system said.
+        reason: String,
+        /// What to do about it.
+        fix: String,
+    },
     /// One or more keys have values that are unusable: wrong type, unknown key,
     /// or out of the allowed range. Each problem is printed on its own line.
     #[error("{}", Lines(.0))]
@@ -25,11 +39,11 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// The individual problems (empty for [`ConfigError::FileNotFound`]).
+    /// The individual problems (empty when a file is missing or unreadable).
     pub fn problems(&self) -> &[Problem] {
         match self {
             ConfigError::Invalid(problems) => problems,
-            ConfigError::FileNotFound { .. } => &[],
+            ConfigError::FileNotFound { .. } | ConfigError::FileUnreadable { .. } => &[],
         }
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::ConfigError;
+use crate::log::LogConfig;
 use crate::rules::{Checks, quoted};
 use crate::turn::{TURN_URI_FORM, TurnConfig, is_turn_uri};
 
@@ -43,6 +44,8 @@ pub struct GatewayConfig {
     pub tokens: TokenConfig,
     /// The audit trail of consultations (who joined and left which room).
     pub audit: AuditConfig,
+    /// How the log is written.
+    pub log: LogConfig,
 }
 
 /// TLS on the HTTP listener (rustls; TLS 1.2 and 1.3).
@@ -183,6 +186,7 @@ impl Default for GatewayConfig {
             limits: LimitsConfig::default(),
             tokens: TokenConfig::default(),
             audit: AuditConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Layering: built-in defaults, then the TOML file, then `SAMSYN_` environment
-//! variables, then command-line flags, each overriding the one before.
+//! Layering: built-in defaults, then the TOML file or files (see
+//! [`crate::discovery`]), then `SAMSYN_` environment variables, then
+//! command-line flags, each overriding the one before.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
@@ -11,8 +12,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::capture::CaptureConfig;
+use crate::discovery::{
+    CAPTURE_FILE_NAME, ConfigDirs, ConfigFile, DefaultFile, GATEWAY_FILE_NAME, config_files,
+};
 use crate::error::ConfigError;
 use crate::gateway::GatewayConfig;
+use crate::log::LOG_FILTER_ENV;
 use crate::report;
 
 /// Prefix of every environment variable the configuration reads.
@@ -31,17 +36,27 @@ pub(crate) const FLAGS_NAME: &str = "command-line flags";
 
 /// A configuration that can be loaded in layers and checked afterwards.
 pub trait Layered: Serialize + DeserializeOwned + Default {
+    /// The files read when none is named, lowest priority first.
+    const DEFAULT_FILES: &'static [DefaultFile];
+
     /// Checks values against their allowed ranges; see the implementors.
     fn validate(&self) -> Result<(), ConfigError>;
 }
 
 impl Layered for GatewayConfig {
+    const DEFAULT_FILES: &'static [DefaultFile] = &[DefaultFile::System(GATEWAY_FILE_NAME)];
+
     fn validate(&self) -> Result<(), ConfigError> {
         GatewayConfig::validate(self)
     }
 }
 
 impl Layered for CaptureConfig {
+    const DEFAULT_FILES: &'static [DefaultFile] = &[
+        DefaultFile::System(CAPTURE_FILE_NAME),
+        DefaultFile::User(CAPTURE_FILE_NAME),
+    ];
+
     fn validate(&self) -> Result<(), ConfigError> {
         CaptureConfig::validate(self)
     }
@@ -50,7 +65,9 @@ impl Layered for CaptureConfig {
 /// Loads and validates a configuration from all layers.
 ///
 /// - `file`: the `--config` path; `None` falls back to `SAMSYN_CONFIG`, and
-///   without either no file is read. A named file that is missing is an error.
+///   without either the default files that exist are read
+///   ([`Layered::DEFAULT_FILES`], see [`crate::discovery`]). A named file
+///   that is missing is an error; so is any file that cannot be read.
 /// - `cli`: the flags, as a value whose unset fields are skipped when
 ///   serialized (`Option`s with `skip_serializing_if`), shaped like `T`.
 ///
@@ -82,6 +99,12 @@ fn extract<T: Layered>(figment: &Figment) -> Result<T, ConfigError> {
         .map_err(|error| report::from_figment(error, figment))
 }
 
+/// The config files [`load`] reads for `T`, lowest priority first, in the
+/// directories of [`ConfigDirs::from_env`].
+pub fn files_to_read<T: Layered>(file: Option<&Path>) -> Result<Vec<ConfigFile>, ConfigError> {
+    config_files(file, T::DEFAULT_FILES, &ConfigDirs::from_env())
+}
+
 fn layers<T: Layered>(file: Option<&Path>, cli: &impl Serialize) -> Result<Figment, ConfigError> {
     let defaults = T::default();
     let known = top_level_keys(&defaults);
@@ -89,29 +112,13 @@ fn layers<T: Layered>(file: Option<&Path>, cli: &impl Serialize) -> Result<Figme
         name: DEFAULTS_NAME,
         data: Serialized::defaults(defaults),
     });
-    if let Some(path) = config_file(file)? {
-        figment = figment.merge(Toml::file_exact(path));
+    for file in files_to_read::<T>(file)? {
+        figment = figment.merge(Toml::file_exact(file.path));
     }
     Ok(figment.merge(EnvLayer { known }).merge(Named {
         name: FLAGS_NAME,
         data: Serialized::defaults(cli),
     }))
-}
-
-/// The config file to read, if any, checked to exist.
-fn config_file(flag: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
-    let (path, named_by) = match flag {
-        Some(path) => (path.to_owned(), "--config"),
-        // An empty variable counts as unset, as shells make it easy to leave one so.
-        None => match std::env::var_os(CONFIG_FILE_ENV) {
-            Some(value) if !value.is_empty() => (PathBuf::from(value), CONFIG_FILE_ENV),
-            _ => return Ok(None),
-        },
-    };
-    if !path.exists() {
-        return Err(ConfigError::FileNotFound { path, named_by });
-    }
-    Ok(Some(path))
 }
 
 /// The top-level keys of `T`, taken from its serialized default so the list
@@ -144,7 +151,8 @@ impl<P: Provider> Provider for Named<P> {
 ///
 /// Differences from figment's plain `Env` provider, each for a reason:
 /// - Variables whose first key segment is not a field are skipped, so
-///   `SAMSYN_LOG` or `SAMSYN_CONFIG` don't trip `deny_unknown_fields`.
+///   `SAMSYN_CONFIG` doesn't trip `deny_unknown_fields`; so is `SAMSYN_LOG`,
+///   the log filter, though `log` is a table (`SAMSYN_LOG__FORMAT` is a key).
 /// - Values stay text unless they are a `[list]` or `{table}`: a room named
 ///   `0042` must not turn into the number 42. Numbers and booleans are
 ///   read from the text where the field wants one (`extract_lossy`).
@@ -165,13 +173,15 @@ impl Provider for EnvLayer {
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let known = self.known.clone();
+        let log_filter = &LOG_FILTER_ENV[ENV_PREFIX.len()..];
         let env = Env::prefixed(ENV_PREFIX)
             .split(ENV_NESTING)
             .filter(move |key| {
                 // Keys are still in the environment's case here; figment
                 // lowercases them later.
-                let top = key.as_str().split('.').next().unwrap_or_default();
-                known.contains(&top.to_ascii_lowercase())
+                let key = key.as_str();
+                let top = key.split('.').next().unwrap_or_default();
+                known.contains(&top.to_ascii_lowercase()) && !key.eq_ignore_ascii_case(log_filter)
             });
         let mut dict = Dict::new();
         for (key, text) in env.iter() {

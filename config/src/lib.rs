@@ -4,10 +4,14 @@
 //!
 //! 1. built-in defaults ([`GatewayConfig::default`], [`CaptureConfig::default`]);
 //! 2. a TOML file, named by `--config` or `SAMSYN_CONFIG` (a named file that
-//!    is missing is an error; with neither, no file is read);
+//!    is missing is an error); with neither, the default files that exist:
+//!    `/etc/samsyn/gateway.toml` for the gateway, `/etc/samsyn/capture.toml`
+//!    then `~/.config/samsyn/capture.toml` for the capture daemon (see
+//!    [`discovery`]);
 //! 3. environment variables `SAMSYN_<KEY>`, nested keys joined by `__`
 //!    (`SAMSYN_MEDIA__UDP_PORT=50001`, `SAMSYN_ICE__LOCAL_ADDRESSES=[10.0.0.1]`);
-//!    variables that name no key (`SAMSYN_LOG`, `SAMSYN_CONFIG`) are ignored;
+//!    variables that name no key (`SAMSYN_LOG`, the log filter, and
+//!    `SAMSYN_CONFIG`) are ignored;
 //! 4. command-line flags ([`GatewayArgs`], [`CaptureArgs`]).
 //!
 //! Unknown keys in the file are errors (a typo must not silently fall back to
@@ -37,15 +41,18 @@
 //!     std::process::exit(2);
 //! });
 //! if cli.print_config {
-//!     print!("{}", config.to_toml());
+//!     let files = cli.config.files_to_read().unwrap_or_default();
+//!     print!("{}{}", samsyn_config::discovery::files_read_comment(&files), config.to_toml());
 //! }
 //! ```
 
 mod args;
 mod capture;
+pub mod discovery;
 mod error;
 mod gateway;
 mod layers;
+mod log;
 mod print;
 mod report;
 mod rules;
@@ -57,10 +64,14 @@ pub use capture::{
     Microphone, PhotoMode, SOURCE_FORMS, SourceSpec, StatusConfig, TalkbackConfig, VideoCodec,
     X264Preset, parse_sha256_fingerprint,
 };
+pub use discovery::{ConfigDirs, ConfigFile, SYSTEM_CONFIG_DIR, SYSTEM_CONFIG_DIR_ENV};
 pub use error::{ConfigError, Problem};
 pub use gateway::{
     AuditConfig, GatewayConfig, HttpConfig, LimitsConfig, MediaConfig, SfuConfig, TlsConfig,
     TokenConfig,
 };
-pub use layers::{CONFIG_FILE_ENV, ENV_NESTING, ENV_PREFIX, Layered, load, load_unvalidated};
+pub use layers::{
+    CONFIG_FILE_ENV, ENV_NESTING, ENV_PREFIX, Layered, files_to_read, load, load_unvalidated,
+};
+pub use log::{LOG_FILTER_ENV, LogConfig, LogFormat};
 pub use turn::TurnConfig;

@@ -57,6 +57,9 @@ fn gateway_print_round_trips() {
                 max_files: 3,
                 ..AuditConfig::default()
             },
+            log: samsyn_config::LogConfig {
+                format: samsyn_config::LogFormat::Json,
+            },
         };
 
         let printed = config.to_toml();
@@ -112,6 +115,9 @@ fn capture_print_round_trips() {
                 enabled: false,
                 speaker: "none".into(),
                 volume_percent: 250,
+            },
+            log: samsyn_config::LogConfig {
+                format: samsyn_config::LogFormat::Json,
             },
         };
         let printed = config.to_toml();

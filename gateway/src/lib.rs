@@ -5,7 +5,8 @@
 //! out to every specialist over a single UDP port.
 //!
 //! - [`serve`]: the server; [`setup`]: what it and the offline commands
-//!   open from the configuration.
+//!   open from the configuration; [`service`]: readiness and the watchdog
+//!   under systemd.
 //! - [`rooms`]: `room create/end/list` and `token create`.
 //! - [`audit`]: `samsyn-gateway audit`; [`report`]: `samsyn-gateway report`,
 //!   the consultation log for the statistics.
@@ -25,4 +26,5 @@ pub mod relay;
 pub mod report;
 pub mod rooms;
 pub mod serve;
+pub mod service;
 pub mod setup;

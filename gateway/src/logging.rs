@@ -6,61 +6,177 @@
 //! escape sequence could rewrite an operator's terminal. So every control
 //! character and every bidirectional override in a line is written escaped
 //! (`\n`, `\u{1b}`), and only the newline that ends the event stays.
+//!
+//! `log.format = "json"` writes each event as one JSON object per line
+//! (tracing-subscriber's JSON formatter) for a log collector: `timestamp`,
+//! `level`, `target`, `fields` (`message` and the event's own fields) and,
+//! inside an HTTP request, `span` (`name`, `method`, `route`). JSON escapes
+//! control characters below U+0020 itself; the C1 controls and
+//! bidirectional overrides it leaves as they are are written as `\uXXXX`,
+//! which keeps the line valid JSON.
 
 use std::io::{self, Write};
 
+use samsyn_config::{LOG_FILTER_ENV, LogFormat};
+use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Info for samsyn itself; the WebRTC stack's own chatter only when it warns.
 /// DTLS warns about every TLS extension a browser offers that it skips.
 pub const DEFAULT_FILTER: &str = "warn,rtc_dtls=error,samsyn_gateway=info,samsyn_signaling=info";
 
-/// Logs to standard error, one escaped line per event, filtered by
-/// `SAMSYN_LOG` (or `RUST_LOG`), else [`DEFAULT_FILTER`].
-pub fn init() {
-    let filter = EnvFilter::try_from_env("SAMSYN_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    tracing_subscriber::fmt()
+/// Logs to standard error in `format`, one escaped line per event, filtered
+/// by `SAMSYN_LOG` (or `RUST_LOG`), else [`DEFAULT_FILTER`].
+///
+/// Call it once the configuration is loaded (the format is part of it) and
+/// before anything logs; a second call changes nothing.
+pub fn install(format: LogFormat) {
+    // `try_init` also hands the `log` crate's records (the WebRTC stack's)
+    // to the subscriber. A logger installed earlier stays (see `init`).
+    let _ = subscriber(format, filter(), io::stderr).try_init();
+}
+
+/// The subscriber [`install`] installs, writing to `make_writer`.
+fn subscriber<M>(
+    format: LogFormat,
+    filter: EnvFilter,
+    make_writer: M,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    M: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
         // Colours are escape sequences too: the escaping would show them.
-        .with_ansi(false)
-        .with_writer(OneLinePerEvent(io::stderr))
-        .init();
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => Box::new(
+            builder
+                .with_target(false)
+                .with_writer(OneLinePerEvent::text(make_writer))
+                .finish(),
+        ),
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .with_target(true)
+                // The request's span (method and route pattern, never the
+                // URI); not the list of all spans, which would repeat it.
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(OneLinePerEvent::json(make_writer))
+                .finish(),
+        ),
+    }
+}
+
+/// The text log, unless [`install`] already installed the configured one:
+/// `serve::run` calls it for callers that start the gateway without the
+/// binary's `main`.
+pub fn init() {
+    install(LogFormat::Text);
+}
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env(LOG_FILTER_ENV)
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// How a line is made safe to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escaping {
+    /// [`escape_event`].
+    Text,
+    /// [`escape_json_event`].
+    Json,
 }
 
 /// Wraps a writer maker so each event is written as one escaped line.
 #[derive(Debug, Clone, Copy)]
-pub struct OneLinePerEvent<M>(pub M);
+pub struct OneLinePerEvent<M> {
+    make_writer: M,
+    escaping: Escaping,
+}
+
+impl<M> OneLinePerEvent<M> {
+    /// For the text format: control characters escaped Rust-style (`\n`).
+    pub fn text(make_writer: M) -> Self {
+        OneLinePerEvent {
+            make_writer,
+            escaping: Escaping::Text,
+        }
+    }
+
+    /// For the JSON format: what JSON leaves raw escaped JSON-style (`\u202e`).
+    pub fn json(make_writer: M) -> Self {
+        OneLinePerEvent {
+            make_writer,
+            escaping: Escaping::Json,
+        }
+    }
+}
 
 impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for OneLinePerEvent<M> {
     type Writer = EscapingWriter<M::Writer>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        EscapingWriter(self.0.make_writer())
+        EscapingWriter {
+            inner: self.make_writer.make_writer(),
+            escaping: self.escaping,
+        }
     }
 }
 
 /// Writes what it is given with control characters escaped. The formatter
 /// hands it one whole event per `write`.
 #[derive(Debug)]
-pub struct EscapingWriter<W>(W);
+pub struct EscapingWriter<W> {
+    inner: W,
+    escaping: Escaping,
+}
 
 impl<W: Write> Write for EscapingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write_all(escape_event(buf).as_bytes())?;
+        let line = match self.escaping {
+            Escaping::Text => escape_event(buf),
+            Escaping::Json => escape_json_event(buf),
+        };
+        self.inner.write_all(line.as_bytes())?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        self.inner.flush()
     }
 }
 
 /// `event` with every control character but a final newline escaped.
 pub fn escape_event(event: &[u8]) -> String {
+    escape_lines(event, |c, line| match c {
+        '\n' => line.push_str("\\n"),
+        '\r' => line.push_str("\\r"),
+        '\t' => line.push_str("\\t"),
+        c => line.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+    })
+}
+
+/// A JSON `event` with every control character and bidirectional override
+/// but a final newline written as a JSON escape (`\u009b`). Outside strings
+/// a JSON line holds only printable ASCII, so every such character is inside
+/// a string, where the escape means the same character: the line stays
+/// valid JSON with the same values.
+pub fn escape_json_event(event: &[u8]) -> String {
+    escape_lines(event, |c, line| {
+        // Every control and bidi character is in the Basic Multilingual Plane.
+        line.push_str(&format!("\\u{:04x}", u32::from(c)));
+    })
+}
+
+/// `event` with `escape` writing each control or bidi character of its body.
+fn escape_lines(event: &[u8], escape: impl Fn(char, &mut String)) -> String {
     let text = String::from_utf8_lossy(event);
     let (body, ending) = match text.strip_suffix('\n') {
         Some(body) => (body, "\n"),
@@ -68,14 +184,10 @@ pub fn escape_event(event: &[u8]) -> String {
     };
     let mut line = String::with_capacity(body.len() + ending.len());
     for c in body.chars() {
-        match c {
-            '\n' => line.push_str("\\n"),
-            '\r' => line.push_str("\\r"),
-            '\t' => line.push_str("\\t"),
-            c if c.is_control() || is_bidi_control(c) => {
-                line.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-            }
-            c => line.push(c),
+        if c.is_control() || is_bidi_control(c) {
+            escape(c, &mut line);
+        } else {
+            line.push(c);
         }
     }
     line.push_str(ending);
@@ -109,32 +221,80 @@ mod tests {
         );
     }
 
-    /// The subscriber as `init` builds it, writing to memory.
-    #[test]
-    fn an_event_with_outside_text_is_one_line_in_the_log() {
-        #[derive(Clone, Default)]
-        struct Memory(Arc<Mutex<Vec<u8>>>);
-        impl Write for Memory {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
+    /// Where the tests' subscribers write.
+    #[derive(Clone, Default)]
+    struct Memory(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Memory {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
         }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What `install(format)` would log for the events `log` makes.
+    fn logged(format: LogFormat, log: impl FnOnce()) -> String {
         let memory = Memory::default();
         let sink = memory.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(OneLinePerEvent(move || sink.clone()))
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            let username = "gw:x\n2026-12-07T10:00:00Z  INFO room ended by admin";
-            tracing::warn!(%username, "discard message");
+        let subscriber = subscriber(format, EnvFilter::new("info"), move || sink.clone());
+        tracing::subscriber::with_default(subscriber, log);
+        let bytes = memory.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    const FORGED: &str = "gw:x\n2026-12-07T10:00:00Z  INFO room ended by admin";
+
+    #[test]
+    fn an_event_with_outside_text_is_one_line_in_the_log() {
+        let log = logged(LogFormat::Text, || {
+            tracing::warn!(username = %FORGED, "discard message");
         });
-        let log = String::from_utf8(memory.0.lock().unwrap().clone()).unwrap();
         assert_eq!(log.lines().count(), 1, "{log}");
         assert!(log.contains("\\n2026-12-07T10:00:00Z"), "{log}");
+    }
+
+    #[test]
+    fn a_json_event_with_outside_text_is_one_object_on_one_line() {
+        // C1 CSI (U+009B) and a right-to-left override: serde_json leaves
+        // both raw, the JSON escaping does not.
+        let hostile = format!("{FORGED}\u{9b}2J\u{202e}gpj.exe\t\u{1b}[31m");
+        let log = logged(LogFormat::Json, || {
+            let span = tracing::info_span!("http", method = "POST", route = "/whip/{room}");
+            let _entered = span.enter();
+            tracing::warn!(username = %hostile, "discard message");
+        });
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(log.ends_with('\n'), "{log}");
+        assert!(
+            !log.trim_end()
+                .chars()
+                .any(|c| c.is_control() || is_bidi_control(c)),
+            "{log:?}"
+        );
+        let event: serde_json::Value =
+            serde_json::from_str(log.trim_end()).expect("one JSON object");
+        // The value reads back exactly as it was logged.
+        assert_eq!(event["fields"]["username"], hostile.as_str(), "{log}");
+        assert_eq!(event["fields"]["message"], "discard message");
+        assert_eq!(event["level"], "WARN");
+        assert_eq!(event["target"], "samsyn_gateway::logging::tests");
+        assert_eq!(event["span"]["name"], "http");
+        assert_eq!(event["span"]["route"], "/whip/{room}");
+        assert!(event["timestamp"].is_string(), "{log}");
+    }
+
+    #[test]
+    fn json_escaping_leaves_plain_text_and_the_final_newline() {
+        assert_eq!(
+            escape_json_event("{\"m\":\"Ærlig talt\"}\n".as_bytes()),
+            "{\"m\":\"Ærlig talt\"}\n"
+        );
+        assert_eq!(
+            escape_json_event("{\"m\":\"a\u{202e}b\u{85}\"}\n".as_bytes()),
+            "{\"m\":\"a\\u202eb\\u0085\"}\n"
+        );
     }
 }

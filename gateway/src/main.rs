@@ -159,7 +159,12 @@ fn main() -> ExitCode {
             config,
             print_config,
         } => load(&config, print_config).and_then(|config| match config {
-            Some(config) => samsyn_gateway::serve::run(config),
+            Some(config) => {
+                // The format is part of the configuration, so the log starts
+                // after it is loaded; until then errors go to stderr as text.
+                samsyn_gateway::logging::install(config.log.format);
+                samsyn_gateway::serve::run(config)
+            }
             None => Ok(()),
         }),
         Command::Room { command } => match command {
@@ -230,7 +235,8 @@ fn load(
 ) -> anyhow::Result<Option<samsyn_config::GatewayConfig>> {
     if print_config {
         let config = args.load_unvalidated()?;
-        print!("{}", config.to_toml());
+        let files = samsyn_config::discovery::files_read_comment(&args.files_to_read()?);
+        print!("{files}{}", config.to_toml());
         if let Err(err) = config.validate() {
             eprintln!("{err}");
         }

@@ -114,6 +114,10 @@ impl PathCounts {
     }
 }
 
+/// The label set of a metric without labels that is kept in a
+/// [`Family`] so that it is absent from scrapes until it has a value.
+type NoLabels = [(&'static str, &'static str); 0];
+
 /// Every metric the gateway exports.
 pub struct GatewayMetrics {
     registry: Registry,
@@ -145,6 +149,8 @@ pub struct GatewayMetrics {
     cpu_per_forwarded_packet: Gauge<f64, AtomicU64>,
     process_cpu: Counter<f64, AtomicU64>,
     resident_memory: Gauge,
+    /// Absent without TLS: a 0 would read as a certificate long expired.
+    tls_certificate_expiry: Family<NoLabels, Gauge>,
 }
 
 impl Default for GatewayMetrics {
@@ -187,6 +193,7 @@ impl GatewayMetrics {
             cpu_per_forwarded_packet: Gauge::default(),
             process_cpu: Counter::default(),
             resident_memory: Gauge::default(),
+            tls_certificate_expiry: Family::default(),
         };
         let r = &mut registry;
         r.register(
@@ -339,8 +346,22 @@ impl GatewayMetrics {
             Unit::Bytes,
             m.resident_memory.clone(),
         );
+        r.register_with_unit(
+            "samsyn_tls_certificate_expiry_timestamp",
+            "When the TLS certificate served to new connections expires (its notAfter, Unix time)",
+            Unit::Seconds,
+            m.tls_certificate_expiry.clone(),
+        );
         m.registry = registry;
         m
+    }
+
+    /// The served certificate's notAfter, in Unix seconds: at start, and
+    /// after each reload that replaced it.
+    pub fn set_tls_certificate_expiry(&self, not_after_unix: i64) {
+        self.tls_certificate_expiry
+            .get_or_create(&[])
+            .set(not_after_unix);
     }
 
     /// The current figures in the text format.
@@ -663,6 +684,20 @@ mod tests {
         ] {
             assert!(text.contains(family), "{family} missing from:\n{text}");
         }
+        // No TLS certificate given: no expiry, rather than a 0 that reads as
+        // expired.
+        assert!(
+            !text.contains("samsyn_tls_certificate_expiry_timestamp_seconds "),
+            "{text}"
+        );
+        metrics.set_tls_certificate_expiry(1_893_456_000);
+        assert!(
+            metrics
+                .encode()
+                .contains("\nsamsyn_tls_certificate_expiry_timestamp_seconds 1893456000\n"),
+            "{}",
+            metrics.encode()
+        );
         // Only the drop reason and the media path are labels.
         for line in text
             .lines()

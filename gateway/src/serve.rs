@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use samsyn_config::GatewayConfig;
 use samsyn_signaling::server::{ServeOptions, serve as serve_http};
-use samsyn_signaling::tls::{CertificateSource, ServerTls};
+use samsyn_signaling::tls::{CertificateSource, ServerTls, watch};
 use samsyn_signaling::{AppState, PageAssets};
 use tokio::sync::mpsc;
 
@@ -96,8 +96,10 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         .map(|a| a.to_string())
         .collect();
     let turn = media.turn_handoff();
+    let media_pulse = media.clone();
     let connection_tests = crate::http::connection_test_routes(media.clone());
     let metrics = crate::http::metrics_routes(&media);
+    keep_certificate_current(tls.as_ref(), media.metrics().clone());
     let settings = setup::signaling_settings(&config, tls.as_ref());
     let mut state = AppState::new(Arc::new(media), tokens, settings, PAGE).with_context(|| {
         format!(
@@ -127,6 +129,12 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         public_url = %config.public_base_url(),
         "samsyn-gateway ready"
     );
+    crate::service::ready(&format!(
+        "serving on {}; media on UDP {}",
+        listener.local_addr()?,
+        media_addrs.join(", ")
+    ));
+    crate::service::spawn_watchdog(move || media_pulse.loop_silence());
     let options = ServeOptions {
         tls,
         header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
@@ -135,6 +143,7 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     let closing = state.clone();
     let shutdown = async move {
         shutdown_signal().await;
+        crate::service::stopping();
         // Room events sockets would otherwise hold the shutdown for its grace.
         closing.events.close_all();
         closing
@@ -220,6 +229,18 @@ fn announce_tls(tls: &ServerTls) {
             tls.uncovered_names.join(", ")
         );
     }
+}
+
+/// Serves a renewed certificate from its files on SIGHUP or when they
+/// change (see [`watch`]), and keeps its expiry in the metrics.
+fn keep_certificate_current(tls: Option<&ServerTls>, metrics: Arc<crate::metrics::GatewayMetrics>) {
+    if let Some(tls) = tls {
+        metrics.set_tls_certificate_expiry(tls.served.current().not_after_unix);
+    }
+    tokio::spawn(watch::reload_certificate_on_change(
+        tls.cloned(),
+        move |pair| metrics.set_tls_certificate_expiry(pair.not_after_unix),
+    ));
 }
 
 async fn shutdown_signal() {

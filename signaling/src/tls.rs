@@ -4,6 +4,10 @@
 //! TLS 1.2 and 1.3 only, on ring (the one crypto backend of samsyn). A
 //! self-signed certificate is identified by its SHA-256 fingerprint, which
 //! the gateway prints and the capture daemon pins (`--pin-sha256`).
+//!
+//! The hospital's certificate can be replaced while the gateway runs
+//! ([`reload`], triggered by [`watch`]); a self-signed one cannot, since
+//! capture daemons pin it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,11 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::private_files::{self, PathError};
+
+pub mod reload;
+pub mod watch;
+
+pub use reload::{CertificateFiles, CertificatePair, ServedCertificate};
 
 /// Directory under the data directory holding the generated certificate.
 pub const TLS_DIR: &str = "tls";
@@ -41,6 +50,18 @@ pub enum TlsError {
         "the certificate and key cannot be used together: {0}; check that --tls-key belongs to --tls-cert"
     )]
     Mismatch(String),
+    #[error(
+        "{} is not the private key of the certificate in {}; give the key that was made with \
+         this certificate (--tls-key)",
+        key.display(), cert.display()
+    )]
+    KeyMismatch { cert: PathBuf, key: PathBuf },
+    #[error("{} holds a certificate that cannot be read ({reason}); give a PEM X.509 certificate", path.display())]
+    UnparsableCertificate { path: PathBuf, reason: String },
+    #[error("{} holds a private key rustls cannot use ({reason}); give an RSA, ECDSA or Ed25519 key", path.display())]
+    UnusableKey { path: PathBuf, reason: String },
+    #[error("{} holds a certificate that expired on {not_after}; renew it", path.display())]
+    Expired { path: PathBuf, not_after: String },
     #[error("a self-signed certificate could not be made: {0}")]
     Generate(String),
 }
@@ -90,9 +111,17 @@ pub enum CertificateSource {
 /// A loaded TLS identity, ready for the listener.
 #[derive(Clone)]
 pub struct ServerTls {
+    /// Takes its certificate from `served` at every handshake.
     pub config: Arc<ServerConfig>,
-    /// Of the server's own (first) certificate.
+    /// Of the server's own (first) certificate as loaded at start; a reload
+    /// changes `served`, not this (only a self-signed certificate is pinned
+    /// by fingerprint, and it is never reloaded).
     pub fingerprint: Fingerprint,
+    /// The pair new connections are given, replaced by a reload.
+    pub served: Arc<ServedCertificate>,
+    /// Where the pair is read again on reload; `None` for a self-signed
+    /// certificate.
+    pub files: Option<CertificateFiles>,
     pub source: CertificateSource,
     /// Names from `wanted_names` the certificate does not cover (browsers
     /// will warn about those).
@@ -117,22 +146,33 @@ impl ServerTls {
         files: Option<(&Path, &Path)>,
         wanted_names: &[String],
     ) -> Result<Self, TlsError> {
-        let (chain, key, source) = match files {
+        let (paths, source) = match files {
             Some((cert, key)) => {
-                let (chain, key) = read_pair(cert, key)?;
+                let paths = CertificateFiles {
+                    cert: cert.to_owned(),
+                    key: key.to_owned(),
+                };
                 let source = CertificateSource::Files {
                     cert: cert.to_owned(),
                 };
-                (chain, key, source)
+                (paths, source)
             }
             None => load_or_create_self_signed(data_dir, wanted_names)?,
         };
-        let fingerprint = Fingerprint::of(&chain[0]);
+        let pem = read_pair(&paths)?;
+        let (chain, key) = parse_pair(&paths.cert, &pem.cert_pem, &paths.key, &pem.key_pem)?;
+        refuse_world_readable(&paths.key, pem.key_mode)?;
         let uncovered_names = uncovered(&chain[0], wanted_names);
-        let config = server_config(chain, key)?;
+        let pair = CertificatePair::new(&paths, chain, key)?;
+        let fingerprint = pair.fingerprint;
+        let served = Arc::new(ServedCertificate::new(pair));
+        let config = server_config(served.clone())?;
+        let files = matches!(source, CertificateSource::Files { .. }).then_some(paths);
         Ok(Self {
             config,
             fingerprint,
+            served,
+            files,
             source,
             uncovered_names,
         })
@@ -144,34 +184,38 @@ impl ServerTls {
     }
 }
 
-/// A rustls server configuration: ring, TLS 1.2 and 1.3, HTTP/1.1.
-fn server_config(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+/// A rustls server configuration: ring, TLS 1.2 and 1.3, HTTP/1.1, the
+/// certificate `served` holds at each handshake.
+fn server_config(served: Arc<ServedCertificate>) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(reload::provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Mismatch(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Mismatch(e.to_string()))?;
+        .with_cert_resolver(served);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
-type Pair = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+/// The PEM text of a certificate file and of its key file.
+struct PemFiles {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    /// The key file's permission bits.
+    key_mode: u32,
+}
 
-fn read_pair(cert: &Path, key: &Path) -> Result<Pair, TlsError> {
-    let (cert_pem, _) = private_files::read_with_mode(cert)?;
-    let chain = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .ok()
-        .filter(|chain| !chain.is_empty())
-        .ok_or_else(|| TlsError::NoCertificate {
-            path: cert.to_owned(),
-        })?;
-    let (key_pem, mode) = private_files::read_with_mode(key)?;
+fn read_pair(files: &CertificateFiles) -> Result<PemFiles, TlsError> {
+    let (cert_pem, _) = private_files::read_with_mode(&files.cert)?;
+    let (key_pem, key_mode) = private_files::read_with_mode(&files.key)?;
+    Ok(PemFiles {
+        cert_pem,
+        key_pem,
+        key_mode,
+    })
+}
+
+/// Refuses a key file every user of the machine can read.
+fn refuse_world_readable(key: &Path, mode: u32) -> Result<(), TlsError> {
     // Group-readable keys are usual (certbot's ssl-cert group); world-readable is not.
     if mode & 0o004 != 0 {
         return Err(TlsError::KeyPermissions {
@@ -179,23 +223,36 @@ fn read_pair(cert: &Path, key: &Path) -> Result<Pair, TlsError> {
             mode,
         });
     }
-    let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::NoKey {
+    Ok(())
+}
+
+/// The certificate chain in `cert_pem` (read from `cert`) and the private
+/// key in `key_pem` (from `key`).
+fn parse_pair(
+    cert: &Path,
+    cert_pem: &[u8],
+    key: &Path,
+    key_pem: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+        .filter(|chain| !chain.is_empty())
+        .ok_or_else(|| TlsError::NoCertificate {
+            path: cert.to_owned(),
+        })?;
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| TlsError::NoKey {
         path: key.to_owned(),
     })?;
     Ok((chain, key_der))
 }
 
+/// The paths of the self-signed certificate and its key, made first if
+/// there are none.
 fn load_or_create_self_signed(
     data_dir: &Path,
     names: &[String],
-) -> Result<
-    (
-        Vec<CertificateDer<'static>>,
-        PrivateKeyDer<'static>,
-        CertificateSource,
-    ),
-    TlsError,
-> {
+) -> Result<(CertificateFiles, CertificateSource), TlsError> {
     let dir = data_dir.join(TLS_DIR);
     private_files::create_private_dir(&dir)?;
     let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
@@ -217,15 +274,15 @@ fn load_or_create_self_signed(
             Err(err) => return Err(err.into()),
         }
     }
-    let (chain, key) = read_pair(&cert_path, &key_path)?;
-    Ok((
-        chain,
-        key,
-        CertificateSource::SelfSigned {
-            cert: cert_path,
-            created,
-        },
-    ))
+    let source = CertificateSource::SelfSigned {
+        cert: cert_path.clone(),
+        created,
+    };
+    let files = CertificateFiles {
+        cert: cert_path,
+        key: key_path,
+    };
+    Ok((files, source))
 }
 
 /// Gives a concurrent creator a moment to link its certificate into place.

@@ -2,7 +2,8 @@
 //! the hospital starts everything: it gives the gateway, the room, the
 //! token and (for a self-signed gateway) the certificate's fingerprint;
 //! every other setting comes from the configuration IT installed
-//! (`/etc/samsyn/capture.toml`), the environment and flags, as for the
+//! (`/etc/samsyn/capture.toml`, then the nurse's own
+//! `~/.config/samsyn/capture.toml`), the environment and flags, as for the
 //! daemon. The nurse screen ([`crate::screen`]) opens in her browser and
 //! shows the consultation; the terminal, if there is one, says the same.
 //!
@@ -17,7 +18,6 @@ pub mod controls;
 pub mod desktop;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -33,25 +33,11 @@ use crate::screen::{ScreenFeed, server};
 use crate::uplink::LinkState;
 use crate::whip::WhipError;
 
-/// The configuration IT installs once on the nurse's laptop.
-pub const SYSTEM_CONFIG: &str = "/etc/samsyn/capture.toml";
 /// How long the screen stays up after the end when a browser was opened
 /// for it (it may still be loading when a link fails at once) …
 const LINGER_WITH_BROWSER: Duration = Duration::from_secs(15);
 /// … and otherwise, for a screen that is already open to get the news.
 const LINGER: Duration = Duration::from_secs(3);
-
-/// The config file `join` reads when none is named: `SAMSYN_CONFIG`, or
-/// [`SYSTEM_CONFIG`] when it exists.
-pub fn default_config_file(named: Option<PathBuf>) -> Option<PathBuf> {
-    named.or_else(|| {
-        if std::env::var_os(samsyn_config::CONFIG_FILE_ENV).is_some() {
-            return None;
-        }
-        let system = PathBuf::from(SYSTEM_CONFIG);
-        system.exists().then_some(system)
-    })
-}
 
 /// Runs `join` to the end; the exit code is 0 when the consultation ended
 /// or she ended the visit, 1 when the link could not be used, 2 when the

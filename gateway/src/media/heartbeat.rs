@@ -1,5 +1,6 @@
 //! The media loop's pulse: it beats on every turn, and anyone may ask
-//! whether it still does (`/healthz`, later a service watchdog).
+//! whether it still does (`/healthz`, systemd's watchdog through
+//! [`crate::service`]).
 //!
 //! The loop turns at least once a second even when idle, so a pulse older
 //! than [`STALL_AFTER`] means the loop has stopped (its thread died) or is
@@ -46,13 +47,21 @@ impl Heartbeat {
         self.stopped.store(true, Ordering::Relaxed);
     }
 
-    /// `Ok` while the loop turns; otherwise what is wrong, in words.
-    pub fn check(&self, now: Instant) -> Result<(), String> {
+    /// How long the loop has been silent at `now`; `None` once it has
+    /// ended (it will never beat again).
+    pub fn silence(&self, now: Instant) -> Option<Duration> {
         if self.stopped.load(Ordering::Relaxed) {
-            return Err("the media loop has stopped: no stream can flow".into());
+            return None;
         }
         let last = self.origin + Duration::from_millis(self.last_beat_ms.load(Ordering::Relaxed));
-        let silent = now.saturating_duration_since(last);
+        Some(now.saturating_duration_since(last))
+    }
+
+    /// `Ok` while the loop turns; otherwise what is wrong, in words.
+    pub fn check(&self, now: Instant) -> Result<(), String> {
+        let Some(silent) = self.silence(now) else {
+            return Err("the media loop has stopped: no stream can flow".into());
+        };
         if silent > STALL_AFTER {
             return Err(format!(
                 "the media loop has not turned for {:.1} s: streams are standing still",

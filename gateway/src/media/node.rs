@@ -247,6 +247,12 @@ impl MediaNode {
         self.heartbeat.check(Instant::now())
     }
 
+    /// How long ago the loop last turned; `None` once it has ended (see
+    /// [`Heartbeat::silence`]).
+    pub fn loop_silence(&self) -> Option<Duration> {
+        self.heartbeat.silence(Instant::now())
+    }
+
     /// The gateway's metrics, updated by the loop once a second.
     pub fn metrics(&self) -> &Arc<GatewayMetrics> {
         &self.metrics
