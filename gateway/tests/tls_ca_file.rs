@@ -5,10 +5,12 @@
 //! answer (401 for a token the gateway never issued) means the handshake
 //! was accepted.
 
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rcgen::{CertificateParams, KeyPair};
 use samsyn_capture::gateway_tls::GatewayTrust;
 use samsyn_capture::whip::{SessionKind, WhipClient, WhipError, endpoint_url};
 
@@ -22,19 +24,8 @@ struct Pki {
     key_pem: String,
 }
 
-fn ca() -> (rcgen::Certificate, rcgen::Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Hospital test CA");
-    let cert = params.self_signed(&key).unwrap();
-    (cert, rcgen::Issuer::new(params, key))
-}
-
 fn pki() -> Pki {
-    let (ca_cert, issuer) = ca();
+    let (ca_cert, issuer) = support::hospital_ca();
     let key = KeyPair::generate().unwrap();
     let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
@@ -134,7 +125,7 @@ async fn the_capture_daemon_trusts_the_hospital_ca_it_is_given_and_no_other() {
     // Another CA, and the system's roots: refused at the handshake, with
     // the way to fix it in the message.
     let other_ca = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(other_ca.path(), ca().0.pem()).unwrap();
+    std::fs::write(other_ca.path(), support::hospital_ca().0.pem()).unwrap();
     for trust in [
         GatewayTrust::CaFile(other_ca.path().to_owned()),
         GatewayTrust::SystemRoots,

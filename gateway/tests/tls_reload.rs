@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, date_time_ymd};
+use rcgen::{CertificateParams, Issuer, KeyPair, date_time_ymd};
 use samsyn_capture::gateway_tls::GatewayTrust;
 use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
@@ -48,15 +48,9 @@ struct Issued {
 
 impl HospitalCa {
     fn new() -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Hospital test CA");
-        let cert = params.self_signed(&key).unwrap();
+        let (cert, issuer) = support::hospital_ca();
         Self {
-            issuer: Issuer::new(params, key),
+            issuer,
             pem: cert.pem(),
         }
     }

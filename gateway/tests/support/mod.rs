@@ -727,3 +727,16 @@ pub fn wait_for_line(reader: &mut impl BufRead, pred: impl Fn(&str) -> bool) -> 
 pub fn line_reader(child: &mut Child) -> BufReader<std::process::ChildStdout> {
     BufReader::new(child.stdout.take().expect("piped stdout"))
 }
+
+/// A hospital's own certificate authority for the TLS tests: its
+/// certificate and the issuer that signs the gateway's.
+pub fn hospital_ca() -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Hospital test CA");
+    let cert = params.self_signed(&key).unwrap();
+    (cert, rcgen::Issuer::new(params, key))
+}
