@@ -266,7 +266,7 @@ async fn watch_latency(
     controller.wait_for_publishing(publisher.publishing());
     let latency = controller::spawn(controller, publisher.frame_timer().subscribe());
     let status = match talkback {
-        Some(talkback) => talkback::status::merged(latency.status.clone(), talkback),
+        Some(talkback) => status::with_talkback(latency.status.clone(), talkback),
         None => latency.status.clone(),
     };
     tracing::info!(

@@ -14,12 +14,14 @@
 //! silently left out. `SAMSYN_SYSTEM_CONFIG_DIR` replaces `/etc/samsyn`, for
 //! tests and for installations that keep configuration elsewhere.
 
-use std::fmt;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+pub use crate::chosen_by::ChosenBy;
 use crate::error::ConfigError;
-use crate::layers::CONFIG_FILE_ENV;
+
+/// Environment variable naming the config file when `--config` is not given.
+pub const CONFIG_FILE_ENV: &str = "SAMSYN_CONFIG";
 
 /// Where the system-wide config files are installed.
 pub const SYSTEM_CONFIG_DIR: &str = "/etc/samsyn";
@@ -79,30 +81,6 @@ impl ConfigDirs {
 
 fn non_empty_env(name: &str) -> Option<std::ffi::OsString> {
     std::env::var_os(name).filter(|value| !value.is_empty())
-}
-
-/// Why a config file is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChosenBy {
-    /// Named by `--config`.
-    Flag,
-    /// Named by `SAMSYN_CONFIG`.
-    Env,
-    /// The system-wide default file.
-    System,
-    /// The user's default file.
-    User,
-}
-
-impl fmt::Display for ChosenBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ChosenBy::Flag => "named by --config",
-            ChosenBy::Env => "named by SAMSYN_CONFIG",
-            ChosenBy::System => "the system-wide config file",
-            ChosenBy::User => "the user's config file",
-        })
-    }
 }
 
 /// A config file that is read, and why.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::discovery::ChosenBy;
+use crate::chosen_by::ChosenBy;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

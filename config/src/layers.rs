@@ -18,20 +18,18 @@ use crate::discovery::{
 use crate::error::ConfigError;
 use crate::gateway::GatewayConfig;
 use crate::log::LOG_FILTER_ENV;
-use crate::report;
+use crate::report::{self, ENV_NAME};
 
 /// Prefix of every environment variable the configuration reads.
 pub const ENV_PREFIX: &str = "SAMSYN_";
 
-/// Environment variable naming the config file when `--config` is not given.
-pub const CONFIG_FILE_ENV: &str = "SAMSYN_CONFIG";
+pub use crate::discovery::CONFIG_FILE_ENV;
 
 /// Separator for nested keys in environment variable names:
 /// `SAMSYN_MEDIA__UDP_PORT` sets `media.udp_port`.
 pub const ENV_NESTING: &str = "__";
 
 pub(crate) const DEFAULTS_NAME: &str = "built-in defaults";
-pub(crate) const ENV_NAME: &str = "environment variable";
 pub(crate) const FLAGS_NAME: &str = "command-line flags";
 
 /// A configuration that can be loaded in layers and checked afterwards.

@@ -48,6 +48,7 @@
 
 mod args;
 mod capture;
+mod chosen_by;
 pub mod discovery;
 mod error;
 mod gateway;

@@ -6,7 +6,10 @@ use figment::error::Kind;
 use figment::{Figment, Metadata, Profile, Source};
 
 use crate::error::{ConfigError, Problem};
-use crate::layers::ENV_NAME;
+
+/// How the environment layer is named in messages; the layers name it so
+/// too, and the report recognises it by it.
+pub(crate) const ENV_NAME: &str = "environment variable";
 
 /// Converts every error in figment's chain into a problem.
 pub(crate) fn from_figment(error: figment::Error, figment: &Figment) -> ConfigError {

@@ -215,9 +215,36 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
     }
 }
 
+/// The daemon's status with talk-back's filled in: a channel that follows
+/// both until either sender is dropped.
+pub fn with_talkback(
+    mut status: watch::Receiver<Status>,
+    mut talkback: watch::Receiver<crate::talkback::TalkbackStatus>,
+) -> watch::Receiver<Status> {
+    let combine = |status: &Status, talkback: &crate::talkback::TalkbackStatus| {
+        let mut combined = status.clone();
+        combined.talkback = talkback.clone();
+        combined
+    };
+    let (tx, rx) = watch::channel(combine(&status.borrow(), &talkback.borrow()));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = status.changed() => if changed.is_err() { return },
+                changed = talkback.changed() => if changed.is_err() { return },
+                () = tx.closed() => return,
+            }
+            let next = combine(&status.borrow_and_update(), &talkback.borrow_and_update());
+            tx.send_replace(next);
+        }
+    });
+    rx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::talkback::{TalkbackState, TalkbackStatus};
 
     #[test]
     fn the_status_line_names_rate_bitrate_budget_and_setting() {
@@ -244,5 +271,37 @@ mod tests {
             empty.contains("encode p95 – ms") && empty.contains("held –"),
             "{empty}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_merged_status_carries_both_and_follows_each() {
+        let (status_tx, status_rx) = watch::channel(Status::default());
+        let (talkback_tx, talkback_rx) = watch::channel(TalkbackStatus::default());
+        let mut merged = with_talkback(status_rx, talkback_rx);
+        status_tx.send_modify(|s| s.video.fps = 30.0);
+        let seen = merged
+            .wait_for(|s| s.video.fps == 30.0)
+            .await
+            .unwrap()
+            .clone();
+        assert_eq!(seen.talkback.state, TalkbackState::Off);
+        talkback_tx.send_replace(TalkbackStatus {
+            state: TalkbackState::Connected,
+            volume_percent: 150,
+            ..TalkbackStatus::default()
+        });
+        let seen = merged
+            .wait_for(|s| s.talkback.state == TalkbackState::Connected)
+            .await
+            .unwrap()
+            .clone();
+        assert_eq!(seen.video.fps, 30.0);
+        assert!(
+            seen.line().ends_with("| talk-back: quiet, volume 150 %"),
+            "{}",
+            seen.line()
+        );
+        let json = serde_json::to_value(&seen).unwrap();
+        assert_eq!(json["talkback"]["state"], "connected");
     }
 }
