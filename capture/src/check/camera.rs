@@ -35,6 +35,38 @@ const PICTURE_QUALITY: i32 = 85;
 const SLOW_SHARE: f64 = 1.0 / 3.0;
 
 /// The camera part's finding and the picture for the screen.
+/// The camera part while the daemon streams from it: what its supervisor
+/// sees (pictures arriving or not), without opening the device again.
+pub(super) fn streaming(config: &CaptureConfig, delivering: bool) -> CameraFinding {
+    let finding = if delivering {
+        Finding::new(
+            CheckLevel::Good,
+            "Camera: sending pictures to the consultation.",
+            "Kamera: sender bilder til konsultasjonen.",
+        )
+    } else {
+        Finding::new(
+            CheckLevel::Unusable,
+            "Camera: no pictures arrive from it.",
+            "Kamera: det kommer ingen bilder fra kameraet.",
+        )
+        .advise(
+            "Check the head camera's cable and plug it in again.",
+            "Sjekk ledningen til hodekameraet, og sett den i igjen.",
+        )
+    };
+    CameraFinding {
+        finding,
+        source: config.source.clone(),
+        cameras: Vec::new(),
+        mode: None,
+        frames: 0,
+        width: None,
+        height: None,
+        frames_per_second: None,
+    }
+}
+
 pub(super) fn check(config: &CaptureConfig) -> (CameraFinding, Option<Vec<u8>>) {
     let cameras: Vec<CameraSeen> = list_devices()
         .into_iter()
@@ -464,5 +496,20 @@ mod tests {
         assert_eq!(scaled(640, 480), (640, 480));
         assert_eq!(scaled(320, 240), (320, 240));
         assert_eq!(scaled(1000, 333), (640, 212));
+    }
+
+    #[test]
+    fn a_camera_in_use_is_judged_by_its_pictures_without_opening_it() {
+        let config = CaptureConfig {
+            source: "v4l2:/dev/video99".into(),
+            ..CaptureConfig::default()
+        };
+        // The device does not exist: opening it would say so.
+        let sending = streaming(&config, true);
+        assert_eq!(sending.finding.level, CheckLevel::Good);
+        assert!(sending.finding.headline_nb.contains("sender bilder"));
+        let silent = streaming(&config, false);
+        assert_eq!(silent.finding.level, CheckLevel::Unusable);
+        assert_eq!(silent.finding.advice_nb.len(), 1);
     }
 }

@@ -127,12 +127,33 @@ pub async fn run_check(
     line: Option<LineTarget>,
     progress: &(dyn Fn(CheckStep) + Send + Sync),
 ) -> CheckReport {
+    run_check_with(config, line, progress, CameraPart::Open).await
+}
+
+/// How the check learns about the camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraPart {
+    /// Open the camera and take pictures (nothing else holds it).
+    Open,
+    /// The running daemon holds the camera, which a V4L2 device allows
+    /// only once: say what its supervisor sees instead of opening it.
+    Streaming { delivering: bool },
+}
+
+/// [`run_check`], with the camera part as `camera` says.
+pub async fn run_check_with(
+    config: &CaptureConfig,
+    line: Option<LineTarget>,
+    progress: &(dyn Fn(CheckStep) + Send + Sync),
+    camera: CameraPart,
+) -> CheckReport {
     let started = Instant::now();
     let media_ready = gst::init().map_err(|e| e.to_string());
 
     progress(CheckStep::Camera);
-    let (camera, picture) = match &media_ready {
-        Ok(()) => {
+    let (camera, picture) = match (&media_ready, camera) {
+        (_, CameraPart::Streaming { delivering }) => (camera::streaming(config, delivering), None),
+        (Ok(()), CameraPart::Open) => {
             let (owned, source) = (config.clone(), config.source.clone());
             blocking(
                 move || camera::check(&owned),
@@ -140,7 +161,7 @@ pub async fn run_check(
             )
             .await
         }
-        Err(why) => (media_failed_camera(config.source.clone(), why), None),
+        (Err(why), CameraPart::Open) => (media_failed_camera(config.source.clone(), why), None),
     };
 
     progress(CheckStep::Microphone);

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::audio;
-use crate::check::{self, CheckStep, LineTarget};
+use crate::check::{self, CameraPart, CheckStep, LineTarget};
 use crate::consultation::screen_view::quality_in_words;
 use crate::latency::status::Status;
 use crate::screen::ScreenFeed;
@@ -182,7 +182,11 @@ async fn run_check(feed: ScreenFeed, (config, line): (CaptureConfig, LineTarget)
         };
         progress_feed.update(|view| view.check = Some(CheckView::Running { step: step.into() }));
     };
-    let report = check::run_check(&config, Some(line), &progress).await;
+    // The daemon holds the camera: the check asks its supervisor.
+    let camera = CameraPart::Streaming {
+        delivering: matches!(feed.current().camera, CameraView::Live | CameraView::Photo),
+    };
+    let report = check::run_check_with(&config, Some(line), &progress, camera).await;
     feed.update(|view| {
         view.check = Some(CheckView::Done {
             verdict: report.level.code().to_owned(),
