@@ -28,6 +28,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use samsyn_capture::latency::endpoint;
+use support::browser::DriverProgress;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{Capture, Gateway, Invite, browser_dir, runtime, start_viewer};
 
@@ -153,7 +154,6 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
         .iter()
         .map(|name| named_link(&gateway, &invite, name))
         .collect();
-    let started = Instant::now();
     let mut driver = Command::new("node")
         .current_dir(&dir)
         .arg(dir.join("consultation.mjs"))
@@ -173,18 +173,8 @@ fn two_specialists_and_the_nurse_see_each_other_chat_and_take_a_photo() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("node runs (Node 20+ is needed for the browser tests)");
-    let mut progress = BufReader::new(driver.stdout.take().expect("piped stdout")).lines();
-    let mut next_json = || -> serde_json::Value {
-        let line = progress
-            .next()
-            .unwrap_or_else(|| panic!("consultation.mjs ended without a result (see its stderr)"))
-            .expect("UTF-8 output");
-        println!(
-            "consultation.mjs after {} ms: {line}",
-            started.elapsed().as_millis()
-        );
-        serde_json::from_str(&line).expect("consultation.mjs prints JSON lines")
-    };
+    let mut progress = DriverProgress::follow("consultation.mjs", &mut driver);
+    let mut next_json = || progress.next_json();
 
     // Both pages play and list everyone: now the nurse writes.
     let joined = next_json();

@@ -14,6 +14,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use support::browser::DriverProgress;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{Gateway, Invite, browser_dir};
 
@@ -145,7 +146,6 @@ fn one_link_starts_everything_and_her_screen_shows_the_consultation() {
 
     let screenshots = support::artifacts_dir().join("nurse-join");
     std::fs::create_dir_all(&screenshots).unwrap();
-    let started = Instant::now();
     let mut driver = Command::new("node")
         .current_dir(&dir)
         .arg(dir.join("nurse-join.mjs"))
@@ -160,18 +160,8 @@ fn one_link_starts_everything_and_her_screen_shows_the_consultation() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("node runs (Node 20+ is needed for the browser tests)");
-    let mut progress = BufReader::new(driver.stdout.take().expect("piped stdout")).lines();
-    let mut next_json = || -> serde_json::Value {
-        let line = progress
-            .next()
-            .unwrap_or_else(|| panic!("nurse-join.mjs ended without a result (see its stderr)"))
-            .expect("UTF-8 output");
-        println!(
-            "nurse-join.mjs after {} ms: {line}",
-            started.elapsed().as_millis()
-        );
-        serde_json::from_str(&line).expect("nurse-join.mjs prints JSON lines")
-    };
+    let mut progress = DriverProgress::follow("nurse-join.mjs", &mut driver);
+    let mut next_json = || progress.next_json();
 
     let ready = next_json();
     assert_eq!(ready["event"], "ready", "{ready}");

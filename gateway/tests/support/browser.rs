@@ -88,3 +88,39 @@ pub fn page_plays(
     );
     result
 }
+
+/// The progress a long-running driver prints, one JSON object a line, read
+/// as it comes (the test acts between the lines: ends a room, chats).
+pub struct DriverProgress {
+    name: &'static str,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    started: Instant,
+}
+
+impl DriverProgress {
+    /// Follows the standard output of `driver` (spawned with it piped).
+    pub fn follow(name: &'static str, driver: &mut std::process::Child) -> Self {
+        use std::io::BufRead;
+        let stdout = driver.stdout.take().expect("the driver's stdout is piped");
+        Self {
+            name,
+            lines: std::io::BufReader::new(stdout).lines(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The next JSON line; panics when the driver ended without one.
+    pub fn next_json(&mut self) -> serde_json::Value {
+        let name = self.name;
+        let line = self
+            .lines
+            .next()
+            .unwrap_or_else(|| panic!("{name} ended without a result (see its stderr)"))
+            .expect("UTF-8 output");
+        println!(
+            "{name} after {} ms: {line}",
+            self.started.elapsed().as_millis()
+        );
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("{name} prints JSON lines"))
+    }
+}
