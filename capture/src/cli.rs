@@ -121,7 +121,7 @@ pub fn main() -> ExitCode {
             };
             let config = args.config.load_unvalidated();
             init_logging(log_format(&config));
-            return join::join_command(&link, config, !args.no_browser);
+            return block_on(join::join(&link, config, !args.no_browser));
         }
         Some(Command::Check(args)) => return check(args),
         Some(Command::InstallDesktop) => return install_desktop(),
@@ -155,27 +155,34 @@ pub fn main() -> ExitCode {
     };
     init_logging(config.log.format);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    block_on(async {
+        match crate::run::run(&config).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("samsyn-capture: {e}");
+                match e {
+                    crate::run::RunError::Config(_) | crate::run::RunError::Missing(_) => {
+                        ExitCode::from(EXIT_CONFIG)
+                    }
+                    _ => ExitCode::FAILURE,
+                }
+            }
+        }
+    })
+}
+
+/// Runs a command's future on the daemon's runtime (two worker threads:
+/// the media work runs on GStreamer's own threads).
+fn block_on(command: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
     {
-        Ok(rt) => rt,
+        Ok(runtime) => runtime.block_on(command),
         Err(e) => {
             eprintln!("samsyn-capture: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(crate::run::run(&config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("samsyn-capture: {e}");
-            match e {
-                crate::run::RunError::Config(_) | crate::run::RunError::Missing(_) => {
-                    ExitCode::from(EXIT_CONFIG)
-                }
-                _ => ExitCode::FAILURE,
-            }
+            ExitCode::FAILURE
         }
     }
 }

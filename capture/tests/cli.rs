@@ -9,16 +9,9 @@ use std::time::Duration;
 
 use common::peer::Peer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_samsyn-capture");
-
 /// The binary without any SAMSYN_* settings from the caller's environment.
 fn capture() -> Command {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SAMSYN_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = common::capture_command();
     cmd.env("SAMSYN_LOG", "info");
     // These tests stand up a WHIP endpoint, not a gateway: no room events.
     cmd.env("SAMSYN_CONSULTATION", "false");

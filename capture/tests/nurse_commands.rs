@@ -4,6 +4,8 @@
 //! publishes, and the check of a real line, run against a real gateway in
 //! `gateway/tests/nurse_join.rs` and `gateway/tests/nurse_check.rs`.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,12 +13,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_samsyn-capture");
 
 /// The binary without any SAMSYN_* settings from the caller's environment.
 fn capture() -> Command {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SAMSYN_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = common::capture_command();
     cmd.env("SAMSYN_LOG", "warn");
     cmd
 }

@@ -42,26 +42,7 @@ const LINGER: Duration = Duration::from_secs(3);
 /// Runs `join` to the end; the exit code is 0 when the consultation ended
 /// or she ended the visit, 1 when the link could not be used, 2 when the
 /// configuration cannot be used.
-pub fn join_command(
-    link: &str,
-    config: Result<CaptureConfig, ConfigError>,
-    open_browser: bool,
-) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("samsyn-capture: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(join(link, config, open_browser))
-}
-
-async fn join(
+pub async fn join(
     link: &str,
     config: Result<CaptureConfig, ConfigError>,
     open_browser: bool,

@@ -10,6 +10,18 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+/// The `samsyn-capture` binary without any SAMSYN_* setting from the
+/// caller's environment.
+pub fn capture_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_samsyn-capture"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SAMSYN_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 /// Initialises GStreamer and test logging once per test binary.
 pub fn init() {
     static ONCE: Once = Once::new();
