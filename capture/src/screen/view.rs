@@ -189,12 +189,12 @@ pub enum ScreenCommand {
     EndVisit,
 }
 
-/// The daemon's side: write parts of the view, read the screen's commands.
+/// The daemon's side: writes parts of the view and the self-view; the
+/// screen's commands arrive on the receiver [`ScreenFeed::new`] returns.
 #[derive(Debug, Clone)]
 pub struct ScreenFeed {
     view: watch::Sender<ScreenView>,
     self_view: watch::Sender<Option<SelfViewFrame>>,
-    commands: mpsc::Sender<ScreenCommand>,
 }
 
 /// One JPEG of the picture as it is sent (scaled down), for the nurse to
@@ -218,11 +218,7 @@ impl ScreenFeed {
         let (self_view, self_view_rx) = watch::channel(None);
         let (commands, commands_rx) = mpsc::channel(16);
         (
-            Self {
-                view,
-                self_view,
-                commands: commands.clone(),
-            },
+            Self { view, self_view },
             ScreenLink {
                 view: view_rx,
                 self_view: self_view_rx,
@@ -244,12 +240,6 @@ impl ScreenFeed {
     /// Shows a new self-view frame.
     pub fn show_self_view(&self, jpeg: Vec<u8>) {
         self.self_view.send_replace(Some(Arc::new(jpeg)));
-    }
-
-    /// Where the screen's commands come from, for parts that answer them
-    /// locally (the check).
-    pub fn commands(&self) -> mpsc::Sender<ScreenCommand> {
-        self.commands.clone()
     }
 
     /// The view as it stands.
