@@ -259,7 +259,7 @@ fn install_desktop() -> ExitCode {
 
 /// Logs to stderr at info, or as SAMSYN_LOG / RUST_LOG say, as text or as
 /// one JSON object per line (`log.format`; the fields are those of the
-/// gateway's JSON log, see the README's "Logs"). JSON escapes control
+/// gateway's JSON log, see docs/it-guide.md, "Logs"). JSON escapes control
 /// characters itself, so a field's newline stays inside its line.
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
