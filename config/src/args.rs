@@ -1,9 +1,16 @@
 //! Command-line flags of the binaries, as clap `Args` to `#[command(flatten)]`.
 //!
 //! Flags only ever override: an absent flag leaves the file or environment
-//! value in place. The environment forms (`SAMSYN_…`) are read by the
-//! environment layer, not by clap, so the order stays defaults < file <
-//! environment < flags.
+//! value in place. So each flag is an `Option` (or a switch, or a list that
+//! may be empty) with no clap default, and the overlay built from them
+//! leaves out what was not given. The environment forms (`SAMSYN_…`) are
+//! read by the environment layer, not by clap, so the order stays defaults <
+//! file < environment < flags.
+//!
+//! The help texts name each flag's variable and default without typing
+//! them: [`crate::help`] derives both from the key the flag sets. A test
+//! below checks that each flag's help names the variable of a key the flag
+//! really sets.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -11,10 +18,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use url::Url;
 
-use crate::capture::{CaptureConfig, Microphone, PhotoMode, VideoCodec, X264Preset};
+use crate::capture::{
+    CaptureConfig, MAX_TALKBACK_VOLUME_PERCENT, Microphone, PhotoMode, SOURCE_FORMS, VideoCodec,
+    X264Preset,
+};
 use crate::discovery::ConfigFile;
 use crate::error::ConfigError;
 use crate::gateway::GatewayConfig;
+use crate::help;
 use crate::layers::{files_to_read, load, load_unvalidated};
 use crate::log::LogFormat;
 
@@ -22,11 +33,7 @@ use crate::log::LogFormat;
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
 pub struct GatewayArgs {
     /// `--config`; see its help text.
-    #[arg(
-        long,
-        value_name = "FILE",
-        help = "TOML config file to read instead of /etc/samsyn/gateway.toml (env SAMSYN_CONFIG); without either, /etc/samsyn/gateway.toml is read if it exists"
-    )]
+    #[arg(long, value_name = "FILE", help = help::config_file::<GatewayConfig>())]
     pub config: Option<PathBuf>,
 
     /// `--log-format`; see its help text.
@@ -34,7 +41,10 @@ pub struct GatewayArgs {
         long,
         value_enum,
         value_name = "FORMAT",
-        help = "How the log on stderr is written: text, or json (one object per line, for a log collector) [default: text] (env SAMSYN_LOG__FORMAT)"
+        help = help::gateway("log.format").says(
+            "How the log on stderr is written: text, or json (one object per line, for a log \
+             collector)"
+        )
     )]
     pub log_format: Option<LogFormat>,
 
@@ -42,7 +52,7 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "IP:PORT",
-        help = "Address and port of the HTTP listener [default: 127.0.0.1:8080] (env SAMSYN_LISTEN)"
+        help = help::gateway("listen").says("Address and port of the HTTP listener")
     )]
     pub listen: Option<SocketAddr>,
 
@@ -50,7 +60,8 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "DIR",
-        help = "Directory for rooms, keys, the certificate and the audit trail [default: samsyn-data] (env SAMSYN_DATA_DIR)"
+        help = help::gateway("data_dir")
+            .says("Directory for rooms, keys, the certificate and the audit trail")
     )]
     pub data_dir: Option<PathBuf>,
 
@@ -58,7 +69,9 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "URL",
-        help = "URL the gateway is reached at, used in links; default http://<listen> (env SAMSYN_PUBLIC_URL)"
+        help = help::gateway("public_url")
+            .unset_means("http://<listen>")
+            .says("URL the gateway is reached at, used in links")
     )]
     pub public_url: Option<Url>,
 
@@ -66,14 +79,19 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "NAME",
-        help = "The gateway's name shown on the viewer page, e.g. \"Wound clinic, St. Olav\"; default the public URL's host (env SAMSYN_DISPLAY_NAME)"
+        help = help::gateway("display_name")
+            .unset_means("the public URL's host")
+            .says("The gateway's name shown on the viewer page, e.g. \"Wound clinic, St. Olav\"")
     )]
     pub display_name: Option<String>,
 
     /// `--tls`; see its help text.
     #[arg(
         long,
-        help = "Serve HTTPS; without --tls-cert/--tls-key a self-signed certificate is made and kept in the data directory (env SAMSYN_TLS__ENABLED=true)"
+        help = help::gateway("tls.enabled").sets("true").says(
+            "Serve HTTPS; without --tls-cert/--tls-key a self-signed certificate is made and \
+             kept in the data directory"
+        )
     )]
     pub tls: bool,
 
@@ -81,7 +99,8 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "PEM",
-        help = "Certificate chain for HTTPS, PEM; implies --tls (env SAMSYN_TLS__CERT_FILE)"
+        help = help::gateway("tls.cert_file")
+            .says("Certificate chain for HTTPS, PEM; implies --tls")
     )]
     pub tls_cert: Option<PathBuf>,
 
@@ -89,7 +108,8 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "PEM",
-        help = "Private key of that certificate, PEM; implies --tls (env SAMSYN_TLS__KEY_FILE)"
+        help = help::gateway("tls.key_file")
+            .says("Private key of that certificate, PEM; implies --tls")
     )]
     pub tls_key: Option<PathBuf>,
 
@@ -97,7 +117,7 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "PORT",
-        help = "The one UDP port for all WebRTC media [default: 50000] (env SAMSYN_MEDIA__UDP_PORT)"
+        help = help::gateway("media.udp_port").says("The one UDP port for all WebRTC media")
     )]
     pub media_udp_port: Option<u16>,
 
@@ -105,7 +125,10 @@ pub struct GatewayArgs {
     #[arg(
         long = "media-address",
         value_name = "IP",
-        help = "Local address to gather media candidates on; repeat for several; default all (env SAMSYN_MEDIA__ADDRESSES=[a,b])"
+        help = help::gateway("media.addresses")
+            .list()
+            .unset_means("all")
+            .says("Local address to gather media candidates on; repeat for several")
     )]
     pub media_addresses: Vec<IpAddr>,
 
@@ -113,7 +136,13 @@ pub struct GatewayArgs {
     #[arg(
         long = "media-public-address",
         value_name = "IP",
-        help = "Address to announce to peers instead of the local one (1:1 NAT); repeat for several (env SAMSYN_MEDIA__PUBLIC_ADDRESSES=[a,b])"
+        help = help::gateway("media.public_addresses")
+            .list()
+            .unset_means("the local addresses")
+            .says(
+                "Address to announce to peers instead of the local one (1:1 NAT); repeat for \
+                 several"
+            )
     )]
     pub media_public_addresses: Vec<IpAddr>,
 
@@ -121,7 +150,10 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "true|false",
-        help = "Also serve TURN (RFC 8656) on the HTTPS port, over TLS and plain TCP, for clients whose UDP cannot reach the media port [default: true with TLS] (env SAMSYN_TURN__BUILTIN)"
+        help = help::gateway("turn.builtin").unset_means("true with TLS").says(
+            "Also serve TURN (RFC 8656) on the HTTPS port, over TLS and plain TCP, for clients \
+             whose UDP cannot reach the media port"
+        )
     )]
     pub turn_builtin: Option<bool>,
 
@@ -129,7 +161,11 @@ pub struct GatewayArgs {
     #[arg(
         long = "turn-url",
         value_name = "URI",
-        help = "An external TURN relay to announce, e.g. turns:turn.hospital.example:443?transport=tcp; repeat for several; needs turn.secret_file (env SAMSYN_TURN__URLS=[a,b])"
+        help = help::gateway("turn.urls").list().says(
+            "An external TURN relay to announce, e.g. \
+             turns:turn.hospital.example:443?transport=tcp; repeat for several; needs \
+             turn.secret_file"
+        )
     )]
     pub turn_urls: Vec<String>,
 
@@ -137,7 +173,8 @@ pub struct GatewayArgs {
     #[arg(
         long,
         value_name = "MS",
-        help = "Minimum time between keyframe requests sent to the publisher [default: 500] (env SAMSYN_SFU__PLI_THROTTLE_MS)"
+        help = help::gateway("sfu.pli_throttle_ms")
+            .says("Minimum time between keyframe requests sent to the publisher")
     )]
     pub pli_throttle_ms: Option<u64>,
 }
@@ -194,11 +231,7 @@ impl GatewayArgs {
 #[derive(Debug, Clone, Default, PartialEq, clap::Args)]
 pub struct CaptureArgs {
     /// `--config`; see its help text.
-    #[arg(
-        long,
-        value_name = "FILE",
-        help = "TOML config file to read instead of the default ones (env SAMSYN_CONFIG); without either, /etc/samsyn/capture.toml and then ~/.config/samsyn/capture.toml are read where they exist"
-    )]
+    #[arg(long, value_name = "FILE", help = help::config_file::<CaptureConfig>())]
     pub config: Option<PathBuf>,
 
     /// `--log-format`; see its help text.
@@ -206,7 +239,8 @@ pub struct CaptureArgs {
         long,
         value_enum,
         value_name = "FORMAT",
-        help = "How the log on stderr is written: text, or json (one object per line) [default: text] (env SAMSYN_LOG__FORMAT)"
+        help = help::capture("log.format")
+            .says("How the log on stderr is written: text, or json (one object per line)")
     )]
     pub log_format: Option<LogFormat>,
 
@@ -214,7 +248,8 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "URL",
-        help = "Base URL of the samsyn gateway, e.g. https://wound.example.org (env SAMSYN_GATEWAY)"
+        help = help::capture("gateway")
+            .says("Base URL of the samsyn gateway, e.g. https://wound.example.org")
     )]
     pub gateway: Option<Url>,
 
@@ -222,7 +257,7 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "ROOM",
-        help = "Room to publish into (env SAMSYN_ROOM)"
+        help = help::capture("room").says("Room to publish into")
     )]
     pub room: Option<String>,
 
@@ -230,7 +265,7 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "TOKEN",
-        help = "Publisher token of that room (env SAMSYN_TOKEN)"
+        help = help::capture("token").says("Publisher token of that room")
     )]
     pub token: Option<String>,
 
@@ -238,7 +273,7 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "SOURCE",
-        help = "Video source: test | v4l2 | v4l2:/dev/videoN | file:<path> [default: test] (env SAMSYN_SOURCE)"
+        help = help::capture("source").says(&format!("Video source: {SOURCE_FORMS}"))
     )]
     pub source: Option<String>,
 
@@ -246,7 +281,7 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "PIXELS",
-        help = "Largest frame width in pixels [default: 1280] (env SAMSYN_WIDTH)"
+        help = help::capture("width").says("Largest frame width in pixels")
     )]
     pub width: Option<u32>,
 
@@ -254,7 +289,7 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "PIXELS",
-        help = "Largest frame height in pixels [default: 720] (env SAMSYN_HEIGHT)"
+        help = help::capture("height").says("Largest frame height in pixels")
     )]
     pub height: Option<u32>,
 
@@ -262,7 +297,7 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "FPS",
-        help = "Highest frame rate [default: 30] (env SAMSYN_FPS)"
+        help = help::capture("fps").says("Highest frame rate")
     )]
     pub fps: Option<u32>,
 
@@ -271,12 +306,15 @@ pub struct CaptureArgs {
         long,
         value_enum,
         value_name = "CODEC",
-        help = "Video codec to send [default: h264] (env SAMSYN_CODEC)"
+        help = help::capture("codec").says("Video codec to send")
     )]
     pub codec: Option<VideoCodec>,
 
     /// `--no-audio`; see its help text.
-    #[arg(long, help = "Send video only, no microphone (env SAMSYN_AUDIO=false)")]
+    #[arg(
+        long,
+        help = help::capture("audio").sets("false").says("Send video only, no microphone")
+    )]
     pub no_audio: bool,
 
     /// `--microphone`; see its help text.
@@ -284,14 +322,19 @@ pub struct CaptureArgs {
         long,
         value_enum,
         value_name = "MICROPHONE",
-        help = "What to send as the nurse's voice: auto (the default microphone), or instead of one test-tone (a tone in 1.5 s phrases) or test-silence [default: auto] (env SAMSYN_MICROPHONE)"
+        help = help::capture("microphone").says(
+            "What to send as the nurse's voice: auto (the default microphone), or instead of \
+             one test-tone (a tone in 1.5 s phrases) or test-silence"
+        )
     )]
     pub microphone: Option<Microphone>,
 
     /// `--no-consultation`; see its help text.
     #[arg(
         long,
-        help = "Do not join the room's events (participants and chat on stdout, chat from stdin) (env SAMSYN_CONSULTATION=false)"
+        help = help::capture("consultation").sets("false").says(
+            "Do not join the room's events (participants and chat on stdout, chat from stdin)"
+        )
     )]
     pub no_consultation: bool,
 
@@ -300,7 +343,11 @@ pub struct CaptureArgs {
         long,
         value_enum,
         value_name = "MODE",
-        help = "How a V4L2 camera takes photos: largest = switch to its largest picture for each photo (the stream shows the last picture, frozen, for about a second); stream = the streaming picture, for cameras that misbehave when switched [default: largest] (env SAMSYN_PHOTO_MODE)"
+        help = help::capture("photo_mode").says(
+            "How a V4L2 camera takes photos: largest = switch to its largest picture for each \
+             photo (the stream shows the last picture, frozen, for about a second); stream = \
+             the streaming picture, for cameras that misbehave when switched"
+        )
     )]
     pub photo_mode: Option<PhotoMode>,
 
@@ -308,7 +355,9 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "KBPS",
-        help = "Highest video bitrate in kbit/s; congestion control stays at or under it [default: 2500] (env SAMSYN_BITRATE_KBPS)"
+        help = help::capture("bitrate_kbps").says(
+            "Highest video bitrate in kbit/s; congestion control stays at or under it"
+        )
     )]
     pub bitrate_kbps: Option<u32>,
 
@@ -316,7 +365,8 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "KBPS",
-        help = "Lowest video bitrate congestion control may go down to, in kbit/s [default: 300] (env SAMSYN_MIN_BITRATE_KBPS)"
+        help = help::capture("min_bitrate_kbps")
+            .says("Lowest video bitrate congestion control may go down to, in kbit/s")
     )]
     pub min_bitrate_kbps: Option<u32>,
 
@@ -324,7 +374,10 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "PEM",
-        help = "Trust the gateway's certificate if a CA in this PEM file signed it, instead of the system's CAs (env SAMSYN_TLS__CA_FILE)"
+        help = help::capture("tls.ca_file").says(
+            "Trust the gateway's certificate if a CA in this PEM file signed it, instead of \
+             the system's CAs"
+        )
     )]
     pub ca_file: Option<PathBuf>,
 
@@ -332,7 +385,10 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "FINGERPRINT",
-        help = "Trust exactly the gateway certificate with this SHA-256 fingerprint (as samsyn-gateway prints it) (env SAMSYN_TLS__PIN_SHA256)"
+        help = help::capture("tls.pin_sha256").says(
+            "Trust exactly the gateway certificate with this SHA-256 fingerprint (as \
+             samsyn-gateway prints it)"
+        )
     )]
     pub pin_sha256: Option<String>,
 
@@ -340,7 +396,9 @@ pub struct CaptureArgs {
     #[arg(
         long = "ice-address",
         value_name = "IP",
-        help = "Interface address ICE may use; repeat for several; needed for 127.0.0.1 (env SAMSYN_ICE__LOCAL_ADDRESSES=[a,b])"
+        help = help::capture("ice.local_addresses").list().says(
+            "Interface address ICE may use; repeat for several; needed for 127.0.0.1"
+        )
     )]
     pub ice_addresses: Vec<IpAddr>,
 
@@ -349,7 +407,7 @@ pub struct CaptureArgs {
         long,
         value_enum,
         value_name = "PRESET",
-        help = "x264's speed preset when x264 encodes [default: superfast] (env SAMSYN_X264_PRESET)"
+        help = help::capture("x264_preset").says("x264's speed preset when x264 encodes")
     )]
     pub x264_preset: Option<X264Preset>,
 
@@ -357,7 +415,9 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "MS",
-        help = "Most time from capture to RTP packet per frame; default one frame interval (env SAMSYN_LATENCY__ENCODE_BUDGET_MS)"
+        help = help::capture("latency.encode_budget_ms")
+            .unset_means("one frame interval")
+            .says("Most time from capture to RTP packet per frame")
     )]
     pub encode_budget_ms: Option<u32>,
 
@@ -365,14 +425,17 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "MS",
-        help = "End-to-end latency goal, camera to screen [default: 150] (env SAMSYN_LATENCY__GLASS_TO_GLASS_TARGET_MS)"
+        help = help::capture("latency.glass_to_glass_target_ms")
+            .says("End-to-end latency goal, camera to screen")
     )]
     pub glass_to_glass_target_ms: Option<u32>,
 
     /// `--no-ladder`; see its help text.
     #[arg(
         long,
-        help = "Never step the picture down to hold the encode budget (env SAMSYN_LATENCY__LADDER=false)"
+        help = help::capture("latency.ladder")
+            .sets("false")
+            .says("Never step the picture down to hold the encode budget")
     )]
     pub no_ladder: bool,
 
@@ -380,22 +443,25 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "PORT",
-        help = "Port of the JSON status endpoint on 127.0.0.1 [default: 9740] (env SAMSYN_STATUS__PORT)"
+        help = help::capture("status.port").says("Port of the JSON status endpoint on 127.0.0.1")
     )]
     pub status_port: Option<u16>,
 
     /// `--no-status-endpoint`; see its help text.
     #[arg(
         long,
-        help = "Do not serve the status endpoint (env SAMSYN_STATUS__ENDPOINT=false)"
+        help = help::capture("status.endpoint")
+            .sets("false")
+            .says("Do not serve the status endpoint")
     )]
     pub no_status_endpoint: bool,
 
-    // talkback: begin
     /// `--no-talkback`; see its help text.
     #[arg(
         long,
-        help = "Do not play the specialists' voices (env SAMSYN_TALKBACK__ENABLED=false)"
+        help = help::capture("talkback.enabled")
+            .sets("false")
+            .says("Do not play the specialists' voices")
     )]
     pub no_talkback: bool,
 
@@ -403,7 +469,9 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "OUTPUT",
-        help = "Where the specialists' voices play: auto | none | <PulseAudio sink name> [default: auto] (env SAMSYN_TALKBACK__SPEAKER)"
+        help = help::capture("talkback.speaker").says(
+            "Where the specialists' voices play: auto | none | <PulseAudio sink name>"
+        )
     )]
     pub speaker: Option<String>,
 
@@ -411,10 +479,12 @@ pub struct CaptureArgs {
     #[arg(
         long,
         value_name = "PERCENT",
-        help = "Volume of the specialists' voices, 0-400 percent [default: 100]; change it while running with /volume, /louder, /softer (env SAMSYN_TALKBACK__VOLUME_PERCENT)"
+        help = help::capture("talkback.volume_percent").says(&format!(
+            "Volume of the specialists' voices, 0-{MAX_TALKBACK_VOLUME_PERCENT} percent; change \
+             it while running with /volume, /louder, /softer"
+        ))
     )]
     pub talkback_volume: Option<u32>,
-    // talkback: end
 }
 
 impl CaptureArgs {
@@ -619,4 +689,105 @@ struct ClientTlsOverlay<'a> {
 struct IceOverlay<'a> {
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     local_addresses: &'a [IpAddr],
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use clap::{ArgAction, Args, Command, FromArgMatches};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::layers::env_var;
+
+    /// A value each flag accepts, chosen by what the flag takes.
+    fn sample(arg: &clap::Arg) -> Option<String> {
+        if matches!(arg.get_action(), ArgAction::SetTrue) {
+            return None;
+        }
+        if let Some(value) = arg.get_possible_values().first() {
+            return Some(value.get_name().to_owned());
+        }
+        let name = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        Some(
+            match name.as_str() {
+                "IP:PORT" => "10.0.0.1:9000",
+                "IP" => "10.0.0.1",
+                "URL" => "https://wound.example.org/",
+                "PORT" | "MS" | "PIXELS" | "FPS" | "KBPS" | "PERCENT" => "100",
+                _ => "sample",
+            }
+            .to_owned(),
+        )
+    }
+
+    /// The variables of the keys set in a serialized overlay.
+    fn variables_set(value: &Value, path: &mut Vec<String>, set: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    path.push(key.clone());
+                    variables_set(inner, path, set);
+                    path.pop();
+                }
+            }
+            _ => {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                set.insert(env_var(&path));
+            }
+        }
+    }
+
+    /// The variable a help text names, as `[env: NAME]` or `[env: NAME=…]`.
+    fn named_variable(help: &str) -> &str {
+        let after = help
+            .split_once("[env: ")
+            .unwrap_or_else(|| panic!("help without [env: …]: {help:?}"))
+            .1;
+        after.split([']', '=']).next().unwrap_or_default()
+    }
+
+    /// Gives every flag on its own and checks that the key whose variable
+    /// its help names is one the flag sets.
+    fn check_flags<A: Args + FromArgMatches>(overlay: impl Fn(&A) -> Value) {
+        let command = A::augment_args(Command::new("samsyn").no_binary_name(true));
+        for arg in command.get_arguments() {
+            let long = arg.get_long().expect("every flag has a long name");
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let named = named_variable(&help);
+            if long == "config" {
+                assert_eq!(named, crate::discovery::CONFIG_FILE_ENV);
+                continue;
+            }
+            let argv: Vec<String> = std::iter::once(format!("--{long}"))
+                .chain(sample(arg))
+                .collect();
+            let matches = command
+                .clone()
+                .try_get_matches_from(&argv)
+                .unwrap_or_else(|error| panic!("{argv:?}: {error}"));
+            let args = A::from_arg_matches(&matches).expect("parsed flags convert");
+            let mut set = BTreeSet::new();
+            variables_set(&overlay(&args), &mut Vec::new(), &mut set);
+            assert!(
+                set.contains(named),
+                "--{long}: its help names {named}, but the flag sets {set:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn gateway_flags_help_names_the_variable_of_the_key_they_set() {
+        check_flags(|args: &GatewayArgs| serde_json::to_value(args.overlay()).unwrap());
+    }
+
+    #[test]
+    fn capture_flags_help_names_the_variable_of_the_key_they_set() {
+        check_flags(|args: &CaptureArgs| serde_json::to_value(args.overlay()).unwrap());
+    }
 }

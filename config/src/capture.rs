@@ -40,13 +40,11 @@ pub struct CaptureConfig {
     /// Join the room's events: show who is in the consultation and the chat
     /// on standard output, send lines typed on standard input as chat.
     pub consultation: bool,
-    // photos: begin
     /// How a V4L2 camera takes still photos: `largest` switches it to its
     /// largest picture for each photo (the stream shows its last picture,
     /// frozen, for about a second meanwhile); `stream` takes the streaming
     /// mode's frame, for cameras that misbehave when switched.
     pub photo_mode: PhotoMode,
-    // photos: end
     /// Highest video bitrate in kbit/s; congestion control moves the encoder
     /// between `min_bitrate_kbps` and this, as the line allows.
     pub bitrate_kbps: u32,
@@ -71,7 +69,6 @@ pub struct CaptureConfig {
     pub log: LogConfig,
 }
 
-// talkback: begin
 /// Talk-back (`[talkback]`): the specialists' voices, mixed, played on the
 /// nurse's headset or speaker.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -100,7 +97,6 @@ impl Default for TalkbackConfig {
         }
     }
 }
-// talkback: end
 
 /// x264's speed presets, fastest first.
 #[derive(
@@ -260,7 +256,6 @@ impl fmt::Display for VideoCodec {
     }
 }
 
-// photos: begin
 /// How a V4L2 camera takes still photos (`photo_mode`).
 #[derive(
     Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash, clap::ValueEnum,
@@ -282,7 +277,6 @@ impl fmt::Display for PhotoMode {
         })
     }
 }
-// photos: end
 
 /// ICE settings of the capture daemon.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -482,7 +476,6 @@ impl CaptureConfig {
             1..=3600,
             " s",
         );
-        // talkback: begin
         checks.require(
             self.talkback.volume_percent <= MAX_TALKBACK_VOLUME_PERCENT,
             "talkback.volume_percent",
@@ -499,7 +492,6 @@ impl CaptureConfig {
             "must be auto, none, or the name of an audio output (see `pactl list short sinks`); \
              pass e.g. --speaker auto",
         );
-        // talkback: end
         checks.finish()
     }
 

@@ -29,6 +29,16 @@ pub use crate::discovery::CONFIG_FILE_ENV;
 /// `SAMSYN_MEDIA__UDP_PORT` sets `media.udp_port`.
 pub const ENV_NESTING: &str = "__";
 
+/// The environment variable of the key at `path` (`["media", "udp_port"]`:
+/// `SAMSYN_MEDIA__UDP_PORT`). The environment layer names variables so in
+/// its errors, and the flags' help texts name them so too.
+pub(crate) fn env_var(path: &[&str]) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        path.join(ENV_NESTING).to_ascii_uppercase()
+    )
+}
+
 pub(crate) const DEFAULTS_NAME: &str = "built-in defaults";
 pub(crate) const FLAGS_NAME: &str = "command-line flags";
 
@@ -161,12 +171,7 @@ struct EnvLayer {
 
 impl Provider for EnvLayer {
     fn metadata(&self) -> Metadata {
-        Metadata::named(ENV_NAME).interpolater(|_: &Profile, keys: &[&str]| {
-            format!(
-                "{ENV_PREFIX}{}",
-                keys.join(ENV_NESTING).to_ascii_uppercase()
-            )
-        })
+        Metadata::named(ENV_NAME).interpolater(|_: &Profile, keys: &[&str]| env_var(keys))
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {

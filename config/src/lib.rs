@@ -52,6 +52,7 @@ mod chosen_by;
 pub mod discovery;
 mod error;
 mod gateway;
+mod help;
 mod layers;
 mod log;
 mod print;

@@ -6,49 +6,29 @@
 
 mod common;
 
-use common::{capture_flags, error_text};
-use figment::Jail;
+use common::Layers;
 use samsyn_config::PhotoMode;
 
 const GATEWAY: [&str; 2] = ["--gateway", "https://wound.example.org"];
 
 #[test]
 fn photos_switch_to_the_largest_mode_unless_told_otherwise() {
-    Jail::expect_with(|jail| {
-        jail.clear_env();
-        let config = capture_flags(&GATEWAY).load().expect("defaults are valid");
-        assert_eq!(config.photo_mode, PhotoMode::Largest);
+    let with_gateway = Layers::capture().flags(&GATEWAY);
+    assert_eq!(with_gateway.config().photo_mode, PhotoMode::Largest);
+    let with_flag = with_gateway.clone().flags(&["--photo-mode", "stream"]);
+    assert_eq!(with_flag.config().photo_mode, PhotoMode::Stream);
 
-        let config = capture_flags(&[GATEWAY[0], GATEWAY[1], "--photo-mode", "stream"])
-            .load()
-            .expect("a valid flag");
-        assert_eq!(config.photo_mode, PhotoMode::Stream);
-
-        jail.create_file("capture.toml", "photo_mode = \"stream\"\n")?;
-        let config = capture_flags(&[GATEWAY[0], GATEWAY[1], "--config", "capture.toml"])
-            .load()
-            .expect("a valid file");
-        assert_eq!(config.photo_mode, PhotoMode::Stream);
-        // The environment overrides the file.
-        jail.set_env("SAMSYN_PHOTO_MODE", "largest");
-        let config = capture_flags(&[GATEWAY[0], GATEWAY[1], "--config", "capture.toml"])
-            .load()
-            .expect("a valid environment");
-        assert_eq!(config.photo_mode, PhotoMode::Largest);
-        Ok(())
-    });
+    let with_file = with_gateway.file("capture.toml", "photo_mode = \"stream\"\n");
+    assert_eq!(with_file.config().photo_mode, PhotoMode::Stream);
+    // The environment overrides the file.
+    let with_env = with_file.env("SAMSYN_PHOTO_MODE", "largest");
+    assert_eq!(with_env.config().photo_mode, PhotoMode::Largest);
 }
 
 #[test]
 fn an_unknown_photo_mode_names_the_allowed_ones() {
-    Jail::expect_with(|jail| {
-        jail.clear_env();
-        jail.create_file("capture.toml", "photo_mode = \"huge\"\n")?;
-        let text = error_text(capture_flags(&["--config", "capture.toml"]).load_unvalidated());
-        assert!(
-            text.contains("photo_mode") && text.contains("largest") && text.contains("stream"),
-            "{text}"
-        );
-        Ok(())
-    });
+    Layers::capture()
+        .file("capture.toml", "photo_mode = \"huge\"\n")
+        .unvalidated()
+        .says(&["photo_mode", "largest", "stream"]);
 }

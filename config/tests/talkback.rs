@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{capture_flags, error_text};
-use figment::Jail;
+use common::Layers;
 
 const GATEWAY: [&str; 2] = ["--gateway", "https://wound.example.org"];
 
@@ -21,78 +20,61 @@ fn with_gateway<'a>(flags: &[&'a str]) -> Vec<&'a str> {
 
 #[test]
 fn talkback_is_on_at_full_volume_on_the_default_output_unless_told() {
-    Jail::expect_with(|jail| {
-        jail.clear_env();
-        let config = capture_flags(&GATEWAY).load().expect("defaults are valid");
-        assert!(config.talkback.enabled);
-        assert_eq!(config.talkback.speaker, "auto");
-        assert_eq!(config.talkback.volume_percent, 100);
+    let config = Layers::capture().flags(&GATEWAY).config();
+    assert!(config.talkback.enabled);
+    assert_eq!(config.talkback.speaker, "auto");
+    assert_eq!(config.talkback.volume_percent, 100);
 
-        let config = capture_flags(&with_gateway(&[
+    let config = Layers::capture()
+        .flags(&with_gateway(&[
             "--no-talkback",
             "--speaker",
             "none",
             "--talkback-volume",
             "250",
         ]))
-        .load()
-        .expect("valid flags");
-        assert!(!config.talkback.enabled);
-        assert_eq!(config.talkback.speaker, "none");
-        assert_eq!(config.talkback.volume_percent, 250);
-        Ok(())
-    });
+        .config();
+    assert!(!config.talkback.enabled);
+    assert_eq!(config.talkback.speaker, "none");
+    assert_eq!(config.talkback.volume_percent, 250);
 }
 
 #[test]
 fn file_and_environment_set_talkback_too() {
-    Jail::expect_with(|jail| {
-        jail.clear_env();
-        jail.create_file(
+    let config = Layers::capture()
+        .file(
             "capture.toml",
             "[talkback]\nspeaker = \"alsa_output.usb-Jabra\"\nvolume_percent = 300\n",
-        )?;
-        jail.set_env("SAMSYN_TALKBACK__VOLUME_PERCENT", "180");
-        let config = capture_flags(&with_gateway(&["--config", "capture.toml"]))
-            .load()
-            .expect("valid file");
-        assert_eq!(config.talkback.speaker, "alsa_output.usb-Jabra");
-        // The environment overrides the file.
-        assert_eq!(config.talkback.volume_percent, 180);
-        Ok(())
-    });
+        )
+        .env("SAMSYN_TALKBACK__VOLUME_PERCENT", "180")
+        .flags(&GATEWAY)
+        .config();
+    assert_eq!(config.talkback.speaker, "alsa_output.usb-Jabra");
+    // The environment overrides the file.
+    assert_eq!(config.talkback.volume_percent, 180);
 }
 
 #[test]
 fn a_volume_above_400_percent_names_the_range_and_the_flag() {
-    Jail::expect_with(|jail| {
-        jail.clear_env();
-        let text = error_text(capture_flags(&with_gateway(&["--talkback-volume", "500"])).load());
-        assert!(
-            text.contains("talkback.volume_percent = 500: must be a percentage from 0 to 400"),
-            "{text}"
-        );
-        assert!(text.contains("--talkback-volume"), "{text}");
-        assert!(text.contains("command-line flags"), "{text}");
-        // 0 is allowed: the nurse may silence the specialists.
-        let config = capture_flags(&with_gateway(&["--talkback-volume", "0"]))
-            .load()
-            .expect("0 is a volume");
-        assert_eq!(config.talkback.volume_percent, 0);
-        Ok(())
-    });
+    Layers::capture()
+        .flags(&with_gateway(&["--talkback-volume", "500"]))
+        .says(&[
+            "talkback.volume_percent = 500: must be a percentage from 0 to 400",
+            "--talkback-volume",
+            "command-line flags",
+        ]);
+    // 0 is allowed: the nurse may silence the specialists.
+    let config = Layers::capture()
+        .flags(&with_gateway(&["--talkback-volume", "0"]))
+        .config();
+    assert_eq!(config.talkback.volume_percent, 0);
 }
 
 #[test]
 fn an_empty_speaker_says_what_to_pass() {
-    Jail::expect_with(|jail| {
-        jail.clear_env();
-        let text = error_text(capture_flags(&with_gateway(&["--speaker", " "])).load());
-        assert!(text.contains("talkback.speaker"), "{text}");
-        assert!(text.contains("auto, none"), "{text}");
-        assert!(text.contains("--speaker auto"), "{text}");
-        Ok(())
-    });
+    Layers::capture()
+        .flags(&with_gateway(&["--speaker", " "]))
+        .says(&["talkback.speaker", "auto, none", "--speaker auto"]);
 }
 
 #[test]

@@ -8,18 +8,11 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{error_text, gateway_flags, jailed};
+use common::{Layers, check_rules, gateway_flags, jailed, validation_text};
 use figment::Jail;
-use samsyn_config::{ConfigError, GatewayArgs, GatewayConfig, TurnConfig};
+use samsyn_config::{GatewayArgs, GatewayConfig, TurnConfig};
 
 const EXTERNAL: &str = "turns:turn.hospital.example:443?transport=tcp";
-
-/// A change that breaks one rule, and the start of the message expected for it.
-type Case = (fn(&mut GatewayConfig), &'static str);
-
-fn validation_text(config: &GatewayConfig) -> String {
-    error_text(config.validate().map(|()| "valid"))
-}
 
 #[test]
 fn defaults_announce_the_builtin_relay_only_with_tls() {
@@ -174,66 +167,54 @@ fn external_relays_need_the_secret_file() {
 
 #[test]
 fn a_bad_relay_uri_is_named_with_the_form_and_its_layer() {
-    Jail::expect_with(|jail| {
-        jail.clear_env();
-        jail.set_env("SAMSYN_TURN__SECRET_FILE", "/etc/samsyn/turn-secret");
-        let text = error_text(gateway_flags(&["--turn-url", "turn://turn.example:3478"]).load());
-        assert!(
-            text.contains(
-                "turn.urls = \"turn://turn.example:3478\": must be a TURN URI as in RFC 7065"
-            ) && text.contains("no // after the scheme")
-                && text.contains("command-line flags"),
-            "{text}"
-        );
-
-        jail.set_env("SAMSYN_TURN__URLS", "[stun:stun.example:3478]");
-        let text = error_text(GatewayArgs::default().load());
-        assert!(
-            text.contains("turn.urls = \"stun:stun.example:3478\"")
-                && text.contains("SAMSYN_TURN__URLS"),
-            "{text}"
-        );
-        Ok(())
-    });
+    let with_secret = Layers::gateway().env("SAMSYN_TURN__SECRET_FILE", "/etc/samsyn/turn-secret");
+    with_secret
+        .clone()
+        .flags(&["--turn-url", "turn://turn.example:3478"])
+        .says(&[
+            "turn.urls = \"turn://turn.example:3478\": must be a TURN URI as in RFC 7065",
+            "no // after the scheme",
+            "command-line flags",
+        ]);
+    with_secret
+        .env("SAMSYN_TURN__URLS", "[stun:stun.example:3478]")
+        .says(&[
+            "turn.urls = \"stun:stun.example:3478\"",
+            "SAMSYN_TURN__URLS",
+        ]);
 }
 
 #[test]
 fn value_rules() {
-    let cases: Vec<Case> = vec![
-        (
-            |c| c.turn.credential_ttl_secs = 59,
-            "turn.credential_ttl_secs = 59: must be 60..=86400 s",
-        ),
-        (
-            |c| c.turn.credential_ttl_secs = 86_401,
-            "turn.credential_ttl_secs = 86401: must be 60..=86400 s",
-        ),
-        (
-            |c| c.turn.secret_file = Some("".into()),
-            "turn.secret_file = \"\": must name the file holding coturn's static-auth-secret",
-        ),
-        (
-            |c| c.limits.max_relay_connections = 0,
-            "limits.max_relay_connections = 0: must be at least 1",
-        ),
-        (
-            |c| c.limits.max_relay_allocations = 0,
-            "limits.max_relay_allocations = 0: must be at least 1",
-        ),
-        (
-            |c| c.limits.max_relay_allocations_per_ip = 0,
-            "limits.max_relay_allocations_per_ip = 0: must be at least 1",
-        ),
-    ];
-    for (break_it, expected) in cases {
-        let mut config = GatewayConfig::default();
-        break_it(&mut config);
-        let text = validation_text(&config);
-        assert!(
-            text.starts_with(&format!("invalid configuration: {expected}")),
-            "expected {expected:?}, got {text:?}"
-        );
-    }
+    check_rules(
+        &GatewayConfig::default(),
+        vec![
+            (
+                |c| c.turn.credential_ttl_secs = 59,
+                "turn.credential_ttl_secs = 59: must be 60..=86400 s",
+            ),
+            (
+                |c| c.turn.credential_ttl_secs = 86_401,
+                "turn.credential_ttl_secs = 86401: must be 60..=86400 s",
+            ),
+            (
+                |c| c.turn.secret_file = Some("".into()),
+                "turn.secret_file = \"\": must name the file holding coturn's static-auth-secret",
+            ),
+            (
+                |c| c.limits.max_relay_connections = 0,
+                "limits.max_relay_connections = 0: must be at least 1",
+            ),
+            (
+                |c| c.limits.max_relay_allocations = 0,
+                "limits.max_relay_allocations = 0: must be at least 1",
+            ),
+            (
+                |c| c.limits.max_relay_allocations_per_ip = 0,
+                "limits.max_relay_allocations_per_ip = 0: must be at least 1",
+            ),
+        ],
+    );
 
     // The edges are accepted, and the built-in relay needs no TLS.
     let mut config = GatewayConfig::default();
@@ -247,13 +228,8 @@ fn value_rules() {
 
 #[test]
 fn an_unknown_turn_key_is_refused() {
-    Jail::expect_with(|jail| {
-        jail.clear_env();
-        jail.create_file("gateway.toml", "[turn]\nsecret = \"north\"\n")?;
-        let result: Result<GatewayConfig, ConfigError> =
-            gateway_flags(&["--config", "gateway.toml"]).load_unvalidated();
-        let text = error_text(result);
-        assert!(text.contains("turn.secret"), "{text}");
-        Ok(())
-    });
+    Layers::gateway()
+        .file("gateway.toml", "[turn]\nsecret = \"north\"\n")
+        .unvalidated()
+        .says(&["turn.secret"]);
 }
