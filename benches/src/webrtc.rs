@@ -38,7 +38,8 @@ use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use rtc::statistics::StatsSelector;
-use samsyn_gateway::media::peer::{KeyframeRequestTap, asks_for_keyframe};
+use samsyn_gateway::media::peer::sdp::Sdp;
+use samsyn_gateway::media::peer::{KeyframeRequestTap, MediaKind, asks_for_keyframe};
 
 use crate::relay::{self, RelayLink};
 
@@ -204,7 +205,8 @@ impl OfferingPeer {
 
     /// Sets the gateway's answer; returns its media addresses.
     fn answer(&mut self, answer: String) -> anyhow::Result<Vec<SocketAddr>> {
-        let gateway = answer_addresses(&answer);
+        let parsed = Sdp::parse(&answer).context("the gateway's answer is not SDP")?;
+        let gateway = answer_addresses(&parsed);
         if gateway.is_empty() {
             bail!(
                 "the gateway's answer names no media address (a=candidate); check the gateway's \
@@ -220,19 +222,11 @@ impl OfferingPeer {
 }
 
 /// The UDP candidates' addresses in an SDP answer, in order.
-fn answer_addresses(sdp: &str) -> Vec<SocketAddr> {
-    sdp.lines()
-        .filter_map(|line| {
-            let candidate = line.trim_end().strip_prefix("a=candidate:")?;
-            let fields: Vec<&str> = candidate.split(' ').collect();
-            if !fields.get(2)?.eq_ignore_ascii_case("udp") {
-                return None;
-            }
-            Some(SocketAddr::new(
-                fields.get(4)?.parse().ok()?,
-                fields.get(5)?.parse().ok()?,
-            ))
-        })
+fn answer_addresses(answer: &Sdp) -> Vec<SocketAddr> {
+    answer
+        .sections()
+        .flat_map(|section| section.candidates())
+        .filter_map(|candidate| candidate.udp_address())
         .collect()
 }
 
@@ -389,15 +383,11 @@ impl ClientPeer {
 
     /// The payload type the gateway accepted for our H.264.
     pub fn negotiated_video_payload_type(&self) -> Option<u8> {
-        let sdp = &self.pc.remote_description()?.sdp;
-        sdp.lines().find_map(|line| {
-            let rest = line.trim_end().strip_prefix("a=rtpmap:")?;
-            let (pt, codec) = rest.split_once(' ')?;
-            codec
-                .to_ascii_lowercase()
-                .starts_with("h264/")
-                .then(|| pt.parse().ok())?
-        })
+        let answer = Sdp::parse(&self.pc.remote_description()?.sdp).ok()?;
+        answer
+            .sections_of(MediaKind::Video)
+            .find_map(|video| video.codec_named("H264"))
+            .map(|h264| h264.payload_type)
     }
 
     /// The latest STUN round-trip time and how many answered checks it
@@ -449,16 +439,12 @@ pub fn poll_ready(peers: &[&ClientPeer], max: Duration) -> Vec<bool> {
     relay::poll_fds(&fds, max)
 }
 
-/// The payload types of the video section of an SDP (`m=video … <pt> <pt>`).
+/// The payload types of the first video section of an SDP (`m=video … <pt> <pt>`);
+/// none when it has none or does not read as SDP.
 pub fn video_payload_types(sdp: &str) -> Vec<u8> {
-    sdp.lines()
-        .find_map(|line| line.trim_end().strip_prefix("m=video "))
-        .map(|m| {
-            m.split(' ')
-                .skip(2)
-                .filter_map(|pt| pt.parse().ok())
-                .collect()
-        })
+    Sdp::parse(sdp)
+        .ok()
+        .and_then(|sdp| Some(sdp.first_section(MediaKind::Video)?.payload_types()))
         .unwrap_or_default()
 }
 

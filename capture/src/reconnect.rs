@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use crate::webrtc::sdp::Sdp;
+
 /// Retry delays: doubling from `first` up to `fast_max` during the first
 /// `fast_for` of an outage, then `slow` (all ± `jitter`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,19 +71,7 @@ pub fn ordinal(n: u32) -> String {
 /// The ICE credentials of an SDP as a trickle-ICE fragment that changes
 /// nothing: sent in a `PATCH`, it asks "do you still have my session?".
 pub fn unchanged_ice_fragment(sdp: &str) -> Option<String> {
-    let attribute = |name: &str| {
-        sdp.lines()
-            .find_map(|line| line.trim_end().strip_prefix(name))
-            .map(str::to_owned)
-    };
-    let ufrag = attribute("a=ice-ufrag:")?;
-    let pwd = attribute("a=ice-pwd:")?;
-    let mid = attribute("a=mid:");
-    let mut fragment = format!("a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n");
-    if let Some(mid) = mid {
-        fragment.push_str(&format!("a=mid:{mid}\r\n"));
-    }
-    Some(fragment)
+    Sdp::parse(sdp).ok()?.unchanged_ice_fragment()
 }
 
 #[cfg(test)]
@@ -129,7 +119,7 @@ mod tests {
 
     #[test]
     fn the_check_fragment_carries_the_current_credentials() {
-        let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ice-ufrag:abcd\r\n\
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ice-ufrag:abcd\r\n\
                    a=ice-pwd:secretsecret\r\na=mid:video0\r\na=candidate:1 1 UDP 1 10.0.0.2 5000 typ host\r\n";
         assert_eq!(
             unchanged_ice_fragment(sdp).unwrap(),

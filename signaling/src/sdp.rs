@@ -2,6 +2,40 @@
 //! it for real: it turns an obviously wrong body into a clear 400 instead of
 //! a parser's complaint from deep inside the media plane.
 
+/// The kind of a media section (`m=audio`, `m=video`): the one enum for
+/// it, shared by the gateway's and the capture daemon's SDP readers and
+/// everything after them. Other kinds (`application`, ...) have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+impl MediaKind {
+    /// The kind an `m=` line names ("audio", "video").
+    pub fn from_media(media: &str) -> Option<Self> {
+        match media {
+            "audio" => Some(Self::Audio),
+            "video" => Some(Self::Video),
+            _ => None,
+        }
+    }
+
+    /// The name an `m=` line gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Audio => "audio",
+            Self::Video => "video",
+        }
+    }
+}
+
+impl std::fmt::Display for MediaKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a body is not an SDP offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SdpShapeError {
@@ -29,7 +63,7 @@ pub fn check_offer(body: &[u8]) -> Result<&str, SdpShapeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{SdpShapeError, check_offer};
+    use super::{MediaKind, SdpShapeError, check_offer};
 
     #[test]
     fn accepts_a_minimal_offer_with_crlf() {
@@ -47,5 +81,18 @@ mod tests {
             check_offer(b"v=0\r\ns=-\r\n"),
             Err(SdpShapeError::NoMediaLine)
         );
+    }
+
+    #[test]
+    fn media_kinds_read_and_print_as_m_lines_name_them() {
+        assert_eq!(MediaKind::from_media("video"), Some(MediaKind::Video));
+        assert_eq!(MediaKind::from_media("audio"), Some(MediaKind::Audio));
+        assert_eq!(MediaKind::from_media("application"), None);
+        assert_eq!(
+            MediaKind::from_media("Video"),
+            None,
+            "RFC 8866 names are lower case"
+        );
+        assert_eq!(MediaKind::Audio.to_string(), "audio");
     }
 }

@@ -22,7 +22,10 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_rtp as gst_rtp;
 
+use samsyn_signaling::sdp::MediaKind;
+
 use super::clock;
+use crate::webrtc::sdp::Sdp;
 
 /// The extension's URI.
 pub const URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time";
@@ -62,31 +65,9 @@ pub fn decode(data: &[u8]) -> Option<u64> {
 /// The ID the SDP (an answer) gives the extension in its first video
 /// section, if it negotiated it.
 pub fn negotiated_id(sdp: &str) -> Option<u8> {
-    let mut in_video = false;
-    for line in sdp.lines().map(str::trim_end) {
-        if let Some(media) = line.strip_prefix("m=") {
-            if in_video {
-                return None;
-            }
-            in_video = media.starts_with("video ");
-            continue;
-        }
-        if !in_video {
-            continue;
-        }
-        let Some(extmap) = line.strip_prefix("a=extmap:") else {
-            continue;
-        };
-        let mut parts = extmap.split_whitespace();
-        let (Some(id), Some(uri)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        if uri == URI {
-            // "3" or "3/sendonly".
-            return id.split('/').next()?.parse().ok();
-        }
-    }
-    None
+    let sdp = Sdp::parse(sdp).ok()?;
+    let id = sdp.first_section(MediaKind::Video)?.extension_id(URI)?;
+    u8::try_from(id).ok()
 }
 
 /// The ID RTP caps (`extmap-N` fields) give the extension, if any.
@@ -219,7 +200,7 @@ mod tests {
 
     #[test]
     fn negotiated_id_is_read_from_the_video_section_only() {
-        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
                    a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time\r\n\
                    m=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
                    a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\

@@ -12,6 +12,7 @@ mod negotiate;
 mod outlet;
 mod publisher;
 pub mod relays;
+pub mod sdp;
 mod session;
 
 pub use events::{PipelineEvent, forward_bus, log_state_changes, on_bus_events};

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_sdp as gst_sdp;
 use gstreamer_webrtc as gst_webrtc;
 use tokio::sync::Notify;
 
 use super::ice::{self, PinError};
+use super::sdp::Sdp;
 use crate::elements::{self, ElementError};
 
 /// How long to wait for ICE gathering before sending what was gathered.
@@ -111,7 +111,9 @@ pub async fn make_offer(
     let sdp = local_sdp(webrtcbin)
         .ok_or_else(|| NegotiationError::SetLocal("no local description after offer".into()))?;
     tracing::debug!(sdp = %sdp, "local offer");
-    if !sdp.lines().any(|l| l.starts_with("a=candidate:")) {
+    let offer = Sdp::parse(&sdp)
+        .map_err(|e| NegotiationError::SetLocal(format!("webrtcbin's own offer: {e}")))?;
+    if !offer.has_candidates() {
         return Err(NegotiationError::NoCandidates);
     }
     Ok(sdp)
@@ -149,11 +151,9 @@ pub fn local_sdp(webrtcbin: &gst::Element) -> Option<String> {
 /// Applies the gateway's SDP answer as remote description.
 pub async fn apply_answer(webrtcbin: &gst::Element, sdp: &str) -> Result<(), NegotiationError> {
     tracing::debug!(sdp = %sdp, "remote answer");
-    let message = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes())
-        .map_err(|_| NegotiationError::Answer("it is not valid SDP".into()))?;
-    if message.medias_len() == 0 {
-        return Err(NegotiationError::Answer("it has no media section".into()));
-    }
+    let message = Sdp::parse(sdp)
+        .map_err(|e| NegotiationError::Answer(e.to_string()))?
+        .into_message();
     let answer =
         gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
     let reply = promise_reply(|promise| {

@@ -87,6 +87,7 @@ mod estimate;
 mod feedback;
 mod link_feedback;
 mod offer_sdp;
+pub mod sdp;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -97,13 +98,10 @@ pub use estimate::LinkEstimate;
 use estimate::ObservedGcc;
 pub use feedback::{KeyframeRequestTap, asks_for_keyframe};
 use link_feedback::LinkFeedback;
+use sdp::Sdp;
 
-/// Audio or video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MediaKind {
-    Audio,
-    Video,
-}
+/// Audio or video: the kind signaling's SDP check and both SDP readers share.
+pub use samsyn_signaling::sdp::MediaKind;
 
 /// A codec as negotiated on one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +240,7 @@ impl Peer {
         settings: &PeerSettings,
         now: Instant,
     ) -> Result<(Self, String, Vec<SourceTrack>), MediaError> {
-        let offer = parse_offer(&offer_sdp)?;
+        let (offer, parsed) = parse_offer(&offer_sdp)?;
         let mut media_engine = MediaEngine::default();
         media_engine.register_default_codecs().map_err(internal)?;
         for uri in FORWARDED_EXTENSIONS {
@@ -258,17 +256,16 @@ impl Peer {
                     .map_err(internal)?;
             }
         }
-        let pc = build_peer_connection(media_engine, settings, None, &offer_sdp, now)?;
+        let pc = build_peer_connection(media_engine, settings, None, &parsed, now)?;
         let mut peer = Self::new(pc);
-        let answer = peer.answer(offer, &settings.candidates, now)?;
+        let (answer, _) = peer.answer(offer, &settings.candidates, now)?;
         let sources = peer.negotiated_sources();
         if peer.video_ssrc.is_none() {
             // Known before the first packet, so a viewer joining early can
             // already ask for a keyframe.
-            peer.video_ssrc = peer
-                .pc
-                .remote_description()
-                .and_then(|d| first_video_ssrc(&d.sdp));
+            peer.video_ssrc = parsed
+                .sections_of(MediaKind::Video)
+                .find_map(|video| video.ssrcs().first().copied());
         }
         if !sources.iter().any(|s| s.kind == MediaKind::Video) {
             return Err(MediaError::BadOffer(
@@ -299,16 +296,19 @@ impl Peer {
             Listener::Camera => &[],
             Listener::Specialist | Listener::Observer => sources,
         };
-        let audio_lines = media_lines(&offer_sdp, "audio").min(MAX_AUDIO_LINES);
+        let (offer, parsed) = parse_offer(&offer_sdp)?;
+        let audio_lines = parsed
+            .sections_of(MediaKind::Audio)
+            .count()
+            .min(MAX_AUDIO_LINES);
         if listener == Listener::Camera && audio_lines == 0 {
             return Err(no_talkback_audio());
         }
-        let offer = parse_offer(&offer_sdp)?;
         let video_source = camera_sources.iter().find(|s| s.kind == MediaKind::Video);
         // rtc would refuse such an offer with "RTPSender created with no
         // codecs"; the viewer deserves to hear which codec it lacks.
         if let Some(source) = video_source
-            && !offer_sdp::offers_codec(&offer.sdp, "video", &source.codec.mime_type)
+            && !offer_sdp::offers_codec(&parsed, &source.codec.mime_type)
         {
             return Err(cannot_receive_the_cameras_video(source));
         }
@@ -358,8 +358,7 @@ impl Peer {
             }
         }
         let link = Arc::new(LinkEstimate::default());
-        let pc =
-            build_peer_connection(media_engine, settings, Some(link.clone()), &offer_sdp, now)?;
+        let pc = build_peer_connection(media_engine, settings, Some(link.clone()), &parsed, now)?;
         let mut peer = Self::new(pc);
         peer.link = Some(link);
         let video = camera_sources.iter().filter(|s| s.kind == MediaKind::Video);
@@ -385,7 +384,7 @@ impl Peer {
             );
             peer.pc.add_track(track).map_err(internal)?;
         }
-        let answer = peer.answer(offer, &settings.candidates, now)?;
+        let (answer, _) = peer.answer(offer, &settings.candidates, now)?;
         peer.sinks = peer.negotiated_sinks(video_source, &audio.codec, listener)?;
         if listener.may_speak() {
             // What a specialist's microphone arrives in: the session's Opus.
@@ -417,12 +416,13 @@ impl Peer {
         }
     }
 
+    /// Answers `offer`: the answer as text and as read back.
     fn answer(
         &mut self,
         offer: RTCSessionDescription,
         candidates: &LocalCandidates,
         now: Instant,
-    ) -> Result<String, MediaError> {
+    ) -> Result<(String, Sdp), MediaError> {
         self.pc
             .set_remote_description(now, offer)
             .map_err(bad_offer)?;
@@ -442,13 +442,17 @@ impl Peer {
             .local_description()
             .map(|d| d.sdp)
             .ok_or_else(|| internal("no local description after answering"))?;
-        self.ufrag = sdp_attribute(&sdp, "ice-ufrag")
+        let answer = Sdp::parse(&sdp)
+            .map_err(|e| internal(format!("the answer rtc wrote does not read back: {e}")))?;
+        self.ufrag = answer
+            .ice_ufrag()
             .ok_or_else(|| internal("the answer has no ice-ufrag"))?
             .to_owned();
-        self.ice_pwd = sdp_attribute(&sdp, "ice-pwd")
+        self.ice_pwd = answer
+            .ice_pwd()
             .ok_or_else(|| internal("the answer has no ice-pwd"))?
             .to_owned();
-        Ok(sdp)
+        Ok((sdp, answer))
     }
 
     /// The tracks a publisher sends, from the receivers negotiation created.
@@ -583,13 +587,11 @@ impl Peer {
     /// fmtp it offered for payload type `pt`; `None` when it can.
     fn undecodable_h264(&self, source: &SourceTrack, pt: u8) -> Option<String> {
         let camera = H264Profile::from_fmtp(&source.codec.fmtp)?;
-        let offer = self.pc.remote_description()?;
-        let prefix = format!("a=fmtp:{pt} ");
+        let offer = Sdp::parse(&self.pc.remote_description()?.sdp).ok()?;
         let viewer_fmtp = offer
-            .sdp
-            .lines()
-            .find_map(|line| line.trim_end().strip_prefix(prefix.as_str()))?;
-        let viewer = H264Profile::from_fmtp(viewer_fmtp)?;
+            .sections_of(MediaKind::Video)
+            .find_map(|video| video.fmtp(pt))?;
+        let viewer = H264Profile::from_fmtp(&viewer_fmtp)?;
         (!camera.decodable_by(viewer)).then(|| {
             format!(
                 "this viewer offered H.264 profile-level-id {:02x}{:02x}.. but the camera sends \
@@ -830,8 +832,8 @@ impl Peer {
     pub fn remote_ufrag_is(&self, ufrag: &str) -> bool {
         self.pc
             .remote_description()
-            .and_then(|d| sdp_attribute(&d.sdp, "ice-ufrag"))
-            .is_none_or(|current| current == ufrag)
+            .and_then(|d| Sdp::parse(&d.sdp).ok())
+            .is_none_or(|current| current.ice_ufrag().is_none_or(|current| current == ufrag))
     }
 
     /// Restarts ICE with the remote side's new credentials (RFC 9725 §4.4.2):
@@ -847,25 +849,15 @@ impl Peer {
         let current = self
             .pc
             .remote_description()
-            .map(|d| d.sdp.clone())
             .ok_or_else(|| internal("no remote description to restart"))?;
-        let offer: String = current
-            .lines()
-            .map(|line| {
-                let line = line.trim_end();
-                if line.starts_with("a=ice-ufrag:") {
-                    format!("a=ice-ufrag:{remote_ufrag}\r\n")
-                } else if line.starts_with("a=ice-pwd:") {
-                    format!("a=ice-pwd:{remote_pwd}\r\n")
-                } else {
-                    format!("{line}\r\n")
-                }
-            })
-            .collect();
-        let sdp = parse_offer(&offer)
-            .and_then(|offer| self.answer(offer, candidates, now))
+        let offer = Sdp::parse(&current.sdp)
+            .map_err(|e| internal(format!("the current offer does not read back: {e}")))?
+            .with_ice_credentials(remote_ufrag, remote_pwd)
+            .to_text();
+        let (_, answer) = parse_offer(&offer)
+            .and_then(|(offer, _)| self.answer(offer, candidates, now))
             .map_err(|e| MediaError::BadFragment(e.to_string()))?;
-        Ok(answer_fragment(&sdp))
+        Ok(answer.ice_fragment())
     }
 
     /// Applies a trickled remote candidate (`a=candidate:` line content).
@@ -918,7 +910,7 @@ fn build_peer_connection(
     mut media_engine: MediaEngine,
     settings: &PeerSettings,
     link: Option<Arc<LinkEstimate>>,
-    offer_sdp: &str,
+    offer: &Sdp,
     now: Instant,
 ) -> Result<RTCPeerConnection, MediaError> {
     for parameter in ["", "pli"] {
@@ -967,7 +959,7 @@ fn build_peer_connection(
     let setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
         .with_lite(true)
-        .with_answering_dtls_role(offer_sdp::answering_dtls_role(offer_sdp))
+        .with_answering_dtls_role(offer_sdp::answering_dtls_role(offer))
         .build();
     RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
@@ -978,11 +970,14 @@ fn build_peer_connection(
         .map_err(internal)
 }
 
-/// A client's offer as rtc will read it (see [`offer_sdp`]), or why it is
-/// not one.
-fn parse_offer(sdp: &str) -> Result<RTCSessionDescription, MediaError> {
-    let sdp = offer_sdp::for_rtc(sdp).map_err(MediaError::BadOffer)?;
-    RTCSessionDescription::offer(sdp).map_err(bad_offer)
+/// A client's offer as rtc will read it (see [`offer_sdp`]), and as the
+/// gateway reads it; or why it is not one.
+fn parse_offer(sdp: &str) -> Result<(RTCSessionDescription, Sdp), MediaError> {
+    let mut offer = Sdp::parse(sdp)
+        .map_err(|e| MediaError::BadOffer(format!("it is not a readable SDP offer: {e}")))?;
+    offer_sdp::prepare_for_rtc(&mut offer).map_err(MediaError::BadOffer)?;
+    let for_rtc = RTCSessionDescription::offer(offer.to_text()).map_err(bad_offer)?;
+    Ok((for_rtc, offer))
 }
 
 /// A viewer's offer has no codec the camera sends. (Signaling adds which
@@ -1118,67 +1113,11 @@ fn no_talkback_audio() -> MediaError {
     )
 }
 
-/// How many m-lines of `kind` ("audio", "video") an SDP has.
-fn media_lines(sdp: &str, kind: &str) -> usize {
-    let prefix = format!("m={kind} ");
-    sdp.lines().filter(|line| line.starts_with(&prefix)).count()
-}
-
 fn rtc_kind(kind: MediaKind) -> RtpCodecKind {
     match kind {
         MediaKind::Audio => RtpCodecKind::Audio,
         MediaKind::Video => RtpCodecKind::Video,
     }
-}
-
-/// The ICE part of an answer as a trickle-ICE fragment (RFC 8840): the
-/// credentials, then each media section's mid and candidates.
-fn answer_fragment(sdp: &str) -> String {
-    let mut frag = String::new();
-    let mut credentials_written = false;
-    for line in sdp.lines().map(str::trim_end) {
-        if line == "a=ice-lite" {
-            frag.push_str("a=ice-lite\r\n");
-        } else if (line.starts_with("a=ice-ufrag:") || line.starts_with("a=ice-pwd:"))
-            && !credentials_written
-        {
-            frag.push_str(line);
-            frag.push_str("\r\n");
-            credentials_written = line.starts_with("a=ice-pwd:");
-        } else if line.starts_with("m=")
-            || line.starts_with("a=mid:")
-            || line.starts_with("a=candidate:")
-            || line == "a=end-of-candidates"
-        {
-            frag.push_str(line);
-            frag.push_str("\r\n");
-        }
-    }
-    frag
-}
-
-/// The first SSRC announced (`a=ssrc:`) in the first video section of an SDP.
-fn first_video_ssrc(sdp: &str) -> Option<u32> {
-    let mut in_video = false;
-    for line in sdp.lines() {
-        let line = line.trim_end();
-        if let Some(media) = line.strip_prefix("m=") {
-            in_video = media.starts_with("video");
-        } else if in_video && let Some(rest) = line.strip_prefix("a=ssrc:") {
-            return rest.split(' ').next()?.parse().ok();
-        }
-    }
-    None
-}
-
-/// The first `a=<name>:<value>` in an SDP.
-fn sdp_attribute<'a>(sdp: &'a str, name: &str) -> Option<&'a str> {
-    sdp.lines().find_map(|line| {
-        line.trim_end()
-            .strip_prefix("a=")?
-            .strip_prefix(name)?
-            .strip_prefix(':')
-    })
 }
 
 fn bad_offer(err: impl std::fmt::Display) -> MediaError {
@@ -1195,10 +1134,10 @@ mod tests {
 
     #[test]
     fn an_answer_fragment_carries_credentials_and_candidates() {
-        let answer = "v=0\r\na=ice-lite\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n\
+        let answer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-lite\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n\
             a=ice-ufrag:abcd\r\na=ice-pwd:secretsecretsecretsecret\r\na=rtpmap:96 H264/90000\r\n\
             a=candidate:1 1 udp 2130706431 10.213.0.1 50000 typ host\r\na=end-of-candidates\r\n";
-        let frag = answer_fragment(answer);
+        let frag = Sdp::parse(answer).unwrap().ice_fragment();
         assert_eq!(
             frag,
             "a=ice-lite\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=ice-ufrag:abcd\r\n\

@@ -1,249 +1,174 @@
 //! What the gateway changes in a client's offer before rtc reads it: only
 //! what rtc would refuse or misuse, and never what the answer depends on.
+//! The offer is read and changed as a parsed description ([`Sdp`]).
 
-use std::ops::Range;
+use super::sdp::Sdp;
 
 /// The offer without `.local` (mDNS) candidates: an ICE-lite gateway never
 /// uses remote candidates to send checks, and learns each browser's real
 /// address from the checks it receives (peer-reflexive).
-fn without_mdns_candidates(sdp: &str) -> String {
-    sdp.split_inclusive('\n')
-        .filter(|line| {
-            !(line.starts_with("a=candidate:")
-                && line
-                    .split(' ')
-                    .nth(4)
-                    .is_some_and(|address| address.ends_with(".local")))
-        })
-        .collect()
+fn drop_mdns_candidates(offer: &mut Sdp) {
+    offer.retain_candidates(|candidate| !candidate.is_mdns());
 }
 
 /// The offer as rtc will read it: without mDNS candidates, and with every
 /// bundled section on the group's one transport; or why it cannot share
 /// the gateway's one transport at all.
-pub(super) fn for_rtc(sdp: &str) -> Result<String, String> {
-    let sdp = without_mdns_candidates(sdp);
-    let layout = Layout::of(&sdp);
-    if let Some(why) = layout.unbundled() {
+pub(super) fn prepare_for_rtc(offer: &mut Sdp) -> Result<(), String> {
+    drop_mdns_candidates(offer);
+    if let Some(why) = unbundled(offer) {
         return Err(why);
     }
-    Ok(layout.on_the_bundle_transport().unwrap_or(sdp))
+    move_bundle_onto_tagged_transport(offer);
+    Ok(())
 }
 
 /// The DTLS role the gateway answers with: the server (`setup:passive`),
 /// unless the offer insists on being the server itself (`setup:passive`),
 /// when the answer must be `setup:active` (RFC 5763 §5) and the gateway
 /// the client.
-pub(super) fn answering_dtls_role(offer: &str) -> rtc::peer_connection::transport::RTCDtlsRole {
+pub(super) fn answering_dtls_role(offer: &Sdp) -> rtc::peer_connection::transport::RTCDtlsRole {
     use rtc::peer_connection::transport::RTCDtlsRole;
-    let offers_passive = offer
-        .lines()
-        .any(|line| line.trim_end() == "a=setup:passive");
-    if offers_passive {
+    if offer.insists_on_dtls_server() {
         RTCDtlsRole::Client
     } else {
         RTCDtlsRole::Server
     }
 }
 
-/// An offer's lines (each with its line ending), its media sections and the
-/// mids of its first BUNDLE group: what the check and the rewrite read.
-struct Layout<'a> {
-    lines: Vec<&'a str>,
-    /// Line ranges, each from its `m=` line.
-    sections: Vec<Range<usize>>,
-    /// Empty when the offer has no BUNDLE group.
-    group: Vec<&'a str>,
+/// Whether section `mid` is in the offer's (first) BUNDLE group.
+fn in_group(group: &[&str], mid: Option<&str>) -> bool {
+    mid.is_some_and(|mid| group.contains(&mid))
 }
 
-impl<'a> Layout<'a> {
-    fn of(sdp: &'a str) -> Self {
-        let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
-        let starts: Vec<usize> = lines
-            .iter()
-            .enumerate()
-            .filter(|(_, line)| line.starts_with("m="))
-            .map(|(index, _)| index)
-            .collect();
-        let sections: Vec<Range<usize>> = starts
-            .iter()
-            .enumerate()
-            .map(|(n, &start)| start..starts.get(n + 1).copied().unwrap_or(lines.len()))
-            .collect();
-        let session = &lines[..sections.first().map_or(lines.len(), |s| s.start)];
-        let group = session
-            .iter()
-            .find_map(|line| {
-                let mids = line.trim_end().strip_prefix("a=group:BUNDLE")?;
-                Some(mids.split_whitespace().collect())
-            })
-            .unwrap_or_default();
-        Self {
-            lines,
-            sections,
-            group,
-        }
+/// Why the offer cannot share the gateway's one transport, if it
+/// cannot: more than one media section in use, not all in the group.
+///
+/// WHIP requires BUNDLE (RFC 9725), and WHEP follows it; every
+/// browser, webrtcbin with `max-bundle`, aiortc and werift bundle.
+/// Without it a client expects a transport per section, which the
+/// gateway's one port cannot give, and rtc would refuse the offer with
+/// words about ICE credentials instead.
+fn unbundled(offer: &Sdp) -> Option<String> {
+    if offer.sections().count() < 2 {
+        return None;
     }
-
-    fn lines_of(&self, section: &Range<usize>) -> &[&'a str] {
-        &self.lines[section.clone()]
+    let group = offer.bundle_group();
+    let outside: Vec<String> = offer
+        .sections()
+        // A section with port 0 is turned off, or `a=bundle-only` (which
+        // rides on the group's transport, so is in the group if it is in
+        // use at all).
+        .filter(|section| !section.is_rejected())
+        .filter(|section| !in_group(&group, section.mid()))
+        .map(|section| match section.mid() {
+            Some(mid) => format!("{} (mid {mid})", section.media()),
+            None => format!("{} (no mid)", section.media()),
+        })
+        .collect();
+    if outside.is_empty() {
+        return None;
     }
-
-    fn mid(&self, section: &Range<usize>) -> Option<&'a str> {
-        self.lines_of(section)
-            .iter()
-            .find_map(|line| line.trim_end().strip_prefix("a=mid:"))
-    }
-
-    fn in_group(&self, section: &Range<usize>) -> bool {
-        self.mid(section)
-            .is_some_and(|mid| self.group.contains(&mid))
-    }
-
-    fn credentials(&self, section: &Range<usize>) -> Vec<&'a str> {
-        self.lines_of(section)
-            .iter()
-            .copied()
-            .filter(|line| is_credential(line))
-            .collect()
-    }
-
-    /// Why the offer cannot share the gateway's one transport, if it
-    /// cannot: more than one media section in use, not all in the group.
-    ///
-    /// WHIP requires BUNDLE (RFC 9725), and WHEP follows it; every
-    /// browser, webrtcbin with `max-bundle`, aiortc and werift bundle.
-    /// Without it a client expects a transport per section, which the
-    /// gateway's one port cannot give, and rtc would refuse the offer with
-    /// words about ICE credentials instead.
-    fn unbundled(&self) -> Option<String> {
-        if self.sections.len() < 2 {
-            return None;
-        }
-        let outside: Vec<String> = self
-            .sections
-            .iter()
-            .filter(|section| !is_rejected(self.lines[section.start]))
-            .filter(|section| !self.in_group(section))
-            .map(|section| {
-                let kind = self.lines[section.start][2..]
-                    .split(' ')
-                    .next()
-                    .unwrap_or("?");
-                match self.mid(section) {
-                    Some(mid) => format!("{kind} (mid {mid})"),
-                    None => format!("{kind} (no mid)"),
-                }
-            })
-            .collect();
-        if outside.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "its media sections are not all in one BUNDLE group ({} outside it); samsyn carries \
-             all media on one transport, as WHIP requires (RFC 9725): offer BUNDLE \
-             (bundlePolicy max-bundle or balanced)",
-            outside.join(", ")
-        ))
-    }
-
-    /// The offer with every bundled section on the transport of the
-    /// group's first section, the offerer-tagged one; `None` when that
-    /// changes nothing.
-    ///
-    /// RFC 8843 lets an offerer give each section of a BUNDLE group its own
-    /// ICE credentials and candidates, so that an answerer that does not
-    /// bundle can still use them; an answerer that bundles uses the tagged
-    /// section's transport for the whole group (§7.3.1). Browsers offer
-    /// `max-bundle`, one set of credentials for all sections; aiortc's
-    /// default ("balanced") offers one set per section. rtc refuses an
-    /// offer with more than one set, and the gateway bundles everything on
-    /// its one port anyway, so the other sections' credentials become the
-    /// tagged section's and their candidates (ports the bundle will never
-    /// use) are dropped.
-    fn on_the_bundle_transport(&self) -> Option<String> {
-        let tagged = self.group.iter().find_map(|tag| {
-            self.sections
-                .iter()
-                .find(|section| self.mid(section) == Some(*tag))
-        })?;
-        let credentials = self.credentials(tagged);
-        let differs = self
-            .sections
-            .iter()
-            .filter(|section| self.in_group(section))
-            .any(|section| {
-                let own = self.credentials(section);
-                own.iter()
-                    .map(|l| l.trim_end())
-                    .ne(credentials.iter().map(|l| l.trim_end()))
-            });
-        if credentials.is_empty() || !differs {
-            return None;
-        }
-
-        let mut out: String = self.lines[..self.sections[0].start].concat();
-        for section in &self.sections {
-            let lines = self.lines_of(section);
-            if section == tagged || !self.in_group(section) {
-                out.extend(lines.iter().copied());
-                continue;
-            }
-            out.extend(lines.iter().copied().filter(|line| {
-                !is_credential(line)
-                    && !line.starts_with("a=candidate:")
-                    && !line.starts_with("a=end-of-candidates")
-            }));
-            out.extend(credentials.iter().copied());
-        }
-        Some(out)
-    }
+    Some(format!(
+        "its media sections are not all in one BUNDLE group ({} outside it); samsyn carries \
+         all media on one transport, as WHIP requires (RFC 9725): offer BUNDLE \
+         (bundlePolicy max-bundle or balanced)",
+        outside.join(", ")
+    ))
 }
 
-/// A section with port 0: turned off, or `a=bundle-only` (which rides on
-/// the group's transport, so is in the group if it is in use at all).
-fn is_rejected(m_line: &str) -> bool {
-    m_line.split(' ').nth(1) == Some("0")
-}
-
-/// Whether an m-line of `kind` ("video", "audio") lists `mime_type`
-/// ("video/VP8") in an `a=rtpmap`.
-pub(super) fn offers_codec(sdp: &str, kind: &str, mime_type: &str) -> bool {
-    let Some((_, name)) = mime_type.split_once('/') else {
+/// Puts every bundled section on the transport of the group's first
+/// section, the offerer-tagged one; returns whether that changed anything.
+///
+/// RFC 8843 lets an offerer give each section of a BUNDLE group its own
+/// ICE credentials and candidates, so that an answerer that does not
+/// bundle can still use them; an answerer that bundles uses the tagged
+/// section's transport for the whole group (§7.3.1). Browsers offer
+/// `max-bundle`, one set of credentials for all sections; aiortc's
+/// default ("balanced") offers one set per section. rtc refuses an
+/// offer with more than one set, and the gateway bundles everything on
+/// its one port anyway, so the other sections' credentials become the
+/// tagged section's and their candidates (ports the bundle will never
+/// use) are dropped.
+fn move_bundle_onto_tagged_transport(offer: &mut Sdp) -> bool {
+    let group = offer.bundle_group();
+    let Some(tagged) = group
+        .iter()
+        .find_map(|tag| offer.sections().find(|s| s.mid() == Some(*tag)))
+    else {
         return false;
     };
-    let mut in_kind = false;
-    sdp.lines().any(|line| {
-        let line = line.trim_end();
-        if let Some(media) = line.strip_prefix("m=") {
-            in_kind = media.split(' ').next() == Some(kind);
-            return false;
-        }
-        in_kind
-            && line
-                .strip_prefix("a=rtpmap:")
-                .and_then(|map| map.split_once(' '))
-                .and_then(|(_, encoding)| encoding.split('/').next())
-                .is_some_and(|encoding| encoding.eq_ignore_ascii_case(name))
-    })
+    let credentials = tagged.credentials();
+    let others: Vec<usize> = offer
+        .sections()
+        .filter(|section| section.index() != tagged.index())
+        .filter(|section| in_group(&group, section.mid()))
+        .map(|section| section.index())
+        .collect();
+    // rtc-sdp's attributes do not compare; their key and value do.
+    let key_values = |attributes: &[rtc::sdp::description::common::Attribute]| {
+        attributes
+            .iter()
+            .map(|a| (a.key.clone(), a.value.clone()))
+            .collect::<Vec<_>>()
+    };
+    let differs = offer
+        .sections()
+        .filter(|section| others.contains(&section.index()))
+        .any(|section| key_values(&section.credentials()) != key_values(&credentials));
+    if credentials.is_empty() || !differs {
+        return false;
+    }
+    for index in others {
+        offer.move_section_to_transport(index, &credentials);
+    }
+    true
 }
 
-fn is_credential(line: &str) -> bool {
-    line.starts_with("a=ice-ufrag:") || line.starts_with("a=ice-pwd:")
+/// Whether a section of the offer of `mime_type`'s kind ("video/VP8")
+/// lists its codec in an `a=rtpmap`.
+pub(super) fn offers_codec(offer: &Sdp, mime_type: &str) -> bool {
+    offer.sections().any(|section| section.offers(mime_type))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Layout, for_rtc, offers_codec, without_mdns_candidates};
+    use super::super::sdp::Sdp;
+    use super::{drop_mdns_candidates, move_bundle_onto_tagged_transport, offers_codec};
 
+    fn parsed(sdp: &str) -> Sdp {
+        Sdp::parse(sdp).unwrap_or_else(|err| panic!("{err}: {sdp}"))
+    }
+
+    /// The offer as text after the bundle rewrite (unchanged text when
+    /// the rewrite changes nothing).
     fn on_the_bundle_transport(sdp: &str) -> String {
-        Layout::of(sdp)
-            .on_the_bundle_transport()
-            .unwrap_or_else(|| sdp.to_owned())
+        let mut offer = parsed(sdp);
+        if move_bundle_onto_tagged_transport(&mut offer) {
+            offer.to_text()
+        } else {
+            sdp.to_owned()
+        }
+    }
+
+    fn bundle_rewrite_changes(sdp: &str) -> bool {
+        move_bundle_onto_tagged_transport(&mut parsed(sdp))
     }
 
     fn unbundled(sdp: &str) -> Option<String> {
-        Layout::of(sdp).unbundled()
+        super::unbundled(&parsed(sdp))
+    }
+
+    fn without_mdns_candidates(sdp: &str) -> String {
+        let mut offer = parsed(sdp);
+        drop_mdns_candidates(&mut offer);
+        offer.to_text()
+    }
+
+    fn for_rtc(sdp: &str) -> Result<String, String> {
+        let mut offer = parsed(sdp);
+        super::prepare_for_rtc(&mut offer)?;
+        Ok(offer.to_text())
     }
 
     /// aiortc 1.4's WHEP offer: two sections, two sets of credentials.
@@ -259,7 +184,8 @@ mod tests {
 
     #[test]
     fn mdns_candidates_are_dropped_and_others_kept() {
-        let offer = "v=0\r\n\
+        let offer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
             a=candidate:1 1 udp 2113937151 0c1d2e3f-aaaa.local 54321 typ host generation 0\r\n\
             a=candidate:2 1 udp 2113937151 10.213.0.2 54322 typ host\r\n\
             a=mid:0\r\n";
@@ -300,15 +226,15 @@ mod tests {
 
     #[test]
     fn an_offer_with_one_set_of_credentials_is_left_alone() {
-        assert_eq!(Layout::of(CHROMIUM).on_the_bundle_transport(), None);
+        assert!(!bundle_rewrite_changes(CHROMIUM));
     }
 
     #[test]
     fn sections_outside_the_group_keep_their_transport() {
         let half = AIORTC.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0");
-        assert_eq!(Layout::of(&half).on_the_bundle_transport(), None);
+        assert!(!bundle_rewrite_changes(&half));
         let no_group = AIORTC.replace("a=group:BUNDLE 0 1\r\n", "");
-        assert_eq!(Layout::of(&no_group).on_the_bundle_transport(), None);
+        assert!(!bundle_rewrite_changes(&no_group));
     }
 
     #[test]
@@ -321,15 +247,16 @@ mod tests {
 
     #[test]
     fn a_codec_counts_only_in_an_m_line_of_its_kind() {
-        assert!(offers_codec(CHROMIUM, "video", "video/H264"));
-        assert!(offers_codec(CHROMIUM, "video", "video/vp8"));
-        assert!(offers_codec(AIORTC, "audio", "audio/opus"));
-        assert!(!offers_codec(AIORTC, "audio", "video/VP8"));
-        let h264_only = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\n\
+        assert!(offers_codec(&parsed(CHROMIUM), "video/H264"));
+        assert!(offers_codec(&parsed(CHROMIUM), "video/vp8"));
+        assert!(offers_codec(&parsed(AIORTC), "audio/opus"));
+        assert!(!offers_codec(&parsed(AIORTC), "video/opus"));
+        let h264_only = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\n\
             m=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=rtpmap:97 VP8/90000\r\n";
-        assert!(offers_codec(h264_only, "video", "video/H264"));
-        assert!(!offers_codec(h264_only, "video", "video/VP8"));
-        assert!(!offers_codec(h264_only, "video", "VP8"));
+        let h264_only = parsed(h264_only);
+        assert!(offers_codec(&h264_only, "video/H264"));
+        assert!(!offers_codec(&h264_only, "video/VP8"));
+        assert!(!offers_codec(&h264_only, "VP8"));
     }
 
     #[test]
