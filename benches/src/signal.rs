@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use reqwest::{StatusCode, Url};
 use samsyn_capture::gateway_tls::GatewayTrust;
 use samsyn_config::ClientTlsConfig;
+use samsyn_signaling::Claims;
 use serde::Deserialize;
 
 /// Path prefixes that carry the room as their next segment.
@@ -23,8 +24,12 @@ pub struct Target {
 
 impl Target {
     /// From `--gateway` (a base URL, or any room URL the gateway printed: the
-    /// WHIP or WHEP URL, the specialists' link) and `--room`.
-    pub fn parse(gateway: &str, room: Option<&str>) -> anyhow::Result<Self> {
+    /// WHIP or WHEP URL, the specialists' link), `--room` and `--token`.
+    ///
+    /// The room is `--room`, else the one in the URL, else the one the token
+    /// names (its claims are read, not verified: the gateway verifies).
+    /// When these name different rooms, that is an error that says which.
+    pub fn parse(gateway: &str, room: Option<&str>, token: Option<&str>) -> anyhow::Result<Self> {
         let mut url = Url::parse(gateway).with_context(|| {
             format!("--gateway {gateway:?} is not a URL; give it like https://wound-gw.example.org")
         })?;
@@ -45,15 +50,30 @@ impl Target {
             Some((i, room)) => (&segments[..*i], Some(room.clone())),
             None => (&segments[..], None),
         };
-        let room = match (room, url_room) {
+        let given = match (room, url_room) {
             (Some(flag), Some(in_url)) if flag != in_url => {
                 bail!("--room {flag} and the room in --gateway ({in_url}) differ; give only one")
             }
-            (Some(flag), _) => flag.to_owned(),
-            (None, Some(in_url)) => in_url,
+            (Some(flag), _) => Some((flag.to_owned(), format!("--room {flag}"))),
+            (None, Some(in_url)) => {
+                let said = format!("the room in --gateway ({in_url})");
+                Some((in_url, said))
+            }
+            (None, None) => None,
+        };
+        let token_room = token
+            .and_then(Claims::read_unverified)
+            .and_then(|claims| claims.room);
+        let room = match (given, token_room) {
+            (Some((room, said)), Some(named)) if room != named => bail!(
+                "{said} is not the room the token is for ({named}); give that room's \
+                 publisher token, or leave the room out to test the token's room"
+            ),
+            (Some((room, _)), _) => room,
+            (None, Some(named)) => named,
             (None, None) => bail!(
-                "which room? Give --room, or the room's WHIP URL as --gateway \
-                 (https://…/whip/<room>)"
+                "which room? The token names none (give the room's publisher token), \
+                 or give --room, or the room's WHIP URL as --gateway (https://…/whip/<room>)"
             ),
         };
         let mut base = url.clone();
@@ -238,31 +258,31 @@ mod tests {
 
     #[test]
     fn the_room_comes_from_the_url_or_the_flag() {
-        let t = Target::parse("https://gw.example.org/whip/k3v9x2m4qa", None).unwrap();
+        let t = Target::parse("https://gw.example.org/whip/k3v9x2m4qa", None, None).unwrap();
         assert_eq!(t.base.as_str(), "https://gw.example.org/");
         assert_eq!(t.room, "k3v9x2m4qa");
-        let t = Target::parse("https://gw.example.org/r/abc#token=xyz", None).unwrap();
+        let t = Target::parse("https://gw.example.org/r/abc#token=xyz", None, None).unwrap();
         assert_eq!(
             (t.base.as_str(), t.room.as_str()),
             ("https://gw.example.org/", "abc")
         );
-        let t = Target::parse("http://127.0.0.1:8080", Some("abc")).unwrap();
+        let t = Target::parse("http://127.0.0.1:8080", Some("abc"), None).unwrap();
         assert_eq!(
             t.url("/probe/abc").unwrap().as_str(),
             "http://127.0.0.1:8080/probe/abc"
         );
         // A gateway behind a path prefix keeps it.
-        let t = Target::parse("https://h.example/samsyn/whep/abc", None).unwrap();
+        let t = Target::parse("https://h.example/samsyn/whep/abc", None, None).unwrap();
         assert_eq!(t.base.as_str(), "https://h.example/samsyn/");
     }
 
     #[test]
     fn unclear_targets_say_what_to_give() {
-        let err = Target::parse("https://gw.example.org", None).unwrap_err();
+        let err = Target::parse("https://gw.example.org", None, None).unwrap_err();
         assert!(err.to_string().contains("--room"), "{err}");
-        let err = Target::parse("https://gw.example.org/whip/a", Some("b")).unwrap_err();
+        let err = Target::parse("https://gw.example.org/whip/a", Some("b"), None).unwrap_err();
         assert!(err.to_string().contains("differ"), "{err}");
-        let err = Target::parse("gw.example.org", None).unwrap_err();
+        let err = Target::parse("gw.example.org", None, None).unwrap_err();
         assert!(err.to_string().contains("https://"), "{err}");
     }
 }

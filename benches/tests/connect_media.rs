@@ -10,18 +10,23 @@
 
 mod support;
 
+use samsyn_bench::signal::Target;
 use support::firewall::Firewall;
 use support::{Gateway, artifacts_dir, assert_report_renders, binary, netns, run_bench, shape};
 
-fn connect(gateway: &Gateway, token: &str, room: &str, html: &str) -> (serde_json::Value, i32) {
-    let output = run_bench(&[
-        "connect",
-        "--html",
-        html,
-        "--gateway",
-        &gateway.base_url,
-        "--room",
-        room,
+/// `samsyn-bench connect` at the gateway's base URL; with `room` `None` the
+/// room is the one the token names.
+fn connect(
+    gateway: &Gateway,
+    token: &str,
+    room: Option<&str>,
+    html: &str,
+) -> (serde_json::Value, i32) {
+    let mut args = vec!["connect", "--html", html, "--gateway", &gateway.base_url];
+    if let Some(room) = room {
+        args.extend(["--room", room]);
+    }
+    args.extend([
         "--token",
         token,
         "--json",
@@ -30,13 +35,15 @@ fn connect(gateway: &Gateway, token: &str, room: &str, html: &str) -> (serde_jso
         "--local-address",
         netns::CLIENT_IP,
     ]);
+    let output = run_bench(&args);
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
     let json = serde_json::from_str(&stdout).expect("connect --json prints one JSON object");
     (json, output.status.code().expect("exit code"))
 }
 
-fn check_limit(limit_kbit: u32, expected_profile: &str, expected_exit: i32) {
+/// `room_flag`: whether the bench is given `--room` as well as the token.
+fn check_limit(limit_kbit: u32, expected_profile: &str, expected_exit: i32, room_flag: bool) {
     let gateway = Gateway::start(
         &binary("samsyn-gateway"),
         netns::GATEWAY_IP,
@@ -50,10 +57,11 @@ fn check_limit(limit_kbit: u32, expected_profile: &str, expected_exit: i32) {
     let (json, code) = connect(
         &gateway,
         &invite.publisher_token,
-        &invite.room,
+        room_flag.then_some(invite.room.as_str()),
         html.to_str().unwrap(),
     );
     let took = started.elapsed();
+    assert_eq!(json["room"], invite.room.as_str());
     let found = json["max_sustainable_kbps"]
         .as_f64()
         .expect("max_sustainable_kbps");
@@ -95,7 +103,9 @@ fn connect_finds_a_3_mbit_uplink_and_chooses_720p() {
     if !netns::isolate("connect_finds_a_3_mbit_uplink_and_chooses_720p") {
         return;
     }
-    check_limit(3000, "720p30", 0);
+    // As IT runs it: the gateway's address and the publisher token, which
+    // names the room.
+    check_limit(3000, "720p30", 0, false);
 }
 
 #[test]
@@ -103,7 +113,7 @@ fn connect_finds_a_900_kbit_uplink_and_chooses_360p() {
     if !netns::isolate("connect_finds_a_900_kbit_uplink_and_chooses_360p") {
         return;
     }
-    check_limit(900, "360p", 1);
+    check_limit(900, "360p", 1, true);
 }
 
 #[test]
@@ -127,7 +137,7 @@ fn connect_with_udp_dropped_finds_the_gateways_relay_and_tests_through_it() {
     let (json, code) = connect(
         &gateway,
         &invite.publisher_token,
-        &invite.room,
+        Some(&invite.room),
         html.to_str().unwrap(),
     );
     let took = started.elapsed();
@@ -210,4 +220,76 @@ fn connect_with_the_specialists_token_says_which_token_to_use() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("publisher token"), "{stderr}");
     assert!(output.stdout.is_empty(), "no verdict for an untested line");
+}
+
+#[test]
+fn connect_reads_the_room_from_the_token() {
+    // Only the room's resolution is checked: the gateway's refusal of the
+    // specialists' token shows that the bench got as far as offering in the
+    // token's room. No media moves, so loopback will do.
+    let gateway =
+        Gateway::start(&binary("samsyn-gateway"), "127.0.0.1", "warn").expect("gateway starts");
+    let invite = gateway.create_room().expect("room");
+    let target = Target::parse(&gateway.base_url, None, Some(&invite.publisher_token))
+        .expect("the publisher token names the room");
+    assert_eq!(target.room, invite.room);
+    assert_eq!(target.base.as_str(), format!("{}/", gateway.base_url));
+    // An explicit --room that agrees with the token is fine.
+    let target = Target::parse(
+        &gateway.base_url,
+        Some(&invite.room),
+        Some(&invite.publisher_token),
+    )
+    .expect("the same room twice");
+    assert_eq!(target.room, invite.room);
+    // A token that names no room leaves it to --room.
+    let target = Target::parse(&gateway.base_url, Some(&invite.room), Some("not-a-jwt"))
+        .expect("--room with an unreadable token");
+    assert_eq!(target.room, invite.room);
+    let err = Target::parse(&gateway.base_url, None, Some("not-a-jwt")).unwrap_err();
+    assert!(err.to_string().starts_with("which room?"), "{err}");
+
+    let output = run_bench(&[
+        "connect",
+        "--gateway",
+        &gateway.base_url,
+        "--token",
+        &invite.viewer_token,
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("which room"), "{stderr}");
+    assert!(stderr.contains("publisher token"), "{stderr}");
+}
+
+#[test]
+fn connect_refuses_a_room_the_token_is_not_for() {
+    let gateway =
+        Gateway::start(&binary("samsyn-gateway"), "127.0.0.1", "warn").expect("gateway starts");
+    let invite = gateway.create_room().expect("room");
+    let other = gateway.create_room().expect("a second room");
+    for gateway_arg in [gateway.base_url.clone(), other.whip_url.clone()] {
+        let room_flag: &[&str] = if gateway_arg == gateway.base_url {
+            &["--room", &other.room]
+        } else {
+            &[]
+        };
+        let mut args = vec!["connect", "--gateway", &gateway_arg];
+        args.extend(room_flag);
+        args.extend(["--token", &invite.publisher_token, "--json"]);
+        let output = run_bench(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(
+            stderr.contains(&other.room) && stderr.contains(&invite.room),
+            "the error names both rooms: {stderr}"
+        );
+        assert!(stderr.contains("not the room the token is for"), "{stderr}");
+        assert!(
+            !stderr.contains(&invite.publisher_token),
+            "no token in the error: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "no verdict for an untested line");
+    }
 }

@@ -467,4 +467,10 @@ fn a_consultation_running_when_the_gateway_stops_is_logged_as_such() {
         records[0]["participants"],
         serde_json::json!({"publisher": 1, "specialist": 1, "observer": 0})
     );
+    // The camera was still sending and the viewer still watching: what the
+    // media plane carried until then is counted, not left at zero.
+    for field in ["bytes_from_camera", "bytes_to_viewers"] {
+        let bytes = records[0][field].as_u64().unwrap_or(0);
+        assert!(bytes > 0, "{field} = {bytes}: {}", records[0]);
+    }
 }

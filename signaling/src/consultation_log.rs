@@ -21,9 +21,10 @@
 //! `samsyn-gateway report` reads them all, oldest first.
 //!
 //! Consultations still running when the gateway stops are written then,
-//! `ended_by: "gateway stopped"`; their media bytes are those the media
-//! plane reported so far (it reports a room's bytes when its last session
-//! ends).
+//! `ended_by: "gateway stopped"`; the media plane reports a room's bytes
+//! when its last session ends, so before they are written it is asked for
+//! the counts of the rooms still in use
+//! ([`AppState::finish_consultations`](crate::AppState::finish_consultations)).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;

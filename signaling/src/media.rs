@@ -139,6 +139,15 @@ pub enum MediaEvent {
     },
 }
 
+/// The media payload bytes a room carried since its first session, as the
+/// media plane counts them (see [`MediaPlane::traffic`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficCount {
+    pub room: String,
+    pub bytes_from_camera: u64,
+    pub bytes_to_viewers: u64,
+}
+
 /// How a participant's media reaches the gateway.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum MediaPath {
@@ -262,6 +271,14 @@ pub trait MediaPlane: Send + Sync + 'static {
                 "this media plane does not measure viewers' links".into(),
             ))
         })
+    }
+
+    /// What each room with sessions has carried so far, not yet reported
+    /// in a [`MediaEvent::RoomTraffic`]: asked when the gateway stops, so
+    /// the consultations still running are logged with their bytes. A media
+    /// plane that does not count says it has nothing.
+    fn traffic(&self) -> MediaFuture<'_, Vec<TrafficCount>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     /// Whether the media plane is moving packets: `Err` with what is wrong

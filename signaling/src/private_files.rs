@@ -14,30 +14,32 @@ use std::path::{Path, PathBuf};
 use rand::Rng;
 
 /// An I/O failure on a named path.
+///
+/// The I/O error is part of the message and not a separate cause, so a
+/// chain of contexts (`{:#}`) says it once.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot access {}: {source}", path.display())]
+#[error("cannot access {}: {cause}", path.display())]
 pub struct PathError {
     pub path: PathBuf,
-    #[source]
-    pub source: io::Error,
+    pub cause: io::Error,
 }
 
 impl PathError {
-    pub(crate) fn new(path: &Path, source: io::Error) -> Self {
+    pub(crate) fn new(path: &Path, cause: io::Error) -> Self {
         Self {
             path: path.to_owned(),
-            source,
+            cause,
         }
     }
 
     /// The file or directory does not exist.
     pub fn is_not_found(&self) -> bool {
-        self.source.kind() == io::ErrorKind::NotFound
+        self.cause.kind() == io::ErrorKind::NotFound
     }
 
     /// The file already existed (a `create_new` that lost a race).
     pub fn already_exists(&self) -> bool {
-        self.source.kind() == io::ErrorKind::AlreadyExists
+        self.cause.kind() == io::ErrorKind::AlreadyExists
     }
 }
 

@@ -106,6 +106,94 @@ async fn oversized_sdp_is_413_sdp_too_large() {
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
+/// Sends a WHIP request whose headers say `Content-Length: content_length`
+/// with a plain blocking socket, as simple clients do: the headers, then
+/// `body_bytes` of body, only then reading. Returns what was read back and
+/// how the writing ended.
+fn write_then_read(
+    base: &str,
+    token: &str,
+    content_length: u64,
+    body_bytes: u64,
+) -> (Vec<u8>, std::io::Result<()>) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "POST /whip/{ROOM} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {content_length}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut written = 0u64;
+    let wrote = loop {
+        if written >= body_bytes {
+            break Ok(());
+        }
+        let n = chunk
+            .len()
+            .min(usize::try_from(body_bytes - written).unwrap());
+        if let Err(err) = stream.write_all(&chunk[..n]) {
+            break Err(err);
+        }
+        written += n as u64;
+    };
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    (response, wrote)
+}
+
+#[tokio::test]
+async fn a_4_mib_offer_gets_its_413_even_when_the_client_writes_before_it_reads() {
+    let gw = TestGateway::start().await;
+    let token = gw.token(ROOM, Role::Publisher);
+    let base = gw.base.clone();
+    const BODY: u64 = 4 * 1024 * 1024;
+    let (response, wrote) =
+        tokio::task::spawn_blocking(move || write_then_read(&base, &token, BODY, BODY))
+            .await
+            .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    wrote.unwrap_or_else(|err| panic!("the whole body could be sent, not {err}; got {response}"));
+    assert!(response.starts_with("HTTP/1.1 413 "), "{response}");
+    assert!(
+        response.contains("application/json") && response.contains(r#""error":"sdp_too_large""#),
+        "{response}"
+    );
+    assert!(gw.media.calls().is_empty());
+}
+
+#[tokio::test]
+async fn an_endless_body_is_read_away_only_for_a_bounded_while() {
+    let gw = TestGateway::start().await;
+    let token = gw.token(ROOM, Role::Publisher);
+    let base = gw.base.clone();
+    // Claims a gibibyte and keeps sending it: the gateway answers, reads a
+    // bounded amount for a bounded time, then closes the connection.
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let started = std::time::Instant::now();
+    let (response, wrote) =
+        tokio::task::spawn_blocking(move || write_then_read(&base, &token, GIB, GIB))
+            .await
+            .unwrap();
+    let took = started.elapsed();
+    assert!(wrote.is_err(), "the gateway read the whole gibibyte");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    // What it answered before closing, if the reset left it readable.
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.is_empty() || response.starts_with("HTTP/1.1 413 "),
+        "{response}"
+    );
+}
+
 #[tokio::test]
 async fn tampered_signature_is_401_invalid_token() {
     let gw = TestGateway::start().await;

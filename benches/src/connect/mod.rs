@@ -79,11 +79,11 @@ const CHECK_STEP: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, clap::Args)]
 pub struct ConnectArgs {
-    /// The gateway: its address (with --room), or the room's WHIP URL
+    /// The gateway: its address, or the room's WHIP URL
     /// (https://…/whip/<room>) as the capture daemon uses it
     #[arg(long, env = "SAMSYN_GATEWAY")]
     gateway: String,
-    /// The room, when --gateway does not name it
+    /// The room; by default the one --gateway or the token names
     #[arg(long, env = "SAMSYN_ROOM")]
     room: Option<String>,
     /// The room's publisher token (the capture daemon's); SAMSYN_TOKEN keeps
@@ -188,7 +188,7 @@ pub struct ConnectOutcome {
 
 /// Runs the test; returns the exit code.
 pub fn run(args: ConnectArgs) -> anyhow::Result<u8> {
-    let target = Target::parse(&args.gateway, args.room.as_deref())?;
+    let target = Target::parse(&args.gateway, args.room.as_deref(), Some(&args.token))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
     LinkReport, Listener, MediaError, MediaEvent, MediaFuture, MediaPath, MediaPlane,
-    SessionAnswer, SessionId, SessionKind,
+    SessionAnswer, SessionId, SessionKind, TrafficCount,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -116,6 +116,7 @@ enum Command {
     ),
     EndRoom(String, oneshot::Sender<Result<(), MediaError>>),
     Rooms(oneshot::Sender<Result<Vec<String>, MediaError>>),
+    Traffic(oneshot::Sender<Result<Vec<TrafficCount>, MediaError>>),
 }
 
 /// Handle to the running media node; cheap to share.
@@ -380,6 +381,10 @@ impl MediaPlane for MediaNode {
         Box::pin(self.call(Command::Rooms))
     }
 
+    fn traffic(&self) -> MediaFuture<'_, Vec<TrafficCount>> {
+        Box::pin(self.call(Command::Traffic))
+    }
+
     fn health(&self) -> Result<(), String> {
         self.loop_health()
     }
@@ -571,6 +576,9 @@ impl MediaLoop {
             }
             Command::Rooms(reply) => {
                 let _ = reply.send(Ok(self.sfu.rooms_in_use()));
+            }
+            Command::Traffic(reply) => {
+                let _ = reply.send(Ok(self.sfu.traffic_counts()));
             }
         }
     }

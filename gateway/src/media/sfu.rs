@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use samsyn_signaling::media::{
     EndReason, Listener, MediaError, MediaEvent, MediaPath, SessionAnswer, SessionId, SessionKind,
+    TrafficCount,
 };
 
 use super::admission;
 use super::keyframe::VideoCodec;
+use super::peer::sdp::{Candidate, IceFragment};
 use super::peer::{
     Feed, LocalCandidates, MediaKind, Peer, PeerEvent, PeerSettings, SinkTrack, SourceTrack,
     Transmit, WireCounters,
@@ -685,17 +687,12 @@ impl Sfu {
     ) -> Result<Option<String>, MediaError> {
         let id = self.session_peer(room_name, kind, session)?;
         let slot = self.peers.get_mut(&id).ok_or(MediaError::UnknownSession)?;
-        let attribute = |name: &str| {
-            sdpfrag
-                .lines()
-                .find_map(|line| line.trim_end().strip_prefix(name))
-        };
-        let (remote_ufrag, remote_pwd) = (attribute("a=ice-ufrag:"), attribute("a=ice-pwd:"));
-        if let Some(ufrag) = remote_ufrag
+        let fragment = IceFragment::read(sdpfrag);
+        if let Some(ufrag) = fragment.ufrag
             && !slot.peer.remote_ufrag_is(ufrag)
         {
             // New credentials: an ICE restart (the client moved networks).
-            let pwd = remote_pwd.ok_or_else(|| {
+            let pwd = fragment.pwd.ok_or_else(|| {
                 MediaError::BadFragment("an ICE restart needs a=ice-pwd as well".into())
             })?;
             let answer = slot
@@ -705,10 +702,10 @@ impl Sfu {
                 .add_ufrag(slot.peer.ufrag(), slot.peer.ice_pwd(), id);
             tracing::info!(room = room_name, "ICE restarted");
             // A restart may carry the client's new candidates too.
-            add_trickled_candidates(&mut slot.peer, sdpfrag)?;
+            add_trickled_candidates(&mut slot.peer, &fragment)?;
             return Ok(Some(answer));
         }
-        add_trickled_candidates(&mut slot.peer, sdpfrag)?;
+        add_trickled_candidates(&mut slot.peer, &fragment)?;
         Ok(None)
     }
 
@@ -734,6 +731,22 @@ impl Sfu {
         rooms.sort_unstable();
         rooms.dedup();
         rooms
+    }
+
+    /// What each room still in use has carried since its first session
+    /// (reported otherwise only when its last session ends).
+    pub fn traffic_counts(&self) -> Vec<TrafficCount> {
+        let mut counts: Vec<TrafficCount> = self
+            .rooms
+            .iter()
+            .map(|(name, room)| TrafficCount {
+                room: name.clone(),
+                bytes_from_camera: room.traffic.from_camera,
+                bytes_to_viewers: room.traffic.to_viewers,
+            })
+            .collect();
+        counts.sort_unstable_by(|a, b| a.room.cmp(&b.room));
+        counts
     }
 
     /// Ends every session of a room: its consultation is over.
@@ -1428,14 +1441,11 @@ fn extension_mapping(publisher: &[(u8, String)], viewer: &[(u8, String)]) -> Vec
 /// not do. A line the stack cannot read is skipped too, so one odd
 /// candidate does not cost the others; only a fragment whose every
 /// candidate is unreadable is refused, with the first reason.
-fn add_trickled_candidates(peer: &mut Peer, sdpfrag: &str) -> Result<(), MediaError> {
+fn add_trickled_candidates(peer: &mut Peer, fragment: &IceFragment) -> Result<(), MediaError> {
     let mut first_error = None;
     let mut added = 0usize;
-    for line in sdpfrag.lines() {
-        let Some(candidate) = line.trim_end().strip_prefix("a=") else {
-            continue;
-        };
-        if !candidate.starts_with("candidate:") || is_mdns_candidate(candidate) {
+    for &candidate in &fragment.candidates {
+        if Candidate::parse(candidate).is_some_and(|c| c.is_mdns()) {
             continue;
         }
         match peer.add_remote_candidate(candidate.to_owned()) {
@@ -1450,15 +1460,6 @@ fn add_trickled_candidates(peer: &mut Peer, sdpfrag: &str) -> Result<(), MediaEr
         Some(err) if added == 0 => Err(err),
         _ => Ok(()),
     }
-}
-
-/// Whether a `candidate:` attribute names a `.local` host (its fifth field,
-/// the connection address).
-fn is_mdns_candidate(candidate: &str) -> bool {
-    candidate
-        .split_whitespace()
-        .nth(4)
-        .is_some_and(|address| address.ends_with(".local"))
 }
 
 fn random_session_id() -> String {

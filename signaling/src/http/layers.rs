@@ -1,5 +1,6 @@
 //! The layers around every route: panics answered as errors, request
-//! timeout, HSTS on TLS, CORS for configured origins, and request tracing.
+//! timeout, HSTS on TLS, CORS for configured origins, unread request bodies
+//! drained before the connection closes, and request tracing.
 
 use std::time::Duration;
 
@@ -84,17 +85,23 @@ where
     if !settings.cors_origins.is_empty() {
         routes = routes.layer(cors(&settings.cors_origins));
     }
-    routes.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(request_span)
-            .on_request(())
-            .on_response(
-                DefaultOnResponse::new()
-                    .level(Level::INFO)
-                    .latency_unit(LatencyUnit::Millis),
-            )
-            .on_failure(DefaultOnFailure::new().level(Level::WARN)),
-    )
+    routes
+        // A body refused unread is read away after the answer (bounded), so
+        // the client hears the answer instead of a reset.
+        .layer(axum::middleware::map_request(
+            super::linger::linger_on_unread_body,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(LatencyUnit::Millis),
+                )
+                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+        )
 }
 
 /// The span names the route pattern (`/whip/{room}`), never the raw URI:

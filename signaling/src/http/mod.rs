@@ -15,6 +15,7 @@ mod extract;
 mod fallback;
 mod health;
 mod layers;
+mod linger;
 mod pages;
 mod photos;
 mod rate_limit;

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::unix_now;
-use crate::consultation_log::ConsultationLog;
+use crate::consultation_log::{ConsultationLog, ConsultationRecord};
 use crate::events::RoomEvents;
 use crate::ice_servers::TurnSecret;
 use crate::media::{EndReason, MediaEvent, MediaPlane, SessionId};
@@ -23,6 +23,9 @@ use crate::private_files::PathError;
 use crate::rooms::{RegistryError, RoomId, RoomRegistry};
 use crate::settings::SignalingSettings;
 use crate::tokens::TokenAuthority;
+
+/// How long a stopping gateway waits for the media plane's byte counts.
+const TRAFFIC_WAIT: Duration = Duration::from_secs(2);
 
 /// The pages' files, compiled into the gateway binary: the specialists'
 /// viewer page (`/r/{room}`) and the nurse's page (`/n/{room}`).
@@ -191,6 +194,36 @@ impl AppState {
             }
             self.limiter.retain_recent();
         }
+    }
+
+    /// The gateway stops: asks the media plane what the rooms still in use
+    /// have carried, then writes every consultation still running. The
+    /// media plane gets [`TRAFFIC_WAIT`] to answer; without an answer the
+    /// records are written with the bytes reported so far.
+    pub async fn finish_consultations(&self) -> Vec<ConsultationRecord> {
+        match tokio::time::timeout(TRAFFIC_WAIT, self.media.traffic()).await {
+            Ok(Ok(counts)) => {
+                for count in counts {
+                    if let Ok(room) = RoomId::parse(&count.room) {
+                        self.consultations.traffic(
+                            &room,
+                            count.bytes_from_camera,
+                            count.bytes_to_viewers,
+                        );
+                    }
+                }
+            }
+            Ok(Err(err)) => tracing::warn!(
+                "the media plane did not say what the running consultations carried \
+                 ({err}); they are logged with the bytes reported before"
+            ),
+            Err(_) => tracing::warn!(
+                "the media plane did not say within {} s what the running consultations \
+                 carried; they are logged with the bytes reported before",
+                TRAFFIC_WAIT.as_secs()
+            ),
+        }
+        self.consultations.finish_all(unix_now())
     }
 
     async fn close_rooms_no_longer_open(&self) {
