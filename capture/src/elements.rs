@@ -58,7 +58,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("rtphdrexttwcc", "gstreamer1.0-plugins-good"),
     ("rtphdrextclientaudiolevel", "gstreamer1.0-plugins-good"),
     ("autoaudiosrc", "gstreamer1.0-plugins-good"),
-    ("pulsesrc", "gstreamer1.0-pulseaudio"),
+    ("pulsesrc", "gstreamer1.0-plugins-good"),
     ("pulsesink", "gstreamer1.0-plugins-good"),
     ("autoaudiosink", "gstreamer1.0-plugins-good"),
     ("level", "gstreamer1.0-plugins-good"),
@@ -267,4 +267,43 @@ pub fn factory_name(element: &gst::Element) -> String {
         .factory()
         .map(|f| f.name().to_string())
         .unwrap_or_else(|| element.name().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PACKAGES;
+
+    /// The value of `key = "…"` in the Debian package's table of
+    /// `Cargo.toml`, split into its package names (alternatives too).
+    fn debian_field(key: &str) -> Vec<String> {
+        let manifest = include_str!("../Cargo.toml");
+        let line = manifest
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.trim_start().strip_prefix("= \""))
+            .unwrap_or_else(|| panic!("capture/Cargo.toml's [package.metadata.deb] sets {key}"));
+        line.trim_end_matches('"')
+            .split([',', '|'])
+            .map(|name| name.trim().to_owned())
+            .collect()
+    }
+
+    /// Every plugin package the daemon may ask for is one the Debian package
+    /// brings (Depends) or suggests (Recommends): a nurse's laptop gets
+    /// what it needs from `apt install`, not from a hand-run script.
+    #[test]
+    fn the_debian_package_brings_every_plugin_package_the_daemon_names() {
+        let mut brought = debian_field("depends");
+        brought.extend(debian_field("recommends"));
+        // `$auto` is the libraries the program links against (GStreamer's
+        // own, with its core elements), found by dpkg-shlibdeps.
+        let linked =
+            |package: &str| package.starts_with("lib") && brought.contains(&"$auto".into());
+        for (factory, package) in PACKAGES {
+            assert!(
+                brought.iter().any(|name| name == package) || linked(package),
+                "{factory} comes from {package}, which capture/Cargo.toml's \
+                 [package.metadata.deb] neither depends on nor recommends; add it"
+            );
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //! - [`serve`]: the server; [`setup`]: what it and the offline commands
 //!   open from the configuration; [`service`]: readiness and the watchdog
 //!   under systemd.
-//! - [`rooms`]: `room create/end/list` and `token create`.
+//! - [`rooms`]: `room create/end/list` and `token create`; [`data_owner`]:
+//!   those commands, started as root, go on as the data directory's owner.
 //! - [`audit`]: `samsyn-gateway audit`; [`report`]: `samsyn-gateway report`,
 //!   the consultation log for the statistics.
 //! - [`logging`]: one escaped line per event, whatever text from outside
@@ -18,6 +19,7 @@
 //!   HTTPS port, relaying only into the gateway's own SFU).
 
 pub mod audit;
+pub mod data_owner;
 pub mod http;
 pub mod logging;
 pub mod media;

@@ -173,18 +173,14 @@ fn main() -> ExitCode {
                 label,
                 ttl_hours,
                 json,
-            } => config
-                .load()
-                .map_err(Into::into)
+            } => admin_config(&config)
                 .and_then(|config| samsyn_gateway::rooms::create(&config, &label, ttl_hours, json)),
-            RoomCommand::End { config, room } => config
-                .load()
-                .map_err(Into::into)
-                .and_then(|config| samsyn_gateway::rooms::end(&config, &room)),
-            RoomCommand::List { config, json } => config
-                .load()
-                .map_err(Into::into)
-                .and_then(|config| samsyn_gateway::rooms::list(&config, json)),
+            RoomCommand::End { config, room } => {
+                admin_config(&config).and_then(|config| samsyn_gateway::rooms::end(&config, &room))
+            }
+            RoomCommand::List { config, json } => {
+                admin_config(&config).and_then(|config| samsyn_gateway::rooms::list(&config, json))
+            }
         },
         Command::Token {
             command:
@@ -196,7 +192,7 @@ fn main() -> ExitCode {
                     ttl_hours,
                     json,
                 },
-        } => config.load().map_err(Into::into).and_then(|config| {
+        } => admin_config(&config).and_then(|config| {
             samsyn_gateway::rooms::create_token(
                 &config,
                 role.into(),
@@ -206,16 +202,14 @@ fn main() -> ExitCode {
                 json,
             )
         }),
-        Command::Audit { config, room, json } => config
-            .load()
-            .map_err(Into::into)
+        Command::Audit { config, room, json } => admin_config(&config)
             .and_then(|config| samsyn_gateway::audit::show(&config, room.as_deref(), json)),
         Command::Report {
             config,
             room,
             since,
             format,
-        } => config.load().map_err(Into::into).and_then(|config| {
+        } => admin_config(&config).and_then(|config| {
             samsyn_gateway::report::show(&config, room.as_deref(), since.as_deref(), format)
         }),
     };
@@ -226,6 +220,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The merged configuration for an administrator's command, which goes on
+/// as the data directory's owner when started as root (see
+/// [`samsyn_gateway::data_owner`]).
+fn admin_config(args: &GatewayArgs) -> anyhow::Result<samsyn_config::GatewayConfig> {
+    let config = args.load()?;
+    samsyn_gateway::data_owner::act_as_owner_of(&config.data_dir)?;
+    Ok(config)
 }
 
 /// The merged configuration, or `None` once it has been printed.

@@ -116,8 +116,11 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
 
     let listener = std::net::TcpListener::bind(config.listen).with_context(|| {
         format!(
-            "cannot listen on {}; choose another address with --listen",
-            config.listen
+            "cannot listen on {listen}; if another program holds the port (`ss -ltnp \
+             'sport = :{port}'` names it), stop it, or set listen (--listen) to another \
+             address",
+            listen = config.listen,
+            port = config.listen.port()
         )
     })?;
     tracing::info!(
@@ -146,9 +149,9 @@ async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         crate::service::stopping();
         // Room events sockets would otherwise hold the shutdown for its grace.
         closing.events.close_all();
-        closing
-            .consultations
-            .finish_all(samsyn_signaling::unix_now());
+        // The media plane reports a room's bytes only when its last session
+        // ends: ask it for the rooms still in use before logging them.
+        closing.finish_consultations().await;
     };
     serve_http(
         listener,

@@ -8,14 +8,16 @@ use samsyn_signaling::ice_servers::TurnSecret;
 use samsyn_signaling::tls::ServerTls;
 use samsyn_signaling::{RoomRegistry, SignalingSettings, TokenAuthority};
 
-/// Creates the data directory (0700: everything in it is private) if need be.
+/// Creates the data directory (0700: everything in it is private) if need
+/// be, and refuses one that belongs to another user.
 pub fn data_dir(config: &GatewayConfig) -> anyhow::Result<()> {
     samsyn_signaling::private_files::create_private_dir(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}; choose another with --data-dir",
             config.data_dir.display()
         )
-    })
+    })?;
+    crate::data_owner::check_owned_by_self(&config.data_dir)
 }
 
 /// The token signing key: `tokens.signing_key_file`, or the one in the data
@@ -57,7 +59,16 @@ pub fn tls_identity(config: &GatewayConfig) -> anyhow::Result<Option<ServerTls>>
         .as_deref()
         .zip(config.tls.key_file.as_deref());
     let tls = ServerTls::load_or_create(&config.data_dir, files, &certificate_names(config))
-        .context("cannot set up TLS")?;
+        .with_context(|| match files {
+            Some(_) => "cannot set up TLS from tls.cert_file and tls.key_file; put the \
+                        certificate chain and its key there (PEM, readable by the gateway's \
+                        user), or correct the paths"
+                .to_owned(),
+            None => format!(
+                "cannot set up TLS with a self-signed certificate in {}",
+                config.data_dir.join("tls").display()
+            ),
+        })?;
     Ok(Some(tls))
 }
 
