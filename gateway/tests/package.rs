@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use samsyn_capture::gateway_tls::GatewayTrust;
-use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{Capture, Invite, runtime, stop, stream_args};
 
@@ -136,7 +135,7 @@ fn the_packages_install_serve_a_stream_upgrade_and_purge() {
     wait_healthy(&public_url, &trust, &mut gateway);
     let camera = packaged_camera(&public_url, &invite);
     runtime().block_on(async {
-        let mut viewer = start_viewer(&invite, &trust).await;
+        let mut viewer = support::start_viewer(&invite).await;
         let report = viewer
             .wait_frames(30, Duration::from_secs(15))
             .await
@@ -576,30 +575,19 @@ impl Drop for Service {
     }
 }
 
+/// Waits for the service's `/healthz`, failing early with its log if it
+/// exits.
 fn wait_healthy(public_url: &str, trust: &GatewayTrust, service: &mut Service) {
-    let client = trust
-        .http_client(Duration::from_secs(1), Duration::from_secs(2))
-        .unwrap();
-    let url = format!("{public_url}/healthz");
-    let healthy = runtime().block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Some(exit) = service.exited() {
-                panic!("the service exited at start: {exit}");
-            }
-            if client
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Some(exit) = service.exited() {
+            panic!("the service exited at start: {exit}");
         }
-        false
-    });
-    assert!(healthy, "the service answers {url}");
+        if support::wait_healthy_over_tls(public_url, trust, Duration::from_millis(500)) {
+            return;
+        }
+    }
+    panic!("the service does not answer {public_url}/healthz");
 }
 
 /// The packaged daemon on the test picture, trusting the link's pin;
@@ -614,24 +602,6 @@ fn packaged_camera(public_url: &str, invite: &Invite) -> Capture {
         invite,
         &args,
     )
-}
-
-/// A WHEP viewer trusting the pin, once the camera is in the room.
-async fn start_viewer(invite: &Invite, trust: &GatewayTrust) -> ProbeViewer {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
-        options.ice_addresses = vec![CLIENT_IP.parse().unwrap()];
-        options.trust = trust.clone();
-        match ProbeViewer::start(options).await {
-            Ok(viewer) => return viewer,
-            Err(err) if Instant::now() < deadline => {
-                eprintln!("viewer not started yet: {err}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(err) => panic!("no WHEP viewer could start: {err}"),
-        }
-    }
 }
 
 fn run(program: &str, args: &[&str]) -> Output {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rcgen::{CertificateParams, Issuer, KeyPair, date_time_ymd};
 use samsyn_capture::gateway_tls::GatewayTrust;
-use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
+use samsyn_capture::probe::ProbeViewer;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{
     Invite, capture_binary, free_tcp_port, gateway_binary, metric, runtime, stop, stream_args,
@@ -175,27 +175,10 @@ impl CertifiedGateway {
     }
 
     fn wait_healthy(&self, files: &TlsFiles) {
-        let client = files
-            .trust()
-            .http_client(Duration::from_secs(1), Duration::from_secs(2))
-            .unwrap();
-        let url = format!("{}/healthz", self.base_url);
-        let healthy = runtime().block_on(async {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if client
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-                {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            false
-        });
-        assert!(healthy, "the gateway did not answer /healthz over TLS");
+        assert!(
+            support::wait_healthy_over_tls(&self.base_url, &files.trust(), Duration::from_secs(10)),
+            "the gateway did not answer /healthz over TLS"
+        );
     }
 
     fn create_room(&self, files: &TlsFiles) -> Invite {
@@ -274,25 +257,6 @@ fn rustls_pki_types_der(pem: &[u8]) -> rustls::pki_types::CertificateDer<'static
     rustls::pki_types::CertificateDer::from_pem_slice(pem).expect("a PEM certificate")
 }
 
-/// Starts a WHEP viewer that trusts the hospital's CA, once the camera is in
-/// the room (the gateway answers 409 until then).
-async fn start_viewer(invite: &Invite, files: &TlsFiles) -> ProbeViewer {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
-        options.ice_addresses = vec![CLIENT_IP.parse().unwrap()];
-        options.trust = files.trust();
-        match ProbeViewer::start(options).await {
-            Ok(viewer) => return viewer,
-            Err(err) if Instant::now() < deadline => {
-                eprintln!("viewer not started yet: {err}");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(err) => panic!("no WHEP viewer could start: {err}"),
-        }
-    }
-}
-
 /// The longest time between two increases of the viewer's decoded frame
 /// count while `during` runs, sampled every [`FRAME_SAMPLE_INTERVAL`].
 async fn longest_frame_gap<T>(
@@ -350,7 +314,7 @@ fn a_renewed_certificate_is_served_on_sighup_without_interrupting_the_video() {
         .expect("samsyn-capture starts");
 
     runtime().block_on(async {
-        let mut viewer = start_viewer(&invite, &files).await;
+        let mut viewer = support::start_viewer_trusting(&invite, CLIENT_IP, &files.trust()).await;
         viewer
             .wait_frames(30, Duration::from_secs(30))
             .await

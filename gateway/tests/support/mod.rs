@@ -449,16 +449,27 @@ pub async fn start_viewer(invite: &Invite) -> ProbeViewer {
 /// [`start_viewer`] with ICE on `address` (an address of the interface that
 /// leads to the gateway).
 pub async fn start_viewer_on(invite: &Invite, address: &str) -> ProbeViewer {
+    let trust = match &invite.tls_pin_sha256 {
+        Some(pin) => GatewayTrust::Pinned(samsyn_config::parse_sha256_fingerprint(pin).unwrap()),
+        None => GatewayTrust::SystemRoots,
+    };
+    start_viewer_trusting(invite, address, &trust).await
+}
+
+/// [`start_viewer_on`] trusting the gateway's certificate as `trust` says
+/// (a hospital's CA, say), whatever the invite carries.
+pub async fn start_viewer_trusting(
+    invite: &Invite,
+    address: &str,
+    trust: &GatewayTrust,
+) -> ProbeViewer {
     // Generous: on a loaded 2-core machine the camera's start-up (encoder
     // probe, first frame, ICE) can take several seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
         options.ice_addresses = vec![address.parse().unwrap()];
-        if let Some(pin) = &invite.tls_pin_sha256 {
-            options.trust =
-                GatewayTrust::Pinned(samsyn_config::parse_sha256_fingerprint(pin).unwrap());
-        }
+        options.trust = trust.clone();
         match ProbeViewer::start(options).await {
             Ok(viewer) => return viewer,
             Err(err) if Instant::now() < deadline => {
@@ -468,6 +479,30 @@ pub async fn start_viewer_on(invite: &Invite, address: &str) -> ProbeViewer {
             Err(err) => panic!("no WHEP viewer could start: {err}"),
         }
     }
+}
+
+/// True once `{base_url}/healthz` answers 200 over HTTPS, trusting the
+/// gateway as `trust` says, polling until `timeout`.
+pub fn wait_healthy_over_tls(base_url: &str, trust: &GatewayTrust, timeout: Duration) -> bool {
+    let client = trust
+        .http_client(Duration::from_secs(1), Duration::from_secs(2))
+        .expect("an HTTPS client builds");
+    let url = format!("{base_url}/healthz");
+    runtime().block_on(async {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    })
 }
 
 /// A running `samsyn-capture`, stopped with SIGTERM (then killed) on drop.
