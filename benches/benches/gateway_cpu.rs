@@ -95,7 +95,7 @@ fn run() -> anyhow::Result<()> {
     let profiles =
         std::env::var("SAMSYN_BENCH_PROFILES").unwrap_or_else(|_| "release,debug".into());
     let target = target_dir()?;
-    println!("{}", machine());
+    println!("{}", samsyn_bench::report::machine());
     println!(
         "camera: samsyn-capture {}; viewers: webrtc-rs rtc, receive only, \
          no decoding; window {} s after {} s settling",
@@ -378,21 +378,6 @@ fn machine_ticks() -> anyhow::Result<(u64, u64)> {
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
-}
-
-/// CPUs, CPU model and kernel.
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
-        .map_or("unknown CPU", |(_, m)| m.trim());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "machine: {cpus} CPUs (nproc), {model}, Linux {}",
-        kernel.trim()
-    )
 }
 
 fn age(path: &Path) -> String {

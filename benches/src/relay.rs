@@ -60,25 +60,32 @@ impl std::fmt::Debug for RelayServer {
     }
 }
 
+/// Why an announced ICE server is no relay the bench can go through; the
+/// message goes into the report as the reason a path was not tested.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotARelay {
+    #[error("{url} is not a TURN URI: {why}")]
+    BadUri { url: String, why: String },
+    #[error("{url} is a STUN server: it relays nothing")]
+    Stun { url: String },
+    #[error("{url} was announced without username and credential")]
+    NoCredentials { url: String },
+}
+
 impl RelayServer {
     /// An announced ICE server as a relay; the error says why it is none.
-    pub fn from_announced(announced: &IceServer) -> Result<Self, String> {
+    pub fn from_announced(announced: &IceServer) -> Result<Self, NotARelay> {
+        let url = || announced.url.clone();
         let server = ServerUri::parse(&announced.url)
-            .map_err(|why| format!("{} is not a TURN URI: {why}", announced.url))?;
+            .map_err(|why| NotARelay::BadUri { url: url(), why })?;
         if server.kind == Kind::Stun {
-            return Err(format!(
-                "{} is a STUN server: it relays nothing",
-                announced.url
-            ));
+            return Err(NotARelay::Stun { url: url() });
         }
         let (Some(username), Some(credential)) = (
             announced.username.clone().filter(|u| !u.is_empty()),
             announced.credential.clone().filter(|c| !c.is_empty()),
         ) else {
-            return Err(format!(
-                "{} was announced without username and credential",
-                announced.url
-            ));
+            return Err(NotARelay::NoCredentials { url: url() });
         };
         Ok(Self {
             uri: announced.url.clone(),
@@ -627,10 +634,15 @@ mod tests {
         assert_eq!(relay.describe(), "gw.example:443 (TCP)");
         assert!(!format!("{relay:?}").contains("secret"));
         let err = RelayServer::from_announced(&announced("turn:gw.example", None)).unwrap_err();
-        assert!(err.contains("without username"), "{err}");
+        assert!(matches!(err, NotARelay::NoCredentials { .. }), "{err}");
+        assert!(err.to_string().contains("without username"), "{err}");
         let err =
             RelayServer::from_announced(&announced("stun:gw.example", Some("u"))).unwrap_err();
-        assert!(err.contains("STUN"), "{err}");
+        assert!(matches!(err, NotARelay::Stun { .. }), "{err}");
+        assert!(err.to_string().contains("STUN"), "{err}");
+        let err =
+            RelayServer::from_announced(&announced("http://gw.example", Some("u"))).unwrap_err();
+        assert!(matches!(err, NotARelay::BadUri { .. }), "{err}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Parser, Subcommand};
 use samsyn_config::GatewayArgs;
 use samsyn_signaling::Role;
 
@@ -111,8 +112,8 @@ enum TokenCommand {
         #[command(flatten)]
         config: GatewayArgs,
         /// What the token allows
-        #[arg(long, value_enum)]
-        role: RoleArg,
+        #[arg(long, value_parser = role_parser())]
+        role: Role,
         /// The room, for every role but admin
         #[arg(long, value_name = "ROOM")]
         room: Option<String>,
@@ -128,27 +129,22 @@ enum TokenCommand {
     },
 }
 
-/// The roles a token can carry.
-#[derive(Clone, Copy, ValueEnum)]
-enum RoleArg {
-    /// The nurse's capture device (WHIP)
-    Publisher,
-    /// A specialist or GP: watches (WHEP)
-    Specialist,
-    /// A relative or a student: watches only
-    Observer,
-    /// Creates, lists and ends rooms over the API
-    Admin,
+/// `--role`: the roles a token can carry, by the names tokens use
+/// ([`Role::as_str`]). Parsed here rather than derived on [`Role`], so
+/// signaling needs no command-line library.
+fn role_parser() -> impl TypedValueParser<Value = Role> {
+    let values = Role::ALL.map(|role| PossibleValue::new(role.as_str()).help(role_help(role)));
+    // The possible values admit only names `Role::parse` knows.
+    PossibleValuesParser::new(values).try_map(|name| Role::parse(&name).ok_or("not a role"))
 }
 
-impl From<RoleArg> for Role {
-    fn from(role: RoleArg) -> Role {
-        match role {
-            RoleArg::Publisher => Role::Publisher,
-            RoleArg::Specialist => Role::Specialist,
-            RoleArg::Observer => Role::Observer,
-            RoleArg::Admin => Role::Admin,
-        }
+/// One line of `--help` per role.
+fn role_help(role: Role) -> &'static str {
+    match role {
+        Role::Publisher => "The nurse's capture device (WHIP)",
+        Role::Specialist => "A specialist or GP: watches (WHEP)",
+        Role::Observer => "A relative or a student: watches only",
+        Role::Admin => "Creates, lists and ends rooms over the API",
     }
 }
 
@@ -195,7 +191,7 @@ fn main() -> ExitCode {
         } => admin_config(&config).and_then(|config| {
             samsyn_gateway::rooms::create_token(
                 &config,
-                role.into(),
+                role,
                 room.as_deref(),
                 name.as_deref(),
                 ttl_hours,

@@ -5,8 +5,8 @@
 //! each line synced to disk before the request it records is answered.
 //! When the file would outgrow `max_file_bytes` it is renamed to
 //! `audit.log.1` (the older ones shift up to `audit.log.<max_files>`, and
-//! the oldest is deleted). [`read_trail`] reads them back in order, for
-//! `samsyn-gateway audit`.
+//! the oldest is deleted; [`json_lines`] writes and rotates).
+//! [`read_trail`] reads them back in order, for `samsyn-gateway audit`.
 //!
 //! What one token (or one address's refused requests) can make it write is
 //! limited ([`budget`]): beyond [`LINES_PER_MINUTE`] lines a minute its
@@ -20,19 +20,19 @@
 
 mod budget;
 
+pub use crate::json_lines::Rotation;
 pub use budget::LINES_PER_MINUTE;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{rfc3339_utc, unix_now};
-use crate::private_files::{self, PathError};
+use crate::json_lines::{self, Appended, JsonLinesFile};
+use crate::private_files::PathError;
 
 /// Directory under the data directory that holds the trail.
 pub const AUDIT_DIR: &str = "audit";
@@ -193,13 +193,6 @@ impl AuditEvent {
     }
 }
 
-/// Rotation limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Rotation {
-    pub max_file_bytes: u64,
-    pub max_files: u32,
-}
-
 /// The writer; `disabled` writes nothing.
 #[derive(Debug)]
 pub struct AuditLog {
@@ -208,30 +201,17 @@ pub struct AuditLog {
 
 #[derive(Debug)]
 struct Writer {
-    dir: PathBuf,
-    file: File,
-    size: u64,
-    rotation: Rotation,
+    file: JsonLinesFile,
     budget: budget::Budget,
 }
 
 impl AuditLog {
     /// Opens (creating 0700/0600) `<data_dir>/audit/audit.log` for appending.
     pub fn open(data_dir: &Path, rotation: Rotation) -> Result<Self, PathError> {
-        let dir = data_dir.join(AUDIT_DIR);
-        private_files::create_private_dir(&dir)?;
-        let path = dir.join(AUDIT_FILE);
-        let file = private_files::open_private_append(&path)?;
-        let size = file
-            .metadata()
-            .map_err(|source| PathError::new(&path, source))?
-            .len();
+        let file = JsonLinesFile::open(&data_dir.join(AUDIT_DIR), AUDIT_FILE, rotation)?;
         Ok(Self {
             writer: Some(Mutex::new(Writer {
-                dir,
                 file,
-                size,
-                rotation,
                 budget: budget::Budget::default(),
             })),
         })
@@ -278,117 +258,39 @@ impl Writer {
             time: rfc3339_utc(now),
             event,
         };
-        let mut line = serde_json::to_vec(&record).expect("audit records serialize");
-        line.push(b'\n');
-        if let Err(err) = self.append(&line) {
-            tracing::error!(
+        match self.file.append(&record) {
+            Ok(Appended::ToCurrentFile) => {}
+            // IT should know when the oldest records go: a trail that
+            // rotates often keeps less history than audit.max_files suggests.
+            Ok(Appended::AfterRotating) => tracing::info!(
+                max_file_bytes = self.file.rotation().max_file_bytes,
+                files_kept = self.file.rotation().max_files,
+                "the audit trail was rotated (audit.log is now audit.log.1); the oldest file \
+                 beyond audit.max_files was deleted"
+            ),
+            Err(err) => tracing::error!(
                 "the audit trail could not be written: {err}; check free space and permissions \
                  of the data directory's audit/ folder"
-            );
+            ),
         }
     }
-
-    fn append(&mut self, line: &[u8]) -> Result<(), PathError> {
-        if self.size > 0 && self.size + line.len() as u64 > self.rotation.max_file_bytes {
-            self.rotate()?;
-        }
-        let path = self.dir.join(AUDIT_FILE);
-        self.file
-            .write_all(line)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|source| PathError::new(&path, source))?;
-        self.size += line.len() as u64;
-        Ok(())
-    }
-
-    /// `audit.log.{n-1}` → `.n` … `audit.log` → `.1`, dropping the oldest.
-    fn rotate(&mut self) -> Result<(), PathError> {
-        let keep = self.rotation.max_files;
-        let oldest = rotated_path(&self.dir, keep);
-        match std::fs::remove_file(&oldest) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(PathError::new(&oldest, e));
-            }
-            _ => {}
-        }
-        for n in (1..keep).rev() {
-            let from = rotated_path(&self.dir, n);
-            if from.exists() {
-                let to = rotated_path(&self.dir, n + 1);
-                std::fs::rename(&from, &to).map_err(|e| PathError::new(&from, e))?;
-            }
-        }
-        let current = self.dir.join(AUDIT_FILE);
-        let first = rotated_path(&self.dir, 1);
-        std::fs::rename(&current, &first).map_err(|e| PathError::new(&current, e))?;
-        self.file = private_files::open_private_append(&current)?;
-        self.size = 0;
-        // IT should know when the oldest records go: a trail that rotates
-        // often keeps less history than audit.max_files suggests.
-        tracing::info!(
-            max_file_bytes = self.rotation.max_file_bytes,
-            files_kept = keep,
-            "the audit trail was rotated (audit.log is now audit.log.1); the oldest file \
-             beyond audit.max_files was deleted"
-        );
-        Ok(())
-    }
-}
-
-fn rotated_path(dir: &Path, n: u32) -> PathBuf {
-    dir.join(format!("{AUDIT_FILE}.{n}"))
 }
 
 /// Every record in the trail of `data_dir`, oldest first; lines that are not
 /// records are reported through `on_bad_line` (file, line number) and skipped.
+/// A data directory without a trail yet has no records; a missing data
+/// directory is an error (most likely the wrong one was given).
 pub fn read_trail(
     data_dir: &Path,
-    mut on_bad_line: impl FnMut(&Path, usize),
+    on_bad_line: impl FnMut(&Path, usize),
 ) -> Result<Vec<AuditRecord>, PathError> {
-    let dir = data_dir.join(AUDIT_DIR);
-    let mut files: Vec<(u32, PathBuf)> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name == AUDIT_FILE {
-                files.push((0, entry.path()));
-            } else if let Some(n) = name
-                .strip_prefix(AUDIT_FILE)
-                .and_then(|rest| rest.strip_prefix('.'))
-                .and_then(|n| n.parse::<u32>().ok())
-            {
-                files.push((n, entry.path()));
-            }
-        }
-    } else if !data_dir.exists() {
+    if !data_dir.exists() {
         return Err(PathError::new(
             data_dir,
             std::io::Error::from(std::io::ErrorKind::NotFound),
         ));
     }
-    // Highest rotation number is oldest; the current file (0) is newest.
-    files.sort_by(|(a, _), (b, _)| match (*a, *b) {
-        (0, 0) => std::cmp::Ordering::Equal,
-        (0, _) => std::cmp::Ordering::Greater,
-        (_, 0) => std::cmp::Ordering::Less,
-        (a, b) => b.cmp(&a),
-    });
-    let mut records = Vec::new();
-    for (_, path) in files {
-        let file = File::open(&path).map_err(|e| PathError::new(&path, e))?;
-        for (index, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| PathError::new(&path, e))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str(&line) {
-                Ok(record) => records.push(record),
-                Err(_) => on_bad_line(&path, index + 1),
-            }
-        }
-    }
-    Ok(records)
+    json_lines::read_all(&data_dir.join(AUDIT_DIR), AUDIT_FILE, on_bad_line)
 }
 
 #[cfg(test)]
@@ -421,12 +323,7 @@ mod tests {
         let dir = data.path().join(AUDIT_DIR);
         assert!(dir.join("audit.log.3").exists());
         assert!(!dir.join("audit.log.4").exists());
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let meta = entry.unwrap().metadata().unwrap();
-            assert!(meta.len() <= 600, "a file outgrew the rotation size");
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-        }
+        // Sizes and modes of the files are json_lines' to keep (its tests).
 
         let records = read_trail(data.path(), |p, n| {
             panic!("bad line {n} in {}", p.display())

@@ -27,9 +27,7 @@
 //! ([`AppState::finish_consultations`](crate::AppState::finish_consultations)).
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -38,9 +36,10 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AUDIT_DIR;
 use crate::clock::rfc3339_utc;
 use crate::events::{QualityLevel, QualityReport};
+use crate::json_lines::{self, JsonLinesFile, Rotation};
 use crate::media::{EndReason, MediaPath, SessionId, SessionKind};
 use crate::participants::Participant;
-use crate::private_files::{self, PathError};
+use crate::private_files::PathError;
 use crate::rooms::RoomId;
 use crate::tokens::Role;
 
@@ -115,14 +114,13 @@ pub struct QualitySummary {
 /// The consultations in progress, and where finished ones are written.
 #[derive(Debug)]
 pub struct ConsultationLog {
-    path: Option<PathBuf>,
-    rotate_at_bytes: u64,
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    file: Option<File>,
+    /// None when the log is disabled.
+    file: Option<JsonLinesFile>,
     running: HashMap<RoomId, Running>,
 }
 
@@ -143,13 +141,12 @@ struct Running {
 impl ConsultationLog {
     /// A log appending to `<data_dir>/audit/consultations.log`.
     pub fn open(data_dir: &Path) -> Result<Self, PathError> {
-        let dir = data_dir.join(AUDIT_DIR);
-        private_files::create_private_dir(&dir)?;
-        let path = dir.join(LOG_FILE);
-        let file = private_files::open_private_append(&path)?;
+        let rotation = Rotation {
+            max_file_bytes: ROTATE_AT_BYTES,
+            max_files: ROTATED_FILES,
+        };
+        let file = JsonLinesFile::open(&data_dir.join(AUDIT_DIR), LOG_FILE, rotation)?;
         Ok(Self {
-            path: Some(path),
-            rotate_at_bytes: ROTATE_AT_BYTES,
             inner: Mutex::new(Inner {
                 file: Some(file),
                 running: HashMap::new(),
@@ -160,15 +157,16 @@ impl ConsultationLog {
     /// A log that follows consultations but writes nothing.
     pub fn disabled() -> Self {
         Self {
-            path: None,
-            rotate_at_bytes: ROTATE_AT_BYTES,
             inner: Mutex::new(Inner::default()),
         }
     }
 
     /// Rotates at `bytes` instead of [`ROTATE_AT_BYTES`] (for tests).
     pub fn rotating_at(mut self, bytes: u64) -> Self {
-        self.rotate_at_bytes = bytes;
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = &mut inner.file {
+            file.set_max_file_bytes(bytes);
+        }
         self
     }
 
@@ -308,51 +306,18 @@ impl ConsultationLog {
 
     /// Appends `record` to the file (rotating it first when it is full).
     fn write(&self, inner: &mut Inner, record: ConsultationRecord) -> ConsultationRecord {
-        let mut line = serde_json::to_vec(&record).unwrap_or_default();
-        line.push(b'\n');
-        if let Err(err) = self.append(inner, &line) {
-            let path = self.path.as_deref().unwrap_or(Path::new(LOG_FILE));
+        if let Some(file) = &mut inner.file
+            && let Err(err) = file.append(&record)
+        {
+            // A file error names the file itself.
             tracing::error!(
-                "the consultation log {} could not be written: {err}; check free space \
-                 and permissions of the data directory's audit/ folder",
-                path.display()
+                "the consultation log could not be written: {err}; check free space \
+                 and permissions of the data directory's audit/ folder"
             );
         }
         tracing::info!(room = %record.room, duration_secs = record.duration_secs, "consultation logged");
         record
     }
-
-    fn append(&self, inner: &mut Inner, line: &[u8]) -> std::io::Result<()> {
-        let (Some(path), Some(file)) = (self.path.as_deref(), inner.file.as_mut()) else {
-            return Ok(());
-        };
-        let size = file.metadata()?.len();
-        if size > 0 && size + line.len() as u64 > self.rotate_at_bytes {
-            rotate(path)?;
-            inner.file =
-                Some(private_files::open_private_append(path).map_err(std::io::Error::other)?);
-        }
-        let file = inner.file.as_mut().expect("opened above");
-        file.write_all(line)?;
-        file.sync_data()
-    }
-}
-
-/// `consultations.log` → `.1`, `.1` → `.2`, …; the oldest goes.
-fn rotate(path: &Path) -> std::io::Result<()> {
-    for n in (1..ROTATED_FILES).rev() {
-        let from = rotated_path(path, n);
-        if from.exists() {
-            std::fs::rename(&from, rotated_path(path, n + 1))?;
-        }
-    }
-    std::fs::rename(path, rotated_path(path, 1))
-}
-
-fn rotated_path(path: &Path, n: u32) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{n}"));
-    PathBuf::from(name)
 }
 
 impl Running {
@@ -393,37 +358,14 @@ impl Running {
     }
 }
 
-/// Every record in `<data_dir>/audit/consultations.log`, oldest first;
-/// `bad_line(path, line number)` hears of lines that are not records. No
-/// file yet is an empty log.
+/// Every record in `<data_dir>/audit/consultations.log` and its rotated
+/// files, oldest first; `bad_line(path, line number)` hears of lines that
+/// are not records. No file yet is an empty log.
 pub fn read_log(
     data_dir: &Path,
-    mut bad_line: impl FnMut(&Path, usize),
+    bad_line: impl FnMut(&Path, usize),
 ) -> Result<Vec<ConsultationRecord>, PathError> {
-    let current = data_dir.join(AUDIT_DIR).join(LOG_FILE);
-    let oldest_first = (1..=ROTATED_FILES)
-        .rev()
-        .map(|n| rotated_path(&current, n))
-        .chain([current.clone()]);
-    let mut records = Vec::new();
-    for path in oldest_first {
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(PathError::new(&path, e)),
-        };
-        for (n, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| PathError::new(&path, e))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str(&line) {
-                Ok(record) => records.push(record),
-                Err(_) => bad_line(&path, n + 1),
-            }
-        }
-    }
-    Ok(records)
+    json_lines::read_all(&data_dir.join(AUDIT_DIR), LOG_FILE, bad_line)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //!   answer "who watched this consultation".
 //! - [`consultation_log`]: one record per consultation (times, participants
 //!   by role, bytes, quality; no personal data) for the statistics.
+//! - [`json_lines`]: the rotating JSON-lines files both are written to.
 //! - [`http`]: the axum [`Router`](axum::Router); [`server`] serves it over
 //!   plain HTTP (loopback) or TLS ([`tls`]: configured or self-signed
 //!   certificate).
@@ -41,6 +42,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ice_servers;
+pub mod json_lines;
 pub mod media;
 pub mod participants;
 pub mod photos;

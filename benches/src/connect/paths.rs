@@ -121,7 +121,7 @@ pub fn plan(announced: &[IceServer], base: &Url) -> Plan {
             Err(why) => untested.push(UntestedPath {
                 path: kind,
                 url: server.url.clone(),
-                why,
+                why: why.to_string(),
             }),
         }
     }
