@@ -209,7 +209,7 @@ fn mutated_whep_offers_are_answered_or_refused_never_a_panic() {
                 let offer = mutate(seed, &mutations);
                 let ok = sfu.view(now, "room", Listener::Specialist, offer).is_ok();
                 accepted.fetch_add(usize::from(ok), Ordering::Relaxed);
-                let viewers = sfu.room_viewers()[0].2;
+                let viewers = sfu.room_viewers()[0].viewers;
                 prop_assert_eq!(viewers, usize::from(ok));
                 Ok(())
             },
@@ -241,7 +241,7 @@ fn the_real_viewer_offers_of_chromium_and_aiortc_are_answered() {
         );
         assert!(answer.sdp.contains("a=group:BUNDLE 0 1"), "{}", answer.sdp);
     }
-    assert_eq!(sfu.room_viewers()[0].2, 2);
+    assert_eq!(sfu.room_viewers()[0].viewers, 2);
 
     // Without BUNDLE it would need a transport per section: refused, and
     // told why.
@@ -252,7 +252,7 @@ fn the_real_viewer_offers_of_chromium_and_aiortc_are_answered() {
         }
         other => panic!("an unbundled offer with two transports: {other:?}"),
     }
-    assert_eq!(sfu.room_viewers()[0].2, 2, "the room is untouched");
+    assert_eq!(sfu.room_viewers()[0].viewers, 2, "the room is untouched");
 }
 
 /// Fragments: trickled candidates and ICE restarts, mangled.
@@ -296,7 +296,7 @@ fn mangled_ice_fragments_are_applied_or_refused_never_a_panic() {
             };
             let _ = sfu.patch(now, "room", kind, &session, &fragment);
             // The room is whole afterwards.
-            prop_assert_eq!(sfu.room_viewers()[0].2, 1);
+            prop_assert_eq!(sfu.room_viewers()[0].viewers, 1);
             Ok(())
         })
         .unwrap();

@@ -292,77 +292,30 @@ impl Peer {
         settings: &PeerSettings,
         now: Instant,
     ) -> Result<(Self, String), MediaError> {
-        let camera_sources: &[SourceTrack] = match listener {
-            Listener::Camera => &[],
-            Listener::Specialist | Listener::Observer => sources,
-        };
         let (offer, parsed) = parse_offer(&offer_sdp)?;
-        let audio_lines = parsed
-            .sections_of(MediaKind::Audio)
-            .count()
-            .min(MAX_AUDIO_LINES);
-        if listener == Listener::Camera && audio_lines == 0 {
-            return Err(no_talkback_audio());
-        }
-        let video_source = camera_sources.iter().find(|s| s.kind == MediaKind::Video);
-        // rtc would refuse such an offer with "RTPSender created with no
-        // codecs"; the viewer deserves to hear which codec it lacks.
-        if let Some(source) = video_source
-            && !offer_sdp::offers_codec(&parsed, &source.codec.mime_type)
-        {
-            return Err(cannot_receive_the_cameras_video(source));
-        }
-        // Talk-back uses the camera's Opus when there is one, so every
-        // audio m-line of the session negotiates the same codec.
-        let audio = sources
-            .iter()
-            .find(|s| s.kind == MediaKind::Audio)
-            .cloned()
-            .unwrap_or_else(talkback_source);
-        let mut media_engine = MediaEngine::default();
-        let mut registered: Vec<&SourceTrack> = camera_sources.iter().collect();
-        if audio_lines > 0 && !registered.iter().any(|s| s.kind == MediaKind::Audio) {
-            registered.push(&audio);
-        }
-        for source in registered {
-            let kind = rtc_kind(source.kind);
-            let feedback = if source.kind == MediaKind::Video {
-                video_feedback()
-            } else {
-                Vec::new()
-            };
-            media_engine
-                .register_codec(
-                    RTCRtpCodecParameters {
-                        rtp_codec: rtc_codec(&source.codec, feedback),
-                        payload_type: source.codec.payload_type,
-                    },
-                    kind,
-                )
-                .map_err(internal)?;
-            let mut uris: Vec<&str> = source.extensions.iter().map(|(_, u)| u.as_str()).collect();
-            if source.kind == MediaKind::Audio && !uris.contains(&AUDIO_LEVEL_URI) {
-                // Speakers' levels: forwarded, and read for "who is speaking".
-                uris.push(AUDIO_LEVEL_URI);
-            }
-            for uri in uris {
-                media_engine
-                    .register_header_extension(
-                        RTCRtpHeaderExtensionCapability {
-                            uri: uri.to_owned(),
-                        },
-                        kind,
-                        None,
-                    )
-                    .map_err(internal)?;
-            }
-        }
+        let plan = ViewerPlan::new(&parsed, sources, listener)?;
+        let media_engine = plan.media_engine()?;
         let link = Arc::new(LinkEstimate::default());
         let pc = build_peer_connection(media_engine, settings, Some(link.clone()), &parsed, now)?;
         let mut peer = Self::new(pc);
         peer.link = Some(link);
-        let video = camera_sources.iter().filter(|s| s.kind == MediaKind::Video);
-        let audio_tracks = std::iter::repeat_n(&audio, audio_lines);
+        peer.add_viewer_tracks(&plan)?;
+        let (answer, _) = peer.answer(offer, &settings.candidates, now)?;
+        peer.sinks = peer.negotiated_sinks(plan.video_source, &plan.audio.codec, listener)?;
+        if listener.may_speak() {
+            peer.inbound = microphone_inbound(&peer.sinks);
+        }
+        Ok((peer, answer))
+    }
+
+    /// Adds the tracks a viewer's answer sends: the camera's video, then one
+    /// audio track per audio m-line (the camera's audio and talk-back slots).
+    fn add_viewer_tracks(&mut self, plan: &ViewerPlan<'_>) -> Result<(), MediaError> {
+        let video = plan
+            .camera_sources
+            .iter()
+            .filter(|s| s.kind == MediaKind::Video);
+        let audio_tracks = std::iter::repeat_n(&plan.audio, plan.audio_lines);
         for (index, source) in video.chain(audio_tracks).enumerate() {
             let label = match source.kind {
                 MediaKind::Video => "video".to_owned(),
@@ -382,21 +335,9 @@ impl Peer {
                     ..Default::default()
                 }],
             );
-            peer.pc.add_track(track).map_err(internal)?;
+            self.pc.add_track(track).map_err(internal)?;
         }
-        let (answer, _) = peer.answer(offer, &settings.candidates, now)?;
-        peer.sinks = peer.negotiated_sinks(video_source, &audio.codec, listener)?;
-        if listener.may_speak() {
-            // What a specialist's microphone arrives in: the session's Opus.
-            peer.inbound = peer
-                .sinks
-                .iter()
-                .filter(|sink| sink.kind == MediaKind::Audio)
-                .map(|sink| (sink.payload_type, MediaKind::Audio))
-                .take(1)
-                .collect();
-        }
-        Ok((peer, answer))
+        Ok(())
     }
 
     fn new(pc: RTCPeerConnection) -> Self {
@@ -972,6 +913,126 @@ fn build_peer_connection(
 
 /// A client's offer as rtc will read it (see [`offer_sdp`]), and as the
 /// gateway reads it; or why it is not one.
+/// What a viewer's session carries, read from its offer and the camera's
+/// tracks before anything is negotiated.
+struct ViewerPlan<'a> {
+    /// The camera's tracks this session receives: none for the camera's own
+    /// talk-back session, which hears only the speakers.
+    camera_sources: &'a [SourceTrack],
+    video_source: Option<&'a SourceTrack>,
+    /// The Opus every audio m-line negotiates (talk-back included): the
+    /// camera's when it has one.
+    audio: SourceTrack,
+    /// The offer's audio m-lines, at most [`MAX_AUDIO_LINES`].
+    audio_lines: usize,
+}
+
+impl<'a> ViewerPlan<'a> {
+    /// Refuses an offer the session could not serve, saying why.
+    fn new(
+        offer: &Sdp,
+        sources: &'a [SourceTrack],
+        listener: Listener,
+    ) -> Result<Self, MediaError> {
+        let camera_sources: &[SourceTrack] = match listener {
+            Listener::Camera => &[],
+            Listener::Specialist | Listener::Observer => sources,
+        };
+        let audio_lines = offer
+            .sections_of(MediaKind::Audio)
+            .count()
+            .min(MAX_AUDIO_LINES);
+        if listener == Listener::Camera && audio_lines == 0 {
+            return Err(no_talkback_audio());
+        }
+        let video_source = camera_sources.iter().find(|s| s.kind == MediaKind::Video);
+        // rtc would refuse such an offer with "RTPSender created with no
+        // codecs"; the viewer deserves to hear which codec it lacks.
+        if let Some(source) = video_source
+            && !offer_sdp::offers_codec(offer, &source.codec.mime_type)
+        {
+            return Err(cannot_receive_the_cameras_video(source));
+        }
+        // Talk-back uses the camera's Opus when there is one, so every
+        // audio m-line of the session negotiates the same codec.
+        let audio = sources
+            .iter()
+            .find(|s| s.kind == MediaKind::Audio)
+            .cloned()
+            .unwrap_or_else(talkback_source);
+        Ok(Self {
+            camera_sources,
+            video_source,
+            audio,
+            audio_lines,
+        })
+    }
+
+    /// The codecs and header extensions the session negotiates: the
+    /// camera's tracks, and Opus for talk-back when the camera sends none.
+    fn media_engine(&self) -> Result<MediaEngine, MediaError> {
+        let mut media_engine = MediaEngine::default();
+        let mut registered: Vec<&SourceTrack> = self.camera_sources.iter().collect();
+        if self.audio_lines > 0 && !registered.iter().any(|s| s.kind == MediaKind::Audio) {
+            registered.push(&self.audio);
+        }
+        for source in registered {
+            register_viewer_source(&mut media_engine, source)?;
+        }
+        Ok(media_engine)
+    }
+}
+
+/// Registers `source`'s codec and header extensions for a viewer.
+fn register_viewer_source(
+    media_engine: &mut MediaEngine,
+    source: &SourceTrack,
+) -> Result<(), MediaError> {
+    let kind = rtc_kind(source.kind);
+    let feedback = if source.kind == MediaKind::Video {
+        video_feedback()
+    } else {
+        Vec::new()
+    };
+    media_engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: rtc_codec(&source.codec, feedback),
+                payload_type: source.codec.payload_type,
+            },
+            kind,
+        )
+        .map_err(internal)?;
+    let mut uris: Vec<&str> = source.extensions.iter().map(|(_, u)| u.as_str()).collect();
+    if source.kind == MediaKind::Audio && !uris.contains(&AUDIO_LEVEL_URI) {
+        // Speakers' levels: forwarded, and read for "who is speaking".
+        uris.push(AUDIO_LEVEL_URI);
+    }
+    for uri in uris {
+        media_engine
+            .register_header_extension(
+                RTCRtpHeaderExtensionCapability {
+                    uri: uri.to_owned(),
+                },
+                kind,
+                None,
+            )
+            .map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// What a specialist's microphone arrives in: the session's Opus, on its
+/// first audio m-line.
+fn microphone_inbound(sinks: &[SinkTrack]) -> Vec<(u8, MediaKind)> {
+    sinks
+        .iter()
+        .filter(|sink| sink.kind == MediaKind::Audio)
+        .map(|sink| (sink.payload_type, MediaKind::Audio))
+        .take(1)
+        .collect()
+}
+
 fn parse_offer(sdp: &str) -> Result<(RTCSessionDescription, Sdp), MediaError> {
     let mut offer = Sdp::parse(sdp)
         .map_err(|e| MediaError::BadOffer(format!("it is not a readable SDP offer: {e}")))?;
