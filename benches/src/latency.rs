@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use crate::child::Process;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use samsyn_capture::latency::endpoint;
 use samsyn_capture::latency::stats::Percentiles;
-use samsyn_capture::latency::status::Status;
 use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
+use samsyn_capture::status::Status;
+use samsyn_capture::status::endpoint;
 use serde::{Deserialize, Serialize};
 
 /// What to measure, from the command line.
@@ -89,7 +89,7 @@ pub struct LatencyResult {
     /// Frames the daemon dropped, by reason.
     pub frames_dropped: std::collections::BTreeMap<String, u64>,
     /// The quality ladder's steps (seconds after the daemon started).
-    pub ladder_steps: Vec<samsyn_capture::latency::status::StepRecord>,
+    pub ladder_steps: Vec<samsyn_capture::status::StepRecord>,
     /// When the CPU hog started, seconds after the daemon started (with --cpu-hog).
     pub hog_started_at_secs: Option<f64>,
     /// Video packets the viewer received, and how many carried abs-capture-time.
@@ -287,7 +287,7 @@ async fn measure(
         hog_started_at_secs: hog_started_at,
         packets: (report.packets, report.packets_with_capture_time),
         setting: status.ladder.setting.clone(),
-        machine: machine(),
+        machine: crate::report::machine(),
         load: (load_start, load_average()),
     })
 }
@@ -448,16 +448,6 @@ fn load_average() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(f64::NAN)
-}
-
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
-        .map_or("unknown CPU", |(_, m)| m.trim());
-    format!("machine: {cpus} CPUs, {model}")
 }
 
 /// Busy threads, each keeping one core at 100 %, until stopped.

@@ -21,8 +21,9 @@
 //!   everything into the daemon's life cycle, with [`network_watch`] telling
 //!   it when the laptop's addresses change; [`cli`] is the command line.
 //! - [`latency`] times every frame along that path, holds the latency budget
-//!   with the quality ladder, stamps packets with their capture time, and
-//!   shows the status (terminal line, local JSON endpoint).
+//!   with the quality ladder and stamps packets with their capture time;
+//!   [`status`] shows the daemon's status (terminal line, local JSON
+//!   endpoint, the picture's quality on the nurse screen).
 //! - [`probe`] is a WHEP viewer that decodes and counts frames and measures
 //!   glass-to-glass latency, for tests and benchmarks.
 //! - [`consultation`] joins the room's events: who is in the consultation
@@ -55,6 +56,7 @@ pub mod screen;
 pub mod self_view;
 pub mod settings;
 pub mod source;
+pub mod status;
 pub mod talkback;
 pub mod uplink;
 pub mod webrtc;

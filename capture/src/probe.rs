@@ -33,7 +33,7 @@ use url::Url;
 
 use crate::elements::{self, ElementError};
 use crate::gateway_tls::{GatewayTrust, TrustError};
-use crate::latency::abs_capture_time;
+use crate::webrtc::abs_capture_time;
 use crate::webrtc::{self, NegotiationError, PipelineEvent, ice};
 use crate::whip::{Session, SessionKind, WhipClient, WhipError};
 

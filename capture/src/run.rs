@@ -21,10 +21,10 @@ use crate::consultation::{self, ConsultationOptions};
 use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::join::controls::{self, ScreenControls};
 use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
-use crate::latency::{endpoint, status};
 use crate::rate_control::{self, RateSettings, SharedRoundTrip};
 use crate::screen::{ScreenCommand, ScreenFeed};
 use crate::settings::VideoSettings;
+use crate::status;
 use crate::talkback::{self, LinkOptions, PlayoutOptions, Speaker, Talkback};
 use crate::uplink::driver::DELETE_LIMIT;
 use crate::uplink::{LinkState, Uplink, UplinkError, UplinkStop};
@@ -183,7 +183,7 @@ pub async fn run_with(config: &CaptureConfig, hooks: RunHooks) -> Result<(), Run
             has_voice: publisher.has_audio(),
             playout: volume.clone(),
             stop: uplink.stopper(),
-            status: latency.status.clone(),
+            report: latency.report.clone(),
             camera: publisher.camera_state(),
             check: (
                 config.clone(),
@@ -209,7 +209,7 @@ pub async fn run_with(config: &CaptureConfig, hooks: RunHooks) -> Result<(), Run
                 publisher.full_size_frames(),
                 publisher.camera_photos(),
             ),
-            status: Some(latency.status.clone()),
+            report: Some(latency.report.clone()),
             talkback: volume.clone(),
             screen: screen.as_ref().map(|(feed, _)| feed.clone()),
         }))
@@ -262,29 +262,17 @@ async fn watch_latency(
         publisher.encoder_control().cloned(),
         Instant::now(),
     );
-    controller.watch_capture_time(publisher.capture_time_writer().clone());
+    let capture_time = publisher.capture_time_writer().clone();
+    controller.watch_capture_time(move || capture_time.is_enabled());
     controller.wait_for_publishing(publisher.publishing());
     let latency = controller::spawn(controller, publisher.frame_timer().subscribe());
-    let status = match talkback {
-        Some(talkback) => status::with_talkback(latency.status.clone(), talkback),
-        None => latency.status.clone(),
-    };
     tracing::info!(
         budget_ms = format!("{:.1}", budget.as_secs_f64() * 1e3),
         glass_to_glass_target_ms = config.latency.glass_to_glass_target_ms,
         ladder = config.latency.ladder,
         "latency budget"
     );
-    if config.status.endpoint {
-        match endpoint::serve(config.status.port, status.clone()).await {
-            Ok(address) => tracing::info!("status endpoint: http://{address}/status"),
-            Err(e) => tracing::warn!("{e}"),
-        }
-    }
-    tokio::spawn(status::show(
-        status,
-        Duration::from_secs(u64::from(config.status.log_interval_secs)),
-    ));
+    status::start(&config.status, latency.report.clone(), talkback).await;
     latency
 }
 

@@ -19,29 +19,23 @@ use crate::gateway_tls::{GatewayTrust, TrustError};
 mod ice_servers;
 pub use ice_servers::{IceServer, parse_link_header};
 
-/// Whether the session publishes (WHIP) or views (WHEP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionKind {
-    /// WHIP: send media into a room.
-    Publish,
-    /// WHEP: receive a room's media.
-    View,
+/// Whether the session publishes (WHIP) or views (WHEP): the gateway's own
+/// notion, so client and server cannot disagree on what kinds there are.
+pub use samsyn_signaling::media::SessionKind;
+
+/// The URL path segment of `kind`: `whip` or `whep`.
+pub fn path_segment(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::Publish => "whip",
+        SessionKind::View => "whep",
+    }
 }
 
-impl SessionKind {
-    /// The URL path segment: `whip` or `whep`.
-    pub fn path_segment(self) -> &'static str {
-        match self {
-            SessionKind::Publish => "whip",
-            SessionKind::View => "whep",
-        }
-    }
-
-    fn token_role(self) -> &'static str {
-        match self {
-            SessionKind::Publish => "publisher",
-            SessionKind::View => "specialist or observer",
-        }
+/// The role a token needs for `kind`, as errors name it.
+fn token_role(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::Publish => "publisher",
+        SessionKind::View => "specialist or observer",
     }
 }
 
@@ -57,7 +51,7 @@ pub fn endpoint_url(gateway: &Url, kind: SessionKind, room: &str) -> Result<Url,
             why: "it cannot have a path (use http://host:port or https://host)".into(),
         })?
         .pop_if_empty()
-        .push(kind.path_segment())
+        .push(path_segment(kind))
         .push(room);
     Ok(url)
 }
@@ -369,7 +363,7 @@ impl WhipClient {
             tracing::debug!(%status, "gateway answered the offer with a success status other than 201");
         }
         let session = parse_created(url, &base, &headers, body)?;
-        tracing::info!(location = %session.location, "{} session created", self.kind.path_segment().to_uppercase());
+        tracing::info!(location = %session.location, "{} session created", path_segment(self.kind).to_uppercase());
         Ok(session)
     }
 
@@ -430,7 +424,7 @@ impl WhipClient {
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => WhipError::TokenRefused {
                 room,
-                role: self.kind.token_role(),
+                role: token_role(self.kind),
                 status: status.as_u16(),
                 code,
             },

@@ -27,7 +27,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use samsyn_capture::latency::endpoint;
+use samsyn_capture::status::endpoint;
 use support::browser::DriverProgress;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{Capture, Gateway, Invite, browser_dir, runtime, start_viewer};

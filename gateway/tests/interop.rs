@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use samsyn_capture::latency::endpoint;
 use samsyn_capture::probe::{ProbeOptions, ProbeReport, ProbeViewer};
+use samsyn_capture::status::endpoint;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{Capture, Gateway, Invite, runtime, start_viewer, stream_args_with_voice};
 

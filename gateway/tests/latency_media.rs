@@ -12,9 +12,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use samsyn_capture::latency::endpoint;
-use samsyn_capture::latency::status::Status;
 use samsyn_capture::probe::ProbeOptions;
+use samsyn_capture::status::Status;
+use samsyn_capture::status::endpoint;
 use support::netns::{self, GATEWAY_IP};
 use support::{Capture, Gateway, free_tcp_port, runtime, start_viewer};
 

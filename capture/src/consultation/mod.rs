@@ -32,7 +32,7 @@ pub use connection::{EventsError, GatewayEvents, events_url};
 pub use console::Console;
 
 use crate::gateway_tls::GatewayTrust;
-use crate::latency::status::Status;
+use crate::latency::report::LatencyReport;
 use crate::screen::ScreenFeed;
 use crate::talkback::{Command, Playout, commands};
 use screen_view::RoomView;
@@ -47,9 +47,9 @@ pub struct ConsultationOptions {
     pub trust: GatewayTrust,
     /// Where photos come from.
     pub stills: StillSource,
-    /// The stream's status (frame rate, bitrate), reported to the room as
-    /// the camera's quality every [`QUALITY_INTERVAL`].
-    pub status: Option<watch::Receiver<Status>>,
+    /// The latency controller's report (frame rate, bitrate), passed on to
+    /// the room as the camera's quality every [`QUALITY_INTERVAL`].
+    pub report: Option<watch::Receiver<LatencyReport>>,
     /// The talk-back playout, whose volume typed commands change.
     pub talkback: Option<Arc<Playout>>,
     /// The nurse screen, shown the room beside the terminal.
@@ -160,7 +160,7 @@ pub async fn run(options: ConsultationOptions) {
                 let sides = Sides {
                     typed: &mut typed,
                     photos: photos.as_ref(),
-                    status: options.status.as_ref(),
+                    report: options.report.as_ref(),
                     talkback: options.talkback.as_deref(),
                     screen: room.as_mut().map(|(room, screen)| (room, *screen)),
                 };
@@ -194,7 +194,7 @@ enum Followed {
 struct Sides<'a> {
     typed: &'a mut Option<mpsc::Receiver<String>>,
     photos: Option<&'a Arc<PhotoTaker>>,
-    status: Option<&'a watch::Receiver<Status>>,
+    report: Option<&'a watch::Receiver<LatencyReport>>,
     talkback: Option<&'a Playout>,
     screen: Option<(&'a mut RoomView, &'a ScreenFeed)>,
 }
@@ -205,15 +205,15 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
     let Sides {
         typed,
         photos,
-        status,
+        report: stream,
         talkback,
         mut screen,
     } = sides;
     let mut quality_due = tokio::time::interval(QUALITY_INTERVAL);
     loop {
         tokio::select! {
-            _ = quality_due.tick(), if status.is_some() => {
-                let Some(report) = status.map(|s| camera_quality(&s.borrow())) else {
+            _ = quality_due.tick(), if stream.is_some() => {
+                let Some(report) = stream.map(|s| camera_quality(&s.borrow())) else {
                     continue;
                 };
                 // Nothing sent yet (the session is still starting): the
@@ -254,7 +254,7 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
                     if let Some(command) = Command::parse(&text) {
                         console::print(&match command {
                             Ok(command) => commands::run(command, talkback),
-                            Err(why) => vec![why],
+                            Err(why) => vec![why.to_string()],
                         });
                         continue;
                     }
@@ -271,11 +271,11 @@ async fn follow(events: &mut GatewayEvents, console: &mut Console, sides: Sides<
 }
 
 /// The camera's side of its quality: what it manages to send.
-fn camera_quality(status: &Status) -> QualityReport {
+fn camera_quality(stream: &LatencyReport) -> QualityReport {
     let positive = |v: f64| (v.is_finite() && v > 0.0).then_some(v);
     QualityReport {
-        fps: positive(status.video.fps).map(|fps| (fps * 10.0).round() / 10.0),
-        bitrate_kbps: positive(status.video.bitrate_kbps).map(|kbps| kbps.round() as u32),
+        fps: positive(stream.video.fps).map(|fps| (fps * 10.0).round() / 10.0),
+        bitrate_kbps: positive(stream.video.bitrate_kbps).map(|kbps| kbps.round() as u32),
         ..QualityReport::default()
     }
 }
@@ -290,7 +290,7 @@ pub async fn commands_only(talkback: Arc<Playout>) {
     while let Some(line) = typed.recv().await {
         console::print(&match Command::parse(&line) {
             Some(Ok(command)) => commands::run(command, Some(&talkback)),
-            Some(Err(why)) => vec![why],
+            Some(Err(why)) => vec![why.to_string()],
             None => vec![
                 "chat is off (--no-consultation); type /help for the talk-back commands".to_owned(),
             ],

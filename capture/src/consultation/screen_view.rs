@@ -1,19 +1,13 @@
-//! The room's events and the stream's status as the nurse screen shows
-//! them: who is there and speaking, the chat, photos, and the picture's
-//! quality in words.
+//! The room's events as the nurse screen shows them: who is there and
+//! speaking, the chat, photos. (The picture's quality in words comes from
+//! the daemon's status, [`crate::status::screen`].)
 
 use std::collections::BTreeMap;
 
 use samsyn_signaling::Role;
 use samsyn_signaling::events::{MediaState, ParticipantView, Sender, ServerMessage};
 
-use crate::latency::status::Status;
-use crate::screen::view::{
-    CHAT_KEPT, ChatLine, PersonView, PhotoNotice, PhotoOutcome, QualityView, ScreenView,
-};
-
-/// Below this many frames a second the picture hardly moves.
-const POOR_FPS: f64 = 5.0;
+use crate::screen::view::{CHAT_KEPT, ChatLine, PersonView, PhotoNotice, PhotoOutcome, ScreenView};
 
 /// The room as the screen knows it; applies the gateway's messages to the
 /// view.
@@ -133,22 +127,6 @@ pub fn photo_done(view: &mut ScreenView, sent: bool) {
     }
 }
 
-/// The stream's status in words: the quality ladder stepped the picture
-/// down (for the line or the laptop), the picture hardly moves, or all is
-/// as configured.
-pub fn quality_in_words(status: &Status) -> QualityView {
-    let video = &status.video;
-    if video.fps <= 0.0 && video.bitrate_kbps <= 0.0 {
-        QualityView::Unknown
-    } else if video.fps < POOR_FPS && video.fps_target as f64 >= 2.0 * POOR_FPS {
-        QualityView::Poor
-    } else if status.ladder.rung > 0 {
-        QualityView::Reduced
-    } else {
-        QualityView::Good
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,19 +218,5 @@ mod tests {
         assert_eq!(view.photo.as_ref().unwrap().outcome, PhotoOutcome::Sent);
         room.apply(&ServerMessage::PhotoRequested { by: berg() }, &mut view);
         assert_eq!(view.photo.as_ref().unwrap().seq, 2);
-    }
-
-    #[test]
-    fn quality_is_said_in_words() {
-        let mut status = Status::default();
-        assert_eq!(quality_in_words(&status), QualityView::Unknown);
-        status.video.fps = 29.5;
-        status.video.fps_target = 30;
-        status.video.bitrate_kbps = 1800.0;
-        assert_eq!(quality_in_words(&status), QualityView::Good);
-        status.ladder.rung = 2;
-        assert_eq!(quality_in_words(&status), QualityView::Reduced);
-        status.video.fps = 2.0;
-        assert_eq!(quality_in_words(&status), QualityView::Poor);
     }
 }

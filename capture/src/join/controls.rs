@@ -14,12 +14,12 @@ use tokio::task::JoinHandle;
 
 use crate::audio;
 use crate::check::{self, CameraPart, CheckStep, LineTarget};
-use crate::consultation::screen_view::quality_in_words;
-use crate::latency::status::Status;
+use crate::latency::report::LatencyReport;
 use crate::screen::ScreenFeed;
 use crate::screen::view::{CameraView, CheckView, MicrophoneView, ScreenCommand, TalkbackView};
 use crate::self_view::{self, SelfView};
 use crate::source::CameraState;
+use crate::status::screen::quality_in_words;
 use crate::talkback::{Command, Playout};
 use crate::uplink::UplinkStop;
 
@@ -35,8 +35,8 @@ pub struct ScreenControls {
     pub playout: Option<Arc<Playout>>,
     /// Ends the visit.
     pub stop: UplinkStop,
-    /// The stream's status, for the quality in words.
-    pub status: watch::Receiver<Status>,
+    /// The latency controller's report, for the quality in words.
+    pub report: watch::Receiver<LatencyReport>,
     /// Whether the camera delivers pictures.
     pub camera: Option<watch::Receiver<CameraState>>,
     /// What the check button checks: the daemon's settings and the line to
@@ -68,7 +68,7 @@ pub fn start(controls: ScreenControls) -> Running {
         has_voice,
         playout,
         stop,
-        mut status,
+        mut report,
         camera,
         check,
     } = controls;
@@ -85,9 +85,9 @@ pub fn start(controls: ScreenControls) -> Running {
     let quality_feed = feed.clone();
     let quality = tokio::spawn(async move {
         loop {
-            let words = quality_in_words(&status.borrow_and_update());
+            let words = quality_in_words(&report.borrow_and_update());
             quality_feed.update(|view| view.quality = words);
-            if status.changed().await.is_err() {
+            if report.changed().await.is_err() {
                 return;
             }
         }

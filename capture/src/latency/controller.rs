@@ -1,6 +1,6 @@
 //! The daemon's latency controller: takes every frame's timing from the
 //! probes, keeps the statistics, drives the quality ladder, applies its steps
-//! to the running chain and publishes the [`Status`] once a second.
+//! to the running chain and publishes a [`LatencyReport`] once a second.
 //!
 //! [`LatencyController`] itself is driven like the ladder (time passed in),
 //! so it can be exercised without a pipeline; [`spawn`] runs it on tokio.
@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::abs_capture_time::CaptureTimeWriter;
 use super::frames::{DropReason, FrameEvent};
 use super::ladder::{LadderConfig, QualityLadder, Rung, Step, rungs};
 use super::probes::TimedEvent;
+use super::report::{
+    LadderStatus, LatencyReport, LatencyStatus, SessionStatus, StepRecord, VideoStatus,
+};
 use super::stats::{Rolling, SessionHistogram, ms};
-use super::status::{LadderStatus, LatencyStatus, SessionStatus, Status, StepRecord, VideoStatus};
 use crate::chain::EncoderControl;
 use crate::settings::VideoSettings;
 
@@ -41,7 +42,7 @@ pub struct ControllerOptions {
     pub video: VideoSettings,
 }
 
-/// Statistics, ladder and status of one publishing session.
+/// Statistics, ladder and report of one publishing session.
 #[derive(Debug)]
 pub struct LatencyController {
     options: ControllerOptions,
@@ -59,12 +60,22 @@ pub struct LatencyController {
     frames_sent: u64,
     dropped: BTreeMap<DropReason, u64>,
     steps: VecDeque<StepRecord>,
-    capture_time: Option<CaptureTimeWriter>,
+    capture_time: Option<CaptureTimeSent>,
     /// Set once the gateway's answer is applied; frames before that wait in
     /// webrtcbin for the session and say nothing about the encode path.
     publishing: Option<Arc<AtomicBool>>,
     /// Frames count from this time on (a moment after publishing began).
     counting_from: Option<Instant>,
+}
+
+/// Whether packets carry abs-capture-time: asked of the publisher's
+/// writer, which the controller does not otherwise depend on.
+struct CaptureTimeSent(Box<dyn Fn() -> bool + Send>);
+
+impl std::fmt::Debug for CaptureTimeSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CaptureTimeSent")
+    }
 }
 
 /// After the session starts, frames are counted only after this long: the
@@ -121,9 +132,11 @@ impl LatencyController {
         }
     }
 
-    /// Reports in the status whether `writer` stamps packets with abs-capture-time.
-    pub fn watch_capture_time(&mut self, writer: CaptureTimeWriter) {
-        self.capture_time = Some(writer);
+    /// Reports whether packets are stamped with abs-capture-time, as
+    /// `sent` tells (the publisher's writer, which knows once the answer
+    /// is applied).
+    pub fn watch_capture_time(&mut self, sent: impl Fn() -> bool + Send + 'static) {
+        self.capture_time = Some(CaptureTimeSent(Box::new(sent)));
     }
 
     /// Counts frames only once `publishing` is set (and a moment after):
@@ -283,8 +296,8 @@ impl LatencyController {
         }
     }
 
-    /// The status at `now`.
-    pub fn status(&mut self, now: Instant) -> Status {
+    /// The report at `now`.
+    pub fn report(&mut self, now: Instant) -> LatencyReport {
         self.encode_path.expire(now);
         self.held.expire(now);
         self.sent.expire(now);
@@ -308,7 +321,7 @@ impl LatencyController {
                 )
             })
             .unwrap_or((0, vec![self.describe(&self.setting)]));
-        Status {
+        LatencyReport {
             uptime_secs: uptime.as_secs_f64(),
             video: VideoStatus {
                 width: self.setting.width,
@@ -327,10 +340,7 @@ impl LatencyController {
                         self.presets.0.clone()
                     }
                 }),
-                capture_time_sent: self
-                    .capture_time
-                    .as_ref()
-                    .is_some_and(CaptureTimeWriter::is_enabled),
+                capture_time_sent: self.capture_time.as_ref().is_some_and(|sent| (sent.0)()),
             },
             latency: LatencyStatus {
                 encode_budget_ms: ms(self.options.budget),
@@ -361,18 +371,16 @@ impl LatencyController {
                 setting: self.describe(&self.setting),
                 steps: self.steps.iter().cloned().collect(),
             },
-            // Filled in beside this status by the talk-back module.
-            talkback: Default::default(),
         }
     }
 }
 
-/// The running controller: its status, and the input through which the
+/// The running controller: its report, and the input through which the
 /// bitrate controller constrains the quality ladder.
 #[derive(Debug, Clone)]
 pub struct LatencyHandle {
-    /// The status, refreshed once a second.
-    pub status: watch::Receiver<Status>,
+    /// The report, refreshed once a second.
+    pub report: watch::Receiver<LatencyReport>,
     bitrate: tokio::sync::mpsc::UnboundedSender<Option<u32>>,
 }
 
@@ -386,13 +394,13 @@ impl LatencyHandle {
     }
 }
 
-/// Runs `controller` on frame `events` until they end, publishing the
-/// status once a second; the handle also feeds it bitrate constraints.
+/// Runs `controller` on frame `events` until they end, publishing its
+/// report once a second; the handle also feeds it bitrate constraints.
 pub fn spawn(
     mut controller: LatencyController,
     mut events: tokio::sync::mpsc::UnboundedReceiver<TimedEvent>,
 ) -> LatencyHandle {
-    let (tx, rx) = watch::channel(controller.status(Instant::now()));
+    let (tx, rx) = watch::channel(controller.report(Instant::now()));
     let (bitrate_tx, mut bitrate) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut next_status = Instant::now() + Duration::from_secs(1);
@@ -411,7 +419,7 @@ pub fn spawn(
                     controller.handle_timeout(now);
                     if now >= next_status {
                         next_status += Duration::from_secs(1);
-                        if tx.send(controller.status(now)).is_err() {
+                        if tx.send(controller.report(now)).is_err() {
                             break;
                         }
                     }
@@ -420,7 +428,7 @@ pub fn spawn(
         }
     });
     LatencyHandle {
-        status: rx,
+        report: rx,
         bitrate: bitrate_tx,
     }
 }

@@ -10,17 +10,18 @@
 //!   histograms of each stage and of the encode path.
 //! - [`ladder`]: the quality ladder, sans-IO, driven by the encode budget
 //!   and (from the bitrate controller) by the bitrate the network allows.
-//! - [`abs_capture_time`]: every video packet carries its frame's capture
-//!   time, so receivers measure glass-to-glass latency.
-//! - [`controller`] runs it all in the daemon; [`status`] is what the nurse
-//!   and IT see, on the terminal and on [`endpoint`].
+//! - Every video packet carries its frame's capture time, so receivers
+//!   measure glass-to-glass latency: that RTP header extension is
+//!   negotiated and written with the rest of WebRTC
+//!   ([`crate::webrtc::abs_capture_time`]), on this module's [`clock`].
+//! - [`controller`] runs it all in the daemon and publishes a [`report`]
+//!   once a second; how that is shown to the nurse and IT is
+//!   [`crate::status`]'s business.
 
-pub mod abs_capture_time;
 pub mod clock;
 pub mod controller;
-pub mod endpoint;
 pub mod frames;
 pub mod ladder;
 pub mod probes;
+pub mod report;
 pub mod stats;
-pub mod status;

@@ -28,6 +28,26 @@ pub enum Command {
     Help,
 }
 
+/// A typed command that cannot be used; the message says what to type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// `/volume` without a value.
+    #[error("/volume needs a percentage: /volume 150 (0 to {MAX_TALKBACK_VOLUME_PERCENT})")]
+    MissingVolume,
+    /// A value that is no percentage in range.
+    #[error(
+        "{0} is not a volume; type a percentage from 0 to {MAX_TALKBACK_VOLUME_PERCENT}, e.g. \
+         /volume 150"
+    )]
+    BadVolume(String),
+    /// A known command with words after it that it does not take.
+    #[error("/{0}: too many words; type /help for the commands")]
+    TooManyWords(String),
+    /// A line starting with `/` that names no command.
+    #[error("/{0} is not a command; type /help for the commands")]
+    Unknown(String),
+}
+
 /// The help text, one line per command.
 pub const HELP: &[&str] = &[
     "commands: /volume <0-400>  the specialists' volume in percent (100: as received)",
@@ -38,7 +58,7 @@ pub const HELP: &[&str] = &[
 impl Command {
     /// Reads a typed line: `None` when it is not a command (chat), an
     /// error saying what to type when it is a command that cannot be used.
-    pub fn parse(line: &str) -> Option<Result<Command, String>> {
+    pub fn parse(line: &str) -> Option<Result<Command, CommandError>> {
         let rest = line.trim().strip_prefix('/')?;
         let mut words = rest.split_whitespace();
         let name = words.next().unwrap_or_default().to_ascii_lowercase();
@@ -46,18 +66,12 @@ impl Command {
         let extra = words.next().is_some();
         Some(match (name.as_str(), argument, extra) {
             ("volume", Some(value), false) => parse_percent(value).map(Command::Volume),
-            ("volume", None, _) => Err(format!(
-                "/volume needs a percentage: /volume 150 (0 to {MAX_TALKBACK_VOLUME_PERCENT})"
-            )),
+            ("volume", None, _) => Err(CommandError::MissingVolume),
             ("louder", None, _) => Ok(Command::Louder),
             ("softer", None, _) => Ok(Command::Softer),
             ("help", _, _) => Ok(Command::Help),
-            ("volume" | "louder" | "softer", _, _) => Err(format!(
-                "/{name}: too many words; type /help for the commands"
-            )),
-            _ => Err(format!(
-                "/{name} is not a command; type /help for the commands"
-            )),
+            ("volume" | "louder" | "softer", _, _) => Err(CommandError::TooManyWords(name)),
+            _ => Err(CommandError::Unknown(name)),
         })
     }
 
@@ -99,14 +113,11 @@ pub fn run(command: Command, playout: Option<&Playout>) -> Vec<String> {
     vec![format!("talk-back volume {volume} %{note}")]
 }
 
-fn parse_percent(text: &str) -> Result<u32, String> {
+fn parse_percent(text: &str) -> Result<u32, CommandError> {
     let digits = text.trim_end_matches('%');
     match digits.parse::<u32>() {
         Ok(percent) if percent <= MAX_TALKBACK_VOLUME_PERCENT => Ok(percent),
-        _ => Err(format!(
-            "{text} is not a volume; type a percentage from 0 to \
-             {MAX_TALKBACK_VOLUME_PERCENT}, e.g. /volume 150"
-        )),
+        _ => Err(CommandError::BadVolume(text.to_owned())),
     }
 }
 
@@ -133,7 +144,7 @@ mod tests {
 
     #[test]
     fn unusable_commands_say_what_to_type() {
-        let error = |line: &str| Command::parse(line).unwrap().unwrap_err();
+        let error = |line: &str| Command::parse(line).unwrap().unwrap_err().to_string();
         assert!(
             error("/volume 401").contains("0 to 400"),
             "{}",
@@ -145,6 +156,14 @@ mod tests {
         assert!(error("/volume 100 200").contains("/help"));
         assert!(error("/louder please").contains("/help"));
         assert!(error("/mute").contains("/mute is not a command"));
+        assert_eq!(
+            error("/volume loud"),
+            "loud is not a volume; type a percentage from 0 to 400, e.g. /volume 150"
+        );
+        assert_eq!(
+            Command::parse("/Mute now"),
+            Some(Err(CommandError::Unknown("mute".into())))
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ use gstreamer as gst;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use commands::Command;
+pub use commands::{Command, CommandError};
 pub use link::LinkOptions;
 pub use playout::{Playout, PlayoutLevels, PlayoutOptions};
 pub use session::TalkbackSession;

@@ -4,7 +4,12 @@
 //! Negotiation is non-trickle: the offer is sent once ICE gathering has
 //! finished (or after a short timeout), with every candidate in it, which is
 //! what a WHIP/WHEP endpoint expects from a simple client.
+//!
+//! [`abs_capture_time`] is the RTP header extension that carries each
+//! frame's capture time to the receivers, negotiated here and written on
+//! the payloader's packets.
 
+pub mod abs_capture_time;
 mod events;
 pub mod feedback;
 pub mod ice;

@@ -21,6 +21,7 @@ use gstreamer::prelude::*;
 use gstreamer_rtp::prelude::*;
 use tokio::sync::{mpsc, watch};
 
+use super::abs_capture_time::{self, CaptureTimeWriter};
 use super::events::{PipelineEvent, forward_bus};
 use super::negotiate::NegotiationError;
 use super::outlet::Outlet;
@@ -31,7 +32,6 @@ use crate::chain::{ChainError, EncoderControl, VideoChain};
 use crate::congestion::Feedback;
 use crate::elements::{self, ElementError};
 use crate::encoder;
-use crate::latency::abs_capture_time::{self, CaptureTimeWriter};
 use crate::latency::frames::Point;
 use crate::latency::probes::FrameTimer;
 use crate::settings::{VideoCodec, VideoSettings};

@@ -22,13 +22,13 @@ use gstreamer_app as gst_app;
 use gstreamer_webrtc as gst_webrtc;
 use tokio::sync::mpsc;
 
+use super::abs_capture_time;
 use super::events::{PipelineEvent, log_state_changes, on_bus_events};
 use super::feedback;
 use super::negotiate::{self, NegotiationError};
 use super::outlet::Outlet;
 use super::relays::Relays;
 use crate::congestion::Feedback;
-use crate::latency::abs_capture_time;
 use crate::settings::VideoCodec;
 
 /// Longest wait for the first packet of each stream before the offer.

@@ -24,8 +24,8 @@ use gstreamer_rtp as gst_rtp;
 
 use samsyn_signaling::sdp::MediaKind;
 
-use super::clock;
-use crate::webrtc::sdp::Sdp;
+use super::sdp::Sdp;
+use crate::latency::clock;
 
 /// The extension's URI.
 pub const URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time";

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::routing::get;
 use tokio::sync::watch;
 
-use super::status::Status;
+use super::state::Status;
 
 /// The status endpoint could not start.
 #[derive(Debug, thiserror::Error)]
