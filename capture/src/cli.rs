@@ -259,16 +259,23 @@ fn install_desktop() -> ExitCode {
 
 /// Logs to stderr at info, or as SAMSYN_LOG / RUST_LOG say, as text or as
 /// one JSON object per line (`log.format`; the fields are those of the
-/// gateway's JSON log, see docs/it-guide.md, "Logs"). JSON escapes control
-/// characters itself, so a field's newline stays inside its line.
+/// gateway's JSON log, see docs/it-guide.md, "Logs"). Every event is one
+/// line, escaped as the gateway's is ([`samsyn_config::EscapingWriter`]):
+/// a participant's name or a chat line from the room events cannot forge a
+/// line of its own or move the terminal's cursor.
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env(samsyn_config::LOG_FILTER_ENV)
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let escaping = format.escaping();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::status::LogWriter);
+        // Colours are escape sequences too: the escaping would show them.
+        .with_ansi(false)
+        .with_writer(move || {
+            samsyn_config::EscapingWriter::new(crate::status::LogWriter, escaping)
+        });
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder

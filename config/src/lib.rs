@@ -75,5 +75,8 @@ pub use gateway::{
 pub use layers::{
     CONFIG_FILE_ENV, ENV_NESTING, ENV_PREFIX, Layered, files_to_read, load, load_unvalidated,
 };
-pub use log::{LOG_FILTER_ENV, LogConfig, LogFormat};
+pub use log::{
+    Escaping, EscapingWriter, LOG_FILTER_ENV, LogConfig, LogFormat, escape_event,
+    escape_json_event, is_bidi_control,
+};
 pub use turn::TurnConfig;

@@ -1,11 +1,5 @@
-//! The gateway's log: one event, one line, whatever the event carries.
-//!
-//! Log fields often hold text from outside (a STUN USERNAME quoted by the
-//! WebRTC stack, a client's header). A newline in such text would let anyone
-//! write a line of their own into the log ("room ended by admin"), and an
-//! escape sequence could rewrite an operator's terminal. So every control
-//! character and every bidirectional override in a line is written escaped
-//! (`\n`, `\u{1b}`), and only the newline that ends the event stays.
+//! The gateway's log: one event, one line, whatever the event carries
+//! (escaped by [`samsyn_config::EscapingWriter`], as the daemon's is).
 //!
 //! `log.format = "json"` writes each event as one JSON object per line
 //! (tracing-subscriber's JSON formatter) for a log collector: `timestamp`,
@@ -15,9 +9,9 @@
 //! bidirectional overrides it leaves as they are are written as `\uXXXX`,
 //! which keeps the line valid JSON.
 
-use std::io::{self, Write};
+use std::io;
 
-use samsyn_config::{LOG_FILTER_ENV, LogFormat};
+use samsyn_config::{Escaping, EscapingWriter, LOG_FILTER_ENV, LogFormat};
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -55,7 +49,7 @@ where
         LogFormat::Text => Box::new(
             builder
                 .with_target(false)
-                .with_writer(OneLinePerEvent::text(make_writer))
+                .with_writer(OneLinePerEvent::new(make_writer, format.escaping()))
                 .finish(),
         ),
         LogFormat::Json => Box::new(
@@ -66,7 +60,7 @@ where
                 // URI); not the list of all spans, which would repeat it.
                 .with_current_span(true)
                 .with_span_list(false)
-                .with_writer(OneLinePerEvent::json(make_writer))
+                .with_writer(OneLinePerEvent::new(make_writer, format.escaping()))
                 .finish(),
         ),
     }
@@ -85,15 +79,6 @@ fn filter() -> EnvFilter {
         .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
 }
 
-/// How a line is made safe to show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Escaping {
-    /// [`escape_event`].
-    Text,
-    /// [`escape_json_event`].
-    Json,
-}
-
 /// Wraps a writer maker so each event is written as one escaped line.
 #[derive(Debug, Clone, Copy)]
 pub struct OneLinePerEvent<M> {
@@ -102,19 +87,10 @@ pub struct OneLinePerEvent<M> {
 }
 
 impl<M> OneLinePerEvent<M> {
-    /// For the text format: control characters escaped Rust-style (`\n`).
-    pub fn text(make_writer: M) -> Self {
+    pub fn new(make_writer: M, escaping: Escaping) -> Self {
         OneLinePerEvent {
             make_writer,
-            escaping: Escaping::Text,
-        }
-    }
-
-    /// For the JSON format: what JSON leaves raw escaped JSON-style (`\u202e`).
-    pub fn json(make_writer: M) -> Self {
-        OneLinePerEvent {
-            make_writer,
-            escaping: Escaping::Json,
+            escaping,
         }
     }
 }
@@ -123,103 +99,16 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for OneLinePerEvent<M> {
     type Writer = EscapingWriter<M::Writer>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        EscapingWriter {
-            inner: self.make_writer.make_writer(),
-            escaping: self.escaping,
-        }
+        EscapingWriter::new(self.make_writer.make_writer(), self.escaping)
     }
-}
-
-/// Writes what it is given with control characters escaped. The formatter
-/// hands it one whole event per `write`.
-#[derive(Debug)]
-pub struct EscapingWriter<W> {
-    inner: W,
-    escaping: Escaping,
-}
-
-impl<W: Write> Write for EscapingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let line = match self.escaping {
-            Escaping::Text => escape_event(buf),
-            Escaping::Json => escape_json_event(buf),
-        };
-        self.inner.write_all(line.as_bytes())?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// `event` with every control character but a final newline escaped.
-pub fn escape_event(event: &[u8]) -> String {
-    escape_lines(event, |c, line| match c {
-        '\n' => line.push_str("\\n"),
-        '\r' => line.push_str("\\r"),
-        '\t' => line.push_str("\\t"),
-        c => line.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-    })
-}
-
-/// A JSON `event` with every control character and bidirectional override
-/// but a final newline written as a JSON escape (`\u009b`). Outside strings
-/// a JSON line holds only printable ASCII, so every such character is inside
-/// a string, where the escape means the same character: the line stays
-/// valid JSON with the same values.
-pub fn escape_json_event(event: &[u8]) -> String {
-    escape_lines(event, |c, line| {
-        // Every control and bidi character is in the Basic Multilingual Plane.
-        line.push_str(&format!("\\u{:04x}", u32::from(c)));
-    })
-}
-
-/// `event` with `escape` writing each control or bidi character of its body.
-fn escape_lines(event: &[u8], escape: impl Fn(char, &mut String)) -> String {
-    let text = String::from_utf8_lossy(event);
-    let (body, ending) = match text.strip_suffix('\n') {
-        Some(body) => (body, "\n"),
-        None => (&*text, ""),
-    };
-    let mut line = String::with_capacity(body.len() + ending.len());
-    for c in body.chars() {
-        if c.is_control() || is_bidi_control(c) {
-            escape(c, &mut line);
-        } else {
-            line.push(c);
-        }
-    }
-    line.push_str(ending);
-    line
-}
-
-/// Characters that reorder how the rest of a line is displayed.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use samsyn_config::is_bidi_control;
+    use std::io::Write;
     use std::sync::{Arc, Mutex};
-
-    #[test]
-    fn a_forged_line_stays_inside_its_event() {
-        assert_eq!(
-            escape_event(b"WARN discard from x:y\nINFO room ended by admin\n"),
-            "WARN discard from x:y\\nINFO room ended by admin\n"
-        );
-        assert_eq!(escape_event(b"a\x1b[2Jb\r\0\n"), "a\\u{1b}[2Jb\\r\\u{0}\n");
-        assert_eq!(
-            escape_event("name \u{202e}gpj.exe\n".as_bytes()),
-            "name \\u{202e}gpj.exe\n"
-        );
-        assert_eq!(
-            escape_event("Ærlig talt: 3,2 cm\n".as_bytes()),
-            "Ærlig talt: 3,2 cm\n"
-        );
-    }
 
     /// Where the tests' subscribers write.
     #[derive(Clone, Default)]
@@ -284,17 +173,5 @@ mod tests {
         assert_eq!(event["span"]["name"], "http");
         assert_eq!(event["span"]["route"], "/whip/{room}");
         assert!(event["timestamp"].is_string(), "{log}");
-    }
-
-    #[test]
-    fn json_escaping_leaves_plain_text_and_the_final_newline() {
-        assert_eq!(
-            escape_json_event("{\"m\":\"Ærlig talt\"}\n".as_bytes()),
-            "{\"m\":\"Ærlig talt\"}\n"
-        );
-        assert_eq!(
-            escape_json_event("{\"m\":\"a\u{202e}b\u{85}\"}\n".as_bytes()),
-            "{\"m\":\"a\\u202eb\\u0085\"}\n"
-        );
     }
 }
