@@ -1,91 +1,78 @@
 //! What the nurse's terminal shows of the consultation: who is in it and
 //! the chat, one plain line each on standard output (logs go to stderr).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use samsyn_signaling::Role;
 use samsyn_signaling::events::{MediaState, ParticipantView, QualityLevel, Sender, ServerMessage};
 
+use super::roster::{Roster, RosterChange};
+
 /// The participant list as the terminal last showed it.
 #[derive(Debug, Default)]
 pub struct Console {
-    you: String,
-    participants: BTreeMap<String, ParticipantView>,
+    roster: Roster,
 }
 
 impl Console {
     /// Applies a gateway message; returns the lines to print for it.
     pub fn apply(&mut self, message: &ServerMessage) -> Vec<String> {
-        match message {
-            ServerMessage::Welcome {
-                you, participants, ..
-            } => {
-                self.you.clone_from(you);
-                self.participants = participants
-                    .iter()
-                    .map(|p| (p.id.clone(), p.clone()))
-                    .collect();
-                vec![self.list_line()]
-            }
-            ServerMessage::Participant { participant } => {
-                let previous = self
-                    .participants
-                    .insert(participant.id.clone(), participant.clone());
+        match self.roster.apply(message) {
+            RosterChange::Welcomed | RosterChange::Left => return vec![self.list_line()],
+            RosterChange::Updated { previous } => {
+                let ServerMessage::Participant { participant } = message else {
+                    return Vec::new();
+                };
                 // A socket count or a figure changing is not news for the
                 // nurse; video coming or going, or the connection's level, is.
                 let level = |p: &ParticipantView| p.quality.map(|q| q.level);
                 let changed = previous.is_none_or(|p| {
                     p.media != participant.media || level(&p) != level(participant)
                 });
-                if changed {
+                return if changed {
                     vec![self.list_line()]
                 } else {
                     Vec::new()
-                }
-            }
-            ServerMessage::Left { id } => {
-                if self.participants.remove(id).is_some() {
-                    vec![self.list_line()]
-                } else {
-                    Vec::new()
-                }
-            }
-            ServerMessage::Speaking { id, speaking } => {
-                let Some(participant) = self.participants.get_mut(id) else {
-                    return Vec::new();
                 };
-                participant.speaking = *speaking;
-                // Only the start is news: a line per pause would bury the
-                // chat. The nurse knows when she speaks herself: the list
-                // marks her, without a line of its own.
-                if *speaking && *id != self.you {
-                    let who = display_name(participant.name.as_deref(), participant.role);
-                    vec![format!("{who} is speaking")]
-                } else {
-                    Vec::new()
-                }
             }
+            // Only the start is news: a line per pause would bury the chat.
+            // The nurse knows when she speaks herself: the list marks her,
+            // without a line of its own.
+            RosterChange::Speaking { id, speaking } => {
+                return match self.roster.get(&id) {
+                    Some(p) if speaking && !self.roster.is_you(&id) => {
+                        vec![format!(
+                            "{} is speaking",
+                            display_name(p.name.as_deref(), p.role)
+                        )]
+                    }
+                    _ => Vec::new(),
+                };
+            }
+            RosterChange::None => {}
+        }
+        match message {
             ServerMessage::Chat { from, text, .. } => {
                 vec![format!("chat: {}: {text}", self.who(from))]
             }
             ServerMessage::PhotoRequested { by } => {
                 vec![format!("photo requested by {}", self.who(by))]
             }
-            // Sent to specialists only; the camera took it.
-            ServerMessage::PhotoReady { .. } => Vec::new(),
             ServerMessage::RoomEnded {} => vec!["the consultation has ended".to_owned()],
             ServerMessage::Error { message, .. } => vec![format!("not sent: {message}")],
+            // Sent to specialists only (the camera took it), or a list
+            // message about no one in the list.
+            _ => Vec::new(),
         }
     }
 
     /// `in the consultation: Dr. Berg (specialist, watching), this camera (publisher, sending)`
     pub fn list_line(&self) -> String {
         let people: Vec<String> = self
-            .participants
-            .values()
+            .roster
+            .iter()
             .map(|p| {
-                let name = if p.id == self.you {
+                let name = if self.roster.is_you(&p.id) {
                     "this camera".to_owned()
                 } else {
                     display_name(p.name.as_deref(), p.role)
@@ -108,7 +95,7 @@ impl Console {
     }
 
     fn who(&self, sender: &Sender) -> String {
-        if sender.id == self.you {
+        if self.roster.is_you(&sender.id) {
             "you".to_owned()
         } else {
             format!(

@@ -17,6 +17,7 @@
 
 mod connection;
 mod console;
+mod roster;
 pub mod screen_view;
 pub mod still;
 

@@ -2,10 +2,10 @@
 //! speaking, the chat, photos. (The picture's quality in words comes from
 //! the daemon's status, [`crate::status::screen`].)
 
-use std::collections::BTreeMap;
-
 use samsyn_signaling::Role;
-use samsyn_signaling::events::{MediaState, ParticipantView, Sender, ServerMessage};
+use samsyn_signaling::events::{MediaState, ServerMessage};
+
+use super::roster::Roster;
 
 use crate::screen::view::{CHAT_KEPT, ChatLine, PersonView, PhotoNotice, PhotoOutcome, ScreenView};
 
@@ -13,8 +13,7 @@ use crate::screen::view::{CHAT_KEPT, ChatLine, PersonView, PhotoNotice, PhotoOut
 /// view.
 #[derive(Debug, Default)]
 pub struct RoomView {
-    you: String,
-    participants: BTreeMap<String, ParticipantView>,
+    roster: Roster,
     chat_seq: u64,
     photo_seq: u64,
 }
@@ -22,28 +21,8 @@ pub struct RoomView {
 impl RoomView {
     /// Applies one message from the gateway to `view`.
     pub fn apply(&mut self, message: &ServerMessage, view: &mut ScreenView) {
+        self.roster.apply(message);
         match message {
-            ServerMessage::Welcome {
-                you, participants, ..
-            } => {
-                self.you.clone_from(you);
-                self.participants = participants
-                    .iter()
-                    .map(|p| (p.id.clone(), p.clone()))
-                    .collect();
-            }
-            ServerMessage::Participant { participant } => {
-                self.participants
-                    .insert(participant.id.clone(), participant.clone());
-            }
-            ServerMessage::Left { id } => {
-                self.participants.remove(id);
-            }
-            ServerMessage::Speaking { id, speaking } => {
-                if let Some(participant) = self.participants.get_mut(id) {
-                    participant.speaking = *speaking;
-                }
-            }
             ServerMessage::Chat {
                 from,
                 text,
@@ -52,7 +31,7 @@ impl RoomView {
                 self.chat_seq += 1;
                 view.chat.push(ChatLine {
                     seq: self.chat_seq,
-                    from: self.name_of(from),
+                    from: self.roster.name_of(from),
                     role: role_name(from.role),
                     text: text.clone(),
                     sent_at_ms: *sent_at_ms,
@@ -64,14 +43,14 @@ impl RoomView {
                 self.photo_seq += 1;
                 view.photo = Some(PhotoNotice {
                     seq: self.photo_seq,
-                    by: self.name_of(by),
+                    by: self.roster.name_of(by),
                     by_role: role_name(by.role),
                     outcome: PhotoOutcome::Taking,
                 });
             }
-            ServerMessage::PhotoReady { .. }
-            | ServerMessage::RoomEnded {}
-            | ServerMessage::Error { .. } => {}
+            // The list's messages are the roster's; the rest the screen
+            // does not show.
+            _ => {}
         }
         view.participants = self.people();
     }
@@ -79,16 +58,18 @@ impl RoomView {
     /// Everyone, the nurse first, then by role and name.
     fn people(&self) -> Vec<PersonView> {
         let mut people: Vec<PersonView> = self
-            .participants
-            .values()
+            .roster
+            .iter()
             .map(|p| PersonView {
                 id: p.id.clone(),
                 // Her own token's name labels the camera ("camera"), not a
                 // person: the screen calls her entry by its role.
-                name: (p.id != self.you).then(|| p.name.clone()).flatten(),
+                name: (!self.roster.is_you(&p.id))
+                    .then(|| p.name.clone())
+                    .flatten(),
                 role: role_name(p.role),
                 speaking: p.speaking,
-                you: p.id == self.you,
+                you: self.roster.is_you(&p.id),
                 connected: p.media == MediaState::Connected,
             })
             .collect();
@@ -96,15 +77,6 @@ impl RoomView {
             (!a.you, &a.role, &a.name, &a.id).cmp(&(!b.you, &b.role, &b.name, &b.id))
         });
         people
-    }
-
-    /// A sender's name: the one on their token, or as the list has it.
-    fn name_of(&self, sender: &Sender) -> Option<String> {
-        sender.name.clone().or_else(|| {
-            self.participants
-                .get(&sender.id)
-                .and_then(|p| p.name.clone())
-        })
     }
 }
 
@@ -130,7 +102,7 @@ pub fn photo_done(view: &mut ScreenView, sent: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use samsyn_signaling::events::Sender;
+    use samsyn_signaling::events::{ParticipantView, Sender};
 
     fn person(id: &str, role: Role, name: Option<&str>) -> ParticipantView {
         ParticipantView {
