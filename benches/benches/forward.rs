@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use loopback::{Client, GATEWAY, MS, World};
+use loopback::{Client, GATEWAY, MS, World, room_id};
 use rtc::rtp;
 use rtc::sansio::Protocol;
 use samsyn_gateway::media::keyframe::VideoCodec;
@@ -108,13 +108,13 @@ impl Fanout {
                 public: vec![],
             },
         );
-        let cam = world.publish(ROOM, CAMERA);
+        let cam = world.publish(&room_id(ROOM), CAMERA);
         world.run_for(Duration::from_secs(1), 5 * MS);
         assert!(world.clients[cam].connected, "the camera connects");
         let indices: Vec<usize> = (0..viewers)
             .map(|i| {
                 let addr = format!("10.213.{}.{}:41000", 1 + i / 200, 1 + i % 200);
-                world.view(ROOM, &addr).expect("viewer accepted")
+                world.view(&room_id(ROOM), &addr).expect("viewer accepted")
             })
             .collect();
         // Every viewer connected and past the keyframe gate.

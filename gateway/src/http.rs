@@ -64,12 +64,12 @@ pub fn connection_test_routes(media: MediaNode) -> Router<Arc<AppState>> {
             "/probe/{room}",
             post(
                 move |auth: RoomAccess<ConnectionTestRole>, SdpOffer(offer): SdpOffer| async move {
-                    let room = auth.room.as_str();
+                    let room = &auth.room;
                     let answer = start
                         .start_connection_test(room, &auth.claims.jti, offer)
                         .await?;
                     tracing::info!(
-                        room,
+                        room = room.as_str(),
                         session = %answer.session,
                         token_id = %auth.claims.jti,
                         "connection test started"
@@ -83,14 +83,14 @@ pub fn connection_test_routes(media: MediaNode) -> Router<Arc<AppState>> {
             get(
                 move |auth: RoomAccess<ConnectionTestRole>, SessionPath(session): SessionPath| async move {
                     let report = report
-                        .connection_test_report(auth.room.as_str(), &auth.claims.jti, &session)
+                        .connection_test_report(&auth.room, &auth.claims.jti, &session)
                         .await?;
                     Ok::<_, ApiError>(axum::Json(report))
                 },
             )
             .delete(
                 move |auth: RoomAccess<ConnectionTestRole>, SessionPath(session): SessionPath| async move {
-                    end.end_connection_test(auth.room.as_str(), &auth.claims.jti, &session)
+                    end.end_connection_test(&auth.room, &auth.claims.jti, &session)
                         .await?;
                     tracing::info!(room = auth.room.as_str(), %session, "connection test ended");
                     Ok::<_, ApiError>(StatusCode::OK)

@@ -14,6 +14,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use samsyn_gateway::media::peer::LocalCandidates;
 use samsyn_gateway::media::sfu::{Sfu, SfuSettings};
+use samsyn_signaling::RoomId;
 use samsyn_signaling::media::{Listener, MediaError, SessionKind};
 
 const WHIP_OFFER: &str = include_str!("data/offers/webrtcbin-whip.sdp");
@@ -34,6 +35,10 @@ fn runner() -> TestRunner {
         failure_persistence: None,
         ..Config::default()
     })
+}
+
+fn room_id(name: &str) -> RoomId {
+    RoomId::parse(name).expect("a test's room name is a valid room id")
 }
 
 fn sfu() -> Sfu {
@@ -178,7 +183,7 @@ fn mutated_whip_offers_are_answered_or_refused_never_a_panic() {
         .run(&prop::collection::vec(mutation(), 1..6), |mutations| {
             let offer = mutate(WHIP_OFFER, &mutations);
             let mut sfu = sfu();
-            if sfu.publish(now, "room", offer).is_ok() {
+            if sfu.publish(now, &room_id("room"), offer).is_ok() {
                 accepted.fetch_add(1, Ordering::Relaxed);
             } else {
                 // Refused offers leave nothing behind.
@@ -204,10 +209,12 @@ fn mutated_whep_offers_are_answered_or_refused_never_a_panic() {
             ),
             |(seed, mutations)| {
                 let mut sfu = sfu();
-                sfu.publish(now, "room", WHIP_OFFER.to_owned())
+                sfu.publish(now, &room_id("room"), WHIP_OFFER.to_owned())
                     .expect("the real camera offer is accepted");
                 let offer = mutate(seed, &mutations);
-                let ok = sfu.view(now, "room", Listener::Specialist, offer).is_ok();
+                let ok = sfu
+                    .view(now, &room_id("room"), Listener::Specialist, offer)
+                    .is_ok();
                 accepted.fetch_add(usize::from(ok), Ordering::Relaxed);
                 let viewers = sfu.room_viewers()[0].viewers;
                 prop_assert_eq!(viewers, usize::from(ok));
@@ -222,11 +229,16 @@ fn mutated_whep_offers_are_answered_or_refused_never_a_panic() {
 fn the_real_viewer_offers_of_chromium_and_aiortc_are_answered() {
     let now = Instant::now();
     let mut sfu = sfu();
-    sfu.publish(now, "room", WHIP_OFFER.to_owned())
+    sfu.publish(now, &room_id("room"), WHIP_OFFER.to_owned())
         .expect("the real camera offer is accepted");
     for (client, offer) in [("Chromium", WHEP_OFFER), ("aiortc", AIORTC_WHEP_OFFER)] {
         let answer = sfu
-            .view(now, "room", Listener::Specialist, offer.to_owned())
+            .view(
+                now,
+                &room_id("room"),
+                Listener::Specialist,
+                offer.to_owned(),
+            )
             .unwrap_or_else(|err| panic!("{client}'s WHEP offer is refused: {err}"));
         let ufrags: std::collections::BTreeSet<&str> = answer
             .sdp
@@ -246,7 +258,7 @@ fn the_real_viewer_offers_of_chromium_and_aiortc_are_answered() {
     // Without BUNDLE it would need a transport per section: refused, and
     // told why.
     let unbundled = AIORTC_WHEP_OFFER.replace("a=group:BUNDLE 0 1\r\n", "");
-    match sfu.view(now, "room", Listener::Specialist, unbundled) {
+    match sfu.view(now, &room_id("room"), Listener::Specialist, unbundled) {
         Err(err @ MediaError::BadOffer(_)) => {
             assert!(err.to_string().contains("BUNDLE"), "{err}");
         }
@@ -284,17 +296,22 @@ fn mangled_ice_fragments_are_applied_or_refused_never_a_panic() {
         .run(&(fragment(), any::<bool>()), |(fragment, to_camera)| {
             let mut sfu = sfu();
             let camera = sfu
-                .publish(now, "room", WHIP_OFFER.to_owned())
+                .publish(now, &room_id("room"), WHIP_OFFER.to_owned())
                 .expect("the real camera offer is accepted");
             let viewer = sfu
-                .view(now, "room", Listener::Specialist, WHEP_OFFER.to_owned())
+                .view(
+                    now,
+                    &room_id("room"),
+                    Listener::Specialist,
+                    WHEP_OFFER.to_owned(),
+                )
                 .expect("the real viewer offer is accepted");
             let (kind, session) = if to_camera {
                 (SessionKind::Publish, camera.session)
             } else {
                 (SessionKind::View, viewer.session)
             };
-            let _ = sfu.patch(now, "room", kind, &session, &fragment);
+            let _ = sfu.patch(now, &room_id("room"), kind, &session, &fragment);
             // The room is whole afterwards.
             prop_assert_eq!(sfu.room_viewers()[0].viewers, 1);
             Ok(())

@@ -7,7 +7,7 @@ mod loopback;
 
 use std::time::Duration;
 
-use loopback::{IDR, MS, World};
+use loopback::{IDR, MS, World, room_id};
 use samsyn_signaling::media::{Listener, MediaError, SessionKind};
 
 fn received_frames(world: &World, viewer: usize) -> usize {
@@ -17,7 +17,7 @@ fn received_frames(world: &World, viewer: usize) -> usize {
 #[test]
 fn a_viewer_joining_mid_stream_starts_on_a_keyframe_with_its_own_numbering() {
     let mut world = World::new();
-    let cam = world.publish("room1", "10.213.0.2:40000");
+    let cam = world.publish(&room_id("room1"), "10.213.0.2:40000");
     world.run_for(Duration::from_secs(2), 5 * MS);
     assert!(
         world.clients[cam].connected,
@@ -27,7 +27,7 @@ fn a_viewer_joining_mid_stream_starts_on_a_keyframe_with_its_own_numbering() {
     assert!(frames_before_join > 40, "the camera is streaming");
 
     let viewer = world
-        .view("room1", "10.213.0.3:40001")
+        .view(&room_id("room1"), "10.213.0.3:40001")
         .expect("viewer accepted");
     world.run_for(Duration::from_secs(2), 5 * MS);
     assert!(world.clients[viewer].connected, "the viewer connects");
@@ -72,12 +72,12 @@ fn a_viewer_joining_mid_stream_starts_on_a_keyframe_with_its_own_numbering() {
 #[test]
 fn one_uplink_packet_reaches_every_viewer_and_requests_are_throttled() {
     let mut world = World::new();
-    let cam = world.publish("room1", "10.213.0.2:40000");
+    let cam = world.publish(&room_id("room1"), "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
     let viewers: Vec<usize> = (0..3)
         .map(|i| {
             world
-                .view("room1", &format!("10.213.0.{}:4100{i}", 10 + i))
+                .view(&room_id("room1"), &format!("10.213.0.{}:4100{i}", 10 + i))
                 .unwrap()
         })
         .collect();
@@ -101,7 +101,9 @@ fn one_uplink_packet_reaches_every_viewer_and_requests_are_throttled() {
     );
     // A fourth viewer is over the configured maximum.
     assert_eq!(
-        world.view("room1", "10.213.0.20:42000").unwrap_err(),
+        world
+            .view(&room_id("room1"), "10.213.0.20:42000")
+            .unwrap_err(),
         MediaError::TooManyViewers(3)
     );
 }
@@ -109,11 +111,11 @@ fn one_uplink_packet_reaches_every_viewer_and_requests_are_throttled() {
 #[test]
 fn rooms_are_independent_and_a_room_without_camera_says_so() {
     let mut world = World::new();
-    world.publish("room-a", "10.213.0.2:40000");
-    world.publish("room-b", "10.213.0.3:40000");
+    world.publish(&room_id("room-a"), "10.213.0.2:40000");
+    world.publish(&room_id("room-b"), "10.213.0.3:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
-    let va = world.view("room-a", "10.213.0.10:41000").unwrap();
-    let vb = world.view("room-b", "10.213.0.11:41000").unwrap();
+    let va = world.view(&room_id("room-a"), "10.213.0.10:41000").unwrap();
+    let vb = world.view(&room_id("room-b"), "10.213.0.11:41000").unwrap();
     world.run_for(Duration::from_secs(1), 5 * MS);
     assert!(received_frames(&world, va) >= 20);
     assert!(received_frames(&world, vb) >= 20);
@@ -121,16 +123,20 @@ fn rooms_are_independent_and_a_room_without_camera_says_so() {
     // Room b's camera leaves; room a keeps streaming.
     let session_b = world.sessions[1].clone();
     assert_eq!(
-        world.sfu.end("room-b", SessionKind::View, &session_b),
+        world
+            .sfu
+            .end(&room_id("room-b"), SessionKind::View, &session_b),
         Err(MediaError::UnknownSession),
         "the camera's session cannot be ended through the viewers' endpoint"
     );
     world
         .sfu
-        .end("room-b", SessionKind::Publish, &session_b)
+        .end(&room_id("room-b"), SessionKind::Publish, &session_b)
         .unwrap();
     assert_eq!(
-        world.sfu.end("room-b", SessionKind::Publish, &session_b),
+        world
+            .sfu
+            .end(&room_id("room-b"), SessionKind::Publish, &session_b),
         Err(MediaError::UnknownSession)
     );
     let (a_before, b_before) = (received_frames(&world, va), received_frames(&world, vb));
@@ -146,13 +152,17 @@ fn rooms_are_independent_and_a_room_without_camera_says_so() {
     );
 
     assert_eq!(
-        world.view("room-empty", "10.213.0.12:41000").unwrap_err(),
+        world
+            .view(&room_id("room-empty"), "10.213.0.12:41000")
+            .unwrap_err(),
         MediaError::NoPublisher
     );
     // A session id from room a cannot end anything through room b.
     let session_a = world.sessions[0].clone();
     assert_eq!(
-        world.sfu.end("room-b", SessionKind::Publish, &session_a),
+        world
+            .sfu
+            .end(&room_id("room-b"), SessionKind::Publish, &session_a),
         Err(MediaError::UnknownSession)
     );
 }
@@ -160,19 +170,28 @@ fn rooms_are_independent_and_a_room_without_camera_says_so() {
 #[test]
 fn a_malformed_offer_is_refused_without_touching_other_rooms() {
     let mut world = World::new();
-    world.publish("room-a", "10.213.0.2:40000");
+    world.publish(&room_id("room-a"), "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
-    let viewer = world.view("room-a", "10.213.0.10:41000").unwrap();
+    let viewer = world.view(&room_id("room-a"), "10.213.0.10:41000").unwrap();
     world.run_for(Duration::from_secs(1), 5 * MS);
 
     let err = world
         .sfu
-        .publish(world.now, "room-b", "v=0\r\nthis is not sdp\r\n".into())
+        .publish(
+            world.now,
+            &room_id("room-b"),
+            "v=0\r\nthis is not sdp\r\n".into(),
+        )
         .unwrap_err();
     assert!(matches!(err, MediaError::BadOffer(_)), "{err:?}");
     let err = world
         .sfu
-        .view(world.now, "room-a", Listener::Specialist, "v=0\r\n".into())
+        .view(
+            world.now,
+            &room_id("room-a"),
+            Listener::Specialist,
+            "v=0\r\n".into(),
+        )
         .unwrap_err();
     assert!(matches!(err, MediaError::BadOffer(_)), "{err:?}");
 
@@ -184,9 +203,9 @@ fn a_malformed_offer_is_refused_without_touching_other_rooms() {
 #[test]
 fn a_camera_that_changes_network_restarts_ice_and_viewers_keep_watching() {
     let mut world = World::new();
-    let cam = world.publish("room1", "10.213.0.2:40000");
+    let cam = world.publish(&room_id("room1"), "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
-    let viewer = world.view("room1", "10.213.0.10:41000").unwrap();
+    let viewer = world.view(&room_id("room1"), "10.213.0.10:41000").unwrap();
     world.run_for(Duration::from_secs(1), 5 * MS);
     assert!(received_frames(&world, viewer) >= 20);
 
@@ -196,7 +215,13 @@ fn a_camera_that_changes_network_restarts_ice_and_viewers_keep_watching() {
     let session = world.sessions[cam].clone();
     let answer = world
         .sfu
-        .patch(now, "room1", SessionKind::Publish, &session, &fragment)
+        .patch(
+            now,
+            &room_id("room1"),
+            SessionKind::Publish,
+            &session,
+            &fragment,
+        )
         .expect("the restart is accepted")
         .expect("an ICE restart is answered with a fragment");
     assert!(
@@ -219,9 +244,13 @@ fn a_camera_that_changes_network_restarts_ice_and_viewers_keep_watching() {
     let trickle =
         fragment.clone() + "a=candidate:1 1 udp 2130706431 10.213.0.77 45000 typ host\r\n";
     assert_eq!(
-        world
-            .sfu
-            .patch(world.now, "room1", SessionKind::Publish, &session, &trickle),
+        world.sfu.patch(
+            world.now,
+            &room_id("room1"),
+            SessionKind::Publish,
+            &session,
+            &trickle
+        ),
         Ok(None)
     );
 
@@ -232,25 +261,33 @@ fn a_camera_that_changes_network_restarts_ice_and_viewers_keep_watching() {
         + "a=candidate:garbage\r\n"
         + "a=candidate:3 1 udp 2130706431 10.213.0.77 45002 typ host\r\n";
     assert_eq!(
-        world
-            .sfu
-            .patch(world.now, "room1", SessionKind::Publish, &session, &mixed),
+        world.sfu.patch(
+            world.now,
+            &room_id("room1"),
+            SessionKind::Publish,
+            &session,
+            &mixed
+        ),
         Ok(None)
     );
     // A fragment with nothing readable is refused, and says why.
     let broken = fragment.clone() + "a=candidate:garbage\r\n";
-    let refused = world
-        .sfu
-        .patch(world.now, "room1", SessionKind::Publish, &session, &broken);
+    let refused = world.sfu.patch(
+        world.now,
+        &room_id("room1"),
+        SessionKind::Publish,
+        &session,
+        &broken,
+    );
     assert!(refused.is_err(), "{refused:?}");
 }
 
 #[test]
 fn the_nurses_audio_reaches_viewers_without_waiting_for_a_keyframe() {
     let mut world = World::new();
-    let cam = world.publish_with_audio("room1", "10.213.0.2:40000");
+    let cam = world.publish_with_audio(&room_id("room1"), "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
-    let viewer = world.view("room1", "10.213.0.10:41000").unwrap();
+    let viewer = world.view(&room_id("room1"), "10.213.0.10:41000").unwrap();
     world.run_for(Duration::from_secs(1), 5 * MS);
     for seq in 0..50u16 {
         let now = world.now;
@@ -282,9 +319,11 @@ fn the_nurses_audio_reaches_viewers_without_waiting_for_a_keyframe() {
 #[test]
 fn a_lost_camera_packet_is_nacked_and_only_an_unrepairable_one_costs_a_keyframe() {
     let mut world = World::new();
-    let cam = world.publish("room1", "10.213.0.2:40000");
+    let cam = world.publish(&room_id("room1"), "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
-    let viewer = world.view("room1", "10.213.0.3:40001").expect("viewer");
+    let viewer = world
+        .view(&room_id("room1"), "10.213.0.3:40001")
+        .expect("viewer");
     world.run_for(Duration::from_secs(2), 5 * MS);
     assert!(world.clients[viewer].connected);
 
@@ -327,14 +366,14 @@ fn a_lost_camera_packet_is_nacked_and_only_an_unrepairable_one_costs_a_keyframe(
 #[test]
 fn a_connection_test_is_measured_and_never_reaches_the_rooms_viewers() {
     let mut world = World::new();
-    let cam = world.publish("ward", "10.213.0.2:40000");
+    let cam = world.publish(&room_id("ward"), "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
-    let viewer = world.view("ward", "10.213.0.3:40001").unwrap();
+    let viewer = world.view(&room_id("ward"), "10.213.0.3:40001").unwrap();
     world.run_for(Duration::from_secs(1), 5 * MS);
     assert!(world.clients[cam].connected && world.clients[viewer].connected);
 
     // The nurse tests her line in the room while the consultation runs.
-    let test = world.connection_test("ward", "10.213.0.4:40002");
+    let test = world.connection_test(&room_id("ward"), "10.213.0.4:40002");
     let before = received_frames(&world, viewer);
     world.run_for(Duration::from_secs(2), 5 * MS);
     assert!(
@@ -349,7 +388,7 @@ fn a_connection_test_is_measured_and_never_reaches_the_rooms_viewers() {
     let session = world.sessions[test].clone();
     let report = world
         .sfu
-        .connection_test_report(world.now, "ward", "camera-token", &session)
+        .connection_test_report(world.now, &room_id("ward"), "camera-token", &session)
         .expect("the test's report");
     assert!(
         report.packets >= 50,
@@ -369,13 +408,13 @@ fn a_connection_test_is_measured_and_never_reaches_the_rooms_viewers() {
     // Only its own endpoint reaches it, and ending it leaves the room alone.
     for kind in [SessionKind::Publish, SessionKind::View] {
         assert_eq!(
-            world.sfu.end("ward", kind, &session),
+            world.sfu.end(&room_id("ward"), kind, &session),
             Err(MediaError::UnknownSession)
         );
     }
     world
         .sfu
-        .end_connection_test("ward", "camera-token", &session)
+        .end_connection_test(&room_id("ward"), "camera-token", &session)
         .unwrap();
     let before = received_frames(&world, viewer);
     world.run_for(Duration::from_secs(1), 5 * MS);
@@ -387,7 +426,7 @@ fn a_connection_test_is_measured_and_never_reaches_the_rooms_viewers() {
     assert!(
         world
             .sfu
-            .connection_test_report(world.now, "ward", "camera-token", &session)
+            .connection_test_report(world.now, &room_id("ward"), "camera-token", &session)
             .is_err()
     );
 }
@@ -400,9 +439,9 @@ fn garbage_on_the_media_port_disturbs_no_stream() {
     use rand::{Rng, SeedableRng};
 
     let mut world = World::new();
-    let cam = world.publish("room1", "10.213.0.2:40000");
+    let cam = world.publish(&room_id("room1"), "10.213.0.2:40000");
     let viewer = world
-        .view("room1", "10.213.0.3:40001")
+        .view(&room_id("room1"), "10.213.0.3:40001")
         .expect("viewer accepted");
     world.run_for(Duration::from_secs(2), 5 * MS);
     assert!(world.clients[viewer].connected, "the viewer connects");
@@ -459,7 +498,7 @@ fn connection_tests_belong_to_their_token_and_each_room_has_its_own_slots() {
         let offer = client.offer(world.now);
         world
             .sfu
-            .start_connection_test(world.now, room, owner, offer)
+            .start_connection_test(world.now, &room_id(room), owner, offer)
     };
     // One room's publisher takes every slot of its room …
     let mut sessions = Vec::new();
@@ -475,36 +514,36 @@ fn connection_tests_belong_to_their_token_and_each_room_has_its_own_slots() {
     start(&mut world, "other", "nurse-b", 40200).expect("another room's test");
     // A room with nothing but a test is a room in use: ending it from the
     // command line reaches the test too.
-    assert!(world.sfu.rooms_in_use().contains(&"other".to_owned()));
-    world.sfu.end_room("other");
-    assert!(!world.sfu.rooms_in_use().contains(&"other".to_owned()));
+    assert!(world.sfu.rooms_in_use().contains(&room_id("other")));
+    world.sfu.end_room(&room_id("other"));
+    assert!(!world.sfu.rooms_in_use().contains(&room_id("other")));
 
     // A second publisher token of the room neither reads nor ends the first's test.
     let first = &sessions[0];
     assert_eq!(
         world
             .sfu
-            .connection_test_report(world.now, "ward", "second-publisher", first)
+            .connection_test_report(world.now, &room_id("ward"), "second-publisher", first)
             .unwrap_err(),
         MediaError::UnknownSession
     );
     assert_eq!(
         world
             .sfu
-            .end_connection_test("ward", "second-publisher", first)
+            .end_connection_test(&room_id("ward"), "second-publisher", first)
             .unwrap_err(),
         MediaError::UnknownSession
     );
     assert!(
         world
             .sfu
-            .connection_test_report(world.now, "ward", "nurse-a", first)
+            .connection_test_report(world.now, &room_id("ward"), "nurse-a", first)
             .is_ok(),
         "its own token still reads it"
     );
     world
         .sfu
-        .end_connection_test("ward", "nurse-a", first)
+        .end_connection_test(&room_id("ward"), "nurse-a", first)
         .unwrap();
     start(&mut world, "ward", "nurse-a", 40300).expect("a freed slot is used again");
 }
@@ -515,23 +554,23 @@ fn the_cameras_talkback_sessions_are_counted() {
     use samsyn_gateway::media::admission::MAX_TALKBACK_SESSIONS_PER_ROOM;
 
     let mut world = World::new();
-    world.publish("ward", "10.213.0.2:40000");
+    world.publish(&room_id("ward"), "10.213.0.2:40000");
     for n in 0..MAX_TALKBACK_SESSIONS_PER_ROOM {
         let listener =
             Client::talkback_listener(&format!("10.213.0.2:{}", 40010 + n), world.now, 1);
         world
-            .view_as("ward", listener, Listener::Camera)
+            .view_as(&room_id("ward"), listener, Listener::Camera)
             .expect("the camera's talk-back");
     }
     let one_more = Client::talkback_listener("10.213.0.2:40099", world.now, 1);
     assert_eq!(
         world
-            .view_as("ward", one_more, Listener::Camera)
+            .view_as(&room_id("ward"), one_more, Listener::Camera)
             .unwrap_err(),
         MediaError::TalkbackTaken(MAX_TALKBACK_SESSIONS_PER_ROOM)
     );
     // They take no viewer's place: the specialists still get in.
     world
-        .view("ward", "10.213.0.3:40001")
+        .view(&room_id("ward"), "10.213.0.3:40001")
         .expect("a specialist watches");
 }

@@ -10,7 +10,7 @@ mod loopback;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use loopback::{AUDIO_LEVEL_URI, Client, MS, World};
+use loopback::{AUDIO_LEVEL_URI, Client, MS, World, room_id};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use samsyn_signaling::media::{Listener, MediaEvent, SessionId, SessionKind};
 
@@ -53,7 +53,7 @@ fn speaking_events(world: &mut World) -> Vec<(SessionId, bool)> {
 fn join_with_microphone(world: &mut World, addr: &str, listener: Listener) -> usize {
     let now = world.now;
     world
-        .view_as(ROOM, Client::speaker(addr, now, 2), listener)
+        .view_as(&room_id(ROOM), Client::speaker(addr, now, 2), listener)
         .unwrap()
 }
 
@@ -68,7 +68,7 @@ struct Consultation {
 
 fn consultation(nurse_slots: usize) -> Consultation {
     let mut world = World::new();
-    world.publish(ROOM, "10.213.0.2:40000");
+    world.publish(&room_id(ROOM), "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
     let berg = join_with_microphone(&mut world, "10.213.0.10:41000", Listener::Specialist);
     let lie = join_with_microphone(&mut world, "10.213.0.11:41000", Listener::Specialist);
@@ -76,7 +76,7 @@ fn consultation(nurse_slots: usize) -> Consultation {
     let observer = join_with_microphone(&mut world, "10.213.0.12:41000", Listener::Observer);
     let nurse = world
         .view_as(
-            ROOM,
+            &room_id(ROOM),
             Client::talkback_listener("10.213.0.2:40002", world.now, nurse_slots),
             Listener::Camera,
         )
@@ -175,7 +175,10 @@ fn a_speaker_keeps_its_slot_and_a_speaker_who_leaves_makes_room_for_the_next() {
     // Dr. Berg hangs up while speaking: the room hears speech end, and
     // the slot passes to the next speaker with the numbering going on.
     let session = world.sessions[berg].clone();
-    world.sfu.end(ROOM, SessionKind::View, &session).unwrap();
+    world
+        .sfu
+        .end(&room_id(ROOM), SessionKind::View, &session)
+        .unwrap();
     assert_eq!(speaking_events(&mut world), [(session, false)]);
     speak(&mut world, &[lie], 40, 20, 20);
     let audio = &world.clients[nurse].received_audio;
@@ -193,24 +196,24 @@ fn a_speaker_keeps_its_slot_and_a_speaker_who_leaves_makes_room_for_the_next() {
 #[test]
 fn the_cameras_talkback_session_needs_audio_and_does_not_count_as_a_viewer() {
     let mut world = World::new();
-    world.publish(ROOM, "10.213.0.2:40000");
+    world.publish(&room_id(ROOM), "10.213.0.2:40000");
     world.run_for(Duration::from_secs(1), 5 * MS);
     let now = world.now;
     let mut video_only = Client::new("10.213.0.2:40002", now);
     video_only.add_recvonly(RtpCodecKind::Video);
     let err = world
-        .view_as(ROOM, video_only, Listener::Camera)
+        .view_as(&room_id(ROOM), video_only, Listener::Camera)
         .unwrap_err();
     assert!(err.to_string().contains("audio m-line"), "{err}");
     // The harness's rooms take three viewers; the camera's session is extra.
     for n in 0..3 {
         world
-            .view(ROOM, &format!("10.213.0.{}:41000", 10 + n))
+            .view(&room_id(ROOM), &format!("10.213.0.{}:41000", 10 + n))
             .unwrap();
     }
     world
         .view_as(
-            ROOM,
+            &room_id(ROOM),
             Client::talkback_listener("10.213.0.2:40002", now, 2),
             Listener::Camera,
         )
@@ -232,7 +235,7 @@ fn the_nurse_is_heard_speaking_in_the_cameras_audio() {
         &format!("{AUDIO_LEVEL_URI} vad=on\r\n"),
     );
     assert!(offer.contains(" vad=on\r\n"), "{offer}");
-    let answer = world.sfu.publish(world.now, ROOM, offer).unwrap();
+    let answer = world.sfu.publish(world.now, &room_id(ROOM), offer).unwrap();
     let audio_answer = &answer.sdp[answer.sdp.find("m=audio").expect("audio answered")..];
     assert!(
         audio_answer
@@ -285,7 +288,7 @@ fn the_nurse_is_heard_speaking_in_the_cameras_audio() {
     assert_eq!(speaking_events(&mut world), [(nurse_session.clone(), true)]);
     world
         .sfu
-        .end(ROOM, SessionKind::Publish, &nurse_session)
+        .end(&room_id(ROOM), SessionKind::Publish, &nurse_session)
         .unwrap();
     let events: Vec<MediaEvent> = world.sfu.drain_events().collect();
     assert!(

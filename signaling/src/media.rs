@@ -8,6 +8,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::rooms::RoomId;
+
 /// A boxed future, so [`MediaPlane`] stays object safe (`Arc<dyn MediaPlane>`).
 pub type MediaFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, MediaError>> + Send + 'a>>;
 
@@ -116,6 +118,13 @@ pub enum MediaError {
     Unavailable(String),
 }
 
+/// Why the media plane is not moving packets, in words for IT: `/healthz`
+/// shows it as it is. One kind only, since every stall gets the same answer
+/// (take the gateway out and restart it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MediaStalled(pub String);
+
 /// What the media plane reports about sessions by itself, on the channel
 /// the gateway hands to [`crate::AppState::watch_media`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +142,7 @@ pub enum MediaEvent {
     /// A room's last session is gone: the media payload bytes it carried
     /// since its first (for the consultation log).
     RoomTraffic {
-        room: String,
+        room: RoomId,
         bytes_from_camera: u64,
         bytes_to_viewers: u64,
     },
@@ -143,7 +152,7 @@ pub enum MediaEvent {
 /// media plane counts them (see [`MediaPlane::traffic`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrafficCount {
-    pub room: String,
+    pub room: RoomId,
     pub bytes_from_camera: u64,
     pub bytes_to_viewers: u64,
 }
@@ -216,13 +225,14 @@ impl EndReason {
 pub trait MediaPlane: Send + Sync + 'static {
     /// Accepts a WHIP offer: the room's camera. A newer publisher replaces an
     /// older one in the same room (the capture daemon reconnecting).
-    fn publish<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer>;
+    fn publish<'a>(&'a self, room: &'a RoomId, offer_sdp: String)
+    -> MediaFuture<'a, SessionAnswer>;
 
     /// Accepts a WHEP offer: one more viewer of the room's camera, or the
     /// camera's own talk-back session (see [`Listener`]).
     fn view<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         listener: Listener,
         offer_sdp: String,
     ) -> MediaFuture<'a, SessionAnswer>;
@@ -235,7 +245,7 @@ pub trait MediaPlane: Send + Sync + 'static {
     /// camera's session.
     fn patch<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         kind: SessionKind,
         session: &'a SessionId,
         sdpfrag: String,
@@ -244,18 +254,18 @@ pub trait MediaPlane: Send + Sync + 'static {
     /// Ends a session (WHIP/WHEP `DELETE`); `kind` as for [`MediaPlane::patch`].
     fn end<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         kind: SessionKind,
         session: &'a SessionId,
     ) -> MediaFuture<'a, ()>;
 
     /// Ends every session of `room` at once: the consultation is over.
-    fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()>;
+    fn end_room<'a>(&'a self, room: &'a RoomId) -> MediaFuture<'a, ()>;
 
     /// The rooms in which this media plane holds any session, those
     /// signaling does not track (connection tests) included, so a room
     /// ended from the command line is ended here too.
-    fn rooms(&self) -> MediaFuture<'_, Vec<String>> {
+    fn rooms(&self) -> MediaFuture<'_, Vec<RoomId>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 
@@ -263,7 +273,7 @@ pub trait MediaPlane: Send + Sync + 'static {
     /// does not measure links says so (503).
     fn link_report<'a>(
         &'a self,
-        _room: &'a str,
+        _room: &'a RoomId,
         _session: &'a SessionId,
     ) -> MediaFuture<'a, LinkReport> {
         Box::pin(async {
@@ -284,7 +294,7 @@ pub trait MediaPlane: Send + Sync + 'static {
     /// Whether the media plane is moving packets: `Err` with what is wrong
     /// when it has stopped or stalled, so `/healthz` never says "ok" while
     /// every stream stands still.
-    fn health(&self) -> Result<(), String> {
+    fn health(&self) -> Result<(), MediaStalled> {
         Ok(())
     }
 }

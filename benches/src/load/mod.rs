@@ -231,6 +231,16 @@ struct ViewerHandle {
     stage: usize,
 }
 
+/// One viewer's counters read at one moment; a stage compares two readings.
+#[derive(Debug, Clone, Copy)]
+struct ViewerCounts {
+    packets: u64,
+    bytes: u64,
+    /// Video packets the sequence numbers say were sent to this viewer.
+    video_expected: u64,
+    video_received: u64,
+}
+
 pub fn run(args: LoadArgs) -> anyhow::Result<u8> {
     if args.path == ViewerPath::RelayTls {
         bail!(
@@ -678,19 +688,19 @@ impl LoadTest<'_> {
         let received: u64 = counts_after
             .iter()
             .zip(&counts_before)
-            .map(|(a, b)| a.0 - b.0)
+            .map(|(a, b)| a.packets - b.packets)
             .sum();
         let received_bytes: u64 = counts_after
             .iter()
             .zip(&counts_before)
-            .map(|(a, b)| a.1 - b.1)
+            .map(|(a, b)| a.bytes - b.bytes)
             .sum();
         let losses: Vec<f64> = counts_after
             .iter()
             .zip(&counts_before)
             .map(|(a, b)| {
-                let expected = a.2.saturating_sub(b.2);
-                let got = a.3.saturating_sub(b.3);
+                let expected = a.video_expected.saturating_sub(b.video_expected);
+                let got = a.video_received.saturating_sub(b.video_received);
                 if self.args.idle {
                     0.0
                 } else if expected == 0 {
@@ -744,17 +754,17 @@ impl LoadTest<'_> {
         })
     }
 
-    /// (packets, bytes, video expected, video received) per viewer.
-    fn viewer_counts(&self) -> Vec<(u64, u64, u64, u64)> {
+    /// What each viewer has received so far, in the order of [`Self::viewers`].
+    fn viewer_counts(&self) -> Vec<ViewerCounts> {
         self.viewers()
             .map(|v| {
                 let c = &v.counters;
-                (
-                    c.packets.load(Ordering::Relaxed),
-                    c.bytes.load(Ordering::Relaxed),
-                    c.video_expected.load(Ordering::Relaxed),
-                    c.video_received.load(Ordering::Relaxed),
-                )
+                ViewerCounts {
+                    packets: c.packets.load(Ordering::Relaxed),
+                    bytes: c.bytes.load(Ordering::Relaxed),
+                    video_expected: c.video_expected.load(Ordering::Relaxed),
+                    video_received: c.video_received.load(Ordering::Relaxed),
+                }
             })
             .collect()
     }

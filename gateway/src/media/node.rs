@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use samsyn_signaling::RoomId;
 use samsyn_signaling::media::{
-    LinkReport, Listener, MediaError, MediaEvent, MediaFuture, MediaPath, MediaPlane,
+    LinkReport, Listener, MediaError, MediaEvent, MediaFuture, MediaPath, MediaPlane, MediaStalled,
     SessionAnswer, SessionId, SessionKind, TrafficCount,
 };
 use tokio::net::UdpSocket;
@@ -66,56 +67,56 @@ impl std::fmt::Debug for RelaySetup {
 
 enum Command {
     Publish(
-        String,
+        RoomId,
         String,
         oneshot::Sender<Result<SessionAnswer, MediaError>>,
     ),
     View(
-        String,
+        RoomId,
         Listener,
         String,
         oneshot::Sender<Result<SessionAnswer, MediaError>>,
     ),
     Patch(
-        String,
+        RoomId,
         SessionKind,
         SessionId,
         String,
         oneshot::Sender<Result<Option<String>, MediaError>>,
     ),
     End(
-        String,
+        RoomId,
         SessionKind,
         SessionId,
         oneshot::Sender<Result<(), MediaError>>,
     ),
     Link(
-        String,
+        RoomId,
         SessionId,
         oneshot::Sender<Result<LinkReport, MediaError>>,
     ),
     /// Room, owner (token id), offer.
     StartConnectionTest(
-        String,
+        RoomId,
         String,
         String,
         oneshot::Sender<Result<SessionAnswer, MediaError>>,
     ),
     /// Room, owner, session.
     ConnectionTestReport(
-        String,
+        RoomId,
         String,
         SessionId,
         oneshot::Sender<Result<ProbeReport, MediaError>>,
     ),
     EndConnectionTest(
-        String,
+        RoomId,
         String,
         SessionId,
         oneshot::Sender<Result<(), MediaError>>,
     ),
-    EndRoom(String, oneshot::Sender<Result<(), MediaError>>),
-    Rooms(oneshot::Sender<Result<Vec<String>, MediaError>>),
+    EndRoom(RoomId, oneshot::Sender<Result<(), MediaError>>),
+    Rooms(oneshot::Sender<Result<Vec<RoomId>, MediaError>>),
     Traffic(oneshot::Sender<Result<Vec<TrafficCount>, MediaError>>),
 }
 
@@ -263,12 +264,12 @@ impl MediaNode {
     /// token `owner`, the only one that may read or end it.
     pub async fn start_connection_test(
         &self,
-        room: &str,
+        room: &RoomId,
         owner: &str,
         offer_sdp: String,
     ) -> Result<SessionAnswer, MediaError> {
         self.call(|reply| {
-            Command::StartConnectionTest(room.to_owned(), owner.to_owned(), offer_sdp, reply)
+            Command::StartConnectionTest(room.clone(), owner.to_owned(), offer_sdp, reply)
         })
         .await
     }
@@ -276,12 +277,12 @@ impl MediaNode {
     /// What a connection test has received so far.
     pub async fn connection_test_report(
         &self,
-        room: &str,
+        room: &RoomId,
         owner: &str,
         session: &SessionId,
     ) -> Result<ProbeReport, MediaError> {
         self.call(|reply| {
-            Command::ConnectionTestReport(room.to_owned(), owner.to_owned(), session.clone(), reply)
+            Command::ConnectionTestReport(room.clone(), owner.to_owned(), session.clone(), reply)
         })
         .await
     }
@@ -289,12 +290,12 @@ impl MediaNode {
     /// Ends a connection test.
     pub async fn end_connection_test(
         &self,
-        room: &str,
+        room: &RoomId,
         owner: &str,
         session: &SessionId,
     ) -> Result<(), MediaError> {
         self.call(|reply| {
-            Command::EndConnectionTest(room.to_owned(), owner.to_owned(), session.clone(), reply)
+            Command::EndConnectionTest(room.clone(), owner.to_owned(), session.clone(), reply)
         })
         .await
     }
@@ -329,55 +330,59 @@ impl MediaNode {
 }
 
 impl MediaPlane for MediaNode {
-    fn publish<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer> {
-        Box::pin(self.call(|reply| Command::Publish(room.to_owned(), offer_sdp, reply)))
+    fn publish<'a>(
+        &'a self,
+        room: &'a RoomId,
+        offer_sdp: String,
+    ) -> MediaFuture<'a, SessionAnswer> {
+        Box::pin(self.call(|reply| Command::Publish(room.clone(), offer_sdp, reply)))
     }
 
     fn view<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         listener: Listener,
         offer_sdp: String,
     ) -> MediaFuture<'a, SessionAnswer> {
-        Box::pin(self.call(move |reply| Command::View(room.to_owned(), listener, offer_sdp, reply)))
+        Box::pin(self.call(move |reply| Command::View(room.clone(), listener, offer_sdp, reply)))
     }
 
     fn patch<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         kind: SessionKind,
         session: &'a SessionId,
         sdpfrag: String,
     ) -> MediaFuture<'a, Option<String>> {
-        Box::pin(self.call(move |reply| {
-            Command::Patch(room.to_owned(), kind, session.clone(), sdpfrag, reply)
-        }))
+        Box::pin(
+            self.call(move |reply| {
+                Command::Patch(room.clone(), kind, session.clone(), sdpfrag, reply)
+            }),
+        )
     }
 
     fn end<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         kind: SessionKind,
         session: &'a SessionId,
     ) -> MediaFuture<'a, ()> {
-        Box::pin(
-            self.call(move |reply| Command::End(room.to_owned(), kind, session.clone(), reply)),
-        )
+        Box::pin(self.call(move |reply| Command::End(room.clone(), kind, session.clone(), reply)))
     }
 
     fn link_report<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         session: &'a SessionId,
     ) -> MediaFuture<'a, LinkReport> {
-        Box::pin(self.call(move |reply| Command::Link(room.to_owned(), session.clone(), reply)))
+        Box::pin(self.call(move |reply| Command::Link(room.clone(), session.clone(), reply)))
     }
 
-    fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()> {
-        Box::pin(self.call(move |reply| Command::EndRoom(room.to_owned(), reply)))
+    fn end_room<'a>(&'a self, room: &'a RoomId) -> MediaFuture<'a, ()> {
+        Box::pin(self.call(move |reply| Command::EndRoom(room.clone(), reply)))
     }
 
-    fn rooms(&self) -> MediaFuture<'_, Vec<String>> {
+    fn rooms(&self) -> MediaFuture<'_, Vec<RoomId>> {
         Box::pin(self.call(Command::Rooms))
     }
 
@@ -385,8 +390,8 @@ impl MediaPlane for MediaNode {
         Box::pin(self.call(Command::Traffic))
     }
 
-    fn health(&self) -> Result<(), String> {
-        self.loop_health()
+    fn health(&self) -> Result<(), MediaStalled> {
+        self.loop_health().map_err(MediaStalled)
     }
 }
 

@@ -32,9 +32,15 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use samsyn_gateway::media::peer::{KeyframeRequestTap, LocalCandidates};
 use samsyn_gateway::media::sfu::{Sfu, SfuSettings};
+use samsyn_signaling::RoomId;
 use samsyn_signaling::media::{Listener, MediaError, SessionId};
 
 pub const GATEWAY: &str = "10.213.0.1:50000";
+
+/// The room named `name`, for tests that name their rooms in literals.
+pub fn room_id(name: &str) -> RoomId {
+    RoomId::parse(name).expect("a test's room name is a valid room id")
+}
 pub const MS: Duration = Duration::from_millis(1);
 pub const H264_FMTP: &str =
     "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
@@ -447,15 +453,15 @@ impl World {
         }
     }
 
-    pub fn publish(&mut self, room: &str, addr: &str) -> usize {
+    pub fn publish(&mut self, room: &RoomId, addr: &str) -> usize {
         self.publish_camera(room, Client::camera(addr, self.now))
     }
 
-    pub fn publish_with_audio(&mut self, room: &str, addr: &str) -> usize {
+    pub fn publish_with_audio(&mut self, room: &RoomId, addr: &str) -> usize {
         self.publish_camera(room, Client::camera_with_audio(addr, self.now))
     }
 
-    fn publish_camera(&mut self, room: &str, mut camera: Client) -> usize {
+    fn publish_camera(&mut self, room: &RoomId, mut camera: Client) -> usize {
         let offer = camera.offer(self.now);
         let answer = self
             .sfu
@@ -468,7 +474,7 @@ impl World {
     }
 
     /// A connection test (`samsyn-bench connect`) from a camera-like client.
-    pub fn connection_test(&mut self, room: &str, addr: &str) -> usize {
+    pub fn connection_test(&mut self, room: &RoomId, addr: &str) -> usize {
         let mut client = Client::camera(addr, self.now);
         let offer = client.offer(self.now);
         let answer = self
@@ -481,7 +487,7 @@ impl World {
         self.clients.len() - 1
     }
 
-    pub fn view(&mut self, room: &str, addr: &str) -> Result<usize, MediaError> {
+    pub fn view(&mut self, room: &RoomId, addr: &str) -> Result<usize, MediaError> {
         let viewer = Client::viewer(addr, self.now);
         self.view_as(room, viewer, Listener::Specialist)
     }
@@ -489,7 +495,7 @@ impl World {
     /// Joins `client` to `room` over WHEP as `listener`.
     pub fn view_as(
         &mut self,
-        room: &str,
+        room: &RoomId,
         mut viewer: Client,
         listener: Listener,
     ) -> Result<usize, MediaError> {

@@ -91,10 +91,7 @@ async fn link(
     SessionPath(session): SessionPath,
 ) -> Result<Response, ApiError> {
     own_session(&state, &auth, &session)?;
-    let report = state
-        .media
-        .link_report(auth.room.as_str(), &session)
-        .await?;
+    let report = state.media.link_report(&auth.room, &session).await?;
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         axum::Json(report),
@@ -124,7 +121,7 @@ async fn offer<E: Endpoint>(
     auth: RoomAccess<E>,
     SdpOffer(sdp): SdpOffer,
 ) -> Result<SessionCreated, ApiError> {
-    let room = auth.room.as_str();
+    let room = &auth.room;
     // Held until the new camera is recorded, so no other can slip in between.
     let camera_claim = match E::KIND {
         SessionKind::Publish => Some(
@@ -156,7 +153,7 @@ async fn offer<E: Endpoint>(
         // The session could never be addressed by PATCH or DELETE.
         state.media.end(room, E::KIND, &answer.session).await.ok();
         tracing::error!(
-            room,
+            room = room.as_str(),
             "media plane returned a session id that is not URL-safe"
         );
         return Err(MediaError::Unavailable("internal session id error".to_owned()).into());
@@ -227,7 +224,7 @@ async fn update<E: Endpoint>(
     own_session(&state, &auth, &session)?;
     let restarted = state
         .media
-        .patch(auth.room.as_str(), E::KIND, &session, fragment)
+        .patch(&auth.room, E::KIND, &session, fragment)
         .await?;
     Ok(match restarted {
         None => StatusCode::NO_CONTENT.into_response(),
@@ -241,10 +238,7 @@ async fn end<E: Endpoint>(
     SessionPath(session): SessionPath,
 ) -> Result<StatusCode, ApiError> {
     own_session(&state, &auth, &session)?;
-    state
-        .media
-        .end(auth.room.as_str(), E::KIND, &session)
-        .await?;
+    state.media.end(&auth.room, E::KIND, &session).await?;
     state.session_ended(&session, EndReason::Closed);
     Ok(StatusCode::OK)
 }

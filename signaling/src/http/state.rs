@@ -168,10 +168,8 @@ impl AppState {
                     bytes_from_camera,
                     bytes_to_viewers,
                 } => {
-                    if let Ok(room) = RoomId::parse(&room) {
-                        self.consultations
-                            .traffic(&room, bytes_from_camera, bytes_to_viewers);
-                    }
+                    self.consultations
+                        .traffic(&room, bytes_from_camera, bytes_to_viewers);
                 }
             }
         }
@@ -204,13 +202,11 @@ impl AppState {
         match tokio::time::timeout(TRAFFIC_WAIT, self.media.traffic()).await {
             Ok(Ok(counts)) => {
                 for count in counts {
-                    if let Ok(room) = RoomId::parse(&count.room) {
-                        self.consultations.traffic(
-                            &room,
-                            count.bytes_from_camera,
-                            count.bytes_to_viewers,
-                        );
-                    }
+                    self.consultations.traffic(
+                        &count.room,
+                        count.bytes_from_camera,
+                        count.bytes_to_viewers,
+                    );
                 }
             }
             Ok(Err(err)) => tracing::warn!(
@@ -234,9 +230,7 @@ impl AppState {
         rooms.extend(self.photos.rooms());
         rooms.extend(self.events.rooms());
         match self.media.rooms().await {
-            Ok(media_rooms) => {
-                rooms.extend(media_rooms.iter().filter_map(|r| RoomId::parse(r).ok()));
-            }
+            Ok(media_rooms) => rooms.extend(media_rooms),
             Err(err) => tracing::warn!("the media plane did not list its rooms: {err}"),
         }
         for room in rooms {
@@ -257,7 +251,7 @@ impl AppState {
 
     /// Disconnects everyone in `room` and records that they left.
     pub(crate) async fn close_room(&self, room: &RoomId) {
-        if let Err(err) = self.media.end_room(room.as_str()).await {
+        if let Err(err) = self.media.end_room(room).await {
             tracing::warn!(%room, "media plane could not end the room: {err}");
         }
         for participant in self.participants.clear_room(room) {

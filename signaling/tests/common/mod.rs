@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use samsyn_signaling::media::{
-    LinkReport, Listener, MediaError, MediaFuture, MediaPlane, SessionAnswer, SessionId,
-    SessionKind,
+    LinkReport, Listener, MediaError, MediaFuture, MediaPlane, MediaStalled, SessionAnswer,
+    SessionId, SessionKind,
 };
 use samsyn_signaling::server::{ServeOptions, serve};
 use samsyn_signaling::tls::ServerTls;
@@ -109,13 +109,17 @@ impl RecordingMedia {
 }
 
 impl MediaPlane for RecordingMedia {
-    fn publish<'a>(&'a self, room: &'a str, offer_sdp: String) -> MediaFuture<'a, SessionAnswer> {
+    fn publish<'a>(
+        &'a self,
+        room: &'a RoomId,
+        offer_sdp: String,
+    ) -> MediaFuture<'a, SessionAnswer> {
         Box::pin(async move {
             self.record(Call::Publish {
-                room: room.into(),
+                room: room.to_string(),
                 offer: offer_sdp,
             });
-            if room == SLOW_ROOM {
+            if room.as_str() == SLOW_ROOM {
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
             Ok(SessionAnswer {
@@ -127,17 +131,17 @@ impl MediaPlane for RecordingMedia {
 
     fn view<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         listener: Listener,
         offer_sdp: String,
     ) -> MediaFuture<'a, SessionAnswer> {
         Box::pin(async move {
             self.record(Call::View {
-                room: room.into(),
+                room: room.to_string(),
                 listener,
                 offer: offer_sdp,
             });
-            match room {
+            match room.as_str() {
                 ROOM_WITHOUT_CAMERA => Err(MediaError::NoPublisher),
                 FULL_ROOM => Err(MediaError::TooManyViewers(2)),
                 H265_ONLY_ROOM => Err(MediaError::CodecMismatch("the camera sends H.265".into())),
@@ -157,7 +161,7 @@ impl MediaPlane for RecordingMedia {
 
     fn patch<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         _kind: SessionKind,
         session: &'a SessionId,
         sdpfrag: String,
@@ -165,7 +169,7 @@ impl MediaPlane for RecordingMedia {
         Box::pin(async move {
             let restart = sdpfrag.contains("a=ice-ufrag:");
             self.record(Call::Patch {
-                room: room.into(),
+                room: room.to_string(),
                 session: session.0.clone(),
                 fragment: sdpfrag,
             });
@@ -178,13 +182,13 @@ impl MediaPlane for RecordingMedia {
 
     fn end<'a>(
         &'a self,
-        room: &'a str,
+        room: &'a RoomId,
         _kind: SessionKind,
         session: &'a SessionId,
     ) -> MediaFuture<'a, ()> {
         Box::pin(async move {
             self.record(Call::End {
-                room: room.into(),
+                room: room.to_string(),
                 session: session.0.clone(),
             });
             if session.0 == ENDED_SESSION {
@@ -196,7 +200,7 @@ impl MediaPlane for RecordingMedia {
 
     fn link_report<'a>(
         &'a self,
-        _room: &'a str,
+        _room: &'a RoomId,
         session: &'a SessionId,
     ) -> MediaFuture<'a, LinkReport> {
         Box::pin(async move {
@@ -213,16 +217,18 @@ impl MediaPlane for RecordingMedia {
         })
     }
 
-    fn end_room<'a>(&'a self, room: &'a str) -> MediaFuture<'a, ()> {
+    fn end_room<'a>(&'a self, room: &'a RoomId) -> MediaFuture<'a, ()> {
         Box::pin(async move {
-            self.record(Call::EndRoom { room: room.into() });
+            self.record(Call::EndRoom {
+                room: room.to_string(),
+            });
             Ok(())
         })
     }
 
-    fn health(&self) -> Result<(), String> {
+    fn health(&self) -> Result<(), MediaStalled> {
         match self.stalled.lock().unwrap().clone() {
-            Some(why) => Err(why),
+            Some(why) => Err(MediaStalled(why)),
             None => Ok(()),
         }
     }

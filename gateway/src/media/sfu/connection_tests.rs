@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use samsyn_signaling::RoomId;
 use samsyn_signaling::media::{MediaError, SessionId};
 
 use crate::media::admission;
@@ -21,7 +22,7 @@ pub(super) struct ConnectionTests {
 
 impl ConnectionTests {
     /// Whether `room` may run one more connection test.
-    pub(super) fn admit(peers: &Peers, room: &str) -> Result<(), MediaError> {
+    pub(super) fn admit(peers: &Peers, room: &RoomId) -> Result<(), MediaError> {
         let running = peers
             .values()
             .filter(|slot| &*slot.room == room && matches!(slot.role, Role::ConnectionTest(_)))
@@ -54,7 +55,7 @@ impl ConnectionTests {
         &self,
         sessions: &Sessions,
         peers: &Peers,
-        room: &str,
+        room: &RoomId,
         owner: &str,
         session: &SessionId,
     ) -> Result<PeerId, MediaError> {

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use samsyn_signaling::RoomId;
+
 use crate::media::peer::{Feed, MediaKind};
 use crate::media::throttle::KeyframeThrottle;
 
@@ -21,7 +23,7 @@ pub(super) fn forward(
     rooms: &mut Rooms,
     peers: &mut Peers,
     out: &mut Outbox,
-    room_name: &str,
+    room_name: &RoomId,
     kind: MediaKind,
     packet: rtc::rtp::Packet,
 ) {
@@ -111,7 +113,7 @@ pub(super) fn ask_keyframe(
     rooms: &mut Rooms,
     peers: &mut Peers,
     out: &mut Outbox,
-    room_name: &str,
+    room_name: &RoomId,
     ask: fn(&mut KeyframeThrottle, Instant) -> bool,
 ) {
     let due = rooms

@@ -34,6 +34,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use samsyn_signaling::RoomId;
 use samsyn_signaling::media::{
     EndReason, Listener, MediaError, MediaEvent, MediaPath, SessionAnswer, SessionId, SessionKind,
     TrafficCount,
@@ -145,7 +146,7 @@ impl Sfu {
     }
 
     /// The rooms with any session: cameras, viewers, connection tests.
-    pub fn rooms_in_use(&self) -> Vec<String> {
+    pub fn rooms_in_use(&self) -> Vec<RoomId> {
         stats::rooms_in_use(&self.peers)
     }
 
@@ -159,7 +160,7 @@ impl Sfu {
     /// `session` in `room`).
     pub fn link_report(
         &self,
-        room_name: &str,
+        room_name: &RoomId,
         session: &SessionId,
     ) -> Result<LinkReport, MediaError> {
         let id = self.session_peer(room_name, SessionKind::View, session)?;
@@ -210,12 +211,12 @@ impl Sfu {
     pub fn publish(
         &mut self,
         now: Instant,
-        room_name: &str,
+        room_name: &RoomId,
         offer: String,
     ) -> Result<SessionAnswer, MediaError> {
-        tracing::trace!(room = room_name, %offer, "WHIP offer");
+        tracing::trace!(room = room_name.as_str(), %offer, "WHIP offer");
         let (peer, sdp, sources) = Peer::publisher(offer, &self.peer_settings, now)?;
-        tracing::trace!(room = room_name, answer = %sdp, "WHIP answer");
+        tracing::trace!(room = room_name.as_str(), answer = %sdp, "WHIP answer");
         let nurse = sources
             .iter()
             .find(|s| s.kind == MediaKind::Audio)
@@ -225,7 +226,7 @@ impl Sfu {
         let interval = self.settings.keyframe_request_interval;
         let room = self
             .rooms
-            .entry(room_name.to_owned())
+            .entry(room_name.clone())
             .or_insert_with(|| Room::new(now, interval));
         let replaced = room.take_publisher(id, sources);
         // Viewers wait for the new camera's first keyframe.
@@ -235,7 +236,7 @@ impl Sfu {
         }
         if let Some(old) = replaced {
             tracing::info!(
-                room = room_name,
+                room = room_name.as_str(),
                 "a new camera session replaces the previous one"
             );
             self.remove_peer(old, EndReason::Replaced);
@@ -247,7 +248,7 @@ impl Sfu {
     pub fn view(
         &mut self,
         now: Instant,
-        room_name: &str,
+        room_name: &RoomId,
         listener: Listener,
         offer: String,
     ) -> Result<SessionAnswer, MediaError> {
@@ -278,7 +279,7 @@ impl Sfu {
     pub fn start_connection_test(
         &mut self,
         now: Instant,
-        room_name: &str,
+        room_name: &RoomId,
         owner: &str,
         offer: String,
     ) -> Result<SessionAnswer, MediaError> {
@@ -296,7 +297,7 @@ impl Sfu {
     pub fn connection_test_report(
         &self,
         now: Instant,
-        room_name: &str,
+        room_name: &RoomId,
         owner: &str,
         session: &SessionId,
     ) -> Result<ProbeReport, MediaError> {
@@ -309,7 +310,7 @@ impl Sfu {
     /// Ends a connection test.
     pub fn end_connection_test(
         &mut self,
-        room_name: &str,
+        room_name: &RoomId,
         owner: &str,
         session: &SessionId,
     ) -> Result<(), MediaError> {
@@ -325,7 +326,7 @@ impl Sfu {
     pub fn patch(
         &mut self,
         now: Instant,
-        room_name: &str,
+        room_name: &RoomId,
         kind: SessionKind,
         session: &SessionId,
         sdpfrag: &str,
@@ -345,7 +346,7 @@ impl Sfu {
                 .restart_ice(now, ufrag, pwd, &self.peer_settings.candidates)?;
             self.router
                 .add_ufrag(slot.peer.ufrag(), slot.peer.ice_pwd(), id);
-            tracing::info!(room = room_name, "ICE restarted");
+            tracing::info!(room = room_name.as_str(), "ICE restarted");
             // A restart may carry the client's new candidates too.
             add_trickled_candidates(&mut slot.peer, &fragment)?;
             return Ok(Some(answer));
@@ -357,7 +358,7 @@ impl Sfu {
     /// Ends a session (WHIP/WHEP DELETE).
     pub fn end(
         &mut self,
-        room_name: &str,
+        room_name: &RoomId,
         kind: SessionKind,
         session: &SessionId,
     ) -> Result<(), MediaError> {
@@ -367,7 +368,7 @@ impl Sfu {
     }
 
     /// Ends every session of a room: its consultation is over.
-    pub fn end_room(&mut self, room_name: &str) {
+    pub fn end_room(&mut self, room_name: &RoomId) {
         // Cameras, viewers and connection tests.
         let everyone: Vec<PeerId> = self
             .peers
@@ -380,7 +381,7 @@ impl Sfu {
         }
     }
 
-    fn add_peer(&mut self, now: Instant, peer: Peer, room: &str, role: Role) -> PeerId {
+    fn add_peer(&mut self, now: Instant, peer: Peer, room: &RoomId, role: Role) -> PeerId {
         let id = self.next_peer;
         self.next_peer += 1;
         self.router.add_ufrag(peer.ufrag(), peer.ice_pwd(), id);
@@ -390,7 +391,7 @@ impl Sfu {
             id,
             Slot {
                 peer,
-                room: Arc::from(room),
+                room: Arc::new(room.clone()),
                 session,
                 role,
                 created: now,
@@ -409,7 +410,7 @@ impl Sfu {
     /// The peer behind `session`, if it belongs to `room` and is of `kind`.
     fn session_peer(
         &self,
-        room: &str,
+        room: &RoomId,
         kind: SessionKind,
         session: &SessionId,
     ) -> Result<PeerId, MediaError> {
@@ -481,7 +482,7 @@ impl Sfu {
         talkback::release_speaker(&self.rooms, &mut self.peers, &slot.room, id);
         if empty && let Some(room) = self.rooms.remove(&*slot.room) {
             self.out.events.push(MediaEvent::RoomTraffic {
-                room: slot.room.to_string(),
+                room: RoomId::clone(&slot.room),
                 bytes_from_camera: room.traffic.from_camera,
                 bytes_to_viewers: room.traffic.to_viewers,
             });
@@ -529,7 +530,7 @@ impl Sfu {
             self.out.stats.peers_failed += 1;
             let room = self.peers.get(&id).map(|slot| slot.room.clone());
             tracing::error!(
-                room = room.as_deref().unwrap_or("?"),
+                room = room.as_deref().map_or("?", RoomId::as_str),
                 "a peer connection failed inside the WebRTC stack and was dropped; \
                  every other session goes on"
             );
@@ -604,7 +605,7 @@ impl Sfu {
             );
         }
         self.drop_unconnected(now);
-        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
+        let rooms: Vec<RoomId> = self.rooms.keys().cloned().collect();
         for room in rooms {
             self.ask_keyframe(now, &room, KeyframeThrottle::poll);
             if self
@@ -675,7 +676,7 @@ impl Sfu {
                 }
                 // Signaling does not track connection tests: no event.
                 PeerEvent::Connected if is_test => {
-                    tracing::info!(room = &*room, "connection test connected");
+                    tracing::info!(room = room.as_str(), "connection test connected");
                 }
                 PeerEvent::KeyframeRequest if is_test => {}
                 PeerEvent::Connected => {
@@ -686,14 +687,18 @@ impl Sfu {
                     });
                     if let Role::Viewer(state) = &mut slot.role {
                         state.gate_closed_at = Some(now);
-                        tracing::info!(room = &*room, "viewer connected");
+                        tracing::info!(room = room.as_str(), "viewer connected");
                         self.ask_keyframe(now, &room, KeyframeThrottle::request_for_join);
                     } else {
-                        tracing::info!(room = &*room, "camera connected");
+                        tracing::info!(room = room.as_str(), "camera connected");
                     }
                 }
                 PeerEvent::Gone => {
-                    tracing::info!(room = &*room, viewer = is_viewer, "peer connection ended");
+                    tracing::info!(
+                        room = room.as_str(),
+                        viewer = is_viewer,
+                        "peer connection ended"
+                    );
                     self.remove_peer(id, EndReason::ConnectionLost);
                     return;
                 }
@@ -744,7 +749,7 @@ impl Sfu {
     fn ask_keyframe(
         &mut self,
         now: Instant,
-        room: &str,
+        room: &RoomId,
         ask: fn(&mut KeyframeThrottle, Instant) -> bool,
     ) {
         forwarding::ask_keyframe(
@@ -801,6 +806,10 @@ mod tests {
 
     const WEBRTCBIN: &str = include_str!("../../../tests/data/offers/webrtcbin-whip.sdp");
 
+    fn room_id(name: &str) -> RoomId {
+        RoomId::parse(name).expect("a test's room name is a valid room id")
+    }
+
     fn sfu() -> Sfu {
         Sfu::new(
             SfuSettings {
@@ -821,8 +830,12 @@ mod tests {
     fn a_peer_that_trips_the_stack_is_dropped_and_the_others_go_on() {
         let now = Instant::now();
         let mut sfu = sfu();
-        let a = sfu.publish(now, "room-a", WEBRTCBIN.to_owned()).unwrap();
-        let b = sfu.publish(now, "room-b", WEBRTCBIN.to_owned()).unwrap();
+        let a = sfu
+            .publish(now, &room_id("room-a"), WEBRTCBIN.to_owned())
+            .unwrap();
+        let b = sfu
+            .publish(now, &room_id("room-b"), WEBRTCBIN.to_owned())
+            .unwrap();
         let broken = sfu.sessions[&a.session];
         sfu.drain_events().for_each(drop);
 

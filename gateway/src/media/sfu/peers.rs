@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use samsyn_signaling::RoomId;
 use samsyn_signaling::media::{Listener, SessionId};
 
 use crate::media::keyframe::VideoCodec;
@@ -30,8 +31,8 @@ const OPUS_CLOCK_RATE: u32 = 48_000;
 /// One peer connection and where it belongs.
 pub(super) struct Slot {
     pub(super) peer: Peer,
-    /// Shared, so handling a packet never copies the room's name.
-    pub(super) room: Arc<str>,
+    /// Shared, so handling a packet never copies the room's id.
+    pub(super) room: Arc<RoomId>,
     pub(super) session: SessionId,
     pub(super) role: Role,
     pub(super) created: Instant,

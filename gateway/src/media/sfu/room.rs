@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use samsyn_signaling::RoomId;
+
 use crate::media::keyframe::VideoCodec;
 use crate::media::peer::{MediaKind, SourceTrack};
 use crate::media::throttle::KeyframeThrottle;
@@ -14,8 +16,8 @@ use super::peers::PeerId;
 /// How often the viewers' cap is sent to the camera (REMB).
 pub(super) const CAP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Every room with a camera or viewers, by name.
-pub(super) type Rooms = HashMap<String, Room>;
+/// Every room with a camera or viewers, by id.
+pub(super) type Rooms = HashMap<RoomId, Room>;
 
 pub(super) struct Room {
     pub(super) publisher: Option<PeerId>,

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use samsyn_signaling::RoomId;
 use samsyn_signaling::media::TrafficCount;
 
 use crate::media::peer::{Transmit, WireCounters};
@@ -87,7 +88,7 @@ pub enum Timing {
 /// One room with a camera or viewers, and how many viewers it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomViewers {
-    pub room: String,
+    pub room: RoomId,
     /// A camera publishes in the room.
     pub has_publisher: bool,
     /// Viewing sessions, the camera's talk-back session included.
@@ -196,8 +197,11 @@ pub(super) fn traffic_counts(rooms: &Rooms) -> Vec<TrafficCount> {
 }
 
 /// The rooms with any session: cameras, viewers, connection tests.
-pub(super) fn rooms_in_use(peers: &Peers) -> Vec<String> {
-    let mut rooms: Vec<String> = peers.values().map(|slot| slot.room.to_string()).collect();
+pub(super) fn rooms_in_use(peers: &Peers) -> Vec<RoomId> {
+    let mut rooms: Vec<RoomId> = peers
+        .values()
+        .map(|slot| RoomId::clone(&slot.room))
+        .collect();
     rooms.sort_unstable();
     rooms.dedup();
     rooms
@@ -213,17 +217,17 @@ pub(super) fn add_recovery(total: &mut RecoveryStats, more: RecoveryStats) {
 
 /// One line per camera session about its uplink: how much was lost on the
 /// way and how much of that retransmission repaired.
-pub(super) fn log_uplink_repairs(room: &str, stats: RecoveryStats) {
+pub(super) fn log_uplink_repairs(room: &RoomId, stats: RecoveryStats) {
     if stats.missing == 0 {
         tracing::info!(
-            room,
+            room = room.as_str(),
             packets = stats.received,
             "camera session ended; no packet lost on its uplink"
         );
         return;
     }
     tracing::info!(
-        room,
+        room = room.as_str(),
         packets = stats.received,
         missing = stats.missing,
         repaired = stats.repaired,

@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use samsyn_signaling::RoomId;
+
 use super::peers::{PeerId, Peers, Role, Slot};
 use super::room::Rooms;
 use super::speaking;
@@ -17,7 +19,7 @@ pub(super) fn forward_talkback(
     rooms: &mut Rooms,
     peers: &mut Peers,
     out: &mut Outbox,
-    room_name: &str,
+    room_name: &RoomId,
     speaker: PeerId,
     packet: rtc::rtp::Packet,
 ) {
@@ -68,7 +70,12 @@ pub(super) fn forward_talkback(
 
 /// `speaker` left `room_name`: every listener's slot that carried it is
 /// free for the next speaker.
-pub(super) fn release_speaker(rooms: &Rooms, peers: &mut Peers, room_name: &str, speaker: PeerId) {
+pub(super) fn release_speaker(
+    rooms: &Rooms,
+    peers: &mut Peers,
+    room_name: &RoomId,
+    speaker: PeerId,
+) {
     let Some(room) = rooms.get(room_name) else {
         return;
     };

@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use samsyn_signaling::RoomId;
+
 use crate::media::peer::Peer;
 use crate::media::viewer_cap::{self, ViewerLink};
 
@@ -19,7 +21,7 @@ pub(super) fn cap_camera(
     rooms: &mut Rooms,
     peers: &mut Peers,
     out: &mut Outbox,
-    room_name: &str,
+    room_name: &RoomId,
     floor_bps: u64,
 ) {
     let Some(room) = rooms.get_mut(room_name) else {
@@ -34,12 +36,12 @@ pub(super) fn cap_camera(
     if cap.is_some() != room.uplink.cap_bps.is_some() {
         match cap {
             Some(bps) => tracing::info!(
-                room = room_name,
+                room = room_name.as_str(),
                 cap_kbps = bps / 1000,
                 "a viewer's link is measured: the camera is asked to send at most this"
             ),
             None => tracing::info!(
-                room = room_name,
+                room = room_name.as_str(),
                 "no viewer's link caps the camera any more"
             ),
         }
