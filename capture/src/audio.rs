@@ -17,7 +17,7 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use crate::elements::{self, ElementError, InterAudioTiming};
+use crate::elements::{self, ElementError, GstError, InterAudioTiming};
 
 /// Name of the audio bin, so its errors can be told apart from video's.
 pub const CHAIN_NAME: &str = "audio-chain";
@@ -313,30 +313,31 @@ fn find_microphone() -> Option<gst::Element> {
 }
 
 /// Opens the device in a throwaway pipeline and waits for one buffer.
-fn probe(device: &gst::Device) -> Result<(), String> {
+fn probe(device: &gst::Device) -> Result<(), GstError> {
     let src = device
         .create_element(None)
-        .map_err(|e| format!("cannot create its source element: {e}"))?;
-    let sink = elements::make("fakesink").map_err(|e| e.to_string())?;
+        .map_err(|e| GstError::unexpected(format!("cannot create its source element: {e}")))?;
+    let sink = elements::make("fakesink")?;
     sink.set_property("num-buffers", 1i32);
     let pipeline = gst::Pipeline::with_name("microphone-probe");
     let result = (|| {
-        pipeline
-            .add_many([&src, &sink])
-            .map_err(|e| e.to_string())?;
-        src.link(&sink).map_err(|e| e.to_string())?;
+        pipeline.add_many([&src, &sink])?;
+        src.link(&sink)?;
         pipeline
             .set_state(gst::State::Playing)
-            .map_err(|_| "it would not start".to_string())?;
-        let bus = pipeline.bus().ok_or("no bus")?;
+            .map_err(|_| GstError::state_change("it would not start"))?;
+        let bus = pipeline.bus().ok_or(GstError::unexpected("no bus"))?;
         let timeout = gst::ClockTime::from_mseconds(PROBE_TIMEOUT.as_millis() as u64);
         match bus.timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error]) {
             Some(msg) => match msg.view() {
                 gst::MessageView::Eos(_) => Ok(()),
-                gst::MessageView::Error(e) => Err(e.error().to_string()),
-                _ => Err("unexpected message".into()),
+                gst::MessageView::Error(e) => Err(GstError::bus(e)),
+                _ => Err(GstError::unexpected("unexpected message")),
             },
-            None => Err("no sound within 1.5 s".into()),
+            None => Err(GstError::TimedOut {
+                waiting: "no sound",
+                limit: PROBE_TIMEOUT,
+            }),
         }
     })();
     let _ = pipeline.set_state(gst::State::Null);

@@ -20,11 +20,11 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use tokio::sync::watch;
 
-use crate::elements::{self, ElementError};
+use crate::elements::{self, ElementError, GstError};
 use crate::encoder::{self, EncoderCandidate, EncoderError, EncoderParams};
-use crate::latency::frames::Point;
 use crate::latency::ladder::Rung;
 use crate::latency::probes::FrameTimer;
+use crate::latency::{self, frames::Point};
 use crate::settings::{SettingsError, VideoCodec, VideoSettings};
 use crate::source::{
     self, CameraPhotos, CameraState, CameraUse, FullSizeFrames, PhotoMode, SourceError,
@@ -242,19 +242,19 @@ pub struct EncoderControl {
     timer: Option<FrameTimer>,
 }
 
-impl EncoderControl {
+impl latency::controller::EncoderControl for EncoderControl {
     /// Whether the encoder has a faster setting than the configured one.
-    pub fn has_faster_preset(&self) -> bool {
+    fn has_faster_preset(&self) -> bool {
         !self.candidate.fastest.is_empty()
     }
 
     /// The encoder element's name, e.g. `x264enc`.
-    pub fn encoder_element(&self) -> &'static str {
+    fn encoder_element(&self) -> &'static str {
         self.candidate.element
     }
 
     /// The preset names the status shows for the configured and the fastest setting.
-    pub fn preset_names(&self) -> (String, String) {
+    fn preset_names(&self) -> (String, String) {
         let find = |props: &[(&str, &str)]| {
             props
                 .iter()
@@ -274,13 +274,9 @@ impl EncoderControl {
         (configured, fastest)
     }
 
-    fn params_fill(&self, template: &str) -> String {
-        template.replace("{x264_preset}", &self.params.x264_preset.to_string())
-    }
-
     /// Changes the running chain to `rung`; only what differs from the rung
     /// applied before is touched.
-    pub fn apply(&self, rung: &Rung) -> Result<(), ElementError> {
+    fn apply(&self, rung: &Rung) -> Result<(), ElementError> {
         let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
         let before = applied.unwrap_or(Rung {
             width: self.configured.width,
@@ -302,6 +298,12 @@ impl EncoderControl {
         }
         *applied = Some(*rung);
         Ok(())
+    }
+}
+
+impl EncoderControl {
+    fn params_fill(&self, template: &str) -> String {
+        template.replace("{x264_preset}", &self.params.x264_preset.to_string())
     }
 
     /// Swaps the encoder for a new one (fastest or configured setting) while
@@ -351,7 +353,7 @@ fn swap(
     candidate: &EncoderCandidate,
     params: &EncoderParams,
     fastest: bool,
-) -> Result<(), String> {
+) -> Result<(), GstError> {
     if let Some(old) = bin.by_name(encoder::ENCODER_NAME) {
         if let Some(sink) = old.static_pad("sink") {
             let _ = upstream.unlink(&sink);
@@ -360,18 +362,20 @@ fn swap(
             let _ = src.unlink(downstream);
         }
         let _ = old.set_state(gst::State::Null);
-        bin.remove(&old).map_err(|e| e.to_string())?;
+        bin.remove(&old)?;
     }
-    let new = encoder::make_encoder_at(candidate, params, fastest).map_err(|e| e.to_string())?;
-    bin.add(&new).map_err(|e| e.to_string())?;
-    let sink = new
-        .static_pad("sink")
-        .ok_or("the encoder has no sink pad")?;
-    let src = new.static_pad("src").ok_or("the encoder has no src pad")?;
-    upstream.link(&sink).map_err(|e| format!("{e:?}"))?;
-    src.link(downstream).map_err(|e| format!("{e:?}"))?;
+    let new = encoder::make_encoder_at(candidate, params, fastest)?;
+    bin.add(&new)?;
+    let no_pad = |pad| GstError::NoPad {
+        element: "the encoder".to_owned(),
+        pad,
+    };
+    let sink = new.static_pad("sink").ok_or_else(|| no_pad("sink"))?;
+    let src = new.static_pad("src").ok_or_else(|| no_pad("src"))?;
+    upstream.link(&sink).map_err(GstError::pad_link)?;
+    src.link(downstream).map_err(GstError::pad_link)?;
     log_keyframe_requests(&new);
-    new.sync_state_with_parent().map_err(|e| e.to_string())?;
+    new.sync_state_with_parent()?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! lacks a plugin gets "install gstreamer1.0-plugins-ugly" instead of a bare
 //! "no such element factory".
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -98,23 +99,21 @@ pub fn package_for(factory: &str) -> Option<&'static str> {
 pub fn add_running_chain(
     pipeline: &gst::Pipeline,
     chain: &[gst::Element],
-) -> Result<gst::Pad, String> {
-    pipeline.add_many(chain).map_err(|e| e.to_string())?;
-    gst::Element::link_many(chain).map_err(|e| e.to_string())?;
+) -> Result<gst::Pad, GstError> {
+    pipeline.add_many(chain)?;
+    gst::Element::link_many(chain)?;
     for element in chain {
-        element
-            .sync_state_with_parent()
-            .map_err(|e| e.to_string())?;
+        element.sync_state_with_parent()?;
     }
-    let first = chain.first().ok_or("an empty chain")?;
-    first.static_pad("sink").ok_or_else(|| {
-        format!(
-            "{} has no sink pad",
-            first
-                .factory()
-                .map(|f| f.name().to_string())
-                .unwrap_or_default()
-        )
+    let first = chain
+        .first()
+        .ok_or(GstError::unexpected("an empty chain"))?;
+    first.static_pad("sink").ok_or_else(|| GstError::NoPad {
+        element: first
+            .factory()
+            .map(|f| f.name().to_string())
+            .unwrap_or_default(),
+        pad: "sink",
     })
 }
 
@@ -147,6 +146,82 @@ pub enum ElementError {
         /// The value that did not parse.
         value: String,
     },
+}
+
+/// Building or running a GStreamer pipeline failed. Shared by the small
+/// pipelines of this crate (probes, the check, the photo mode, talk-back)
+/// so each says why in the same few ways; the texts are what the nurse's
+/// check and the logs show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GstError {
+    /// An element is missing (naming its Debian package) or broken.
+    #[error(transparent)]
+    Element(#[from] ElementError),
+    /// Adding, removing or linking elements or pads failed; GStreamer's
+    /// own words.
+    #[error("{0}")]
+    Link(String),
+    /// An element lacks a pad it always has when it works.
+    #[error("{element} has no {pad} pad")]
+    NoPad {
+        /// The element, as the message names it.
+        element: String,
+        /// `sink` or `src`.
+        pad: &'static str,
+    },
+    /// The pipeline refused to change state; the element's own error
+    /// where it posted one, else what would not start.
+    #[error("{0}")]
+    StateChange(Cow<'static, str>),
+    /// What was waited for did not come in time.
+    #[error("{waiting} within {} s", .limit.as_secs_f64())]
+    TimedOut {
+        /// What did not happen, e.g. `no output`.
+        waiting: &'static str,
+        /// How long it was given.
+        limit: Duration,
+    },
+    /// An element posted an error on the bus.
+    #[error("{0}")]
+    Bus(String),
+    /// The pipeline did something it should not (ended early, has no bus,
+    /// gave a sample without data).
+    #[error("{0}")]
+    Unexpected(Cow<'static, str>),
+}
+
+impl GstError {
+    /// A failed pad link, as GStreamer names its reason (`NoFormat`, …).
+    pub fn pad_link(error: gst::PadLinkError) -> Self {
+        GstError::Link(format!("{error:?}"))
+    }
+
+    /// A state change that failed, in `what`'s words.
+    pub fn state_change(what: impl Into<Cow<'static, str>>) -> Self {
+        GstError::StateChange(what.into())
+    }
+
+    /// Something the pipeline should not have done.
+    pub fn unexpected(what: impl Into<Cow<'static, str>>) -> Self {
+        GstError::Unexpected(what.into())
+    }
+
+    /// The error of an `Error` bus message.
+    pub fn bus(error: &gst::message::Error) -> Self {
+        GstError::Bus(error.error().to_string())
+    }
+}
+
+impl From<gst::glib::BoolError> for GstError {
+    fn from(error: gst::glib::BoolError) -> Self {
+        GstError::Link(error.to_string())
+    }
+}
+
+impl From<gst::StateChangeError> for GstError {
+    fn from(error: gst::StateChangeError) -> Self {
+        GstError::StateChange(error.to_string().into())
+    }
 }
 
 fn missing_message(factory: &str, package: Option<&str>) -> String {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use crate::elements::{self, ElementError};
+use crate::elements::{self, ElementError, GstError};
 use crate::settings::{VideoCodec, VideoSettings, X264Preset};
 
 /// One encoder the table knows how to set up.
@@ -382,14 +382,14 @@ pub fn output_caps(candidate: &EncoderCandidate) -> gst::Caps {
     gst::Caps::from_str(candidate.output_caps).unwrap_or_else(|_| gst::Caps::new_any())
 }
 
-fn probe_cache() -> &'static Mutex<HashMap<&'static str, Result<(), String>>> {
-    static CACHE: OnceLock<Mutex<HashMap<&'static str, Result<(), String>>>> = OnceLock::new();
+fn probe_cache() -> &'static Mutex<HashMap<&'static str, Result<(), GstError>>> {
+    static CACHE: OnceLock<Mutex<HashMap<&'static str, Result<(), GstError>>>> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
 /// Probes each hardware encoder once per process: the answer does not change
 /// while the program runs, and a probe opens the device.
-fn probe_cached(candidate: &'static EncoderCandidate) -> Result<(), String> {
+fn probe_cached(candidate: &'static EncoderCandidate) -> Result<(), GstError> {
     let mut cache = probe_cache().lock().unwrap_or_else(|e| e.into_inner());
     cache
         .entry(candidate.element)
@@ -401,7 +401,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs `videotestsrc num-buffers=5 ! videoconvert ! <encoder> ! fakesink`
 /// with the encoder configured as it would be for real.
-pub fn probe(candidate: &EncoderCandidate) -> Result<(), String> {
+pub fn probe(candidate: &EncoderCandidate) -> Result<(), GstError> {
     let params = EncoderParams {
         bitrate_kbps: 1000,
         keyframe_interval: 300,
@@ -409,10 +409,10 @@ pub fn probe(candidate: &EncoderCandidate) -> Result<(), String> {
         x264_preset: X264Preset::default(),
     };
     let pipeline = gst::Pipeline::with_name("encoder-probe");
-    let build = || -> Result<(), String> {
-        let src = elements::make("videotestsrc").map_err(|e| e.to_string())?;
+    let build = || -> Result<(), GstError> {
+        let src = elements::make("videotestsrc")?;
         src.set_property("num-buffers", 5i32);
-        let raw = elements::make("capsfilter").map_err(|e| e.to_string())?;
+        let raw = elements::make("capsfilter")?;
         raw.set_property(
             "caps",
             gst::Caps::builder("video/x-raw")
@@ -421,32 +421,37 @@ pub fn probe(candidate: &EncoderCandidate) -> Result<(), String> {
                 .field("framerate", gst::Fraction::new(30, 1))
                 .build(),
         );
-        let convert = elements::make("videoconvert").map_err(|e| e.to_string())?;
-        let encoder = make_encoder(candidate, &params).map_err(|e| e.to_string())?;
-        let out = elements::make("capsfilter").map_err(|e| e.to_string())?;
+        let convert = elements::make("videoconvert")?;
+        let encoder = make_encoder(candidate, &params)?;
+        let out = elements::make("capsfilter")?;
         out.set_property("caps", output_caps(candidate));
-        let sink = elements::make("fakesink").map_err(|e| e.to_string())?;
+        let sink = elements::make("fakesink")?;
         let chain = [src, raw, convert, encoder, out, sink];
-        pipeline.add_many(&chain).map_err(|e| e.to_string())?;
-        gst::Element::link_many(&chain).map_err(|e| e.to_string())
+        pipeline.add_many(&chain)?;
+        Ok(gst::Element::link_many(&chain)?)
     };
     let result = build().and_then(|()| run_to_eos(&pipeline));
     let _ = pipeline.set_state(gst::State::Null);
     result
 }
 
-fn run_to_eos(pipeline: &gst::Pipeline) -> Result<(), String> {
+fn run_to_eos(pipeline: &gst::Pipeline) -> Result<(), GstError> {
     pipeline
         .set_state(gst::State::Playing)
-        .map_err(|_| "the pipeline would not start".to_string())?;
-    let bus = pipeline.bus().ok_or("pipeline has no bus")?;
+        .map_err(|_| GstError::state_change("the pipeline would not start"))?;
+    let bus = pipeline
+        .bus()
+        .ok_or(GstError::unexpected("pipeline has no bus"))?;
     let deadline = gst::ClockTime::from_nseconds(PROBE_TIMEOUT.as_nanos() as u64);
     match bus.timed_pop_filtered(deadline, &[gst::MessageType::Eos, gst::MessageType::Error]) {
         Some(msg) => match msg.view() {
             gst::MessageView::Eos(_) => Ok(()),
-            gst::MessageView::Error(err) => Err(err.error().to_string()),
-            _ => Err("unexpected message".into()),
+            gst::MessageView::Error(err) => Err(GstError::bus(err)),
+            _ => Err(GstError::unexpected("unexpected message")),
         },
-        None => Err(format!("no output within {} s", PROBE_TIMEOUT.as_secs())),
+        None => Err(GstError::TimedOut {
+            waiting: "no output",
+            limit: PROBE_TIMEOUT,
+        }),
     }
 }

@@ -7,10 +7,11 @@
 //! daemon follow the uplink's state and stop it ([`RunHooks`]): the
 //! nurse's screen does.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use samsyn_config::{CaptureConfig, ConfigError, Microphone};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use url::Url;
 
 use crate::audio::{TestSound, VoiceInput};
@@ -19,13 +20,16 @@ use crate::congestion::{BitrateLimits, EncoderBudget};
 use crate::consultation::still::StillSource;
 use crate::consultation::{self, ConsultationOptions};
 use crate::gateway_tls::{GatewayTrust, TrustError};
-use crate::join::controls::{self, ScreenControls};
-use crate::latency::controller::{self, ControllerOptions, LatencyController, LatencyHandle};
+use crate::latency::controller::{
+    self, ControllerOptions, EncoderControl, LatencyController, LatencyHandle,
+};
+use crate::latency::report::LatencyReport;
 use crate::rate_control::{self, RateSettings, SharedRoundTrip};
-use crate::screen::{ScreenCommand, ScreenFeed};
+use crate::screen::ScreenFeed;
 use crate::settings::VideoSettings;
+use crate::source::CameraState;
 use crate::status;
-use crate::talkback::{self, LinkOptions, PlayoutOptions, Speaker, Talkback};
+use crate::talkback::{self, LinkOptions, Playout, PlayoutOptions, Speaker, Talkback};
 use crate::uplink::driver::DELETE_LIMIT;
 use crate::uplink::{LinkState, Uplink, UplinkError, UplinkStop};
 use crate::webrtc::{PublishError, Publisher, PublisherOptions, ice};
@@ -73,14 +77,39 @@ impl From<UplinkError> for RunError {
 /// it (the nurse's screen shows the one and ends the visit with the other).
 pub type OnUplink = Box<dyn FnOnce(watch::Receiver<LinkState>, UplinkStop) + Send>;
 
+/// What the nurse screen's controls act on, from the running daemon.
+pub struct ScreenParts {
+    /// The publishing pipeline (its microphone and its encoder input).
+    pub pipeline: gstreamer::Pipeline,
+    /// Whether the daemon sends her voice.
+    pub has_voice: bool,
+    /// The specialists' voices in her headset, when talk-back is on.
+    pub playout: Option<Arc<Playout>>,
+    /// Ends the visit.
+    pub stop: UplinkStop,
+    /// The latency controller's report, for the quality in words.
+    pub report: watch::Receiver<LatencyReport>,
+    /// Whether the camera delivers pictures.
+    pub camera: Option<watch::Receiver<CameraState>>,
+    /// What the check button checks: the daemon's settings and the line to
+    /// its gateway.
+    pub check: (CaptureConfig, LineTarget),
+}
+
+/// Starts answering the nurse screen's controls once the daemon's parts
+/// exist; what it returns keeps them running until the daemon drops it.
+/// A hook, so the daemon does not depend on the program that shows the
+/// screen.
+pub type StartScreen = Box<dyn FnOnce(ScreenParts) -> Box<dyn Send> + Send>;
+
 /// What the program running the daemon wants to hear of it.
 #[derive(Default)]
 pub struct RunHooks {
     /// See [`OnUplink`].
     pub on_uplink: Option<OnUplink>,
     /// The nurse screen: shown the room and the stream, its controls
-    /// answered ([`crate::join::controls`]).
-    pub screen: Option<(ScreenFeed, mpsc::Receiver<ScreenCommand>)>,
+    /// started by [`StartScreen`].
+    pub screen: Option<(ScreenFeed, StartScreen)>,
 }
 
 impl std::fmt::Debug for RunHooks {
@@ -175,10 +204,8 @@ pub async fn run_with(config: &CaptureConfig, hooks: RunHooks) -> Result<(), Run
         None => None,
     };
     let volume = talkback.as_ref().map(|t| t.playout().clone());
-    let screen = hooks.screen.map(|(feed, commands)| {
-        let controls = controls::start(ScreenControls {
-            feed: feed.clone(),
-            commands,
+    let screen = hooks.screen.map(|(feed, start)| {
+        let controls = start(ScreenParts {
             pipeline: publisher.pipeline().clone(),
             has_voice: publisher.has_audio(),
             playout: volume.clone(),
@@ -259,7 +286,9 @@ async fn watch_latency(
             ladder: config.latency.ladder,
             video: options.video,
         },
-        publisher.encoder_control().cloned(),
+        publisher
+            .encoder_control()
+            .map(|control| Box::new(control.clone()) as Box<dyn EncoderControl>),
         Instant::now(),
     );
     let capture_time = publisher.capture_time_writer().clone();

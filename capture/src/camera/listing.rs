@@ -32,6 +32,27 @@ pub struct ListingError {
     pub problem: String,
 }
 
+/// What is wrong with a `Size:` or `Interval:` line (the
+/// [`ListingError::problem`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Problem {
+    #[error(
+        "a range of frame sizes has no frame intervals in this listing; read the device itself instead"
+    )]
+    SizeRange,
+    #[error("expected Size: Discrete WIDTHxHEIGHT")]
+    Size,
+    #[error("expected Interval: Discrete 0.033s (30.000 fps)")]
+    DiscreteInterval,
+    #[error("a discrete interval after a stepwise one")]
+    DiscreteAfterStepwise,
+    #[error("expected Interval: Discrete, Stepwise or Continuous")]
+    IntervalKind,
+    /// The kind (`Stepwise`, `Continuous`) as written.
+    #[error("expected Interval: {0} MINs - MAXs [with step STEPs] (… fps)")]
+    Range(String),
+}
+
 /// Parses `v4l2-ctl --list-formats-ext` text into formats with their sizes
 /// and intervals, in the order listed.
 pub fn parse_listing(text: &str) -> Result<Vec<FormatCaps>, ListingError> {
@@ -99,15 +120,13 @@ fn quoted_fourcc(text: &str) -> Option<&str> {
 
 /// `Discrete 640x480`. Ranges of sizes are refused: v4l2-ctl prints no
 /// intervals for them, so the listing cannot say which rates they allow.
-fn parse_size(value: &str) -> Result<FrameSize, String> {
+fn parse_size(value: &str) -> Result<FrameSize, Problem> {
     let Some(dimensions) = value.strip_prefix("Discrete") else {
         return Err(
             if value.starts_with("Stepwise") || value.starts_with("Continuous") {
-                "a range of frame sizes has no frame intervals in this listing; \
-             read the device itself instead"
-                    .to_owned()
+                Problem::SizeRange
             } else {
-                "expected Size: Discrete WIDTHxHEIGHT".to_owned()
+                Problem::Size
             },
         );
     };
@@ -115,7 +134,7 @@ fn parse_size(value: &str) -> Result<FrameSize, String> {
         .trim()
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-        .ok_or("expected Size: Discrete WIDTHxHEIGHT")?;
+        .ok_or(Problem::Size)?;
     Ok(FrameSize {
         width,
         height,
@@ -124,7 +143,7 @@ fn parse_size(value: &str) -> Result<FrameSize, String> {
 }
 
 /// Adds one `Interval:` line to a size's intervals.
-fn add_interval(intervals: &mut FrameIntervals, value: &str) -> Result<(), String> {
+fn add_interval(intervals: &mut FrameIntervals, value: &str) -> Result<(), Problem> {
     let (kind, rest) = value.split_once(' ').unwrap_or((value, ""));
     match kind {
         "Discrete" => {
@@ -132,26 +151,26 @@ fn add_interval(intervals: &mut FrameIntervals, value: &str) -> Result<(), Strin
             let interval = fps_in_parens(rest)
                 .and_then(|fps| fps.first().copied().flatten())
                 .or_else(|| seconds(rest.split_whitespace().next()?))
-                .ok_or("expected Interval: Discrete 0.033s (30.000 fps)")?;
+                .ok_or(Problem::DiscreteInterval)?;
             match intervals {
                 FrameIntervals::Discrete(list) => list.push(interval),
                 FrameIntervals::Stepwise { .. } => {
-                    return Err("a discrete interval after a stepwise one".to_owned());
+                    return Err(Problem::DiscreteAfterStepwise);
                 }
             }
         }
         "Stepwise" | "Continuous" => {
             *intervals = parse_range(kind, rest)?;
         }
-        _ => return Err("expected Interval: Discrete, Stepwise or Continuous".to_owned()),
+        _ => return Err(Problem::IntervalKind),
     }
     Ok(())
 }
 
 /// `0.040s - 1.000s with step 0.040s (1.000-25.000 fps)` (stepwise) or
 /// `0.033s - 1.000s (1.000-30.000 fps)` (continuous).
-fn parse_range(kind: &str, text: &str) -> Result<FrameIntervals, String> {
-    let expected = || format!("expected Interval: {kind} MINs - MAXs [with step STEPs] (… fps)");
+fn parse_range(kind: &str, text: &str) -> Result<FrameIntervals, Problem> {
+    let expected = || Problem::Range(kind.to_owned());
     let words: Vec<&str> = text.split_whitespace().collect();
     let (min_s, max_s, step_s) = match words.as_slice() {
         [min, "-", max, "with", "step", step, ..] => (*min, *max, Some(*step)),

@@ -6,6 +6,7 @@
 //! for a stalled camera), so a camera that gives no picture shows up as
 //! no frames rather than as the slate's.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use samsyn_config::CaptureConfig;
 use super::report::{CameraFinding, CameraSeen, CheckLevel, Finding};
 use crate::camera::caps::fps_text;
 use crate::camera::{CameraError, ModeRequest, choose_mode, list_devices, open_camera};
-use crate::elements;
+use crate::elements::{self, GstError};
 use crate::settings::VideoSettings;
 use crate::source::{self, FullSizeFrames, Source, SourceSpec};
 
@@ -292,7 +293,7 @@ struct Counted {
 /// Runs `source` into an appsink until a second after its first picture
 /// (or [`FIRST_FRAME_WAIT`] without one); an error on the bus is the
 /// reason it did not start.
-fn take_frames(source: Source) -> Result<Taken, String> {
+fn take_frames(source: Source) -> Result<Taken, GstError> {
     let pipeline = gst::Pipeline::with_name("check-camera");
     let sink = gst_app::AppSink::builder()
         .caps(&gst::Caps::builder("video/x-raw").build())
@@ -316,10 +317,8 @@ fn take_frames(source: Source) -> Result<Taken, String> {
             })
             .build(),
     );
-    pipeline
-        .add_many([source.bin.upcast_ref::<gst::Element>(), sink.upcast_ref()])
-        .map_err(|e| e.to_string())?;
-    source.bin.link(&sink).map_err(|e| e.to_string())?;
+    pipeline.add_many([source.bin.upcast_ref::<gst::Element>(), sink.upcast_ref()])?;
+    source.bin.link(&sink)?;
     let result = run_until_measured(&pipeline, &counted);
     let _ = pipeline.set_state(gst::State::Null);
     result?;
@@ -342,11 +341,15 @@ fn take_frames(source: Source) -> Result<Taken, String> {
     })
 }
 
-fn run_until_measured(pipeline: &gst::Pipeline, counted: &Mutex<Counted>) -> Result<(), String> {
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|_| first_error(pipeline).unwrap_or_else(|| "it would not start".to_owned()))?;
-    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+fn run_until_measured(pipeline: &gst::Pipeline, counted: &Mutex<Counted>) -> Result<(), GstError> {
+    pipeline.set_state(gst::State::Playing).map_err(|_| {
+        GstError::state_change(
+            first_error(pipeline).map_or("it would not start".into(), Cow::Owned),
+        )
+    })?;
+    let bus = pipeline
+        .bus()
+        .ok_or(GstError::unexpected("the pipeline has no bus"))?;
     let started = Instant::now();
     loop {
         if let Some(message) = bus.timed_pop_filtered(
@@ -354,7 +357,7 @@ fn run_until_measured(pipeline: &gst::Pipeline, counted: &Mutex<Counted>) -> Res
             &[gst::MessageType::Error, gst::MessageType::Eos],
         ) {
             match message.view() {
-                gst::MessageView::Error(e) => return Err(e.error().to_string()),
+                gst::MessageView::Error(e) => return Err(GstError::bus(e)),
                 _ => return Ok(()),
             }
         }
@@ -422,11 +425,16 @@ fn judge(what: &str, what_nb: &str, taken: &Taken, configured_fps: u32) -> Findi
 }
 
 /// `sample` as a JPEG at most [`PICTURE_MAX_WIDTH`] wide, same aspect.
-fn to_jpeg(sample: &gst::Sample) -> Result<Vec<u8>, String> {
-    let caps = sample.caps().ok_or("the picture has no caps")?;
-    let info = gstreamer_video::VideoInfo::from_caps(caps).map_err(|e| e.to_string())?;
+fn to_jpeg(sample: &gst::Sample) -> Result<Vec<u8>, GstError> {
+    let caps = sample
+        .caps()
+        .ok_or(GstError::unexpected("the picture has no caps"))?;
+    let info = gstreamer_video::VideoInfo::from_caps(caps)
+        .map_err(|e| GstError::unexpected(e.to_string()))?;
     let (width, height) = scaled(info.width(), info.height());
-    let buffer = sample.buffer_owned().ok_or("the picture has no data")?;
+    let buffer = sample
+        .buffer_owned()
+        .ok_or(GstError::unexpected("the picture has no data"))?;
 
     let source = gst_app::AppSrc::builder()
         .caps(&caps.to_owned())
@@ -438,39 +446,39 @@ fn to_jpeg(sample: &gst::Sample) -> Result<Vec<u8>, String> {
         .build();
     let chain = [
         source.clone().upcast(),
-        elements::make("videoconvert").map_err(|e| e.to_string())?,
-        elements::make("videoscale").map_err(|e| e.to_string())?,
-        source::capsfilter(&scale_caps).map_err(|e| e.to_string())?,
+        elements::make("videoconvert")?,
+        elements::make("videoscale")?,
+        source::capsfilter(&scale_caps)?,
         {
-            let encoder = elements::make("jpegenc").map_err(|e| e.to_string())?;
+            let encoder = elements::make("jpegenc")?;
             encoder.set_property("quality", PICTURE_QUALITY);
             encoder
         },
     ];
     let sink = gst_app::AppSink::builder().sync(false).build();
     let pipeline = gst::Pipeline::with_name("check-picture");
-    pipeline
-        .add_many(chain.iter().chain([sink.upcast_ref()]))
-        .map_err(|e| e.to_string())?;
-    gst::Element::link_many(chain.iter().chain([sink.upcast_ref()])).map_err(|e| e.to_string())?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| e.to_string())?;
+    pipeline.add_many(chain.iter().chain([sink.upcast_ref()]))?;
+    gst::Element::link_many(chain.iter().chain([sink.upcast_ref()]))?;
+    pipeline.set_state(gst::State::Playing)?;
+    let flow = |e: gst::FlowError| GstError::unexpected(e.to_string());
     let pushed = source
         .push_buffer(buffer)
-        .map_err(|e| e.to_string())
-        .and_then(|_| source.end_of_stream().map_err(|e| e.to_string()));
+        .map_err(flow)
+        .and_then(|_| source.end_of_stream().map_err(flow));
     let encoded = pushed.and_then(|_| {
         sink.try_pull_sample(gst::ClockTime::from_seconds(5))
-            .ok_or_else(|| "the picture was not encoded within 5 s".to_owned())
+            .ok_or(GstError::TimedOut {
+                waiting: "the picture was not encoded",
+                limit: Duration::from_secs(5),
+            })
     });
     let _ = pipeline.set_state(gst::State::Null);
     let encoded = encoded?;
     let map = encoded
         .buffer()
-        .ok_or("an empty JPEG")?
+        .ok_or(GstError::unexpected("an empty JPEG"))?
         .map_readable()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| GstError::unexpected(e.to_string()))?;
     Ok(map.as_slice().to_vec())
 }
 

@@ -10,7 +10,7 @@ use samsyn_config::{CaptureConfig, Microphone};
 
 use super::report::{CheckLevel, Finding, MicrophoneFinding};
 use crate::audio::{self, TestSound, VoiceInput};
-use crate::elements;
+use crate::elements::{self, GstError};
 use crate::talkback::levels::{INTERVAL, SILENCE_DB, rms_of};
 
 /// How long the microphone is listened to.
@@ -179,29 +179,29 @@ fn judge(name: &Name, heard: Heard) -> Finding {
 
 /// Plays the voice chain into a fakesink for [`LISTEN`] and takes the
 /// loudest of its `level` element's measurements.
-fn listen(chain: gst::Bin) -> Result<Heard, String> {
+fn listen(chain: gst::Bin) -> Result<Heard, GstError> {
     let level = chain
         .by_name("voice-level")
-        .ok_or("the voice chain has no level element")?;
+        .ok_or(GstError::unexpected("the voice chain has no level element"))?;
     level.set_property("post-messages", true);
     level.set_property("interval", INTERVAL.nseconds());
-    let sink = elements::make("fakesink").map_err(|e| e.to_string())?;
+    let sink = elements::make("fakesink")?;
     sink.set_property("sync", false);
     let pipeline = gst::Pipeline::with_name("check-microphone");
-    pipeline
-        .add_many([chain.upcast_ref::<gst::Element>(), &sink])
-        .map_err(|e| e.to_string())?;
-    chain.link(&sink).map_err(|e| e.to_string())?;
+    pipeline.add_many([chain.upcast_ref::<gst::Element>(), &sink])?;
+    chain.link(&sink)?;
     let result = measure(&pipeline);
     let _ = pipeline.set_state(gst::State::Null);
     result
 }
 
-fn measure(pipeline: &gst::Pipeline) -> Result<Heard, String> {
+fn measure(pipeline: &gst::Pipeline) -> Result<Heard, GstError> {
     pipeline
         .set_state(gst::State::Playing)
-        .map_err(|_| "it would not start".to_owned())?;
-    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+        .map_err(|_| GstError::state_change("it would not start"))?;
+    let bus = pipeline
+        .bus()
+        .ok_or(GstError::unexpected("the pipeline has no bus"))?;
     let mut heard = Heard {
         peak: SILENCE_DB,
         rms: SILENCE_DB,
@@ -216,7 +216,7 @@ fn measure(pipeline: &gst::Pipeline) -> Result<Heard, String> {
             break;
         };
         match message.view() {
-            gst::MessageView::Error(e) => return Err(e.error().to_string()),
+            gst::MessageView::Error(e) => return Err(GstError::bus(e)),
             gst::MessageView::Element(element) => {
                 let Some(structure) = element.structure() else {
                     continue;
@@ -235,7 +235,10 @@ fn measure(pipeline: &gst::Pipeline) -> Result<Heard, String> {
         }
     }
     if measurements == 0 {
-        return Err(format!("no sound arrived within {} s", LISTEN.as_secs()));
+        return Err(GstError::TimedOut {
+            waiting: "no sound arrived",
+            limit: LISTEN,
+        });
     }
     Ok(heard)
 }

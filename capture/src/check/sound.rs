@@ -2,6 +2,7 @@
 //! specialists' voices on. The check can only tell that the output took
 //! it; whether she heard it, the screen asks her.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -9,7 +10,7 @@ use gstreamer::prelude::*;
 use samsyn_config::CaptureConfig;
 
 use super::report::{CheckLevel, Finding, SoundFinding};
-use crate::elements;
+use crate::elements::{self, GstError};
 use crate::talkback::Speaker;
 
 /// The chime's pitch, Hz: E5, soft and clear on small headset speakers.
@@ -107,18 +108,18 @@ struct OutputName {
 }
 
 /// Plays the chime on `speaker` to its end.
-fn play_chime(speaker: &Speaker) -> Result<Played, String> {
-    let source = chime().map_err(|e| e.to_string())?;
-    let sink = speaker.sink("check-speaker").map_err(|e| e.to_string())?;
+fn play_chime(speaker: &Speaker) -> Result<Played, GstError> {
+    let source = chime()?;
+    let sink = speaker.sink("check-speaker")?;
     let chain = [
         source,
-        elements::make("audioconvert").map_err(|e| e.to_string())?,
-        elements::make("audioresample").map_err(|e| e.to_string())?,
+        elements::make("audioconvert")?,
+        elements::make("audioresample")?,
         sink.clone(),
     ];
     let pipeline = gst::Pipeline::with_name("check-sound");
-    pipeline.add_many(&chain).map_err(|e| e.to_string())?;
-    gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
+    pipeline.add_many(&chain)?;
+    gst::Element::link_many(&chain)?;
     let result = play(&pipeline);
     let actual = actual_sink(&sink);
     let _ = pipeline.set_state(gst::State::Null);
@@ -160,8 +161,10 @@ fn chime() -> Result<gst::Element, elements::ElementError> {
 }
 
 /// Plays until the chime has ended (end of stream), or says why not.
-fn play(pipeline: &gst::Pipeline) -> Result<(), String> {
-    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+fn play(pipeline: &gst::Pipeline) -> Result<(), GstError> {
+    let bus = pipeline
+        .bus()
+        .ok_or(GstError::unexpected("the pipeline has no bus"))?;
     if pipeline.set_state(gst::State::Playing).is_err() {
         // The output's own words say more (no sound server, no such device).
         let said = bus
@@ -170,18 +173,20 @@ fn play(pipeline: &gst::Pipeline) -> Result<(), String> {
                 gst::MessageView::Error(e) => Some(e.error().to_string()),
                 _ => None,
             });
-        return Err(said.unwrap_or_else(|| "the sound output would not start".to_owned()));
+        return Err(GstError::state_change(
+            said.map_or("the sound output would not start".into(), Cow::Owned),
+        ));
     }
     let timeout = gst::ClockTime::from_nseconds(PLAY_TIMEOUT.as_nanos() as u64);
     match bus.timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error]) {
         Some(message) => match message.view() {
-            gst::MessageView::Error(e) => Err(e.error().to_string()),
+            gst::MessageView::Error(e) => Err(GstError::bus(e)),
             _ => Ok(()),
         },
-        None => Err(format!(
-            "it did not finish playing within {} s",
-            PLAY_TIMEOUT.as_secs()
-        )),
+        None => Err(GstError::TimedOut {
+            waiting: "it did not finish playing",
+            limit: PLAY_TIMEOUT,
+        }),
     }
 }
 

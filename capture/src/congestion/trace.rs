@@ -68,9 +68,30 @@ pub fn to_line(event: &TraceEvent) -> String {
     serde_json::to_string(&line).unwrap_or_default()
 }
 
+/// Why a trace line does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    /// Not the JSON of a line.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Both or neither of the feedback kinds.
+    #[error("a line needs exactly one of \"twcc\" or \"remb\"")]
+    Feedback,
+}
+
+/// Why a trace does not parse: the line (from 1) and what is wrong there.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {cause}")]
+pub struct TraceError {
+    /// The line number, from 1.
+    pub line: usize,
+    /// What is wrong with it.
+    pub cause: LineError,
+}
+
 /// Parses one line written by [`to_line`].
-pub fn parse_line(text: &str) -> Result<TraceEvent, String> {
-    let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse_line(text: &str) -> Result<TraceEvent, LineError> {
+    let line: Line = serde_json::from_str(text)?;
     let at = Duration::from_micros(line.at_us);
     let feedback = match (line.twcc, line.remb) {
         (Some(packets), None) => Feedback::Transport(
@@ -85,17 +106,17 @@ pub fn parse_line(text: &str) -> Result<TraceEvent, String> {
                 .collect(),
         ),
         (None, Some(bps)) => Feedback::ReceiverMaximum(bps),
-        _ => return Err("a line needs exactly one of \"twcc\" or \"remb\"".into()),
+        _ => return Err(LineError::Feedback),
     };
     Ok(TraceEvent { at, feedback })
 }
 
 /// Parses a whole trace; the error names the line.
-pub fn parse(text: &str) -> Result<Vec<TraceEvent>, String> {
+pub fn parse(text: &str) -> Result<Vec<TraceEvent>, TraceError> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| parse_line(line).map_err(|e| format!("line {}: {e}", n + 1)))
+        .map(|(n, line)| parse_line(line).map_err(|cause| TraceError { line: n + 1, cause }))
         .collect()
 }
 
@@ -156,6 +177,8 @@ mod tests {
             r#"{"at_us":1234567,"twcc":[[17,1200000,5300000,1200],[18,1203000,null,1150]]}"#
         );
         assert_eq!(parse(&text).unwrap(), events);
-        assert!(parse("{\"at_us\":1}").unwrap_err().starts_with("line 1:"));
+        let err = parse("{\"at_us\":1}").unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.to_string().starts_with("line 1:"), "{err}");
     }
 }

@@ -9,40 +9,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use gstreamer as gst;
 use samsyn_config::CaptureConfig;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::audio;
 use crate::check::{self, CameraPart, CheckStep, LineTarget};
-use crate::latency::report::LatencyReport;
+use crate::run::ScreenParts;
 use crate::screen::ScreenFeed;
 use crate::screen::view::{CameraView, CheckView, MicrophoneView, ScreenCommand, TalkbackView};
 use crate::self_view::{self, SelfView};
 use crate::source::CameraState;
 use crate::status::screen::quality_in_words;
-use crate::talkback::{Command, Playout};
-use crate::uplink::UplinkStop;
-
-/// What the screen's controls act on.
-pub struct ScreenControls {
-    pub feed: ScreenFeed,
-    pub commands: mpsc::Receiver<ScreenCommand>,
-    /// The publishing pipeline (its microphone and its encoder input).
-    pub pipeline: gst::Pipeline,
-    /// Whether the daemon sends her voice.
-    pub has_voice: bool,
-    /// The specialists' voices in her headset, when talk-back is on.
-    pub playout: Option<Arc<Playout>>,
-    /// Ends the visit.
-    pub stop: UplinkStop,
-    /// The latency controller's report, for the quality in words.
-    pub report: watch::Receiver<LatencyReport>,
-    /// Whether the camera delivers pictures.
-    pub camera: Option<watch::Receiver<CameraState>>,
-    /// What the check button checks: the daemon's settings and the line to
-    /// its gateway.
-    pub check: (CaptureConfig, LineTarget),
-}
+use crate::talkback::Command;
 
 /// The running controls; dropping it stops them.
 pub struct Running {
@@ -59,11 +37,14 @@ impl Drop for Running {
     }
 }
 
-/// Starts serving the screen's controls and its media-side view.
-pub fn start(controls: ScreenControls) -> Running {
-    let ScreenControls {
-        feed,
-        mut commands,
+/// Starts serving the screen's controls (`commands` from its page) and
+/// its media-side view on `feed`.
+pub fn start(
+    feed: ScreenFeed,
+    mut commands: mpsc::Receiver<ScreenCommand>,
+    parts: ScreenParts,
+) -> Running {
+    let ScreenParts {
         pipeline,
         has_voice,
         playout,
@@ -71,7 +52,7 @@ pub fn start(controls: ScreenControls) -> Running {
         mut report,
         camera,
         check,
-    } = controls;
+    } = parts;
     feed.update(|view| {
         view.microphone = has_voice.then_some(MicrophoneView { muted: false });
         view.talkback = playout.as_ref().map(|p| TalkbackView {

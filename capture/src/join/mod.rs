@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use samsyn_config::{CaptureConfig, ConfigError};
 
 use crate::check::LineTarget;
-use crate::gateway_tls::GatewayTrust;
+use crate::gateway_tls::{GatewayTrust, TrustError};
 use crate::nurse_link::{LinkError, NurseLink};
 use crate::run::{self, RunError, RunHooks};
 use crate::screen::view::LinkView;
@@ -119,7 +119,13 @@ pub async fn join(
                 }
             });
         })),
-        screen: Some((feed.clone(), commands)),
+        screen: Some((
+            feed.clone(),
+            Box::new({
+                let feed = feed.clone();
+                move |parts| Box::new(controls::start(feed, commands, parts))
+            }),
+        )),
     };
     let outcome = run::run_with(&config, hooks).await;
     *following.lock().unwrap_or_else(|e| e.into_inner()) = false;
@@ -182,9 +188,9 @@ fn with_link(
 
 /// The line a `check` with a nurse link measures: the link's gateway,
 /// room and token, trusted as `join` would.
-pub fn line_target(config: &CaptureConfig, link: &str) -> Result<LineTarget, String> {
-    let config = with_link(config.clone(), link, SystemTime::now()).map_err(|e| e.to_string())?;
-    let trust = GatewayTrust::from_config(&config.tls).map_err(|e| e.to_string())?;
+pub fn line_target(config: &CaptureConfig, link: &str) -> Result<LineTarget, LineTargetError> {
+    let config = with_link(config.clone(), link, SystemTime::now())?;
+    let trust = GatewayTrust::from_config(&config.tls)?;
     match (config.gateway, config.room, config.token) {
         (Some(gateway), Some(room), Some(token)) => Ok(LineTarget {
             gateway,
@@ -192,8 +198,22 @@ pub fn line_target(config: &CaptureConfig, link: &str) -> Result<LineTarget, Str
             token,
             trust,
         }),
-        _ => Err("the link gives no gateway, room or token".to_owned()),
+        _ => Err(LineTargetError::Incomplete),
     }
+}
+
+/// Why a nurse link gives no line for the check to measure.
+#[derive(Debug, thiserror::Error)]
+pub enum LineTargetError {
+    /// The link is not one this daemon takes.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The gateway's certificate cannot be trusted as configured.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// The link lacks one of them.
+    #[error("the link gives no gateway, room or token")]
+    Incomplete,
 }
 
 fn same_fingerprint(a: &str, b: &str) -> bool {

@@ -19,8 +19,23 @@ use super::report::{
     LadderStatus, LatencyReport, LatencyStatus, SessionStatus, StepRecord, VideoStatus,
 };
 use super::stats::{Rolling, SessionHistogram, ms};
-use crate::chain::EncoderControl;
+use crate::elements::ElementError;
 use crate::settings::VideoSettings;
+
+/// The running encoder as the controller sees it: what the ladder may
+/// change and what the status names. The media chain provides it; keeping
+/// the trait here lets the controller run (and be tested) without knowing
+/// how a chain is built.
+pub trait EncoderControl: std::fmt::Debug + Send {
+    /// Whether the encoder has a faster setting than the configured one.
+    fn has_faster_preset(&self) -> bool;
+    /// The encoder element's name, e.g. `x264enc`.
+    fn encoder_element(&self) -> &'static str;
+    /// The preset names the status shows for the configured and the fastest setting.
+    fn preset_names(&self) -> (String, String);
+    /// Changes the running chain to `rung`.
+    fn apply(&self, rung: &Rung) -> Result<(), ElementError>;
+}
 
 /// Length of the window the status figures cover.
 pub const STATUS_WINDOW: Duration = Duration::from_secs(10);
@@ -46,7 +61,7 @@ pub struct ControllerOptions {
 #[derive(Debug)]
 pub struct LatencyController {
     options: ControllerOptions,
-    control: Option<EncoderControl>,
+    control: Option<Box<dyn EncoderControl>>,
     started: Instant,
     ladder: Option<QualityLadder>,
     setting: Rung,
@@ -85,7 +100,11 @@ const START_GRACE: Duration = Duration::from_secs(1);
 impl LatencyController {
     /// A controller for a chain whose encoder `control` can change (none:
     /// the camera's H.264 is passed through and only measured).
-    pub fn new(options: ControllerOptions, control: Option<EncoderControl>, now: Instant) -> Self {
+    pub fn new(
+        options: ControllerOptions,
+        control: Option<Box<dyn EncoderControl>>,
+        now: Instant,
+    ) -> Self {
         let video = options.video;
         let top = Rung {
             width: video.width,
@@ -108,7 +127,7 @@ impl LatencyController {
         };
         let presets = control
             .as_ref()
-            .map(EncoderControl::preset_names)
+            .map(|control| control.preset_names())
             .unwrap_or_default();
         Self {
             options,

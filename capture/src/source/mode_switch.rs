@@ -14,7 +14,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::{Source, capsfilter};
-use crate::elements::make;
+use crate::elements::{GstError, make};
 
 /// The still mode must deliver its frame within this, counted from the
 /// moment the camera is asked to start in it; otherwise the photo falls
@@ -87,9 +87,9 @@ impl Drop for HeldPicture {
 /// Runs `source` (the camera in its still mode) in a pipeline of its own
 /// and returns one raw frame at the size it delivers, once the camera has
 /// settled; an error says why there is none.
-pub(super) fn grab_still(source: Source) -> Result<gst::Sample, String> {
+pub(super) fn grab_still(source: Source) -> Result<gst::Sample, GstError> {
     let pipeline = gst::Pipeline::with_name("camera-still");
-    let convert = make("videoconvert").map_err(|e| e.to_string())?;
+    let convert = make("videoconvert")?;
     // A format the JPEG encoder takes, the camera's own where it is one
     // (YUYV stays 4:2:2): left open, videoconvert would pick its widest.
     let formats = capsfilter(
@@ -99,8 +99,7 @@ pub(super) fn grab_still(source: Source) -> Result<gst::Sample, String> {
                 gst::List::new(["I420", "NV12", "YUY2", "Y42B", "Y444"]),
             )
             .build(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let sink = gst_app::AppSink::builder()
         .name("camera-still-frames")
         .sync(false)
@@ -108,35 +107,40 @@ pub(super) fn grab_still(source: Source) -> Result<gst::Sample, String> {
         .drop(true)
         .build();
     let chain = [source.bin.upcast(), convert, formats, sink.clone().upcast()];
-    pipeline.add_many(&chain).map_err(|e| e.to_string())?;
-    gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
+    pipeline.add_many(&chain)?;
+    gst::Element::link_many(&chain)?;
     let frame = settled_frame(&pipeline, &sink);
     // Closes the device before the streaming mode opens it again.
     let _ = pipeline.set_state(gst::State::Null);
     frame
 }
 
-fn settled_frame(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<gst::Sample, String> {
+fn settled_frame(
+    pipeline: &gst::Pipeline,
+    sink: &gst_app::AppSink,
+) -> Result<gst::Sample, GstError> {
     let deadline = Instant::now() + STILL_FRAME_LIMIT;
     pipeline
         .set_state(gst::State::Playing)
-        .map_err(|_| "the camera could not be started in its still mode".to_owned())?;
-    let bus = pipeline.bus().ok_or("the still pipeline has no bus")?;
+        .map_err(|_| GstError::state_change("the camera could not be started in its still mode"))?;
+    let bus = pipeline
+        .bus()
+        .ok_or(GstError::unexpected("the still pipeline has no bus"))?;
     let mut first_at = None;
     let mut frames = 0;
     loop {
         if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
             return Err(match msg.view() {
-                gst::MessageView::Error(err) => err.error().to_string(),
-                _ => "the camera's still mode ended before it gave a frame".to_owned(),
+                gst::MessageView::Error(err) => GstError::bus(err),
+                _ => GstError::unexpected("the camera's still mode ended before it gave a frame"),
             });
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!(
-                "no frame within {} s",
-                STILL_FRAME_LIMIT.as_secs_f64()
-            ));
+            return Err(GstError::TimedOut {
+                waiting: "no frame",
+                limit: STILL_FRAME_LIMIT,
+            });
         }
         let wait = left.min(Duration::from_millis(100));
         let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_nseconds(
@@ -154,11 +158,15 @@ fn settled_frame(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<gs
 
 /// The frame with memory of its own: a raw frame straight from the driver
 /// lives in the device's buffers, which are gone once it is closed.
-fn own_copy(sample: &gst::Sample) -> Result<gst::Sample, String> {
-    let buffer = sample.buffer().ok_or("a still frame without data")?;
-    let caps = sample.caps_owned().ok_or("a still frame without caps")?;
+fn own_copy(sample: &gst::Sample) -> Result<gst::Sample, GstError> {
+    let buffer = sample
+        .buffer()
+        .ok_or(GstError::unexpected("a still frame without data"))?;
+    let caps = sample
+        .caps_owned()
+        .ok_or(GstError::unexpected("a still frame without caps"))?;
     let copy = buffer
         .copy_deep()
-        .map_err(|e| format!("the still frame could not be copied: {e}"))?;
+        .map_err(|e| GstError::unexpected(format!("the still frame could not be copied: {e}")))?;
     Ok(gst::Sample::builder().buffer(&copy).caps(&caps).build())
 }

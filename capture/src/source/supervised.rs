@@ -57,7 +57,7 @@ use super::camera_watch::{Action, CameraWatch, Event, NoPhoto, Showing};
 pub use super::camera_watch::{CameraState, RETRY_EVERY, STALL_LIMIT};
 use super::mode_switch::{HeldPicture, grab_still};
 use super::{FullSizeFrames, PhotoMode, Source, SourceError, SourceOutput, capsfilter};
-use crate::elements::{make, set_property_str};
+use crate::elements::{GstError, make, set_property_str};
 use crate::settings::VideoSettings;
 
 /// What the slate says.
@@ -536,7 +536,7 @@ impl Supervisor {
                         tracing::debug!(error = %why, "camera not back yet");
                         let next = self
                             .shared
-                            .decide(Instant::now(), Event::RebuildFailed(why));
+                            .decide(Instant::now(), Event::RebuildFailed(why.to_string()));
                         actions.extend(next);
                     }
                 },
@@ -564,14 +564,13 @@ impl Supervisor {
 
     /// Builds the camera again in its streaming mode and starts it; it
     /// takes over with its first frame.
-    fn rebuilt_camera(&self) -> Result<SourcePipeline, String> {
-        let camera = (self.rebuild)(CameraUse::Stream)
-            .and_then(|source| self.camera_pipeline(source))
-            .map_err(|e| e.to_string())?;
+    fn rebuilt_camera(&self) -> Result<SourcePipeline, SourceError> {
+        let camera =
+            (self.rebuild)(CameraUse::Stream).and_then(|source| self.camera_pipeline(source))?;
         if camera.start() {
             Ok(camera)
         } else {
-            Err("it did not start".to_owned())
+            Err(SourceError::Camera("it did not start".to_owned()))
         }
     }
 
@@ -688,11 +687,11 @@ impl Supervisor {
     fn photo_in_still_mode(
         &mut self,
         appsrc: &gst_app::AppSrc,
-    ) -> Result<(gst::Sample, SystemTime), String> {
+    ) -> Result<(gst::Sample, SystemTime), StillError> {
         self.decide(Event::PhotoStarted, appsrc);
         let still = (self.rebuild)(CameraUse::Still)
-            .map_err(|e| format!("it could not be opened: {e}"))
-            .and_then(grab_still)
+            .map_err(StillError::Open)
+            .and_then(|source| Ok(grab_still(source)?))
             .map(|frame| (frame, SystemTime::now()));
         self.decide(Event::PhotoDone, appsrc);
         while self.shared.camera_state() == CameraState::Photo {
@@ -703,6 +702,18 @@ impl Supervisor {
         }
         still
     }
+}
+
+/// Why the camera's still mode gave no photo (the streaming mode's frame
+/// is sent instead).
+#[derive(Debug, thiserror::Error)]
+enum StillError {
+    /// The camera could not be built in its still mode.
+    #[error("it could not be opened: {0}")]
+    Open(SourceError),
+    /// It was built but gave no frame.
+    #[error(transparent)]
+    Grab(#[from] GstError),
 }
 
 /// `1920x1080 I420` for the log.

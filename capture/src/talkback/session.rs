@@ -19,7 +19,7 @@ use gstreamer_webrtc as gst_webrtc;
 use tokio::sync::mpsc;
 
 use super::{TALKBACK_SLOTS, TalkbackError, slot_caps};
-use crate::elements;
+use crate::elements::{self, GstError};
 use crate::webrtc::{self, Relays, SessionEvent};
 
 /// RTP payload type offered for Opus (the browsers' usual one).
@@ -156,18 +156,18 @@ fn play_into_slot(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     slot_channels: &[String],
-) -> Result<(), String> {
+) -> Result<(), GstError> {
     if pad.direction() != gst::PadDirection::Src {
         return Ok(());
     }
     let slot = pad
         .property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
         .map(|t| t.mlineindex() as usize)
-        .ok_or("the stream has no transceiver")?;
+        .ok_or(GstError::unexpected("the stream has no transceiver"))?;
     let channel = slot_channels
         .get(slot)
-        .ok_or_else(|| format!("m-line {slot} has no playout slot"))?;
-    let make = |factory: &str| elements::make(factory).map_err(|e| e.to_string());
+        .ok_or_else(|| GstError::unexpected(format!("m-line {slot} has no playout slot")))?;
+    let make = elements::make;
     let decoder = make("opusdec")?;
     // Conceal a lost packet instead of a click of silence; use the FEC the
     // next packet carries where it does.
@@ -186,7 +186,7 @@ fn play_into_slot(
         sink,
     ];
     let sink_pad = elements::add_running_chain(pipeline, &chain)?;
-    pad.link(&sink_pad).map_err(|e| format!("{e:?}"))?;
+    pad.link(&sink_pad).map_err(GstError::pad_link)?;
     tracing::debug!(slot, "a specialist's voice plays into its slot");
     Ok(())
 }

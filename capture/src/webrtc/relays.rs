@@ -22,6 +22,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv6Addr};
+use std::str::FromStr;
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -73,12 +74,56 @@ pub struct ServerUri {
 }
 
 impl ServerUri {
-    /// Parses `scheme:host[:port][?transport=udp|tcp]`; the error says
-    /// what is wrong (it never holds credentials: the URI has none).
+    /// [`ServerUri::from_str`] with the error as text, as the bench's
+    /// relay code takes it.
     pub fn parse(uri: &str) -> Result<Self, String> {
-        let (scheme, rest) = uri
-            .split_once(':')
-            .ok_or_else(|| "it has no scheme".to_owned())?;
+        uri.parse().map_err(|e: UriError| e.to_string())
+    }
+}
+
+/// Why an ICE server URI does not parse. The texts never hold
+/// credentials: the URI has none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UriError {
+    /// No `scheme:`.
+    #[error("it has no scheme")]
+    NoScheme,
+    /// A query other than `?transport=…`.
+    #[error("its query is not ?transport=udp or ?transport=tcp")]
+    Query,
+    /// `stun:` with a transport.
+    #[error("a stun: URI takes no transport")]
+    StunTransport,
+    /// A transport other than UDP or TCP.
+    #[error("transport {0} is neither udp nor tcp")]
+    Transport(String),
+    /// A scheme other than `stun`, `turn`, `turns`.
+    #[error("scheme {0} is not stun, turn or turns")]
+    Scheme(String),
+    /// `[v6` without `]`.
+    #[error("its IPv6 address has no closing ]")]
+    UnclosedIpv6,
+    /// Brackets around something that is not an IPv6 address.
+    #[error("[{0}] is not an IPv6 address")]
+    NotIpv6(String),
+    /// Something other than `:port` after `[v6]`.
+    #[error("something follows its IPv6 address")]
+    AfterIpv6,
+    /// A host with characters a host name or address cannot have.
+    #[error("{0:?} is not a host name or address")]
+    Host(String),
+    /// A port that is not 1 to 65535.
+    #[error("{0:?} is not a port")]
+    Port(String),
+}
+
+impl FromStr for ServerUri {
+    type Err = UriError;
+
+    /// Parses `scheme:host[:port][?transport=udp|tcp]`; the error says
+    /// what is wrong.
+    fn from_str(uri: &str) -> Result<Self, UriError> {
+        let (scheme, rest) = uri.split_once(':').ok_or(UriError::NoScheme)?;
         let scheme = scheme.to_ascii_lowercase();
         let (authority, query) = match rest.split_once('?') {
             Some((authority, query)) => (authority, Some(query)),
@@ -89,18 +134,18 @@ impl ServerUri {
             Some(Some((key, value))) if key.eq_ignore_ascii_case("transport") => {
                 Some(value.to_ascii_lowercase())
             }
-            Some(_) => return Err("its query is not ?transport=udp or ?transport=tcp".into()),
+            Some(_) => return Err(UriError::Query),
         };
         let kind = match (scheme.as_str(), transport.as_deref()) {
             ("stun", None) => Kind::Stun,
-            ("stun", Some(_)) => return Err("a stun: URI takes no transport".into()),
+            ("stun", Some(_)) => return Err(UriError::StunTransport),
             ("turn", None | Some("udp")) => Kind::TurnUdp,
             ("turn", Some("tcp")) => Kind::TurnTcp,
             ("turns", None | Some("udp" | "tcp")) => Kind::TurnTls,
             ("turn" | "turns", Some(other)) => {
-                return Err(format!("transport {other} is neither udp nor tcp"));
+                return Err(UriError::Transport(other.to_owned()));
             }
-            _ => return Err(format!("scheme {scheme} is not stun, turn or turns")),
+            _ => return Err(UriError::Scheme(scheme)),
         };
         let (host, port) = split_host_port(authority)?;
         let port = match port {
@@ -110,7 +155,9 @@ impl ServerUri {
         };
         Ok(Self { kind, host, port })
     }
+}
 
+impl ServerUri {
     /// The host as an IP address, when it is one.
     pub fn ip(&self) -> Option<IpAddr> {
         self.host
@@ -128,21 +175,15 @@ impl ServerUri {
 
 /// `host[:port]`, `[v6]` or `[v6]:port`, checked: a host of unreserved
 /// characters only, a port from 1 to 65535.
-fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
+fn split_host_port(authority: &str) -> Result<(String, Option<u16>), UriError> {
     let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
-        let (address, after) = inner
-            .split_once(']')
-            .ok_or_else(|| "its IPv6 address has no closing ]".to_owned())?;
+        let (address, after) = inner.split_once(']').ok_or(UriError::UnclosedIpv6)?;
         address
             .parse::<Ipv6Addr>()
-            .map_err(|_| format!("[{address}] is not an IPv6 address"))?;
+            .map_err(|_| UriError::NotIpv6(address.to_owned()))?;
         let port = match after {
             "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or_else(|| "something follows its IPv6 address".to_owned())?,
-            ),
+            _ => Some(after.strip_prefix(':').ok_or(UriError::AfterIpv6)?),
         };
         (format!("[{address}]"), port)
     } else {
@@ -155,7 +196,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'));
         if !host_ok {
-            return Err(format!("{host:?} is not a host name or address"));
+            return Err(UriError::Host(host.to_owned()));
         }
         (host.to_owned(), port)
     };
@@ -165,7 +206,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
             port.parse::<u16>()
                 .ok()
                 .filter(|p| *p != 0)
-                .ok_or_else(|| format!("{port:?} is not a port"))?,
+                .ok_or_else(|| UriError::Port(port.to_owned()))?,
         ),
     };
     Ok((host, port))
@@ -243,10 +284,10 @@ impl Relays {
         let mut relays = Relays::default();
         let mut seen = HashSet::new();
         for announced in servers {
-            let server = match ServerUri::parse(&announced.url) {
+            let server = match announced.url.parse::<ServerUri>() {
                 Ok(server) => server,
                 Err(why) => {
-                    tracing::debug!(url = %announced.url, why, "ignoring an announced ICE server");
+                    tracing::debug!(url = %announced.url, %why, "ignoring an announced ICE server");
                     continue;
                 }
             };
