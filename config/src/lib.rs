@@ -46,6 +46,12 @@
 //! }
 //! ```
 
+// No unsafe code here, and none may come in (forbid cannot be re-allowed).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// A library hands text to its caller; the binaries decide where it goes.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 mod capture;
 mod chosen_by;

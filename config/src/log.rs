@@ -82,6 +82,8 @@ pub struct EscapingWriter<W> {
 }
 
 impl<W> EscapingWriter<W> {
+    /// Wraps `inner` (stdout, stderr, a test buffer) so every event written
+    /// through it is escaped as `escaping` says.
     pub fn new(inner: W, escaping: Escaping) -> Self {
         Self { inner, escaping }
     }

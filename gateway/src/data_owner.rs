@@ -31,10 +31,27 @@ pub enum ActingAs {
 
 /// Becomes the owner of `data_dir` when running as root and the directory
 /// belongs to someone else; otherwise changes nothing.
+///
+/// Started by another user than root or the owner, it refuses: the files
+/// it would write could not be read by the service (and the directory,
+/// 0700, cannot be read by the caller anyway).
 pub fn act_as_owner_of(data_dir: &Path) -> anyhow::Result<ActingAs> {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(ActingAs::Caller);
+    #[allow(unsafe_code, reason = "libc: the effective user id")]
+    let caller = unsafe { libc::geteuid() };
+    if caller != 0 {
+        return match std::fs::metadata(data_dir) {
+            Ok(metadata) if metadata.uid() != caller => {
+                let owner =
+                    user_name(metadata.uid()).unwrap_or_else(|| format!("uid {}", metadata.uid()));
+                anyhow::bail!(
+                    "the data directory {dir} belongs to {owner}; run this command as root (it \
+                     then acts as {owner}) or as {owner}: runuser -u {owner} -- samsyn-gateway …",
+                    dir = data_dir.display(),
+                )
+            }
+            _ => Ok(ActingAs::Caller),
+        };
     }
     let metadata = match std::fs::metadata(data_dir) {
         Ok(metadata) => metadata,
@@ -65,6 +82,7 @@ pub fn act_as_owner_of(data_dir: &Path) -> anyhow::Result<ActingAs> {
 fn become_user(uid: u32, gid: u32) -> io::Result<()> {
     // SAFETY: plain system calls on integers; an empty group list is valid
     // with a null pointer and a length of 0.
+    #[allow(unsafe_code, reason = "libc: std cannot change the process's user")]
     unsafe {
         if libc::setgroups(0, std::ptr::null()) != 0 {
             return Err(io::Error::last_os_error());
@@ -87,6 +105,7 @@ pub fn check_owned_by_self(data_dir: &Path) -> anyhow::Result<()> {
     let metadata = std::fs::metadata(data_dir)
         .with_context(|| format!("cannot read the data directory {}", data_dir.display()))?;
     // SAFETY: geteuid(2)/getegid(2) have no preconditions and cannot fail.
+    #[allow(unsafe_code, reason = "libc: the effective user and group ids")]
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     if metadata.uid() == uid {
         return Ok(());

@@ -18,6 +18,12 @@
 //! - [`relay`]: the built-in TURN relay's sans-IO core (TCP and TLS on the
 //!   HTTPS port, relaying only into the gateway's own SFU).
 
+// Unsafe code only where a system call has no safe wrapper: each such site
+// says why with `#[allow(unsafe_code, reason = …)]` and a safety
+// comment above the block (`deny`, not `forbid`, so that those sites
+// can opt out).
+#![deny(unsafe_code)]
+
 pub mod audit;
 pub mod data_owner;
 pub mod http;

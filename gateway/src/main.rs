@@ -1,5 +1,8 @@
 //! `samsyn-gateway`: the hospital-side binary.
 
+// The system calls live in the library, each allowed where it is made.
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};

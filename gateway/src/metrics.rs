@@ -54,7 +54,7 @@ impl DropReason {
 }
 
 impl EncodeLabelValue for DropReason {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
         use std::fmt::Write;
         encoder.write_str(self.label())
     }
@@ -70,7 +70,7 @@ struct DropLabels {
 struct PathLabel(MediaPath);
 
 impl EncodeLabelValue for PathLabel {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
         use std::fmt::Write;
         encoder.write_str(self.0.as_str())
     }
@@ -580,6 +580,7 @@ impl MetricsUpdater {
 pub fn process_cpu_seconds() -> f64 {
     // SAFETY: getrusage writes into the zeroed struct we pass; no other
     // preconditions.
+    #[allow(unsafe_code, reason = "libc: std has no getrusage")]
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
         if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
@@ -596,6 +597,7 @@ pub fn resident_memory_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code, reason = "libc: std has no sysconf")]
     let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * u64::try_from(page_size).ok()?)
 }

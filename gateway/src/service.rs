@@ -153,7 +153,7 @@ impl Watchdog {
 /// Sends `states` to systemd; nothing without `NOTIFY_SOCKET`. A failure
 /// is logged and not fatal: the gateway serves on, and systemd itself
 /// reports the missing notification (start timeout, watchdog).
-fn send(states: &[NotifyState]) {
+fn send(states: &[NotifyState<'_>]) {
     if let Err(err) = sd_notify::notify(states) {
         tracing::warn!(
             "cannot notify systemd through NOTIFY_SOCKET ({err}); check that the unit's \

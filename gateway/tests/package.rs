@@ -119,6 +119,24 @@ fn the_packages_install_serve_a_stream_upgrade_and_purge() {
         "a room made by root belongs to samsyn, so the service can read it"
     );
     let signing_key = std::fs::read(Path::new(DATA_DIR).join("keys/token-signing.pk8")).unwrap();
+    // Anyone else is told to use root or samsyn, and changes nothing.
+    let stranger = run(
+        "setpriv",
+        &[
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "/usr/bin/samsyn-gateway",
+            "room",
+            "list",
+        ],
+    );
+    assert!(!stranger.status.success(), "{}", text(&stranger));
+    assert!(
+        text(&stranger).contains("belongs to samsyn; run this command as root"),
+        "a user who is neither root nor samsyn is told how to run it: {}",
+        text(&stranger)
+    );
 
     // --- The service, as systemd runs it, carries a stream. --------------
     let unit = Unit::read(Path::new(UNIT));

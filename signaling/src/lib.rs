@@ -36,6 +36,14 @@
 //! `audit/audit.log*`, `turn/secret` (the relays' secret, unless configured);
 //! all 0600 in 0700 directories ([`private_files`]).
 
+// Unsafe code only where a system call has no safe wrapper: each such site
+// says why with `#[allow(unsafe_code, reason = …)]` and a safety
+// comment above the block (`deny`, not `forbid`, so that those sites
+// can opt out).
+#![deny(unsafe_code)]
+// A library hands text to its caller; the binaries decide where it goes.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod audit;
 pub mod consultation_log;
 pub mod error;

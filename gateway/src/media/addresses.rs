@@ -66,6 +66,7 @@ fn interface_addresses() -> Vec<IpAddr> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `list` with a linked list we free below; we only
     // read `ifa_addr` when it is non-null, as the structure its family names.
+    #[allow(unsafe_code, reason = "libc: std cannot list interface addresses")]
     unsafe {
         if libc::getifaddrs(&mut list) != 0 {
             return found;

@@ -125,6 +125,7 @@ pub fn send(fd: RawFd, remote: SocketAddr, payload: &[u8], segment: usize) -> io
     // SAFETY: every pointer in `msg` points into locals that outlive the
     // call; CMSG_* compute offsets inside `control`, which is large enough
     // (CMSG_SPACE(2) is 24 bytes on 64-bit Linux) and 8-byte aligned.
+    #[allow(unsafe_code, reason = "libc: std has no sendmsg with UDP_SEGMENT")]
     unsafe {
         let space = libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) as usize;
         debug_assert!(space <= std::mem::size_of_val(&control));

@@ -176,6 +176,7 @@ impl PeerAddress for TcpStream {
         let value = TURN_UNSENT_LOW_WATER;
         // SAFETY: a valid socket of this stream and an int option value
         // of the size given.
+        #[allow(unsafe_code, reason = "socket2 has no TCP_NOTSENT_LOWAT")]
         let set = unsafe {
             libc::setsockopt(
                 self.as_raw_fd(),

@@ -287,7 +287,9 @@ mod tests {
         }));
         // Without the handler the default action would end this process.
         // SAFETY: raise(3) with a valid signal number.
-        assert_eq!(unsafe { libc::raise(libc::SIGHUP) }, 0);
+        #[allow(unsafe_code, reason = "the test sends itself the real signal")]
+        let raised = unsafe { libc::raise(libc::SIGHUP) };
+        assert_eq!(raised, 0);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!reloads.is_finished());
         assert_eq!(served.current().fingerprint, fingerprint);

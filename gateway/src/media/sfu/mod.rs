@@ -770,7 +770,7 @@ impl Sfu {
 /// not do. A line the stack cannot read is skipped too, so one odd
 /// candidate does not cost the others; only a fragment whose every
 /// candidate is unreadable is refused, with the first reason.
-fn add_trickled_candidates(peer: &mut Peer, fragment: &IceFragment) -> Result<(), MediaError> {
+fn add_trickled_candidates(peer: &mut Peer, fragment: &IceFragment<'_>) -> Result<(), MediaError> {
     let mut first_error = None;
     let mut added = 0usize;
     for &candidate in &fragment.candidates {
