@@ -3,7 +3,7 @@
 //!
 //! Runs the real `samsyn-gateway` and `samsyn-capture` (test pattern) on
 //! 127.0.0.1 (the daemon pins ICE to loopback, as in the demo) and a
-//! decoding WHEP viewer in this process ([`samsyn_capture::probe`]). The
+//! decoding WHEP viewer in this process ([`samsyn_testkit::whep_viewer`]). The
 //! viewer reads each packet's abs-capture-time on arrival and, for every
 //! decoded frame, how long after its capture it was decoded: glass-to-glass
 //! without the screen (same clock, so no NTP question). The encode path
@@ -21,9 +21,9 @@ use crate::child::Process;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use samsyn_capture::latency::stats::Percentiles;
-use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
 use samsyn_capture::status::Status;
 use samsyn_capture::status::endpoint;
+use samsyn_testkit::whep_viewer::{ViewerOptions, WhepViewer};
 use serde::{Deserialize, Serialize};
 
 /// What to measure, from the command line.
@@ -207,9 +207,9 @@ async fn measure(
         .context("the gateway printed a bad WHEP URL")?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut viewer = loop {
-        let mut options = ProbeOptions::new(whep.clone(), &invite.viewer_token);
+        let mut options = ViewerOptions::new(whep.clone(), &invite.viewer_token);
         options.jitter_buffer_ms = args.jitter_buffer_ms;
-        match ProbeViewer::start(options).await {
+        match WhepViewer::start(options).await {
             Ok(viewer) => break viewer,
             // The camera takes a few seconds to connect; until then WHEP says 409.
             Err(_) if Instant::now() < deadline => {

@@ -8,6 +8,10 @@
 //! A peer either has a UDP socket of its own (a host candidate), or reaches
 //! the gateway only through a TURN relay ([`crate::relay`]: one relayed
 //! candidate, nothing else).
+//!
+//! The codec table, the camera's H.264 track and the host candidate come
+//! from [`samsyn_testkit::rtc_client`], shared with the gateway's in-memory
+//! SFU tests; the interceptors, ICE pacing and I/O here are the bench's own.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -16,36 +20,28 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::BytesMut;
 use rtc::interceptor::Registry;
-use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
-use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, CandidateRelayConfig, RTCIceCandidate,
-    RTCIceCandidateInit,
+    CandidateConfig, CandidateRelayConfig, RTCIceCandidate, RTCIceCandidateInit,
 };
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rtc::shared::TaggedBytesMut;
 use rtc::statistics::StatsSelector;
 use samsyn_gateway::media::peer::sdp::Sdp;
 use samsyn_gateway::media::peer::{KeyframeRequestTap, MediaKind, asks_for_keyframe};
+use samsyn_testkit::rtc_client::{self, udp_transport};
 
 use crate::relay::{self, RelayLink};
 
-/// H.264 as the capture daemon sends it (constrained baseline, mode 1).
-pub const H264_FMTP: &str =
-    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
 /// Time between ICE connectivity checks (200 of them: 5 s).
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(25);
 /// Largest datagram the bench reads.
@@ -149,19 +145,8 @@ impl OfferingPeer {
         }
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".into(),
-                address: local.ip().to_string(),
-                port: local.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()?;
         self.pc
-            .add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+            .add_local_candidate(rtc_client::host_candidate(local)?)?;
         self.pc
             .add_local_candidate(RTCIceCandidateInit::default())?;
         Ok(ClientPeer::new(self.pc, Transport::Udp(socket), local))
@@ -282,7 +267,7 @@ impl ClientPeer {
                         read_any = true;
                         let _ = self.pc.handle_read(TaggedBytesMut {
                             now: Instant::now(),
-                            transport: transport(self.local, remote),
+                            transport: udp_transport(self.local, remote),
                             message: BytesMut::from(&self.buf[..len]),
                         });
                     }
@@ -293,7 +278,7 @@ impl ClientPeer {
                         read_any = true;
                         let _ = self.pc.handle_read(TaggedBytesMut {
                             now: Instant::now(),
-                            transport: transport(self.local, remote),
+                            transport: udp_transport(self.local, remote),
                             message,
                         });
                     }
@@ -448,21 +433,11 @@ pub fn video_payload_types(sdp: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-fn transport(local: SocketAddr, remote: SocketAddr) -> TransportContext {
-    TransportContext {
-        local_addr: local,
-        peer_addr: remote,
-        ecn: None,
-        transport_protocol: TransportProtocol::UDP,
-    }
-}
-
 fn peer_connection(
     direction: Direction,
     keepalive: Option<Duration>,
 ) -> anyhow::Result<RTCPeerConnection> {
-    let mut media_engine = MediaEngine::default();
-    media_engine.register_default_codecs()?;
+    let media_engine = rtc_client::media_engine()?;
     // Reports only: no NACK responder, so a connection test's losses stay
     // losses instead of coming back as retransmissions, and no NACK
     // generator, so viewers measure the loss the gateway's forwarding has.
@@ -489,37 +464,11 @@ fn peer_connection(
         .build(Instant::now())?;
     match direction {
         Direction::SendVideo { ssrc } => {
-            let track = MediaStreamTrack::new(
-                "samsyn-bench".into(),
-                "video".into(),
-                "video".into(),
-                RtpCodecKind::Video,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: RTCRtpCodec {
-                        mime_type: "video/H264".into(),
-                        clock_rate: 90_000,
-                        channels: 0,
-                        sdp_fmtp_line: H264_FMTP.into(),
-                        rtcp_feedback: vec![],
-                    },
-                    ..Default::default()
-                }],
-            );
-            pc.add_track(track)?;
+            pc.add_track(rtc_client::h264_track("samsyn-bench", ssrc))?;
         }
         Direction::Receive => {
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-                pc.add_transceiver_from_kind(
-                    kind,
-                    Some(RTCRtpTransceiverInit {
-                        direction: RTCRtpTransceiverDirection::Recvonly,
-                        ..Default::default()
-                    }),
-                )?;
+                rtc_client::add_recvonly(&mut pc, kind)?;
             }
         }
     }

@@ -24,8 +24,6 @@
 //!   with the quality ladder and stamps packets with their capture time;
 //!   [`status`] shows the daemon's status (terminal line, local JSON
 //!   endpoint, the picture's quality on the nurse screen).
-//! - [`probe`] is a WHEP viewer that decodes and counts frames and measures
-//!   glass-to-glass latency, for tests and benchmarks.
 //! - [`consultation`] joins the room's events: who is in the consultation
 //!   and the chat, on the nurse's terminal.
 //! - [`talkback`] plays the specialists' voices, mixed, on the nurse's
@@ -47,7 +45,6 @@ pub mod join;
 pub mod latency;
 pub mod network_watch;
 pub mod nurse_link;
-pub mod probe;
 pub mod publish;
 pub mod rate_control;
 pub mod reconnect;

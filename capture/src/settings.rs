@@ -2,7 +2,7 @@
 //!
 //! These are the parts of the capture configuration that shape the media
 //! path. They are separate from the configuration file layer so tests and the
-//! probe viewer can build pipelines without a config file.
+//! test WHEP viewer (samsyn-testkit) can build pipelines without a config file.
 
 use samsyn_config::CaptureConfig;
 pub use samsyn_config::{VideoCodec, X264Preset};

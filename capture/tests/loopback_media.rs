@@ -1,5 +1,5 @@
 //! Media really flows over loopback: the publisher to a receiving webrtcbin
-//! (via the WHIP client), and a sending webrtcbin to the probe viewer (via
+//! (via the WHIP client), and a sending webrtcbin to the test WHEP viewer (via
 //! WHEP). ICE is pinned to 127.0.0.1 on both ends.
 
 mod common;
@@ -13,11 +13,11 @@ use common::peer::Peer;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use samsyn_capture::audio::VoiceInput;
-use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
 use samsyn_capture::settings::{VideoCodec, VideoSettings};
 use samsyn_capture::source::SourceSpec;
 use samsyn_capture::webrtc::{Publisher, PublisherOptions};
 use samsyn_capture::whip::{SessionKind, WhipClient, endpoint_url};
+use samsyn_testkit::whep_viewer::{ViewerOptions, WhepViewer};
 
 /// Counts keyframes leaving the publisher's encoder.
 fn count_keyframes(publisher: &Publisher) -> Arc<AtomicUsize> {
@@ -123,7 +123,7 @@ async fn published_video_arrives_and_a_pli_brings_a_keyframe() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn probe_viewer_decodes_frames_over_whep() {
+async fn whep_viewer_decodes_frames_over_whep() {
     common::init();
     let peer_slot: Arc<Mutex<Option<Peer>>> = Arc::default();
     let slot = peer_slot.clone();
@@ -136,9 +136,9 @@ async fn probe_viewer_decodes_frames_over_whep() {
 
     // No addresses given: the loopback gateway URL pins ICE to 127.0.0.1.
     let url = endpoint_url(&base, SessionKind::View, "ward7").unwrap();
-    let mut viewer = ProbeViewer::start(ProbeOptions::new(url, "view-token"))
+    let mut viewer = WhepViewer::start(ViewerOptions::new(url, "view-token"))
         .await
-        .expect("the probe viewer connects");
+        .expect("the WHEP viewer connects");
     let report = viewer
         .wait_frames(10, Duration::from_secs(10))
         .await
@@ -160,7 +160,7 @@ async fn probe_viewer_decodes_frames_over_whep() {
     );
     let post = requests.recv().await.unwrap();
     assert!(post.head.starts_with("POST /whep/ward7 "), "{}", post.head);
-    assert!(post.body.contains("a=recvonly"), "the probe only receives");
+    assert!(post.body.contains("a=recvonly"), "the viewer only receives");
     assert!(
         post.body.contains("a=rtpmap:96 H264/90000"),
         "{}",

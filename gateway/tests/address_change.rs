@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use samsyn_capture::probe::ProbeViewer;
+use samsyn_testkit::whep_viewer::WhepViewer;
 use support::netns::{self, GATEWAY_IP};
 use support::{Gateway, Invite, runtime, start_viewer};
 
@@ -95,7 +95,7 @@ impl Drop for Daemon {
     }
 }
 
-fn frames(viewer: &ProbeViewer) -> u64 {
+fn frames(viewer: &WhepViewer) -> u64 {
     viewer.report().map_or(0, |r| r.frames)
 }
 
@@ -111,7 +111,7 @@ struct Gap {
 /// has passed; returns the longest gap between decoded frames and when the
 /// change took effect (as `change` says).
 async fn watch_across(
-    viewer: &ProbeViewer,
+    viewer: &WhepViewer,
     duration: Duration,
     change_after: Duration,
     change: impl FnOnce() -> Instant,

@@ -216,8 +216,8 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
     let _camera = Capture::test_source(&gateway, &a, 640, 360);
 
     runtime().block_on(async {
-        let mut probe = start_viewer(&a).await;
-        let report = probe
+        let mut viewer = start_viewer(&a).await;
+        let report = viewer
             .wait_frames(30, Duration::from_secs(10))
             .await
             .unwrap_or_else(|err| panic!("room A's viewer did not decode 30 frames: {err}"));
@@ -669,8 +669,8 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
         let elapsed = started.elapsed();
 
         // Room A streamed on through all of it.
-        let during = probe.report().expect("frames were decoded").frames;
-        let after = probe
+        let during = viewer.report().expect("frames were decoded").frames;
+        let after = viewer
             .wait_frames(during + 30, Duration::from_secs(5))
             .await
             .unwrap_or_else(|err| panic!("room A stopped streaming after the bad requests: {err}"));
@@ -685,6 +685,6 @@ fn bad_requests_get_clear_refusals_and_the_live_room_keeps_streaming() {
         let health = client.send(Request::new(Method::GET, "/healthz")).await;
         assert_eq!(health.status(), StatusCode::OK, "GET /healthz");
 
-        probe.stop().await.expect("WHEP DELETE succeeds");
+        viewer.stop().await.expect("WHEP DELETE succeeds");
     });
 }

@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use samsyn_capture::probe::ProbeViewer;
+use samsyn_testkit::whep_viewer::WhepViewer;
 use support::link::{self, EmulatedLink, FAR_CLIENT_IP, FAR_IP, Impairment, NEAR_IP};
 use support::netns::GATEWAY_IP;
 use support::{Capture, Gateway, Invite, runtime, start_viewer, start_viewer_on};
@@ -41,17 +41,17 @@ fn far_camera_rig(link: &EmulatedLink, source: &str) -> (Gateway, Invite, Captur
     (gateway, invite, daemon)
 }
 
-fn frames(viewer: &ProbeViewer) -> u64 {
+fn frames(viewer: &WhepViewer) -> u64 {
     viewer.report().map_or(0, |r| r.frames)
 }
 
-fn keyframes(viewer: &ProbeViewer) -> u64 {
+fn keyframes(viewer: &WhepViewer) -> u64 {
     viewer.report().map_or(0, |r| r.keyframes)
 }
 
 /// Watches a viewer for `duration`: frames decoded and the longest time
 /// without a new frame.
-async fn watch_frames(viewer: &ProbeViewer, duration: Duration) -> (u64, Duration) {
+async fn watch_frames(viewer: &WhepViewer, duration: Duration) -> (u64, Duration) {
     let start = Instant::now();
     let first = frames(viewer);
     let (mut last_count, mut last_change, mut longest) = (first, Instant::now(), Duration::ZERO);
@@ -71,7 +71,7 @@ async fn watch_frames(viewer: &ProbeViewer, duration: Duration) -> (u64, Duratio
 /// Waits until the viewer has decoded a new keyframe and `n` frames after
 /// it; returns how long that took.
 async fn wait_for_fresh_picture(
-    viewer: &ProbeViewer,
+    viewer: &WhepViewer,
     n: u64,
     timeout: Duration,
 ) -> Option<Duration> {
@@ -446,7 +446,7 @@ fn the_slowest_viewer_caps_the_camera_down_to_the_floor() {
 /// `stream_kbps`), averaged over one report a second for `seconds`.
 async fn camera_rate_over(
     reports_from: &str,
-    viewer: &ProbeViewer,
+    viewer: &WhepViewer,
     invite: &Invite,
     seconds: u64,
 ) -> (u64, Vec<serde_json::Value>) {
@@ -464,7 +464,7 @@ async fn camera_rate_over(
 
 /// `GET <WHEP session>/link`, the report the viewer's page reads, from the
 /// gateway at `base`.
-async fn link_report(base: &str, viewer: &ProbeViewer, invite: &Invite) -> serde_json::Value {
+async fn link_report(base: &str, viewer: &WhepViewer, invite: &Invite) -> serde_json::Value {
     let session = viewer.session_url().expect("a WHEP session");
     let url = format!("{base}{}/link", session.path());
     let response = reqwest::Client::builder()

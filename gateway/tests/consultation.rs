@@ -414,7 +414,7 @@ fn a_finished_consultation_is_in_the_report_without_personal_data() {
     // The camera's, its talk-back's and the viewer's.
     assert_eq!(record["quality"]["media_sessions"], 3);
     assert_eq!(record["quality"]["camera_reconnects"], 0);
-    // The daemon reports its stream every 5 s; the WHEP probe reports none.
+    // The daemon reports its stream every 5 s; the test WHEP viewer reports none.
     assert!(
         record["quality"]["quality_reports"].as_u64().is_some(),
         "{record}"

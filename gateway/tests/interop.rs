@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use samsyn_capture::probe::{ProbeOptions, ProbeReport, ProbeViewer};
 use samsyn_capture::status::endpoint;
+use samsyn_testkit::whep_viewer::{ViewerOptions, ViewerReport, WhepViewer};
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{Capture, Gateway, Invite, runtime, start_viewer, stream_args_with_voice};
 
@@ -90,7 +90,7 @@ fn aiortc_player(invite: &Invite, frames: u32, audio_frames: u32, timeout_secs: 
     .expect("python3 starts")
 }
 
-async fn decoded(viewer: &mut samsyn_capture::probe::ProbeViewer, n: u64) -> ProbeReport {
+async fn decoded(viewer: &mut samsyn_testkit::whep_viewer::WhepViewer, n: u64) -> ViewerReport {
     viewer
         .wait_frames(n, Duration::from_secs(15))
         .await
@@ -384,7 +384,7 @@ fn an_aiortc_h264_publisher_reaches_a_gstreamer_viewer_and_an_aiortc_player() {
 /// makes a keyframe only every 3000 frames (100 s): a player joining the
 /// running stream sees its first picture within seconds only because the
 /// gateway's request on its join reached aiortc and was answered.
-/// A viewer that cannot receive VP8 (the H.264-only GStreamer probe) is
+/// A viewer that cannot receive VP8 (the H.264-only GStreamer test viewer) is
 /// told so.
 #[test]
 fn an_aiortc_vp8_publisher_answers_the_keyframe_request_for_a_late_joiner() {
@@ -404,9 +404,10 @@ fn an_aiortc_vp8_publisher_answers_the_keyframe_request_for_a_late_joiner() {
             (Some(WIDTH.into()), Some(HEIGHT.into()))
         );
 
-        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
+        let mut options =
+            ViewerOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
         options.ice_addresses = vec![CLIENT_IP.parse().unwrap()];
-        let refusal = match ProbeViewer::start(options).await {
+        let refusal = match WhepViewer::start(options).await {
             Ok(_) => panic!("an H.264-only viewer was given a VP8 camera"),
             Err(err) => err.to_string(),
         };

@@ -12,9 +12,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use samsyn_capture::probe::ProbeOptions;
 use samsyn_capture::status::Status;
 use samsyn_capture::status::endpoint;
+use samsyn_testkit::whep_viewer::ViewerOptions;
 use support::netns::{self, GATEWAY_IP};
 use support::{Capture, Gateway, free_tcp_port, runtime, start_viewer};
 
@@ -108,7 +108,7 @@ fn abs_capture_time_reaches_a_whep_viewer_with_sane_values() {
         let p50 = g2g[g2g.len() / 2];
         println!(
             "glass-to-glass (capture to decoded, jitter buffer {} ms): p50 {:.1} ms, max {:.1} ms",
-            ProbeOptions::new("http://x/".parse().unwrap(), "").jitter_buffer_ms,
+            ViewerOptions::new("http://x/".parse().unwrap(), "").jitter_buffer_ms,
             p50.as_secs_f64() * 1e3,
             g2g[g2g.len() - 1].as_secs_f64() * 1e3
         );

@@ -7,14 +7,14 @@ mod support;
 
 use std::time::Duration;
 
-use samsyn_capture::probe::{ProbeReport, ProbeViewer};
+use samsyn_testkit::whep_viewer::{ViewerReport, WhepViewer};
 use support::netns::{self, GATEWAY_IP};
 use support::{Capture, Gateway, runtime, start_viewer};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
 
-async fn frames(viewer: &mut ProbeViewer, n: u64) -> ProbeReport {
+async fn frames(viewer: &mut WhepViewer, n: u64) -> ViewerReport {
     viewer
         .wait_frames(n, Duration::from_secs(10))
         .await

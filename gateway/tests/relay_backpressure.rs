@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use samsyn_capture::probe::ProbeViewer;
+use samsyn_testkit::whep_viewer::WhepViewer;
 use support::firewall::Firewall;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{Capture, Gateway, metric, runtime, start_viewer_on};
@@ -88,7 +88,7 @@ fn relayed_viewer_port(http_port: u16) -> u16 {
 /// Waits up to 10 s for a video packet, arriving after `since`, that is
 /// less than a second old (the camera's clock is this machine's): how long
 /// after `since` it came, and the oldest packet that arrived in between.
-async fn wait_live(viewer: &ProbeViewer, since: SystemTime) -> (Option<Duration>, Duration) {
+async fn wait_live(viewer: &WhepViewer, since: SystemTime) -> (Option<Duration>, Duration) {
     let mut stalest = Duration::ZERO;
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -111,7 +111,7 @@ async fn wait_live(viewer: &ProbeViewer, since: SystemTime) -> (Option<Duration>
 }
 
 /// Frames decoded and packets lost so far.
-fn sample(viewer: &ProbeViewer) -> (u64, u64) {
+fn sample(viewer: &WhepViewer) -> (u64, u64) {
     let frames = viewer.report().map_or(0, |r| r.frames);
     (frames, viewer.receive_stats().lost)
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rcgen::{CertificateParams, Issuer, KeyPair, date_time_ymd};
 use samsyn_capture::gateway_tls::GatewayTrust;
-use samsyn_capture::probe::ProbeViewer;
+use samsyn_testkit::whep_viewer::WhepViewer;
 use support::netns::{self, CLIENT_IP, GATEWAY_IP};
 use support::{
     Invite, capture_binary, free_tcp_port, gateway_binary, metric, runtime, stop, stream_args,
@@ -260,7 +260,7 @@ fn rustls_pki_types_der(pem: &[u8]) -> rustls::pki_types::CertificateDer<'static
 /// The longest time between two increases of the viewer's decoded frame
 /// count while `during` runs, sampled every [`FRAME_SAMPLE_INTERVAL`].
 async fn longest_frame_gap<T>(
-    viewer: &ProbeViewer,
+    viewer: &WhepViewer,
     during: impl Future<Output = T>,
 ) -> (Duration, T) {
     let longest = Cell::new(Duration::ZERO);

@@ -26,12 +26,12 @@ const HEIGHT: u32 = 360;
 /// Waits until a WHEP viewer decodes the camera, then leaves, so that the
 /// page's time to first frame does not include the camera's start-up.
 async fn wait_until_live(invite: &Invite) {
-    let mut probe = start_viewer(invite).await;
-    probe
+    let mut viewer = start_viewer(invite).await;
+    viewer
         .wait_frames(5, Duration::from_secs(10))
         .await
         .unwrap_or_else(|err| panic!("the camera's video does not decode: {err}"));
-    probe.stop().await.expect("WHEP DELETE succeeds");
+    viewer.stop().await.expect("WHEP DELETE succeeds");
 }
 
 #[test]
@@ -464,7 +464,7 @@ fn the_page_restarts_ice_on_the_same_session_when_its_network_drops() {
     assert_eq!(
         specialist_sessions(&gateway, &invite.room),
         2,
-        "the gateway saw the probe's WHEP session and the page's, no third"
+        "the gateway saw the test viewer's WHEP session and the page's, no third"
     );
     assert_eq!(result["path"], "udp");
 }

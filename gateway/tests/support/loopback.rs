@@ -2,6 +2,10 @@
 //! viewers around an [`Sfu`], datagrams carried by a loop, time simulated.
 //! Deterministic and fast: no sockets, no sleeps. Shared by the SFU tests and
 //! the forwarding benchmark.
+//!
+//! The codec table, the camera's H.264 track, receive-only m-lines and the
+//! host candidate come from `samsyn_testkit::rtc_client`, shared with the
+//! bench's peers on real sockets.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,29 +15,25 @@ use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
-};
+use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
-use rtc::rtp_transceiver::RTCRtpTransceiverDirection;
-use rtc::rtp_transceiver::RTCRtpTransceiverInit;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability,
     RtpCodecKind,
 };
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rtc::shared::TaggedBytesMut;
 use samsyn_gateway::media::peer::{KeyframeRequestTap, LocalCandidates};
 use samsyn_gateway::media::sfu::{Sfu, SfuSettings};
 use samsyn_signaling::RoomId;
 use samsyn_signaling::media::{Listener, MediaError, SessionId};
+use samsyn_testkit::rtc_client::{self, udp_transport};
 
 pub const GATEWAY: &str = "10.213.0.1:50000";
 
@@ -42,8 +42,6 @@ pub fn room_id(name: &str) -> RoomId {
     RoomId::parse(name).expect("a test's room name is a valid room id")
 }
 pub const MS: Duration = Duration::from_millis(1);
-pub const H264_FMTP: &str =
-    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
 /// The Opus payload type of webrtc-rs's default codecs, which every client
 /// here offers.
 pub const OPUS_PT: u8 = 111;
@@ -78,8 +76,7 @@ pub struct Encoder {
 
 impl Client {
     pub fn new(addr: &str, now: Instant) -> Self {
-        let mut media_engine = MediaEngine::default();
-        media_engine.register_default_codecs().unwrap();
+        let mut media_engine = rtc_client::media_engine().unwrap();
         media_engine
             .register_header_extension(
                 RTCRtpHeaderExtensionCapability {
@@ -112,26 +109,7 @@ impl Client {
 
     pub fn camera(addr: &str, now: Instant) -> Self {
         let mut client = Self::new(addr, now);
-        let track = MediaStreamTrack::new(
-            "cam".into(),
-            "video".into(),
-            "video".into(),
-            RtpCodecKind::Video,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(client.video_ssrc),
-                    ..Default::default()
-                },
-                codec: RTCRtpCodec {
-                    mime_type: "video/H264".into(),
-                    clock_rate: 90_000,
-                    channels: 0,
-                    sdp_fmtp_line: H264_FMTP.into(),
-                    rtcp_feedback: vec![],
-                },
-                ..Default::default()
-            }],
-        );
+        let track = rtc_client::h264_track("cam", client.video_ssrc);
         client.pc.add_track(track).unwrap();
         client.camera = Some(Encoder::default());
         client
@@ -194,15 +172,7 @@ impl Client {
 
     /// One more m-line of `kind` that only receives.
     pub fn add_recvonly(&mut self, kind: RtpCodecKind) {
-        self.pc
-            .add_transceiver_from_kind(
-                kind,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Recvonly,
-                    ..Default::default()
-                }),
-            )
-            .unwrap();
+        rtc_client::add_recvonly(&mut self.pc, kind).unwrap();
     }
 
     /// A specialist's page: video received, its microphone sent and the
@@ -280,21 +250,8 @@ impl Client {
 
     /// Announces this client's address as its one host candidate.
     fn add_host_candidate(&mut self) {
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".into(),
-                address: self.addr.ip().to_string(),
-                port: self.addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .unwrap();
-        self.pc
-            .add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
-            .unwrap();
+        let candidate = rtc_client::host_candidate(self.addr).unwrap();
+        self.pc.add_local_candidate(candidate).unwrap();
     }
 
     /// Moves to `addr` (a new network) and restarts ICE; returns the
@@ -369,7 +326,11 @@ impl Client {
             .rtp_parameters
             .codecs
             .iter()
-            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case("video/H264"))
+            .find(|c| {
+                c.rtp_codec
+                    .mime_type
+                    .eq_ignore_ascii_case(rtc_client::H264_MIME)
+            })
             .unwrap()
             .payload_type
     }
@@ -562,12 +523,7 @@ impl World {
                         .pc
                         .handle_read(TaggedBytesMut {
                             now: self.now,
-                            transport: TransportContext {
-                                local_addr: t.remote,
-                                peer_addr: t.local,
-                                ecn: None,
-                                transport_protocol: TransportProtocol::UDP,
-                            },
+                            transport: udp_transport(t.remote, t.local),
                             message: BytesMut::from(&t.data[..]),
                         })
                         .ok();

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use samsyn_capture::gateway_tls::GatewayTrust;
-use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
+use samsyn_testkit::whep_viewer::{ViewerOptions, WhepViewer};
 use serde::Deserialize;
 
 /// The JSON of `samsyn-gateway room create --json`.
@@ -431,7 +431,7 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("the metrics have {name}:\n{text}"))
 }
 
-/// A runtime for the async parts of a test (the WHEP probe, HTTP clients).
+/// A runtime for the async parts of a test (the WHEP viewer, HTTP clients).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -442,13 +442,13 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// Starts a WHEP viewer (GStreamer webrtcbin, decoding) once the camera is in
 /// the room: the gateway answers 409 until then.
-pub async fn start_viewer(invite: &Invite) -> ProbeViewer {
+pub async fn start_viewer(invite: &Invite) -> WhepViewer {
     start_viewer_on(invite, netns::CLIENT_IP).await
 }
 
 /// [`start_viewer`] with ICE on `address` (an address of the interface that
 /// leads to the gateway).
-pub async fn start_viewer_on(invite: &Invite, address: &str) -> ProbeViewer {
+pub async fn start_viewer_on(invite: &Invite, address: &str) -> WhepViewer {
     let trust = match &invite.tls_pin_sha256 {
         Some(pin) => GatewayTrust::Pinned(samsyn_config::parse_sha256_fingerprint(pin).unwrap()),
         None => GatewayTrust::SystemRoots,
@@ -462,15 +462,16 @@ pub async fn start_viewer_trusting(
     invite: &Invite,
     address: &str,
     trust: &GatewayTrust,
-) -> ProbeViewer {
+) -> WhepViewer {
     // Generous: on a loaded 2-core machine the camera's start-up (encoder
     // probe, first frame, ICE) can take several seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let mut options = ProbeOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
+        let mut options =
+            ViewerOptions::new(invite.whep_url.parse().unwrap(), &invite.viewer_token);
         options.ice_addresses = vec![address.parse().unwrap()];
         options.trust = trust.clone();
-        match ProbeViewer::start(options).await {
+        match WhepViewer::start(options).await {
             Ok(viewer) => return viewer,
             Err(err) if Instant::now() < deadline => {
                 eprintln!("viewer not started yet: {err}");

@@ -1,19 +1,20 @@
 //! A WHEP viewer that decodes what it receives and reports on it.
 //!
-//! Used by the gateway's integration tests and the bench suite to check that
-//! video published into a room really arrives, decodes, and how long the
-//! first frame takes. It offers abs-capture-time, reads each packet's
-//! capture time on arrival and, for every decoded frame, how long after its
-//! capture it was decoded: glass-to-glass latency when the camera's clock is
-//! this machine's ([`ProbeViewer::latency`]).
+//! Used by the gateway's integration tests, the capture crate's loopback
+//! tests and `samsyn-bench latency` to check that video published into a
+//! room really arrives, decodes, and how long the first frame takes. It
+//! offers abs-capture-time, reads each packet's capture time on arrival and,
+//! for every decoded frame, how long after its capture it was decoded:
+//! glass-to-glass latency when the camera's clock is this machine's
+//! ([`WhepViewer::latency`]).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), samsyn_capture::probe::ProbeError> {
+//! # async fn demo() -> Result<(), samsyn_testkit::whep_viewer::ViewerError> {
 //! use std::time::Duration;
-//! use samsyn_capture::probe::{ProbeOptions, ProbeViewer};
+//! use samsyn_testkit::whep_viewer::{ViewerOptions, WhepViewer};
 //!
 //! let url = url::Url::parse("http://127.0.0.1:8080/whep/ward7").unwrap();
-//! let mut viewer = ProbeViewer::start(ProbeOptions::new(url, "viewer-token")).await?;
+//! let mut viewer = WhepViewer::start(ViewerOptions::new(url, "viewer-token")).await?;
 //! let report = viewer.wait_frames(30, Duration::from_secs(10)).await?;
 //! println!("{}x{} after {:?}", report.width, report.height, report.first_frame_after);
 //! viewer.stop().await?;
@@ -31,18 +32,18 @@ use gstreamer_webrtc as gst_webrtc;
 use tokio::sync::{mpsc, watch};
 use url::Url;
 
-use crate::elements::{self, ElementError};
-use crate::gateway_tls::{GatewayTrust, TrustError};
-use crate::webrtc::abs_capture_time;
-use crate::webrtc::{self, NegotiationError, PipelineEvent, ice};
-use crate::whip::{Session, SessionKind, WhipClient, WhipError};
+use samsyn_capture::elements::{self, ElementError};
+use samsyn_capture::gateway_tls::{GatewayTrust, TrustError};
+use samsyn_capture::webrtc::abs_capture_time;
+use samsyn_capture::webrtc::{self, NegotiationError, PipelineEvent, ice};
+use samsyn_capture::whip::{Session, SessionKind, WhipClient, WhipError};
 
 /// Payload type offered for H.264.
 const H264_PAYLOAD: i32 = 96;
 
 /// Where and how to view.
 #[derive(Debug, Clone)]
-pub struct ProbeOptions {
+pub struct ViewerOptions {
     /// The WHEP endpoint, e.g. `http://127.0.0.1:8080/whep/ward7`.
     pub whep_url: Url,
     /// Viewer token for that room.
@@ -57,7 +58,7 @@ pub struct ProbeOptions {
     pub trust: GatewayTrust,
 }
 
-impl ProbeOptions {
+impl ViewerOptions {
     /// Options with ICE chosen by the usual rule.
     pub fn new(whep_url: Url, token: impl Into<String>) -> Self {
         Self {
@@ -70,9 +71,9 @@ impl ProbeOptions {
     }
 }
 
-/// What the probe saw.
+/// What the viewer saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProbeReport {
+pub struct ViewerReport {
     /// Frames decoded so far.
     pub frames: u64,
     /// Keyframes received so far.
@@ -87,9 +88,9 @@ pub struct ProbeReport {
     pub first_frame_after: Duration,
 }
 
-/// The probe failed.
+/// The viewer failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
+pub enum ViewerError {
     /// An element is missing.
     #[error(transparent)]
     Element(#[from] ElementError),
@@ -103,10 +104,10 @@ pub enum ProbeError {
     #[error(transparent)]
     Trust(#[from] TrustError),
     /// The pipeline would not start or broke.
-    #[error("the probe viewer's pipeline failed: {0}")]
+    #[error("the WHEP viewer's pipeline failed: {0}")]
     Pipeline(String),
     /// Not enough frames in time.
-    #[error("the probe viewer decoded {got} of {wanted} frames within {} ms", .timeout.as_millis())]
+    #[error("the WHEP viewer decoded {got} of {wanted} frames within {} ms", .timeout.as_millis())]
     Timeout {
         /// Frames decoded.
         got: u64,
@@ -125,7 +126,7 @@ struct FrameStats {
     first: Option<(u32, u32, Duration)>,
 }
 
-/// What the probe's jitter buffer counted: packets that came in time, and
+/// What the viewer's jitter buffer counted: packets that came in time, and
 /// the ones it gave up on (lost, after asking for retransmission).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReceiveStats {
@@ -135,7 +136,7 @@ pub struct ReceiveStats {
     pub lost: u64,
     /// Packets that came too late to be used.
     pub late: u64,
-    /// Retransmissions the probe asked for.
+    /// Retransmissions the viewer asked for.
     pub retransmission_requests: u64,
     /// Of those, how many arrived in time.
     pub retransmissions_received: u64,
@@ -152,7 +153,7 @@ pub struct CaptureSample {
     pub arrived: SystemTime,
 }
 
-/// What the probe learned about capture times and latency.
+/// What the viewer learned about capture times and latency.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LatencyReport {
     /// The extension ID negotiated for abs-capture-time (`None`: not negotiated).
@@ -180,9 +181,9 @@ struct LatencyState {
 }
 
 /// A running WHEP viewer. Dropping it stops the pipeline but does not
-/// `DELETE` the session; call [`ProbeViewer::stop`] for that.
+/// `DELETE` the session; call [`WhepViewer::stop`] for that.
 #[derive(Debug)]
-pub struct ProbeViewer {
+pub struct WhepViewer {
     pipeline: gst::Pipeline,
     client: WhipClient,
     session: Option<Session>,
@@ -192,10 +193,10 @@ pub struct ProbeViewer {
     latency: Arc<Mutex<LatencyState>>,
 }
 
-impl ProbeViewer {
+impl WhepViewer {
     /// Builds the receiving pipeline, makes the WHEP exchange and starts
     /// decoding whatever arrives.
-    pub async fn start(options: ProbeOptions) -> Result<Self, ProbeError> {
+    pub async fn start(options: ViewerOptions) -> Result<Self, ViewerError> {
         elements::require_all(&[
             "rtph264depay",
             "h264parse",
@@ -207,14 +208,14 @@ impl ProbeViewer {
         let client = WhipClient::with_trust(SessionKind::View, options.token, &options.trust)?;
         // The relays the gateway announces, as for the daemon's sessions: a
         // viewer on a network without UDP to the gateway watches through them.
-        let relays = crate::publish::relays_for(&client, &options.whep_url).await;
-        let webrtcbin = webrtc::new_webrtcbin("probe-webrtc", &pinned)?;
+        let relays = samsyn_capture::publish::relays_for(&client, &options.whep_url).await;
+        let webrtcbin = webrtc::new_webrtcbin("viewer-webrtc", &pinned)?;
         relays.apply(&webrtcbin, &pinned);
         webrtcbin.set_property("latency", options.jitter_buffer_ms);
-        let pipeline = gst::Pipeline::with_name("probe-viewer");
+        let pipeline = gst::Pipeline::with_name("whep-viewer");
         pipeline
             .add(&webrtcbin)
-            .map_err(|e| ProbeError::Pipeline(e.to_string()))?;
+            .map_err(|e| ViewerError::Pipeline(e.to_string()))?;
 
         let transceiver = webrtcbin.emit_by_name::<gst_webrtc::WebRTCRTPTransceiver>(
             "add-transceiver",
@@ -258,9 +259,9 @@ impl ProbeViewer {
         });
 
         let events = webrtc::forward_bus(&pipeline);
-        webrtc::log_state_changes(&webrtcbin, "probe");
+        webrtc::log_state_changes(&webrtcbin, "viewer");
         if pipeline.set_state(gst::State::Playing).is_err() {
-            return Err(ProbeError::Pipeline("it would not start".into()));
+            return Err(ViewerError::Pipeline("it would not start".into()));
         }
 
         let mut viewer = Self {
@@ -286,16 +287,16 @@ impl ProbeViewer {
         &mut self,
         n: u64,
         timeout: Duration,
-    ) -> Result<ProbeReport, ProbeError> {
+    ) -> Result<ViewerReport, ViewerError> {
         let mut stats = self.stats.clone();
         let wait = stats.wait_for(|s| s.frames >= n && s.first.is_some());
         let result = tokio::select! {
             r = tokio::time::timeout(timeout, wait) => r.ok().and_then(|r| r.ok()).map(|s| *s),
-            Some(event) = self.events.recv() => return Err(ProbeError::Pipeline(event.to_string())),
+            Some(event) = self.events.recv() => return Err(ViewerError::Pipeline(event.to_string())),
         };
         match result.as_ref().and_then(report) {
             Some(report) => Ok(report),
-            None => Err(ProbeError::Timeout {
+            None => Err(ViewerError::Timeout {
                 got: self.stats.borrow().frames,
                 wanted: n,
                 timeout,
@@ -304,7 +305,7 @@ impl ProbeViewer {
     }
 
     /// What has been decoded so far (`None` before the first frame).
-    pub fn report(&self) -> Option<ProbeReport> {
+    pub fn report(&self) -> Option<ViewerReport> {
         report(&self.stats.borrow())
     }
 
@@ -350,7 +351,7 @@ impl ProbeViewer {
     }
 
     /// Ends the WHEP session (`DELETE`) and stops the pipeline.
-    pub async fn stop(mut self) -> Result<(), ProbeError> {
+    pub async fn stop(mut self) -> Result<(), ViewerError> {
         let _ = self.pipeline.set_state(gst::State::Null);
         if let Some(session) = self.session.take() {
             self.client.delete(&session).await?;
@@ -359,14 +360,14 @@ impl ProbeViewer {
     }
 }
 
-impl Drop for ProbeViewer {
+impl Drop for WhepViewer {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
 
-fn report(stats: &FrameStats) -> Option<ProbeReport> {
-    stats.first.map(|(width, height, after)| ProbeReport {
+fn report(stats: &FrameStats) -> Option<ViewerReport> {
+    stats.first.map(|(width, height, after)| ViewerReport {
         frames: stats.frames,
         keyframes: stats.keyframes,
         video_bytes: stats.video_bytes,
@@ -393,7 +394,7 @@ fn keep_jitterbuffers(webrtcbin: &gst::Element, keep: Arc<Mutex<Vec<gst::Element
     });
 }
 
-/// What the probe offers to receive: H.264 constrained baseline,
+/// What the viewer offers to receive: H.264 constrained baseline,
 /// packetization-mode 1, any level (level-asymmetry-allowed), with PLI so the
 /// gateway can ask the publisher for a keyframe on our behalf, NACK, and
 /// transport-wide feedback (TWCC) so the gateway can estimate this link.
@@ -470,7 +471,7 @@ fn attach_decoder(
         .unwrap_or_default();
     if !encoding.eq_ignore_ascii_case("H264") {
         // Audio or anything else: drain it so webrtcbin is not blocked.
-        tracing::debug!(%encoding, "probe ignores a non-H.264 stream");
+        tracing::debug!(%encoding, "viewer ignores a non-H.264 stream");
         let sink = elements::make("fakesink").map_err(|e| e.to_string())?;
         sink.set_property("sync", false);
         pipeline.add(&sink).map_err(|e| e.to_string())?;
@@ -492,7 +493,7 @@ fn attach_decoder(
         .report
         .extension_id = extension_id;
     let appsink = gst_app::AppSink::builder()
-        .name("probe-frames")
+        .name("viewer-frames")
         .sync(false)
         .max_buffers(1)
         .drop(true)
@@ -521,7 +522,7 @@ fn attach_decoder(
                             width = size.0,
                             height = size.1,
                             ?after,
-                            "probe decoded its first frame"
+                            "viewer decoded its first frame"
                         );
                         s.first = Some((size.0, size.1, after));
                     }
@@ -546,7 +547,7 @@ fn attach_decoder(
         elements::make("videoconvert").map_err(|e| e.to_string())?,
         appsink.upcast(),
     ];
-    let sink_pad = elements::add_running_chain(pipeline, &chain)?;
+    let sink_pad = elements::add_running_chain(pipeline, &chain).map_err(|e| e.to_string())?;
     sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buffer) = info.buffer() {
             packet_arrived(&latency, buffer, extension_id, SystemTime::now());
