@@ -120,17 +120,11 @@ fn the_packages_install_serve_a_stream_upgrade_and_purge() {
     );
     let signing_key = std::fs::read(Path::new(DATA_DIR).join("keys/token-signing.pk8")).unwrap();
     // Anyone else is told to use root or samsyn, and changes nothing.
-    let stranger = run(
-        "setpriv",
-        &[
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "/usr/bin/samsyn-gateway",
-            "room",
-            "list",
-        ],
-    );
+    let stranger = packaged_configuration(Command::new("setpriv"))
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .args(["/usr/bin/samsyn-gateway", "room", "list"])
+        .output()
+        .expect("setpriv runs");
     assert!(!stranger.status.success(), "{}", text(&stranger));
     assert!(
         text(&stranger).contains("belongs to samsyn; run this command as root"),
@@ -431,10 +425,8 @@ fn room_create() -> Invite {
 
 /// An administrator's command (as root, no configuration flags); stdout.
 fn admin(args: &[&str]) -> String {
-    let output = Command::new("/usr/bin/samsyn-gateway")
+    let output = packaged_configuration(Command::new("/usr/bin/samsyn-gateway"))
         .args(args)
-        .env_remove("SAMSYN_CONFIG")
-        .env_remove("SAMSYN_SYSTEM_CONFIG_DIR")
         .output()
         .expect("samsyn-gateway runs");
     assert!(
@@ -443,6 +435,16 @@ fn admin(args: &[&str]) -> String {
         text(&output)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// `command` reading the installed `/etc/samsyn`, as on a machine with the
+/// package: without the test run's `SAMSYN_SYSTEM_CONFIG_DIR` (see
+/// `scripts/test`) or a `SAMSYN_CONFIG` of the caller's.
+fn packaged_configuration(mut command: Command) -> Command {
+    command
+        .env_remove("SAMSYN_CONFIG")
+        .env_remove("SAMSYN_SYSTEM_CONFIG_DIR");
+    command
 }
 
 /// The `[Service]` lines of the installed unit this test runs by.
