@@ -56,16 +56,7 @@ pub(super) fn streaming(config: &CaptureConfig, delivering: bool) -> CameraFindi
             "Sjekk ledningen til hodekameraet, og sett den i igjen.",
         )
     };
-    CameraFinding {
-        finding,
-        source: config.source.clone(),
-        cameras: Vec::new(),
-        mode: None,
-        frames: 0,
-        width: None,
-        height: None,
-        frames_per_second: None,
-    }
+    CameraFinding::without_pictures(finding, config.source.clone())
 }
 
 pub(super) fn check(config: &CaptureConfig) -> (CameraFinding, Option<Vec<u8>>) {
@@ -78,14 +69,11 @@ pub(super) fn check(config: &CaptureConfig) -> (CameraFinding, Option<Vec<u8>>) 
         })
         .collect();
     let mut finding = CameraFinding {
-        finding: Finding::new(CheckLevel::NotRun, "", ""),
-        source: config.source.clone(),
         cameras,
-        mode: None,
-        frames: 0,
-        width: None,
-        height: None,
-        frames_per_second: None,
+        ..CameraFinding::without_pictures(
+            Finding::new(CheckLevel::NotRun, "", ""),
+            config.source.clone(),
+        )
     };
     let video = VideoSettings::from_config(config);
     let prepared = match config.source_spec() {

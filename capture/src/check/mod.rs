@@ -253,16 +253,7 @@ fn media_failed(part: &str, part_nb: &str, why: &str) -> Finding {
 }
 
 fn media_failed_camera(source: String, why: &str) -> CameraFinding {
-    CameraFinding {
-        finding: media_failed("Camera", "Kamera", why),
-        source,
-        cameras: Vec::new(),
-        mode: None,
-        frames: 0,
-        width: None,
-        height: None,
-        frames_per_second: None,
-    }
+    CameraFinding::without_pictures(media_failed("Camera", "Kamera", why), source)
 }
 
 #[cfg(test)]

@@ -163,6 +163,22 @@ pub struct CameraFinding {
     pub frames_per_second: Option<f64>,
 }
 
+impl CameraFinding {
+    /// `finding` for `source`, before any camera is listed or picture taken.
+    pub fn without_pictures(finding: Finding, source: String) -> Self {
+        Self {
+            finding,
+            source,
+            cameras: Vec::new(),
+            mode: None,
+            frames: 0,
+            width: None,
+            height: None,
+            frames_per_second: None,
+        }
+    }
+}
+
 /// The microphone part: what it heard.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MicrophoneFinding {
